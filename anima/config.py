@@ -1,0 +1,143 @@
+"""Settings: the typed model of config.yaml, ${VAR} interpolation, and errors with file:line."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from anima.errors import ConfigError
+from anima.yaml_source import YamlDocument, read_yaml, validation_problems
+
+DEFAULT_CONFIG = Path("config.yaml")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbeddedBackend(_Strict):
+    """llama.cpp in-process (xllamacpp) on the bundled SmolLM2-135M-Instruct, or any .gguf."""
+
+    kind: Literal["embedded"]
+    model_path: Path | None = None
+    context_window: int = Field(2048, ge=256)
+    max_tokens: int = Field(200, ge=1)
+    threads: int = Field(2, ge=1)
+    temperature: float = 0.7
+    timeout_s: float = Field(120, gt=0)
+
+
+class OpenAIBackend(_Strict):
+    """Any OpenAI-compatible server: OpenAI, vLLM, Ollama, llama.cpp server, OpenRouter."""
+
+    kind: Literal["openai"]
+    base_url: str = "https://api.openai.com/v1"
+    api_key: SecretStr = SecretStr("")
+    model: str = "gpt-4o-mini"
+    context_window: int = Field(16384, ge=256)
+    max_tokens: int = Field(400, ge=1)
+    temperature: float = 0.8
+    connect_timeout_s: float = Field(10, gt=0)
+    timeout_s: float = Field(120, gt=0)
+    max_retries: int = Field(3, ge=0)
+    max_concurrency: int = Field(8, ge=1)
+
+
+Backend = Annotated[EmbeddedBackend | OpenAIBackend, Field(discriminator="kind")]
+
+
+class LLMSettings(_Strict):
+    default: str = "embedded"
+    fallbacks: list[str] = Field(default_factory=list)
+    backends: dict[str, Backend] = Field(
+        default_factory=lambda: {"embedded": EmbeddedBackend(kind="embedded")}
+    )
+    max_concurrency: int = Field(4, ge=1)
+
+    @model_validator(mode="after")
+    def _names_exist(self) -> LLMSettings:
+        for name in [self.default, *self.fallbacks]:
+            if name not in self.backends:
+                known = ", ".join(self.backends) or "none"
+                raise ValueError(f"backend {name!r} is not defined under llm.backends (defined: {known})")
+        return self
+
+
+class MemorySettings(_Strict):
+    database_url: str = "sqlite+aiosqlite:///data/anima.db"
+    history_messages: int = Field(200, ge=2)
+
+
+class Settings(_Strict):
+    characters_dir: Path = Path("characters")
+    default_character: str = "aiko"
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    source: Path | None = Field(default=None, exclude=True)
+
+    def resolve(self, path: Path) -> Path:
+        """Relative paths in a config are relative to the config file, not the working directory."""
+        if path.is_absolute() or self.source is None:
+            return path
+        return self.source.parent / path
+
+    @property
+    def database_url(self) -> str:
+        url = self.memory.database_url
+        prefix = "sqlite+aiosqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.resolve(Path(url.removeprefix(prefix))))
+        return url
+
+
+def interpolate(data: Any, doc: YamlDocument, env: dict[str, str], loc: list[str | int]) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string; collect errors for unset variables."""
+    if isinstance(data, dict):
+        return {k: interpolate(v, doc, env, [*loc, k]) for k, v in data.items()}
+    if isinstance(data, list):
+        return [interpolate(v, doc, env, [*loc, i]) for i, v in enumerate(data)]
+    if not isinstance(data, str) or "${" not in data:
+        return data
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            [doc.error(loc, f"environment variable {name} is not set (or write ${{{name}:-default}})")]
+        )
+
+    return _VAR.sub(substitute, data)
+
+
+def config_path(explicit: str | Path | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("ANIMA_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Load and validate the config; a missing default config.yaml means built-in defaults."""
+    file = config_path(path)
+    if path is None and not os.environ.get("ANIMA_CONFIG") and not file.exists():
+        return Settings()
+    doc = read_yaml(file)
+    raw = doc.data if doc.data is not None else {}
+    if not isinstance(raw, dict):
+        raise ConfigError([doc.error([], "expected a mapping of settings at the top level")])
+    data = interpolate(raw, doc, dict(os.environ) if env is None else env, [])
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(doc, exc)) from None
+    settings.source = file.resolve()
+    return settings

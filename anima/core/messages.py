@@ -1,0 +1,74 @@
+"""The platform-neutral message types every adapter translates to and from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    kind: str  # "image", "audio", "file", …
+    url: str = ""
+    name: str = ""
+    mime_type: str = ""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message from a person, as every platform adapter hands it to the core."""
+
+    platform: str
+    chat_id: str
+    user_id: str
+    display_name: str
+    text: str
+    character_id: str | None = None  # None: the configured default character
+    message_id: str | None = None
+    reply_to: str | None = None
+    is_private: bool = True
+    mentions_bot: bool = False
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass
+class Reply:
+    """What the character answers, with what the person should know about how it was made."""
+
+    text: str
+    character_id: str
+    character_name: str
+    notices: list[str] = field(default_factory=list)
+    cut: bool = False  # the stream broke off: the text is what arrived before it did
+    failed: bool = False  # the LLM could not answer: text is the in-character apology
+    backend: str = ""
+
+
+@dataclass(frozen=True)
+class ConversationKey:
+    """One conversation: a character talking with one user in one chat."""
+
+    platform: str
+    chat_id: str
+    user_id: str
+    character_id: str
+
+
+class ReplyStream(Protocol):
+    """Where a reply goes while it is being generated (a terminal, a Telegram draft, …)."""
+
+    async def delta(self, text: str) -> None: ...
+
+    async def finish(self, reply: Reply) -> None: ...
+
+
+class DiscardStream:
+    """A ReplyStream for callers that only want the returned Reply."""
+
+    async def delta(self, text: str) -> None:
+        return None
+
+    async def finish(self, reply: Reply) -> None:
+        return None

@@ -1,0 +1,132 @@
+"""The one message pipeline: safety-in → recall → prompt → generate (streamed) → safety-out → remember → deliver."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+
+from anima.characters.card import CharacterCard
+from anima.characters.library import CharacterLibrary
+from anima.characters.macros import expand
+from anima.core.messages import ConversationKey, DiscardStream, Incoming, Reply, ReplyStream
+from anima.core.ordering import ConversationLocks
+from anima.core.prompt import ChatMessage, PromptBuilder, PromptTooLarge
+from anima.errors import LLMError
+from anima.llm.router import LLMRouter
+from anima.memory.store import MemoryStore
+from anima.safety import SafetyPolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Generated:
+    text: str
+    backend: str = ""
+    cut: bool = False
+    failed: bool = False
+    notices: list[str] = field(default_factory=list)
+
+
+class Pipeline:
+    """Turns one Incoming into one Reply. Platform-neutral: adapters call `handle` and render the stream."""
+
+    def __init__(
+        self,
+        characters: CharacterLibrary,
+        memory: MemoryStore,
+        router: LLMRouter,
+        default_character: str,
+        safety: SafetyPolicy | None = None,
+    ) -> None:
+        self.characters = characters
+        self.memory = memory
+        self.router = router
+        self.default_character = default_character
+        self.safety = safety or SafetyPolicy()
+        self._locks = ConversationLocks()
+
+    def character_for(self, message: Incoming) -> CharacterCard:
+        return self.characters.get(message.character_id or self.default_character)
+
+    def key_for(self, message: Incoming, card: CharacterCard) -> ConversationKey:
+        return ConversationKey(message.platform, message.chat_id, message.user_id, card.id)
+
+    async def greet(self, message: Incoming) -> str:
+        """The character's greeting; it opens the stored history when the history is empty."""
+        card = self.character_for(message)
+        greeting = expand(random.choice(card.greeting), {"char": card.name, "user": message.display_name})
+        key = self.key_for(message, card)
+        async with self._locks.hold(key):
+            conversation = await self.memory.conversation(key, message.display_name)
+            if not conversation.recent:
+                await self.memory.add(conversation, "assistant", greeting)
+        return greeting
+
+    async def handle(self, message: Incoming, stream: ReplyStream | None = None) -> Reply | None:
+        """Answer one message; None when there is nothing to answer (an empty message)."""
+        stream = stream or DiscardStream()
+        if not message.text.strip():
+            return None
+        card = self.character_for(message)
+        user_name = message.display_name
+        async with self._locks.hold(self.key_for(message, card)):
+            conversation = await self.memory.conversation(self.key_for(message, card), user_name)
+
+            verdict = await self.safety.check_input(message, card)
+            if verdict.action == "replace":
+                reply = Reply(verdict.text, card.id, card.name, notices=[verdict.reason])
+                await stream.finish(reply)
+                return reply
+
+            history = [ChatMessage(m.role, m.content) for m in conversation.recent]
+            # Stored before generation starts: a crash or an LLM failure never loses it.
+            await self.memory.add(conversation, "user", message.text, message.message_id)
+
+            generated = await self.generate(card, user_name, history, verdict.text, stream)
+
+            text = generated.text
+            if not generated.failed:
+                checked = await self.safety.check_output(text, card, user_name)
+                text = checked.text
+                await self.memory.add(conversation, "assistant", text, cut=generated.cut)
+
+            reply = Reply(
+                text,
+                card.id,
+                card.name,
+                notices=generated.notices,
+                cut=generated.cut,
+                failed=generated.failed,
+                backend=generated.backend,
+            )
+            await stream.finish(reply)
+            return reply
+
+    async def generate(
+        self, card: CharacterCard, user_name: str, history: list[ChatMessage], text: str, stream: ReplyStream
+    ) -> Generated:
+        """Try each backend of the card's chain; stream pieces as they come; apologise if all fail."""
+        for backend in self.router.chain(card):
+            pieces: list[str] = []
+            try:
+                builder = PromptBuilder(backend.counter)
+                max_tokens = self.router.max_tokens(backend, card)
+                prompt = await builder.build(card, user_name, history, text, backend.context_window, max_tokens)
+                request = self.router.request(backend, card, prompt.messages, stop=[f"\n{user_name}:"])
+                async for piece in self.router.stream(backend, request):
+                    pieces.append(piece)
+                    await stream.delta(piece)
+                reply = "".join(pieces).strip()
+                if not reply:
+                    raise LLMError(f"{backend.name} returned an empty reply")
+                return Generated(reply, backend.name, notices=prompt.notices)
+            except (LLMError, PromptTooLarge) as exc:
+                if pieces:  # the stream broke off: keep what arrived, marked as cut
+                    log.warning("reply from %s was cut off: %s", backend.name, exc)
+                    return Generated("".join(pieces).strip() + " …", backend.name, cut=True,
+                                     notices=["The reply was cut off before it finished."])
+                log.warning("backend %s failed for %s: %s", backend.name, card.id, exc)
+        apology = expand(random.choice(card.apology), {"char": card.name, "user": user_name})
+        return Generated(apology, failed=True, notices=["The character could not answer; your message was kept."])

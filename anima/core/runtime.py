@@ -1,0 +1,36 @@
+"""Assembles the running parts from Settings: cards, memory, LLM router and the pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from anima.characters.library import CharacterLibrary
+from anima.config import Settings
+from anima.core.pipeline import Pipeline
+from anima.llm.router import LLMRouter
+from anima.memory.store import MemoryStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    characters: CharacterLibrary
+    memory: MemoryStore
+    router: LLMRouter
+    pipeline: Pipeline
+
+    @classmethod
+    async def start(cls, settings: Settings, progress: Callable[[str], None] | None = None) -> Runtime:
+        """Validate every card, open the database; LLM backends load on first use."""
+        characters = CharacterLibrary.load(settings.resolve(settings.characters_dir))
+        characters.require_valid()
+        characters.get(settings.default_character)  # fail at start, not on the first message
+        memory = await MemoryStore.open(settings.database_url, settings.memory.history_messages)
+        router = LLMRouter(settings.llm, progress)
+        pipeline = Pipeline(characters, memory, router, settings.default_character)
+        return cls(settings, characters, memory, router, pipeline)
+
+    async def close(self) -> None:
+        await self.router.close()
+        await self.memory.close()

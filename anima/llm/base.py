@@ -1,0 +1,40 @@
+"""What every LLM backend offers the pipeline: a token counter, a window, and a text stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from anima.core.prompt import ChatMessage
+from anima.core.tokens import TokenCounter
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    messages: list[ChatMessage]
+    max_tokens: int
+    temperature: float
+    top_p: float | None = None
+    stop: list[str] = field(default_factory=list)
+    model: str | None = None  # a card may ask for another model on the same server
+
+
+class LLMBackend(Protocol):
+    name: str
+    context_window: int
+    max_tokens: int
+    temperature: float
+    timeout_s: float  # the whole reply
+    counter: TokenCounter
+    max_concurrency: int
+    timeout_s: float  # for the whole reply
+
+    async def start(self) -> None:
+        """Load models / open clients; called once before the first request."""
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        """Yield the reply's text pieces as they arrive; raise LLMError on any failure."""
+        ...
+
+    async def close(self) -> None: ...
