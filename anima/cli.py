@@ -18,13 +18,16 @@ def _progress(message: str) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anima", description="AI characters with a soul.")
-    parser.add_argument("--config", metavar="PATH", help="config file (default: $ANIMA_CONFIG or ./config.yaml)")
+    parser.add_argument(
+        "--config", metavar="PATH", help="config file (default: $ANIMA_CONFIG or ./config.yaml)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     chat = commands.add_parser("chat", help="talk to a character in the terminal")
     chat.add_argument("character", nargs="?", help="card id or name (default: default_character)")
     chat.add_argument("--user", help="who you are (default: your login name)")
 
+    commands.add_parser("run", help="serve every bot in the config (Telegram, Discord) until stopped")
     commands.add_parser("characters", help="list the cards and whether each is valid")
 
     config = commands.add_parser("config", help="configuration tools")
@@ -56,6 +59,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return _list_characters(settings)
     if args.command == "config":
         return _check_config(settings)
+    if args.command == "run":
+        return await _run(settings)
     return await _chat(settings, args.character, args.user)
 
 
@@ -96,6 +101,18 @@ async def _chat(settings, character: str | None, user: str | None) -> int:  # ty
         name = user or getpass.getuser() or "you"
         chat = ConsoleChat(runtime, character or settings.default_character, name)
         await chat.run(interactive=sys.stdin.isatty())
+    finally:
+        await runtime.close()
+    return 0
+
+
+async def _run(settings) -> int:  # type: ignore[no-untyped-def]
+    from anima.bots.service import serve
+    from anima.core.runtime import Runtime
+
+    runtime = await Runtime.start(settings, progress=_progress)
+    try:
+        await serve(runtime)
     finally:
         await runtime.close()
     return 0

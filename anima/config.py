@@ -73,11 +73,41 @@ class MemorySettings(_Strict):
     history_messages: int = Field(200, ge=2)
 
 
+class TelegramBotSettings(_Strict):
+    """One Telegram bot (one BotFather token), bound to a default character."""
+
+    token: SecretStr
+    character: str | None = None  # None: default_character
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    # webhook mode only
+    listen: str = "127.0.0.1"
+    port: int = Field(8443, ge=1, le=65535)
+    url: str | None = None
+    secret_token: SecretStr | None = None
+
+
+class DiscordBotSettings(_Strict):
+    """One Discord bot application (one token), bound to a default character."""
+
+    token: SecretStr
+    character: str | None = None  # None: default_character
+    api_base: str = "https://discord.com/api/v10"
+    allow_bots: list[str] = Field(default_factory=list)  # ids of other bots it may answer
+
+
+class BotsSettings(_Strict):
+    telegram: list[TelegramBotSettings] = Field(default_factory=list)
+    discord: list[DiscordBotSettings] = Field(default_factory=list)
+
+
 class Settings(_Strict):
     characters_dir: Path = Path("characters")
     default_character: str = "aiko"
     llm: LLMSettings = Field(default_factory=LLMSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    bots: BotsSettings = Field(default_factory=BotsSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
     source: Path | None = Field(default=None, exclude=True)

@@ -16,7 +16,9 @@ You are {{char}}. Stay in character as {{char}} at all times; never say you are 
 {{rules}}
 You are talking with {{user}}."""
 
-DEFAULT_APOLOGY = "*{{char}} blinks, lost for words* Sorry {{user}}, my thoughts drifted away. Could you say that again?"
+DEFAULT_APOLOGY = (
+    "*{{char}} blinks, lost for words* Sorry {{user}}, my thoughts drifted away. Could you say that again?"
+)
 
 
 class _Strict(BaseModel):
@@ -93,5 +95,5 @@ class CharacterCard(_Strict):
     safety: CardSafety = Field(default_factory=CardSafety)
 
     _check_texts = field_validator("greeting", "apology", mode="before")(
-        lambda cls, v: _text_or_texts(v)  # noqa: ARG005
+        lambda cls, v: _text_or_texts(v)
     )

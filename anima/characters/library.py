@@ -18,7 +18,9 @@ def load_card(path: Path) -> CharacterCard:
     """Parse and validate one card; raises ConfigError naming file, line and field."""
     doc = read_yaml(path)
     if not isinstance(doc.data, dict):
-        raise ConfigError([doc.error([], "a character card must be a mapping of fields (name:, description:, …)")])
+        raise ConfigError(
+            [doc.error([], "a character card must be a mapping of fields (name:, description:, …)")]
+        )
     try:
         card = CharacterCard.model_validate(doc.data)
     except ValidationError as exc:
@@ -39,7 +41,9 @@ class CharacterLibrary:
     def load(cls, directory: Path) -> CharacterLibrary:
         library = cls(directory=directory)
         if not directory.is_dir():
-            raise ConfigError([f"{directory}: characters directory not found (set characters_dir in config.yaml)"])
+            raise ConfigError(
+                [f"{directory}: characters directory not found (set characters_dir in config.yaml)"]
+            )
         for path in sorted(p for p in directory.iterdir() if p.suffix in CARD_SUFFIXES):
             try:
                 library.cards[path.stem] = load_card(path)

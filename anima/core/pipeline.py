@@ -1,4 +1,4 @@
-"""The one message pipeline: safety-in → recall → prompt → generate (streamed) → safety-out → remember → deliver."""
+"""The one message pipeline: safety-in, recall, prompt, generate (streamed), safety-out, remember, deliver."""
 
 from __future__ import annotations
 
@@ -113,7 +113,9 @@ class Pipeline:
             try:
                 builder = PromptBuilder(backend.counter)
                 max_tokens = self.router.max_tokens(backend, card)
-                prompt = await builder.build(card, user_name, history, text, backend.context_window, max_tokens)
+                prompt = await builder.build(
+                    card, user_name, history, text, backend.context_window, max_tokens
+                )
                 request = self.router.request(backend, card, prompt.messages, stop=[f"\n{user_name}:"])
                 async for piece in self.router.stream(backend, request):
                     pieces.append(piece)
@@ -125,8 +127,14 @@ class Pipeline:
             except (LLMError, PromptTooLarge) as exc:
                 if pieces:  # the stream broke off: keep what arrived, marked as cut
                     log.warning("reply from %s was cut off: %s", backend.name, exc)
-                    return Generated("".join(pieces).strip() + " …", backend.name, cut=True,
-                                     notices=["The reply was cut off before it finished."])
+                    return Generated(
+                        "".join(pieces).strip() + " …",
+                        backend.name,
+                        cut=True,
+                        notices=["The reply was cut off before it finished."],
+                    )
                 log.warning("backend %s failed for %s: %s", backend.name, card.id, exc)
         apology = expand(random.choice(card.apology), {"char": card.name, "user": user_name})
-        return Generated(apology, failed=True, notices=["The character could not answer; your message was kept."])
+        return Generated(
+            apology, failed=True, notices=["The character could not answer; your message was kept."]
+        )

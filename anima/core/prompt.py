@@ -38,9 +38,7 @@ class BudgetPlan:
     total: int
 
 
-def plan_budget(
-    budget: int, fixed: int, examples: int, history: Sequence[int], user: int
-) -> BudgetPlan:
+def plan_budget(budget: int, fixed: int, examples: int, history: Sequence[int], user: int) -> BudgetPlan:
     """Pure budgeting: keep the newest history that fits, then examples; cut the user text last."""
     if fixed + user > budget:
         allowed = max(budget - fixed, 0)

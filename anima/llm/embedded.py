@@ -64,9 +64,13 @@ class EmbeddedLLM:
             if self._server is not None:
                 return
             if not self.model_path.is_file():
-                raise ModelFileMissing(f"model file not found: {self.model_path} (check llm.backends.{self.name}.model_path)")
+                raise ModelFileMissing(
+                    f"model file not found: {self.model_path} (check llm.backends.{self.name}.model_path)"
+                )
             size_mb = self.model_path.stat().st_size / 1e6
-            self._progress(f"Loading {self.model_path.name} ({size_mb:.0f} MB) on {self.settings.threads} threads…")
+            self._progress(
+                f"Loading {self.model_path.name} ({size_mb:.0f} MB) on {self.settings.threads} threads…"
+            )
             started = time.perf_counter()
             self._server = await asyncio.get_running_loop().run_in_executor(self._worker, self._load)
             self._http = aiohttp.ClientSession(base_url=self._server.listening_address)

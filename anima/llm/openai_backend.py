@@ -72,7 +72,9 @@ class OpenAILLM:
                         return
                     data = json.loads(payload)
                     if "error" in data:
-                        raise LLMError(f"{self.name}: the server reported an error mid-stream: {data['error']}")
+                        raise LLMError(
+                            f"{self.name}: the server reported an error mid-stream: {data['error']}"
+                        )
                     for choice in data.get("choices", ()):
                         piece = (choice.get("delta") or {}).get("content")
                         if piece:
@@ -82,7 +84,9 @@ class OpenAILLM:
         except openai.APITimeoutError as exc:
             raise LLMError(f"{self.name}: {self.settings.base_url} timed out") from exc
         except openai.APIConnectionError as exc:
-            raise LLMError(f"{self.name}: cannot reach {self.settings.base_url} ({exc.__cause__ or exc})") from exc
+            raise LLMError(
+                f"{self.name}: cannot reach {self.settings.base_url} ({exc.__cause__ or exc})"
+            ) from exc
         except (json.JSONDecodeError, openai.OpenAIError) as exc:
             raise LLMError(f"{self.name}: broken response from {self.settings.base_url}: {exc}") from exc
 

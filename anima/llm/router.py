@@ -48,7 +48,9 @@ class LLMRouter:
         names = [card.llm.backend or self.settings.default, *self.settings.fallbacks]
         return [self.backend(name) for name in dict.fromkeys(names)]
 
-    def request(self, backend: LLMBackend, card: CharacterCard, messages: list, stop: list[str]) -> GenerationRequest:
+    def request(
+        self, backend: LLMBackend, card: CharacterCard, messages: list, stop: list[str]
+    ) -> GenerationRequest:
         return GenerationRequest(
             messages=messages,
             max_tokens=self.max_tokens(backend, card),
@@ -91,4 +93,3 @@ class LLMRouter:
     async def close(self) -> None:
         for backend in self._backends.values():
             await backend.close()
-

@@ -48,3 +48,16 @@ class Message(SQLModel, table=True):
     platform_message_id: str | None = None
     cut: bool = False  # the reply's stream broke off before the end
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Preference(SQLModel, table=True):
+    """A remembered setting of a chat, or of one user in a chat (user_id ""): character, voice, …"""
+
+    __tablename__ = "preferences"
+
+    platform: str = Field(primary_key=True)
+    chat_id: str = Field(primary_key=True)
+    user_id: str = Field(primary_key=True, default="")
+    key: str = Field(primary_key=True)
+    value: str  # JSON
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -8,6 +8,7 @@ of failing with "database is locked" when a read transaction later needs to writ
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -15,14 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
 from anima.core.messages import ConversationKey, Role
 from anima.errors import MemoryStoreError
-from anima.memory.models import Conversation, Message, User, utcnow
+from anima.memory.models import Conversation, Message, Preference, User, utcnow
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
@@ -218,3 +219,69 @@ class MemoryStore:
             ).scalar_one()
         recent = list(state.recent)[-last:]
         return MemoryView(key.character_id, display_name, total, len(state.recent), first, recent)
+
+    async def forget_user(self, platform: str, platform_user_id: str) -> int:
+        """Delete everything stored about a user on a platform; returns how many messages went."""
+        async with self.engine.begin() as conn:
+            user_id = (
+                await conn.execute(
+                    select(User.id).where(
+                        User.platform == platform, User.platform_user_id == platform_user_id
+                    )
+                )
+            ).scalar()
+            deleted = 0
+            if user_id is not None:
+                conversations = select(Conversation.id).where(Conversation.user_id == user_id)
+                result = await conn.execute(delete(Message).where(Message.conversation_id.in_(conversations)))
+                deleted = result.rowcount or 0
+                await conn.execute(delete(Conversation).where(Conversation.user_id == user_id))
+                await conn.execute(delete(User).where(User.id == user_id))
+            await conn.execute(
+                delete(Preference).where(
+                    Preference.platform == platform, Preference.user_id == platform_user_id
+                )
+            )
+        for key in [
+            k for k in self._conversations if k.platform == platform and k.user_id == platform_user_id
+        ]:
+            del self._conversations[key]
+        return deleted
+
+    async def get_preference(self, platform: str, chat_id: str, key: str, user_id: str = "") -> Any:
+        """A remembered setting (None when unset), e.g. the character bound to a chat."""
+        async with self.engine.connect() as conn:
+            raw = (
+                await conn.execute(
+                    select(Preference.value).where(
+                        Preference.platform == platform,
+                        Preference.chat_id == chat_id,
+                        Preference.user_id == user_id,
+                        Preference.key == key,
+                    )
+                )
+            ).scalar()
+        return None if raw is None else json.loads(raw)
+
+    async def set_preference(
+        self, platform: str, chat_id: str, key: str, value: Any, user_id: str = ""
+    ) -> None:
+        where = (
+            Preference.platform == platform,
+            Preference.chat_id == chat_id,
+            Preference.user_id == user_id,
+            Preference.key == key,
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(Preference).where(*where))
+            if value is not None:
+                await conn.execute(
+                    Preference.__table__.insert().values(
+                        platform=platform,
+                        chat_id=chat_id,
+                        user_id=user_id,
+                        key=key,
+                        value=json.dumps(value),
+                        updated_at=utcnow(),
+                    )
+                )
