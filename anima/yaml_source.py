@@ -25,10 +25,7 @@ class YamlDocument:
 
     @property
     def display_path(self) -> str:
-        try:
-            return str(self.path.resolve().relative_to(Path.cwd()))
-        except ValueError:
-            return str(self.path)
+        return display_path(self.path)
 
     def line_of(self, loc: Sequence[str | int]) -> int:
         """1-based line of the deepest node on `loc` that exists in the file."""
@@ -50,6 +47,14 @@ class YamlDocument:
         return f"{prefix}: {where}: {message}" if where else f"{prefix}: {message}"
 
 
+def display_path(path: Path) -> str:
+    """Paths in messages are relative to the working directory when they are inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _child(node: yaml.Node, key: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -69,18 +74,19 @@ def field_path(loc: Sequence[str | int]) -> str:
 
 def read_yaml(path: Path) -> YamlDocument:
     """Read and parse a YAML file, raising ConfigError with file:line for every way it can be broken."""
+    shown = display_path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError([f"{path}: file not found"]) from None
+        raise ConfigError([f"{shown}: file not found"]) from None
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+        raise ConfigError([f"{shown}: cannot read: {exc.strerror}"]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError(
-            [f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"]
+            [f"{shown}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"]
         ) from None
     text = text.removeprefix("\ufeff")
     try:
@@ -89,7 +95,7 @@ def read_yaml(path: Path) -> YamlDocument:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{path}:{line}: invalid YAML: {problem}"]) from None
+        raise ConfigError([f"{shown}:{line}: invalid YAML: {problem}"]) from None
     return YamlDocument(path=path, text=text, data=data)
 
 
@@ -128,28 +134,29 @@ _EXPECTED = {
 def _data_at(data: Any, loc: Sequence[str | int]) -> tuple[list[str | int], Any, bool]:
     """Follow `loc` into the data, skipping pydantic's union/tag segments that are not keys."""
     path: list[str | int] = []
-    found = True
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(data, dict) and part in data:
             data = data[part]
-            path.append(part)
         elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
             data = data[part]
-            path.append(part)
+        elif isinstance(data, dict) and i + 1 < len(loc) and loc[i + 1] in data:
+            continue  # a discriminator tag or union member name pydantic put in the location
         elif isinstance(data, dict | list):
-            found = False
-            path.append(part)
-            break
-        # else: a segment pydantic adds (union member or discriminator tag) — not in the file
-    return path, data, found
+            return [*path, part], None, False
+        else:
+            continue
+        path.append(part)
+    return path, data, True
 
 
 def validation_problems(doc: YamlDocument, error: ValidationError) -> list[str]:
     """Turn pydantic errors into `file:line: field: what was expected, got what` lines."""
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     seen: set[str] = set()
     for item in error.errors(include_url=False):
         loc = [p for p in item["loc"] if isinstance(p, str | int)]
+        if item["type"] == "union_tag_invalid":
+            loc.append(item["ctx"]["discriminator"].strip("'"))
         path, value, found = _data_at(doc.data, loc)
         kind = item["type"]
         if kind == "extra_forbidden":
@@ -172,8 +179,8 @@ def validation_problems(doc: YamlDocument, error: ValidationError) -> list[str]:
             message = f"required field is missing: {item['ctx']['discriminator'].strip(chr(39))}"
         else:
             message = item["msg"][0].lower() + item["msg"][1:]
-        line = doc.error(path, message)
-        if line not in seen:
-            seen.add(line)
-            problems.append(line)
-    return problems
+        text = doc.error(path, message)
+        if text not in seen:
+            seen.add(text)
+            problems.append((doc.line_of(path), text))
+    return [text for _, text in sorted(problems, key=lambda item: item[0])]

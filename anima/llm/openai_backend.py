@@ -89,6 +89,10 @@ class OpenAILLM:
             ) from exc
         except (json.JSONDecodeError, openai.OpenAIError) as exc:
             raise LLMError(f"{self.name}: broken response from {self.settings.base_url}: {exc}") from exc
+        except LLMError:
+            raise
+        except Exception as exc:  # the HTTP library's own errors once the stream is open (peer closed, …)
+            raise LLMError(f"{self.name}: the stream from {self.settings.base_url} broke off: {exc}") from exc
 
     async def close(self) -> None:
         if self._client is not None:

@@ -1,0 +1,102 @@
+"""The openai backend: the real AsyncOpenAI client against a local fake OpenAI-compatible server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from anima.config import OpenAIBackend
+from anima.core.prompt import ChatMessage
+from anima.errors import LLMError
+from anima.llm.base import GenerationRequest
+from anima.llm.openai_backend import OpenAILLM
+from tests.fakes.openai_server import FakeOpenAI
+
+REQUEST = GenerationRequest(messages=[ChatMessage("user", "hi")], max_tokens=50, temperature=0.5)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def backend_for(base_url: str, **overrides: object) -> OpenAILLM:
+    settings = OpenAIBackend(kind="openai", base_url=base_url, model="test-model", **overrides)  # type: ignore[arg-type]
+    return OpenAILLM("openai", settings)
+
+
+async def collect(backend: OpenAILLM, request: GenerationRequest = REQUEST) -> list[str]:
+    try:
+        return [piece async for piece in backend.stream(request)]
+    finally:
+        await backend.close()
+
+
+async def test_streams_the_reply_in_pieces_as_the_server_sends_them(server: FakeOpenAI) -> None:
+    pieces = await collect(backend_for(server.base_url))
+    assert len(pieces) == len(server.reply.split(" "))
+    assert "".join(pieces) == server.reply
+
+
+async def test_sends_model_messages_and_sampling_settings(server: FakeOpenAI) -> None:
+    request = GenerationRequest(
+        messages=[ChatMessage("system", "be nice"), ChatMessage("user", "hi")],
+        max_tokens=42,
+        temperature=0.3,
+        top_p=0.9,
+        stop=["\nLin:"],
+    )
+    await collect(backend_for(server.base_url), request)
+    sent = server.requests[0]
+    assert sent["model"] == "test-model"
+    assert sent["messages"] == [{"role": "system", "content": "be nice"}, {"role": "user", "content": "hi"}]
+    assert (sent["max_tokens"], sent["temperature"], sent["top_p"], sent["stop"]) == (42, 0.3, 0.9, ["\nLin:"])
+    assert sent["stream"] is True
+
+
+async def test_a_429_is_retried_after_the_servers_retry_after(server: FakeOpenAI) -> None:
+    server.fail_next(429, retry_after=1)
+    pieces = await collect(backend_for(server.base_url))
+    assert "".join(pieces) == server.reply
+    assert len(server.requests) == 2
+    assert server.request_times[1] - server.request_times[0] >= 0.9
+
+
+async def test_500s_are_retried_with_backoff_until_one_succeeds(server: FakeOpenAI) -> None:
+    server.fail_next(500, times=2)
+    pieces = await collect(backend_for(server.base_url, max_retries=3))
+    assert "".join(pieces) == server.reply
+    assert len(server.requests) == 3
+
+
+async def test_persistent_500s_give_up_after_max_retries_with_a_clear_error(server: FakeOpenAI) -> None:
+    server.fail_next(500, times=10)
+    with pytest.raises(LLMError, match=r"answered HTTP 500 — the server failed even after retries"):
+        await collect(backend_for(server.base_url, max_retries=1))
+    assert len(server.requests) == 2
+
+
+async def test_a_wrong_key_says_to_check_the_api_key(server: FakeOpenAI) -> None:
+    server.fail_next(401)
+    with pytest.raises(LLMError, match="check the api_key"):
+        await collect(backend_for(server.base_url))
+
+
+async def test_an_unreachable_server_is_reported_with_its_address() -> None:
+    with pytest.raises(LLMError, match=r"cannot reach http://127.0.0.1:9/v1"):
+        await collect(backend_for("http://127.0.0.1:9/v1", max_retries=0))
+
+
+async def test_a_stream_that_breaks_off_raises_after_the_pieces_that_arrived(server: FakeOpenAI) -> None:
+    server.break_after = 3
+    backend = backend_for(server.base_url, max_retries=0)
+    received: list[str] = []
+    with pytest.raises(LLMError):
+        async for piece in backend.stream(REQUEST):
+            received.append(piece)
+    await backend.close()
+    assert "".join(received) == " ".join(server.reply.split(" ")[:3])
