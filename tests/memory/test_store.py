@@ -1,0 +1,94 @@
+"""The SQLite message store: what is stored survives a restart; reset, forget and preferences."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from anima.config import Settings
+from anima.core.messages import ConversationKey, Incoming
+from anima.core.runtime import Runtime
+from anima.memory.store import MemoryStore
+from tests.fakes.llm import InstantLLM
+
+KEY = ConversationKey(platform="test", chat_id="chat", user_id="lin", character_id="aiko")
+LIN = Incoming(platform="test", chat_id="chat", user_id="lin", display_name="Lin", text="My name is Lin.")
+
+
+def db_path(settings: Settings) -> Path:
+    return Path(settings.database_url.split("///", 1)[1])
+
+
+async def test_history_survives_a_restart_and_reaches_the_next_prompt(settings: Settings) -> None:
+    first = await Runtime.start(settings)
+    first.router.register("embedded", InstantLLM())
+    await first.pipeline.handle(LIN)
+    await first.close()
+
+    second = await Runtime.start(settings)
+    llm = InstantLLM()
+    second.router.register("embedded", llm)
+    await second.pipeline.handle(Incoming(**{**LIN.__dict__, "text": "What is my name?"}))
+    await second.close()
+
+    sent = [(m.role, m.content) for m in llm.requests[0].messages if m.role != "system"]
+    assert sent == [("user", "My name is Lin."), ("assistant", "You said: My name is Lin."), ("user", "What is my name?")]
+
+
+async def test_the_users_message_is_committed_before_generation_starts(runtime: Runtime, settings: Settings) -> None:
+    seen_in_db: list[list[str]] = []
+
+    def reply(_request: object) -> str:  # runs while generating: read the database from outside
+        with sqlite3.connect(db_path(settings)) as db:
+            seen_in_db.append([row[0] for row in db.execute("SELECT content FROM messages")])
+        return "ok"
+
+    runtime.router.register("embedded", InstantLLM(reply=reply))
+    await runtime.pipeline.handle(LIN)
+    assert seen_in_db == [["My name is Lin."]]
+
+
+async def test_the_database_runs_in_wal_mode(runtime: Runtime, settings: Settings) -> None:
+    await runtime.pipeline.handle(LIN)
+    with sqlite3.connect(db_path(settings)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_reset_starts_a_fresh_history_but_keeps_the_messages_stored(runtime: Runtime) -> None:
+    await runtime.pipeline.handle(LIN)
+    conversation = await runtime.memory.conversation(KEY, "Lin")
+    await runtime.memory.reset(conversation)
+    view = await runtime.memory.view(KEY, "Lin")
+    assert (view.total_messages, view.in_history) == (2, 0)
+
+    # the reset holds across a restart too
+    reopened = await MemoryStore.open(runtime.settings.database_url)
+    assert not (await reopened.conversation(KEY, "Lin")).recent
+    await reopened.close()
+
+
+async def test_forget_deletes_every_row_about_the_user_and_nobody_elses(runtime: Runtime, settings: Settings) -> None:
+    await runtime.pipeline.handle(LIN)
+    await runtime.pipeline.handle(Incoming(**{**LIN.__dict__, "user_id": "ana", "display_name": "Ana", "text": "I am Ana."}))
+    await runtime.memory.set_preference("test", "chat", "voice", True, user_id="lin")
+
+    deleted = await runtime.memory.forget_user("test", "lin")
+
+    assert deleted == 2
+    with sqlite3.connect(db_path(settings)) as db:
+        assert db.execute("SELECT platform_user_id FROM users").fetchall() == [("ana",)]
+        assert [r[0] for r in db.execute("SELECT content FROM messages")] == ["I am Ana.", "You said: I am Ana."]
+        assert db.execute("SELECT count(*) FROM conversations").fetchone() == (1,)
+        assert db.execute("SELECT count(*) FROM preferences").fetchone() == (0,)
+    assert not (await runtime.memory.conversation(KEY, "Lin")).recent  # a fresh start, not a stale cache
+
+
+async def test_preferences_are_remembered_per_chat_and_per_user(runtime: Runtime) -> None:
+    memory = runtime.memory
+    await memory.set_preference("telegram", "42", "character", "grimble")
+    await memory.set_preference("telegram", "42", "voice", True, user_id="lin")
+    assert await memory.get_preference("telegram", "42", "character") == "grimble"
+    assert await memory.get_preference("telegram", "42", "voice", user_id="lin") is True
+    assert await memory.get_preference("telegram", "43", "character") is None
+    await memory.set_preference("telegram", "42", "character", None)
+    assert await memory.get_preference("telegram", "42", "character") is None

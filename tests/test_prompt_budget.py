@@ -1,0 +1,123 @@
+"""The token budget: the prompt never exceeds context - max_tokens; persona, rules and the newest
+message never drop; the oldest history drops first."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from anima.characters.card import CharacterCard, ExampleExchange
+from anima.core.prompt import PER_MESSAGE_TOKENS, REPLY_PRIMER_TOKENS, ChatMessage, PromptBuilder, plan_budget
+from anima.core.tokens import CachedCounter, TiktokenCounter
+from anima.errors import AnimaError
+
+COUNTER = CachedCounter(TiktokenCounter())
+CARD = CharacterCard(
+    name="Aiko",
+    description="{{char}} is a warm illustrator who loves tea.",
+    rules=["Never claim to be an AI.", "Answer in at most three sentences."],
+    greeting=["Hi {{user}}!"],
+    example_dialogue=[ExampleExchange(user="hello", char="Oh, hi {{user}}!")],
+)
+CARD.id = "aiko"
+
+
+async def prompt_tokens(messages: list[ChatMessage]) -> int:
+    counts = [await COUNTER.count(m.content) + PER_MESSAGE_TOKENS for m in messages]
+    return sum(counts) + REPLY_PRIMER_TOKENS
+
+
+@given(
+    budget=st.integers(0, 500),
+    fixed=st.integers(0, 200),
+    examples=st.integers(0, 100),
+    history=st.lists(st.integers(1, 80), max_size=30),
+    user=st.integers(1, 300),
+)
+def test_the_plan_never_exceeds_the_budget_and_keeps_the_newest_history(
+    budget: int, fixed: int, examples: int, history: list[int], user: int
+) -> None:
+    plan = plan_budget(budget, fixed, examples, history, user)
+    kept = history[plan.history_from :]
+    used = fixed + plan.user_tokens + sum(kept) + (examples if plan.keep_examples else 0)
+    assert plan.total == used
+    if fixed + user <= budget:
+        assert used <= budget
+        assert plan.user_tokens == user  # the newest message is whole
+        if plan.history_from > 0:  # the next older turn would not have fitted
+            assert used - (examples if plan.keep_examples else 0) + history[plan.history_from - 1] > budget
+    else:
+        assert kept == [] and not plan.keep_examples
+        assert plan.user_tokens == max(budget - fixed, 0)
+
+
+words = st.text(alphabet=st.sampled_from(list("abcdefgh ij,.!你好世界🙂\n")), min_size=1, max_size=120)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    history=st.lists(words, max_size=25),
+    newest=words,
+    context=st.integers(300, 1200),
+    max_tokens=st.integers(16, 200),
+)
+async def test_a_built_prompt_fits_the_window_and_keeps_persona_rules_and_the_newest_message(
+    history: list[str], newest: str, context: int, max_tokens: int
+) -> None:
+    turns = [ChatMessage("user" if i % 2 == 0 else "assistant", text) for i, text in enumerate(history)]
+    prompt = await PromptBuilder(COUNTER).build(CARD, "Lin", turns, newest, context, max_tokens)
+
+    assert await prompt_tokens(prompt.messages) <= context - max_tokens
+    system = prompt.messages[0]
+    assert system.role == "system" and "warm illustrator" in system.content
+    assert "Never claim to be an AI." in system.content
+    assert prompt.messages[-1] == ChatMessage("user", newest)
+    kept = [m for m in prompt.messages if m.role != "system"][:-1]
+    assert kept == turns[len(turns) - len(kept) :]  # a suffix: only the oldest turns dropped
+    assert prompt.dropped_history == len(turns) - len(kept)
+
+
+async def test_history_drops_oldest_first_when_the_window_is_small() -> None:
+    turns = [ChatMessage("user", f"message number {i} " + "blah " * 20) for i in range(40)]
+    prompt = await PromptBuilder(COUNTER).build(CARD, "Lin", turns, "what now?", 1024, 200)
+    kept = [m.content for m in prompt.messages[2:-1]]
+    assert kept and kept[-1] == turns[-1].content
+    assert turns[0].content not in kept
+    assert prompt.dropped_history == 40 - len(kept)
+
+
+async def test_a_100_kb_message_is_cut_to_the_budget_with_a_notice() -> None:
+    huge = "The quick brown fox jumps over the lazy dog. " * 2300  # ~100 kB
+    prompt = await PromptBuilder(COUNTER).build(CARD, "Lin", [], huge, 2048, 200)
+    assert await prompt_tokens(prompt.messages) <= 2048 - 200
+    sent = prompt.messages[-1].content
+    assert huge.startswith(sent) and 1000 < len(sent) < len(huge)
+    assert prompt.notices == [
+        f"Your message was too long for Aiko to read whole: only its first {len(sent):,} "
+        f"of {len(huge):,} characters were used."
+    ]
+
+
+async def test_a_persona_too_large_for_the_window_is_an_actionable_error() -> None:
+    big = CARD.model_copy(update={"description": "lore " * 3000})
+    with pytest.raises(AnimaError, match="shorten the card or use a backend with a larger context_window"):
+        await PromptBuilder(COUNTER).build(big, "Lin", [], "hi", 1024, 200)
+
+
+async def test_examples_give_way_to_history_but_not_to_the_persona() -> None:
+    turns = [ChatMessage("user", "word " * 60) for _ in range(30)]
+    prompt = await PromptBuilder(COUNTER).build(CARD, "Lin", turns, "hi", 1024, 100)
+    assert not any("Examples of how Aiko talks" in m.content for m in prompt.messages)
+    roomy = await PromptBuilder(COUNTER).build(CARD, "Lin", turns[:2], "hi", 4096, 100)
+    assert "Examples of how Aiko talks" in roomy.messages[1].content
+
+
+async def test_only_new_messages_are_encoded_as_history_grows() -> None:
+    counter = CachedCounter(TiktokenCounter())
+    builder = PromptBuilder(counter)
+    turns = [ChatMessage("user", f"turn {i}: something happened today") for i in range(50)]
+    await builder.build(CARD, "Lin", turns, "first", 8192, 200)
+    before = counter.misses
+    await builder.build(CARD, "Lin", [*turns, ChatMessage("assistant", "a new reply")], "second", 8192, 200)
+    assert counter.misses - before == 2  # the new history turn and the new message, nothing else
