@@ -1,0 +1,93 @@
+"""The `anima` command end to end, in a subprocess, on the real embedded model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+ANIMA = str(Path(sys.executable).parent / "anima")
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"characters_dir: {REPO / 'characters'}\n"
+        "default_character: aiko\n"
+        "llm:\n  backends:\n    embedded: {kind: embedded, context_window: 1024, max_tokens: 24}\n"
+        f"memory:\n  database_url: sqlite+aiosqlite:///{tmp_path / 'anima.db'}\n"
+    )
+    return path
+
+
+def anima(*args: str, stdin: str = "", config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    flags = ["--config", str(config)] if config else []
+    return subprocess.run(
+        [ANIMA, *flags, *args], input=stdin, capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+
+
+@pytest.mark.slow
+def test_piped_chat_replies_and_a_second_run_remembers_the_first(config: Path) -> None:
+    first = anima("chat", "aiko", "--user", "lin", stdin="My name is Lin.\n", config=config)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0].startswith("Aiko: ") and "lin" in lines[0]  # the greeting, with {{user}} filled in
+    assert len(lines) == 2 and lines[1].startswith("Aiko: ") and len(lines[1]) > len("Aiko: ")
+    assert "Loading SmolLM2-135M-Instruct.Q4_1.gguf" in first.stderr and "Model ready" in first.stderr
+
+    second = anima("chat", "aiko", "--user", "lin", stdin="/memory\n", config=config)
+    assert second.returncode == 0, second.stderr
+    assert "Aiko has known you since" in second.stdout
+    assert " lin: My name is Lin." in second.stdout
+    assert lines[1].removeprefix("Aiko: ").strip() in second.stdout
+
+
+@pytest.mark.slow
+def test_reset_and_switching_character_from_the_chat(config: Path) -> None:
+    result = anima(
+        "chat", "--user", "ana", stdin="/character grimble\n/reset\n/memory\n/quit\nnever read\n", config=config
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Grimble: Hmph. Forge is hot. Buying or just looking?" in result.stdout
+    assert "[Grimble starts afresh; earlier messages stay stored]" in result.stderr
+    assert "Grimble has known you since" in result.stdout and "0 in the current conversation" not in result.stdout
+
+
+def test_an_unknown_character_lists_the_available_ones(config: Path) -> None:
+    result = anima("chat", "bob", config=config)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: no character named 'bob'; available: aiko, grimble, xingyao"
+
+
+def test_config_check_validates_without_starting_anything(config: Path) -> None:
+    result = anima("config", "check", config=config)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"ok: {config}: 3 characters, backends: embedded"
+
+
+def test_config_check_reports_a_broken_config_with_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "config.yaml"
+    bad.write_text("characters_dir: characters\nllm:\n  default: nowhere\n")
+    result = anima("config", "check", config=bad)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: {bad}:2: llm: backend 'nowhere' is not defined under llm.backends (defined: embedded)"
+    )
+
+
+def test_characters_lists_each_card_with_its_status() -> None:
+    result = anima("characters")
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0].startswith("ok       aiko         Aiko (default)")
+
+
+def test_the_core_imports_no_platform_library() -> None:
+    code = "import sys, anima.core, anima.cli; print(sorted({'discord', 'telegram'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
