@@ -43,7 +43,9 @@ def test_a_card_gets_its_id_from_the_file_name(cards: Path) -> None:
 
 
 def test_a_greeting_that_is_a_number_is_reported_with_file_line_and_field(cards: Path) -> None:
-    lines = ["name: Aiko", "description: A warm friend."] + [f"# note {i}" for i in range(9)] + ["greeting: 42"]
+    lines = (
+        ["name: Aiko", "description: A warm friend."] + [f"# note {i}" for i in range(9)] + ["greeting: 42"]
+    )
     (cards / "aiko.yaml").write_text("\n".join(lines) + "\n")
     assert problems_of(cards / "aiko.yaml") == [
         "characters/aiko.yaml:12: greeting: expected text or a list of texts, got a number"
@@ -57,11 +59,15 @@ def test_an_unknown_field_is_reported(cards: Path) -> None:
 
 def test_a_missing_field_points_at_the_card(cards: Path) -> None:
     (cards / "aiko.yaml").write_text("name: Aiko\ngreeting: hi\n")
-    assert problems_of(cards / "aiko.yaml") == ["characters/aiko.yaml:1: description: required field is missing"]
+    assert problems_of(cards / "aiko.yaml") == [
+        "characters/aiko.yaml:1: description: required field is missing"
+    ]
 
 
 def test_every_problem_of_a_card_is_reported_at_once(cards: Path) -> None:
-    (cards / "x.yaml").write_text("name: X\ndescription: d\ngreeting: [hi, 3]\nrules: be nice\nllm:\n  temperature: hot\n")
+    (cards / "x.yaml").write_text(
+        "name: X\ndescription: d\ngreeting: [hi, 3]\nrules: be nice\nllm:\n  temperature: hot\n"
+    )
     assert problems_of(cards / "x.yaml") == [
         "characters/x.yaml:3: greeting: expected text or a list of texts, got a list containing a number",
         "characters/x.yaml:4: rules: expected a list, got text",

@@ -51,12 +51,19 @@ def test_piped_chat_replies_and_a_second_run_remembers_the_first(config: Path) -
 @pytest.mark.slow
 def test_reset_and_switching_character_from_the_chat(config: Path) -> None:
     result = anima(
-        "chat", "--user", "ana", stdin="/character grimble\n/reset\n/memory\n/quit\nnever read\n", config=config
+        "chat",
+        "--user",
+        "ana",
+        stdin="/character grimble\n/reset\n/memory\n/quit\nnever read\n",
+        config=config,
     )
     assert result.returncode == 0, result.stderr
     assert "Grimble: Hmph. Forge is hot. Buying or just looking?" in result.stdout
     assert "[Grimble starts afresh; earlier messages stay stored]" in result.stderr
-    assert "Grimble has known you since" in result.stdout and "0 in the current conversation" not in result.stdout
+    assert (
+        "Grimble has known you since" in result.stdout
+        and "0 in the current conversation" not in result.stdout
+    )
 
 
 def test_an_unknown_character_lists_the_available_ones(config: Path) -> None:

@@ -60,7 +60,9 @@ def test_environment_variables_and_defaults_are_interpolated(tmp_path: Path) -> 
 
 
 def test_a_missing_environment_variable_names_the_line_and_key(tmp_path: Path) -> None:
-    path = write(tmp_path, "llm:\n  backends:\n    o:\n      kind: openai\n      api_key: ${OPENAI_API_KEY}\n")
+    path = write(
+        tmp_path, "llm:\n  backends:\n    o:\n      kind: openai\n      api_key: ${OPENAI_API_KEY}\n"
+    )
     assert problems(path) == [
         "config.yaml:5: llm.backends.o.api_key: environment variable OPENAI_API_KEY is not set "
         "(or write ${OPENAI_API_KEY:-default})"
@@ -84,7 +86,9 @@ def test_a_wrong_type_says_what_was_expected(tmp_path: Path) -> None:
 
 def test_an_unknown_backend_kind_lists_the_known_ones(tmp_path: Path) -> None:
     path = write(tmp_path, "llm:\n  backends:\n    x:\n      kind: claude\n")
-    assert problems(path) == ["config.yaml:4: llm.backends.x.kind: expected kind to be one of embedded, openai"]
+    assert problems(path) == [
+        "config.yaml:4: llm.backends.x.kind: expected kind to be one of embedded, openai"
+    ]
 
 
 def test_a_default_backend_that_is_not_defined_is_an_error(tmp_path: Path) -> None:
@@ -104,6 +108,8 @@ def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.yaml")
 
 
-def test_anima_config_environment_variable_selects_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_anima_config_environment_variable_selects_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ANIMA_CONFIG", str(write(tmp_path, "default_character: grimble\n")))
     assert load_settings().default_character == "grimble"

@@ -73,7 +73,9 @@ async def test_a_reply_streams_in_pieces_and_is_delivered_whole(runtime: Runtime
     assert stream.final == reply and reply is not None and reply.character_name == "Aiko"
 
 
-async def test_messages_of_one_conversation_are_answered_in_order(runtime: Runtime, instant_llm: InstantLLM) -> None:
+async def test_messages_of_one_conversation_are_answered_in_order(
+    runtime: Runtime, instant_llm: InstantLLM
+) -> None:
     instant_llm.delay_s = 0.001
     texts = [f"message {i}" for i in range(8)]
     replies = await asyncio.gather(*(runtime.pipeline.handle(say(t)) for t in texts))
@@ -116,15 +118,21 @@ async def test_an_unreachable_llm_gets_an_in_character_apology_and_keeps_the_mes
     instant_llm.fail_with = "connection refused"
     reply = await runtime.pipeline.handle(say("are you there?"))
     assert reply is not None and reply.failed
-    assert reply.text == "*Aiko blinks, lost for words* Sorry Lin, my thoughts drifted away. Could you say that again?"
+    assert (
+        reply.text
+        == "*Aiko blinks, lost for words* Sorry Lin, my thoughts drifted away. Could you say that again?"
+    )
     assert reply.notices == ["The character could not answer; your message was kept."]
     assert await stored(runtime, say("")) == [("user", "are you there?")]
 
 
 async def test_a_failing_backend_falls_back_to_the_next_in_the_chain(settings) -> None:  # type: ignore[no-untyped-def]
     llm = LLMSettings.model_validate(
-        {"default": "first", "fallbacks": ["second"], "backends": {
-            "first": {"kind": "embedded"}, "second": {"kind": "embedded"}}}
+        {
+            "default": "first",
+            "fallbacks": ["second"],
+            "backends": {"first": {"kind": "embedded"}, "second": {"kind": "embedded"}},
+        }
     )
     runtime = await Runtime.start(settings.model_copy(update={"llm": llm}))
     first, second = InstantLLM("first"), InstantLLM("second", reply=lambda _r: "Second here.")
@@ -133,7 +141,11 @@ async def test_a_failing_backend_falls_back_to_the_next_in_the_chain(settings) -
     runtime.router.register("second", second)
     try:
         reply = await runtime.pipeline.handle(say("hello"))
-        assert reply is not None and (reply.text, reply.backend, reply.failed) == ("Second here.", "second", False)
+        assert reply is not None and (reply.text, reply.backend, reply.failed) == (
+            "Second here.",
+            "second",
+            False,
+        )
     finally:
         await runtime.close()
 
@@ -154,7 +166,9 @@ async def test_a_stream_that_breaks_off_is_kept_and_marked_as_cut(runtime: Runti
     assert (await stored(runtime, say("")))[-1] == ("assistant", "I was saying that …")
 
 
-async def test_an_empty_message_gets_no_reply_and_stores_nothing(runtime: Runtime, instant_llm: InstantLLM) -> None:
+async def test_an_empty_message_gets_no_reply_and_stores_nothing(
+    runtime: Runtime, instant_llm: InstantLLM
+) -> None:
     assert await runtime.pipeline.handle(say("   ")) is None
     assert instant_llm.requests == []
     assert await stored(runtime, say("")) == []
@@ -163,12 +177,16 @@ async def test_an_empty_message_gets_no_reply_and_stores_nothing(runtime: Runtim
 async def test_the_greeting_opens_the_history_once(runtime: Runtime) -> None:
     first = await runtime.pipeline.greet(say(""))
     await runtime.pipeline.greet(say(""))
-    assert first in ("Hi Lin! I just made a pot of jasmine tea. How was your day?",
-                     "Oh, Lin, there you are! Come sit, tell me everything.")
+    assert first in (
+        "Hi Lin! I just made a pot of jasmine tea. How was your day?",
+        "Oh, Lin, there you are! Come sit, tell me everything.",
+    )
     assert await stored(runtime, say("")) == [("assistant", first)]
 
 
-async def test_a_reply_that_runs_on_into_the_users_lines_is_cut(runtime: Runtime, instant_llm: InstantLLM) -> None:
+async def test_a_reply_that_runs_on_into_the_users_lines_is_cut(
+    runtime: Runtime, instant_llm: InstantLLM
+) -> None:
     instant_llm.reply = lambda _r: "Sure, tea sounds lovely!\nLin: and then I said"
     reply = await runtime.pipeline.handle(say("tea?"))
     assert reply is not None and reply.text == "Sure, tea sounds lovely!"

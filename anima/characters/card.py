@@ -94,6 +94,4 @@ class CharacterCard(_Strict):
     voice: CardVoice = Field(default_factory=CardVoice)
     safety: CardSafety = Field(default_factory=CardSafety)
 
-    _check_texts = field_validator("greeting", "apology", mode="before")(
-        lambda cls, v: _text_or_texts(v)
-    )
+    _check_texts = field_validator("greeting", "apology", mode="before")(lambda cls, v: _text_or_texts(v))

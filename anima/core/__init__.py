@@ -1,12 +1,12 @@
 """The platform-neutral core: message types, the pipeline, ordering, prompt and token budget.
 
 Nothing here imports a platform library; adapters in anima.bots translate to and from these types.
+The pipeline and runtime live in `anima.core.pipeline` and `anima.core.runtime` (they import
+memory and LLM code, which import these types).
 """
 
 from anima.core.messages import Attachment, ConversationKey, DiscardStream, Incoming, Reply, ReplyStream
-from anima.core.pipeline import Pipeline
 from anima.core.prompt import ChatMessage, Prompt, PromptBuilder, plan_budget
-from anima.core.runtime import Runtime
 
 __all__ = [
     "Attachment",
@@ -14,11 +14,9 @@ __all__ = [
     "ConversationKey",
     "DiscardStream",
     "Incoming",
-    "Pipeline",
     "Prompt",
     "PromptBuilder",
     "Reply",
     "ReplyStream",
-    "Runtime",
     "plan_budget",
 ]

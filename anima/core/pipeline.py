@@ -29,6 +29,21 @@ class Generated:
     notices: list[str] = field(default_factory=list)
 
 
+class _Received:
+    """Pieces of one reply as they arrive, passed on to the platform's stream."""
+
+    def __init__(self, stream: ReplyStream) -> None:
+        self.stream = stream
+        self.pieces: list[str] = []
+
+    async def add(self, piece: str) -> None:
+        self.pieces.append(piece)
+        await self.stream.delta(piece)
+
+    def text(self) -> str:
+        return "".join(self.pieces).strip()
+
+
 class Pipeline:
     """Turns one Incoming into one Reply. Platform-neutral: adapters call `handle` and render the stream."""
 
@@ -80,7 +95,7 @@ class Pipeline:
                 await stream.finish(reply)
                 return reply
 
-            history = [ChatMessage(m.role, m.content) for m in conversation.recent]
+            history: list[ChatMessage] = list(conversation.recent)
             # Stored before generation starts: a crash or an LLM failure never loses it.
             await self.memory.add(conversation, "user", message.text, message.message_id)
 
@@ -109,7 +124,7 @@ class Pipeline:
     ) -> Generated:
         """Try each backend of the card's chain; stream pieces as they come; apologise if all fail."""
         for backend in self.router.chain(card):
-            pieces: list[str] = []
+            received = _Received(stream)
             try:
                 builder = PromptBuilder(backend.counter)
                 max_tokens = self.router.max_tokens(backend, card)
@@ -117,18 +132,16 @@ class Pipeline:
                     card, user_name, history, text, backend.context_window, max_tokens
                 )
                 request = self.router.request(backend, card, prompt.messages, stop=[f"\n{user_name}:"])
-                async for piece in self.router.stream(backend, request):
-                    pieces.append(piece)
-                    await stream.delta(piece)
-                reply = "".join(pieces).strip()
+                await self.router.generate(backend, request, received.add)
+                reply = received.text()
                 if not reply:
                     raise LLMError(f"{backend.name} returned an empty reply")
                 return Generated(reply, backend.name, notices=prompt.notices)
             except (LLMError, PromptTooLarge) as exc:
-                if pieces:  # the stream broke off: keep what arrived, marked as cut
+                if received.pieces:  # the stream broke off: keep what arrived, marked as cut
                     log.warning("reply from %s was cut off: %s", backend.name, exc)
                     return Generated(
-                        "".join(pieces).strip() + " …",
+                        received.text() + " …",
                         backend.name,
                         cut=True,
                         notices=["The reply was cut off before it finished."],

@@ -109,6 +109,21 @@ class PromptBuilder:
     async def _cost(self, text: str) -> int:
         return await self.counter.count(text) + PER_MESSAGE_TOKENS
 
+    async def _history_costs(self, history: Sequence[ChatMessage], room: int) -> list[int]:
+        """Costs from the newest turn back, only as far as could fit: older turns are marked as not
+        fitting without being counted, so a long history costs O(what fits) per message."""
+        costs = [room + 1] * len(history)
+        cached = getattr(self.counter, "cached", None)
+        for i in range(len(history) - 1, -1, -1):
+            known = cached(history[i].content) if cached else None
+            costs[i] = (
+                known + PER_MESSAGE_TOKENS if known is not None else await self._cost(history[i].content)
+            )
+            room -= costs[i]
+            if room < 0:
+                break
+        return costs
+
     async def build(
         self,
         card: CharacterCard,
@@ -124,8 +139,8 @@ class PromptBuilder:
         post = expand(card.post_history_instructions, {"char": card.name, "user": user_name})
         fixed = REPLY_PRIMER_TOKENS + await self._cost(system) + (await self._cost(post) if post else 0)
         example_cost = await self._cost(examples) if examples else 0
-        history_costs = [await self._cost(m.content) for m in history]
         user_cost = await self._cost(user_text)
+        history_costs = await self._history_costs(history, budget - fixed - user_cost)
 
         plan = plan_budget(budget, fixed, example_cost, history_costs, user_cost)
         notices: list[str] = []

@@ -6,7 +6,6 @@ message per turn.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -50,23 +49,27 @@ class FunctionCounter:
 
 
 class CachedCounter:
-    """An LRU of counts by exact text in front of any counter."""
+    """Counts by exact text in front of any counter; the oldest entries go first when it is full
+    (an evicted text that comes back is simply counted again)."""
 
-    def __init__(self, inner: TokenCounter, max_entries: int = 50_000) -> None:
+    def __init__(self, inner: TokenCounter, max_entries: int = 100_000) -> None:
         self.name = inner.name
         self._inner = inner
-        self._cache: OrderedDict[str, int] = OrderedDict()
+        self._cache: dict[str, int] = {}
         self._max = max_entries
         self.misses = 0
+
+    def cached(self, text: str) -> int | None:
+        """The count if already known, without a coroutine (the prompt builder's hot loop)."""
+        return self._cache.get(text)
 
     async def count(self, text: str) -> int:
         cached = self._cache.get(text)
         if cached is not None:
-            self._cache.move_to_end(text)
             return cached
         self.misses += 1
         n = await self._inner.count(text)
+        if len(self._cache) >= self._max:
+            del self._cache[next(iter(self._cache))]
         self._cache[text] = n
-        if len(self._cache) > self._max:
-            self._cache.popitem(last=False)
         return n

@@ -70,7 +70,11 @@ class FakeOpenAI:
                 request.transport.close()  # type: ignore[union-attr]
                 return response
             piece = word if i == 0 else " " + word
-            chunk = {"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": piece}}]}
+            chunk = {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {"content": piece}}],
+            }
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
         await response.write(b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n')
         await response.write(b"data: [DONE]\n\n")

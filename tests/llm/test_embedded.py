@@ -17,8 +17,6 @@ from anima.llm.embedded import EmbeddedLLM, bundled_model_path
 pytestmark = pytest.mark.slow
 
 
-
-
 @pytest.fixture
 async def llm() -> AsyncIterator[EmbeddedLLM]:
     backend = EmbeddedLLM("embedded", EmbeddedBackend(kind="embedded", context_window=1024, max_tokens=32))
@@ -80,6 +78,9 @@ async def test_stopping_early_ends_generation(llm: EmbeddedLLM) -> None:
 async def test_a_missing_model_file_says_which_setting_to_fix(tmp_path: Path) -> None:
     settings = EmbeddedBackend(kind="embedded", model_path=tmp_path / "missing.gguf")
     backend = EmbeddedLLM("local", settings)
-    with pytest.raises(ModelFileMissing, match=r"model file not found: .*missing.gguf \(check llm.backends.local.model_path\)"):
+    with pytest.raises(
+        ModelFileMissing,
+        match=r"model file not found: .*missing.gguf \(check llm.backends.local.model_path\)",
+    ):
         await backend.start()
     await backend.close()

@@ -54,7 +54,12 @@ async def test_sends_model_messages_and_sampling_settings(server: FakeOpenAI) ->
     sent = server.requests[0]
     assert sent["model"] == "test-model"
     assert sent["messages"] == [{"role": "system", "content": "be nice"}, {"role": "user", "content": "hi"}]
-    assert (sent["max_tokens"], sent["temperature"], sent["top_p"], sent["stop"]) == (42, 0.3, 0.9, ["\nLin:"])
+    assert (sent["max_tokens"], sent["temperature"], sent["top_p"], sent["stop"]) == (
+        42,
+        0.3,
+        0.9,
+        ["\nLin:"],
+    )
     assert sent["stream"] is True
 
 

@@ -32,10 +32,16 @@ async def test_history_survives_a_restart_and_reaches_the_next_prompt(settings: 
     await second.close()
 
     sent = [(m.role, m.content) for m in llm.requests[0].messages if m.role != "system"]
-    assert sent == [("user", "My name is Lin."), ("assistant", "You said: My name is Lin."), ("user", "What is my name?")]
+    assert sent == [
+        ("user", "My name is Lin."),
+        ("assistant", "You said: My name is Lin."),
+        ("user", "What is my name?"),
+    ]
 
 
-async def test_the_users_message_is_committed_before_generation_starts(runtime: Runtime, settings: Settings) -> None:
+async def test_the_users_message_is_committed_before_generation_starts(
+    runtime: Runtime, settings: Settings
+) -> None:
     seen_in_db: list[list[str]] = []
 
     def reply(_request: object) -> str:  # runs while generating: read the database from outside
@@ -67,9 +73,13 @@ async def test_reset_starts_a_fresh_history_but_keeps_the_messages_stored(runtim
     await reopened.close()
 
 
-async def test_forget_deletes_every_row_about_the_user_and_nobody_elses(runtime: Runtime, settings: Settings) -> None:
+async def test_forget_deletes_every_row_about_the_user_and_nobody_elses(
+    runtime: Runtime, settings: Settings
+) -> None:
     await runtime.pipeline.handle(LIN)
-    await runtime.pipeline.handle(Incoming(**{**LIN.__dict__, "user_id": "ana", "display_name": "Ana", "text": "I am Ana."}))
+    await runtime.pipeline.handle(
+        Incoming(**{**LIN.__dict__, "user_id": "ana", "display_name": "Ana", "text": "I am Ana."})
+    )
     await runtime.memory.set_preference("test", "chat", "voice", True, user_id="lin")
 
     deleted = await runtime.memory.forget_user("test", "lin")
@@ -77,7 +87,10 @@ async def test_forget_deletes_every_row_about_the_user_and_nobody_elses(runtime:
     assert deleted == 2
     with sqlite3.connect(db_path(settings)) as db:
         assert db.execute("SELECT platform_user_id FROM users").fetchall() == [("ana",)]
-        assert [r[0] for r in db.execute("SELECT content FROM messages")] == ["I am Ana.", "You said: I am Ana."]
+        assert [r[0] for r in db.execute("SELECT content FROM messages")] == [
+            "I am Ana.",
+            "You said: I am Ana.",
+        ]
         assert db.execute("SELECT count(*) FROM conversations").fetchone() == (1,)
         assert db.execute("SELECT count(*) FROM preferences").fetchone() == (0,)
     assert not (await runtime.memory.conversation(KEY, "Lin")).recent  # a fresh start, not a stale cache

@@ -1,0 +1,130 @@
+"""Core benchmarks: pipeline overhead per message, and embedded generation through Anima vs raw llama.cpp.
+
+Run: make bench  (or: .venv/bin/python -m bench core_bench)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from anima.config import EmbeddedBackend, MemorySettings, Settings
+from anima.core.messages import Incoming
+from anima.core.prompt import ChatMessage
+from anima.core.runtime import Runtime
+from anima.llm.base import GenerationRequest
+from anima.llm.embedded import EmbeddedLLM
+from tests.fakes.llm import InstantLLM
+
+REPO = Path(__file__).resolve().parent.parent
+COMMAND = ".venv/bin/python -m bench core_bench"
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def pipeline_overhead(messages: int = 2000, users: int = 20) -> dict[str, float]:
+    """Time Pipeline.handle end to end (SQLite file, two commits per message) with an instant LLM."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            characters_dir=REPO / "characters",
+            memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp}/bench.db"),
+        )
+        runtime = await Runtime.start(settings)
+        runtime.router.register("embedded", InstantLLM(reply=lambda _r: "Sure, I remember that. " * 4))
+        samples: list[float] = []
+        started = time.perf_counter()
+        cpu_started = time.process_time()
+        for i in range(messages):
+            message = Incoming("bench", "chat", f"user{i % users}", "Lin", f"message {i}: how was your day?")
+            t0 = time.perf_counter()
+            await runtime.pipeline.handle(message)
+            samples.append((time.perf_counter() - t0) * 1000)
+        wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        await runtime.close()
+    warm = samples[users * 2 :]  # the first messages of each user open their conversation
+    return {
+        "p50_ms": percentile(warm, 0.50),
+        "p99_ms": percentile(warm, 0.99),
+        "msgs_per_s": messages / wall,
+        "cpu_ms_per_msg": cpu * 1000 / messages,
+    }
+
+
+async def embedded_ratio(rounds: int = 3, max_tokens: int = 128) -> dict[str, float]:
+    """Tokens/s of the same greedy generation, through Anima's backend and through xllamacpp directly."""
+    import xllamacpp
+
+    settings = EmbeddedBackend(kind="embedded", context_window=2048, threads=2)
+    anima_llm = EmbeddedLLM("embedded", settings)
+    await anima_llm.start()
+    messages = [
+        ChatMessage("system", "You are Aiko, a warm illustrator who loves tea. Stay in character."),
+        ChatMessage("user", "Tell me a long story about your day at the bakery."),
+    ]
+    request = GenerationRequest(messages=messages, max_tokens=max_tokens, temperature=0.0)
+    body = json.loads(anima_llm._payload(request))
+    body["stream"] = True
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(anima_llm.model_path)
+    params.n_ctx, params.n_parallel, params.verbosity = 2048, 1, 0
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = 2
+    raw_server = xllamacpp.Server(params)
+
+    def raw_run() -> tuple[int, float]:
+        chunks = 0
+
+        def on_chunk(data: str) -> bool:
+            nonlocal chunks
+            if '"content":"' in data:
+                chunks += 1
+            return False
+
+        t0 = time.perf_counter()
+        raw_server.handle_chat_completions(json.dumps(body), on_chunk)
+        return chunks, time.perf_counter() - t0
+
+    async def anima_run() -> tuple[int, float]:
+        t0 = time.perf_counter()
+        pieces = [piece async for piece in anima_llm.stream(request)]
+        return len(pieces), time.perf_counter() - t0
+
+    raw_rates, anima_rates = [], []
+    for _ in range(rounds):  # interleaved, so machine noise hits both alike
+        n, seconds = raw_run()
+        raw_rates.append(n / seconds)
+        n, seconds = await anima_run()
+        anima_rates.append(n / seconds)
+    await anima_llm.close()
+    raw, anima = statistics.median(raw_rates), statistics.median(anima_rates)
+    return {"raw_tok_s": raw, "anima_tok_s": anima, "ratio": anima / raw}
+
+
+async def main() -> None:
+    overhead = await pipeline_overhead()
+    print(f"$ {COMMAND}")
+    print("| pipeline overhead (instant LLM, SQLite WAL file) | value | target |")
+    print("|---|---|---|")
+    print(f"| p50 per message | {overhead['p50_ms']:.2f} ms | |")
+    print(f"| p99 per message | {overhead['p99_ms']:.2f} ms | < 2 ms |")
+    print(f"| messages/s (sequential) | {overhead['msgs_per_s']:.0f} | |")
+    print(f"| CPU per message | {overhead['cpu_ms_per_msg']:.2f} ms | |")
+    ratio = await embedded_ratio()
+    print()
+    print("| embedded generation (SmolLM2-135M Q4_1, 2 threads, greedy, 128 tokens) | tokens/s |")
+    print("|---|---|")
+    print(f"| llama.cpp directly (xllamacpp) | {ratio['raw_tok_s']:.1f} |")
+    print(f"| through Anima's backend | {ratio['anima_tok_s']:.1f} |")
+    print(f"| ratio (target >= 0.95) | {ratio['ratio']:.3f} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
