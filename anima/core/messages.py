@@ -31,6 +31,7 @@ class Incoming:
     is_private: bool = True
     mentions_bot: bool = False
     attachments: tuple[Attachment, ...] = ()
+    persona: str = ""  # how the user describes themself (Discord's /persona), told to the character
 
 
 @dataclass

@@ -99,7 +99,7 @@ class Pipeline:
             # Stored before generation starts: a crash or an LLM failure never loses it.
             await self.memory.add(conversation, "user", message.text, message.message_id)
 
-            generated = await self.generate(card, user_name, history, verdict.text, stream)
+            generated = await self.generate(card, user_name, history, verdict.text, stream, message.persona)
 
             text = generated.text
             if not generated.failed:
@@ -120,7 +120,13 @@ class Pipeline:
             return reply
 
     async def generate(
-        self, card: CharacterCard, user_name: str, history: list[ChatMessage], text: str, stream: ReplyStream
+        self,
+        card: CharacterCard,
+        user_name: str,
+        history: list[ChatMessage],
+        text: str,
+        stream: ReplyStream,
+        persona: str = "",
     ) -> Generated:
         """Try each backend of the card's chain; stream pieces as they come; apologise if all fail."""
         for backend in self.router.chain(card):
@@ -129,7 +135,7 @@ class Pipeline:
                 builder = PromptBuilder(backend.counter)
                 max_tokens = self.router.max_tokens(backend, card)
                 prompt = await builder.build(
-                    card, user_name, history, text, backend.context_window, max_tokens
+                    card, user_name, history, text, backend.context_window, max_tokens, persona
                 )
                 request = self.router.request(backend, card, prompt.messages, stop=[f"\n{user_name}:"])
                 await self.router.generate(backend, request, received.add)

@@ -62,7 +62,7 @@ class Prompt:
     notices: list[str] = field(default_factory=list)
 
 
-def render_system(card: CharacterCard, user_name: str) -> str:
+def render_system(card: CharacterCard, user_name: str, persona: str = "") -> str:
     rules = ""
     if card.rules:
         rules = "Rules you always follow:\n" + "\n".join(f"- {rule}" for rule in card.rules)
@@ -75,6 +75,8 @@ def render_system(card: CharacterCard, user_name: str) -> str:
         "rules": expand(rules, values),
     }
     text = expand(card.system_prompt, values)
+    if persona:
+        text += f"\nAbout {user_name}: {persona}"
     return "\n".join(line for line in text.splitlines() if line.strip())
 
 
@@ -132,9 +134,10 @@ class PromptBuilder:
         user_text: str,
         context_window: int,
         max_tokens: int,
+        persona: str = "",
     ) -> Prompt:
         budget = context_window - max_tokens
-        system = render_system(card, user_name)
+        system = render_system(card, user_name, persona)
         examples = render_examples(card, user_name)
         post = expand(card.post_history_instructions, {"char": card.name, "user": user_name})
         fixed = REPLY_PRIMER_TOKENS + await self._cost(system) + (await self._cost(post) if post else 0)
