@@ -93,8 +93,11 @@ class DiscordBotSettings(_Strict):
 
     token: SecretStr
     character: str | None = None  # None: default_character
-    api_base: str = "https://discord.com/api/v10"
+    api_base: str = "https://discord.com/api/v10"  # change only to use a Discord API proxy
     allow_bots: list[str] = Field(default_factory=list)  # ids of other bots it may answer
+    avatars: dict[str, str] = Field(default_factory=dict)  # card id → image URL for its webhook persona
+    mention_replied_user: bool = False  # whether a reply pings the person it answers
+    edit_interval_s: float = Field(1.5, ge=0.1)  # at most one streaming edit per this many seconds
 
 
 class BotsSettings(_Strict):
