@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -17,6 +18,30 @@ HELP = """Commands:
   /memory           what the character keeps about you
   /help             this help
   /quit             leave (Ctrl-D works too)"""
+
+
+def _read_line(prompt: str | None) -> asyncio.Future[str | None]:
+    """Read one line (None at end of input) on a daemon thread.
+
+    Not asyncio.to_thread: its executor is joined at exit, so Ctrl-C would hang until Enter.
+    """
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str | None] = loop.create_future()
+
+    def deliver(value: str | None) -> None:
+        if not line.done():
+            line.set_result(value)
+
+    def read() -> None:
+        try:
+            value = input(prompt) if prompt is not None else (sys.stdin.readline() or None)
+        except (EOFError, UnicodeDecodeError):
+            value = None
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(deliver, value)
+
+    threading.Thread(target=read, name="console-input", daemon=True).start()
+    return line
 
 
 class ConsoleStream:
@@ -73,7 +98,7 @@ class ConsoleChat:
         if interactive:
             self.err.write("(type /help for commands)\n")
         while True:
-            line = await asyncio.to_thread(self._read_line, interactive)
+            line = await _read_line("you> " if interactive else None)
             if line is None:
                 return
             line = line.strip()
@@ -85,12 +110,6 @@ class ConsoleChat:
                 continue
             pipeline = self.runtime.pipeline
             await pipeline.handle(self._incoming(line), ConsoleStream(self.out, self.err, card.name))
-
-    def _read_line(self, interactive: bool) -> str | None:
-        try:
-            return input("you> ") if interactive else sys.stdin.readline() or None
-        except EOFError:
-            return None
 
     async def _greet(self) -> None:
         card = self.runtime.characters.get(self.character_id)

@@ -137,7 +137,7 @@ class Pipeline:
                 prompt = await builder.build(
                     card, user_name, history, text, backend.context_window, max_tokens, persona
                 )
-                request = self.router.request(backend, card, prompt.messages, stop=[f"\n{user_name}:"])
+                request = self.router.request(backend, card, prompt.messages, stop=_speaker_stops(user_name))
                 await self.router.generate(backend, request, received.add)
                 reply = received.text()
                 if not reply:
@@ -157,3 +157,8 @@ class Pipeline:
         return Generated(
             apology, failed=True, notices=["The character could not answer; your message was kept."]
         )
+
+
+def _speaker_stops(user_name: str) -> list[str]:
+    """Stop where a small model starts writing the user's next line ("\nLin:")."""
+    return list(dict.fromkeys(f"\n{name}:" for name in (user_name, user_name.capitalize())))

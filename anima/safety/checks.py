@@ -33,7 +33,7 @@ class CutImpersonation:
 
     async def check_output(self, text: str, card: CharacterCard, user_name: str) -> Verdict:
         speakers = {user_name, "User", "user", "You"}
-        pattern = re.compile(r"(?:^|\n)\s*(?:" + "|".join(map(re.escape, speakers)) + r")\s*:")
+        pattern = re.compile(r"(?:^|\n)\s*(?:" + "|".join(map(re.escape, speakers)) + r")\s*:", re.IGNORECASE)
         match = pattern.search(text)
         if match is None:
             return Verdict("allow", text)
