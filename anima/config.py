@@ -85,7 +85,12 @@ class TelegramBotSettings(_Strict):
     listen: str = "127.0.0.1"
     port: int = Field(8443, ge=1, le=65535)
     url: str | None = None
-    secret_token: SecretStr | None = None
+    secret_token: SecretStr | None = None  # None: a random one per start
+    # Telegram's flood limits (0 turns one off) and the streaming edit budget per chat
+    messages_per_second: float = Field(30, ge=0)
+    group_messages_per_minute: float = Field(20, ge=0)
+    edit_interval_s: float = Field(1.0, gt=0)
+    group_edit_interval_s: float = Field(3.0, gt=0)
 
 
 class DiscordBotSettings(_Strict):

@@ -1,0 +1,216 @@
+"""One Telegram bot: PTB's Application receives, the pipeline answers, the reply streams back."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from urllib.parse import urlparse
+
+from telegram import LinkPreviewOptions, Message, Update, User
+from telegram.constants import UpdateType
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from anima.bots.telegram.chats import ChatSettings
+from anima.bots.telegram.commands import COMMANDS, Commands
+from anima.bots.telegram.delivery import EditPacer, EditStream, send_text, typing
+from anima.bots.telegram.limits import FloodLimits
+from anima.bots.telegram.translate import is_addressed, is_private, to_incoming, without_mention
+from anima.bots.telegram.updates import UpdateLedger
+from anima.config import TelegramBotSettings
+from anima.core.ordering import ConversationLocks
+from anima.core.runtime import Runtime
+from anima.errors import AnimaError, ConfigError
+
+log = logging.getLogger(__name__)
+Context = ContextTypes.DEFAULT_TYPE
+
+ONLY_TEXT = "Sorry, I can only read text for now."
+ONLY_FIRST_VERSION = "I only read a message once; if you changed it, send it again."
+SOMETHING_WENT_WRONG = "Sorry, something went wrong on my side. Please send that again."
+ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.EDITED_MESSAGE, UpdateType.CALLBACK_QUERY]
+
+
+class RedactToken(logging.Filter):
+    """httpx logs every request URL, and Telegram's URLs carry the token: keep it out of logs."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), ()
+        return True
+
+
+class TelegramAdapter:
+    """A bot bound to a default character; chats can choose another with /character."""
+
+    def __init__(self, runtime: Runtime, settings: TelegramBotSettings, index: int = 0) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.name = f"telegram[{index}]"
+        self.default_character = runtime.characters.get(
+            settings.character or runtime.settings.default_character
+        ).id
+        self.order = ConversationLocks()  # one person's updates in one chat are answered in order
+        self.pacer = EditPacer(settings.edit_interval_s)
+        self.group_pacer = EditPacer(settings.group_edit_interval_s)
+        self.app = self._build()
+        self._redact = RedactToken(settings.token.get_secret_value())
+        # Set once the bot knows who it is (getMe, in start()).
+        self.chats: ChatSettings
+        self.ledger: UpdateLedger
+
+    def _build(self) -> Application:  # type: ignore[type-arg]
+        token = self.settings.token.get_secret_value()
+        limits = FloodLimits(self.settings.messages_per_second, self.settings.group_messages_per_minute)
+        return (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(self.settings.base_url)
+            .base_file_url(self.settings.base_file_url)
+            .rate_limiter(limits)
+            .concurrent_updates(True)
+            .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
+            .build()
+        )
+
+    @property
+    def bot(self) -> User:
+        return self.app.bot.bot
+
+    async def start(self) -> None:
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).addFilter(self._redact)
+        try:
+            await self.app.initialize()  # getMe: checks the token
+        except InvalidToken as exc:
+            raise ConfigError([f"bots.telegram: Telegram refused the token of {self.name} ({exc})"]) from None
+        except TelegramError as exc:
+            raise AnimaError(
+                f"{self.name}: cannot reach Telegram at {self.settings.base_url}: {exc}"
+            ) from exc
+        self.name = f"{self.name} @{self.bot.username}"
+        self.chats = ChatSettings(self.runtime, self.bot.id, self.default_character)
+        self.ledger = UpdateLedger(self.runtime.memory, self.bot.id)
+        await self.ledger.open()
+        self._add_handlers()
+        await self.app.bot.set_my_commands(COMMANDS)
+        await self.app.start()
+        updater = self.app.updater
+        assert updater is not None
+        if self.settings.mode == "webhook":
+            await updater.start_webhook(**self._webhook_options(), allowed_updates=ALLOWED_UPDATES)
+        else:
+            await updater.start_polling(allowed_updates=ALLOWED_UPDATES, error_callback=self._polling_failed)
+
+    async def stop(self) -> None:
+        """Stop fetching, answer what was fetched, save the ledger, close the HTTP sessions."""
+        if self.app.updater and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+        if hasattr(self, "ledger"):
+            await self.ledger.close()
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).removeFilter(self._redact)
+
+    def _webhook_options(self) -> dict[str, object]:
+        url = self.settings.url
+        if not url:
+            raise ConfigError([f"bots.telegram: {self.name} uses mode: webhook but sets no url"])
+        secret = self.settings.secret_token
+        return {
+            "listen": self.settings.listen,
+            "port": self.settings.port,
+            "url_path": urlparse(url).path.lstrip("/"),
+            "webhook_url": url,
+            # Telegram sends it back in a header; PTB refuses requests without it.
+            "secret_token": secret.get_secret_value() if secret else secrets.token_urlsafe(32),
+        }
+
+    def _polling_failed(self, exc: TelegramError) -> None:
+        log.warning("%s: polling failed, retrying: %s", self.name, exc)
+
+    def _add_handlers(self) -> None:
+        app = self.app
+        app.add_handler(TypeHandler(Update, self._begin), group=-1)
+        app.add_handlers(Commands(self.runtime, self.chats, self.order).handlers())
+        app.add_handler(
+            MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, self._on_text)
+        )
+        private = filters.ChatType.PRIVATE
+        app.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, self._on_edited))
+        app.add_handler(
+            MessageHandler(private & filters.UpdateType.MESSAGE & filters.COMMAND, self._on_unknown)
+        )
+        app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, self._on_not_text))
+        app.add_handler(TypeHandler(Update, self._end), group=1)
+        app.add_error_handler(self._on_error)
+
+    async def _begin(self, update: Update, context: Context) -> None:
+        if not self.ledger.begin(update.update_id):
+            log.info("%s: update %s was already handled; skipping it", self.name, update.update_id)
+            raise ApplicationHandlerStop
+
+    async def _end(self, update: Update, context: Context) -> None:
+        self.ledger.done(update.update_id)
+
+    async def _on_text(self, update: Update, context: Context) -> None:
+        message, sender = update.message, update.effective_user
+        if message is None or sender is None or sender.is_bot or not message.text:
+            return  # bots are never answered: no loops between bots
+        # Taken before anything else awaits: updates start in arrival order, so replies keep it too.
+        async with self.order.hold((message.chat.id, sender.id)):
+            card = await self.chats.character(message.chat.id)
+            private = is_private(message)
+            if not private and not is_addressed(message, self.bot, card):
+                return
+            text = without_mention(message.text, self.bot)
+            incoming = to_incoming(message, sender, card, text, addressed=True)
+            stream = EditStream(
+                context.bot,
+                message.chat.id,
+                self.pacer if private else self.group_pacer,
+                quote=None if private else message.message_id,
+                in_group=not private,
+            )
+            try:
+                async with typing(context.bot, message.chat.id):
+                    await self.runtime.pipeline.handle(incoming, stream)
+            except Exception:
+                log.exception("%s: answering message %s failed", self.name, message.message_id)
+                if private:
+                    await send_text(context.bot, message.chat.id, SOMETHING_WENT_WRONG)
+
+    async def _on_edited(self, update: Update, context: Context) -> None:
+        await self._note(update, context, ONLY_FIRST_VERSION)
+
+    async def _on_not_text(self, update: Update, context: Context) -> None:
+        await self._note(update, context, ONLY_TEXT)
+
+    async def _on_unknown(self, update: Update, context: Context) -> None:
+        await self._note(update, context, "I don't know that command. /help lists what I understand.")
+
+    async def _note(self, update: Update, context: Context, text: str) -> None:
+        """A short note in a private chat (handlers are registered for private chats only)."""
+        message, sender = update.effective_message, update.effective_user
+        if isinstance(message, Message) and sender is not None and not sender.is_bot:
+            await send_text(context.bot, message.chat.id, text)
+
+    async def _on_error(self, update: object, context: Context) -> None:
+        """PTB calls this for an exception in any handler; polling goes on."""
+        log.error("%s: handling an update failed", self.name, exc_info=context.error)

@@ -1,0 +1,51 @@
+"""What a Telegram chat remembers: the character it talks to (per bot) and voice replies (per person)."""
+
+from __future__ import annotations
+
+import logging
+
+from anima.bots.telegram.translate import PLATFORM
+from anima.characters.card import CharacterCard
+from anima.core.runtime import Runtime
+from anima.errors import AnimaError
+
+log = logging.getLogger(__name__)
+
+VOICE_KEY = "voice"  # per chat × person: True when they want voice replies (read by the voice engine)
+
+
+class ChatSettings:
+    """Stored with the memory's preferences; the chat → character map is cached (only we write it)."""
+
+    def __init__(self, runtime: Runtime, bot_id: int, default_character: str) -> None:
+        self.runtime = runtime
+        # Several bots can share a private chat id (it is the person's id), so the key names the bot.
+        self.character_key = f"character:{bot_id}"
+        self.default_character = default_character
+        self._characters: dict[int, str] = {}
+
+    async def character(self, chat_id: int) -> CharacterCard:
+        card_id = self._characters.get(chat_id)
+        if card_id is None:
+            stored = await self.runtime.memory.get_preference(PLATFORM, str(chat_id), self.character_key)
+            card_id = stored or self.default_character
+            if len(self._characters) > 50_000:
+                self._characters.clear()
+            self._characters[chat_id] = card_id
+        try:
+            return self.runtime.characters.get(card_id)
+        except AnimaError:  # the card was removed since the chat chose it
+            log.warning("chat %s chose character %r, which is gone; using the default", chat_id, card_id)
+            return self.runtime.characters.get(self.default_character)
+
+    async def set_character(self, chat_id: int, card_id: str | None) -> None:
+        """Bind the chat to a card; None goes back to the bot's default."""
+        await self.runtime.memory.set_preference(PLATFORM, str(chat_id), self.character_key, card_id)
+        self._characters[chat_id] = card_id or self.default_character
+
+    async def voice(self, chat_id: int, user_id: int) -> bool:
+        stored = await self.runtime.memory.get_preference(PLATFORM, str(chat_id), VOICE_KEY, str(user_id))
+        return bool(stored)
+
+    async def set_voice(self, chat_id: int, user_id: int, on: bool) -> None:
+        await self.runtime.memory.set_preference(PLATFORM, str(chat_id), VOICE_KEY, on, str(user_id))

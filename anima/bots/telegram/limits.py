@@ -1,0 +1,124 @@
+"""Telegram's flood limits, 429 waits and network retries, in one place: PTB's rate-limiter hook.
+
+PTB passes every request except getUpdates through `process_request`, so callers never retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+from telegram.error import BadRequest, NetworkError, RetryAfter
+from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
+
+log = logging.getLogger(__name__)
+
+# Requests that do not post into a chat are not counted against the message limits.
+UNCOUNTED = frozenset({"sendChatAction", "answerCallbackQuery", "getChatMember", "getChat", "getFile"})
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # int-vs-timedelta migration warning; both forms are handled
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class FloodLimits(BaseRateLimiter[int]):
+    """Paces requests under Telegram's limits and retries what may be retried.
+
+    - at most `per_second` messages per bot and `per_group_minute` per group, evenly spaced
+      (0 turns one off);
+    - a 429 waits `retry_after` and tries again, up to `max_attempts` tries in all: a reply is not
+      dropped for a rate limit;
+    - network errors and 5xx are retried with doubling waits (a timed-out send may have arrived, so
+      a retry can duplicate it: Telegram has no idempotency key). 4xx errors are not retried.
+    """
+
+    def __init__(
+        self,
+        per_second: float = 30,
+        per_group_minute: float = 20,
+        max_attempts: int = 8,
+        first_backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self.per_group_minute = per_group_minute
+        self.max_attempts = max_attempts
+        self.first_backoff_s = first_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._overall = _steady(per_second, 1) if per_second else None
+        self._groups: dict[int | str, AsyncLimiter] = {}
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        limiters = self._limiters(endpoint, data)
+        attempt = 1
+        while True:
+            try:
+                async with AsyncExitStack() as stack:
+                    for limiter in limiters:
+                        await stack.enter_async_context(limiter)
+                    return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                if attempt >= self.max_attempts:
+                    raise
+                wait = retry_after_seconds(exc) + 0.1
+                log.warning("Telegram flood limit on %s: waiting %.1f s as asked", endpoint, wait)
+            except NetworkError as exc:
+                if isinstance(exc, BadRequest) or attempt >= self.max_attempts:
+                    raise
+                wait = min(self.first_backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+                log.warning("%s failed (%s): retrying in %.1f s", endpoint, exc, wait)
+            attempt += 1
+            await asyncio.sleep(wait)
+
+    def _limiters(self, endpoint: str, data: dict[str, Any]) -> list[AsyncLimiter]:
+        chat_id = data.get("chat_id")
+        if chat_id is None or endpoint in UNCOUNTED:
+            return []
+        limiters = [self._overall] if self._overall else []
+        if self.per_group_minute and _is_group(chat_id):
+            limiters.append(self._group(chat_id))
+        return limiters
+
+    def _group(self, chat_id: int | str) -> AsyncLimiter:
+        limiter = self._groups.get(chat_id)
+        if limiter is None:
+            if len(self._groups) > 1024:  # drop groups that have their whole budget back
+                self._groups = {k: v for k, v in self._groups.items() if not v.has_capacity(v.max_rate)}
+            limiter = self._groups[chat_id] = _steady(self.per_group_minute, 60)
+        return limiter
+
+
+def _steady(count: float, period_s: float) -> AsyncLimiter:
+    """`count` per `period_s` evenly spaced: a leaky bucket that holds one, so no window of
+    `period_s` ever sees more than count + 1 (a bucket of `count` would allow twice that)."""
+    return AsyncLimiter(1, period_s / count)
+
+
+def _is_group(chat_id: Any) -> bool:
+    """Group, supergroup and channel ids are negative; "@name" addresses a public group or channel."""
+    if isinstance(chat_id, str):
+        return chat_id.startswith("@") or (chat_id.lstrip("-").isdigit() and chat_id.startswith("-"))
+    return isinstance(chat_id, int) and chat_id < 0
