@@ -1,0 +1,327 @@
+"""The Discord adapter: one bot application, its gateway connection, and one reply per addressed message."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import ClassVar
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+
+from anima.bots.discord.addressing import Addressed, Addressing
+from anima.bots.discord.commands import install_commands
+from anima.bots.discord.delivery import BotSpeaker, DiscordReplyStream, Speaker, WebhookSpeaker
+from anima.bots.discord.preferences import PLATFORM, ChatPreferences
+from anima.bots.discord.webhooks import PersonaWebhooks
+from anima.characters.card import CharacterCard
+from anima.config import DiscordBotSettings
+from anima.core.messages import Attachment, Incoming
+from anima.core.ordering import ConversationLocks
+from anima.core.runtime import Runtime
+from anima.errors import AnimaError, ConfigError
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0  # how long `stop` lets in-flight replies finish
+DEFAULT_API_BASE = discord.http.Route.BASE
+DEFAULT_GATEWAY = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+
+
+def intents() -> discord.Intents:
+    """Servers, server and DM messages, and their content (a privileged intent, enabled in the portal)."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_messages = True
+    wanted.dm_messages = True
+    wanted.message_content = True
+    return wanted
+
+
+class _ApiBase:
+    """discord.py keeps the REST base URL in a class attribute (`Route.BASE`, shared by webhooks and
+    interactions), so every Discord bot of one process must use the same one. Set while any runs."""
+
+    users: ClassVar[Counter[str]] = Counter()
+
+    @classmethod
+    def acquire(cls, api_base: str, where: str) -> None:
+        base = api_base.rstrip("/")
+        others = [b for b, n in cls.users.items() if n and b != base]
+        if others:
+            raise ConfigError(
+                [
+                    f"{where}.api_base: {base} differs from another Discord bot's {others[0]}; "
+                    "discord.py allows one API base per process, so give every Discord bot the same api_base"
+                ]
+            )
+        cls.users[base] += 1
+        discord.http.Route.BASE = base
+
+    @classmethod
+    def release(cls, api_base: str) -> None:
+        base = api_base.rstrip("/")
+        cls.users[base] -= 1
+        if not +cls.users:
+            discord.http.Route.BASE = DEFAULT_API_BASE
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = DEFAULT_GATEWAY
+
+
+class AnimaClient(discord.AutoShardedClient):
+    """discord.py's client; shards as Discord recommends (one for a bot in fewer than ~1,000 servers)."""
+
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__(
+            intents=intents(),
+            allowed_mentions=adapter.mentions,
+            max_messages=None,  # replies carry the message they answer: no cache needed
+            chunk_guilds_at_startup=False,
+        )
+        self.adapter = adapter
+        self.tree = app_commands.CommandTree(self)
+        self.connected = asyncio.Event()
+
+    async def setup_hook(self) -> None:
+        if self.adapter.settings.api_base.rstrip("/") != DEFAULT_API_BASE:
+            # A proxy's /gateway/bot names its gateway; also use it when a session cannot be resumed.
+            _, url, _ = await self.http.get_bot_gateway()
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        install_commands(self.tree, self.adapter)
+        try:
+            synced = await self.tree.sync()
+            log.info("%s: %d slash commands synced", self.adapter.name, len(synced))
+        except discord.HTTPException as exc:
+            log.warning(
+                "%s: could not register slash commands (%s); invite the bot with the applications.commands "
+                "scope (see README, Discord)",
+                self.adapter.name,
+                exc,
+            )
+
+    async def on_connect(self) -> None:
+        self.connected.set()
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.adapter.on_message(message)
+
+
+class DiscordAdapter:
+    """One Discord bot application (one token), serving DMs, servers, threads and slash commands."""
+
+    def __init__(self, runtime: Runtime, settings: DiscordBotSettings, index: int) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.index = index
+        self.name = f"discord bot #{index}"
+        own = settings.character or runtime.settings.default_character
+        self.own_character = runtime.characters.get(own).id
+        self.mentions = discord.AllowedMentions(
+            everyone=False, users=False, roles=False, replied_user=settings.mention_replied_user
+        )
+        self.preferences = ChatPreferences(runtime.memory)
+        self.client: AnimaClient | None = None
+        self.webhooks: PersonaWebhooks | None = None
+        self.addressing: Addressing | None = None
+        self._connection: asyncio.Task[None] | None = None
+        self._order = ConversationLocks()
+        self._in_flight: set[asyncio.Task[object]] = set()
+        self._answering = False
+        self._holds_api_base = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        where = f"bots.discord[{self.index}]"
+        _ApiBase.acquire(self.settings.api_base, where)
+        self._holds_api_base = True
+        try:
+            await self._start(where)
+        except BaseException:
+            await self._close_client()
+            self._release_api_base()
+            raise
+
+    async def _start(self, where: str) -> None:
+        client = self.client = AnimaClient(self)
+        self.webhooks = PersonaWebhooks(client)
+        allow = {int(bot_id) for bot_id in self.settings.allow_bots}
+        self.addressing = Addressing(
+            client, self.runtime, self.own_character, self.preferences, self.webhooks, allow
+        )
+        try:
+            await client.login(self.settings.token.get_secret_value())
+        except discord.LoginFailure:
+            raise ConfigError(
+                [
+                    f"{where}.token: Discord refused the token; copy it again from the Bot page of your "
+                    "application in the developer portal"
+                ]
+            ) from None
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            raise AnimaError(f"{where}: cannot reach Discord at {self.settings.api_base}: {exc}") from exc
+        assert client.user is not None
+        self.name = f"discord bot @{client.user.name} (#{self.index})"
+        self._connection = asyncio.create_task(client.connect(reconnect=True))
+        connected = asyncio.create_task(client.connected.wait())
+        done, _ = await asyncio.wait(
+            {self._connection, connected}, timeout=CONNECT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+        )
+        connected.cancel()
+        if self._connection in done:
+            self._raise_connection_error(where, self._connection.exception())
+        if not done:
+            raise AnimaError(f"{where}: no gateway session within {CONNECT_TIMEOUT_S:.0f} s; is Discord up?")
+        self._connection.add_done_callback(self._connection_ended)
+        self._answering = True
+
+    def _raise_connection_error(self, where: str, exc: BaseException | None) -> None:
+        if isinstance(exc, discord.PrivilegedIntentsRequired):
+            raise ConfigError(
+                [
+                    f"{where}: Discord refused the Message Content intent; enable it under Bot → Privileged "
+                    "Gateway Intents → Message Content Intent in the developer portal (see README, Discord)"
+                ]
+            )
+        raise AnimaError(f"{where}: the gateway connection closed: {exc}") from exc
+
+    def _connection_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: gateway connection ended: %s", self.name, task.exception())
+
+    async def stop(self) -> None:
+        """Stop answering, let replies in flight finish (bounded), close the gateway and HTTP sessions."""
+        self._answering = False
+        if self._in_flight:
+            _, late = await asyncio.wait(set(self._in_flight), timeout=STOP_TIMEOUT_S)
+            for task in late:
+                log.warning("%s: a reply did not finish within %.0f s of stopping", self.name, STOP_TIMEOUT_S)
+                task.cancel()
+        await self._close_client()
+        self._release_api_base()
+
+    def _release_api_base(self) -> None:
+        if self._holds_api_base:
+            self._holds_api_base = False
+            _ApiBase.release(self.settings.api_base)
+
+    async def _close_client(self) -> None:
+        if self.client is not None and not self.client.is_closed():
+            await self.client.close()
+        if self._connection is not None:
+            try:
+                await asyncio.wait_for(self._connection, 10)
+            except Exception as exc:  # already logged by _connection_ended
+                log.debug("%s: connection task ended with %r", self.name, exc)
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Answer one gateway message if it is addressed to a character; never raise."""
+        if not self._answering or self.addressing is None or self.addressing.ignored(message):
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            # Strict order per person and channel from here on: the lookups below await.
+            async with self._order.hold((message.channel.id, message.author.id)):
+                addressed = await self.addressing.resolve(message)
+                if addressed is not None:
+                    await self._answer(message, addressed)
+        except Exception:
+            log.exception("%s: answering message %s failed", self.name, message.id)
+            await self._apologise(message)
+        finally:
+            self._in_flight.discard(task)
+
+    async def _answer(self, message: discord.Message, addressed: Addressed) -> None:
+        card = self.runtime.characters.get(addressed.character_id)
+        persona = await self.preferences.persona(str(message.author.id))
+        reference = message.reference
+        incoming = Incoming(
+            platform=PLATFORM,
+            chat_id=str(message.channel.id),
+            user_id=str(message.author.id),
+            display_name=(persona.name if persona and persona.name else None) or message.author.display_name,
+            text=addressed.text,
+            character_id=card.id,
+            message_id=str(message.id),
+            reply_to=str(reference.message_id) if reference and reference.message_id else None,
+            is_private=message.guild is None,
+            mentions_bot=addressed.mentioned,
+            attachments=tuple(_attachment(a) for a in message.attachments),
+            persona=persona.description if persona else "",
+        )
+        fallback = BotSpeaker(message.channel, self.mentions, message, name=card.name)
+        stream = DiscordReplyStream(
+            await self._speaker(message, card, fallback),
+            message.channel,
+            self.settings.edit_interval_s,
+            fallback,
+        )
+        try:
+            await self.runtime.pipeline.handle(incoming, stream)
+        finally:
+            stream.close()
+
+    async def _speaker(self, message: discord.Message, card: CharacterCard, fallback: BotSpeaker) -> Speaker:
+        """The bot's own character speaks as the bot; others through a webhook, or in bold without one."""
+        if card.id == self.own_character:
+            return BotSpeaker(message.channel, self.mentions, message)
+        assert self.webhooks is not None
+        if message.guild is not None and self.webhooks.allowed(message.channel):
+            try:
+                webhook = await self.webhooks.for_channel(message.channel)
+            except discord.HTTPException as exc:
+                log.warning("%s: no webhook in %s (%s); the bot speaks", self.name, message.channel, exc)
+                webhook = None
+            if webhook is not None:
+                thread = message.channel if isinstance(message.channel, discord.Thread) else None
+                return WebhookSpeaker(
+                    webhook,
+                    card.name,
+                    self.settings.avatars.get(card.id),
+                    self.mentions,
+                    thread,
+                    on_gone=lambda: self.webhooks.forget(message.channel) if self.webhooks else None,
+                )
+        return fallback
+
+    async def _apologise(self, message: discord.Message) -> None:
+        try:
+            await message.channel.send(
+                "Sorry, something went wrong while answering; it has been logged. Please try again.",
+                reference=message.to_reference(fail_if_not_exists=False),
+                allowed_mentions=self.mentions,
+            )
+        except discord.HTTPException as exc:
+            log.warning("%s: could not tell the user about the failure: %s", self.name, exc)
+
+    # -- used by the slash commands ----------------------------------------------------------
+
+    def chat_ids(self, channel: object) -> list[str]:
+        """Where a binding can live for `channel`: itself, then (for a thread) its parent channel."""
+        ids = [str(getattr(channel, "id", ""))]
+        if isinstance(channel, discord.Thread) and channel.parent_id:
+            ids.append(str(channel.parent_id))
+        return ids
+
+    async def character_here(self, channel: object) -> CharacterCard:
+        """The character that answers in `channel` unless addressed by name or reply."""
+        bound = await self.preferences.bound_character(self.chat_ids(channel))
+        if bound:
+            try:
+                return self.runtime.characters.get(bound)
+            except AnimaError:
+                log.warning("%s: %s is bound to %r, which no longer exists", self.name, channel, bound)
+        return self.runtime.characters.get(self.own_character)
+
+
+def _attachment(attachment: discord.Attachment) -> Attachment:
+    mime = attachment.content_type or ""
+    kind = mime.split("/")[0] if mime.split("/")[0] in ("image", "audio", "video") else "file"
+    return Attachment(kind=kind, url=attachment.url, name=attachment.filename, mime_type=mime)

@@ -1,0 +1,853 @@
+"""A fake Discord on 127.0.0.1: the REST API and the gateway websocket, enough for discord.py 2.x unmodified.
+
+The bot is pointed at it through `api_base` (REST) and the gateway URL that `GET /gateway/bot` returns.
+Tests build a small world (guilds, channels, threads, users), make people speak (`say`), run slash
+commands (`slash`) and press buttons (`press`), inject faults (`fail_next`, `drop_gateway`), and read
+back every request the bot made (`calls`) and every message it left in a channel (`bot_messages`).
+
+Gateway protocol (see discord.py's gateway.py): HELLO → the client heartbeats and IDENTIFYs → READY
+then one GUILD_CREATE per guild; every DISPATCH carries a sequence number; after a dropped connection
+the client RESUMEs with its session id and last sequence and gets the missed events, then RESUMED.
+Payloads go out zlib-compressed (`compress=zlib-stream`, one shared stream per connection, each
+message ending in a Z_SYNC_FLUSH) when the client asks for it, plain JSON text otherwise.
+
+Requests to routes the fake does not know answer 404 and are kept in `unknown`: a test that sees
+any there is testing less than it thinks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+DISCORD_EPOCH_MS = 1420070400000
+API_PREFIX = "/api/v10"
+
+# Permission bits (https://discord.com/developers/docs/topics/permissions)
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+READ_MESSAGE_HISTORY = 1 << 16
+MANAGE_CHANNELS = 1 << 4
+MANAGE_WEBHOOKS = 1 << 29
+SEND_MESSAGES_IN_THREADS = 1 << 38
+BOT_PERMISSIONS = (
+    VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY | SEND_MESSAGES_IN_THREADS | MANAGE_WEBHOOKS
+)
+MEMBER_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY | SEND_MESSAGES_IN_THREADS
+
+# Gateway opcodes
+DISPATCH = 0
+HEARTBEAT = 1
+IDENTIFY = 2
+RESUME = 6
+INVALID_SESSION = 9
+HELLO = 10
+HEARTBEAT_ACK = 11
+
+CHANNEL_TEXT, CHANNEL_DM, CHANNEL_PUBLIC_THREAD = 0, 1, 11
+MESSAGE_DEFAULT, MESSAGE_REPLY = 0, 19
+EPHEMERAL = 1 << 6
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON response typed exactly `application/json`: discord.py reads anything else as text."""
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass
+class Call:
+    """One REST request the bot made."""
+
+    method: str
+    path: str  # without the /api/v10 prefix
+    query: dict[str, str]
+    body: Any  # the JSON body (or the payload_json of a multipart body), None when empty
+    at: float = field(default_factory=time.monotonic)
+    status: int = 200
+
+
+CALL = web.RequestKey("call", Call)
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    times: int
+    retry_after: float
+    is_global: bool
+
+
+@dataclass
+class Session:
+    id: str
+    events: list[dict[str, Any]] = field(default_factory=list)  # every dispatch, for RESUME
+    socket: web.WebSocketResponse | None = None
+    compressor: Any = None
+
+
+class FakeDiscord:
+    """One bot application's view of Discord. Start with `await FakeDiscord().start()`."""
+
+    def __init__(self, bot_name: str = "Aiko", token: str = "fake-token") -> None:
+        self.token = token
+        self._ids = itertools.count(1)
+        self.bot = self.user(bot_name, bot=True)
+        self.application_id = self.bot["id"]  # Discord gives a bot's user the application's id
+        self.owner = self.user("Owner")
+        self.calls: list[Call] = []
+        self.unknown: list[Call] = []
+        self.identifies: list[dict[str, Any]] = []
+        self.resumes: list[dict[str, Any]] = []
+        self.heartbeats = 0
+        self.commands: list[dict[str, Any]] = []
+        self.guilds: dict[str, dict[str, Any]] = {}
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.messages: dict[str, dict[str, Any]] = {}  # id → the message as it is now
+        self.edits: dict[str, list[float]] = {}  # message id → when each edit came
+        self.webhooks: dict[str, dict[str, Any]] = {}
+        self.interaction_responses: dict[str, dict[str, Any]] = {}  # interaction id → callback body
+        self.interactions: dict[str, dict[str, Any]] = {}
+        self.faults: list[Fault] = []
+        self.close_on_identify: int | None = None  # e.g. 4014: "disallowed intents" (Message Content off)
+        self.sessions: dict[str, Session] = {}
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> FakeDiscord:
+        app = web.Application(middlewares=[self._record])
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def close(self) -> None:
+        for session in self.sessions.values():
+            if session.socket is not None and not session.socket.closed:
+                await session.socket.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    # -- the world -------------------------------------------------------------------------
+
+    def snowflake(self) -> str:
+        millis = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        return str((millis << 22) | (next(self._ids) & 0x3FFFFF))
+
+    def user(self, name: str, *, bot: bool = False) -> dict[str, Any]:
+        return {
+            "id": self.snowflake(),
+            "username": name.lower(),
+            "global_name": name,
+            "discriminator": "0",
+            "avatar": None,
+            "bot": bot,
+        }
+
+    def add_guild(self, name: str = "Tavern", *, bot_permissions: int = BOT_PERMISSIONS) -> str:
+        guild_id = self.snowflake()
+        bot_role = self.snowflake()
+        self.guilds[guild_id] = {
+            "id": guild_id,
+            "name": name,
+            "icon": None,
+            "owner_id": self.owner["id"],
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "features": [],
+            "mfa_level": 0,
+            "premium_tier": 0,
+            "preferred_locale": "en-US",
+            "nsfw_level": 0,
+            "system_channel_id": None,
+            "roles": [
+                self._role(guild_id, "@everyone", MEMBER_PERMISSIONS, 0),
+                self._role(bot_role, self.bot["global_name"], bot_permissions, 1, bot_id=self.bot["id"]),
+            ],
+            "emojis": [],
+            "stickers": [],
+            "members": [self._member(self.bot, roles=[bot_role])],
+            "member_count": 2,
+            "large": False,
+            "unavailable": False,
+            "channels": [],
+            "threads": [],
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "joined_at": _now_iso(),
+        }
+        return guild_id
+
+    def _role(
+        self, role_id: str, name: str, permissions: int, position: int, bot_id: str = ""
+    ) -> dict[str, Any]:
+        role: dict[str, Any] = {
+            "id": role_id,
+            "name": name,
+            "permissions": str(permissions),
+            "position": position,
+            "color": 0,
+            "hoist": False,
+            "managed": bool(bot_id),
+            "mentionable": False,
+            "flags": 0,
+        }
+        if bot_id:
+            role["tags"] = {"bot_id": bot_id}
+        return role
+
+    def _member(self, user: dict[str, Any], roles: list[str] | None = None) -> dict[str, Any]:
+        return {
+            "user": user,
+            "roles": roles or [],
+            "joined_at": _now_iso(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        }
+
+    def add_channel(self, guild_id: str, name: str = "general") -> str:
+        channel = {
+            "id": self.snowflake(),
+            "type": CHANNEL_TEXT,
+            "guild_id": guild_id,
+            "name": name,
+            "position": len(self.guilds[guild_id]["channels"]),
+            "permission_overwrites": [],
+            "parent_id": None,
+            "topic": None,
+            "nsfw": False,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+        }
+        self.guilds[guild_id]["channels"].append(channel)
+        self.channels[channel["id"]] = channel
+        return channel["id"]
+
+    def add_thread(self, parent_id: str, name: str = "a thread") -> str:
+        parent = self.channels[parent_id]
+        thread = {
+            "id": self.snowflake(),
+            "type": CHANNEL_PUBLIC_THREAD,
+            "guild_id": parent["guild_id"],
+            "parent_id": parent_id,
+            "name": name,
+            "owner_id": self.owner["id"],
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": _now_iso(),
+                "locked": False,
+            },
+        }
+        self.guilds[parent["guild_id"]]["threads"].append(thread)
+        self.channels[thread["id"]] = thread
+        return thread["id"]
+
+    def dm_channel(self, user: dict[str, Any]) -> str:
+        channel = {"id": self.snowflake(), "type": CHANNEL_DM, "recipients": [user], "last_message_id": None}
+        self.channels[channel["id"]] = channel
+        return channel["id"]
+
+    # -- people act ------------------------------------------------------------------------
+
+    async def say(
+        self,
+        channel_id: str,
+        author: dict[str, Any],
+        content: str,
+        *,
+        mention_bot: bool = False,
+        reply_to: str | None = None,
+        message_type: int | None = None,
+        webhook_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A person (or another bot) posts a message; the bot receives MESSAGE_CREATE."""
+        mentions = []
+        if mention_bot:
+            content = f"<@{self.bot['id']}> {content}"
+            mentions.append(self.bot)
+        message = self._message(channel_id, author, content, mentions=mentions, webhook_id=webhook_id)
+        if reply_to is not None:
+            referenced = self.messages[reply_to]
+            message["type"] = MESSAGE_REPLY
+            message["message_reference"] = {"type": 0, "message_id": reply_to, "channel_id": channel_id}
+            if "guild_id" in message:
+                message["message_reference"]["guild_id"] = message["guild_id"]
+            message["referenced_message"] = referenced
+        if message_type is not None:
+            message["type"] = message_type
+        self.messages[message["id"]] = message
+        await self.dispatch("MESSAGE_CREATE", message)
+        return message
+
+    def _message(
+        self,
+        channel_id: str,
+        author: dict[str, Any],
+        content: str,
+        *,
+        mentions: list[dict[str, Any]] | None = None,
+        webhook_id: str | None = None,
+        flags: int = 0,
+    ) -> dict[str, Any]:
+        channel = self.channels.get(channel_id, {})
+        message: dict[str, Any] = {
+            "id": self.snowflake(),
+            "channel_id": channel_id,
+            "author": author,
+            "content": content,
+            "timestamp": _now_iso(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": mentions or [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "components": [],
+            "pinned": False,
+            "type": MESSAGE_DEFAULT,
+            "flags": flags,
+        }
+        if channel.get("guild_id"):
+            message["guild_id"] = channel["guild_id"]
+            if webhook_id is None:
+                message["member"] = {k: v for k, v in self._member(author).items() if k != "user"}
+        if webhook_id is not None:
+            message["webhook_id"] = webhook_id
+        return message
+
+    async def slash(
+        self,
+        channel_id: str,
+        user: dict[str, Any],
+        command: str,
+        options: dict[str, Any] | None = None,
+        *,
+        permissions: int = MEMBER_PERMISSIONS,
+    ) -> str:
+        """A person runs `/command` (a space separates a subcommand: "character set"); returns its id."""
+        name, _, sub = command.partition(" ")
+        registered = next((c for c in self.commands if c["name"] == name), None)
+        if registered is None:
+            raise AssertionError(
+                f"/{name} was never registered; registered: {[c['name'] for c in self.commands]}"
+            )
+        values = [
+            {"name": k, "type": 5 if isinstance(v, bool) else 4 if isinstance(v, int) else 3, "value": v}
+            for k, v in (options or {}).items()
+        ]
+        data: dict[str, Any] = {"id": registered["id"], "name": name, "type": 1}
+        data["options"] = [{"name": sub, "type": 1, "options": values}] if sub else values
+        return await self._interact(channel_id, user, 2, data, permissions=permissions)
+
+    async def press(self, interaction_id: str, label: str, user: dict[str, Any]) -> str:
+        """A person presses the button labelled `label` on the reply to interaction `interaction_id`."""
+        response = self.interaction_responses[interaction_id]
+        message = response["message"]
+        button = next(
+            (b for row in message["components"] for b in row["components"] if b.get("label") == label), None
+        )
+        if button is None:
+            raise AssertionError(f"no button {label!r} on {message['content']!r}")
+        data = {"custom_id": button["custom_id"], "component_type": 2}
+        source = self.interactions[interaction_id]
+        return await self._interact(
+            source["channel_id"], user, 3, data, message=message, permissions=int(source["_permissions"])
+        )
+
+    async def _interact(
+        self,
+        channel_id: str,
+        user: dict[str, Any],
+        kind: int,
+        data: dict[str, Any],
+        *,
+        permissions: int,
+        message: dict[str, Any] | None = None,
+    ) -> str:
+        channel = self.channels[channel_id]
+        interaction: dict[str, Any] = {
+            "id": self.snowflake(),
+            "application_id": self.application_id,
+            "type": kind,
+            "data": data,
+            "token": f"itoken-{next(self._ids)}",
+            "version": 1,
+            "channel_id": channel_id,
+            "channel": {k: v for k, v in channel.items() if k != "recipients"},
+            "locale": "en-US",
+            "app_permissions": str(BOT_PERMISSIONS),
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": channel.get("guild_id") or user["id"]},
+            "attachment_size_limit": 8 * 1024 * 1024,
+        }
+        if channel.get("guild_id"):
+            interaction["guild_id"] = channel["guild_id"]
+            interaction["guild_locale"] = "en-US"
+            interaction["context"] = 0
+            member = self._member(user)
+            member["permissions"] = str(permissions)
+            interaction["member"] = member
+        else:
+            interaction["user"] = user
+            interaction["context"] = 1
+        if message is not None:
+            interaction["message"] = message
+        self.interactions[interaction["id"]] = interaction | {"_permissions": permissions}
+        await self.dispatch("INTERACTION_CREATE", interaction)
+        return interaction["id"]
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int = 429,
+        times: int = 1,
+        retry_after: float = 0.05,
+        is_global: bool = False,
+    ) -> None:
+        """The next `times` requests matching `method` and the regex `path` fail (429: rate limited)."""
+        self.faults.append(Fault(method, re.compile(path), status, times, retry_after, is_global))
+
+    async def drop_gateway(self) -> None:
+        """Close every gateway connection abnormally, as a network fault would; sessions stay resumable."""
+        for session in self.sessions.values():
+            if session.socket is not None and not session.socket.closed:
+                socket, session.socket = session.socket, None
+                await socket.close(code=4000, message=b"dropped by the test")
+
+    # -- observing -------------------------------------------------------------------------
+
+    async def wait_until(self, condition: Callable[[], Any], within_s: float = 10.0) -> Any:
+        """Wait (bounded) until `condition()` is truthy after some request or event; return its value."""
+        async with asyncio.timeout(within_s), self._changed:
+            await self._changed.wait_for(condition)
+        return condition()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def bot_messages(self, channel_id: str) -> list[dict[str, Any]]:
+        """Messages the bot (or its webhooks) posted in a channel, oldest first, as they are now."""
+        return [
+            m
+            for m in self.messages.values()
+            if m["channel_id"] == channel_id
+            and (m["author"]["id"] == self.bot["id"] or m.get("webhook_id"))
+            and not m.get("_interaction")
+        ]
+
+    def calls_to(self, method: str, path_regex: str) -> list[Call]:
+        pattern = re.compile(path_regex)
+        return [c for c in self.calls if c.method == method and pattern.fullmatch(c.path)]
+
+    def sent_bodies(self) -> list[Any]:
+        """The bodies of every request that posts or edits a message, webhook and interaction replies too."""
+        message_routes = re.compile(
+            r"/channels/\d+/messages(/\d+)?|/webhooks/\d+/[^/]+(/messages/.+)?|/interactions/\d+/[^/]+/callback"
+        )
+        return [
+            c.body
+            for c in self.calls
+            if c.method in ("POST", "PATCH") and message_routes.fullmatch(c.path) and c.body is not None
+        ]
+
+    # -- gateway ---------------------------------------------------------------------------
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Send an event to every session (kept for a RESUME when its connection is down)."""
+        for session in self.sessions.values():
+            payload = {"op": DISPATCH, "t": event, "s": len(session.events) + 1, "d": data}
+            session.events.append(payload)
+            if session.socket is not None and not session.socket.closed:
+                await self._send(session, payload)
+
+    async def _send(self, session: Session, payload: dict[str, Any]) -> None:
+        assert session.socket is not None
+        raw = json.dumps(payload).encode()
+        if session.compressor is not None:
+            await session.socket.send_bytes(
+                session.compressor.compress(raw) + session.compressor.flush(zlib.Z_SYNC_FLUSH)
+            )
+        else:
+            await session.socket.send_str(raw.decode())
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        compressor = zlib.compressobj() if request.query.get("compress") == "zlib-stream" else None
+        connection = Session(id="", socket=socket, compressor=compressor)  # until IDENTIFY or RESUME
+        await self._send(connection, {"op": HELLO, "d": {"heartbeat_interval": 41250}})
+        session: Session | None = None
+        async for frame in socket:
+            if frame.type is not WSMsgType.TEXT:
+                break
+            message = json.loads(frame.data)
+            op = message["op"]
+            if op == HEARTBEAT:
+                self.heartbeats += 1
+                await self._send(session or connection, {"op": HEARTBEAT_ACK})
+            elif op == IDENTIFY:
+                self.identifies.append(message["d"])
+                if self.close_on_identify is not None:
+                    await socket.close(code=self.close_on_identify, message=b"refused by the test")
+                    break
+                session = Session(id=f"session-{next(self._ids)}", socket=socket, compressor=compressor)
+                self.sessions[session.id] = session
+                await self._ready(session, message["d"])
+            elif op == RESUME:
+                self.resumes.append(message["d"])
+                session = self.sessions.get(message["d"]["session_id"])
+                if session is None:
+                    await self._send(connection, {"op": INVALID_SESSION, "d": False})
+                    continue
+                session.socket, session.compressor = socket, compressor
+                for payload in session.events[message["d"]["seq"] or 0 :]:
+                    await self._send(session, payload)
+                await self.dispatch_to(session, "RESUMED", {})
+            await self._notify()
+        return socket
+
+    async def dispatch_to(self, session: Session, event: str, data: dict[str, Any]) -> None:
+        payload = {"op": DISPATCH, "t": event, "s": len(session.events) + 1, "d": data}
+        session.events.append(payload)
+        await self._send(session, payload)
+
+    async def _ready(self, session: Session, identify: dict[str, Any]) -> None:
+        shard = identify.get("shard", [0, 1])
+        await self.dispatch_to(
+            session,
+            "READY",
+            {
+                "v": 10,
+                "user": self.bot,
+                "guilds": [{"id": g, "unavailable": True} for g in self.guilds],
+                "session_id": session.id,
+                "resume_gateway_url": self.gateway_url,
+                "shard": shard,
+                "application": {"id": self.application_id, "flags": 1 << 19},
+                "private_channels": [],
+                "relationships": [],
+                "presences": [],
+                "user_settings": {},
+                "geo_ordered_rtc_regions": [],
+            },
+        )
+        for guild in self.guilds.values():
+            await self.dispatch_to(session, "GUILD_CREATE", guild)
+
+    # -- REST ------------------------------------------------------------------------------
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if not request.path.startswith(API_PREFIX):
+            return await handler(request)
+        body: Any = None
+        if request.can_read_body:
+            if request.content_type.startswith("multipart/"):
+                form = await request.post()
+                raw = form.get("payload_json")
+                body = json.loads(str(raw)) if raw is not None else None
+            else:
+                text = await request.text()
+                body = json.loads(text) if text else None
+        call = Call(request.method, request.path.removeprefix(API_PREFIX), dict(request.query), body)
+        self.calls.append(call)
+        request[CALL] = call
+        fault = next(
+            (
+                f
+                for f in self.faults
+                if f.times > 0 and f.method == call.method and f.path.fullmatch(call.path)
+            ),
+            None,
+        )
+        if fault is not None:
+            fault.times -= 1
+            call.status = fault.status
+            await self._notify()
+            if fault.status == 429:
+                return _json(
+                    {
+                        "message": "You are being rate limited.",
+                        "retry_after": fault.retry_after,
+                        "global": fault.is_global,
+                    },
+                    status=429,
+                    headers={
+                        "Via": "1.1 google",
+                        "Retry-After": str(fault.retry_after),
+                        "X-RateLimit-Scope": "user",
+                    },
+                )
+            return _json({"message": "injected failure", "code": 0}, status=fault.status)
+        response = await handler(request)
+        call.status = response.status
+        await self._notify()
+        return response
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        call = request[CALL]
+        # Webhook and interaction routes authenticate with the token in their path, the rest with the bot's.
+        if not call.path.startswith(("/webhooks/", "/interactions/")):
+            if request.headers.get("Authorization") != f"Bot {self.token}":
+                return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+        for method, pattern, handler in self._routes():
+            if method == call.method and (match := re.fullmatch(pattern, call.path)):
+                return await handler(call, *match.groups())
+        self.unknown.append(call)
+        return _json({"message": f"404: unknown route {call.method} {call.path}", "code": 0}, status=404)
+
+    def _routes(self) -> list[tuple[str, str, Any]]:
+        return [
+            ("GET", r"/users/@me", self._me),
+            ("GET", r"/oauth2/applications/@me", self._application),
+            ("GET", r"/gateway/bot", self._gateway_bot),
+            ("PUT", r"/applications/(\d+)/commands", self._put_commands),
+            ("GET", r"/applications/(\d+)/commands", self._get_commands),
+            ("POST", r"/channels/(\d+)/messages", self._create_message),
+            ("PATCH", r"/channels/(\d+)/messages/(\d+)", self._edit_message),
+            ("DELETE", r"/channels/(\d+)/messages/(\d+)", self._delete_message),
+            ("GET", r"/channels/(\d+)/messages/(\d+)", self._get_message),
+            ("POST", r"/channels/(\d+)/typing", self._typing),
+            ("GET", r"/channels/(\d+)/webhooks", self._list_webhooks),
+            ("POST", r"/channels/(\d+)/webhooks", self._create_webhook),
+            ("POST", r"/webhooks/(\d+)/([^/]+)", self._execute_webhook),
+            ("PATCH", r"/webhooks/(\d+)/([^/]+)/messages/(\d+|@original)", self._edit_webhook_message),
+            ("POST", r"/interactions/(\d+)/([^/]+)/callback", self._interaction_callback),
+        ]
+
+    async def _me(self, call: Call) -> web.Response:
+        return _json(self.bot)
+
+    async def _application(self, call: Call) -> web.Response:
+        return _json(
+            {
+                "id": self.application_id,
+                "name": self.bot["global_name"],
+                "icon": None,
+                "description": "",
+                "rpc_origins": [],
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": self.owner,
+                "summary": "",
+                "verify_key": "0" * 64,
+                "team": None,
+                "flags": 1 << 19,
+                "bot": self.bot,
+            }
+        )
+
+    async def _gateway_bot(self, call: Call) -> web.Response:
+        return _json(
+            {
+                "url": self.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
+        )
+
+    async def _put_commands(self, call: Call, application_id: str) -> web.Response:
+        self.commands = [
+            {
+                "id": self.snowflake(),
+                "application_id": application_id,
+                "version": self.snowflake(),
+                "type": 1,
+                "default_member_permissions": None,
+                "dm_permission": True,
+                "nsfw": False,
+                "options": [],
+                **command,
+            }
+            for command in call.body
+        ]
+        return _json(self.commands)
+
+    async def _get_commands(self, call: Call, application_id: str) -> web.Response:
+        return _json(self.commands)
+
+    def _bot_message(
+        self, channel_id: str, body: dict[str, Any], author: dict[str, Any] | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        message = self._message(channel_id, author or self.bot, body.get("content") or "", **extra)
+        message.pop("member", None)
+        message["components"] = body.get("components") or []
+        message["embeds"] = body.get("embeds") or []
+        reference = body.get("message_reference")
+        if reference:
+            # Discord sends ids as strings, whatever type the client sent them as.
+            reference = {k: str(v) if k.endswith("_id") else v for k, v in reference.items()}
+            message["type"] = MESSAGE_REPLY
+            message["message_reference"] = reference
+            message["referenced_message"] = self.messages.get(str(reference["message_id"]))
+        self.messages[message["id"]] = message
+        return message
+
+    async def _create_message(self, call: Call, channel_id: str) -> web.Response:
+        if channel_id not in self.channels:
+            return _json({"message": "Unknown Channel", "code": 10003}, status=404)
+        return _json(self._bot_message(channel_id, call.body or {}))
+
+    async def _edit_message(self, call: Call, channel_id: str, message_id: str) -> web.Response:
+        message = self.messages.get(message_id)
+        if message is None:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        if "content" in call.body:
+            message["content"] = call.body["content"]
+        message["edited_timestamp"] = _now_iso()
+        self.edits.setdefault(message_id, []).append(call.at)
+        return _json(message)
+
+    async def _delete_message(self, call: Call, channel_id: str, message_id: str) -> web.Response:
+        self.messages.pop(message_id, None)
+        return web.Response(status=204)
+
+    async def _get_message(self, call: Call, channel_id: str, message_id: str) -> web.Response:
+        if message_id not in self.messages:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        return _json(self.messages[message_id])
+
+    async def _typing(self, call: Call, channel_id: str) -> web.Response:
+        return web.Response(status=204)
+
+    async def _list_webhooks(self, call: Call, channel_id: str) -> web.Response:
+        return _json([w for w in self.webhooks.values() if w["channel_id"] == channel_id])
+
+    async def _create_webhook(self, call: Call, channel_id: str) -> web.Response:
+        channel = self.channels[channel_id]
+        webhook = {
+            "id": self.snowflake(),
+            "type": 1,
+            "guild_id": channel.get("guild_id"),
+            "channel_id": channel_id,
+            "name": call.body["name"],
+            "avatar": None,
+            "token": f"wtoken-{next(self._ids)}",
+            "application_id": self.application_id,
+            "user": self.bot,
+        }
+        self.webhooks[webhook["id"]] = webhook
+        return _json(webhook)
+
+    async def _execute_webhook(self, call: Call, webhook_id: str, token: str) -> web.Response:
+        body = call.body or {}
+        if webhook_id == self.application_id:  # an interaction follow-up
+            message = self._bot_message(self._interaction_channel(token), body, flags=body.get("flags", 0))
+            message["_interaction"] = True
+            return _json(message)
+        webhook = self.webhooks.get(webhook_id)
+        if webhook is None or webhook["token"] != token:
+            return _json({"message": "Unknown Webhook", "code": 10015}, status=404)
+        channel_id = call.query.get("thread_id") or webhook["channel_id"]
+        author = {
+            "id": webhook_id,
+            "username": body.get("username") or webhook["name"],
+            "avatar": None,
+            "discriminator": "0000",
+            "bot": True,
+        }
+        message = self._bot_message(channel_id, body, author=author, webhook_id=webhook_id)
+        message["_avatar_url"] = body.get("avatar_url")
+        return _json(message) if call.query.get("wait") in ("true", "1", "True") else web.Response(status=204)
+
+    def _interaction_channel(self, token: str) -> str:
+        return next(i["channel_id"] for i in self.interactions.values() if i["token"] == token)
+
+    async def _edit_webhook_message(
+        self, call: Call, webhook_id: str, token: str, message_id: str
+    ) -> web.Response:
+        if message_id == "@original":
+            interaction_id = next(i["id"] for i in self.interactions.values() if i["token"] == token)
+            message_id = self.interaction_responses[interaction_id]["message"]["id"]
+        message = self.messages.get(message_id)
+        if message is None:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        for key in ("content", "components"):
+            if key in call.body:
+                message[key] = call.body[key] or ([] if key == "components" else "")
+        self.edits.setdefault(message_id, []).append(call.at)
+        return _json(message)
+
+    async def _interaction_callback(self, call: Call, interaction_id: str, token: str) -> web.Response:
+        interaction = self.interactions.get(interaction_id)
+        if interaction is None or interaction["token"] != token:
+            return _json({"message": "Unknown interaction", "code": 10062}, status=404)
+        body = call.body
+        data = body.get("data") or {}
+        kind = body["type"]
+        if kind == 7:  # UPDATE_MESSAGE: a button edits the message it sits on
+            message = self.messages[interaction["message"]["id"]]
+            for key in ("content", "components"):
+                if key in data:
+                    message[key] = data[key] or ([] if key == "components" else "")
+        else:
+            message = self._bot_message(interaction["channel_id"], data, flags=data.get("flags", 0))
+            message["_interaction"] = True
+        self.interaction_responses[interaction_id] = {"type": kind, "data": data, "message": message}
+        result = {
+            "interaction": {
+                "id": interaction_id,
+                "type": interaction["type"],
+                "response_message_id": message["id"],
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(data.get("flags", 0) & EPHEMERAL),
+            },
+            "resource": {"type": kind, "message": message},
+        }
+        if call.query.get("with_response") in ("1", "true", "True"):
+            return _json(result)
+        return web.Response(status=204)
