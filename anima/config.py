@@ -91,6 +91,8 @@ class TelegramBotSettings(_Strict):
     group_messages_per_minute: float = Field(20, ge=0)
     edit_interval_s: float = Field(1.0, gt=0)
     group_edit_interval_s: float = Field(3.0, gt=0)
+    # how many recent lines of a group the character sees besides its own talk with the sender (0: none)
+    group_context_lines: int = Field(8, ge=0)
 
 
 class DiscordBotSettings(_Strict):

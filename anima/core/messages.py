@@ -32,6 +32,7 @@ class Incoming:
     mentions_bot: bool = False
     attachments: tuple[Attachment, ...] = ()
     persona: str = ""  # how the user describes themself (Discord's /persona), told to the character
+    chat_context: str = ""  # recent lines of a group chat, shared by its members (adapters fill it)
 
 
 @dataclass

@@ -99,7 +99,9 @@ class Pipeline:
             # Stored before generation starts: a crash or an LLM failure never loses it.
             await self.memory.add(conversation, "user", message.text, message.message_id)
 
-            generated = await self.generate(card, user_name, history, verdict.text, stream, message.persona)
+            generated = await self.generate(
+                card, user_name, history, verdict.text, stream, message.persona, message.chat_context
+            )
 
             text = generated.text
             if not generated.failed:
@@ -127,6 +129,7 @@ class Pipeline:
         text: str,
         stream: ReplyStream,
         persona: str = "",
+        chat_context: str = "",
     ) -> Generated:
         """Try each backend of the card's chain; stream pieces as they come; apologise if all fail."""
         for backend in self.router.chain(card):
@@ -135,7 +138,7 @@ class Pipeline:
                 builder = PromptBuilder(backend.counter)
                 max_tokens = self.router.max_tokens(backend, card)
                 prompt = await builder.build(
-                    card, user_name, history, text, backend.context_window, max_tokens, persona
+                    card, user_name, history, text, backend.context_window, max_tokens, persona, chat_context
                 )
                 request = self.router.request(backend, card, prompt.messages, stop=_speaker_stops(user_name))
                 await self.router.generate(backend, request, received.add)

@@ -62,7 +62,7 @@ class Prompt:
     notices: list[str] = field(default_factory=list)
 
 
-def render_system(card: CharacterCard, user_name: str, persona: str = "") -> str:
+def render_system(card: CharacterCard, user_name: str, persona: str = "", chat_context: str = "") -> str:
     rules = ""
     if card.rules:
         rules = "Rules you always follow:\n" + "\n".join(f"- {rule}" for rule in card.rules)
@@ -77,6 +77,8 @@ def render_system(card: CharacterCard, user_name: str, persona: str = "") -> str
     text = expand(card.system_prompt, values)
     if persona:
         text += f"\nAbout {user_name}: {persona}"
+    if chat_context:
+        text += f"\nRecently in this group chat (for context; answer {user_name}):\n{chat_context}"
     return "\n".join(line for line in text.splitlines() if line.strip())
 
 
@@ -135,9 +137,10 @@ class PromptBuilder:
         context_window: int,
         max_tokens: int,
         persona: str = "",
+        chat_context: str = "",
     ) -> Prompt:
         budget = context_window - max_tokens
-        system = render_system(card, user_name, persona)
+        system = render_system(card, user_name, persona, chat_context)
         examples = render_examples(card, user_name)
         post = expand(card.post_history_instructions, {"char": card.name, "user": user_name})
         fixed = REPLY_PRIMER_TOKENS + await self._cost(system) + (await self._cost(post) if post else 0)

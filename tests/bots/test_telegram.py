@@ -142,10 +142,29 @@ async def test_group_message_opening_with_the_characters_name_gets_a_reply(
 async def test_group_members_each_keep_their_own_memory(
     adapter: TelegramAdapter, fake: FakeBot, instant_llm: InstantLLM
 ) -> None:
-    await say(fake, GROUP, ALICE, "@aiko_bot my secret word is plum")
-    await say(fake, GROUP, BOB, "@aiko_bot what is Alice's secret word?")
-    bobs_prompt = " ".join(m.content for m in instant_llm.requests[-1].messages)
-    assert "plum" not in bobs_prompt
+    await say(fake, GROUP, ALICE, "@aiko_bot my favourite fruit is plum")
+    await say(fake, GROUP, BOB, "@aiko_bot what fruit do I like?")
+    bobs_history = [m.content for m in instant_llm.requests[-1].messages[1:]]  # after the system prompt
+    assert not any("plum" in text for text in bobs_history)
+
+
+async def test_group_members_share_what_was_said_lately_in_the_group(
+    adapter: TelegramAdapter, fake: FakeBot, instant_llm: InstantLLM
+) -> None:
+    fake.send_text(GROUP, BOB, "the meeting moved to Friday")
+    await say(fake, GROUP, BOB, "@aiko_bot noted?")
+    await say(fake, GROUP, ALICE, "@aiko_bot when is the meeting?")
+    system = instant_llm.requests[-1].messages[0].content
+    assert "Bob: the meeting moved to Friday" in system
+    assert "Aiko: You said: noted?" in system
+
+
+async def test_a_private_chat_never_surfaces_in_a_group(
+    adapter: TelegramAdapter, fake: FakeBot, instant_llm: InstantLLM
+) -> None:
+    await say(fake, private_chat(ALICE), ALICE, "my diary code is 4711")
+    await say(fake, GROUP, ALICE, "@aiko_bot what is my diary code?")
+    assert not any("4711" in m.content for m in instant_llm.requests[-1].messages)
 
 
 async def test_model_output_cannot_ping_group_members(

@@ -22,6 +22,7 @@ from telegram.ext import (
 
 from anima.bots.telegram.chats import ChatSettings
 from anima.bots.telegram.commands import COMMANDS, Commands
+from anima.bots.telegram.context import GroupContext
 from anima.bots.telegram.delivery import EditPacer, EditStream, send_text, typing
 from anima.bots.telegram.limits import FloodLimits
 from anima.bots.telegram.translate import is_addressed, is_private, to_incoming, without_mention
@@ -67,6 +68,7 @@ class TelegramAdapter:
         self.order = ConversationLocks()  # one person's updates in one chat are answered in order
         self.pacer = EditPacer(settings.edit_interval_s)
         self.group_pacer = EditPacer(settings.group_edit_interval_s)
+        self.group_context = GroupContext(settings.group_context_lines)
         self.app = self._build()
         self._redact = RedactToken(settings.token.get_secret_value())
         # Set once the bot knows who it is (getMe, in start()).
@@ -148,7 +150,7 @@ class TelegramAdapter:
     def _add_handlers(self) -> None:
         app = self.app
         app.add_handler(TypeHandler(Update, self._begin), group=-1)
-        app.add_handlers(Commands(self.runtime, self.chats, self.order).handlers())
+        app.add_handlers(Commands(self.runtime, self.chats, self.order, self.group_context).handlers())
         app.add_handler(
             MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, self._on_text)
         )
@@ -177,10 +179,14 @@ class TelegramAdapter:
         async with self.order.hold((message.chat.id, sender.id)):
             card = await self.chats.character(message.chat.id)
             private = is_private(message)
-            if not private and not is_addressed(message, self.bot, card):
-                return
+            shared = ""
+            if not private:
+                shared = self.group_context.for_user(message.chat.id, sender.id)
+                self.group_context.add(message.chat.id, sender.id, sender.first_name, message.text)
+                if not is_addressed(message, self.bot, card):
+                    return
             text = without_mention(message.text, self.bot)
-            incoming = to_incoming(message, sender, card, text, addressed=True)
+            incoming = to_incoming(message, sender, card, text, addressed=True, chat_context=shared)
             stream = EditStream(
                 context.bot,
                 message.chat.id,
@@ -190,7 +196,9 @@ class TelegramAdapter:
             )
             try:
                 async with typing(context.bot, message.chat.id):
-                    await self.runtime.pipeline.handle(incoming, stream)
+                    reply = await self.runtime.pipeline.handle(incoming, stream)
+                if reply is not None and not private:
+                    self.group_context.add(message.chat.id, sender.id, card.name, reply.text)
             except Exception:
                 log.exception("%s: answering message %s failed", self.name, message.message_id)
                 if private:

@@ -6,6 +6,7 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Mes
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from anima.bots.telegram.chats import ChatSettings
+from anima.bots.telegram.context import GroupContext
 from anima.bots.telegram.delivery import send_text
 from anima.bots.telegram.translate import PLATFORM, is_private, to_incoming
 from anima.characters.card import CharacterCard
@@ -39,10 +40,13 @@ message with my name.
 class Commands:
     """Handlers for the commands and the inline buttons they show; one person's steps run in order."""
 
-    def __init__(self, runtime: Runtime, chats: ChatSettings, order: ConversationLocks) -> None:
+    def __init__(
+        self, runtime: Runtime, chats: ChatSettings, order: ConversationLocks, group_context: GroupContext
+    ) -> None:
         self.runtime = runtime
         self.chats = chats
         self.order = order
+        self.group_context = group_context
 
     def handlers(self) -> list[BaseHandler[Update, Context, None]]:
         return [
@@ -178,6 +182,7 @@ class Commands:
             return
         async with self.order.hold((message.chat.id, sender.id)):
             deleted = await self.runtime.memory.forget_user(PLATFORM, str(sender.id))
+            self.group_context.forget_user(sender.id)
             if is_private(message):  # the private chat's own settings are the person's too
                 await self.chats.set_character(message.chat.id, None)
         await update.callback_query.edit_message_text(  # type: ignore[union-attr]

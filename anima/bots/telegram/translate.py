@@ -45,7 +45,9 @@ def without_mention(text: str, bot: User) -> str:
     return re.sub(r"[ \t]{2,}", " ", cleaned).strip() if cleaned != text else text
 
 
-def to_incoming(message: Message, sender: User, card: CharacterCard, text: str, addressed: bool) -> Incoming:
+def to_incoming(
+    message: Message, sender: User, card: CharacterCard, text: str, addressed: bool, chat_context: str = ""
+) -> Incoming:
     replied = message.reply_to_message
     return Incoming(
         platform=PLATFORM,
@@ -58,4 +60,5 @@ def to_incoming(message: Message, sender: User, card: CharacterCard, text: str, 
         reply_to=str(replied.message_id) if replied else None,
         is_private=is_private(message),
         mentions_bot=addressed,
+        chat_context=chat_context,
     )

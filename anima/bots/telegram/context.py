@@ -1,0 +1,44 @@
+"""What was said lately in each group chat, so the character follows a conversation among several.
+
+Each member's own talk with the character is in their stored conversation; this adds the lines of
+the others (in memory only, lost on restart). With Telegram's privacy mode on (the default), the bot
+sees only messages addressed to it; turn it off in BotFather to let it follow everything.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+
+MAX_LINE_CHARS = 200
+MAX_GROUPS = 10_000
+
+
+class GroupContext:
+    def __init__(self, lines: int) -> None:
+        self.lines = lines
+        self._chats: OrderedDict[int, deque[tuple[int, str]]] = OrderedDict()
+
+    def add(self, chat_id: int, about_user: int, speaker: str, text: str) -> None:
+        """A line by `speaker`; `about_user` is its author, or the person a reply of the bot answers."""
+        if not self.lines:
+            return
+        recent = self._chats.get(chat_id)
+        if recent is None:
+            recent = self._chats[chat_id] = deque(maxlen=self.lines)
+            if len(self._chats) > MAX_GROUPS:
+                self._chats.popitem(last=False)
+        self._chats.move_to_end(chat_id)
+        line = " ".join(text.split())
+        if len(line) > MAX_LINE_CHARS:
+            line = line[: MAX_LINE_CHARS - 1] + "…"
+        recent.append((about_user, f"{speaker}: {line}"))
+
+    def for_user(self, chat_id: int, user_id: int) -> str:
+        """The recent lines that are not already in `user_id`'s own conversation."""
+        recent = self._chats.get(chat_id, ())
+        return "\n".join(line for about, line in recent if about != user_id)
+
+    def forget_user(self, user_id: int) -> None:
+        for chat_id, recent in self._chats.items():
+            kept = ((about, line) for about, line in recent if about != user_id)
+            self._chats[chat_id] = deque(kept, maxlen=self.lines)
