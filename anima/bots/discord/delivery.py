@@ -125,8 +125,12 @@ class DiscordReplyStream:
         self._showing = False
         self._finished = False
         self._next_update_at = 0.0
-        self._started = asyncio.Event()
-        self._typing = asyncio.create_task(self._keep_typing(typing_in))
+        self._started = False
+        self._typing: asyncio.Task[None] | None = None
+        # A timer, not a task: most replies start before it fires, and then cost nothing.
+        self._typing_timer = asyncio.get_running_loop().call_later(
+            TYPING_AFTER_S, self._start_typing, typing_in
+        )
 
     async def delta(self, text: str) -> None:
         self._pieces.append(text)
@@ -147,7 +151,9 @@ class DiscordReplyStream:
 
     def close(self) -> None:
         """Stop the typing indicator and any pending update (the reply is done or failed)."""
-        self._typing.cancel()
+        self._typing_timer.cancel()
+        if self._typing is not None:
+            self._typing.cancel()
         if self._flusher is not None and not self._showing:
             self._flusher.cancel()
 
@@ -192,7 +198,7 @@ class DiscordReplyStream:
                 await self._show(text)
                 return
             self._shown.append(chunk)
-            self._started.set()
+            self._stop_typing()
         for extra in self._sent[len(chunks) :]:
             with contextlib.suppress(discord.NotFound):
                 await extra.delete()
@@ -201,16 +207,21 @@ class DiscordReplyStream:
     def _chunks(self, text: str) -> list[str]:
         return split_message(self._speaker.prefix + text.strip(), MESSAGE_LIMIT)
 
+    def _start_typing(self, channel: discord.abc.Messageable) -> None:
+        if not self._started:
+            self._typing = asyncio.create_task(self._keep_typing(channel))
+
+    def _stop_typing(self) -> None:
+        self._started = True
+        self._typing_timer.cancel()
+        if self._typing is not None:
+            self._typing.cancel()
+
     async def _keep_typing(self, channel: discord.abc.Messageable) -> None:
-        delay = TYPING_AFTER_S
         while True:
             try:
-                await asyncio.wait_for(self._started.wait(), delay)
+                await channel.typing()
+            except discord.HTTPException as exc:
+                log.debug("typing indicator refused: %s", exc)
                 return
-            except TimeoutError:
-                try:
-                    await channel.typing()
-                except discord.HTTPException as exc:
-                    log.debug("typing indicator refused: %s", exc)
-                    return
-                delay = TYPING_EVERY_S
+            await asyncio.sleep(TYPING_EVERY_S)  # Discord shows it for 10 s after each trigger
