@@ -75,7 +75,10 @@ async def test_private_message_gets_the_characters_reply(adapter: TelegramAdapte
     assert fake.replies(ALICE["id"])[0].reply_to is None  # no quoting in a one-to-one chat
 
 
-async def test_typing_is_shown_before_the_reply(adapter: TelegramAdapter, fake: FakeBot) -> None:
+async def test_typing_is_shown_while_the_reply_is_generated(
+    adapter: TelegramAdapter, fake: FakeBot, instant_llm: InstantLLM
+) -> None:
+    instant_llm.delay_s = 0.2  # two words: longer than the grace before "typing…" shows
     await say(fake, private_chat(ALICE), ALICE, "hi")
     methods = [c.method for c in fake.calls if c.method in ("sendChatAction", "sendMessage")]
     assert methods[:2] == ["sendChatAction", "sendMessage"]

@@ -38,6 +38,8 @@ Context = ContextTypes.DEFAULT_TYPE
 ONLY_TEXT = "Sorry, I can only read text for now."
 ONLY_FIRST_VERSION = "I only read a message once; if you changed it, send it again."
 SOMETHING_WENT_WRONG = "Sorry, something went wrong on my side. Please send that again."
+POOL_SIZE = 8
+POOL_TIMEOUT_S = 30.0
 ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.EDITED_MESSAGE, UpdateType.CALLBACK_QUERY]
 
 
@@ -84,6 +86,10 @@ class TelegramAdapter:
             .base_url(self.settings.base_url)
             .base_file_url(self.settings.base_file_url)
             .rate_limiter(limits)
+            # httpcore scans its whole pool for every request: PTB's default of 256 connections made
+            # that scan the bot's largest CPU cost under load. Waiting requests queue for a connection.
+            .connection_pool_size(POOL_SIZE)
+            .pool_timeout(POOL_TIMEOUT_S)
             .concurrent_updates(True)
             .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
             .build()

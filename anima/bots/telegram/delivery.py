@@ -23,6 +23,7 @@ from anima.core.messages import Reply
 log = logging.getLogger(__name__)
 
 TYPING_REFRESH_S = 4.0  # Telegram shows "typing…" for 5 s or until the bot sends a message
+TYPING_GRACE_S = 0.3  # a reply faster than this needs no indicator (and saves a request)
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)|[。！？]")
 _MENTION = re.compile(r"(?<!\w)@(?=[A-Za-z0-9_]{4,})")
 
@@ -204,10 +205,15 @@ class EditStream:
 
 @asynccontextmanager
 async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
-    """Show "typing…" in the chat while the body runs, refreshed before Telegram hides it."""
+    """Show "typing…" in the chat while the body runs (after a short grace), refreshed before
+    Telegram hides it."""
     done = asyncio.Event()
 
     async def keep_typing() -> None:
+        try:
+            await asyncio.wait_for(done.wait(), TYPING_GRACE_S)
+        except TimeoutError:
+            pass
         while not done.is_set():
             try:
                 await bot.send_chat_action(chat_id, ChatAction.TYPING)

@@ -1,0 +1,230 @@
+"""Telegram: N people × M messages at once, through the real PTB client and the fake Bot API.
+
+The bot runs in its own process (so its CPU time and peak RSS are its own); this process hosts
+the fake server, sends every update at once and times each from "update available" to "final
+reply text shown". Rows:
+
+- ptb floor: a bare PTB Application answering each text with a fixed-form reply (no Anima), on
+  the adapter's connection pool size;
+- anima: the TelegramAdapter with the pipeline, SQLite memory and an instant LLM, limits off;
+- anima @ limits: the same with Telegram's default flood limits (30 messages/s per bot).
+
+Anima's own cost per message is the anima row's CPU less the floor's; "requests" counts the Bot API
+calls per message besides getUpdates (typing actions, sends, edits).
+
+Run: make bench  (or: .venv/bin/python -m bench telegram_bench)
+     one row: .venv/bin/python -m bench.telegram_bench --users 50 --messages 5 --scenario anima
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.fakes.telegram_server import FakeBot, FakeTelegram, person, private_chat
+
+REPO = Path(__file__).resolve().parent.parent
+COMMAND = ".venv/bin/python -m bench telegram_bench"
+SCENARIOS = {
+    "ptb floor": "floor",
+    "anima": "anima",
+    "anima @ limits": "anima-limited",
+}
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# --- the bot process -------------------------------------------------------------------------------
+
+
+async def serve_bot(scenario: str, token: str, base_url: str) -> None:
+    """Serve until stdin closes; then print the CPU seconds used while serving and the peak RSS."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(1 << 16) else None)
+    if scenario == "floor":
+        close = await _start_floor(token, base_url)
+    else:
+        close = await _start_anima(token, base_url, limited=scenario == "anima-limited")
+    print("ready", flush=True)
+    cpu = time.process_time()
+    await stop.wait()
+    cpu = time.process_time() - cpu
+    await close()
+    maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"cpu_s": cpu, "maxrss_mb": maxrss_mb}), flush=True)
+
+
+async def _start_floor(token: str, base_url: str):  # type: ignore[no-untyped-def]
+    from telegram import Update
+    from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message and update.message.text
+        await update.message.reply_text(f"You said: {update.message.text}")
+
+    from anima.bots.telegram.adapter import POOL_SIZE
+
+    builder = ApplicationBuilder().token(token).base_url(base_url).concurrent_updates(True)
+    app = builder.connection_pool_size(POOL_SIZE).build()
+    app.add_handler(MessageHandler(filters.TEXT, echo))
+    await app.initialize()
+    await app.start()
+    assert app.updater
+    await app.updater.start_polling()
+
+    async def close() -> None:
+        assert app.updater
+        await app.updater.stop()
+        await app.stop()
+        await app.shutdown()
+
+    return close
+
+
+async def _start_anima(token: str, base_url: str, limited: bool):  # type: ignore[no-untyped-def]
+    from pydantic import SecretStr
+
+    from anima.bots.telegram import TelegramAdapter
+    from anima.config import MemorySettings, Settings, TelegramBotSettings
+    from anima.core.runtime import Runtime
+    from tests.fakes.llm import InstantLLM
+
+    tmp = tempfile.TemporaryDirectory()
+    settings = Settings(
+        characters_dir=REPO / "characters",
+        memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp.name}/bench.db"),
+    )
+    runtime = await Runtime.start(settings)
+    runtime.router.register("embedded", InstantLLM())
+    limits = {} if limited else {"messages_per_second": 0, "group_messages_per_minute": 0}
+    bot = TelegramAdapter(
+        runtime, TelegramBotSettings(token=SecretStr(token), base_url=base_url, **limits), 0
+    )
+    await bot.start()
+
+    async def close() -> None:
+        await bot.stop()
+        await runtime.close()
+        tmp.cleanup()
+
+    return close
+
+
+# --- the driver ------------------------------------------------------------------------------------
+
+
+async def run_scenario(scenario: str, users: int, messages: int) -> dict[str, float]:
+    async with FakeTelegram() as tg:
+        fake = tg.add_bot("bench_bot", "Aiko")
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.telegram_bench",
+            "--serve",
+            scenario,
+            "--token",
+            fake.token,
+            "--base-url",
+            tg.base_url,
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert child.stdin and child.stdout
+        assert (await asyncio.wait_for(child.stdout.readline(), 60)).strip() == b"ready"
+        await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), within_s=30)
+
+        people = [person(10_000 + i, f"P{i}") for i in range(users)]
+        sent_at: dict[tuple[int, str], float] = {}
+        started = time.monotonic()
+        for turn in range(messages):
+            for p in people:
+                text = f"message {turn} from {p['id']}"
+                fake.send_text(private_chat(p), p, text)
+                sent_at[(p["id"], f"You said: {text}")] = time.monotonic()
+        shown = _shown_at(fake, sent_at)
+        await fake.wait_for(lambda: len(shown()) == len(sent_at), within_s=600)
+        wall = time.monotonic() - started
+        latencies = [(at - sent_at[key]) * 1000 for key, at in shown().items()]
+        requests = sum(1 for c in fake.calls if c.method != "getUpdates")
+
+        child.stdin.close()
+        result = json.loads((await asyncio.wait_for(child.stdout.readline(), 60)).decode())
+        await child.wait()
+    total = users * messages
+    return {
+        "msgs_per_s": total / wall,
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
+        "cpu_ms_per_msg": result["cpu_s"] * 1000 / total,
+        "core_share": result["cpu_s"] / wall,
+        "maxrss_mb": result["maxrss_mb"],
+        "requests_per_msg": requests / total,
+    }
+
+
+def _shown_at(fake: FakeBot, expected: dict[tuple[int, str], float]):  # type: ignore[no-untyped-def]
+    """A function returning {(chat, reply text): when the text first showed}, updated incrementally."""
+    found: dict[tuple[int, str], float] = {}
+    scanned: dict[tuple[int, int], int] = {}
+
+    def shown() -> dict[tuple[int, str], float]:
+        for key, message in fake.messages.items():
+            start = scanned.get(key, 0)
+            for at, text in message.versions[start:]:
+                if (message.chat_id, text) in expected:
+                    found.setdefault((message.chat_id, text), at)
+            scanned[key] = len(message.versions)
+        return found
+
+    return shown
+
+
+async def run(users: int, messages: int, names: list[str]) -> None:
+    rows = {name: await run_scenario(SCENARIOS[name], users, messages) for name in names}
+    print(f"$ {COMMAND}  ({users} people × {messages} messages at once, instant LLM, fake Bot API)")
+    print("| telegram | msgs/s | p50 update→reply | p99 | CPU/msg | core share | peak RSS | requests/msg |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(
+            f"| {name} | {r['msgs_per_s']:.0f} | {r['p50_ms']:.0f} ms | {r['p99_ms']:.0f} ms "
+            f"| {r['cpu_ms_per_msg']:.2f} ms | {r['core_share'] * 100:.0f}% | {r['maxrss_mb']:.0f} MB "
+            f"| {r['requests_per_msg']:.2f} |"
+        )
+    if "anima" in rows and "ptb floor" in rows:
+        own = rows["anima"]["cpu_ms_per_msg"] - rows["ptb floor"]["cpu_ms_per_msg"]
+        print(
+            f"\nAnima's own CPU per message (anima − ptb floor): {own:.2f} ms (target < 2 ms); "
+            f"at Telegram's 30 msg/s ceiling the whole bot needs "
+            f"{rows['anima']['cpu_ms_per_msg'] * 30 / 10:.0f}% of one core."
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=5)
+    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), help="repeatable")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--token", help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    args = parser.parse_args([] if argv is None else argv)
+    if args.serve:
+        asyncio.run(serve_bot(args.serve, args.token, args.base_url))
+    else:
+        asyncio.run(run(args.users, args.messages, args.scenario or list(SCENARIOS)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
