@@ -18,6 +18,7 @@ from anima.bots.telegram import TelegramAdapter
 from anima.config import TelegramBotSettings
 from anima.core.messages import Incoming
 from anima.core.runtime import Runtime
+from anima.errors import ConfigError
 from anima.llm.base import GenerationRequest
 from anima.memory.models import Conversation, Message, Preference, User
 from anima.memory.store import MemoryStore
@@ -543,6 +544,13 @@ async def test_webhook_refuses_requests_without_the_secret(
     finally:
         await adapter.stop()
     assert fake.replies(ALICE["id"]) == []
+
+
+async def test_webhook_mode_without_a_url_fails_naming_the_setting(
+    runtime: Runtime, tg: FakeTelegram, fake: FakeBot
+) -> None:
+    with pytest.raises(ConfigError, match=r"bots.telegram\[0\]: mode: webhook needs url"):
+        TelegramAdapter(runtime, bot_settings(tg, fake, mode="webhook"), 0)
 
 
 async def test_two_bots_in_one_process_answer_as_their_own_characters(

@@ -100,12 +100,14 @@ class Failure:
 class FakeBot:
     """One bot account on the fake server: its identity, its updates and what it sent."""
 
-    def __init__(self, server: FakeTelegram, bot_id: int, username: str, first_name: str) -> None:
+    def __init__(
+        self, server: FakeTelegram, bot_id: int, username: str, first_name: str, token: str | None = None
+    ) -> None:
         self.server = server
         self.id = bot_id
         self.username = username
         self.first_name = first_name
-        self.token = f"{bot_id}:{secrets.token_urlsafe(26)}"
+        self.token = token or f"{bot_id}:{secrets.token_urlsafe(26)}"
         self.pending: deque[dict[str, Any]] = deque()
         self.calls: list[Call] = []
         self.messages: dict[tuple[int, int], SentMessage] = {}
@@ -252,8 +254,10 @@ class FakeTelegram:
     def base_file_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/file/bot"
 
-    def add_bot(self, username: str = "aiko_bot", first_name: str = "Aiko") -> FakeBot:
-        bot = FakeBot(self, next(self._bot_ids), username, first_name)
+    def add_bot(
+        self, username: str = "aiko_bot", first_name: str = "Aiko", token: str | None = None
+    ) -> FakeBot:
+        bot = FakeBot(self, next(self._bot_ids), username, first_name, token)
         self.bots[bot.token] = bot
         self._wakeups[bot.token] = asyncio.Event()
         return bot

@@ -67,6 +67,8 @@ class TelegramAdapter:
         self.default_character = runtime.characters.get(
             settings.character or runtime.settings.default_character
         ).id
+        if settings.mode == "webhook" and not settings.url:
+            raise ConfigError([f"bots.telegram[{index}]: mode: webhook needs url (the public HTTPS address)"])
         self.order = ConversationLocks()  # one person's updates in one chat are answered in order
         self.pacer = EditPacer(settings.edit_interval_s)
         self.group_pacer = EditPacer(settings.group_edit_interval_s)
@@ -137,9 +139,7 @@ class TelegramAdapter:
             logging.getLogger(name).removeFilter(self._redact)
 
     def _webhook_options(self) -> dict[str, object]:
-        url = self.settings.url
-        if not url:
-            raise ConfigError([f"bots.telegram: {self.name} uses mode: webhook but sets no url"])
+        url = self.settings.url or ""
         secret = self.settings.secret_token
         return {
             "listen": self.settings.listen,
