@@ -1,4 +1,4 @@
-"""The `anima` command: chat, characters, config check."""
+"""The `anima` command: chat, run, characters, card, config check."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from anima.errors import AnimaError, ConfigError
 
@@ -33,7 +34,28 @@ def _parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     config_commands.add_parser("check", help="validate config.yaml and every card without starting anything")
+    _card_parser(commands)
     return parser
+
+
+def _card_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    card = commands.add_parser("card", help="character card tools: new, validate, import, export")
+    card_commands = card.add_subparsers(dest="card_command", required=True)
+    new = card_commands.add_parser("new", help="write a commented template for a new card")
+    new.add_argument("name", help="the character's name; the file name (its id) is made from it")
+    new.add_argument("--dir", type=Path, help="where to write it (default: characters_dir)")
+    validate = card_commands.add_parser("validate", help="every problem with file:line (exit 1 on errors)")
+    validate.add_argument("paths", nargs="*", type=Path, help="cards or folders (default: characters_dir)")
+    validate.add_argument("--json", action="store_true", help="machine-readable output, for editors")
+    imports = card_commands.add_parser("import", help="import Character Card V1/V2/V3 JSON or PNG (or YAML)")
+    imports.add_argument("files", nargs="+", type=Path)
+    imports.add_argument("--out", type=Path, help="the characters folder (default: characters_dir)")
+    imports.add_argument("--id", help="the id (file name) to give the card instead of one from its name")
+    imports.add_argument("--replace", action="store_true", help="overwrite a card with the same id")
+    export = card_commands.add_parser("export", help="export a card as Character Card V2/V3 JSON or PNG")
+    export.add_argument("id", help="card id or name")
+    export.add_argument("--format", choices=["v2", "v3", "png"], default="v2")
+    export.add_argument("--out", type=Path, help="file or folder to write (default: ./ID.v2.json, ./ID.png…)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,7 +84,22 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return _check_config(settings)
     if args.command == "run":
         return await _run(settings)
+    if args.command == "card":
+        return _card(settings, args)
     return await _chat(settings, args.character, args.user)
+
+
+def _card(settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from anima.characters import commands
+
+    characters = settings.resolve(settings.characters_dir)
+    if args.card_command == "new":
+        return commands.new_card(args.name, args.dir or characters)
+    if args.card_command == "validate":
+        return commands.validate_cards(args.paths or [characters], args.json)
+    if args.card_command == "import":
+        return commands.import_cards(args.files, args.out or characters, args.replace, args.id)
+    return commands.export_one(args.id, args.format, characters, args.out)
 
 
 def _list_characters(settings) -> int:  # type: ignore[no-untyped-def]

@@ -114,6 +114,7 @@ class BotsSettings(_Strict):
 
 class Settings(_Strict):
     characters_dir: Path = Path("characters")
+    reload_characters: bool = True  # an edited card takes effect on the next message (hot reload)
     default_character: str = "aiko"
     llm: LLMSettings = Field(default_factory=LLMSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)

@@ -81,6 +81,12 @@ def read_yaml(path: Path) -> YamlDocument:
         raise ConfigError([f"{shown}: file not found"]) from None
     except OSError as exc:
         raise ConfigError([f"{shown}: cannot read: {exc.strerror}"]) from None
+    return parse_yaml(raw, path)
+
+
+def parse_yaml(raw: bytes, path: Path) -> YamlDocument:
+    """Parse YAML bytes that came from `path` (or will be saved there), with read_yaml's errors."""
+    shown = display_path(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -1,10 +1,16 @@
-"""The character card schema: what a person writes in characters/<id>.yaml."""
+"""The character card schema: what a person writes in characters/<id>.yaml.
+
+Fields that Character Card V2/V3 also has keep V2/V3 names, so an imported card reads like its
+source. Optional V2/V3 fields are None when the source card lacks them: an export then leaves them
+out, which keeps a V2 → YAML → V2 round trip lossless.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from anima.yaml_source import describe_type
 
@@ -19,6 +25,10 @@ You are talking with {{user}}."""
 DEFAULT_APOLOGY = (
     "*{{char}} blinks, lost for words* Sorry {{user}}, my thoughts drifted away. Could you say that again?"
 )
+
+MAX_TEXT = 200_000  # characters in one field: far above any real card, far below a memory problem
+
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
 
 
 class _Strict(BaseModel):
@@ -40,8 +50,8 @@ def _text_or_texts(value: Any) -> list[str]:
 class ExampleExchange(_Strict):
     """One example exchange: what the user says and how the character answers."""
 
-    user: str
-    char: str
+    user: Text
+    char: Text
 
 
 class CardLLM(_Strict):
@@ -56,13 +66,14 @@ class CardLLM(_Strict):
 
 
 class CardVoice(_Strict):
-    """Voice settings, used by the voice issue; validated now so cards stay forward-compatible."""
+    """How the character sounds in voice notes (anima/voice); `language` defaults to the card's."""
 
     engine: Literal["espeak", "openai", "piper"] = "espeak"
-    voice: str | None = None
+    voice: str | None = None  # the engine's voice name: espeak "en-us"/"cmn", openai "nova", piper .onnx
     language: str | None = None
     speed: float = Field(1.0, gt=0.25, le=4.0)
     pitch: float = Field(1.0, gt=0.25, le=4.0)
+    mode: Literal["text", "voice", "both"] = "both"  # what a chat with /voice on gets
 
 
 class CardSafety(_Strict):
@@ -73,25 +84,121 @@ class CardSafety(_Strict):
     refusals: list[str] = Field(default_factory=list)
 
 
+class CardAsset(_Strict):
+    """A V3 asset: an icon, background or emotion image, by URI (https://, data:, embeded://, ccdefault:)."""
+
+    type: str
+    uri: str
+    name: str
+    ext: str
+
+
+SelectiveLogic = Literal["and_any", "and_all", "not_any", "not_all"]
+Position = Literal["before_char", "after_char", "at_depth"]
+Role = Literal["system", "user", "assistant"]
+
+
+class LorebookEntry(_Strict):
+    """One world-info entry: when a key appears in recent messages, `content` goes into the prompt."""
+
+    keys: list[str] = Field(default_factory=list)
+    secondary_keys: list[str] | None = None  # checked with selective_logic when `selective` is on
+    content: Text
+    enabled: bool = True
+    insertion_order: int = 100  # lower goes higher in the prompt
+    constant: bool | None = None  # always inserted (within the token budget)
+    selective: bool | None = None
+    selective_logic: SelectiveLogic | None = None  # default and_any
+    case_sensitive: bool | None = None  # default false
+    match_whole_words: bool | None = None  # default true
+    use_regex: bool | None = None  # keys are regular expressions; /pattern/flags works too
+    position: Position | None = None  # default before_char
+    depth: int | None = Field(None, ge=0)  # for at_depth: 0 is after the newest message
+    role: Role | None = None  # for at_depth; default system
+    scan_depth: int | None = Field(None, ge=0)  # overrides the lorebook's
+    priority: int | None = None  # lower gives way first when over the token budget
+    exclude_recursion: bool | None = None  # only the chat can trigger it, not other entries
+    prevent_recursion: bool | None = None  # its content triggers no other entry
+    name: str | None = None
+    comment: str | None = None
+    id: int | str | None = None
+    extensions: dict[str, Any] = Field(default_factory=dict)
+    unknown_fields: dict[str, Any] = Field(default_factory=dict)  # kept from the source card for export
+
+
+class Lorebook(_Strict):
+    """World info: V2 `character_book`, V3 `lorebook_v3`; in a card or in a shared file."""
+
+    name: str | None = None
+    description: str | None = None
+    scan_depth: int | None = Field(None, ge=0)  # messages scanned, the newest one included; default 2
+    token_budget: int | None = Field(None, ge=0)  # default: a quarter of the prompt budget
+    recursive_scanning: bool | None = None  # default false
+    max_recursion_steps: int | None = Field(None, ge=0)  # Anima's own; default 3
+    extensions: dict[str, Any] = Field(default_factory=dict)
+    entries: list[LorebookEntry] = Field(default_factory=list)
+    unknown_fields: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Lorebook:
+        seen: set[int | str] = set()
+        for entry in self.entries:
+            if entry.id is not None and entry.id in seen:
+                raise ValueError(f"two entries have id {entry.id!r}; every entry id must be unique")
+            if entry.id is not None:
+                seen.add(entry.id)
+        return self
+
+
 class CharacterCard(_Strict):
-    """A character: persona, behaviour rules, greeting, examples, and per-card settings."""
+    """A character: persona, behaviour rules, greeting, examples, lorebook and per-card settings."""
 
     id: str = Field("", exclude=True)
-    name: str = Field(min_length=1)
-    description: str = Field(min_length=1)
-    personality: str = ""
-    scenario: str = ""
-    backstory: str = ""
-    rules: list[str] = Field(default_factory=list)
-    greeting: list[str]
-    example_dialogue: list[ExampleExchange] = Field(default_factory=list)
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    post_history_instructions: str = ""
+    name: str = Field(min_length=1, max_length=1000)
+    description: Text
+    personality: Text = ""
+    scenario: Text = ""
+    backstory: Text = ""
+    rules: list[Text] = Field(default_factory=list)
+    greeting: list[str]  # V2 first_mes, then alternate_greetings
+    group_greetings: list[str] | None = None  # V3 group_only_greetings
+    example_dialogue: list[ExampleExchange] = Field(default_factory=list)  # V2 mes_example, parsed
+    mes_example: Text | None = None  # V2 example text kept as written when it does not parse into exchanges
+    system_prompt: Text = DEFAULT_SYSTEM_PROMPT
+    post_history_instructions: Text = ""
     apology: list[str] = Field(default_factory=lambda: [DEFAULT_APOLOGY])
     language: str = "en"
     tags: list[str] = Field(default_factory=list)
+    lorebook: Lorebook | None = None  # V2 character_book
+    lorebooks: list[str] = Field(default_factory=list)  # shared lorebook files, relative to the card
+    avatar: str | None = None  # an image file next to the card
+    nickname: str | None = None  # V3: {{char}} says this instead of the name
+    creator: str = ""
+    character_version: str = ""
+    creator_notes: Text = ""  # for people reading the card; never sent to the model
+    creator_notes_multilingual: dict[str, Text] | None = None
+    source: list[str] | None = None
+    creation_date: int | None = None  # unix seconds (V3)
+    modification_date: int | None = None
+    assets: list[CardAsset] | None = None
+    extensions: dict[str, Any] = Field(default_factory=dict)  # other apps' data, kept verbatim
+    unknown_fields: dict[str, Any] = Field(default_factory=dict)  # kept from the source card for export
     llm: CardLLM = Field(default_factory=CardLLM)
     voice: CardVoice = Field(default_factory=CardVoice)
     safety: CardSafety = Field(default_factory=CardSafety)
 
+    _linked_lorebooks: list[Lorebook] = PrivateAttr(default_factory=list)  # from `lorebooks`, by the loader
+    _linked_files: set[Path] = PrivateAttr(default_factory=set)
+
     _check_texts = field_validator("greeting", "apology", mode="before")(lambda cls, v: _text_or_texts(v))
+
+    @property
+    def char_name(self) -> str:
+        """What {{char}} stands for: the V3 nickname when there is one."""
+        return self.nickname or self.name
+
+    @property
+    def all_lorebooks(self) -> list[Lorebook]:
+        """The card's own lorebook first, then the shared files it names (loaded by the library)."""
+        own = [self.lorebook] if self.lorebook is not None else []
+        return own + self._linked_lorebooks

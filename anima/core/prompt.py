@@ -2,16 +2,21 @@
 
 Order of what gives way when the context is full: the oldest history first, then the example
 dialogue, and only if the persona alone leaves no room, the tail of the newest message (with a
-notice to the user).
+notice to the user). Triggered lorebook entries get their room (within their own token budget)
+before history and examples, and only what the persona and the newest message leave.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from anima.characters.card import CharacterCard
+from anima.characters.lorebook import Activation, activate, budget_order
+from anima.characters.lorebook import token_budget as lorebook_budget
 from anima.characters.macros import expand
 from anima.core.tokens import TokenCounter
 from anima.errors import AnimaError
@@ -62,19 +67,29 @@ class Prompt:
     notices: list[str] = field(default_factory=list)
 
 
-def render_system(card: CharacterCard, user_name: str, persona: str = "", chat_context: str = "") -> str:
+def render_system(
+    card: CharacterCard,
+    user_name: str,
+    persona: str = "",
+    chat_context: str = "",
+    idle_since: datetime | None = None,
+) -> str:
     rules = ""
     if card.rules:
         rules = "Rules you always follow:\n" + "\n".join(f"- {rule}" for rule in card.rules)
     scenario = "\n".join(part for part in (card.scenario, card.backstory) if part)
-    values = {"char": card.name, "user": user_name}
-    values |= {
-        "description": expand(card.description, values),
-        "personality": expand(card.personality, values),
-        "scenario": expand(scenario, values),
-        "rules": expand(rules, values),
+    values = {"char": card.char_name, "user": user_name}
+    parts = {
+        "description": card.description,
+        "personality": card.personality,
+        "scenario": scenario,
+        "rules": rules,
     }
-    text = expand(card.system_prompt, values)
+    values |= {name: expand(part, values, idle_since=idle_since) for name, part in parts.items()}
+    text = expand(card.system_prompt, values, idle_since=idle_since)
+    # A system_prompt that leaves out {{description}} & co. (an imported card's, say) replaces only the
+    # instructions, as in SillyTavern: the persona and rules still go in, after it.
+    text = "\n".join([text, *(values[name] for name in parts if not _mentions(card.system_prompt, name))])
     if persona:
         text += f"\nAbout {user_name}: {persona}"
     if chat_context:
@@ -82,11 +97,20 @@ def render_system(card: CharacterCard, user_name: str, persona: str = "", chat_c
     return "\n".join(line for line in text.splitlines() if line.strip())
 
 
+def _mentions(template: str, name: str) -> bool:
+    return re.search(r"\{\{\s*" + name + r"\s*\}\}", template, re.IGNORECASE) is not None
+
+
 def render_examples(card: CharacterCard, user_name: str) -> str:
+    values = {"char": card.char_name, "user": user_name}
+    header = f"Examples of how {card.name} talks:"
+    if card.mes_example is not None:  # V2 example text that did not parse into exchanges
+        text = expand(card.mes_example, values)
+        blocks = [block.strip() for block in re.split(r"(?im)^\s*<START>\s*$", text)]
+        return "\n\n".join([header, *(b for b in blocks if b)]) if any(blocks) else ""
     if not card.example_dialogue:
         return ""
-    values = {"char": card.name, "user": user_name}
-    lines = [f"Examples of how {card.name} talks:"]
+    lines = [header]
     for ex in card.example_dialogue:
         lines += [f"{user_name}: {expand(ex.user, values)}", f"{card.name}: {expand(ex.char, values)}"]
     return "\n".join(lines)
@@ -140,12 +164,16 @@ class PromptBuilder:
         chat_context: str = "",
     ) -> Prompt:
         budget = context_window - max_tokens
-        system = render_system(card, user_name, persona, chat_context)
+        idle_since = getattr(history[-1], "created_at", None) if history else None  # for {{idle_duration}}
+        system = render_system(card, user_name, persona, chat_context, idle_since)
         examples = render_examples(card, user_name)
-        post = expand(card.post_history_instructions, {"char": card.name, "user": user_name})
+        post = expand(card.post_history_instructions, {"char": card.char_name, "user": user_name})
         fixed = REPLY_PRIMER_TOKENS + await self._cost(system) + (await self._cost(post) if post else 0)
         example_cost = await self._cost(examples) if examples else 0
         user_cost = await self._cost(user_text)
+        room = budget - fixed - user_cost
+        lore = await self._lore(card, user_name, history, user_text, system, budget, room)
+        system, fixed = lore.system, fixed + lore.cost
         history_costs = await self._history_costs(history, budget - fixed - user_cost)
 
         plan = plan_budget(budget, fixed, example_cost, history_costs, user_cost)
@@ -163,11 +191,76 @@ class PromptBuilder:
         messages = [ChatMessage("system", system)]
         if plan.keep_examples:
             messages.append(ChatMessage("system", examples))
-        messages += history[plan.history_from :]
-        messages.append(ChatMessage("user", user_text))
+        chat = [*history[plan.history_from :], ChatMessage("user", user_text)]
+        end = len(chat)
+        for depth, message in lore.at_depth:  # shallowest first: an insert never shifts the next one's place
+            chat.insert(max(end - depth, 0), message)
+        messages += chat
         if post:
             messages.append(ChatMessage("system", post))
         return Prompt(messages, plan.total, dropped_history=plan.history_from, notices=notices)
+
+    async def _lore(
+        self,
+        card: CharacterCard,
+        user_name: str,
+        history: Sequence[ChatMessage],
+        user_text: str,
+        system: str,
+        budget: int,
+        room: int,
+    ) -> _Lore:
+        """Triggered lorebook entries under the lorebook's token budget and the room the persona and the
+        newest message leave: the lore gives way before any of them would."""
+        books = card.all_lorebooks
+        if not books or room <= 0:
+            return _Lore(system)
+        activated = activate(books, [*(m.content for m in history), user_text])
+        limit = min(lorebook_budget(books, budget), room)
+        values = {"char": card.char_name, "user": user_name}
+        chosen: list[tuple[Activation, str]] = []
+        used = 0
+        for activation in budget_order(activated):
+            text = expand(activation.text, values).strip()
+            if not text:
+                continue
+            cost = await self.counter.count(text) + 1  # + the newline that joins it
+            if activation.position == "at_depth":
+                cost += PER_MESSAGE_TOKENS
+            if used + cost > limit:
+                break  # as in SillyTavern: spent in priority order, up to the first entry that overflows
+            chosen.append((activation, text))
+            used += cost
+        base = await self._cost(system)
+        while True:  # counts of joined texts are not exact sums: check the real cost, drop the last if over
+            lore = _Lore.of(system, chosen)
+            lore.cost = await self._cost(lore.system) - base
+            lore.cost += sum([await self._cost(m.content) for _, m in lore.at_depth])
+            if lore.cost <= limit or not chosen:
+                return lore
+            chosen.pop()
+
+
+@dataclass
+class _Lore:
+    """The system text with before/after entries placed around the persona, and the @depth messages."""
+
+    system: str
+    at_depth: list[tuple[int, ChatMessage]] = field(default_factory=list)
+    cost: int = 0
+
+    @classmethod
+    def of(cls, system: str, chosen: Sequence[tuple[Activation, str]]) -> _Lore:
+        placed = sorted(chosen, key=lambda item: item[0].order)  # lower insertion_order goes higher
+        before = [text for a, text in placed if a.position == "before_char"]
+        after = [text for a, text in placed if a.position == "after_char"]
+        groups: dict[tuple[int, str], list[str]] = {}
+        for a, text in placed:
+            if a.position == "at_depth":
+                groups.setdefault((a.depth, a.role), []).append(text)
+        at_depth = [(depth, ChatMessage(role, "\n".join(texts))) for (depth, role), texts in groups.items()]  # type: ignore[arg-type]
+        at_depth.sort(key=lambda item: item[0])
+        return cls("\n".join([*before, system, *after]), at_depth)
 
 
 class PromptTooLarge(AnimaError):

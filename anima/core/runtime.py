@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from anima.characters.library import CharacterLibrary
+from anima.characters.reload import CardWatcher
 from anima.config import Settings
 from anima.core.pipeline import Pipeline
 from anima.llm.router import LLMRouter
@@ -19,6 +20,7 @@ class Runtime:
     memory: MemoryStore
     router: LLMRouter
     pipeline: Pipeline
+    watcher: CardWatcher | None = None  # hot reload of characters/ (settings.reload_characters)
 
     @classmethod
     async def start(cls, settings: Settings, progress: Callable[[str], None] | None = None) -> Runtime:
@@ -29,8 +31,13 @@ class Runtime:
         memory = await MemoryStore.open(settings.database_url, settings.memory.history_messages)
         router = LLMRouter(settings.llm, progress)
         pipeline = Pipeline(characters, memory, router, settings.default_character)
-        return cls(settings, characters, memory, router, pipeline)
+        watcher = CardWatcher(characters) if settings.reload_characters else None
+        if watcher is not None:
+            await watcher.start()
+        return cls(settings, characters, memory, router, pipeline, watcher)
 
     async def close(self) -> None:
+        if self.watcher is not None:
+            await self.watcher.stop()
         await self.router.close()
         await self.memory.close()
