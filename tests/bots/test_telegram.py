@@ -359,6 +359,37 @@ async def test_server_error_is_retried_and_the_reply_arrives(adapter: TelegramAd
     assert [c.status for c in fake.calls_to("sendMessage")] == [502, 502, 200]
 
 
+async def test_a_rate_limited_streaming_edit_is_skipped_not_waited_for(
+    runtime: Runtime, tg: FakeTelegram, fake: FakeBot, instant_llm: InstantLLM
+) -> None:
+    final = " ".join(f"w{i}" for i in range(40))
+    instant_llm.reply = lambda request: final
+    instant_llm.delay_s = 0.02
+    adapter = TelegramAdapter(runtime, bot_settings(tg, fake, edit_interval_s=0.2), 0)
+    await adapter.start()
+    try:
+        fake.fail_next("editMessageText", status=429, retry_after=30)
+        fake.send_text(private_chat(ALICE), ALICE, "count")
+        await fake.wait_for(lambda: replies_texts(fake, ALICE["id"]) == [final], within_s=10)
+    finally:
+        await adapter.stop()
+    assert fake.calls_to("editMessageText")[0].status == 429  # an intermediate edit met the limit
+
+
+async def test_stopping_is_bounded_while_telegram_keeps_failing(
+    runtime: Runtime, tg: FakeTelegram, fake: FakeBot
+) -> None:
+    adapter = TelegramAdapter(runtime, bot_settings(tg, fake), 0)
+    adapter.limits.stop_grace_s = 1.0
+    await adapter.start()
+    fake.fail_next("sendMessage", status=502, times=100)
+    fake.send_text(private_chat(ALICE), ALICE, "hello?")
+    await fake.wait_for(lambda: len(fake.calls_to("sendMessage")) >= 2)
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(adapter.stop(), 10)
+    assert asyncio.get_running_loop().time() - started < 5
+
+
 async def test_fifty_people_five_messages_each_get_their_replies_in_order(
     runtime: Runtime, tg: FakeTelegram, fake: FakeBot
 ) -> None:

@@ -81,13 +81,13 @@ class TelegramAdapter:
 
     def _build(self) -> Application:  # type: ignore[type-arg]
         token = self.settings.token.get_secret_value()
-        limits = FloodLimits(self.settings.messages_per_second, self.settings.group_messages_per_minute)
+        self.limits = FloodLimits(self.settings.messages_per_second, self.settings.group_messages_per_minute)
         return (
             ApplicationBuilder()
             .token(token)
             .base_url(self.settings.base_url)
             .base_file_url(self.settings.base_file_url)
-            .rate_limiter(limits)
+            .rate_limiter(self.limits)
             # httpcore scans its whole pool for every request: PTB's default of 256 connections made
             # that scan the bot's largest CPU cost under load. Waiting requests queue for a connection.
             .connection_pool_size(POOL_SIZE)
@@ -127,7 +127,9 @@ class TelegramAdapter:
             await updater.start_polling(allowed_updates=ALLOWED_UPDATES, error_callback=self._polling_failed)
 
     async def stop(self) -> None:
-        """Stop fetching, answer what was fetched, save the ledger, close the HTTP sessions."""
+        """Stop fetching, answer what was fetched (retrying for at most a few seconds more), save the
+        ledger, close the HTTP sessions."""
+        self.limits.stopping()
         if self.app.updater and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:

@@ -13,16 +13,19 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from telegram import Bot, ReplyParameters
+from telegram import ReplyParameters
 from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, TelegramError
+from telegram.ext import ExtBot
 
 from anima.core.messages import Reply
 
 log = logging.getLogger(__name__)
 
 TYPING_REFRESH_S = 4.0  # Telegram shows "typing…" for 5 s or until the bot sends a message
+ONE_TRY = 1  # rate_limit_args for requests not worth retrying (see limits.FloodLimits)
 TYPING_GRACE_S = 0.3  # a reply faster than this needs no indicator (and saves a request)
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)|[。！？]")
 _MENTION = re.compile(r"(?<!\w)@(?=[A-Za-z0-9_]{4,})")
@@ -123,7 +126,7 @@ class EditStream:
 
     def __init__(
         self,
-        bot: Bot,
+        bot: ExtBot[Any],
         chat_id: int,
         pacer: EditPacer,
         quote: int | None = None,
@@ -168,11 +171,13 @@ class EditStream:
             log.info("streaming edit in chat %s failed: %s", self.chat_id, exc)
 
     async def _show(self, pieces: list[str], final: bool) -> None:
-        """Make the chat show `pieces`: edit what is shown, send what is new, delete what is surplus."""
+        """Make the chat show `pieces`: edit what is shown, send what is new, delete what is surplus.
+        Intermediate steps get one try: the final text follows anyway, with full retries."""
+        tries = None if final else ONE_TRY
         for i, piece in enumerate(pieces):
             if i < len(self.shown):
                 if self.shown[i].text != piece:
-                    await self._edit(i, piece)
+                    await self._edit(i, piece, tries)
             else:
                 quote = self.quote if i == 0 else None
                 message = await self.bot.send_message(
@@ -181,6 +186,7 @@ class EditStream:
                     reply_parameters=ReplyParameters(quote, allow_sending_without_reply=True)
                     if quote
                     else None,
+                    rate_limit_args=tries,
                 )
                 self.shown.append(Shown(message.message_id, piece))
         if final:
@@ -188,15 +194,15 @@ class EditStream:
                 await self.bot.delete_message(self.chat_id, surplus.message_id)
             del self.shown[len(pieces) :]
 
-    async def _edit(self, index: int, piece: str) -> None:
+    async def _edit(self, index: int, piece: str, tries: int | None) -> None:
         shown = self.shown[index]
         try:
-            await self.bot.edit_message_text(piece, self.chat_id, shown.message_id)
+            await self.bot.edit_message_text(piece, self.chat_id, shown.message_id, rate_limit_args=tries)
         except BadRequest as exc:
             if "not modified" in exc.message:
                 pass
             elif "not found" in exc.message:  # deleted by someone: the text still has to arrive
-                message = await self.bot.send_message(self.chat_id, piece)
+                message = await self.bot.send_message(self.chat_id, piece, rate_limit_args=tries)
                 shown.message_id = message.message_id
             else:
                 raise
@@ -204,7 +210,7 @@ class EditStream:
 
 
 @asynccontextmanager
-async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
+async def typing(bot: ExtBot[Any], chat_id: int) -> AsyncIterator[None]:
     """Show "typing…" in the chat while the body runs (after a short grace), refreshed before
     Telegram hides it."""
     done = asyncio.Event()
@@ -216,7 +222,7 @@ async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
             pass
         while not done.is_set():
             try:
-                await bot.send_chat_action(chat_id, ChatAction.TYPING)
+                await bot.send_chat_action(chat_id, ChatAction.TYPING, rate_limit_args=ONE_TRY)
             except TelegramError as exc:
                 log.info("typing action in chat %s failed: %s", chat_id, exc)
             try:
@@ -229,10 +235,10 @@ async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
         yield
     finally:
         done.set()
-        await task
+        task.cancel()  # a typing action still in flight is worth nothing now
 
 
-async def send_text(bot: Bot, chat_id: int, text: str, quote: int | None = None) -> None:
+async def send_text(bot: ExtBot[Any], chat_id: int, text: str, quote: int | None = None) -> None:
     """Send a complete text (a command's answer), split when it is long."""
     for i, piece in enumerate(split_text(text)):
         reply = ReplyParameters(quote, allow_sending_without_reply=True) if quote and i == 0 else None

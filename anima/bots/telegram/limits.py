@@ -40,6 +40,10 @@ class FloodLimits(BaseRateLimiter[int]):
       dropped for a rate limit;
     - network errors and 5xx are retried with doubling waits (a timed-out send may have arrived, so
       a retry can duplicate it: Telegram has no idempotency key). 4xx errors are not retried.
+
+    A call may pass `rate_limit_args=N` to allow N tries instead (1 for what is worth nothing
+    late: typing actions, intermediate streaming edits). Once the bot is stopping, no wait may end
+    later than `stop_grace_s` from then, so shutdown is bounded even with Telegram unreachable.
     """
 
     def __init__(
@@ -49,11 +53,14 @@ class FloodLimits(BaseRateLimiter[int]):
         max_attempts: int = 8,
         first_backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
+        stop_grace_s: float = 10.0,
     ) -> None:
         self.per_group_minute = per_group_minute
         self.max_attempts = max_attempts
         self.first_backoff_s = first_backoff_s
         self.max_backoff_s = max_backoff_s
+        self.stop_grace_s = stop_grace_s
+        self._retry_until = float("inf")
         self._overall = _steady(per_second, 1) if per_second else None
         self._groups: dict[int | str, AsyncLimiter] = {}
 
@@ -62,6 +69,10 @@ class FloodLimits(BaseRateLimiter[int]):
 
     async def shutdown(self) -> None:
         return None
+
+    def stopping(self) -> None:
+        """The bot is stopping: in-flight requests get `stop_grace_s` more to succeed, no longer."""
+        self._retry_until = asyncio.get_running_loop().time() + self.stop_grace_s
 
     async def process_request(
         self,
@@ -73,6 +84,7 @@ class FloodLimits(BaseRateLimiter[int]):
         rate_limit_args: int | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         limiters = self._limiters(endpoint, data)
+        max_attempts = rate_limit_args or self.max_attempts
         attempt = 1
         while True:
             try:
@@ -81,17 +93,20 @@ class FloodLimits(BaseRateLimiter[int]):
                         await stack.enter_async_context(limiter)
                     return await callback(*args, **kwargs)
             except RetryAfter as exc:
-                if attempt >= self.max_attempts:
-                    raise
                 wait = retry_after_seconds(exc) + 0.1
+                if attempt >= max_attempts or not self._may_wait(wait):
+                    raise
                 log.warning("Telegram flood limit on %s: waiting %.1f s as asked", endpoint, wait)
             except NetworkError as exc:
-                if isinstance(exc, BadRequest) or attempt >= self.max_attempts:
-                    raise
                 wait = min(self.first_backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+                if isinstance(exc, BadRequest) or attempt >= max_attempts or not self._may_wait(wait):
+                    raise
                 log.warning("%s failed (%s): retrying in %.1f s", endpoint, exc, wait)
             attempt += 1
             await asyncio.sleep(wait)
+
+    def _may_wait(self, wait: float) -> bool:
+        return asyncio.get_running_loop().time() + wait <= self._retry_until
 
     def _limiters(self, endpoint: str, data: dict[str, Any]) -> list[AsyncLimiter]:
         chat_id = data.get("chat_id")
