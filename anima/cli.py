@@ -30,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("run", help="serve every bot in the config (Telegram, Discord) until stopped")
     commands.add_parser("characters", help="list the cards and whether each is valid")
+    say = commands.add_parser("say", help="write what a character says as a voice note (OGG/Opus)")
+    say.add_argument("character", help="card id or name")
+    say.add_argument("text", help="what to say ('-' reads standard input)")
+    say.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: ./CHARACTER.ogg)")
 
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True)
@@ -86,6 +90,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await _run(settings)
     if args.command == "card":
         return _card(settings, args)
+    if args.command == "say":
+        return await _say(settings, args)
     return await _chat(settings, args.character, args.user)
 
 
@@ -127,6 +133,26 @@ def _check_config(settings) -> int:  # type: ignore[no-untyped-def]
             raise ConfigError([f"a card asks for llm backend {name!r}, which llm.backends does not define"])
     where = settings.source or "built-in defaults"
     print(f"ok: {where}: {len(library.cards)} characters, backends: {', '.join(settings.llm.backends)}")
+    return 0
+
+
+async def _say(settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from anima.characters.library import CharacterLibrary
+    from anima.voice import VoiceService
+
+    card = CharacterLibrary.load(settings.resolve(settings.characters_dir)).get(args.character)
+    text = sys.stdin.read() if args.text == "-" else args.text
+    voice = VoiceService(settings.voice, settings.resolve)
+    try:
+        note = await voice.speak(card, text)
+    finally:
+        await voice.close()
+    out = Path(args.output or f"{card.id}.ogg")
+    await asyncio.to_thread(out.write_bytes, note.ogg)
+    engine = voice.choice_for(card).engine
+    print(f"{out}: {note.duration_s:.1f} s of {card.name} ({engine}), {len(note.ogg) / 1024:.0f} KiB")
     return 0
 
 

@@ -112,6 +112,43 @@ class BotsSettings(_Strict):
     discord: list[DiscordBotSettings] = Field(default_factory=list)
 
 
+VoiceEngine = Literal["espeak", "openai", "piper"]
+
+
+class OpenAIVoiceSettings(_Strict):
+    """Any OpenAI-compatible /v1/audio/speech: OpenAI, Kokoro-FastAPI, openedai-speech, LocalAI."""
+
+    base_url: str = "https://api.openai.com/v1"
+    api_key: SecretStr = SecretStr("")
+    model: str = "gpt-4o-mini-tts"
+    voice: str = "alloy"  # when a card names none
+    response_format: Literal["wav", "flac", "pcm"] = "wav"  # formats decoded without ffmpeg
+    pcm_sample_rate: int = Field(24000, ge=8000)  # what the server sends for "pcm"
+    timeout_s: float = Field(60, gt=0)
+    max_retries: int = Field(2, ge=0)
+
+
+class PiperVoiceSettings(_Strict):
+    """Piper (`pip install 'anima[piper]'`) with .onnx voice files you download yourself."""
+
+    voices_dir: Path = Path("voices")  # a card's voice.voice is a file name in here (or a path)
+    voice: str | None = None  # the .onnx used when a card names none
+
+
+class VoiceSettings(_Strict):
+    """Synthesized voice notes: which engines may run, their defaults, the cache and the pool."""
+
+    # A card asking for an engine not listed here falls back to the first one; [] turns voice off.
+    engines: list[VoiceEngine] = Field(default_factory=lambda: ["espeak"])
+    max_concurrency: int = Field(2, ge=1)  # voice notes made at once, off the event loop
+    max_chars: int = Field(1500, ge=1)  # longer replies are spoken up to a sentence end within this
+    cache_dir: Path = Path("data/voice-cache")
+    cache_max_mb: float = Field(200, ge=0)  # 0 turns the cache off
+    notes_dir: Path = Path("data/voice")  # where `anima chat` writes voice notes
+    openai: OpenAIVoiceSettings = Field(default_factory=OpenAIVoiceSettings)
+    piper: PiperVoiceSettings = Field(default_factory=PiperVoiceSettings)
+
+
 class Settings(_Strict):
     characters_dir: Path = Path("characters")
     reload_characters: bool = True  # an edited card takes effect on the next message (hot reload)
@@ -119,6 +156,7 @@ class Settings(_Strict):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     bots: BotsSettings = Field(default_factory=BotsSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
     source: Path | None = Field(default=None, exclude=True)

@@ -33,3 +33,10 @@ class ModelFileMissing(LLMError):
 
 class MemoryStoreError(AnimaError):
     """The database could not be opened or written."""
+
+
+class VoiceError(AnimaError):
+    """Speech could not be made: an engine is missing or failed, or the text has nothing to say.
+
+    Adapters catch it after the text reply has gone out, so a voice failure never loses the text.
+    """

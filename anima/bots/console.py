@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 
+from anima.characters.card import CharacterCard
 from anima.core.messages import Incoming, Reply
 from anima.core.runtime import Runtime
 from anima.errors import AnimaError
+from anima.voice import delivery_for
 
 HELP = """Commands:
   /reset            start a fresh conversation (what was said stays stored)
   /character NAME   talk to another character
   /memory           what the character keeps about you
+  /voice on|off     also write each reply as a voice note (.ogg) and print its path
   /help             this help
   /quit             leave (Ctrl-D works too)"""
 
@@ -78,6 +83,8 @@ class ConsoleChat:
     user: str
     out: TextIO = sys.stdout
     err: TextIO = sys.stderr
+    voice_on: bool = False
+    notes_written: list[Path] = field(default_factory=list)
 
     def _incoming(self, text: str) -> Incoming:
         return Incoming(
@@ -94,6 +101,7 @@ class ConsoleChat:
         self.character_id = card.id
         # Load the model before the first message, so its progress shows while the user reads.
         await self.runtime.router.chain(card)[0].start()
+        await self.load_preferences()
         await self._greet()
         if interactive:
             self.err.write("(type /help for commands)\n")
@@ -108,8 +116,41 @@ class ConsoleChat:
                 if not await self._command(line):
                     return
                 continue
-            pipeline = self.runtime.pipeline
-            await pipeline.handle(self._incoming(line), ConsoleStream(self.out, self.err, card.name))
+            await self.say(line)
+
+    async def say(self, line: str) -> Reply | None:
+        """One message to the character: its reply streams out, then (with /voice on) a voice note."""
+        card = self.runtime.characters.get(self.character_id)
+        stream = ConsoleStream(self.out, self.err, card.name)
+        reply = await self.runtime.pipeline.handle(self._incoming(line), stream)
+        if reply is not None and not reply.failed and delivery_for(card, self.voice_on).voice:
+            await self._write_voice_note(card, reply.text)
+        return reply
+
+    async def load_preferences(self) -> None:
+        """What this user chose in earlier chats: for now, whether voice is on."""
+        voice = await self.runtime.memory.get_preference("terminal", "terminal", "voice", user_id=self.user)
+        self.voice_on = bool(voice)
+
+    async def _write_voice_note(self, card: CharacterCard, text: str) -> None:
+        try:
+            note = await self.runtime.voice.speak(card, text)
+        except AnimaError as exc:  # the text is already on screen; say why there is no sound
+            self.err.write(f"[no voice note: {exc}]\n")
+            self.err.flush()
+            return
+        folder = self.runtime.settings.resolve(self.runtime.settings.voice.notes_dir)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = folder / f"{card.id}-{stamp}-{len(self.notes_written) + 1}.ogg"
+
+        def write() -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(note.ogg)
+
+        await asyncio.to_thread(write)
+        self.notes_written.append(path)
+        self.err.write(f"[voice: {path} ({note.duration_s:.1f} s)]\n")
+        self.err.flush()
 
     async def _greet(self) -> None:
         card = self.runtime.characters.get(self.character_id)
@@ -151,8 +192,27 @@ class ConsoleChat:
             for message in view.recent:
                 who = self.user if message.role == "user" else card.name
                 self.out.write(f"  {message.created_at:%Y-%m-%d %H:%M} {who}: {message.content}\n")
+        elif name == "/voice":
+            await self._voice_command(arg.strip().lower())
         else:
             self.err.write(f"unknown command {name}; type /help\n")
         self.out.flush()
         self.err.flush()
         return True
+
+    async def _voice_command(self, arg: str) -> None:
+        if arg not in ("on", "off"):
+            self.err.write(f"voice is {'on' if self.voice_on else 'off'}; /voice on or /voice off\n")
+            return
+        self.voice_on = arg == "on"
+        await self.runtime.memory.set_preference(
+            "terminal", "terminal", "voice", self.voice_on, user_id=self.user
+        )
+        card = self.runtime.characters.get(self.character_id)
+        if self.voice_on and card.voice.mode == "text":
+            self.err.write(f"[{card.name} speaks in text only (voice.mode: text in the card)]\n")
+        elif self.voice_on:
+            folder = self.runtime.settings.resolve(self.runtime.settings.voice.notes_dir)
+            self.err.write(f"[voice on: each reply is also written to {folder}/ as an .ogg file]\n")
+        else:
+            self.err.write("[voice off]\n")

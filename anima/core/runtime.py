@@ -1,9 +1,9 @@
-"""Assembles the running parts from Settings: cards, memory, LLM router and the pipeline."""
+"""Assembles the running parts from Settings: cards, memory, LLM router, the pipeline and voice."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from anima.characters.library import CharacterLibrary
 from anima.characters.reload import CardWatcher
@@ -11,6 +11,7 @@ from anima.config import Settings
 from anima.core.pipeline import Pipeline
 from anima.llm.router import LLMRouter
 from anima.memory.store import MemoryStore
+from anima.voice import VoiceService
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Runtime:
     router: LLMRouter
     pipeline: Pipeline
     watcher: CardWatcher | None = None  # hot reload of characters/ (settings.reload_characters)
+    voice: VoiceService = field(default_factory=VoiceService)  # runtime.voice.speak(card, text)
 
     @classmethod
     async def start(cls, settings: Settings, progress: Callable[[str], None] | None = None) -> Runtime:
@@ -34,10 +36,12 @@ class Runtime:
         watcher = CardWatcher(characters) if settings.reload_characters else None
         if watcher is not None:
             await watcher.start()
-        return cls(settings, characters, memory, router, pipeline, watcher)
+        voice = VoiceService(settings.voice, settings.resolve)
+        return cls(settings, characters, memory, router, pipeline, watcher, voice=voice)
 
     async def close(self) -> None:
         if self.watcher is not None:
             await self.watcher.stop()
+        await self.voice.close()
         await self.router.close()
         await self.memory.close()

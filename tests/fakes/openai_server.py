@@ -1,7 +1,8 @@
 """A fake OpenAI-compatible server (aiohttp, 127.0.0.1) that streams SSE and injects faults.
 
 Tests queue faults (`fail_next(status, retry_after=…)`, `break_stream_after(n)`) and read what the
-client sent from `requests`.
+client sent from `requests`. `/v1/audio/speech` answers with `speech_audio`, bytes the test makes
+(a WAV, or raw PCM for response_format "pcm"); its requests go to `speech_requests`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class FakeOpenAI:
     faults: deque[Fault] = field(default_factory=deque)
     break_after: int | None = None  # close the stream after this many chunks, without [DONE]
     hang: bool = False  # accept the request and never answer
+    speech_audio: bytes = b""
+    speech_requests: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -39,6 +42,7 @@ class FakeOpenAI:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/audio/speech", self._speech)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -80,3 +84,13 @@ class FakeOpenAI:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+    async def _speech(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.speech_requests.append(body)
+        if self.faults:
+            fault = self.faults.popleft()
+            error = {"error": {"message": f"injected {fault.status}", "type": "fake"}}
+            return web.json_response(error, status=fault.status)
+        kind = {"wav": "audio/wav", "flac": "audio/flac", "pcm": "audio/pcm"}.get(body.get("response_format"))
+        return web.Response(body=self.speech_audio, content_type=kind or "application/octet-stream")

@@ -1,0 +1,10 @@
+"""Voice notes in a character's own voice: `VoiceService.speak(card, text) -> VoiceNote`.
+
+Engines (espeak, openai, piper) turn a script of segments into PCM; `text` makes that script from a
+reply; `audio` turns PCM into a 48 kHz OGG/Opus note with its duration and Discord waveform.
+"""
+
+from anima.voice.note import Delivery, VoiceNote, delivery_for
+from anima.voice.service import VoiceService
+
+__all__ = ["Delivery", "VoiceNote", "VoiceService", "delivery_for"]
