@@ -327,13 +327,13 @@ async def test_model_markup_is_delivered_verbatim_as_plain_text(
 async def test_streaming_edits_one_message_at_most_once_per_interval(
     runtime: Runtime, tg: FakeTelegram, fake: FakeBot, instant_llm: InstantLLM
 ) -> None:
-    instant_llm.reply = lambda request: " ".join(f"w{i}" for i in range(60))
+    instant_llm.reply = lambda request: " ".join(f"w{i}x" for i in range(60))
     instant_llm.delay_s = 0.02  # ~1.2 s of streaming
     adapter = TelegramAdapter(runtime, bot_settings(tg, fake, edit_interval_s=0.3), 0)
     await adapter.start()
     try:
         fake.send_text(private_chat(ALICE), ALICE, "count for me")
-        final = " ".join(f"w{i}" for i in range(60))
+        final = " ".join(f"w{i}x" for i in range(60))
         await fake.wait_for(lambda: replies_texts(fake, ALICE["id"]) == [final])
     finally:
         await adapter.stop()
@@ -362,7 +362,7 @@ async def test_server_error_is_retried_and_the_reply_arrives(adapter: TelegramAd
 async def test_a_rate_limited_streaming_edit_is_skipped_not_waited_for(
     runtime: Runtime, tg: FakeTelegram, fake: FakeBot, instant_llm: InstantLLM
 ) -> None:
-    final = " ".join(f"w{i}" for i in range(40))
+    final = " ".join(f"w{i}x" for i in range(40))
     instant_llm.reply = lambda request: final
     instant_llm.delay_s = 0.02
     adapter = TelegramAdapter(runtime, bot_settings(tg, fake, edit_interval_s=0.2), 0)

@@ -211,31 +211,31 @@ class EditStream:
 
 @asynccontextmanager
 async def typing(bot: ExtBot[Any], chat_id: int) -> AsyncIterator[None]:
-    """Show "typing…" in the chat while the body runs (after a short grace), refreshed before
-    Telegram hides it."""
-    done = asyncio.Event()
+    """Show "typing…" in the chat while the body runs, from a short grace on (a timer, not a task,
+    until then: most of the cost of a fast reply), refreshed before Telegram hides it."""
+    typing_task: asyncio.Task[None] | None = None
 
-    async def keep_typing() -> None:
-        try:
-            await asyncio.wait_for(done.wait(), TYPING_GRACE_S)
-        except TimeoutError:
-            pass
-        while not done.is_set():
-            try:
-                await bot.send_chat_action(chat_id, ChatAction.TYPING, rate_limit_args=ONE_TRY)
-            except TelegramError as exc:
-                log.info("typing action in chat %s failed: %s", chat_id, exc)
-            try:
-                await asyncio.wait_for(done.wait(), TYPING_REFRESH_S)
-            except TimeoutError:
-                pass
+    def start() -> None:
+        nonlocal typing_task
+        typing_task = asyncio.create_task(keep_typing(bot, chat_id))
 
-    task = asyncio.create_task(keep_typing())
+    timer = asyncio.get_running_loop().call_later(TYPING_GRACE_S, start)
     try:
         yield
     finally:
-        done.set()
-        task.cancel()  # a typing action still in flight is worth nothing now
+        timer.cancel()
+        if typing_task is not None:
+            typing_task.cancel()  # a typing action still in flight is worth nothing now
+
+
+async def keep_typing(bot: ExtBot[Any], chat_id: int) -> None:
+    """Until cancelled: one try at "typing…", then again when Telegram would hide it."""
+    while True:
+        try:
+            await bot.send_chat_action(chat_id, ChatAction.TYPING, rate_limit_args=ONE_TRY)
+        except TelegramError as exc:
+            log.info("typing action in chat %s failed: %s", chat_id, exc)
+        await asyncio.sleep(TYPING_REFRESH_S)  # a cadence, not a wait for an event
 
 
 async def send_text(bot: ExtBot[Any], chat_id: int, text: str, quote: int | None = None) -> None:

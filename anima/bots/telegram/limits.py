@@ -9,11 +9,9 @@ import asyncio
 import logging
 import warnings
 from collections.abc import Callable, Coroutine
-from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
 
-from aiolimiter import AsyncLimiter
 from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
@@ -61,8 +59,8 @@ class FloodLimits(BaseRateLimiter[int]):
         self.max_backoff_s = max_backoff_s
         self.stop_grace_s = stop_grace_s
         self._retry_until = float("inf")
-        self._overall = _steady(per_second, 1) if per_second else None
-        self._groups: dict[int | str, AsyncLimiter] = {}
+        self._overall = Pacer(per_second, 1) if per_second else None
+        self._groups: dict[int | str, Pacer] = {}
 
     async def initialize(self) -> None:
         return None
@@ -83,15 +81,14 @@ class FloodLimits(BaseRateLimiter[int]):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        limiters = self._limiters(endpoint, data)
+        pacers = self._pacers(endpoint, data)
         max_attempts = rate_limit_args or self.max_attempts
         attempt = 1
         while True:
             try:
-                async with AsyncExitStack() as stack:
-                    for limiter in limiters:
-                        await stack.enter_async_context(limiter)
-                    return await callback(*args, **kwargs)
+                for pacer in pacers:
+                    await pacer.turn()
+                return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 wait = retry_after_seconds(exc) + 0.1
                 if attempt >= max_attempts or not self._may_wait(wait):
@@ -108,28 +105,42 @@ class FloodLimits(BaseRateLimiter[int]):
     def _may_wait(self, wait: float) -> bool:
         return asyncio.get_running_loop().time() + wait <= self._retry_until
 
-    def _limiters(self, endpoint: str, data: dict[str, Any]) -> list[AsyncLimiter]:
+    def _pacers(self, endpoint: str, data: dict[str, Any]) -> list[Pacer]:
         chat_id = data.get("chat_id")
         if chat_id is None or endpoint in UNCOUNTED:
             return []
-        limiters = [self._overall] if self._overall else []
-        if self.per_group_minute and _is_group(chat_id):
-            limiters.append(self._group(chat_id))
-        return limiters
+        # The group's slot first: waiting for it must not hold a slot of the whole bot.
+        pacers = [self._group(chat_id)] if self.per_group_minute and _is_group(chat_id) else []
+        if self._overall:
+            pacers.append(self._overall)
+        return pacers
 
-    def _group(self, chat_id: int | str) -> AsyncLimiter:
-        limiter = self._groups.get(chat_id)
-        if limiter is None:
-            if len(self._groups) > 1024:  # drop groups that have their whole budget back
-                self._groups = {k: v for k, v in self._groups.items() if not v.has_capacity(v.max_rate)}
-            limiter = self._groups[chat_id] = _steady(self.per_group_minute, 60)
-        return limiter
+    def _group(self, chat_id: int | str) -> Pacer:
+        pacer = self._groups.get(chat_id)
+        if pacer is None:
+            if len(self._groups) > 1024:  # forget groups whose next slot is already free
+                self._groups = {k: v for k, v in self._groups.items() if not v.idle()}
+            pacer = self._groups[chat_id] = Pacer(self.per_group_minute, 60)
+        return pacer
 
 
-def _steady(count: float, period_s: float) -> AsyncLimiter:
-    """`count` per `period_s` evenly spaced: a leaky bucket that holds one, so no window of
-    `period_s` ever sees more than count + 1 (a bucket of `count` would allow twice that)."""
-    return AsyncLimiter(1, period_s / count)
+class Pacer:
+    """`count` per `period_s`, evenly spaced: each caller takes the next free slot, so no window of
+    `period_s` sees more than count + 1 (a token bucket of `count` would allow twice that)."""
+
+    def __init__(self, count: float, period_s: float) -> None:
+        self.interval = period_s / count
+        self._next = 0.0
+
+    async def turn(self) -> None:
+        now = asyncio.get_running_loop().time()
+        at = max(now, self._next)
+        self._next = at + self.interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+    def idle(self) -> bool:
+        return self._next <= asyncio.get_running_loop().time()
 
 
 def _is_group(chat_id: Any) -> bool:
