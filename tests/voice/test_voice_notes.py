@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -142,14 +143,8 @@ async def test_voice_can_be_turned_off_in_the_config(tmp_path: Path) -> None:
     await service.close()
 
 
+@pytest.mark.skipif(importlib.util.find_spec("piper") is not None, reason="piper-tts is installed here")
 async def test_piper_without_its_package_names_the_install_command(tmp_path: Path) -> None:
-    pytest.importorskip("anima")  # piper-tts is an optional extra, absent from the dev install
-    try:
-        import piper  # noqa: F401
-
-        pytest.skip("piper-tts is installed here")
-    except ImportError:
-        pass
     service = VoiceService(VoiceSettings(engines=["piper"], cache_dir=tmp_path))
     with pytest.raises(VoiceError, match=r"anima\[piper\]"):
         await service.speak(card("aiko", engine="piper", voice="en_US-lessac-medium"), "Hello.")
