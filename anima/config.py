@@ -69,8 +69,12 @@ class LLMSettings(_Strict):
 
 
 class MemorySettings(_Strict):
-    database_url: str = "sqlite+aiosqlite:///data/anima.db"
+    database_url: str = "sqlite+aiosqlite:///data/anima.db"  # or postgresql+asyncpg://user@host/db
     history_messages: int = Field(200, ge=2)
+    recall_memories: int = Field(8, ge=0)  # older turns, summaries and facts recalled per message (0: off)
+    recall_tokens: int = Field(400, ge=0)  # their own token budget in the prompt
+    summarize_every: int = Field(40, ge=0)  # messages per background LLM summary (0: off)
+    llm_facts_every: int = Field(10, ge=0)  # user messages per background LLM fact extraction (0: off)
 
 
 class TelegramBotSettings(_Strict):

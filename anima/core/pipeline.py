@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from anima.characters.card import CharacterCard
 from anima.characters.library import CharacterLibrary
 from anima.characters.macros import expand
+from anima.config import MemorySettings
 from anima.core.messages import ConversationKey, DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
 from anima.core.prompt import ChatMessage, PromptBuilder, PromptTooLarge
-from anima.errors import LLMError
+from anima.errors import LLMError, MemoryStoreError
 from anima.llm.router import LLMRouter
-from anima.memory.store import MemoryStore
+from anima.memory.keeper import MemoryKeeper, Turn
+from anima.memory.store import ConversationState, MemoryStore
 from anima.safety import SafetyPolicy
 
 log = logging.getLogger(__name__)
@@ -54,13 +57,22 @@ class Pipeline:
         router: LLMRouter,
         default_character: str,
         safety: SafetyPolicy | None = None,
+        memory_settings: MemorySettings | None = None,
     ) -> None:
         self.characters = characters
         self.memory = memory
         self.router = router
         self.default_character = default_character
         self.safety = safety or SafetyPolicy()
+        self.memory_settings = memory_settings or MemorySettings()
+        self.keeper = MemoryKeeper(
+            memory, router, self.memory_settings.summarize_every, self.memory_settings.llm_facts_every
+        )
         self._locks = ConversationLocks()
+
+    async def close(self) -> None:
+        """Stop background memory work (call before closing the memory store)."""
+        await self.keeper.close()
 
     def character_for(self, message: Incoming) -> CharacterCard:
         return self.characters.get(message.character_id or self.default_character)
@@ -97,17 +109,28 @@ class Pipeline:
 
             history: list[ChatMessage] = list(conversation.recent)
             # Stored before generation starts: a crash or an LLM failure never loses it.
-            await self.memory.add(conversation, "user", message.text, message.message_id)
+            said = await self.memory.add(conversation, "user", message.text, message.message_id)
+            memories = await self.recall(conversation, verdict.text, card, user_name, len(history))
 
-            generated = await self.generate(
-                card, user_name, history, verdict.text, stream, message.persona, message.chat_context
-            )
+            async with self.keeper.replying():
+                generated = await self.generate(
+                    card,
+                    user_name,
+                    history,
+                    verdict.text,
+                    stream,
+                    message.persona,
+                    message.chat_context,
+                    memories,
+                )
 
             text = generated.text
+            replied = None
             if not generated.failed:
                 checked = await self.safety.check_output(text, card, user_name)
                 text = checked.text
-                await self.memory.add(conversation, "assistant", text, cut=generated.cut)
+                replied = await self.memory.add(conversation, "assistant", text, cut=generated.cut)
+            self.keeper.after_turn(Turn(card, conversation, user_name, said, replied))
 
             reply = Reply(
                 text,
@@ -121,6 +144,27 @@ class Pipeline:
             await stream.finish(reply)
             return reply
 
+    async def recall(
+        self, conversation: ConversationState, text: str, card: CharacterCard, user_name: str, in_history: int
+    ) -> list[str]:
+        """Older turns, summaries and facts that fit this message, as dated prompt lines.
+
+        The newest messages are left out (up to 16 of the history, and the message itself): they are
+        in the prompt already. A database failure costs the memories, never the reply.
+        """
+        limit = self.memory_settings.recall_memories
+        if not limit:
+            return []
+        speakers = {user_name.lower(): "user", card.name.lower(): "assistant"}
+        try:
+            found = await self.memory.recall(
+                conversation, text, limit=limit, skip_recent=min(in_history, 16) + 1, speakers=speakers
+            )
+        except MemoryStoreError as exc:
+            log.warning("recall failed, answering without older memories: %s", exc)
+            return []
+        return [memory.line(user_name, card.name) for memory in found]
+
     async def generate(
         self,
         card: CharacterCard,
@@ -130,6 +174,7 @@ class Pipeline:
         stream: ReplyStream,
         persona: str = "",
         chat_context: str = "",
+        memories: Sequence[str] = (),
     ) -> Generated:
         """Try each backend of the card's chain; stream pieces as they come; apologise if all fail."""
         for backend in self.router.chain(card):
@@ -138,7 +183,16 @@ class Pipeline:
                 builder = PromptBuilder(backend.counter)
                 max_tokens = self.router.max_tokens(backend, card)
                 prompt = await builder.build(
-                    card, user_name, history, text, backend.context_window, max_tokens, persona, chat_context
+                    card,
+                    user_name,
+                    history,
+                    text,
+                    backend.context_window,
+                    max_tokens,
+                    persona,
+                    chat_context,
+                    memories,
+                    self.memory_settings.recall_tokens,
                 )
                 request = self.router.request(backend, card, prompt.messages, stop=_speaker_stops(user_name))
                 await self.router.generate(backend, request, received.add)

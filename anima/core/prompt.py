@@ -162,7 +162,11 @@ class PromptBuilder:
         max_tokens: int,
         persona: str = "",
         chat_context: str = "",
+        memories: Sequence[str] = (),
+        memory_tokens: int = 400,
     ) -> Prompt:
+        """`memories`: recalled lines, best first, each with its date; they get up to `memory_tokens`
+        of what the persona and the newest message leave, before history and examples."""
         budget = context_window - max_tokens
         idle_since = getattr(history[-1], "created_at", None) if history else None  # for {{idle_duration}}
         system = render_system(card, user_name, persona, chat_context, idle_since)
@@ -174,6 +178,9 @@ class PromptBuilder:
         room = budget - fixed - user_cost
         lore = await self._lore(card, user_name, history, user_text, system, budget, room)
         system, fixed = lore.system, fixed + lore.cost
+        room = min(memory_tokens, budget - fixed - user_cost)
+        recalled, recalled_cost = await self._memories(memories, user_name, room)
+        fixed += recalled_cost
         history_costs = await self._history_costs(history, budget - fixed - user_cost)
 
         plan = plan_budget(budget, fixed, example_cost, history_costs, user_cost)
@@ -189,6 +196,8 @@ class PromptBuilder:
             user_text = cut
 
         messages = [ChatMessage("system", system)]
+        if recalled:
+            messages.append(ChatMessage("system", recalled))
         if plan.keep_examples:
             messages.append(ChatMessage("system", examples))
         chat = [*history[plan.history_from :], ChatMessage("user", user_text)]
@@ -199,6 +208,24 @@ class PromptBuilder:
         if post:
             messages.append(ChatMessage("system", post))
         return Prompt(messages, plan.total, dropped_history=plan.history_from, notices=notices)
+
+    async def _memories(self, lines: Sequence[str], user_name: str, limit: int) -> tuple[str, int]:
+        """The recalled lines that fit `limit` tokens, best first, under one header; and their cost."""
+        header = f"What you remember from earlier with {user_name} (dates in brackets):"
+        chosen: list[str] = []
+        used = await self._cost(header)
+        for line in lines:
+            cost = await self.counter.count(line) + 1
+            if used + cost <= limit:  # a long line that does not fit leaves room for shorter ones
+                chosen.append(line)
+                used += cost
+        while chosen:  # counts of joined texts are not exact sums: check the real cost
+            text = "\n".join([header, *chosen])
+            cost = await self._cost(text)
+            if cost <= limit:
+                return text, cost
+            chosen.pop()
+        return "", 0
 
     async def _lore(
         self,

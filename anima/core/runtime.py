@@ -32,7 +32,9 @@ class Runtime:
         characters.get(settings.default_character)  # fail at start, not on the first message
         memory = await MemoryStore.open(settings.database_url, settings.memory.history_messages)
         router = LLMRouter(settings.llm, progress)
-        pipeline = Pipeline(characters, memory, router, settings.default_character)
+        pipeline = Pipeline(
+            characters, memory, router, settings.default_character, memory_settings=settings.memory
+        )
         watcher = CardWatcher(characters) if settings.reload_characters else None
         if watcher is not None:
             await watcher.start()
@@ -43,5 +45,6 @@ class Runtime:
         if self.watcher is not None:
             await self.watcher.stop()
         await self.voice.close()
+        await self.pipeline.close()
         await self.router.close()
         await self.memory.close()

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _moment(**kwargs: Any) -> Any:
+    """A timestamp column: timestamptz on PostgreSQL (asyncpg refuses aware datetimes otherwise)."""
+    return Field(sa_type=DateTime(timezone=True), **kwargs)  # type: ignore[call-overload]
 
 
 class User(SQLModel, table=True):
@@ -20,7 +31,7 @@ class User(SQLModel, table=True):
     platform: str
     platform_user_id: str
     display_name: str
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = _moment(default_factory=utcnow)
 
 
 class Conversation(SQLModel, table=True):
@@ -34,7 +45,7 @@ class Conversation(SQLModel, table=True):
     chat_id: str
     # /reset hides older messages from the short-term history without deleting them.
     history_starts_after: int = 0
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = _moment(default_factory=utcnow)
 
 
 class Message(SQLModel, table=True):
@@ -47,7 +58,7 @@ class Message(SQLModel, table=True):
     content: str
     platform_message_id: str | None = None
     cut: bool = False  # the reply's stream broke off before the end
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = _moment(default_factory=utcnow)
 
 
 class Preference(SQLModel, table=True):
@@ -60,4 +71,68 @@ class Preference(SQLModel, table=True):
     user_id: str = Field(primary_key=True, default="")
     key: str = Field(primary_key=True)
     value: str  # JSON
-    updated_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = _moment(default_factory=utcnow)
+
+
+class Summary(SQLModel, table=True):
+    """An older stretch of a conversation, summarised in the background by the character's LLM."""
+
+    __tablename__ = "summaries"
+    __table_args__ = (Index("ix_summaries_conversation_id", "conversation_id", "last_message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    first_message_id: int
+    last_message_id: int
+    content: str
+    started_at: datetime = _moment()
+    ended_at: datetime = _moment()
+    created_at: datetime = _moment(default_factory=utcnow)
+
+
+class Fact(SQLModel, table=True):
+    """A durable statement about the user ("lives in Berlin"); a newer fact on the same topic
+    supersedes the old one, which stays stored (superseded_at set) until the user forgets."""
+
+    __tablename__ = "facts"
+    __table_args__ = (Index("ix_facts_conversation_id", "conversation_id", "topic"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    topic: str  # "name", "home", "job", "pet", "likes", "birthday", "plan", … ("" for free-form)
+    content: str
+    importance: float = 0.5  # 0..1
+    happened_at: datetime | None = _moment(
+        default=None
+    )  # the date the fact is about (a birthday, a plan), if any
+    source: str = "rules"  # "rules" | "llm"
+    source_message_id: int | None = None
+    superseded_at: datetime | None = _moment(default=None)
+    created_at: datetime = _moment(default_factory=utcnow)
+
+
+class SearchEntry(SQLModel, table=True):
+    """One searchable memory (a turn, a summary or a fact) with the text the full-text index sees.
+
+    SQLite indexes `body`, `context` and `scope` in the FTS5 table `search_fts` (external content,
+    kept in step by triggers); PostgreSQL in the generated tsvector column `document`. Both are
+    created by the migrations, outside this model.
+    """
+
+    __tablename__ = "search_entries"
+    __table_args__ = (
+        UniqueConstraint("kind", "item_id"),
+        Index("ix_search_entries_conversation_id", "conversation_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    kind: str  # "turn" | "summary" | "fact"
+    item_id: int
+    role: str = ""  # for turns: "user" | "assistant"
+    scope: str  # "c<conversation id>": restricts an FTS5 match to one conversation
+    body: str  # the searchable text (CJK characters spaced apart)
+    context: str = ""  # the turn before, weighted lower: answers often sit one turn away
+    importance: float = 0.5
+    created_at: datetime = _moment(default_factory=utcnow)
+

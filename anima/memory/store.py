@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import SQLModel
 
 from anima.core.messages import ConversationKey, Role
 from anima.core.prompt import ChatMessage
 from anima.errors import MemoryStoreError
+from anima.memory import migrate
 from anima.memory.database import Database, open_database
-from anima.memory.models import Conversation, Message, Preference, User, utcnow
+from anima.memory.facts import SINGLE_VALUED, FactCandidate
+from anima.memory.models import (
+    Conversation,
+    Fact,
+    Message,
+    Preference,
+    SearchEntry,
+    Summary,
+    User,
+    as_utc,
+    utcnow,
+)
+from anima.memory.recall import Memory, RecallRequest, recall
+from anima.memory.search import scope_of, search_text
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRY_DELAYS_S = (0.5, 1, 2, 5, 10, 30)  # then every 30 s until it goes through or the store closes
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,20 @@ class ConversationState:
     id: int
     user_id: int
     recent: deque[StoredMessage]
+    starts_after: int = 0  # the last message before the latest /reset: recall starts after it too
+    # messages whose write failed (database locked or full), retried in order in the background
+    unsaved: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KnownFact:
+    """A fact the character keeps about the user, as /memory and the export show it."""
+
+    topic: str
+    content: str  # a predicate about the user: "lives in Berlin"
+    since: datetime
+    about: datetime | None = None  # the date it is about (a birthday, a plan)
+    superseded: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,9 +81,13 @@ class MemoryView:
     in_history: int
     first_seen: datetime | None
     recent: list[StoredMessage]
+    facts: list[KnownFact] = field(default_factory=list)  # current facts, most important first
+    summary: str | None = None  # the newest summary of older conversation, if one was made
 
 
 _INSERT_MESSAGE = Message.__table__.insert()  # built once: a per-call .values() costs ~0.1 ms
+_INSERT_ENTRY = SearchEntry.__table__.insert()
+TURN_IMPORTANCE = {"user": 0.5, "assistant": 0.3}  # what the user says about themself matters more
 
 
 class MemoryStore:
@@ -57,18 +95,37 @@ class MemoryStore:
         self.database = database
         self.history_messages = history_messages
         self._conversations: dict[ConversationKey, ConversationState] = {}
+        self._retrying: asyncio.Task[None] | None = None
+        # What "now" is: messages are stamped and recall measures recency with it (tests move it).
+        self.clock: Callable[[], datetime] = utcnow
 
     @classmethod
     async def open(cls, url: str, history_messages: int = 200) -> MemoryStore:
+        """Open the database and migrate its schema to the newest revision."""
         try:
             database = open_database(url)
-            await database.transaction(lambda conn: SQLModel.metadata.create_all(conn))
+            await database.transaction(migrate.upgrade)
         except (SQLAlchemyError, OSError) as exc:
             raise MemoryStoreError(f"cannot open the memory database {url}: {exc}") from exc
         return cls(database, history_messages)
 
     async def close(self) -> None:
+        if self._retrying is not None:
+            self._retrying.cancel()
+            await asyncio.gather(self._retrying, return_exceptions=True)
+        for state in self._conversations.values():  # a last try for writes still failing
+            if state.unsaved:
+                await self._flush(state)
+                if state.unsaved:
+                    log.error("%d messages could not be stored before closing", len(state.unsaved))
         await self.database.close()
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(connection)` in one transaction; database errors become MemoryStoreError."""
+        try:
+            return await self.database.transaction(work)
+        except SQLAlchemyError as exc:
+            raise MemoryStoreError(f"memory database error: {exc}") from exc
 
     async def conversation(self, key: ConversationKey, display_name: str) -> ConversationState:
         """The conversation for `key`, created on first contact; cached after the first call."""
@@ -113,7 +170,9 @@ class MemoryStore:
             .limit(self.history_messages)
         ).all()
         recent = [StoredMessage(*row) for row in reversed(rows)]
-        return ConversationState(conv_id, user_id, deque(recent, maxlen=self.history_messages))
+        return ConversationState(
+            conv_id, user_id, deque(recent, maxlen=self.history_messages), starts_after=starts_after
+        )
 
     async def add(
         self,
@@ -122,9 +181,15 @@ class MemoryStore:
         content: str,
         platform_message_id: str | None = None,
         cut: bool = False,
+        at: datetime | None = None,
     ) -> StoredMessage:
-        """Commit one message; when this returns, it survives a crash."""
-        created = utcnow()
+        """Commit one message and index it for recall; when this returns, it survives a crash.
+
+        If the database is locked or full, the message is kept in memory and retried in the
+        background (in order with any later ones), the failure is logged, and the caller goes on:
+        a reply is never held back by a write. Its StoredMessage then has id 0.
+        """
+        created = at or self.clock()
         row = {
             "conversation_id": state.id,
             "role": role,
@@ -132,47 +197,200 @@ class MemoryStore:
             "platform_message_id": platform_message_id,
             "cut": cut,
             "created_at": created,
+            "context": state.recent[-1].content if state.recent else "",
         }
-        try:
-            message_id = await self.database.transaction(
-                lambda conn: conn.execute(_INSERT_MESSAGE, row).inserted_primary_key[0]
-            )
-        except SQLAlchemyError as exc:
-            raise MemoryStoreError(f"could not store the {role}'s message: {exc}") from exc
+        message_id = 0
+        if not state.unsaved:
+            try:
+                message_id = await self.database.transaction(lambda conn: _insert_turn(conn, row))
+            except SQLAlchemyError as exc:
+                log.warning("could not store the %s's message, will retry: %s", role, exc)
+        if not message_id:
+            state.unsaved.append(row)
+            self._retry_soon()
         stored = StoredMessage(role, content, message_id, created, cut)
         state.recent.append(stored)
         return stored
 
-    async def reset(self, state: ConversationState) -> None:
-        """Start a fresh short-term history; older messages stay stored (and in /memory counts)."""
+    def _retry_soon(self) -> None:
+        if self._retrying is None or self._retrying.done():
+            self._retrying = asyncio.get_running_loop().create_task(self._retry_unsaved())
 
-        def work(conn: Connection) -> None:
+    async def _retry_unsaved(self) -> None:
+        for attempt in range(1_000_000):
+            await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
+            waiting = [state for state in self._conversations.values() if state.unsaved]
+            for state in waiting:
+                await self._flush(state)
+            if not any(state.unsaved for state in self._conversations.values()):
+                log.info("stored the messages whose writes had failed")
+                return
+
+    async def _flush(self, state: ConversationState) -> None:
+        """Write a conversation's unsaved messages, oldest first, each in its own transaction."""
+        while state.unsaved:
+            row = state.unsaved[0]
+            try:
+                message_id = await self.database.transaction(lambda conn, row=row: _insert_turn(conn, row))
+            except SQLAlchemyError as exc:
+                log.warning("retrying a message write failed again: %s", exc)
+                return
+            state.unsaved.pop(0)
+            for i, stored in enumerate(state.recent):  # give the cached copy its id
+                if (
+                    stored.id == 0
+                    and stored.created_at == row["created_at"]
+                    and stored.content == row["content"]
+                ):
+                    state.recent[i] = StoredMessage(
+                        stored.role, stored.content, message_id, stored.created_at, stored.cut
+                    )
+                    break
+
+    async def recall(
+        self,
+        state: ConversationState,
+        text: str,
+        now: datetime | None = None,
+        limit: int = 8,
+        skip_recent: int = 16,
+        speakers: dict[str, str] | None = None,
+    ) -> list[Memory]:
+        """The memories of this conversation that best fit `text` (see anima.memory.recall).
+
+        The newest `skip_recent` messages are left out: they are in the prompt's history anyway.
+        `speakers` maps lower-cased names to roles, so "what did Lin say about…" favours Lin's turns.
+        """
+        recent = list(state.recent)[-skip_recent:] if skip_recent else []
+        request = RecallRequest(
+            state.id,
+            text,
+            now or self.clock(),
+            limit,
+            frozenset(m.id for m in recent),
+            speakers,
+            state.starts_after,
+        )
+        return await self.run(lambda conn: recall(conn, request))
+
+    async def remember_facts(
+        self,
+        state: ConversationState,
+        candidates: Sequence[FactCandidate],
+        source: str = "rules",
+        source_message_id: int | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Store new facts; one on a single-valued topic ("home") supersedes the current one.
+        A fact already known (same topic and words) is not stored twice. Returns how many were new."""
+        if not candidates:
+            return 0
+        now = at or self.clock()
+
+        def work(conn: Connection) -> int:
+            return sum(
+                _store_fact(conn, state.id, fact, source, source_message_id, now) for fact in candidates
+            )
+
+        return await self.run(work)
+
+    async def facts(self, state: ConversationState, include_superseded: bool = False) -> list[KnownFact]:
+        """The facts kept about the user in this conversation, most important first."""
+        query = select(Fact.topic, Fact.content, Fact.created_at, Fact.happened_at, Fact.superseded_at).where(
+            Fact.conversation_id == state.id
+        )
+        if not include_superseded:
+            query = query.where(Fact.superseded_at.is_(None))
+        query = query.order_by(Fact.importance.desc(), Fact.id.desc())
+        rows = await self.run(lambda conn: conn.execute(query).all())
+        return [
+            KnownFact(topic, content, as_utc(since), as_utc(about) if about else None, superseded is not None)
+            for topic, content, since, about, superseded in rows
+        ]
+
+    async def unsummarised(self, state: ConversationState, limit: int) -> list[StoredMessage]:
+        """The oldest `limit` messages after the newest summary (fewer when not that many exist)."""
+
+        def work(conn: Connection) -> list[StoredMessage]:
+            after = conn.execute(
+                select(func.max(Summary.last_message_id)).where(Summary.conversation_id == state.id)
+            ).scalar()
+            rows = conn.execute(
+                select(Message.role, Message.content, Message.id, Message.created_at, Message.cut)
+                .where(Message.conversation_id == state.id, Message.id > (after or 0))
+                .order_by(Message.id)
+                .limit(limit)
+            ).all()
+            return [StoredMessage(role, content, i, as_utc(at), cut) for role, content, i, at, cut in rows]
+
+        return await self.run(work)
+
+    async def add_summary(
+        self, state: ConversationState, covered: Sequence[StoredMessage], content: str
+    ) -> int:
+        """Store a summary of `covered` (consecutive messages), searchable from now on."""
+        first, last = covered[0], covered[-1]
+        now = self.clock()
+
+        def work(conn: Connection) -> int:
+            summary_id = conn.execute(
+                Summary.__table__.insert().values(
+                    conversation_id=state.id,
+                    first_message_id=first.id,
+                    last_message_id=last.id,
+                    content=content,
+                    started_at=first.created_at,
+                    ended_at=last.created_at,
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]
+            _index(conn, state.id, "summary", summary_id, content, 0.6, last.created_at or now)
+            return summary_id
+
+        return await self.run(work)
+
+    async def reset(self, state: ConversationState) -> None:
+        """Start a fresh conversation: older messages stay stored (and in /memory counts) but leave the
+        short-term history and recall; facts about the user stay known."""
+
+        def work(conn: Connection) -> int:
             last = conn.execute(
                 select(func.max(Message.id)).where(Message.conversation_id == state.id)
             ).scalar()
             conn.execute(
                 update(Conversation).where(Conversation.id == state.id).values(history_starts_after=last or 0)
             )
+            return last or 0
 
-        await self.database.transaction(work)
+        state.starts_after = await self.database.transaction(work)
         state.recent.clear()
 
     async def view(self, key: ConversationKey, display_name: str, last: int = 6) -> MemoryView:
         state = await self.conversation(key, display_name)
 
-        def work(conn: Connection) -> tuple[int, datetime]:
+        def work(conn: Connection) -> tuple[int, datetime, str | None]:
             total = conn.execute(select(func.count()).where(Message.conversation_id == state.id)).scalar_one()
             first = conn.execute(
                 select(Conversation.created_at).where(Conversation.id == state.id)
             ).scalar_one()
-            return total, first
+            summary = conn.execute(
+                select(Summary.content)
+                .where(Summary.conversation_id == state.id)
+                .order_by(Summary.last_message_id.desc())
+                .limit(1)
+            ).scalar()
+            return total, as_utc(first), summary
 
-        total, first = await self.database.transaction(work)
+        total, first, summary = await self.run(work)
+        facts = await self.facts(state)
         recent = list(state.recent)[-last:]
-        return MemoryView(key.character_id, display_name, total, len(state.recent), first, recent)
+        return MemoryView(
+            key.character_id, display_name, total, len(state.recent), first, recent, facts, summary
+        )
 
     async def forget_user(self, platform: str, platform_user_id: str) -> int:
-        """Delete everything stored about a user on a platform; returns how many messages went."""
+        """Delete everything stored about a user on a platform: messages, summaries, facts, their
+        full-text index entries and preferences. Returns how many messages went."""
 
         def work(conn: Connection) -> int:
             user_id = conn.execute(
@@ -181,6 +399,10 @@ class MemoryStore:
             deleted = 0
             if user_id is not None:
                 conversations = select(Conversation.id).where(Conversation.user_id == user_id)
+                # the index first: on SQLite its delete trigger also clears the FTS5 rows
+                conn.execute(delete(SearchEntry).where(SearchEntry.conversation_id.in_(conversations)))
+                conn.execute(delete(Fact).where(Fact.conversation_id.in_(conversations)))
+                conn.execute(delete(Summary).where(Summary.conversation_id.in_(conversations)))
                 deleted = conn.execute(
                     delete(Message).where(Message.conversation_id.in_(conversations))
                 ).rowcount
@@ -193,12 +415,24 @@ class MemoryStore:
             )
             return deleted or 0
 
-        deleted = await self.database.transaction(work)
+        deleted = await self.run(work)
         for key in [
             k for k in self._conversations if (k.platform, k.user_id) == (platform, platform_user_id)
         ]:
             del self._conversations[key]
         return deleted
+
+    async def users(self, platform_user_id: str, platform: str | None = None) -> list[tuple[str, str]]:
+        """(platform, user id) pairs stored under this id, on one platform or all."""
+        query = select(User.platform, User.platform_user_id).where(User.platform_user_id == platform_user_id)
+        if platform is not None:
+            query = query.where(User.platform == platform)
+        rows = await self.run(lambda conn: conn.execute(query.order_by(User.platform)).all())
+        return [(p, u) for p, u in rows]
+
+    async def export_user(self, platform: str, platform_user_id: str) -> dict[str, Any] | None:
+        """Everything stored about a user, as JSON-ready data (None for an unknown user)."""
+        return await self.run(lambda conn: _export(conn, platform, platform_user_id))
 
     async def get_preference(self, platform: str, chat_id: str, key: str, user_id: str = "") -> Any:
         """A remembered setting (None when unset), e.g. the character bound to a chat."""
@@ -254,3 +488,169 @@ def _user_id(conn: Connection, platform: str, platform_user_id: str, display_nam
     if row[1] != display_name:
         conn.execute(update(User).where(User.id == row[0]).values(display_name=display_name))
     return row[0]
+
+
+def _insert_turn(conn: Connection, row: dict[str, Any]) -> int:
+    message = {k: v for k, v in row.items() if k != "context"}
+    message_id: int = conn.execute(_INSERT_MESSAGE, message).inserted_primary_key[0]
+    conn.execute(
+        _INSERT_ENTRY,
+        {
+            "conversation_id": row["conversation_id"],
+            "kind": "turn",
+            "item_id": message_id,
+            "role": row["role"],
+            "scope": scope_of(row["conversation_id"]),
+            "body": search_text(row["content"]),
+            "context": search_text(row["context"]),
+            "importance": TURN_IMPORTANCE.get(row["role"], 0.3),
+            "created_at": row["created_at"],
+        },
+    )
+    return message_id
+
+
+def _index(
+    conn: Connection,
+    conversation_id: int,
+    kind: str,
+    item_id: int,
+    text: str,
+    importance: float,
+    at: datetime,
+) -> None:
+    conn.execute(
+        _INSERT_ENTRY,
+        {
+            "conversation_id": conversation_id,
+            "kind": kind,
+            "item_id": item_id,
+            "role": "",
+            "scope": scope_of(conversation_id),
+            "body": search_text(text),
+            "context": "",
+            "importance": importance,
+            "created_at": at,
+        },
+    )
+
+
+def _store_fact(
+    conn: Connection,
+    conversation_id: int,
+    fact: FactCandidate,
+    source: str,
+    source_message_id: int | None,
+    now: datetime,
+) -> bool:
+    current = conn.execute(
+        select(Fact.id, Fact.content).where(
+            Fact.conversation_id == conversation_id, Fact.topic == fact.topic, Fact.superseded_at.is_(None)
+        )
+    ).all()
+    if any(content.lower() == fact.content.lower() for _, content in current):
+        return False
+    if fact.topic in SINGLE_VALUED and current:
+        old = [fact_id for fact_id, _ in current]
+        conn.execute(update(Fact).where(Fact.id.in_(old)).values(superseded_at=now))
+        conn.execute(delete(SearchEntry).where(SearchEntry.kind == "fact", SearchEntry.item_id.in_(old)))
+    fact_id = conn.execute(
+        Fact.__table__.insert().values(
+            conversation_id=conversation_id,
+            topic=fact.topic,
+            content=fact.content,
+            importance=fact.importance,
+            happened_at=fact.happened_at,
+            source=source,
+            source_message_id=source_message_id,
+            created_at=now,
+        )
+    ).inserted_primary_key[0]
+    searchable = f"{fact.topic} {fact.content}" + (
+        f" {fact.happened_at:%d %B %Y}" if fact.happened_at else ""
+    )
+    _index(conn, conversation_id, "fact", fact_id, searchable, fact.importance, now)
+    return True
+
+
+def _iso(value: datetime | None) -> str | None:
+    return as_utc(value).isoformat() if value is not None else None
+
+
+def _export(conn: Connection, platform: str, platform_user_id: str) -> dict[str, Any] | None:
+    user = conn.execute(
+        select(User.id, User.display_name, User.created_at).where(
+            User.platform == platform, User.platform_user_id == platform_user_id
+        )
+    ).first()
+    if user is None:
+        return None
+    conversations = []
+    rows = conn.execute(
+        select(Conversation.id, Conversation.character_id, Conversation.chat_id, Conversation.created_at)
+        .where(Conversation.user_id == user.id)
+        .order_by(Conversation.id)
+    ).all()
+    for conv_id, character_id, chat_id, created_at in rows:
+        messages = conn.execute(
+            select(Message.role, Message.content, Message.created_at, Message.cut)
+            .where(Message.conversation_id == conv_id)
+            .order_by(Message.id)
+        ).all()
+        facts = conn.execute(
+            select(
+                Fact.topic,
+                Fact.content,
+                Fact.importance,
+                Fact.happened_at,
+                Fact.source,
+                Fact.created_at,
+                Fact.superseded_at,
+            )
+            .where(Fact.conversation_id == conv_id)
+            .order_by(Fact.id)
+        ).all()
+        summaries = conn.execute(
+            select(Summary.content, Summary.started_at, Summary.ended_at)
+            .where(Summary.conversation_id == conv_id)
+            .order_by(Summary.id)
+        ).all()
+        conversations.append(
+            {
+                "character": character_id,
+                "chat_id": chat_id,
+                "started": _iso(created_at),
+                "messages": [
+                    {"role": role, "text": text, "at": _iso(at), **({"cut": True} if cut else {})}
+                    for role, text, at, cut in messages
+                ],
+                "facts": [
+                    {
+                        "topic": topic,
+                        "fact": content,
+                        "importance": importance,
+                        "about": _iso(about),
+                        "source": source,
+                        "since": _iso(since),
+                        "superseded": _iso(superseded),
+                    }
+                    for topic, content, importance, about, source, since, superseded in facts
+                ],
+                "summaries": [
+                    {"text": text, "from": _iso(start), "to": _iso(end)} for text, start, end in summaries
+                ],
+            }
+        )
+    preferences = conn.execute(
+        select(Preference.chat_id, Preference.key, Preference.value).where(
+            Preference.platform == platform, Preference.user_id == platform_user_id
+        )
+    ).all()
+    return {
+        "platform": platform,
+        "user_id": platform_user_id,
+        "display_name": user.display_name,
+        "first_seen": _iso(user.created_at),
+        "conversations": conversations,
+        "preferences": [{"chat_id": c, "key": k, "value": json.loads(v)} for c, k, v in preferences],
+    }

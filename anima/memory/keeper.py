@@ -1,0 +1,187 @@
+"""Background memory work after each turn: facts by rules, then summaries and facts by the LLM.
+
+Nothing here is in a reply's path. The pipeline hands each finished turn to `after_turn` (a queue
+put) and wraps generation in `replying()`: LLM work waits until no reply is being generated, and a
+reply that starts cancels LLM work in flight (it is tried again later), because the embedded model
+has one slot and a summary queued ahead of a reply would delay it by seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from anima.characters.card import CharacterCard
+from anima.core.prompt import ChatMessage
+from anima.errors import AnimaError
+from anima.llm.base import GenerationRequest
+from anima.llm.router import LLMRouter
+from anima.memory.facts import extract_facts, facts_from_llm
+from anima.memory.models import utcnow
+from anima.memory.store import ConversationState, MemoryStore, StoredMessage
+
+log = logging.getLogger(__name__)
+QUEUE_LIMIT = 10_000  # turns waiting for background work; beyond it LLM work is skipped, rules still run
+LLM_ATTEMPTS = 3
+MESSAGE_CHARS = 600  # each message is cut to this in a transcript for the LLM
+
+SUMMARY_INSTRUCTIONS = (
+    "You keep {char}'s memory of conversations with {user}. Summarise the conversation below in at most "
+    "five sentences, in the third person. Keep names, places, dates, plans, events and feelings. "
+    "Write only the summary."
+)
+FACT_INSTRUCTIONS = (
+    "Extract durable facts that {user} states about themself in the conversation below: name, where they "
+    "live, job, family, friends, pets, likes and dislikes, plans with dates. Answer with JSON only, like "
+    '{{"facts": [{{"topic": "home", "fact": "lives in Berlin", "importance": 0.8, "date": null}}]}}. '
+    "Topics name, home, job and birthday hold one value each. date is YYYY-MM-DD or null. "
+    'With no such facts, answer {{"facts": []}}.'
+)
+
+
+@dataclass(frozen=True)
+class Turn:
+    card: CharacterCard
+    state: ConversationState
+    user_name: str
+    said: StoredMessage  # the user's message
+    replied: StoredMessage | None
+
+
+class MemoryKeeper:
+    """One background worker per runtime; `close()` stops it (unfinished LLM work is dropped)."""
+
+    def __init__(
+        self,
+        memory: MemoryStore,
+        router: LLMRouter | None,
+        summarize_every: int = 40,
+        llm_facts_every: int = 10,
+    ) -> None:
+        self.memory = memory
+        self.router = router
+        self.summarize_every = summarize_every
+        self.llm_facts_every = llm_facts_every
+        self._turns: asyncio.Queue[Turn] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._replies = 0
+        self._no_reply = asyncio.Event()
+        self._no_reply.set()
+        self._llm_job: asyncio.Task[str] | None = None
+        self._since_facts: dict[int, int] = {}
+
+    def after_turn(self, turn: Turn) -> None:
+        """Queue a finished turn for background work; returns at once."""
+        if self._turns.qsize() >= QUEUE_LIMIT:
+            log.warning("memory keeper is %d turns behind; skipping LLM work for this one", QUEUE_LIMIT)
+            turn = Turn(turn.card, turn.state, turn.user_name, turn.said, None)
+        self._turns.put_nowait(turn)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._work())
+
+    @asynccontextmanager
+    async def replying(self) -> AsyncIterator[None]:
+        """Held while a reply is generated: background LLM work steps aside."""
+        self._replies += 1
+        self._no_reply.clear()
+        if self._llm_job is not None and not self._llm_job.done():
+            self._llm_job.cancel()
+        try:
+            yield
+        finally:
+            self._replies -= 1
+            if self._replies == 0:
+                self._no_reply.set()
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait until every queued turn is processed (tests, benchmarks, shutdown)."""
+        async with asyncio.timeout(timeout_s):
+            await self._turns.join()
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            turn = await self._turns.get()
+            try:
+                await self._keep(turn)
+            except AnimaError as exc:  # a database or LLM failure: log it, keep the worker alive
+                log.warning("background memory work failed for conversation %d: %s", turn.state.id, exc)
+            finally:
+                self._turns.task_done()
+
+    async def _keep(self, turn: Turn) -> None:
+        facts = extract_facts(turn.said.content, turn.said.created_at or utcnow())
+        if facts and turn.said.id:
+            await self.memory.remember_facts(
+                turn.state, facts, "rules", turn.said.id, at=turn.said.created_at
+            )
+        if turn.replied is None or self.router is None:
+            return
+        if self.summarize_every:
+            await self._summarize(turn)
+        if self.llm_facts_every:
+            count = self._since_facts.get(turn.state.id, 0) + 1
+            self._since_facts[turn.state.id] = count % self.llm_facts_every
+            if count >= self.llm_facts_every:
+                await self._extract_facts(turn)
+
+    async def _summarize(self, turn: Turn) -> None:
+        pending = await self.memory.unsummarised(turn.state, self.summarize_every)
+        if len(pending) < self.summarize_every:
+            return
+        instructions = SUMMARY_INSTRUCTIONS.format(char=turn.card.name, user=turn.user_name)
+        summary = await self._ask(turn.card, instructions, _transcript(pending, turn), 200)
+        if summary.strip():
+            await self.memory.add_summary(turn.state, pending, summary.strip())
+
+    async def _extract_facts(self, turn: Turn) -> None:
+        recent = list(turn.state.recent)[-2 * self.llm_facts_every :]
+        instructions = FACT_INSTRUCTIONS.format(user=turn.user_name)
+        answer = await self._ask(turn.card, instructions, _transcript(recent, turn), 300)
+        facts = facts_from_llm(answer)
+        if facts:
+            await self.memory.remember_facts(turn.state, facts, "llm", turn.said.id or None)
+
+    async def _ask(self, card: CharacterCard, instructions: str, transcript: str, max_tokens: int) -> str:
+        """One non-streamed answer from the card's first backend, only while no reply is generated."""
+        assert self.router is not None
+        backend = self.router.chain(card)[0]
+        budget_chars = max(backend.context_window - max_tokens - 200, 200) * 3  # ~3 characters a token
+        messages = [ChatMessage("system", instructions), ChatMessage("user", transcript[-budget_chars:])]
+        request = GenerationRequest(messages, max_tokens=min(max_tokens, backend.max_tokens), temperature=0.2)
+        for _ in range(LLM_ATTEMPTS):
+            await self._no_reply.wait()
+            pieces: list[str] = []
+            self._llm_job = asyncio.get_running_loop().create_task(
+                _collect(self.router.generate, backend, request, pieces)
+            )
+            await asyncio.wait({self._llm_job})
+            if not self._llm_job.cancelled():
+                return self._llm_job.result()  # raises the LLMError, if any
+        return ""
+
+
+async def _collect(
+    generate: Callable[..., Awaitable[None]], backend: object, request: GenerationRequest, pieces: list[str]
+) -> str:
+    async def add(piece: str) -> None:
+        pieces.append(piece)
+
+    await generate(backend, request, add)
+    return "".join(pieces)
+
+
+def _transcript(messages: list[StoredMessage], turn: Turn) -> str:
+    lines = []
+    for message in messages:
+        who = turn.user_name if message.role == "user" else turn.card.name
+        date = f"[{message.created_at:%Y-%m-%d}] " if message.created_at else ""
+        lines.append(f"{date}{who}: {message.content[:MESSAGE_CHARS]}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Alembic revisions of the memory schema (run by anima.memory.migrate at start)."""

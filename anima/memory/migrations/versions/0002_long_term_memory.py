@@ -1,0 +1,134 @@
+"""Long-term memory: summaries, facts, and one full-text index over turns, summaries and facts.
+
+SQLite: an FTS5 table over search_entries (external content, kept in step by triggers).
+PostgreSQL: a generated tsvector column. Existing messages are indexed as turns.
+
+Revision ID: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from anima.memory.search import scope_of, search_text
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+_SQLITE_FTS = [
+    "CREATE VIRTUAL TABLE search_fts USING fts5(body, context, scope, content='search_entries', "
+    "content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER search_entries_insert AFTER INSERT ON search_entries BEGIN "
+    "INSERT INTO search_fts(rowid, body, context, scope) "
+    "VALUES (new.id, new.body, new.context, new.scope); END",
+    "CREATE TRIGGER search_entries_delete AFTER DELETE ON search_entries BEGIN "
+    "INSERT INTO search_fts(search_fts, rowid, body, context, scope) "
+    "VALUES ('delete', old.id, old.body, old.context, old.scope); END",
+    "CREATE TRIGGER search_entries_update AFTER UPDATE ON search_entries BEGIN "
+    "INSERT INTO search_fts(search_fts, rowid, body, context, scope) "
+    "VALUES ('delete', old.id, old.body, old.context, old.scope); "
+    "INSERT INTO search_fts(rowid, body, context, scope) "
+    "VALUES (new.id, new.body, new.context, new.scope); END",
+]
+_POSTGRES_DOCUMENT = (
+    "ALTER TABLE search_entries ADD COLUMN document tsvector GENERATED ALWAYS AS "
+    "(setweight(to_tsvector('english', body), 'A') || setweight(to_tsvector('english', context), 'B')) STORED"
+)
+
+
+def _moment(name: str, nullable: bool = False) -> sa.Column:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+
+
+def _conversation() -> sa.Column:
+    return sa.Column(
+        "conversation_id", sa.Integer, sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+def upgrade() -> None:
+    op.create_table(
+        "summaries",
+        sa.Column("id", sa.Integer, primary_key=True),
+        _conversation(),
+        sa.Column("first_message_id", sa.Integer, nullable=False),
+        sa.Column("last_message_id", sa.Integer, nullable=False),
+        sa.Column("content", sa.String, nullable=False),
+        _moment("started_at"),
+        _moment("ended_at"),
+        _moment("created_at"),
+    )
+    op.create_index("ix_summaries_conversation_id", "summaries", ["conversation_id", "last_message_id"])
+    op.create_table(
+        "facts",
+        sa.Column("id", sa.Integer, primary_key=True),
+        _conversation(),
+        sa.Column("topic", sa.String, nullable=False),
+        sa.Column("content", sa.String, nullable=False),
+        sa.Column("importance", sa.Float, nullable=False),
+        _moment("happened_at", nullable=True),
+        sa.Column("source", sa.String, nullable=False),
+        sa.Column("source_message_id", sa.Integer, nullable=True),
+        _moment("superseded_at", nullable=True),
+        _moment("created_at"),
+    )
+    op.create_index("ix_facts_conversation_id", "facts", ["conversation_id", "topic"])
+    op.create_table(
+        "search_entries",
+        sa.Column("id", sa.Integer, primary_key=True),
+        _conversation(),
+        sa.Column("kind", sa.String, nullable=False),
+        sa.Column("item_id", sa.Integer, nullable=False),
+        sa.Column("role", sa.String, nullable=False),
+        sa.Column("scope", sa.String, nullable=False),
+        sa.Column("body", sa.String, nullable=False),
+        sa.Column("context", sa.String, nullable=False),
+        sa.Column("importance", sa.Float, nullable=False),
+        _moment("created_at"),
+        sa.UniqueConstraint("kind", "item_id"),
+    )
+    op.create_index("ix_search_entries_conversation_id", "search_entries", ["conversation_id", "created_at"])
+    if op.get_context().dialect.name == "sqlite":
+        for statement in _SQLITE_FTS:
+            op.execute(statement)
+    else:
+        op.execute(_POSTGRES_DOCUMENT)
+    _index_existing_messages()
+
+
+def _index_existing_messages() -> None:
+    conn = op.get_bind()
+    rows = conn.execute(
+        sa.text(
+            "SELECT id, conversation_id, role, content, created_at, "
+            "LAG(content, 1, '') OVER (PARTITION BY conversation_id ORDER BY id) FROM messages"
+        )
+    )
+    insert = sa.text(
+        "INSERT INTO search_entries (conversation_id, kind, item_id, role, scope, body, context, "
+        "importance, created_at) "
+        "VALUES (:conversation_id, 'turn', :item_id, :role, :scope, :body, :context, 0.5, :created_at)"
+    )
+    batch = []
+    for message_id, conversation_id, role, content, created_at, previous in rows:
+        batch.append(
+            {
+                "conversation_id": conversation_id,
+                "item_id": message_id,
+                "role": role,
+                "scope": scope_of(conversation_id),
+                "body": search_text(content),
+                "context": search_text(previous),
+                "created_at": created_at,
+            }
+        )
+    if batch:
+        conn.execute(insert, batch)
+
+
+def downgrade() -> None:
+    if op.get_context().dialect.name == "sqlite":
+        op.execute("DROP TABLE search_fts")
+    for table in ("search_entries", "facts", "summaries"):
+        op.drop_table(table)

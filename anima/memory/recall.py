@@ -1,0 +1,154 @@
+"""Recall for one message: full-text matches fused with recency, importance, dates and speakers.
+
+score = matched / best match (BM25 on SQLite, ts_rank on PostgreSQL, 0..1)
+        + RECENCY × 0.5^(age / half-life) + IMPORTANCE × importance
+        + IN_WINDOW when the message names a time ("last weekend") the memory falls in
+        + SPEAKER when the message names who said it.
+Facts still true are always candidates: they are few, and a companion should not need the right
+keyword to remember the user's name. Everything runs as one read transaction; no LLM is involved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from anima.memory.models import Fact, Message, SearchEntry, Summary, as_utc
+from anima.memory.search import MAX_INDEXED_CHARS, Hit, parse_query, search
+from anima.memory.when import Window, time_window
+
+CANDIDATES = 60
+RECENCY = 0.1
+HALF_LIFE_DAYS = 60.0
+IMPORTANCE = 0.15
+IN_WINDOW = 0.6
+SPEAKER = 0.15
+WINDOW_TURNS = 24  # how many turns a named time window contributes, newest first
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One recalled memory: what, when, and whose words (for turns)."""
+
+    kind: str  # "turn" | "summary" | "fact"
+    item_id: int
+    text: str
+    when: datetime
+    role: str = ""
+    score: float = 0.0
+
+    def line(self, user_name: str, character_name: str) -> str:
+        """A prompt line with its date: `[2026-05-08] Lin: I adopted a cat.`"""
+        date = f"{self.when:%Y-%m-%d}"
+        if self.kind == "turn":
+            who = user_name if self.role == "user" else character_name
+            return f"[{date}] {who}: {self.text}"
+        if self.kind == "summary":
+            return f"[{date}] (summary) {self.text}"
+        return f"[{date}] (fact about {user_name}) {self.text}"
+
+
+@dataclass(frozen=True)
+class RecallRequest:
+    conversation_id: int
+    text: str
+    now: datetime
+    limit: int = 8
+    exclude_messages: Collection[int] = ()  # turns already in the prompt's recent history
+    speakers: dict[str, str] | None = None  # lower-cased name → role ("user"/"assistant")
+    after_message: int = 0  # turns and summaries up to this message id are not recalled (/reset)
+
+
+def recall(conn: Connection, request: RecallRequest) -> list[Memory]:
+    """The `limit` memories of one conversation that best fit `request.text`, best first."""
+    query = parse_query(request.text)
+    hits = search(conn, request.conversation_id, query, CANDIDATES)
+    window = time_window(request.text[:MAX_INDEXED_CHARS], request.now)
+    if window is not None:
+        hits += _in_window(conn, request.conversation_id, window)
+    hits += _current_facts(conn, request.conversation_id)
+
+    best = max((h.score for h in hits), default=0.0) or 1.0
+    named_roles = _named_roles(request.text, request.speakers or {})
+    scored: dict[tuple[str, int], tuple[float, Hit]] = {}
+    for hit in hits:
+        if hit.kind == "turn" and (
+            hit.item_id in request.exclude_messages or hit.item_id <= request.after_message
+        ):
+            continue
+        age_days = max((request.now - hit.created_at).total_seconds(), 0.0) / 86400
+        score = hit.score / best
+        score += RECENCY * 0.5 ** (age_days / HALF_LIFE_DAYS) + IMPORTANCE * hit.importance
+        if window is not None and hit.created_at in window:
+            score += IN_WINDOW
+        if hit.role and hit.role in named_roles:
+            score += SPEAKER
+        key = (hit.kind, hit.item_id)
+        if key not in scored or scored[key][0] < score:
+            scored[key] = (score, hit)
+    ranked = sorted(scored.values(), key=lambda pair: pair[0], reverse=True)[: request.limit]
+    return _with_text(conn, [(score, hit) for score, hit in ranked], request.after_message)
+
+
+def _in_window(conn: Connection, conversation_id: int, window: Window) -> list[Hit]:
+    rows = conn.execute(
+        select(
+            SearchEntry.id,
+            SearchEntry.kind,
+            SearchEntry.item_id,
+            SearchEntry.role,
+            SearchEntry.importance,
+            SearchEntry.created_at,
+        )
+        .where(
+            SearchEntry.conversation_id == conversation_id,
+            SearchEntry.created_at >= window.start,
+            SearchEntry.created_at < window.end,
+        )
+        .order_by(SearchEntry.created_at.desc())
+        .limit(WINDOW_TURNS)
+    )
+    return [Hit(*row[:5], as_utc(row[5]), 0.0) for row in rows]
+
+
+def _current_facts(conn: Connection, conversation_id: int) -> list[Hit]:
+    rows = conn.execute(
+        select(SearchEntry.id, SearchEntry.item_id, SearchEntry.importance, SearchEntry.created_at).where(
+            SearchEntry.conversation_id == conversation_id, SearchEntry.kind == "fact"
+        )
+    )
+    return [Hit(entry, "fact", item, "", importance, as_utc(at), 0.0) for entry, item, importance, at in rows]
+
+
+def _named_roles(text: str, speakers: dict[str, str]) -> set[str]:
+    lowered = text.lower()
+    return {role for name, role in speakers.items() if name and name in lowered}
+
+
+def _with_text(conn: Connection, ranked: list[tuple[float, Hit]], after_message: int) -> list[Memory]:
+    """Fetch the texts of the chosen memories (one query per kind)."""
+    ids: dict[str, list[int]] = {"turn": [], "summary": [], "fact": []}
+    for _, hit in ranked:
+        ids[hit.kind].append(hit.item_id)
+    texts: dict[tuple[str, int], tuple[str, datetime]] = {}
+    sources = (
+        ("turn", Message.id, Message.content, Message.created_at, Message.id),
+        ("summary", Summary.id, Summary.content, Summary.ended_at, Summary.last_message_id),
+        ("fact", Fact.id, Fact.content, Fact.created_at, Fact.id),
+    )
+    for kind, id_column, content, moment, covers in sources:
+        if ids[kind]:
+            for item_id, body, at, last in conn.execute(
+                select(id_column, content, moment, covers).where(id_column.in_(ids[kind]))
+            ):
+                if kind == "fact" or last > after_message:  # a fact outlives a /reset; talk does not
+                    texts[(kind, item_id)] = (body, as_utc(at))
+    memories = []
+    for score, hit in ranked:
+        found = texts.get((hit.kind, hit.item_id))
+        if found is not None:
+            memories.append(Memory(hit.kind, hit.item_id, found[0], found[1], hit.role, score))
+    return memories
