@@ -39,7 +39,19 @@ def _parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True)
     config_commands.add_parser("check", help="validate config.yaml and every card without starting anything")
     _card_parser(commands)
+    _memory_parser(commands)
     return parser
+
+
+def _memory_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    memory = commands.add_parser("memory", help="what characters keep about a user: export, forget")
+    memory_commands = memory.add_subparsers(dest="memory_command", required=True)
+    for name, text in (("export", "write it all as JSON"), ("forget", "delete it all")):
+        command = memory_commands.add_parser(name, help=text)
+        command.add_argument("user", help="the user's id on its platform (the terminal: your user name)")
+        command.add_argument("--platform", help="telegram, discord or terminal (default: every platform)")
+        if name == "export":
+            command.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
 
 
 def _card_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -92,6 +104,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return _card(settings, args)
     if args.command == "say":
         return await _say(settings, args)
+    if args.command == "memory":
+        from anima.memory import commands as memory
+
+        if args.memory_command == "export":
+            return await memory.export(settings.database_url, args.user, args.platform, args.output)
+        return await memory.forget(settings.database_url, args.user, args.platform)
     return await _chat(settings, args.character, args.user)
 
 

@@ -121,3 +121,30 @@ async def test_only_new_messages_are_encoded_as_history_grows() -> None:
     before = counter.misses
     await builder.build(CARD, "Lin", [*turns, ChatMessage("assistant", "a new reply")], "second", 8192, 200)
     assert counter.misses - before == 2  # the new history turn and the new message, nothing else
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    history=st.lists(words, max_size=15),
+    memories=st.lists(words, max_size=12),
+    newest=words,
+    context=st.integers(300, 1200),
+    max_tokens=st.integers(16, 200),
+    memory_tokens=st.integers(0, 400),
+)
+async def test_recalled_memories_stay_within_their_budget_and_the_window(
+    history: list[str], memories: list[str], newest: str, context: int, max_tokens: int, memory_tokens: int
+) -> None:
+    turns = [ChatMessage("user" if i % 2 == 0 else "assistant", text) for i, text in enumerate(history)]
+    lines = [f"[2026-03-0{i % 9 + 1}] Lin: {text}".replace("\n", " ") for i, text in enumerate(memories)]
+    prompt = await PromptBuilder(COUNTER).build(
+        CARD, "Lin", turns, newest, context, max_tokens, memories=lines, memory_tokens=memory_tokens
+    )
+
+    assert await prompt_tokens(prompt.messages) <= context - max_tokens
+    assert prompt.messages[-1] == ChatMessage("user", newest)
+    recalled = [m for m in prompt.messages if m.role == "system" and m.content.startswith("What you remember")]
+    if recalled:
+        assert await COUNTER.count(recalled[0].content) + PER_MESSAGE_TOKENS <= memory_tokens
+        kept = recalled[0].content.split("\n")[1:]
+        assert all(line in lines for line in kept)

@@ -189,6 +189,12 @@ class ConsoleChat:
                 f"{card.name} has known you since {since}: {view.total_messages} messages stored, "
                 f"{view.in_history} in the current conversation.\n"
             )
+            if view.facts:
+                self.out.write(f"What {card.name} knows about you:\n")
+                for fact in view.facts:
+                    self.out.write(f"  - {self.user} {fact.content} (since {fact.since:%Y-%m-%d})\n")
+            if view.summary:
+                self.out.write(f"Earlier, in short: {view.summary}\n")
             for message in view.recent:
                 who = self.user if message.role == "user" else card.name
                 self.out.write(f"  {message.created_at:%Y-%m-%d %H:%M} {who}: {message.content}\n")

@@ -27,7 +27,10 @@ class FactCandidate:
     happened_at: datetime | None = None
 
 
-_END = r"(?=\s*(?:[.,!?;:)\n]|\band\b|\bbut\b|\bbecause\b|\bso\b|\bwhich\b|\bwho\b|$))"
+_END = (
+    r"(?=\s*(?:[.,!?;:)\n]|\band\b|\bbut\b|\bbecause\b|\bso\b|\bwhich\b|\bwho\b|\bnow\b|\btoo\b"
+    r"|\bthese days\b|\bat the moment\b|$))"
+)
 _NAME = r"([A-Z][\w'-]{0,30}(?:\s+[A-Z][\w'-]{0,30})?)"
 _PLACE = r"([A-Z][\w'.-]*(?:[\s-]+(?:[A-Z][\w'.-]*|de|del|am|upon|on|sur))*)"
 _THING = r"([^.,!?;:\n]{2,60}?)" + _END

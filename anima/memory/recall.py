@@ -26,7 +26,8 @@ HALF_LIFE_DAYS = 60.0
 IMPORTANCE = 0.15
 IN_WINDOW = 0.6
 SPEAKER = 0.15
-WINDOW_TURNS = 24  # how many turns a named time window contributes, newest first
+WINDOW_TURNS = 24
+LINE_CHARS = 600  # how many turns a named time window contributes, newest first
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,13 @@ class Memory:
     def line(self, user_name: str, character_name: str) -> str:
         """A prompt line with its date: `[2026-05-08] Lin: I adopted a cat.`"""
         date = f"{self.when:%Y-%m-%d}"
+        text = " ".join(self.text[:LINE_CHARS].split())  # one line each, a long paste cut short
         if self.kind == "turn":
             who = user_name if self.role == "user" else character_name
-            return f"[{date}] {who}: {self.text}"
+            return f"[{date}] {who}: {text}"
         if self.kind == "summary":
-            return f"[{date}] (summary) {self.text}"
-        return f"[{date}] (fact about {user_name}) {self.text}"
+            return f"[{date}] (summary) {text}"
+        return f"[{date}] {user_name} {text}"
 
 
 @dataclass(frozen=True)

@@ -212,6 +212,13 @@ class MemoryStore:
         state.recent.append(stored)
         return stored
 
+    async def flush(self) -> bool:
+        """Try now to write every message whose write failed; True when none is left unsaved."""
+        for state in list(self._conversations.values()):
+            if state.unsaved:
+                await self._flush(state)
+        return not any(state.unsaved for state in self._conversations.values())
+
     def _retry_soon(self) -> None:
         if self._retrying is None or self._retrying.done():
             self._retrying = asyncio.get_running_loop().create_task(self._retry_unsaved())
@@ -219,10 +226,7 @@ class MemoryStore:
     async def _retry_unsaved(self) -> None:
         for attempt in range(1_000_000):
             await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
-            waiting = [state for state in self._conversations.values() if state.unsaved]
-            for state in waiting:
-                await self._flush(state)
-            if not any(state.unsaved for state in self._conversations.values()):
+            if await self.flush():
                 log.info("stored the messages whose writes had failed")
                 return
 

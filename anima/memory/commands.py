@@ -1,0 +1,49 @@
+"""`anima memory export USER` and `anima memory forget USER`: the user's data, from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from anima.errors import AnimaError
+from anima.memory.store import MemoryStore
+
+
+async def export(database_url: str, user: str, platform: str | None, output: Path | None) -> int:
+    """Write everything kept about `user` (on one platform or all) as JSON."""
+    store = await MemoryStore.open(database_url)
+    try:
+        found = await store.users(user, platform)
+        if not found:
+            raise AnimaError(f"no user {user!r}{_on(platform)} in {database_url}")
+        data = [await store.export_user(p, u) for p, u in found]
+    finally:
+        await store.close()
+    text = json.dumps(data[0] if len(data) == 1 else data, ensure_ascii=False, indent=2)
+    if output is None:
+        sys.stdout.write(text + "\n")
+    else:
+        await asyncio.to_thread(output.write_text, text + "\n", encoding="utf-8")
+        print(f"{output}: {sum(len(c['messages']) for d in data if d for c in d['conversations'])} messages")
+    return 0
+
+
+async def forget(database_url: str, user: str, platform: str | None) -> int:
+    """Delete everything kept about `user` (messages, summaries, facts, index entries, preferences)."""
+    store = await MemoryStore.open(database_url)
+    try:
+        found = await store.users(user, platform)
+        if not found:
+            raise AnimaError(f"no user {user!r}{_on(platform)} in {database_url}")
+        for where, who in found:
+            deleted = await store.forget_user(where, who)
+            print(f"forgot {who} on {where}: {deleted} messages and everything learned from them")
+    finally:
+        await store.close()
+    return 0
+
+
+def _on(platform: str | None) -> str:
+    return f" on {platform}" if platform else ""
