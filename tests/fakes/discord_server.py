@@ -127,6 +127,7 @@ class FakeDiscord:
         self.interactions: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
         self.close_on_identify: int | None = None  # e.g. 4014: "disallowed intents" (Message Content off)
+        self.after_ready: list[dict[str, Any]] = []  # MESSAGE_CREATEs sent right behind READY
         self.sessions: dict[str, Session] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -291,6 +292,13 @@ class FakeDiscord:
         return channel["id"]
 
     # -- people act ------------------------------------------------------------------------
+
+    def say_at_connect(self, channel_id: str, author: dict[str, Any], content: str) -> dict[str, Any]:
+        """A message the bot receives right behind READY, before it can have finished starting."""
+        message = self._message(channel_id, author, content)
+        self.messages[message["id"]] = message
+        self.after_ready.append(message)
+        return message
 
     async def say(
         self,
@@ -582,6 +590,8 @@ class FakeDiscord:
         )
         for guild in self.guilds.values():
             await self.dispatch_to(session, "GUILD_CREATE", guild)
+        for message in self.after_ready:
+            await self.dispatch_to(session, "MESSAGE_CREATE", message)
 
     # -- REST ------------------------------------------------------------------------------
 

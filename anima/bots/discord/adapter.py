@@ -165,6 +165,7 @@ class DiscordAdapter:
             raise AnimaError(f"{where}: cannot reach Discord at {self.settings.api_base}: {exc}") from exc
         assert client.user is not None
         self.name = f"discord bot @{client.user.name} (#{self.index})"
+        self._answering = True  # before connecting: a message may arrive right after READY
         self._connection = asyncio.create_task(client.connect(reconnect=True))
         connected = asyncio.create_task(client.connected.wait())
         done, _ = await asyncio.wait(
@@ -176,7 +177,6 @@ class DiscordAdapter:
         if not done:
             raise AnimaError(f"{where}: no gateway session within {CONNECT_TIMEOUT_S:.0f} s; is Discord up?")
         self._connection.add_done_callback(self._connection_ended)
-        self._answering = True
 
     def _raise_connection_error(self, where: str, exc: BaseException | None) -> None:
         if isinstance(exc, discord.PrivilegedIntentsRequired):
