@@ -356,11 +356,12 @@ async def test_forget_cancelled_deletes_nothing(bot: DiscordAdapter, world: Worl
     assert count_rows(runtime, "SELECT count(*) FROM messages") == 2
 
 
-async def test_voice_on_is_remembered_for_the_channel(
+async def test_voice_on_is_remembered_for_the_person_in_the_channel(
     bot: DiscordAdapter, world: World, runtime: Runtime
 ) -> None:
     await command_reply(world, await world.fake.slash(world.alice_dm, world.alice, "voice", {"mode": "on"}))
-    assert await runtime.memory.get_preference("discord", world.alice_dm, "voice") is True
+    stored = await runtime.memory.get_preference("discord", world.alice_dm, "voice", world.alice["id"])
+    assert stored is True
 
 
 async def test_persona_is_told_to_the_character_and_names_the_user(

@@ -1,7 +1,7 @@
 """Slash commands: /character list|set|info, /reset, /memory, /forget, /voice on|off, /persona set|show|clear.
 
-Answers about a person's own data are ephemeral (only they see them); errors are ephemeral and say
-what to do. Binding a character or switching voice in a server channel needs Manage Channels.
+Answers about a person's own data and settings are ephemeral (only they see them); errors are
+ephemeral and say what to do. Binding a character in a server channel needs Manage Channels.
 """
 
 from __future__ import annotations
@@ -128,12 +128,12 @@ def install_commands(tree: app_commands.CommandTree, adapter: DiscordAdapter) ->
             allowed_mentions=mentions,
         )
 
-    @app_commands.command(name="voice", description="Voice replies in this channel on or off")
-    @app_commands.describe(mode="on: characters answer with voice messages too; off: text only")
+    @app_commands.command(name="voice", description="Voice replies to you in this channel on or off")
+    @app_commands.describe(mode="on: characters answer you with voice messages too; off: text only")
     async def voice(interaction: discord.Interaction, mode: Literal["on", "off"]) -> None:
-        require_manage_channels(interaction, "Switching voice replies")
-        await adapter.preferences.set_voice(str(interaction.channel_id), mode == "on")
-        await say(interaction, f"Voice replies are {mode} here.", ephemeral=False)
+        channel, user = str(interaction.channel_id), str(interaction.user.id)
+        await adapter.preferences.set_voice(channel, user, mode == "on")
+        await say(interaction, f"Voice replies to you are {mode} here.")
 
     persona = app_commands.Group(name="persona", description="How characters see you")
 

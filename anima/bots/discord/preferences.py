@@ -37,11 +37,12 @@ class ChatPreferences:
     async def bind(self, chat_id: str, character_id: str) -> None:
         await self._set(chat_id, "character", character_id)
 
-    async def voice(self, chat_id: str) -> bool:
-        return bool(await self._get(chat_id, "voice"))
+    async def voice(self, chat_id: str, user_id: str) -> bool:
+        """Whether `user_id` wants voice replies in `chat_id` (as on Telegram and in the terminal)."""
+        return bool(await self._get(chat_id, "voice", user_id))
 
-    async def set_voice(self, chat_id: str, on: bool) -> None:
-        await self._set(chat_id, "voice", on)
+    async def set_voice(self, chat_id: str, user_id: str, on: bool) -> None:
+        await self._set(chat_id, "voice", on, user_id)
 
     async def persona(self, user_id: str) -> Persona | None:
         value = await self._get("", "persona", user_id)
