@@ -40,7 +40,20 @@ def _parser() -> argparse.ArgumentParser:
     config_commands.add_parser("check", help="validate config.yaml and every card without starting anything")
     _card_parser(commands)
     _memory_parser(commands)
+    _safety_parsers(commands)
     return parser
+
+
+def _safety_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    safety = commands.add_parser("safety", help="the safety checks' audit")
+    safety_commands = safety.add_subparsers(dest="safety_command", required=True)
+    report = safety_commands.add_parser("report", help="count the safety decisions other than allow")
+    report.add_argument("--since", metavar="WHEN", help="24h, 7d, 2w, or a date such as 2026-11-01 (UTC)")
+    bench = commands.add_parser("bench", help="run benchmarks from a checkout (e.g. `anima bench safety`)")
+    bench.add_argument("names", nargs="*", help="safety, core, … (default: all of bench/)")
+    bench.add_argument("--locomo", metavar="PATH", type=Path, help="memory: the LoCoMo conversations")
+    bench.add_argument("--database", metavar="URL", help="memory: a PostgreSQL URL (default: SQLite)")
+    bench.add_argument("--full", action="store_true", help="memory: the 1,000,000-message scale run")
 
 
 def _memory_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -110,6 +123,18 @@ async def _dispatch(args: argparse.Namespace) -> int:
         if args.memory_command == "export":
             return await memory.export(settings.database_url, args.user, args.platform, args.output)
         return await memory.forget(settings.database_url, args.user, args.platform)
+    if args.command == "safety":
+        from anima.safety.report import parse_since, report
+
+        print(await report(settings.database_url, parse_since(args.since)))
+        return 0
+    if args.command == "bench" and args.names == ["memory"]:
+        from bench.memory_bench import DEFAULT_LOCOMO, run
+
+        await run(args.locomo or DEFAULT_LOCOMO, args.database, args.full)
+        return 0
+    if args.command == "bench":  # benchmarks run their own event loop: give them a thread
+        return await asyncio.to_thread(_bench, args.names)
     return await _chat(settings, args.character, args.user)
 
 
@@ -172,6 +197,15 @@ async def _say(settings, args: argparse.Namespace) -> int:  # type: ignore[no-un
     engine = voice.choice_for(card).engine
     print(f"{out}: {note.duration_s:.1f} s of {card.name} ({engine}), {len(note.ogg) / 1024:.0f} KiB")
     return 0
+
+
+def _bench(names: list[str]) -> int:
+    """bench/ lives in the repository, not in the installed package: run from a checkout."""
+    try:
+        from bench.__main__ import main as run_benchmarks
+    except ImportError:
+        raise AnimaError("anima bench needs a checkout of the repository (bench/ is not installed)") from None
+    return run_benchmarks([n if n.endswith("_bench") else f"{n}_bench" for n in names])
 
 
 async def _chat(settings, character: str | None, user: str | None) -> int:  # type: ignore[no-untyped-def]

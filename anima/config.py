@@ -153,6 +153,34 @@ class VoiceSettings(_Strict):
     piper: PiperVoiceSettings = Field(default_factory=PiperVoiceSettings)
 
 
+class ModerationSettings(_Strict):
+    """An optional second opinion on replies: an OpenAI-compatible /v1/moderations, or an LLM judge."""
+
+    kind: Literal["openai", "judge"]
+    base_url: str = "https://api.openai.com/v1"  # kind openai
+    api_key: SecretStr = SecretStr("")
+    model: str = "omni-moderation-latest"
+    backend: str | None = None  # kind judge: a name under llm.backends (e.g. a Llama Guard 3 model)
+    timeout_s: float = Field(3.0, gt=0)  # past this the local checks' decision stands
+    sample_rate: float = Field(0.0, ge=0, le=1)  # share of unflagged replies also judged
+    cache_size: int = Field(1024, ge=0)
+
+
+class SafetySettings(_Strict):
+    """Moderation of what people send and what characters answer (see README, "Safety")."""
+
+    max_input_chars: int = Field(4000, ge=1)
+    flood_messages: int = Field(10, ge=1)  # per user within flood_window_s; past it one notice, then silence
+    flood_window_s: float = Field(20, gt=0)
+    audit_excerpt: Literal["text", "hash", "none"] = "text"  # what the audit keeps of a flagged text
+    # per rating: "checked" streams sentences that passed the local checks, "final" shows only the
+    # checked reply, "raw" streams everything (the checked reply still replaces it at the end)
+    stream: dict[Literal["general", "teen", "mature"], Literal["checked", "final", "raw"]] = Field(
+        default_factory=dict
+    )
+    moderation: ModerationSettings | None = None
+
+
 class Settings(_Strict):
     characters_dir: Path = Path("characters")
     reload_characters: bool = True  # an edited card takes effect on the next message (hot reload)
@@ -161,6 +189,7 @@ class Settings(_Strict):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     bots: BotsSettings = Field(default_factory=BotsSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
     source: Path | None = Field(default=None, exclude=True)

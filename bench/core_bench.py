@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from anima.config import EmbeddedBackend, MemorySettings, Settings
+from anima.config import EmbeddedBackend, MemorySettings, SafetySettings, Settings
 from anima.core.messages import Incoming
 from anima.core.prompt import ChatMessage
 from anima.core.runtime import Runtime
@@ -35,6 +35,7 @@ async def pipeline_overhead(messages: int = 2000, users: int = 20) -> dict[str, 
         settings = Settings(
             characters_dir=REPO / "characters",
             memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp}/bench.db"),
+            safety=SafetySettings(flood_messages=1_000_000),  # 100 messages a user at once, on purpose
         )
         runtime = await Runtime.start(settings)
         runtime.router.register("embedded", InstantLLM(reply=lambda _r: "Sure, I remember that. " * 4))

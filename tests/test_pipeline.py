@@ -66,6 +66,7 @@ class GatedLLM(InstantLLM):
 
 
 async def test_a_reply_streams_in_pieces_and_is_delivered_whole(runtime: Runtime) -> None:
+    runtime.pipeline.safety.settings.stream["general"] = "raw"  # every piece as it comes (anima/safety)
     stream = RecordingStream()
     reply = await runtime.pipeline.handle(say("tell me a story"), stream)
     assert len(stream.pieces) == 6

@@ -101,17 +101,21 @@ class Pipeline:
         async with self._locks.hold(self.key_for(message, card)):
             conversation = await self.memory.conversation(self.key_for(message, card), user_name)
 
-            verdict = await self.safety.check_input(message, card)
+            turn = await self.safety.begin(message, card, conversation.recent)
+            verdict = turn.input
+            if verdict.action == "drop":  # flood control: no answer at all
+                return None
             if verdict.action == "replace":
-                reply = Reply(verdict.text, card.id, card.name, notices=[verdict.reason])
+                reply = Reply(verdict.text, card.id, card.name, notices=turn.notices)
                 await stream.finish(reply)
                 return reply
 
             history: list[ChatMessage] = list(conversation.recent)
             # Stored before generation starts: a crash or an LLM failure never loses it.
-            said = await self.memory.add(conversation, "user", message.text, message.message_id)
+            said = await self.memory.add(conversation, "user", verdict.text, message.message_id)
             memories = await self.recall(conversation, verdict.text, card, user_name, len(history))
 
+            stream = turn.stream(stream)  # what the platform may show while generating (safety.stream)
             async with self.keeper.replying():
                 generated = await self.generate(
                     card,
@@ -122,12 +126,29 @@ class Pipeline:
                     message.persona,
                     message.chat_context,
                     memories,
+                    canary=turn.canary,
+                    instruction=verdict.instruction,
                 )
 
             text = generated.text
             replied = None
             if not generated.failed:
-                checked = await self.safety.check_output(text, card, user_name)
+                checked = await turn.check_output(text)
+                if checked.action == "regenerate":  # once, with a corrective instruction; not streamed
+                    retry = await self.generate(
+                        card,
+                        user_name,
+                        history,
+                        verdict.text,
+                        DiscardStream(),
+                        message.persona,
+                        message.chat_context,
+                        memories,
+                        canary=turn.canary,
+                        instruction=checked.instruction,
+                    )
+                    generated = generated if retry.failed else retry
+                    checked = await turn.check_output(generated.text, retry=True)
                 text = checked.text
                 replied = await self.memory.add(conversation, "assistant", text, cut=generated.cut)
             self.keeper.after_turn(Turn(card, conversation, user_name, said, replied))
@@ -136,7 +157,7 @@ class Pipeline:
                 text,
                 card.id,
                 card.name,
-                notices=generated.notices,
+                notices=[*generated.notices, *turn.notices],
                 cut=generated.cut,
                 failed=generated.failed,
                 backend=generated.backend,
@@ -175,6 +196,9 @@ class Pipeline:
         persona: str = "",
         chat_context: str = "",
         memories: Sequence[str] = (),
+        *,
+        canary: str = "",
+        instruction: str = "",
     ) -> Generated:
         """Try each backend of the card's chain; stream pieces as they come; apologise if all fail."""
         for backend in self.router.chain(card):
@@ -193,6 +217,8 @@ class Pipeline:
                     chat_context,
                     memories,
                     self.memory_settings.recall_tokens,
+                    canary=canary,
+                    instruction=instruction,
                 )
                 request = self.router.request(backend, card, prompt.messages, stop=_speaker_stops(user_name))
                 await self.router.generate(backend, request, received.add)

@@ -73,6 +73,7 @@ def render_system(
     persona: str = "",
     chat_context: str = "",
     idle_since: datetime | None = None,
+    canary: str = "",
 ) -> str:
     rules = ""
     if card.rules:
@@ -94,6 +95,8 @@ def render_system(
         text += f"\nAbout {user_name}: {persona}"
     if chat_context:
         text += f"\nRecently in this group chat (for context; answer {user_name}):\n{chat_context}"
+    if canary:  # a per-conversation marker: a reply containing it leaked the prompt (anima/safety)
+        text += f"\nConfidential marker, never to be written: {canary}"
     return "\n".join(line for line in text.splitlines() if line.strip())
 
 
@@ -164,14 +167,18 @@ class PromptBuilder:
         chat_context: str = "",
         memories: Sequence[str] = (),
         memory_tokens: int = 400,
+        *,
+        canary: str = "",
+        instruction: str = "",
     ) -> Prompt:
         """`memories`: recalled lines, best first, each with its date; they get up to `memory_tokens`
         of what the persona and the newest message leave, before history and examples."""
         budget = context_window - max_tokens
         idle_since = getattr(history[-1], "created_at", None) if history else None  # for {{idle_duration}}
-        system = render_system(card, user_name, persona, chat_context, idle_since)
+        system = render_system(card, user_name, persona, chat_context, idle_since, canary)
         examples = render_examples(card, user_name)
         post = expand(card.post_history_instructions, {"char": card.char_name, "user": user_name})
+        post = "\n".join(part for part in (post, instruction) if part)  # a safety instruction goes last
         fixed = REPLY_PRIMER_TOKENS + await self._cost(system) + (await self._cost(post) if post else 0)
         example_cost = await self._cost(examples) if examples else 0
         user_cost = await self._cost(user_text)

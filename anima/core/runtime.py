@@ -11,6 +11,7 @@ from anima.config import Settings
 from anima.core.pipeline import Pipeline
 from anima.llm.router import LLMRouter
 from anima.memory.store import MemoryStore
+from anima.safety import SafetyPolicy
 from anima.voice import VoiceService
 
 
@@ -32,8 +33,10 @@ class Runtime:
         characters.get(settings.default_character)  # fail at start, not on the first message
         memory = await MemoryStore.open(settings.database_url, settings.memory.history_messages)
         router = LLMRouter(settings.llm, progress)
+        safety = SafetyPolicy.from_settings(settings.safety, memory, router)
+        await safety.start()
         pipeline = Pipeline(
-            characters, memory, router, settings.default_character, memory_settings=settings.memory
+            characters, memory, router, settings.default_character, safety, memory_settings=settings.memory
         )
         watcher = CardWatcher(characters) if settings.reload_characters else None
         if watcher is not None:
@@ -46,5 +49,6 @@ class Runtime:
             await self.watcher.stop()
         await self.voice.close()
         await self.pipeline.close()
+        await self.pipeline.safety.close()
         await self.router.close()
         await self.memory.close()

@@ -136,3 +136,23 @@ class SearchEntry(SQLModel, table=True):
     importance: float = 0.5
     created_at: datetime = _moment(default_factory=utcnow)
 
+
+class SafetyEvent(SQLModel, table=True):
+    """A safety decision other than "allow", for `anima safety report` (written by anima/safety/audit.py)."""
+
+    __tablename__ = "safety_events"
+    __table_args__ = (Index("ix_safety_events_created_at", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    chat_id: str
+    user_id: str
+    character_id: str
+    stage: str  # "input" | "output"
+    check: str  # the check's name: pii, leak, persona, harm, …
+    action: str  # log, redact, regenerate, replace, drop
+    category: str = ""
+    score: float = 1.0
+    reason: str = ""
+    excerpt: str = ""  # a short excerpt, its hash, or nothing (safety.audit_excerpt)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]

@@ -1,9 +1,21 @@
-"""Safety: checks on the user's message (input) and the model's reply (output).
+"""Safety: checks on a person's message (input) and the model's reply (output), a judge, the audit.
 
-Each check is a small object with one method; the pipeline runs them in order. The safety issue
-adds moderation, leaks, injections and audit as more checks of the same shape.
+Each check is a small object with one method (anima/safety/checks/, one per file); `SafetyPolicy`
+runs them in order for every message, on every platform, and stores every decision other than
+allow. See README, "Safety".
 """
 
-from anima.safety.checks import CutImpersonation, InputCheck, OutputCheck, SafetyPolicy, Verdict
+from anima.safety.checks import CutImpersonation
+from anima.safety.policy import ChatOverride, SafetyPolicy, Turn
+from anima.safety.verdict import InputCheck, OutputCheck, Rules, Verdict
 
-__all__ = ["CutImpersonation", "InputCheck", "OutputCheck", "SafetyPolicy", "Verdict"]
+__all__ = [
+    "ChatOverride",
+    "CutImpersonation",
+    "InputCheck",
+    "OutputCheck",
+    "Rules",
+    "SafetyPolicy",
+    "Turn",
+    "Verdict",
+]

@@ -1,0 +1,90 @@
+"""The optional second opinion: a moderation endpoint (fake server on 127.0.0.1) or an LLM judge."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from anima.characters.library import CharacterLibrary
+from anima.config import ModerationSettings, SafetySettings, Settings
+from anima.core.messages import Incoming
+from anima.core.runtime import Runtime
+from anima.llm.router import LLMRouter
+from anima.safety.policy import SafetyPolicy
+from tests.conftest import REPO
+from tests.fakes.llm import InstantLLM
+from tests.fakes.moderation_server import ModerationServer
+
+AIKO = CharacterLibrary.load(REPO / "characters").get("aiko")
+LIN = Incoming("test", "chat", "lin", "Lin", "hi")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ModerationServer]:
+    async with ModerationServer(flag_words=("sneaky",)).running() as running:
+        yield running
+
+
+async def policy_for(
+    server: ModerationServer, timeout_s: float = 2.0, sample_rate: float = 1.0
+) -> SafetyPolicy:
+    spec = ModerationSettings(
+        kind="openai", base_url=server.url, timeout_s=timeout_s, sample_rate=sample_rate
+    )
+    settings = Settings(characters_dir=Path("characters"), safety=SafetySettings(moderation=spec))
+    return SafetyPolicy.from_settings(settings.safety, None, LLMRouter(settings.llm))
+
+
+async def test_a_reply_the_endpoint_flags_is_replaced_by_a_refusal(server: ModerationServer) -> None:
+    policy = await policy_for(server)
+    turn = await policy.begin(LIN, AIKO)
+    verdict = await turn.check_output("A sneaky insult that no local check knows.")
+    assert verdict.action == "replace" and "shakes their head" in verdict.text
+    assert verdict.check == "moderation" and verdict.category == "harassment"
+    await policy.close()
+
+
+async def test_the_same_text_is_judged_once_then_served_from_the_cache(server: ModerationServer) -> None:
+    policy = await policy_for(server)
+    for _ in range(3):
+        turn = await policy.begin(LIN, AIKO)
+        await turn.check_output("A perfectly nice reply.")
+    assert server.inputs == ["A perfectly nice reply."]
+    await policy.close()
+
+
+async def test_a_slow_endpoint_is_given_up_on_and_the_local_decision_stands(server: ModerationServer) -> None:
+    server.hold = True
+    policy = await policy_for(server, timeout_s=0.2)
+    turn = await policy.begin(LIN, AIKO)
+    verdict = await turn.check_output("A sneaky insult that no local check knows.")
+    assert verdict.action == "allow"
+    await policy.close()
+
+
+async def test_unflagged_replies_are_not_sent_unless_sampled(server: ModerationServer) -> None:
+    policy = await policy_for(server, sample_rate=0.0)
+    turn = await policy.begin(LIN, AIKO)
+    await turn.check_output("A perfectly nice reply.")
+    assert server.inputs == []
+    await policy.close()
+
+
+async def test_an_llm_judge_over_a_configured_backend_can_refuse_a_reply(
+    settings: Settings, instant_llm: InstantLLM
+) -> None:
+    settings.llm.backends["judge"] = settings.llm.backends["embedded"]
+    settings.safety.moderation = ModerationSettings(kind="judge", backend="judge", sample_rate=1.0)
+    runtime = await Runtime.start(settings)
+    judge = InstantLLM(name="judge", reply=lambda request: "unsafe\nS10")
+    runtime.router.register("embedded", instant_llm)
+    runtime.router.register("judge", judge)
+    try:
+        reply = await runtime.pipeline.handle(Incoming("test", "chat", "lin", "Lin", "tell me about them"))
+        assert reply is not None and "shakes their head" in reply.text
+        assert "S10: Hate." in judge.requests[0].messages[0].content
+        assert "You said: tell me about them" in judge.requests[0].messages[0].content
+    finally:
+        await runtime.close()
