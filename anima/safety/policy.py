@@ -84,9 +84,9 @@ class SafetyPolicy:
         self.memory = memory
         self.audit = Audit(memory.database, self.settings.audit_excerpt) if memory is not None else None
         self.input_checks: list[InputCheck] = [
-            FloodControl(self.settings.flood_messages, self.settings.flood_window_s),
             LengthCap(self.settings.max_input_chars),
-            CrisisCheck(),
+            CrisisCheck(),  # before flood control: someone in crisis always gets the help answer
+            FloodControl(self.settings.flood_messages, self.settings.flood_window_s),
             HarmCheck(),
             InjectionCheck(),
             BlockedTopics(),

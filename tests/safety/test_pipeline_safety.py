@@ -222,3 +222,11 @@ async def test_a_chat_override_may_tighten_a_cards_rating_but_never_loosen_it(ru
     await policy.set_override("test", "loose", rating="mature")
     assert (await policy.rules_for(say("hi", chat_id="strict"), grimble)).rating == "general"
     assert (await policy.rules_for(say("hi", chat_id="loose"), grimble)).rating == "teen"
+
+
+async def test_someone_in_crisis_gets_the_help_answer_even_in_a_flood(runtime: Runtime) -> None:
+    limit = runtime.settings.safety.flood_messages
+    for i in range(limit + 2):
+        await runtime.pipeline.handle(say(f"spam {i}"))
+    reply = await runtime.pipeline.handle(say("I don't want to live anymore."))
+    assert reply is not None and "988" in reply.text
