@@ -114,9 +114,9 @@ class Fact(SQLModel, table=True):
 class SearchEntry(SQLModel, table=True):
     """One searchable memory (a turn, a summary or a fact) with the text the full-text index sees.
 
-    SQLite indexes `body`, `context` and `scope` in the FTS5 table `search_fts` (external content,
-    kept in step by triggers); PostgreSQL in the generated tsvector column `document`. Both are
-    created by the migrations, outside this model.
+    SQLite indexes `body` and `context` in the FTS5 table `search_fts` (external content, kept in
+    step by triggers; terms prefixed with their conversation, see anima.memory.search); PostgreSQL
+    in the generated tsvector column `document`. Both are made by the migrations, outside this model.
     """
 
     __tablename__ = "search_entries"
@@ -130,8 +130,7 @@ class SearchEntry(SQLModel, table=True):
     kind: str  # "turn" | "summary" | "fact"
     item_id: int
     role: str = ""  # for turns: "user" | "assistant"
-    scope: str  # "c<conversation id>": restricts an FTS5 match to one conversation
-    body: str  # the searchable text (CJK characters spaced apart)
+    body: str  # the searchable text (anima.memory.search.index_text)
     context: str = ""  # the turn before, weighted lower: answers often sit one turn away
     importance: float = 0.5
     created_at: datetime = _moment(default_factory=utcnow)

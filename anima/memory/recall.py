@@ -66,7 +66,10 @@ class RecallRequest:
 
 def recall(conn: Connection, request: RecallRequest) -> list[Memory]:
     """The `limit` memories of one conversation that best fit `request.text`, best first."""
-    query = parse_query(request.text)
+    names = {word for name in (request.speakers or {}) for word in name.split()}
+    query = parse_query(request.text, names)
+    if not query:  # a question only of names ("Mel?"): search for them after all
+        query = parse_query(request.text)
     hits = search(conn, request.conversation_id, query, CANDIDATES)
     window = time_window(request.text[:MAX_INDEXED_CHARS], request.now)
     if window is not None:

@@ -32,7 +32,7 @@ from anima.memory.models import (
     utcnow,
 )
 from anima.memory.recall import Memory, RecallRequest, recall
-from anima.memory.search import scope_of, search_text
+from anima.memory.search import index_text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -504,9 +504,8 @@ def _insert_turn(conn: Connection, row: dict[str, Any]) -> int:
             "kind": "turn",
             "item_id": message_id,
             "role": row["role"],
-            "scope": scope_of(row["conversation_id"]),
-            "body": search_text(row["content"]),
-            "context": search_text(row["context"]),
+            "body": index_text(row["content"], conn.dialect.name, row["conversation_id"]),
+            "context": index_text(row["context"], conn.dialect.name, row["conversation_id"]),
             "importance": TURN_IMPORTANCE.get(row["role"], 0.3),
             "created_at": row["created_at"],
         },
@@ -530,8 +529,7 @@ def _index(
             "kind": kind,
             "item_id": item_id,
             "role": "",
-            "scope": scope_of(conversation_id),
-            "body": search_text(text),
+            "body": index_text(text, conn.dialect.name, conversation_id),
             "context": "",
             "importance": importance,
             "created_at": at,

@@ -9,7 +9,7 @@ Revision ID: 0002
 import sqlalchemy as sa
 from alembic import op
 
-from anima.memory.search import scope_of, search_text
+from anima.memory.search import index_text
 
 revision = "0002"
 down_revision = "0001"
@@ -17,19 +17,19 @@ branch_labels = None
 depends_on = None
 
 _SQLITE_FTS = [
-    "CREATE VIRTUAL TABLE search_fts USING fts5(body, context, scope, content='search_entries', "
-    "content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
+    "CREATE VIRTUAL TABLE search_fts USING fts5(body, context, content='search_entries', "
+    "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
     "CREATE TRIGGER search_entries_insert AFTER INSERT ON search_entries BEGIN "
-    "INSERT INTO search_fts(rowid, body, context, scope) "
-    "VALUES (new.id, new.body, new.context, new.scope); END",
+    "INSERT INTO search_fts(rowid, body, context) "
+    "VALUES (new.id, new.body, new.context); END",
     "CREATE TRIGGER search_entries_delete AFTER DELETE ON search_entries BEGIN "
-    "INSERT INTO search_fts(search_fts, rowid, body, context, scope) "
-    "VALUES ('delete', old.id, old.body, old.context, old.scope); END",
+    "INSERT INTO search_fts(search_fts, rowid, body, context) "
+    "VALUES ('delete', old.id, old.body, old.context); END",
     "CREATE TRIGGER search_entries_update AFTER UPDATE ON search_entries BEGIN "
-    "INSERT INTO search_fts(search_fts, rowid, body, context, scope) "
-    "VALUES ('delete', old.id, old.body, old.context, old.scope); "
-    "INSERT INTO search_fts(rowid, body, context, scope) "
-    "VALUES (new.id, new.body, new.context, new.scope); END",
+    "INSERT INTO search_fts(search_fts, rowid, body, context) "
+    "VALUES ('delete', old.id, old.body, old.context); "
+    "INSERT INTO search_fts(rowid, body, context) "
+    "VALUES (new.id, new.body, new.context); END",
 ]
 _POSTGRES_DOCUMENT = (
     "ALTER TABLE search_entries ADD COLUMN document tsvector GENERATED ALWAYS AS "
@@ -81,7 +81,6 @@ def upgrade() -> None:
         sa.Column("kind", sa.String, nullable=False),
         sa.Column("item_id", sa.Integer, nullable=False),
         sa.Column("role", sa.String, nullable=False),
-        sa.Column("scope", sa.String, nullable=False),
         sa.Column("body", sa.String, nullable=False),
         sa.Column("context", sa.String, nullable=False),
         sa.Column("importance", sa.Float, nullable=False),
@@ -106,9 +105,9 @@ def _index_existing_messages() -> None:
         )
     )
     insert = sa.text(
-        "INSERT INTO search_entries (conversation_id, kind, item_id, role, scope, body, context, "
+        "INSERT INTO search_entries (conversation_id, kind, item_id, role, body, context, "
         "importance, created_at) "
-        "VALUES (:conversation_id, 'turn', :item_id, :role, :scope, :body, :context, 0.5, :created_at)"
+        "VALUES (:conversation_id, 'turn', :item_id, :role, :body, :context, 0.5, :created_at)"
     )
     batch = []
     for message_id, conversation_id, role, content, created_at, previous in rows:
@@ -117,9 +116,8 @@ def _index_existing_messages() -> None:
                 "conversation_id": conversation_id,
                 "item_id": message_id,
                 "role": role,
-                "scope": scope_of(conversation_id),
-                "body": search_text(content),
-                "context": search_text(previous),
+                "body": index_text(content, conn.dialect.name, conversation_id),
+                "context": index_text(previous, conn.dialect.name, conversation_id),
                 "created_at": created_at,
             }
         )
