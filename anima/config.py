@@ -75,6 +75,7 @@ class MemorySettings(_Strict):
     recall_tokens: int = Field(400, ge=0)  # their own token budget in the prompt
     summarize_every: int = Field(40, ge=0)  # messages per background LLM summary (0: off)
     llm_facts_every: int = Field(10, ge=0)  # user messages per background LLM fact extraction (0: off)
+    vectors: bool = False  # vector recall too (needs `make vectors`: a local model, nothing downloaded)
 
 
 class TelegramBotSettings(_Strict):

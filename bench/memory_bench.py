@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from anima.core.messages import ConversationKey
+from anima.memory.embedding import EmbeddingUnavailable
 from anima.memory.locomo import evaluate, table
 from anima.memory.store import MemoryStore, _insert_turn
 
@@ -118,9 +119,16 @@ async def scale(
 async def run(locomo: Path | None, database_url: str | None = None, full: bool = False) -> None:
     where = database_url.split("://", 1)[0] if database_url else "sqlite (WAL file)"
     if locomo is not None and await asyncio.to_thread(locomo.exists):
-        results = await evaluate(locomo, database_url)
         print(f"$ anima bench memory --locomo {locomo}" + (f" --database {where}" if database_url else ""))
-        print(table(results, f"LoCoMo evidence recall, {where}"))
+        results = await evaluate(locomo, database_url)
+        print(table(results, f"LoCoMo, full-text + fusion ({where})"))
+        try:
+            with_vectors = await evaluate(locomo, database_url, vectors=True)
+        except EmbeddingUnavailable as exc:
+            print(f"\n(vector recall not measured: {exc})")
+        else:
+            print()
+            print(table(with_vectors, f"LoCoMo, + vectors ({where})"))
     else:
         print(f"(LoCoMo data not found at {locomo}: skipped; pass --locomo PATH)")
     messages, users = (1_000_000, 10_000) if full else (100_000, 1_000)

@@ -31,7 +31,9 @@ class Runtime:
         characters = CharacterLibrary.load(settings.resolve(settings.characters_dir))
         characters.require_valid()
         characters.get(settings.default_character)  # fail at start, not on the first message
-        memory = await MemoryStore.open(settings.database_url, settings.memory.history_messages)
+        memory = await MemoryStore.open(
+            settings.database_url, settings.memory.history_messages, settings.memory.vectors
+        )
         router = LLMRouter(settings.llm, progress)
         safety = SafetyPolicy.from_settings(settings.safety, memory, router)
         await safety.start()

@@ -122,6 +122,7 @@ class MemoryKeeper:
             await self.memory.remember_facts(
                 turn.state, facts, "rules", turn.said.id, at=turn.said.created_at
             )
+        await self.memory.embed_pending(turn.state)  # vector recall only; a no-op without it
         if turn.replied is None or self.router is None:
             return
         if self.summarize_every:

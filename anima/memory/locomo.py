@@ -62,14 +62,15 @@ def conversations(path: Path) -> list[dict]:  # type: ignore[type-arg]
     return [json.loads(file.read_text()) for file in files]
 
 
-async def evaluate(path: Path, database_url: str | None = None) -> Results:
-    """Recall@5/10/20 per category over every question that has evidence."""
+async def evaluate(path: Path, database_url: str | None = None, vectors: bool = False) -> Results:
+    """Recall@5/10/20 per category over every question that has evidence; `vectors` adds vector
+    similarity (every turn is embedded after the replay, as the keeper would in the background)."""
     results = Results()
     counter = TiktokenCounter()
     for number, data in enumerate(conversations(path)):
         with tempfile.TemporaryDirectory() as tmp:
             url = database_url or f"sqlite:///{tmp}/locomo.db"
-            store = await MemoryStore.open(url)
+            store = await MemoryStore.open(url, vectors=vectors)
             try:
                 await _one(store, data, number, results, counter)
             finally:
@@ -107,6 +108,7 @@ async def _one(
                         fact_source[known] = turn["dia_id"]
             last = max(last, at)
         n += 1
+    await store.embed_pending(state, limit=1_000_000)
     now = last + timedelta(days=1)
     speakers = {user.lower(): "user", character.lower(): "assistant"}
     for qa in data["qa"]:

@@ -155,3 +155,14 @@ class SafetyEvent(SQLModel, table=True):
     reason: str = ""
     excerpt: str = ""  # a short excerpt, its hash, or nothing (safety.audit_excerpt)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+class MemoryVector(SQLModel, table=True):
+    """A memory's sentence vector (optional vector recall): float16, unit length, 384 values."""
+
+    __tablename__ = "memory_vectors"
+    __table_args__ = (Index("ix_memory_vectors_conversation_id", "conversation_id", "entry_id"),)
+
+    entry_id: int = Field(primary_key=True, foreign_key="search_entries.id", ondelete="CASCADE")
+    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    vector: bytes

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
@@ -20,11 +21,15 @@ from anima.memory.models import Fact, Message, SearchEntry, Summary, as_utc
 from anima.memory.search import MAX_INDEXED_CHARS, Hit, parse_query, search
 from anima.memory.when import Window, time_window
 
+if TYPE_CHECKING:
+    from anima.memory.vectors import VectorIndex
+
 CANDIDATES = 60
 RECENCY = 0.1
 HALF_LIFE_DAYS = 60.0
 IMPORTANCE = 0.15
 IN_WINDOW = 0.6
+DENSE = 1.0  # weight of vector similarity (optional vector recall), relative to the best full-text match
 SPEAKER = 0.15
 WINDOW_TURNS = 24
 LINE_CHARS = 600  # how many turns a named time window contributes, newest first
@@ -62,40 +67,68 @@ class RecallRequest:
     exclude_messages: Collection[int] = ()  # turns already in the prompt's recent history
     speakers: dict[str, str] | None = None  # lower-cased name → role ("user"/"assistant")
     after_message: int = 0  # turns and summaries up to this message id are not recalled (/reset)
+    vector: Any = None  # the message's sentence vector, when vector recall is on
 
 
-def recall(conn: Connection, request: RecallRequest) -> list[Memory]:
+def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None = None) -> list[Memory]:
     """The `limit` memories of one conversation that best fit `request.text`, best first."""
     names = {word for name in (request.speakers or {}) for word in name.split()}
     query = parse_query(request.text, names)
     if not query:  # a question only of names ("Mel?"): search for them after all
         query = parse_query(request.text)
-    hits = search(conn, request.conversation_id, query, CANDIDATES)
+    matched = search(conn, request.conversation_id, query, CANDIDATES)
+    hits = {hit.entry_id: hit for hit in reversed(matched)}  # reversed: the best score wins
     window = time_window(request.text[:MAX_INDEXED_CHARS], request.now)
     if window is not None:
-        hits += _in_window(conn, request.conversation_id, window)
-    hits += _current_facts(conn, request.conversation_id)
+        hits |= {
+            hit.entry_id: hit
+            for hit in _in_window(conn, request.conversation_id, window)
+            if hit.entry_id not in hits
+        }
+    hits |= {
+        hit.entry_id: hit for hit in _current_facts(conn, request.conversation_id) if hit.entry_id not in hits
+    }
+    similar: dict[int, float] = {}
+    if vectors is not None and request.vector is not None:
+        similar = dict(vectors.nearest(conn, request.conversation_id, request.vector, CANDIDATES))
+        unknown = [entry for entry in similar if entry not in hits]
+        hits |= {hit.entry_id: hit for hit in _entries(conn, unknown)}
 
-    best = max((h.score for h in hits), default=0.0) or 1.0
+    best = max((h.score for h in hits.values()), default=0.0) or 1.0
+    closest = max(similar.values(), default=0.0) or 1.0
     named_roles = _named_roles(request.text, request.speakers or {})
-    scored: dict[tuple[str, int], tuple[float, Hit]] = {}
-    for hit in hits:
+    scored: list[tuple[float, Hit]] = []
+    for hit in hits.values():
         if hit.kind == "turn" and (
             hit.item_id in request.exclude_messages or hit.item_id <= request.after_message
         ):
             continue
         age_days = max((request.now - hit.created_at).total_seconds(), 0.0) / 86400
-        score = hit.score / best
+        score = hit.score / best + DENSE * max(similar.get(hit.entry_id, 0.0), 0.0) / closest
         score += RECENCY * 0.5 ** (age_days / HALF_LIFE_DAYS) + IMPORTANCE * hit.importance
         if window is not None and hit.created_at in window:
             score += IN_WINDOW
         if hit.role and hit.role in named_roles:
             score += SPEAKER
-        key = (hit.kind, hit.item_id)
-        if key not in scored or scored[key][0] < score:
-            scored[key] = (score, hit)
-    ranked = sorted(scored.values(), key=lambda pair: pair[0], reverse=True)[: request.limit]
-    return _with_text(conn, [(score, hit) for score, hit in ranked], request.after_message)
+        scored.append((score, hit))
+    ranked = sorted(scored, key=lambda pair: pair[0], reverse=True)[: request.limit]
+    return _with_text(conn, ranked, request.after_message)
+
+
+def _entries(conn: Connection, entry_ids: list[int]) -> list[Hit]:
+    if not entry_ids:
+        return []
+    rows = conn.execute(
+        select(
+            SearchEntry.id,
+            SearchEntry.kind,
+            SearchEntry.item_id,
+            SearchEntry.role,
+            SearchEntry.importance,
+            SearchEntry.created_at,
+        ).where(SearchEntry.id.in_(entry_ids))
+    )
+    return [Hit(*row[:5], as_utc(row[5]), 0.0) for row in rows]
 
 
 def _in_window(conn: Connection, conversation_id: int, window: Window) -> list[Hit]:

@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,6 +23,7 @@ from anima.memory.facts import SINGLE_VALUED, FactCandidate
 from anima.memory.models import (
     Conversation,
     Fact,
+    MemoryVector,
     Message,
     Preference,
     SearchEntry,
@@ -33,6 +34,9 @@ from anima.memory.models import (
 )
 from anima.memory.recall import Memory, RecallRequest, recall
 from anima.memory.search import index_text
+
+if TYPE_CHECKING:
+    from anima.memory.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,23 +95,32 @@ TURN_IMPORTANCE = {"user": 0.5, "assistant": 0.3}  # what the user says about th
 
 
 class MemoryStore:
-    def __init__(self, database: Database, history_messages: int = 200) -> None:
+    def __init__(
+        self, database: Database, history_messages: int = 200, vectors: VectorIndex | None = None
+    ) -> None:
         self.database = database
         self.history_messages = history_messages
+        self.vectors = vectors  # optional vector recall (memory.vectors)
         self._conversations: dict[ConversationKey, ConversationState] = {}
         self._retrying: asyncio.Task[None] | None = None
         # What "now" is: messages are stamped and recall measures recency with it (tests move it).
         self.clock: Callable[[], datetime] = utcnow
 
     @classmethod
-    async def open(cls, url: str, history_messages: int = 200) -> MemoryStore:
-        """Open the database and migrate its schema to the newest revision."""
+    async def open(cls, url: str, history_messages: int = 200, vectors: bool = False) -> MemoryStore:
+        """Open the database and migrate its schema to the newest revision; `vectors` loads the
+        optional sentence-embedding model (an AnimaError says how to install it when missing)."""
+        index = None
+        if vectors:
+            from anima.memory.vectors import VectorIndex
+
+            index = await asyncio.to_thread(VectorIndex)
         try:
             database = open_database(url)
             await database.transaction(migrate.upgrade)
         except (SQLAlchemyError, OSError) as exc:
             raise MemoryStoreError(f"cannot open the memory database {url}: {exc}") from exc
-        return cls(database, history_messages)
+        return cls(database, history_messages, index)
 
     async def close(self) -> None:
         if self._retrying is not None:
@@ -119,6 +132,8 @@ class MemoryStore:
                 if state.unsaved:
                     log.error("%d messages could not be stored before closing", len(state.unsaved))
         await self.database.close()
+        if self.vectors is not None:
+            self.vectors.close()
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(connection)` in one transaction; database errors become MemoryStoreError."""
@@ -266,6 +281,7 @@ class MemoryStore:
         `speakers` maps lower-cased names to roles, so "what did Lin say about…" favours Lin's turns.
         """
         recent = list(state.recent)[-skip_recent:] if skip_recent else []
+        vector = (await self.vectors.embed([text[:2000]]))[0] if self.vectors is not None else None
         request = RecallRequest(
             state.id,
             text,
@@ -274,8 +290,26 @@ class MemoryStore:
             frozenset(m.id for m in recent),
             speakers,
             state.starts_after,
+            vector,
         )
-        return await self.run(lambda conn: recall(conn, request))
+        return await self.run(lambda conn: recall(conn, request, self.vectors))
+
+    async def embed_pending(self, state: ConversationState, limit: int = 256) -> int:
+        """Give vectors to the conversation's memories that have none yet (vector recall only);
+        returns how many were embedded. Runs in the background, never on a reply's path."""
+        vectors = self.vectors
+        if vectors is None:
+            return 0
+        done = 0
+        while done < limit:
+            rows = await self.run(lambda conn: vectors.unembedded(conn, state.id, 64))
+            if not rows:
+                break
+            embedded = await vectors.embed([text for _, text in rows])
+            entries = [entry for entry, _ in rows]
+            await self.run(lambda conn, e=entries, v=embedded: vectors.store(conn, state.id, e, v))
+            done += len(rows)
+        return done
 
     async def remember_facts(
         self,
@@ -404,6 +438,7 @@ class MemoryStore:
             if user_id is not None:
                 conversations = select(Conversation.id).where(Conversation.user_id == user_id)
                 # the index first: on SQLite its delete trigger also clears the FTS5 rows
+                conn.execute(delete(MemoryVector).where(MemoryVector.conversation_id.in_(conversations)))
                 conn.execute(delete(SearchEntry).where(SearchEntry.conversation_id.in_(conversations)))
                 conn.execute(delete(Fact).where(Fact.conversation_id.in_(conversations)))
                 conn.execute(delete(Summary).where(Summary.conversation_id.in_(conversations)))
@@ -420,6 +455,8 @@ class MemoryStore:
             return deleted or 0
 
         deleted = await self.run(work)
+        if self.vectors is not None:
+            self.vectors.forget_cached()
         for key in [
             k for k in self._conversations if (k.platform, k.user_id) == (platform, platform_user_id)
         ]:

