@@ -98,6 +98,8 @@ class TelegramBotSettings(_Strict):
     group_edit_interval_s: float = Field(3.0, gt=0)
     # how many recent lines of a group the character sees besides its own talk with the sender (0: none)
     group_context_lines: int = Field(8, ge=0)
+    # Telegram user ids (numbers) allowed to install character cards by sending the file in a private chat
+    admins: list[Annotated[str, Field(coerce_numbers_to_str=True)]] = Field(default_factory=list)
 
 
 class DiscordBotSettings(_Strict):

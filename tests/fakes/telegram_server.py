@@ -3,12 +3,14 @@
 It speaks the wire protocol PTB uses (POST /bot<token>/<method>, form-encoded parameters, JSON
 replies with ok/result or ok/error_code/description/parameters) and keeps what a real server keeps:
 pending updates with offsets and long polling, the messages a bot sent and their edits, the
-webhook a bot set. It checks what Telegram checks and fails loudly: empty or over-long texts,
-edits that change nothing, markup that cannot be parsed, unknown methods.
+voice notes it uploaded (multipart, bytes kept), the files people sent it (getFile and the download
+under the file URL), the webhook a bot set. It checks what Telegram checks and fails loudly: empty
+or over-long texts, edits that change nothing, markup that cannot be parsed, empty uploads, files
+over the Bot API's download limit, unknown methods.
 
-Tests drive it as the people in a chat would (`FakeBot.send_text`, `FakeBot.press`), inject
-faults (`FakeBot.fail_next` answers 429 with retry_after, or 5xx) and read what the bot sent
-(`FakeBot.replies`, `FakeBot.calls`).
+Tests drive it as the people in a chat would (`FakeBot.send_text`, `FakeBot.send_document`,
+`FakeBot.press`), inject faults (`FakeBot.fail_next` answers 429 with retry_after, or 5xx) and read
+what the bot sent (`FakeBot.replies`, `FakeBot.calls`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.web_request import FileField
 
 MAX_TEXT_UTF16 = 4096
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # what a bot may upload
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what getFile serves to a bot
 # Parameters PTB sends as plain strings; every other parameter is JSON-encoded.
 STRING_PARAMS = {
     "text",
@@ -82,6 +87,8 @@ class SentMessage:
     kind: str = "text"
     versions: list[tuple[float, str]] = field(default_factory=list)
     deleted: bool = False
+    voice: bytes | None = None  # kind "voice": the uploaded file
+    duration: int | None = None  # kind "voice": the duration the bot declared, in seconds
 
     @property
     def buttons(self) -> dict[str, str]:
@@ -116,6 +123,8 @@ class FakeBot:
         self.webhook_statuses: list[int] = []
         self.failures: dict[str, deque[Failure]] = {}
         self.injected: dict[int, float] = {}  # update_id -> when it became available
+        self.files: dict[str, bytes] = {}  # file_id -> the bytes of a file people sent the bot
+        self.downloads: list[str] = []  # file paths the bot downloaded
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -142,6 +151,28 @@ class FakeBot:
             message["entities"] = entities
         if reply_to is not None:
             message["reply_to_message"] = self._as_message(reply_to)
+        self.inject({"message": message})
+        return message
+
+    def send_document(
+        self,
+        chat: dict[str, Any],
+        sender: dict[str, Any],
+        data: bytes,
+        file_name: str,
+        mime_type: str = "application/octet-stream",
+    ) -> dict[str, Any]:
+        """A person sends a file as a document (uncompressed, with its name and size)."""
+        file_id = f"doc{len(self.files) + 1}-{secrets.token_hex(4)}"
+        self.files[file_id] = data
+        document = {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": len(data),
+        }
+        message = self.message(chat, sender, document=document)
         self.inject({"message": message})
         return message
 
@@ -263,8 +294,9 @@ class FakeTelegram:
         return bot
 
     async def start(self, port: int = 0) -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -374,11 +406,60 @@ class FakeTelegram:
         return self._store(bot, params, text, reply.get("message_id") or params.get("reply_to_message_id"))
 
     async def _sendVoice(self, bot: FakeBot, params: dict[str, Any]) -> dict[str, Any]:
+        upload = params.get("voice")
+        if not isinstance(upload, FileField):
+            raise ApiError(400, "Bad Request: wrong remote file identifier specified")
+        data = upload.file.read()
+        if not data:
+            raise ApiError(400, "Bad Request: file must be non-empty")
+        duration = params.get("duration")
+        if duration is not None and not isinstance(duration, int):
+            raise ApiError(400, "Bad Request: duration must be an integer number of seconds")
         reply = params.get("reply_parameters") or {}
-        sent = self._store(bot, params, params.get("caption", ""), reply.get("message_id"), kind="voice")
-        return sent | {
-            "voice": {"file_id": "voice", "file_unique_id": "v", "duration": params.get("duration", 1)}
+        message = self._store(
+            bot,
+            params,
+            params.get("caption", ""),
+            reply.get("message_id") or params.get("reply_to_message_id"),
+            kind="voice",
+        )
+        sent = bot.messages[(int(params["chat_id"]), message["message_id"])]
+        sent.voice, sent.duration = data, duration
+        voice = {
+            "file_id": f"voice{sent.message_id}",
+            "file_unique_id": f"v{sent.message_id}",
+            "duration": duration or 0,
+            "mime_type": upload.content_type,
+            "file_size": len(data),
         }
+        return message | {"voice": voice}
+
+    async def _getFile(self, bot: FakeBot, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(params.get("file_id", ""))
+        data = bot.files.get(file_id)
+        if data is None:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        if len(data) > MAX_DOWNLOAD_BYTES:
+            raise ApiError(400, "Bad Request: file is too big")
+        return {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_size": len(data),
+            "file_path": f"documents/{file_id}",
+        }
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """GET <base_file_url><token>/<file_path>: the bytes of a file getFile described."""
+        bot = self.bots.get(request.match_info["token"])
+        if bot is None:
+            return web.Response(status=401)
+        path = request.match_info["path"]
+        data = bot.files.get(path.removeprefix("documents/"))
+        if data is None:
+            return web.Response(status=404)
+        bot.downloads.append(path)
+        await bot.changed()
+        return web.Response(body=data, content_type="application/octet-stream")
 
     async def _editMessageText(self, bot: FakeBot, params: dict[str, Any]) -> dict[str, Any]:
         sent = self._find(bot, params)

@@ -7,7 +7,7 @@ import secrets
 from urllib.parse import urlparse
 
 from telegram import LinkPreviewOptions, Message, Update, User
-from telegram.constants import UpdateType
+from telegram.constants import ChatAction, UpdateType
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
@@ -20,17 +20,22 @@ from telegram.ext import (
     filters,
 )
 
+from anima.bots.telegram.cards import CardInstaller, is_card_file
 from anima.bots.telegram.chats import ChatSettings
 from anima.bots.telegram.commands import COMMANDS, Commands
 from anima.bots.telegram.context import GroupContext
-from anima.bots.telegram.delivery import EditPacer, EditStream, send_text, typing
+from anima.bots.telegram.delivery import EditPacer, EditStream, chat_action, send_text
 from anima.bots.telegram.limits import FloodLimits
 from anima.bots.telegram.translate import is_addressed, is_private, to_incoming, without_mention
 from anima.bots.telegram.updates import UpdateLedger
+from anima.bots.telegram.voice import send_voice_note
+from anima.characters.card import CharacterCard
 from anima.config import TelegramBotSettings
+from anima.core.messages import DiscardStream, Reply
 from anima.core.ordering import ConversationLocks
 from anima.core.runtime import Runtime
 from anima.errors import AnimaError, ConfigError
+from anima.voice import delivery_for
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -73,6 +78,7 @@ class TelegramAdapter:
         self.pacer = EditPacer(settings.edit_interval_s)
         self.group_pacer = EditPacer(settings.group_edit_interval_s)
         self.group_context = GroupContext(settings.group_context_lines)
+        self.cards = CardInstaller(runtime, settings.admins)
         self.app = self._build()
         self._redact = RedactToken(settings.token.get_secret_value())
         # Set once the bot knows who it is (getMe, in start()).
@@ -167,6 +173,9 @@ class TelegramAdapter:
         app.add_handler(
             MessageHandler(private & filters.UpdateType.MESSAGE & filters.COMMAND, self._on_unknown)
         )
+        app.add_handler(
+            MessageHandler(private & filters.UpdateType.MESSAGE & filters.Document.ALL, self._on_file)
+        )
         app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, self._on_not_text))
         app.add_handler(TypeHandler(Update, self._end), group=1)
         app.add_error_handler(self._on_error)
@@ -195,6 +204,7 @@ class TelegramAdapter:
                     return
             text = without_mention(message.text, self.bot)
             incoming = to_incoming(message, sender, card, text, addressed=True, chat_context=shared)
+            delivery = delivery_for(card, await self.chats.voice(message.chat.id, sender.id))
             stream = EditStream(
                 context.bot,
                 message.chat.id,
@@ -203,14 +213,47 @@ class TelegramAdapter:
                 in_group=not private,
             )
             try:
-                async with typing(context.bot, message.chat.id):
-                    reply = await self.runtime.pipeline.handle(incoming, stream)
+                # Voice only: nothing streams, and the chat shows "recording…" from the start.
+                action = ChatAction.TYPING if delivery.text else ChatAction.RECORD_VOICE
+                async with chat_action(context.bot, message.chat.id, action):
+                    reply = await self.runtime.pipeline.handle(
+                        incoming, stream if delivery.text else DiscardStream()
+                    )
+                if reply is not None and delivery.voice:
+                    await self._speak(context, card, reply, stream, text_sent=delivery.text)
                 if reply is not None and not private:
                     self.group_context.add(message.chat.id, sender.id, card.name, reply.text)
             except Exception:
                 log.exception("%s: answering message %s failed", self.name, message.message_id)
                 if private:
                     await send_text(context.bot, message.chat.id, SOMETHING_WENT_WRONG)
+
+    async def _speak(
+        self, context: Context, card: CharacterCard, reply: Reply, stream: EditStream, text_sent: bool
+    ) -> None:
+        """The voice note for a reply. Without its text already sent, the text goes out when no note
+        does (a failed reply is never spoken: its apology is text), or just the notices when one did."""
+        chat_id = stream.chat_id
+        spoken = not reply.failed and await send_voice_note(
+            context.bot, self.runtime.voice, card, reply.text, chat_id, stream.quote
+        )
+        if text_sent:
+            return
+        if not spoken:
+            await stream.finish(reply)
+        elif reply.notices:
+            await send_text(context.bot, chat_id, "\n".join(f"({n})" for n in reply.notices), stream.quote)
+
+    async def _on_file(self, update: Update, context: Context) -> None:
+        """A document in a private chat: a character card to install, or a file the bot cannot read."""
+        message, sender = update.message, update.effective_user
+        if message is None or message.document is None or sender is None or sender.is_bot:
+            return
+        if not is_card_file(message.document):
+            await send_text(context.bot, message.chat.id, ONLY_TEXT)
+            return
+        answer = await self.cards.install(context.bot, sender, message.document)
+        await send_text(context.bot, message.chat.id, answer)
 
     async def _on_edited(self, update: Update, context: Context) -> None:
         await self._note(update, context, ONLY_FIRST_VERSION)

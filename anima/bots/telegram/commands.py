@@ -183,6 +183,7 @@ class Commands:
         async with self.order.hold((message.chat.id, sender.id)):
             deleted = await self.runtime.memory.forget_user(PLATFORM, str(sender.id))
             self.group_context.forget_user(sender.id)
+            self.chats.forget_user(sender.id)
             if is_private(message):  # the private chat's own settings are the person's too
                 await self.chats.set_character(message.chat.id, None)
         await update.callback_query.edit_message_text(  # type: ignore[union-attr]

@@ -24,7 +24,7 @@ from anima.core.messages import Reply
 
 log = logging.getLogger(__name__)
 
-TYPING_REFRESH_S = 4.0  # Telegram shows "typing…" for 5 s or until the bot sends a message
+ACTION_REFRESH_S = 4.0  # Telegram shows "typing…" for 5 s or until the bot sends a message
 ONE_TRY = 1  # rate_limit_args for requests not worth retrying (see limits.FloodLimits)
 TYPING_GRACE_S = 0.3  # a reply faster than this needs no indicator (and saves a request)
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)|[。！？]")
@@ -210,32 +210,35 @@ class EditStream:
 
 
 @asynccontextmanager
-async def typing(bot: ExtBot[Any], chat_id: int) -> AsyncIterator[None]:
-    """Show "typing…" in the chat while the body runs, from a short grace on (a timer, not a task,
-    until then: most of the cost of a fast reply), refreshed before Telegram hides it."""
-    typing_task: asyncio.Task[None] | None = None
+async def chat_action(
+    bot: ExtBot[Any], chat_id: int, action: str = ChatAction.TYPING, grace_s: float = TYPING_GRACE_S
+) -> AsyncIterator[None]:
+    """Show `action` ("typing…", "recording a voice message…") in the chat while the body runs, from
+    a short grace on (a timer, not a task, until then: most of the cost of a fast reply), refreshed
+    before Telegram hides it."""
+    action_task: asyncio.Task[None] | None = None
 
     def start() -> None:
-        nonlocal typing_task
-        typing_task = asyncio.create_task(keep_typing(bot, chat_id))
+        nonlocal action_task
+        action_task = asyncio.create_task(keep_showing(bot, chat_id, action))
 
-    timer = asyncio.get_running_loop().call_later(TYPING_GRACE_S, start)
+    timer = asyncio.get_running_loop().call_later(grace_s, start)
     try:
         yield
     finally:
         timer.cancel()
-        if typing_task is not None:
-            typing_task.cancel()  # a typing action still in flight is worth nothing now
+        if action_task is not None:
+            action_task.cancel()  # an action still in flight is worth nothing now
 
 
-async def keep_typing(bot: ExtBot[Any], chat_id: int) -> None:
-    """Until cancelled: one try at "typing…", then again when Telegram would hide it."""
+async def keep_showing(bot: ExtBot[Any], chat_id: int, action: str) -> None:
+    """Until cancelled: one try at the action, then again when Telegram would hide it."""
     while True:
         try:
-            await bot.send_chat_action(chat_id, ChatAction.TYPING, rate_limit_args=ONE_TRY)
+            await bot.send_chat_action(chat_id, action, rate_limit_args=ONE_TRY)
         except TelegramError as exc:
-            log.info("typing action in chat %s failed: %s", chat_id, exc)
-        await asyncio.sleep(TYPING_REFRESH_S)  # a cadence, not a wait for an event
+            log.info("%s action in chat %s failed: %s", action, chat_id, exc)
+        await asyncio.sleep(ACTION_REFRESH_S)  # a cadence, not a wait for an event
 
 
 async def send_text(bot: ExtBot[Any], chat_id: int, text: str, quote: int | None = None) -> None:
