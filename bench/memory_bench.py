@@ -22,10 +22,13 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from anima.core.messages import ConversationKey
+from anima.config import MemorySettings, SafetySettings, Settings
+from anima.core.messages import ConversationKey, Incoming
+from anima.core.runtime import Runtime
 from anima.memory.embedding import EmbeddingUnavailable
 from anima.memory.locomo import evaluate, table
 from anima.memory.store import MemoryStore, _insert_turn
+from tests.fakes.llm import InstantLLM
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_LOCOMO = REPO.parent / "shared" / "benchmarks" / "locomo"
@@ -116,6 +119,32 @@ async def scale(
     }
 
 
+async def pipeline_cost(recall_memories: int, messages: int = 1000, users: int = 10) -> float:
+    """CPU ms per message of Pipeline.handle (instant LLM, SQLite file), with recall on or off."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            characters_dir=REPO / "characters",
+            memory=MemorySettings(
+                database_url=f"sqlite:///{tmp}/bench.db", recall_memories=recall_memories, llm_facts_every=0
+            ),
+            safety=SafetySettings(flood_messages=1_000_000),
+        )
+        runtime = await Runtime.start(settings)
+        runtime.router.register("embedded", InstantLLM(reply=lambda _r: "Sure, I remember that. " * 4))
+        talk = Talk(seed=3)
+        for i in range(users * 20):  # some history first, so recall has something to search
+            await runtime.pipeline.handle(Incoming("bench", "chat", f"user{i % users}", "Lin", talk.line()))
+        await runtime.pipeline.keeper.drain()
+        lines = [talk.line() for _ in range(messages)]
+        started = time.process_time()
+        for i, line in enumerate(lines):
+            await runtime.pipeline.handle(Incoming("bench", "chat", f"user{i % users}", "Lin", line))
+        cpu = time.process_time() - started
+        await runtime.pipeline.keeper.drain()
+        await runtime.close()
+    return cpu * 1000 / messages
+
+
 async def run(locomo: Path | None, database_url: str | None = None, full: bool = False) -> None:
     where = database_url.split("://", 1)[0] if database_url else "sqlite (WAL file)"
     if locomo is not None and await asyncio.to_thread(locomo.exists):
@@ -131,6 +160,16 @@ async def run(locomo: Path | None, database_url: str | None = None, full: bool =
             print(table(with_vectors, f"LoCoMo, + vectors ({where})"))
     else:
         print(f"(LoCoMo data not found at {locomo}: skipped; pass --locomo PATH)")
+    off, on = [], []
+    for _ in range(2):  # interleaved, so machine noise hits both alike
+        off.append(await pipeline_cost(0))
+        on.append(await pipeline_cost(8))
+    print()
+    print(f"$ {COMMAND}")
+    print("| pipeline CPU per message (instant LLM, SQLite file) | ms |")
+    print("|---|---|")
+    print(f"| recall off (memory.recall_memories: 0) | {min(off):.2f} |")
+    print(f"| recall on (8 memories, full-text) | {min(on):.2f} |")
     messages, users = (1_000_000, 10_000) if full else (100_000, 1_000)
     figures = await scale(messages, users, database_url)
     print()

@@ -24,12 +24,12 @@ from anima.memory.when import Window, time_window
 if TYPE_CHECKING:
     from anima.memory.vectors import VectorIndex
 
-CANDIDATES = 60
+CANDIDATES = 30
 RECENCY = 0.1
 HALF_LIFE_DAYS = 60.0
 IMPORTANCE = 0.15
 IN_WINDOW = 0.6
-DENSE = 1.0  # weight of vector similarity (optional vector recall), relative to the best full-text match
+DENSE = 0.5  # weight of vector similarity (optional), relative to the best full-text match: tuned on LoCoMo
 SPEAKER = 0.15
 WINDOW_TURNS = 24
 LINE_CHARS = 600  # how many turns a named time window contributes, newest first

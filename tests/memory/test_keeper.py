@@ -15,7 +15,9 @@ from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM
 
 KEY = ConversationKey("test", "dm", "lin", "aiko")
-FACTS_JSON = '{"facts": [{"topic": "family", "fact": "has a sister named Ana", "importance": 0.7, "date": null}]}'
+FACTS_JSON = (
+    '{"facts": [{"topic": "family", "fact": "has a sister named Ana", "importance": 0.7, "date": null}]}'
+)
 
 
 def _settings(tmp_path: Path, summarize_every: int, llm_facts_every: int) -> Settings:

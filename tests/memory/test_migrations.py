@@ -33,7 +33,9 @@ def test_head_names_the_newest_revision() -> None:
     assert migrate.HEAD == migrate.head_in_scripts()
 
 
-async def test_a_database_from_before_migrations_is_upgraded_and_its_messages_searchable(tmp_path: Path) -> None:
+async def test_a_database_from_before_migrations_is_upgraded_and_its_messages_searchable(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
         db.executescript(BASELINE)
@@ -47,4 +49,3 @@ async def test_a_database_from_before_migrations_is_upgraded_and_its_messages_se
     assert found[0].text == "My hamster is called Biscuit."
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (migrate.HEAD,)
-

@@ -42,9 +42,13 @@ async def test_vectors_recall_a_memory_that_shares_no_word_with_the_question(tmp
 async def test_forget_deletes_the_vectors_too(database_url: str) -> None:
     store = await _store_with_talk(database_url, vectors=True)
     try:
-        before = await store.run(lambda conn: conn.execute(text("SELECT count(*) FROM memory_vectors")).scalar())
+        before = await store.run(
+            lambda conn: conn.execute(text("SELECT count(*) FROM memory_vectors")).scalar()
+        )
         await store.forget_user("test", "lin")
-        after = await store.run(lambda conn: conn.execute(text("SELECT count(*) FROM memory_vectors")).scalar())
+        after = await store.run(
+            lambda conn: conn.execute(text("SELECT count(*) FROM memory_vectors")).scalar()
+        )
     finally:
         await store.close()
     assert (before, after) == (10, 0)
