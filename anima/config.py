@@ -112,6 +112,8 @@ class DiscordBotSettings(_Strict):
     avatars: dict[str, str] = Field(default_factory=dict)  # card id → image URL for its webhook persona
     mention_replied_user: bool = False  # whether a reply pings the person it answers
     edit_interval_s: float = Field(1.5, ge=0.1)  # at most one streaming edit per this many seconds
+    # Discord user ids allowed to install character cards by sending the file to the bot in a DM
+    admins: list[Annotated[str, Field(coerce_numbers_to_str=True)]] = Field(default_factory=list)
 
 
 class BotsSettings(_Strict):

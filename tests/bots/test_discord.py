@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import sqlite3
@@ -40,8 +41,9 @@ class World:
     alice_dm: str
 
 
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
+@contextlib.asynccontextmanager
+async def open_world() -> AsyncIterator[World]:
+    """A fake Discord with two servers and two people; afterwards, no request went to an unknown route."""
     fake = await FakeDiscord().start()
     guild = fake.add_guild("Tavern")
     general = fake.add_channel(guild, "general")
@@ -59,6 +61,12 @@ async def world() -> AsyncIterator[World]:
     )
     await fake.close()
     assert not fake.unknown, f"the bot called routes the fake does not know: {fake.unknown}"
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    async with open_world() as opened:
+        yield opened
 
 
 async def start_bot(runtime: Runtime, fake: FakeDiscord, **settings: Any) -> DiscordAdapter:

@@ -5,6 +5,11 @@ Tests build a small world (guilds, channels, threads, users), make people speak 
 commands (`slash`) and press buttons (`press`), inject faults (`fail_next`, `drop_gateway`), and read
 back every request the bot made (`calls`) and every message it left in a channel (`bot_messages`).
 
+Files: people's messages may carry attachments, served from 127.0.0.1 as Discord's CDN serves them
+(`downloads` lists what the bot fetched). Files the bot uploads (multipart `files[n]`) are kept with
+their bytes (`file_bytes`); voice messages (flag IS_VOICE_MESSAGE) are checked as Discord checks them:
+the SEND_VOICE_MESSAGES permission, one audio file, its duration and waveform, no text.
+
 Gateway protocol (see discord.py's gateway.py): HELLO → the client heartbeats and IDENTIFYs → READY
 then one GUILD_CREATE per guild; every DISPATCH carries a sequence number; after a dropped connection
 the client RESUMEs with its session id and last sequence and gets the missed events, then RESUMED.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import mimetypes
 import re
 import time
 import zlib
@@ -40,8 +46,16 @@ READ_MESSAGE_HISTORY = 1 << 16
 MANAGE_CHANNELS = 1 << 4
 MANAGE_WEBHOOKS = 1 << 29
 SEND_MESSAGES_IN_THREADS = 1 << 38
+ATTACH_FILES = 1 << 15
+SEND_VOICE_MESSAGES = 1 << 46
 BOT_PERMISSIONS = (
-    VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY | SEND_MESSAGES_IN_THREADS | MANAGE_WEBHOOKS
+    VIEW_CHANNEL
+    | SEND_MESSAGES
+    | READ_MESSAGE_HISTORY
+    | SEND_MESSAGES_IN_THREADS
+    | MANAGE_WEBHOOKS
+    | ATTACH_FILES
+    | SEND_VOICE_MESSAGES
 )
 MEMBER_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY | SEND_MESSAGES_IN_THREADS
 
@@ -57,6 +71,11 @@ HEARTBEAT_ACK = 11
 CHANNEL_TEXT, CHANNEL_DM, CHANNEL_PUBLIC_THREAD = 0, 1, 11
 MESSAGE_DEFAULT, MESSAGE_REPLY = 0, 19
 EPHEMERAL = 1 << 6
+IS_VOICE_MESSAGE = 1 << 13
+WEBHOOK_FLAGS = (1 << 2) | (1 << 12) | (1 << 15)  # what Execute Webhook may set: no voice messages
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024
+# Python's own table lacks .ogg; the host's /etc/mime.types may not have it either.
+mimetypes.add_type("audio/ogg", ".ogg")
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -70,6 +89,27 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _error(status: int, code: int, message: str) -> web.Response:
+    return _json({"message": message, "code": code}, status=status)
+
+
+@dataclass
+class Upload:
+    """One file part of a multipart request, as the bot sent it."""
+
+    field: str  # "files[0]"
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def _content_type(upload: Upload) -> str:
+    """The part's type, or (for discord.py's application/octet-stream) the one its name implies."""
+    if upload.content_type and upload.content_type != "application/octet-stream":
+        return upload.content_type
+    return mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
+
+
 @dataclass
 class Call:
     """One REST request the bot made."""
@@ -80,6 +120,7 @@ class Call:
     body: Any  # the JSON body (or the payload_json of a multipart body), None when empty
     at: float = field(default_factory=time.monotonic)
     status: int = 200
+    files: list[Upload] = field(default_factory=list)  # the file parts of a multipart body
 
 
 CALL = web.RequestKey("call", Call)
@@ -93,6 +134,7 @@ class Fault:
     times: int
     retry_after: float
     is_global: bool
+    code: int = 0
 
 
 @dataclass
@@ -126,6 +168,8 @@ class FakeDiscord:
         self.interaction_responses: dict[str, dict[str, Any]] = {}  # interaction id → callback body
         self.interactions: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
+        self.files: dict[str, bytes] = {}  # attachment id → the bytes behind its url
+        self.downloads: list[str] = []  # attachment ids the bot fetched
         self.close_on_identify: int | None = None  # e.g. 4014: "disallowed intents" (Message Content off)
         self.after_ready: list[dict[str, Any]] = []  # MESSAGE_CREATEs sent right behind READY
         self.sessions: dict[str, Session] = {}
@@ -136,8 +180,9 @@ class FakeDiscord:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> FakeDiscord:
-        app = web.Application(middlewares=[self._record])
+        app = web.Application(middlewares=[self._record], client_max_size=MAX_UPLOAD_BYTES)
         app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{attachment_id}/{filename}", self._download)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -310,13 +355,16 @@ class FakeDiscord:
         reply_to: str | None = None,
         message_type: int | None = None,
         webhook_id: str | None = None,
+        files: list[tuple[str, bytes]] | None = None,
     ) -> dict[str, Any]:
-        """A person (or another bot) posts a message; the bot receives MESSAGE_CREATE."""
+        """A person (or another bot) posts a message, with `files` as (name, bytes) attachments; the
+        bot receives MESSAGE_CREATE."""
         mentions = []
         if mention_bot:
             content = f"<@{self.bot['id']}> {content}"
             mentions.append(self.bot)
         message = self._message(channel_id, author, content, mentions=mentions, webhook_id=webhook_id)
+        message["attachments"] = [self._attachment(channel_id, name, data) for name, data in files or []]
         if reply_to is not None:
             referenced = self.messages[reply_to]
             message["type"] = MESSAGE_REPLY
@@ -459,9 +507,11 @@ class FakeDiscord:
         times: int = 1,
         retry_after: float = 0.05,
         is_global: bool = False,
+        code: int = 0,
     ) -> None:
-        """The next `times` requests matching `method` and the regex `path` fail (429: rate limited)."""
-        self.faults.append(Fault(method, re.compile(path), status, times, retry_after, is_global))
+        """The next `times` requests matching `method` and the regex `path` fail (429: rate limited),
+        others with Discord's JSON error `code`."""
+        self.faults.append(Fault(method, re.compile(path), status, times, retry_after, is_global, code))
 
     async def drop_gateway(self) -> None:
         """Close every gateway connection abnormally, as a network fault would; sessions stay resumable."""
@@ -600,15 +650,22 @@ class FakeDiscord:
         if not request.path.startswith(API_PREFIX):
             return await handler(request)
         body: Any = None
+        files: list[Upload] = []
         if request.can_read_body:
             if request.content_type.startswith("multipart/"):
                 form = await request.post()
                 raw = form.get("payload_json")
                 body = json.loads(str(raw)) if raw is not None else None
+                files = [
+                    Upload(name, part.filename, part.content_type, part.file.read())
+                    for name, part in form.items()
+                    if isinstance(part, web.FileField)
+                ]
             else:
                 text = await request.text()
                 body = json.loads(text) if text else None
         call = Call(request.method, request.path.removeprefix(API_PREFIX), dict(request.query), body)
+        call.files = files
         self.calls.append(call)
         request[CALL] = call
         fault = next(
@@ -637,7 +694,7 @@ class FakeDiscord:
                         "X-RateLimit-Scope": "user",
                     },
                 )
-            return _json({"message": "injected failure", "code": 0}, status=fault.status)
+            return _error(fault.status, fault.code, "injected failure")
         response = await handler(request)
         call.status = response.status
         await self._notify()
@@ -731,12 +788,18 @@ class FakeDiscord:
         return _json(self.commands)
 
     def _bot_message(
-        self, channel_id: str, body: dict[str, Any], author: dict[str, Any] | None = None, **extra: Any
+        self,
+        channel_id: str,
+        body: dict[str, Any],
+        author: dict[str, Any] | None = None,
+        files: list[Upload] | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
         message = self._message(channel_id, author or self.bot, body.get("content") or "", **extra)
         message.pop("member", None)
         message["components"] = body.get("components") or []
         message["embeds"] = body.get("embeds") or []
+        message["attachments"] = self._uploaded(channel_id, body, files or [])
         reference = body.get("message_reference")
         if reference:
             # Discord sends ids as strings, whatever type the client sent them as.
@@ -750,7 +813,78 @@ class FakeDiscord:
     async def _create_message(self, call: Call, channel_id: str) -> web.Response:
         if channel_id not in self.channels:
             return _json({"message": "Unknown Channel", "code": 10003}, status=404)
-        return _json(self._bot_message(channel_id, call.body or {}))
+        body = call.body or {}
+        flags = body.get("flags", 0)
+        if flags & IS_VOICE_MESSAGE and (refusal := self._refuse_voice_message(channel_id, body, call.files)):
+            return refusal
+        return _json(self._bot_message(channel_id, body, files=call.files, flags=flags))
+
+    def _refuse_voice_message(
+        self, channel_id: str, body: dict[str, Any], files: list[Upload]
+    ) -> web.Response | None:
+        """Discord's checks of a voice message, in its error codes; None when it is accepted."""
+        guild_id = self.channels[channel_id].get("guild_id")
+        if guild_id and not self.bot_permissions(guild_id) & SEND_VOICE_MESSAGES:
+            return _error(403, 50013, "Missing Permissions")
+        if body.get("content") or body.get("embeds") or body.get("sticker_ids"):
+            return _error(400, 50159, "Voice messages do not support additional content.")
+        metadata = body.get("attachments") or []
+        if len(files) != 1 or len(metadata) != 1 or not _content_type(files[0]).startswith("audio/"):
+            return _error(400, 50160, "Voice messages must have a single audio attachment.")
+        if not isinstance(metadata[0].get("duration_secs"), int | float) or not metadata[0].get("waveform"):
+            return _error(400, 50161, "Voice messages must have supporting metadata.")
+        return None
+
+    def bot_permissions(self, guild_id: str) -> int:
+        """The bot's permissions in a guild: @everyone's and its own role's (no channel overwrites)."""
+        guild = self.guilds[guild_id]
+        bot_member = next(m for m in guild["members"] if m["user"]["id"] == self.bot["id"])
+        roles = [r for r in guild["roles"] if r["id"] == guild_id or r["id"] in bot_member["roles"]]
+        permissions = 0
+        for role in roles:
+            permissions |= int(role["permissions"])
+        return permissions
+
+    def _uploaded(self, channel_id: str, body: dict[str, Any], files: list[Upload]) -> list[dict[str, Any]]:
+        """The attachments of a new message: each `files[n]` part with the metadata whose id is n."""
+        metadata = {str(a.get("id")): a for a in body.get("attachments") or []}
+        attachments = []
+        for upload in files:
+            index = upload.field.removeprefix("files[").removesuffix("]")
+            extra = metadata.get(index, {})
+            attachment = self._attachment(channel_id, extra.get("filename") or upload.filename, upload.data)
+            attachment["content_type"] = _content_type(upload)
+            for key in ("duration_secs", "waveform", "description"):
+                if key in extra:
+                    attachment[key] = extra[key]
+            attachments.append(attachment)
+        return attachments
+
+    def _attachment(self, channel_id: str, filename: str, data: bytes) -> dict[str, Any]:
+        attachment_id = self.snowflake()
+        self.files[attachment_id] = data
+        url = f"http://127.0.0.1:{self.port}/attachments/{attachment_id}/{filename}"
+        return {
+            "id": attachment_id,
+            "filename": filename,
+            "size": len(data),
+            "url": url,
+            "proxy_url": url,
+            "content_type": mimetypes.guess_type(filename)[0] or "application/octet-stream",
+        }
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """GET an attachment's url (Discord's CDN): no authorization, as discord.py sends none."""
+        attachment_id = request.match_info["attachment_id"]
+        if attachment_id not in self.files:
+            return web.Response(status=404)
+        self.downloads.append(attachment_id)
+        await self._notify()
+        return web.Response(body=self.files[attachment_id], content_type="application/octet-stream")
+
+    def file_bytes(self, attachment: dict[str, Any]) -> bytes:
+        """What is stored behind an attachment of a message."""
+        return self.files[attachment["id"]]
 
     async def _edit_message(self, call: Call, channel_id: str, message_id: str) -> web.Response:
         message = self.messages.get(message_id)
@@ -802,6 +936,8 @@ class FakeDiscord:
         webhook = self.webhooks.get(webhook_id)
         if webhook is None or webhook["token"] != token:
             return _json({"message": "Unknown Webhook", "code": 10015}, status=404)
+        if body.get("flags", 0) & ~WEBHOOK_FLAGS:
+            return _error(400, 50035, "Invalid Form Body: flags: webhooks cannot set these message flags")
         channel_id = call.query.get("thread_id") or webhook["channel_id"]
         author = {
             "id": webhook_id,
@@ -810,7 +946,7 @@ class FakeDiscord:
             "discriminator": "0000",
             "bot": True,
         }
-        message = self._bot_message(channel_id, body, author=author, webhook_id=webhook_id)
+        message = self._bot_message(channel_id, body, author=author, webhook_id=webhook_id, files=call.files)
         message["_avatar_url"] = body.get("avatar_url")
         return _json(message) if call.query.get("wait") in ("true", "1", "True") else web.Response(status=204)
 

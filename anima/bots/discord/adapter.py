@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import Counter
 from typing import ClassVar
@@ -13,16 +14,20 @@ import yarl
 from discord import app_commands
 
 from anima.bots.discord.addressing import Addressed, Addressing
+from anima.bots.discord.cards import CardInstaller, card_attachments
 from anima.bots.discord.commands import install_commands
 from anima.bots.discord.delivery import BotSpeaker, DiscordReplyStream, Speaker, WebhookSpeaker
 from anima.bots.discord.preferences import PLATFORM, ChatPreferences
+from anima.bots.discord.split import split_message
+from anima.bots.discord.voice import send_voice_reply
 from anima.bots.discord.webhooks import PersonaWebhooks
 from anima.characters.card import CharacterCard
 from anima.config import DiscordBotSettings
-from anima.core.messages import Attachment, Incoming
+from anima.core.messages import Attachment, DiscardStream, Incoming, Reply
 from anima.core.ordering import ConversationLocks
 from anima.core.runtime import Runtime
 from anima.errors import AnimaError, ConfigError
+from anima.voice import delivery_for
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +128,7 @@ class DiscordAdapter:
             everyone=False, users=False, roles=False, replied_user=settings.mention_replied_user
         )
         self.preferences = ChatPreferences(runtime.memory)
+        self.cards = CardInstaller(runtime, settings.admins)
         self.client: AnimaClient | None = None
         self.webhooks: PersonaWebhooks | None = None
         self.addressing: Addressing | None = None
@@ -229,6 +235,10 @@ class DiscordAdapter:
         try:
             # Strict order per person and channel from here on: the lookups below await.
             async with self._order.hold((message.channel.id, message.author.id)):
+                cards = card_attachments(message) if message.guild is None else []
+                if cards:
+                    await self._install_cards(message, cards)
+                    return
                 addressed = await self.addressing.resolve(message)
                 if addressed is not None:
                     await self._answer(message, addressed)
@@ -256,22 +266,45 @@ class DiscordAdapter:
             attachments=tuple(_attachment(a) for a in message.attachments),
             persona=persona.description if persona else "",
         )
-        fallback = BotSpeaker(message.channel, self.mentions, message, name=card.name)
+        assert self.client is not None
+        fallback = BotSpeaker(message.channel, self.client.http, self.mentions, message, name=card.name)
         stream = DiscordReplyStream(
             await self._speaker(message, card, fallback),
             message.channel,
             self.settings.edit_interval_s,
             fallback,
         )
+        delivery = delivery_for(card, await self.preferences.voice(incoming.chat_id, incoming.user_id))
         try:
-            await self.runtime.pipeline.handle(incoming, stream)
+            # Voice only: nothing streams; the stream still shows "typing" until something is sent.
+            reply = await self.runtime.pipeline.handle(incoming, stream if delivery.text else DiscardStream())
+            if reply is not None and delivery.voice:
+                await self._speak(card, reply, stream, text_sent=delivery.text)
         finally:
             stream.close()
+
+    async def _speak(
+        self, card: CharacterCard, reply: Reply, stream: DiscordReplyStream, text_sent: bool
+    ) -> None:
+        """The voice note for a reply. Without its text already sent, the text goes out when no note
+        does (a failed reply is never spoken: its apology is text), or just the notices when one did."""
+        spoken = not reply.failed and await send_voice_reply(stream, self.runtime.voice, card, reply.text)
+        if text_sent:
+            return
+        if not spoken:
+            await stream.finish(reply)
+        elif reply.notices:
+            await stream.finish(dataclasses.replace(reply, text=""))
+
+    async def _install_cards(self, message: discord.Message, attachments: list[discord.Attachment]) -> None:
+        answer = await self.cards.install_all(message.author, attachments)
+        for piece in split_message(answer):
+            await message.channel.send(piece, allowed_mentions=self.mentions)
 
     async def _speaker(self, message: discord.Message, card: CharacterCard, fallback: BotSpeaker) -> Speaker:
         """The bot's own character speaks as the bot; others through a webhook, or in bold without one."""
         if card.id == self.own_character:
-            return BotSpeaker(message.channel, self.mentions, message)
+            return BotSpeaker(message.channel, fallback.http, self.mentions, message)
         assert self.webhooks is not None
         if message.guild is not None and self.webhooks.allowed(message.channel):
             try:

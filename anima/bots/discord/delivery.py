@@ -1,4 +1,5 @@
-"""Deliver a reply to Discord as it streams: typing, throttled edits, 2000-character pieces, safe mentions."""
+"""Deliver a reply to Discord as it streams: typing, throttled edits, 2000-character pieces, safe mentions;
+then, with voice on, its voice note."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any, Protocol
 import discord
 
 from anima.bots.discord.split import MESSAGE_LIMIT, split_message
+from anima.bots.discord.voice import post_voice_message, voice_file
 from anima.core.messages import Reply
+from anima.voice import VoiceNote
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,9 @@ class Speaker(Protocol):
 
     async def edit(self, sent: Any, text: str) -> None: ...
 
+    async def send_voice(self, note: VoiceNote) -> None:
+        """Post a voice note (after the text, if any). Raises discord.HTTPException when refused."""
+
 
 class BotSpeaker:
     """The bot's own account; the first piece replies to the user's message."""
@@ -36,11 +42,13 @@ class BotSpeaker:
     def __init__(
         self,
         channel: discord.abc.Messageable,
+        http: discord.http.HTTPClient,
         mentions: discord.AllowedMentions,
         reply_to: discord.Message | None = None,
         name: str | None = None,
     ) -> None:
         self.channel = channel
+        self.http = http
         self.mentions = mentions
         self.reference = reply_to.to_reference(fail_if_not_exists=False) if reply_to else None
         self.prefix = f"**{discord.utils.escape_markdown(name)}**: " if name else ""
@@ -51,6 +59,30 @@ class BotSpeaker:
 
     async def edit(self, sent: discord.Message, text: str) -> None:
         await sent.edit(content=text, allowed_mentions=self.mentions)
+
+    async def send_voice(self, note: VoiceNote) -> None:
+        """A native voice message; an OGG file where Discord refuses one (no Send Voice Messages
+        permission) or when the bot speaks for another character, whose name a voice message cannot show."""
+        if not self.prefix and self._may_send_voice_messages():
+            try:
+                channel_id = self.channel.id  # type: ignore[attr-defined]
+                await post_voice_message(self.http, channel_id, note, self.mentions, self.reference)
+                return
+            except discord.HTTPException as exc:
+                log.info("Discord refused the voice message (%s); sending the note as a file", exc)
+        await self.channel.send(
+            self.prefix.strip() or None,
+            file=voice_file(note),
+            reference=self.reference,  # type: ignore[arg-type]
+            allowed_mentions=self.mentions,
+        )
+
+    def _may_send_voice_messages(self) -> bool:
+        """From the permissions discord.py already has (no request); in DMs voice messages always may."""
+        guild = getattr(self.channel, "guild", None)
+        if guild is None:
+            return True
+        return self.channel.permissions_for(guild.me).send_voice_messages  # type: ignore[attr-defined,no-any-return]
 
 
 class WebhookSpeaker:
@@ -90,6 +122,22 @@ class WebhookSpeaker:
 
     async def edit(self, sent: discord.WebhookMessage, text: str) -> None:
         await sent.edit(content=text, allowed_mentions=self.mentions)
+
+    async def send_voice(self, note: VoiceNote) -> None:
+        """An OGG file under the character's name: webhooks may not post voice messages (Execute Webhook
+        takes no IS_VOICE_MESSAGE flag), and the bot posting one would lose the character's identity."""
+        try:
+            await self.webhook.send(
+                file=voice_file(note),
+                username=self.name,
+                avatar_url=self.avatar_url or discord.utils.MISSING,
+                allowed_mentions=self.mentions,
+                thread=self.thread or discord.utils.MISSING,
+                wait=True,
+            )
+        except discord.NotFound:
+            self.on_gone()
+            raise
 
 
 def render_final(reply: Reply) -> str:
@@ -148,6 +196,18 @@ class DiscordReplyStream:
                 if delay > 0:
                     await asyncio.sleep(delay)
             await self._show(final)
+
+    async def send_voice(self, note: VoiceNote) -> None:
+        """The reply's voice note, by whoever spoke its text (or would have)."""
+        try:
+            await self._speaker.send_voice(note)
+        except (discord.NotFound, discord.Forbidden):
+            if self._sent or self._fallback is None:
+                raise
+            log.warning("the webhook was refused; the bot sends the character's voice note itself")
+            self._speaker, self._fallback = self._fallback, None
+            await self._speaker.send_voice(note)
+        self._stop_typing()
 
     def close(self) -> None:
         """Stop the typing indicator and any pending update (the reply is done or failed)."""

@@ -1,0 +1,78 @@
+"""Voice replies on Discord: a native voice message, or an OGG file where Discord refuses one.
+
+discord.py has no API for voice messages (its issue #10165), so the message is posted through its own
+HTTP client with a raw route: rate limits and retries stay in discord.py, the multipart shape is the one
+its `send_files` builds (`payload_json`, then `files[0]`), and the attachment carries the duration and
+waveform that make Discord show a voice message.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from typing import Any, Protocol
+
+import discord
+
+from anima.characters.card import CharacterCard
+from anima.errors import AnimaError
+from anima.voice import VoiceNote, VoiceService
+
+log = logging.getLogger(__name__)
+
+IS_VOICE_MESSAGE = 1 << 13
+FILENAME = "voice-message.ogg"
+
+
+class VoiceSpeaker(Protocol):
+    async def send_voice(self, note: VoiceNote) -> None: ...
+
+
+def voice_file(note: VoiceNote) -> discord.File:
+    return discord.File(io.BytesIO(note.ogg), FILENAME)
+
+
+async def post_voice_message(
+    http: discord.http.HTTPClient,
+    channel_id: int,
+    note: VoiceNote,
+    mentions: discord.AllowedMentions,
+    reference: discord.MessageReference | None = None,
+) -> Any:
+    """Post `note` as a voice message. Raises discord.HTTPException when Discord refuses it (without
+    SEND_VOICE_MESSAGES, 403 with code 50013; where voice messages are off, 50173)."""
+    payload: dict[str, Any] = {
+        "flags": IS_VOICE_MESSAGE,
+        "attachments": [
+            {"id": "0", "filename": FILENAME, "duration_secs": note.duration_s, "waveform": note.waveform_b64}
+        ],
+        "allowed_mentions": mentions.to_dict(),
+    }
+    if reference is not None:
+        payload["message_reference"] = reference.to_message_reference_dict()
+    file = voice_file(note)
+    form = [
+        {"name": "payload_json", "value": json.dumps(payload)},
+        {"name": "files[0]", "value": file.fp, "filename": FILENAME, "content_type": note.mime},
+    ]
+    route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
+    # `files` lets discord.py rewind the file before each retry.
+    return await http.request(route, form=form, files=[file])
+
+
+async def send_voice_reply(
+    speaker: VoiceSpeaker, voice: VoiceService, card: CharacterCard, text: str
+) -> bool:
+    """Speak `text` in the card's voice and send it. False (and logged) when no note could be made or
+    Discord took neither form of it, so that the caller can still deliver the text."""
+    try:
+        note = await voice.speak(card, text)
+        await speaker.send_voice(note)
+    except AnimaError as exc:
+        log.warning("no voice note for %s: %s", card.id, exc)
+        return False
+    except discord.HTTPException as exc:
+        log.warning("Discord did not take the voice note of %s: %s", card.id, exc)
+        return False
+    return True
