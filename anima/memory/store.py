@@ -19,6 +19,7 @@ from anima.core.prompt import ChatMessage
 from anima.errors import MemoryStoreError
 from anima.memory import migrate
 from anima.memory.database import Database, open_database
+from anima.memory.export import export_user
 from anima.memory.facts import SINGLE_VALUED, FactCandidate
 from anima.memory.models import (
     Conversation,
@@ -473,7 +474,7 @@ class MemoryStore:
 
     async def export_user(self, platform: str, platform_user_id: str) -> dict[str, Any] | None:
         """Everything stored about a user, as JSON-ready data (None for an unknown user)."""
-        return await self.run(lambda conn: _export(conn, platform, platform_user_id))
+        return await self.run(lambda conn: export_user(conn, platform, platform_user_id))
 
     async def get_preference(self, platform: str, chat_id: str, key: str, user_id: str = "") -> Any:
         """A remembered setting (None when unset), e.g. the character bound to a chat."""
@@ -610,86 +611,3 @@ def _store_fact(
     )
     _index(conn, conversation_id, "fact", fact_id, searchable, fact.importance, now)
     return True
-
-
-def _iso(value: datetime | None) -> str | None:
-    return as_utc(value).isoformat() if value is not None else None
-
-
-def _export(conn: Connection, platform: str, platform_user_id: str) -> dict[str, Any] | None:
-    user = conn.execute(
-        select(User.id, User.display_name, User.created_at).where(
-            User.platform == platform, User.platform_user_id == platform_user_id
-        )
-    ).first()
-    if user is None:
-        return None
-    conversations = []
-    rows = conn.execute(
-        select(Conversation.id, Conversation.character_id, Conversation.chat_id, Conversation.created_at)
-        .where(Conversation.user_id == user.id)
-        .order_by(Conversation.id)
-    ).all()
-    for conv_id, character_id, chat_id, created_at in rows:
-        messages = conn.execute(
-            select(Message.role, Message.content, Message.created_at, Message.cut)
-            .where(Message.conversation_id == conv_id)
-            .order_by(Message.id)
-        ).all()
-        facts = conn.execute(
-            select(
-                Fact.topic,
-                Fact.content,
-                Fact.importance,
-                Fact.happened_at,
-                Fact.source,
-                Fact.created_at,
-                Fact.superseded_at,
-            )
-            .where(Fact.conversation_id == conv_id)
-            .order_by(Fact.id)
-        ).all()
-        summaries = conn.execute(
-            select(Summary.content, Summary.started_at, Summary.ended_at)
-            .where(Summary.conversation_id == conv_id)
-            .order_by(Summary.id)
-        ).all()
-        conversations.append(
-            {
-                "character": character_id,
-                "chat_id": chat_id,
-                "started": _iso(created_at),
-                "messages": [
-                    {"role": role, "text": text, "at": _iso(at), **({"cut": True} if cut else {})}
-                    for role, text, at, cut in messages
-                ],
-                "facts": [
-                    {
-                        "topic": topic,
-                        "fact": content,
-                        "importance": importance,
-                        "about": _iso(about),
-                        "source": source,
-                        "since": _iso(since),
-                        "superseded": _iso(superseded),
-                    }
-                    for topic, content, importance, about, source, since, superseded in facts
-                ],
-                "summaries": [
-                    {"text": text, "from": _iso(start), "to": _iso(end)} for text, start, end in summaries
-                ],
-            }
-        )
-    preferences = conn.execute(
-        select(Preference.chat_id, Preference.key, Preference.value).where(
-            Preference.platform == platform, Preference.user_id == platform_user_id
-        )
-    ).all()
-    return {
-        "platform": platform,
-        "user_id": platform_user_id,
-        "display_name": user.display_name,
-        "first_seen": _iso(user.created_at),
-        "conversations": conversations,
-        "preferences": [{"chat_id": c, "key": k, "value": json.loads(v)} for c, k, v in preferences],
-    }

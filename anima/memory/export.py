@@ -1,0 +1,95 @@
+"""Everything stored about one user, as JSON-ready data (`anima memory export`, the user's copy)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from anima.memory.models import Conversation, Fact, Message, Preference, Summary, User, as_utc
+
+
+def _iso(value: datetime | None) -> str | None:
+    return as_utc(value).isoformat() if value is not None else None
+
+
+def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[str, Any] | None:
+    """The user's conversations (messages, facts, summaries) and preferences; None if unknown."""
+    user = conn.execute(
+        select(User.id, User.display_name, User.created_at).where(
+            User.platform == platform, User.platform_user_id == platform_user_id
+        )
+    ).first()
+    if user is None:
+        return None
+    conversations = []
+    rows = conn.execute(
+        select(Conversation.id, Conversation.character_id, Conversation.chat_id, Conversation.created_at)
+        .where(Conversation.user_id == user.id)
+        .order_by(Conversation.id)
+    ).all()
+    for conv_id, character_id, chat_id, created_at in rows:
+        messages = conn.execute(
+            select(Message.role, Message.content, Message.created_at, Message.cut)
+            .where(Message.conversation_id == conv_id)
+            .order_by(Message.id)
+        ).all()
+        facts = conn.execute(
+            select(
+                Fact.topic,
+                Fact.content,
+                Fact.importance,
+                Fact.happened_at,
+                Fact.source,
+                Fact.created_at,
+                Fact.superseded_at,
+            )
+            .where(Fact.conversation_id == conv_id)
+            .order_by(Fact.id)
+        ).all()
+        summaries = conn.execute(
+            select(Summary.content, Summary.started_at, Summary.ended_at)
+            .where(Summary.conversation_id == conv_id)
+            .order_by(Summary.id)
+        ).all()
+        conversations.append(
+            {
+                "character": character_id,
+                "chat_id": chat_id,
+                "started": _iso(created_at),
+                "messages": [
+                    {"role": role, "text": text, "at": _iso(at), **({"cut": True} if cut else {})}
+                    for role, text, at, cut in messages
+                ],
+                "facts": [
+                    {
+                        "topic": topic,
+                        "fact": content,
+                        "importance": importance,
+                        "about": _iso(about),
+                        "source": source,
+                        "since": _iso(since),
+                        "superseded": _iso(superseded),
+                    }
+                    for topic, content, importance, about, source, since, superseded in facts
+                ],
+                "summaries": [
+                    {"text": text, "from": _iso(start), "to": _iso(end)} for text, start, end in summaries
+                ],
+            }
+        )
+    preferences = conn.execute(
+        select(Preference.chat_id, Preference.key, Preference.value).where(
+            Preference.platform == platform, Preference.user_id == platform_user_id
+        )
+    ).all()
+    return {
+        "platform": platform,
+        "user_id": platform_user_id,
+        "display_name": user.display_name,
+        "first_seen": _iso(user.created_at),
+        "conversations": conversations,
+        "preferences": [{"chat_id": c, "key": k, "value": json.loads(v)} for c, k, v in preferences],
+    }
