@@ -15,12 +15,14 @@ only, so quotes, `*`, `NEAR`, `OR` or SQL in a message can never become search s
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 import snowballstemmer
 from sqlalchemy import Connection, text
@@ -95,10 +97,10 @@ class Query:
         terms |= {f'"{prefix}{a} {prefix}{b}"': None for a, b in self.phrases}
         return f"{{body context}}:({' OR '.join(terms)})"
 
-    def tsquery(self) -> str:
-        """A to_tsquery() expression (each word is [\\w']-only, so it cannot be syntax)."""
+    def tsquery_terms(self) -> list[str]:
+        """to_tsquery() expressions, one per term (each word is [\\w']-only, so it cannot be syntax)."""
         terms = [w.replace("'", "") for w in self.words] + [f"{a} <-> {b}" for a, b in self.phrases]
-        return " | ".join(t for t in terms if t)
+        return [t for t in terms if t]
 
 
 def parse_query(message: str, ignore: Collection[str] = ()) -> Query:
@@ -147,13 +149,37 @@ _SQLITE_SEARCH = text(
     "FROM search_fts JOIN search_entries e ON e.id = search_fts.rowid "
     "WHERE search_fts MATCH :query ORDER BY bm25(search_fts, 1.0, 0.5) LIMIT :limit"
 )
+
+
 # ts_rank has no IDF: weigh the body (A) over the context (B), normalised by length (flag 1).
-_POSTGRES_SEARCH = text(
-    "SELECT e.id, e.kind, e.item_id, e.role, e.importance, e.created_at, "
-    "ts_rank('{0, 0, 0.5, 1.0}', e.document, q, 1) AS score "
-    "FROM search_entries e, to_tsquery('english', :query) q "
-    "WHERE e.conversation_id = :conversation AND e.document @@ q ORDER BY score DESC LIMIT :limit"
-)
+def _postgres_search(conn: Connection, conversation_id: int, query: Query, limit: int) -> Any:
+    """ts_rank knows no IDF, so each term's rank is weighted by its IDF within the conversation
+    (counted first, in one pass over the conversation's rows): BM25's idea in SQL."""
+    terms = query.tsquery_terms()
+    params: dict[str, Any] = {f"t{i}": term for i, term in enumerate(terms)}
+    params |= {"conversation": conversation_id, "limit": limit}
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE document @@ to_tsquery('english', :t{i}))" for i in range(len(terms))
+    )
+    total, *frequencies = conn.execute(
+        text(f"SELECT count(*), {counts} FROM search_entries WHERE conversation_id = :conversation"), params
+    ).one()
+    used = [i for i, n in enumerate(frequencies) if n]
+    if not used:
+        return []
+    for i in used:
+        params[f"w{i}"] = math.log(1 + (total - frequencies[i] + 0.5) / (frequencies[i] + 0.5))
+    score = " + ".join(f":w{i} * ts_rank('{{0, 0, 0.5, 1.0}}', e.document, q{i}, 1)" for i in used)
+    sources = ", ".join(f"to_tsquery('english', :t{i}) q{i}" for i in used)
+    matches = " OR ".join(f"e.document @@ q{i}" for i in used)
+    return conn.execute(
+        text(
+            f"SELECT e.id, e.kind, e.item_id, e.role, e.importance, e.created_at, {score} AS score "
+            f"FROM search_entries e, {sources} WHERE e.conversation_id = :conversation AND ({matches}) "
+            "ORDER BY score DESC LIMIT :limit"
+        ),
+        params,
+    )
 
 
 def search(conn: Connection, conversation_id: int, query: Query, limit: int) -> list[Hit]:
@@ -163,9 +189,7 @@ def search(conn: Connection, conversation_id: int, query: Query, limit: int) -> 
     if conn.dialect.name == "sqlite":
         rows = conn.execute(_SQLITE_SEARCH, {"query": query.fts5(conversation_id), "limit": limit})
     else:
-        rows = conn.execute(
-            _POSTGRES_SEARCH, {"query": query.tsquery(), "conversation": conversation_id, "limit": limit}
-        )
+        rows = _postgres_search(conn, conversation_id, query, limit)
     return [Hit(*row[:5], _as_datetime(row[5]), float(row[6])) for row in rows]
 
 
