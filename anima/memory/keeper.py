@@ -72,6 +72,7 @@ class MemoryKeeper:
         self._no_reply.set()
         self._llm_job: asyncio.Task[str] | None = None
         self._since_facts: dict[int, int] = {}
+        self._closing = False
 
     def after_turn(self, turn: Turn) -> None:
         """Queue a finished turn for background work; returns at once."""
@@ -101,8 +102,17 @@ class MemoryKeeper:
         async with asyncio.timeout(timeout_s):
             await self._turns.join()
 
-    async def close(self) -> None:
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Finish the cheap work still queued (rule facts, vectors) within `grace_s`, skipping LLM
+        work, then stop."""
+        self._closing = True
+        if self._llm_job is not None and not self._llm_job.done():
+            self._llm_job.cancel()
         if self._worker is not None:
+            try:
+                await self.drain(grace_s)
+            except TimeoutError:
+                log.warning("memory keeper stopped with %d turns unprocessed", self._turns.qsize())
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
 
@@ -123,7 +133,7 @@ class MemoryKeeper:
                 turn.state, facts, "rules", turn.said.id, at=turn.said.created_at
             )
         await self.memory.embed_pending(turn.state)  # vector recall only; a no-op without it
-        if turn.replied is None or self.router is None:
+        if turn.replied is None or self.router is None or self._closing:
             return
         if self.summarize_every:
             await self._summarize(turn)
@@ -159,6 +169,8 @@ class MemoryKeeper:
         request = GenerationRequest(messages, max_tokens=min(max_tokens, backend.max_tokens), temperature=0.2)
         for _ in range(LLM_ATTEMPTS):
             await self._no_reply.wait()
+            if self._closing:
+                return ""
             pieces: list[str] = []
             self._llm_job = asyncio.get_running_loop().create_task(
                 _collect(self.router.generate, backend, request, pieces)

@@ -115,3 +115,17 @@ async def test_a_reply_never_waits_for_a_background_summary(tmp_path: Path) -> N
     finally:
         await runtime.close()
     assert view.summary == "Lin told Aiko about her sister Ana and her new job."  # retried, then stored
+
+
+async def test_facts_said_just_before_shutdown_are_kept(tmp_path: Path) -> None:
+    runtime = await Runtime.start(_settings(tmp_path, summarize_every=0, llm_facts_every=0))
+    runtime.router.register("embedded", InstantLLM())
+    await _say(runtime, "I live in Lisbon.")
+    await runtime.close()  # no drain first: closing finishes the cheap background work
+
+    reopened = await Runtime.start(_settings(tmp_path, summarize_every=0, llm_facts_every=0))
+    try:
+        view = await reopened.memory.view(KEY, "Lin")
+    finally:
+        await reopened.close()
+    assert [fact.content for fact in view.facts] == ["lives in Lisbon"]
