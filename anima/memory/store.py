@@ -147,9 +147,7 @@ class MemoryStore:
         """The conversation for `key`, created on first contact; cached after the first call."""
         state = self._conversations.get(key)
         if state is None:
-            state = await self.database.transaction(
-                lambda conn: self._open_conversation(conn, key, display_name)
-            )
+            state = await self.run(lambda conn: self._open_conversation(conn, key, display_name))
             self._conversations[key] = state
         return state
 
@@ -401,7 +399,7 @@ class MemoryStore:
             )
             return last or 0
 
-        state.starts_after = await self.database.transaction(work)
+        state.starts_after = await self.run(work)
         state.recent.clear()
 
     async def view(self, key: ConversationKey, display_name: str, last: int = 6) -> MemoryView:
@@ -484,7 +482,7 @@ class MemoryStore:
             Preference.user_id == user_id,
             Preference.key == key,
         )
-        raw = await self.database.transaction(lambda conn: conn.execute(query).scalar())
+        raw = await self.run(lambda conn: conn.execute(query).scalar())
         return None if raw is None else json.loads(raw)
 
     async def set_preference(
@@ -511,7 +509,7 @@ class MemoryStore:
                     )
                 )
 
-        await self.database.transaction(work)
+        await self.run(work)
 
 
 def _user_id(conn: Connection, platform: str, platform_user_id: str, display_name: str) -> int:
