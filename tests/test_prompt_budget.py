@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anima.characters.card import CharacterCard, ExampleExchange
-from anima.core.prompt import PER_MESSAGE_TOKENS, REPLY_PRIMER_TOKENS, ChatMessage, PromptBuilder, plan_budget
+from anima.core.prompt import (
+    PER_MESSAGE_TOKENS,
+    REPLY_PRIMER_TOKENS,
+    ChatMessage,
+    PromptBuilder,
+    TurnContext,
+    plan_budget,
+)
 from anima.core.tokens import CachedCounter, TiktokenCounter
 from anima.errors import AnimaError
 
@@ -138,12 +145,20 @@ async def test_recalled_memories_stay_within_their_budget_and_the_window(
     turns = [ChatMessage("user" if i % 2 == 0 else "assistant", text) for i, text in enumerate(history)]
     lines = [f"[2026-03-0{i % 9 + 1}] Lin: {text}".replace("\n", " ") for i, text in enumerate(memories)]
     prompt = await PromptBuilder(COUNTER).build(
-        CARD, "Lin", turns, newest, context, max_tokens, memories=lines, memory_tokens=memory_tokens
+        CARD,
+        "Lin",
+        turns,
+        newest,
+        context,
+        max_tokens,
+        TurnContext(memories=lines, memory_tokens=memory_tokens),
     )
 
     assert await prompt_tokens(prompt.messages) <= context - max_tokens
     assert prompt.messages[-1] == ChatMessage("user", newest)
-    recalled = [m for m in prompt.messages if m.role == "system" and m.content.startswith("What you remember")]
+    recalled = [
+        m for m in prompt.messages if m.role == "system" and m.content.startswith("What you remember")
+    ]
     if recalled:
         assert await COUNTER.count(recalled[0].content) + PER_MESSAGE_TOKENS <= memory_tokens
         kept = recalled[0].content.split("\n")[1:]

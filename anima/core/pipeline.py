@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from anima.characters.card import CharacterCard
 from anima.characters.library import CharacterLibrary
@@ -13,7 +12,7 @@ from anima.characters.macros import expand
 from anima.config import MemorySettings
 from anima.core.messages import ConversationKey, DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
-from anima.core.prompt import ChatMessage, PromptBuilder, PromptTooLarge
+from anima.core.prompt import NO_CONTEXT, ChatMessage, PromptBuilder, PromptTooLarge, TurnContext
 from anima.errors import LLMError, MemoryStoreError
 from anima.llm.router import LLMRouter
 from anima.memory.keeper import MemoryKeeper, Turn
@@ -116,19 +115,16 @@ class Pipeline:
             memories = await self.recall(conversation, verdict.text, card, user_name, len(history))
 
             stream = turn.stream(stream)  # what the platform may show while generating (safety.stream)
+            context = TurnContext(
+                persona=message.persona,
+                chat_context=message.chat_context,
+                memories=memories,
+                memory_tokens=self.memory_settings.recall_tokens,
+                canary=turn.canary,
+                instruction=verdict.instruction,
+            )
             async with self.keeper.replying():
-                generated = await self.generate(
-                    card,
-                    user_name,
-                    history,
-                    verdict.text,
-                    stream,
-                    message.persona,
-                    message.chat_context,
-                    memories,
-                    canary=turn.canary,
-                    instruction=verdict.instruction,
-                )
+                generated = await self.generate(card, user_name, history, verdict.text, stream, context)
 
             text = generated.text
             replied = None
@@ -141,11 +137,7 @@ class Pipeline:
                         history,
                         verdict.text,
                         DiscardStream(),
-                        message.persona,
-                        message.chat_context,
-                        memories,
-                        canary=turn.canary,
-                        instruction=checked.instruction,
+                        replace(context, instruction=checked.instruction),
                     )
                     generated = generated if retry.failed else retry
                     checked = await turn.check_output(generated.text, retry=True)
@@ -193,12 +185,7 @@ class Pipeline:
         history: list[ChatMessage],
         text: str,
         stream: ReplyStream,
-        persona: str = "",
-        chat_context: str = "",
-        memories: Sequence[str] = (),
-        *,
-        canary: str = "",
-        instruction: str = "",
+        context: TurnContext = NO_CONTEXT,
     ) -> Generated:
         """Try each backend of the card's chain; stream pieces as they come; apologise if all fail."""
         for backend in self.router.chain(card):
@@ -207,18 +194,7 @@ class Pipeline:
                 builder = PromptBuilder(backend.counter)
                 max_tokens = self.router.max_tokens(backend, card)
                 prompt = await builder.build(
-                    card,
-                    user_name,
-                    history,
-                    text,
-                    backend.context_window,
-                    max_tokens,
-                    persona,
-                    chat_context,
-                    memories,
-                    self.memory_settings.recall_tokens,
-                    canary=canary,
-                    instruction=instruction,
+                    card, user_name, history, text, backend.context_window, max_tokens, context
                 )
                 request = self.router.request(backend, card, prompt.messages, stop=_speaker_stops(user_name))
                 await self.router.generate(backend, request, received.add)

@@ -59,6 +59,27 @@ def plan_budget(budget: int, fixed: int, examples: int, history: Sequence[int], 
     return BudgetPlan(start, keep_examples, user, budget - room)
 
 
+@dataclass(frozen=True)
+class TurnContext:
+    """What one turn knows besides the card, the history and the message, for the prompt.
+
+    persona: how the user describes themself; chat_context: recent lines of a group chat;
+    memories: recalled lines, best first, each with its date, given up to `memory_tokens` of what
+    the persona and the newest message leave (before history and examples); canary: the
+    per-conversation leak marker (anima/safety); instruction: a corrective line that goes last.
+    """
+
+    persona: str = ""
+    chat_context: str = ""
+    memories: Sequence[str] = ()
+    memory_tokens: int = 400
+    canary: str = ""
+    instruction: str = ""
+
+
+NO_CONTEXT = TurnContext()
+
+
 @dataclass
 class Prompt:
     messages: list[ChatMessage]
@@ -163,30 +184,23 @@ class PromptBuilder:
         user_text: str,
         context_window: int,
         max_tokens: int,
-        persona: str = "",
-        chat_context: str = "",
-        memories: Sequence[str] = (),
-        memory_tokens: int = 400,
-        *,
-        canary: str = "",
-        instruction: str = "",
+        turn: TurnContext = NO_CONTEXT,
     ) -> Prompt:
-        """`memories`: recalled lines, best first, each with its date; they get up to `memory_tokens`
-        of what the persona and the newest message leave, before history and examples."""
+        """The prompt for one turn; `turn` carries what else this turn knows (see TurnContext)."""
         budget = context_window - max_tokens
         idle_since = getattr(history[-1], "created_at", None) if history else None  # for {{idle_duration}}
-        system = render_system(card, user_name, persona, chat_context, idle_since, canary)
+        system = render_system(card, user_name, turn.persona, turn.chat_context, idle_since, turn.canary)
         examples = render_examples(card, user_name)
         post = expand(card.post_history_instructions, {"char": card.char_name, "user": user_name})
-        post = "\n".join(part for part in (post, instruction) if part)  # a safety instruction goes last
+        post = "\n".join(part for part in (post, turn.instruction) if part)  # a safety instruction goes last
         fixed = REPLY_PRIMER_TOKENS + await self._cost(system) + (await self._cost(post) if post else 0)
         example_cost = await self._cost(examples) if examples else 0
         user_cost = await self._cost(user_text)
         room = budget - fixed - user_cost
         lore = await self._lore(card, user_name, history, user_text, system, budget, room)
         system, fixed = lore.system, fixed + lore.cost
-        room = min(memory_tokens, budget - fixed - user_cost)
-        recalled, recalled_cost = await self._memories(memories, user_name, room)
+        room = min(turn.memory_tokens, budget - fixed - user_cost)
+        recalled, recalled_cost = await self._memories(turn.memories, user_name, room)
         fixed += recalled_cost
         history_costs = await self._history_costs(history, budget - fixed - user_cost)
 
