@@ -131,7 +131,7 @@ class SearchEntry(SQLModel, table=True):
     item_id: int
     role: str = ""  # for turns: "user" | "assistant"
     body: str  # the searchable text (anima.memory.search.index_text)
-    context: str = ""  # the turn before, weighted lower: answers often sit one turn away
+    context: str = ""  # the turns before and after, weighted lower: answers often sit one turn away
     importance: float = 0.5
     created_at: datetime = _moment(default_factory=utcnow)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from anima.core.messages import ConversationKey, Role
@@ -92,6 +92,9 @@ class MemoryView:
 
 _INSERT_MESSAGE = Message.__table__.insert()  # built once: a per-call .values() costs ~0.1 ms
 _INSERT_ENTRY = SearchEntry.__table__.insert()
+_APPEND_CONTEXT = text(
+    "UPDATE search_entries SET context = context || ' ' || :next WHERE kind = 'turn' AND item_id = :previous"
+)
 TURN_IMPORTANCE = {"user": 0.5, "assistant": 0.3}  # what the user says about themself matters more
 
 
@@ -212,6 +215,7 @@ class MemoryStore:
             "cut": cut,
             "created_at": created,
             "context": state.recent[-1].content if state.recent else "",
+            "previous": state.recent[-1].id if state.recent else 0,
         }
         message_id = 0
         if not state.unsaved:
@@ -531,8 +535,11 @@ def _user_id(conn: Connection, platform: str, platform_user_id: str, display_nam
 
 
 def _insert_turn(conn: Connection, row: dict[str, Any]) -> int:
-    message = {k: v for k, v in row.items() if k != "context"}
+    message = {k: v for k, v in row.items() if k not in ("context", "previous")}
     message_id: int = conn.execute(_INSERT_MESSAGE, message).inserted_primary_key[0]
+    body = index_text(row["content"], conn.dialect.name, row["conversation_id"])
+    if row.get("previous"):  # a turn's context is the turns around it: the next one arrives now
+        conn.execute(_APPEND_CONTEXT, {"next": body, "previous": row["previous"]})
     conn.execute(
         _INSERT_ENTRY,
         {
@@ -540,7 +547,7 @@ def _insert_turn(conn: Connection, row: dict[str, Any]) -> int:
             "kind": "turn",
             "item_id": message_id,
             "role": row["role"],
-            "body": index_text(row["content"], conn.dialect.name, row["conversation_id"]),
+            "body": body,
             "context": index_text(row["context"], conn.dialect.name, row["conversation_id"]),
             "importance": TURN_IMPORTANCE.get(row["role"], 0.3),
             "created_at": row["created_at"],

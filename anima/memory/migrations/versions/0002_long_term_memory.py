@@ -101,7 +101,8 @@ def _index_existing_messages() -> None:
     rows = conn.execute(
         sa.text(
             "SELECT id, conversation_id, role, content, created_at, "
-            "LAG(content, 1, '') OVER (PARTITION BY conversation_id ORDER BY id) FROM messages"
+            "LAG(content, 1, '') OVER (PARTITION BY conversation_id ORDER BY id), "
+            "LEAD(content, 1, '') OVER (PARTITION BY conversation_id ORDER BY id) FROM messages"
         )
     )
     insert = sa.text(
@@ -110,14 +111,14 @@ def _index_existing_messages() -> None:
         "VALUES (:conversation_id, 'turn', :item_id, :role, :body, :context, 0.5, :created_at)"
     )
     batch = []
-    for message_id, conversation_id, role, content, created_at, previous in rows:
+    for message_id, conversation_id, role, content, created_at, previous, following in rows:
         batch.append(
             {
                 "conversation_id": conversation_id,
                 "item_id": message_id,
                 "role": role,
                 "body": index_text(content, conn.dialect.name, conversation_id),
-                "context": index_text(previous, conn.dialect.name, conversation_id),
+                "context": index_text(f"{previous} {following}", conn.dialect.name, conversation_id),
                 "created_at": created_at,
             }
         )
