@@ -1,6 +1,7 @@
 """Recall for one message: full-text matches fused with recency, importance, dates and speakers.
 
-score = matched / best match (BM25 on SQLite, ts_rank on PostgreSQL, 0..1)
+score = matched / best match (BM25 on SQLite, IDF-weighted ts_rank on PostgreSQL, 0..1)
+        + DENSE × similarity / best similarity (only with the optional vector recall)
         + RECENCY × 0.5^(age / half-life) + IMPORTANCE × importance
         + IN_WINDOW when the message names a time ("last weekend") the memory falls in
         + SPEAKER when the message names who said it.
@@ -31,8 +32,8 @@ IMPORTANCE = 0.15
 IN_WINDOW = 0.6
 DENSE = 0.5  # weight of vector similarity (optional), relative to the best full-text match: tuned on LoCoMo
 SPEAKER = 0.15
-WINDOW_TURNS = 24
-LINE_CHARS = 600  # how many turns a named time window contributes, newest first
+WINDOW_TURNS = 24  # how many turns a named time window contributes, newest first
+LINE_CHARS = 600  # a recalled message longer than this is cut in the prompt
 
 
 @dataclass(frozen=True)
