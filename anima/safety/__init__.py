@@ -6,7 +6,7 @@ allow. See README, "Safety".
 """
 
 from anima.safety.checks import CutImpersonation
-from anima.safety.policy import ChatOverride, SafetyPolicy, Turn
+from anima.safety.policy import ChatOverride, SafetyPolicy, Turn, override_scope, rules_of
 from anima.safety.verdict import InputCheck, OutputCheck, Rules, Verdict
 
 __all__ = [
@@ -18,4 +18,6 @@ __all__ = [
     "SafetyPolicy",
     "Turn",
     "Verdict",
+    "override_scope",
+    "rules_of",
 ]

@@ -71,6 +71,18 @@ class ChatOverride:
     blocked_topics: tuple[str, ...] = ()
 
 
+def override_scope(chat_id: str, guild_id: str | None = None) -> str:
+    """Where an admin's override is stored: the guild's, for every chat in one; else the chat's own."""
+    return f"guild:{guild_id}" if guild_id else chat_id
+
+
+def rules_of(card: CharacterCard, override: ChatOverride) -> Rules:
+    """The card's rules made stricter by an override (never looser: the stricter rating wins)."""
+    rating = card.safety.rating if override.rating is None else stricter(card.safety.rating, override.rating)
+    topics = tuple(dict.fromkeys([*card.safety.blocked_topics, *override.blocked_topics]))
+    return Rules(rating, topics, tuple(card.safety.refusals))
+
+
 class SafetyPolicy:
     """Input checks, output checks, the optional judge, the audit; built once per runtime."""
 
@@ -162,12 +174,8 @@ class SafetyPolicy:
         return override
 
     async def rules_for(self, message: Incoming, card: CharacterCard) -> Rules:
-        override = await self.override_for(message.platform, message.chat_id)
-        rating = (
-            card.safety.rating if override.rating is None else stricter(card.safety.rating, override.rating)
-        )
-        topics = tuple(dict.fromkeys([*card.safety.blocked_topics, *override.blocked_topics]))
-        return Rules(rating, topics, tuple(card.safety.refusals))
+        scope = override_scope(message.chat_id, message.guild_id)
+        return rules_of(card, await self.override_for(message.platform, scope))
 
     # ---------------------------------------------------------------- one turn
     def canary(self, message: Incoming, card: CharacterCard) -> str:

@@ -125,6 +125,8 @@ class FakeBot:
         self.injected: dict[int, float] = {}  # update_id -> when it became available
         self.files: dict[str, bytes] = {}  # file_id -> the bytes of a file people sent the bot
         self.downloads: list[str] = []  # file paths the bot downloaded
+        self.members: dict[tuple[int, int], str] = {}  # (chat, person) -> status other than "member"
+        self.people: dict[int, dict[str, Any]] = {}  # everyone who wrote, for getChatMember's user
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -176,8 +178,14 @@ class FakeBot:
         self.inject({"message": message})
         return message
 
+    def make_admin(self, chat: dict[str, Any], member: dict[str, Any], status: str = "administrator") -> None:
+        """`member` becomes an administrator (or with status="creator", the owner) of `chat`."""
+        self.people[member["id"]] = member
+        self.members[(chat["id"], member["id"])] = status
+
     def message(self, chat: dict[str, Any], sender: dict[str, Any], **content: Any) -> dict[str, Any]:
         """A Message object from `sender` in `chat` with the given content (text=, photo=, sticker=…)."""
+        self.people[sender["id"]] = sender
         return {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
@@ -393,6 +401,24 @@ class FakeTelegram:
     async def _setMyCommands(self, bot: FakeBot, params: dict[str, Any]) -> bool:
         bot.commands = params["commands"]
         return True
+
+    async def _getChatMember(self, bot: FakeBot, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+        user = bot.people.get(user_id)
+        if user is None:
+            raise ApiError(400, "Bad Request: user not found")
+        status = bot.members.get((chat_id, user_id), "member")
+        member: dict[str, Any] = {"status": status, "user": user}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            rights = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_invite_users")
+            member |= {"can_be_edited": False, "is_anonymous": False} | dict.fromkeys(rights, True)
+            member |= dict.fromkeys(
+                ("can_restrict_members", "can_promote_members", "can_change_info", "can_post_stories"), False
+            )
+            member |= {"can_edit_stories": False, "can_delete_stories": False}
+        return member
 
     async def _sendChatAction(self, bot: FakeBot, params: dict[str, Any]) -> bool:
         return True

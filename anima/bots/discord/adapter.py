@@ -262,6 +262,7 @@ class DiscordAdapter:
             message_id=str(message.id),
             reply_to=str(reference.message_id) if reference and reference.message_id else None,
             is_private=message.guild is None,
+            guild_id=str(message.guild.id) if message.guild else None,
             mentions_bot=addressed.mentioned,
             attachments=tuple(_attachment(a) for a in message.attachments),
             persona=persona.description if persona else "",

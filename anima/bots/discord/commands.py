@@ -1,4 +1,5 @@
-"""Slash commands: /character list|set|info, /reset, /memory, /forget, /voice on|off, /persona set|show|clear.
+"""Slash commands: /character list|set|info, /reset, /memory, /forget, /voice on|off, /persona set|show|clear,
+/safety (safety.py).
 
 Answers about a person's own data and settings are ephemeral (only they see them); errors are
 ephemeral and say what to do. Binding a character in a server channel needs Manage Channels.
@@ -13,6 +14,7 @@ import discord
 from discord import app_commands
 
 from anima.bots.discord.preferences import PLATFORM, Persona
+from anima.bots.discord.safety import safety_commands
 from anima.characters.macros import expand
 from anima.core.messages import ConversationKey
 from anima.errors import AnimaError
@@ -175,7 +177,7 @@ def install_commands(tree: app_commands.CommandTree, adapter: DiscordAdapter) ->
         else:
             await say(interaction, text)
 
-    for command in (character, reset, memory, forget, voice, persona):
+    for command in (character, reset, memory, forget, voice, persona, safety_commands(adapter)):
         tree.add_command(command)
     tree.on_error = on_error  # type: ignore[method-assign]
 

@@ -26,6 +26,7 @@ from anima.bots.telegram.commands import COMMANDS, Commands
 from anima.bots.telegram.context import GroupContext
 from anima.bots.telegram.delivery import EditPacer, EditStream, chat_action, send_text
 from anima.bots.telegram.limits import FloodLimits
+from anima.bots.telegram.safety import SafetyCommand
 from anima.bots.telegram.translate import is_addressed, is_private, to_incoming, without_mention
 from anima.bots.telegram.updates import UpdateLedger
 from anima.bots.telegram.voice import send_voice_note
@@ -165,6 +166,7 @@ class TelegramAdapter:
         app = self.app
         app.add_handler(TypeHandler(Update, self._begin), group=-1)
         app.add_handlers(Commands(self.runtime, self.chats, self.order, self.group_context).handlers())
+        app.add_handler(SafetyCommand(self.runtime, self.chats).handler())
         app.add_handler(
             MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, self._on_text)
         )

@@ -1,4 +1,7 @@
-"""The bot's commands and their buttons: /start /help /character /reset /memory /forget /voice."""
+"""The bot's commands and their buttons: /start /help /character /reset /memory /forget /voice.
+
+/safety lives in safety.py.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ COMMANDS = [
     BotCommand("memory", "What the character remembers about you"),
     BotCommand("forget", "Delete everything stored about you"),
     BotCommand("voice", "Voice replies on or off: /voice on, /voice off"),
+    BotCommand("safety", "Safety settings here; admins can make them stricter"),
 ]
 
 HELP = """Talk to me by writing a message. In a group, mention me, reply to me, or start your \
@@ -34,6 +38,7 @@ message with my name.
 /memory – what the character remembers about you
 /forget – delete everything stored about you
 /voice on|off – voice replies
+/safety – safety settings here (admins: rating, block, unblock, reset)
 /help – this help"""
 
 
