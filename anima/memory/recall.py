@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from anima.memory.models import Fact, Message, SearchEntry, Summary, as_utc
 from anima.memory.search import MAX_INDEXED_CHARS, Hit, parse_query, search
@@ -153,12 +153,22 @@ def _in_window(conn: Connection, conversation_id: int, window: Window) -> list[H
     return [Hit(*row[:5], as_utc(row[5]), 0.0) for row in rows]
 
 
-def _current_facts(conn: Connection, conversation_id: int) -> list[Hit]:
-    rows = conn.execute(
-        select(SearchEntry.id, SearchEntry.item_id, SearchEntry.importance, SearchEntry.created_at).where(
-            SearchEntry.conversation_id == conversation_id, SearchEntry.kind == "fact"
-        )
+# Built once: constructing a select() costs ~0.1 ms a call, a third of a whole recall.
+_CURRENT_FACTS = select(
+    SearchEntry.id, SearchEntry.item_id, SearchEntry.importance, SearchEntry.created_at
+).where(SearchEntry.conversation_id == bindparam("conversation"), SearchEntry.kind == "fact")
+_TEXTS = {
+    kind: select(id_column, content, moment, covers).where(id_column.in_(bindparam("ids", expanding=True)))
+    for kind, id_column, content, moment, covers in (
+        ("turn", Message.id, Message.content, Message.created_at, Message.id),
+        ("summary", Summary.id, Summary.content, Summary.ended_at, Summary.last_message_id),
+        ("fact", Fact.id, Fact.content, Fact.created_at, Fact.id),
     )
+}
+
+
+def _current_facts(conn: Connection, conversation_id: int) -> list[Hit]:
+    rows = conn.execute(_CURRENT_FACTS, {"conversation": conversation_id})
     return [Hit(entry, "fact", item, "", importance, as_utc(at), 0.0) for entry, item, importance, at in rows]
 
 
@@ -173,16 +183,9 @@ def _with_text(conn: Connection, ranked: list[tuple[float, Hit]], after_message:
     for _, hit in ranked:
         ids[hit.kind].append(hit.item_id)
     texts: dict[tuple[str, int], tuple[str, datetime]] = {}
-    sources = (
-        ("turn", Message.id, Message.content, Message.created_at, Message.id),
-        ("summary", Summary.id, Summary.content, Summary.ended_at, Summary.last_message_id),
-        ("fact", Fact.id, Fact.content, Fact.created_at, Fact.id),
-    )
-    for kind, id_column, content, moment, covers in sources:
+    for kind, statement in _TEXTS.items():
         if ids[kind]:
-            for item_id, body, at, last in conn.execute(
-                select(id_column, content, moment, covers).where(id_column.in_(ids[kind]))
-            ):
+            for item_id, body, at, last in conn.execute(statement, {"ids": ids[kind]}):
                 if kind == "fact" or last > after_message:  # a fact outlives a /reset; talk does not
                     texts[(kind, item_id)] = (body, as_utc(at))
     memories = []
