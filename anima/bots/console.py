@@ -54,21 +54,30 @@ class ConsoleStream:
 
     def __init__(self, out: TextIO, err: TextIO, name: str) -> None:
         self.out, self.err, self.name = out, err, name
-        self.shown = ""
+        self.shown = ""  # what was printed, without the whitespace held back at its end
+        self._held = ""  # trailing whitespace: printed only if more text follows it
 
     async def delta(self, text: str) -> None:
         if not self.shown:
-            self.out.write(f"{self.name}: ")
             text = text.lstrip()
-        self.shown += text
-        self.out.write(text)
+            if not text:
+                return
+            self.out.write(f"{self.name}: ")
+        text = self._held + text
+        body = text.rstrip()
+        self._held = text[len(body) :]
+        self.shown += body
+        self.out.write(body)
         self.out.flush()
 
     async def finish(self, reply: Reply) -> None:
+        final = reply.text.strip()
         if not self.shown:
-            self.out.write(f"{reply.character_name}: {reply.text}")
-        elif reply.text != self.shown.strip() and not reply.cut:
-            self.out.write(f"\n({reply.character_name}, trimmed): {reply.text}")
+            self.out.write(f"{reply.character_name}: {final}")
+        elif final.startswith(self.shown):  # checked streaming may have held the rest back
+            self.out.write(final[len(self.shown) :])
+        elif not reply.cut:
+            self.out.write(f"\n({reply.character_name}, trimmed): {final}")
         self.out.write("\n")
         self.out.flush()
         for notice in reply.notices:
