@@ -72,6 +72,9 @@ class MemoryKeeper:
         self._no_reply.set()
         self._llm_job: asyncio.Task[str] | None = None
         self._since_facts: dict[int, int] = {}
+        # messages since the last summary, per conversation, counted here so that a turn does not
+        # cost a query on the database's one writer thread; re-read when the count says "due"
+        self._unsummarised: dict[int, int] = {}
         self._closing = False
 
     def after_turn(self, turn: Turn) -> None:
@@ -144,13 +147,19 @@ class MemoryKeeper:
                 await self._extract_facts(turn)
 
     async def _summarize(self, turn: Turn) -> None:
+        known = self._unsummarised.get(turn.state.id)
+        if known is not None and known + 2 < self.summarize_every:  # a turn adds a message and a reply
+            self._unsummarised[turn.state.id] = known + 2
+            return
         pending = await self.memory.unsummarised(turn.state, self.summarize_every)
+        self._unsummarised[turn.state.id] = len(pending)
         if len(pending) < self.summarize_every:
             return
         instructions = SUMMARY_INSTRUCTIONS.format(char=turn.card.name, user=turn.user_name)
         summary = await self._ask(turn.card, instructions, _transcript(pending, turn), 200)
         if summary.strip():
             await self.memory.add_summary(turn.state, pending, summary.strip())
+            self._unsummarised.pop(turn.state.id, None)
 
     async def _extract_facts(self, turn: Turn) -> None:
         recent = list(turn.state.recent)[-2 * self.llm_facts_every :]
