@@ -63,25 +63,12 @@ async def open_world() -> AsyncIterator[World]:
     assert not fake.unknown, f"the bot called routes the fake does not know: {fake.unknown}"
 
 
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
-    async with open_world() as opened:
-        yield opened
-
-
 async def start_bot(runtime: Runtime, fake: FakeDiscord, **settings: Any) -> DiscordAdapter:
     settings.setdefault("edit_interval_s", 0.2)
     config = DiscordBotSettings(token=SecretStr(fake.token), api_base=fake.api_base, **settings)
     adapter = DiscordAdapter(runtime, config, 0)
     await adapter.start()
     return adapter
-
-
-@pytest.fixture
-async def bot(runtime: Runtime, world: World) -> AsyncIterator[DiscordAdapter]:
-    adapter = await start_bot(runtime, world.fake)
-    yield adapter
-    await adapter.stop()
 
 
 async def replies(world: World, channel: str, count: int = 1) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from anima.characters.install import MAX_INSTALL_BYTES
 from anima.characters.library import load_card_bytes
 from anima.config import DiscordBotSettings, Settings
 from anima.core.runtime import Runtime
-from tests.bots.test_discord import World, open_world, replies, settled, start_bot
+from tests.bots.test_discord import World, replies, settled, start_bot
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM
 
@@ -33,12 +33,6 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
     shutil.copytree(REPO / "characters", tmp_path / "characters")
     settings.characters_dir = tmp_path / "characters"
     return settings
-
-
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
-    async with open_world() as opened:
-        yield opened
 
 
 @pytest.fixture

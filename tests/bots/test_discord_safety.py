@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from anima.bots.discord import DiscordAdapter
 from anima.characters.macros import expand
-from anima.core.runtime import Runtime
 from anima.safety.checks.harm import DEFAULT_REFUSAL
-from tests.bots.test_discord import EPHEMERAL, World, command_reply, open_world, settled, start_bot
+from tests.bots.test_discord import EPHEMERAL, World, command_reply, settled
 from tests.fakes.discord_server import MANAGE_GUILD
 
 ASK = "who won the football?"
-
-
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
-    async with open_world() as opened:
-        yield opened
-
-
-@pytest.fixture
-async def bot(runtime: Runtime, world: World) -> AsyncIterator[DiscordAdapter]:
-    adapter = await start_bot(runtime, world.fake)
-    yield adapter
-    await adapter.stop()
 
 
 def refusal(user: str) -> str:

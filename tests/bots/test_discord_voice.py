@@ -14,7 +14,7 @@ import soundfile
 from anima.bots.discord import DiscordAdapter
 from anima.config import OpenAIVoiceSettings, Settings, VoiceSettings
 from anima.core.runtime import Runtime
-from tests.bots.test_discord import World, command_reply, open_world, replies, settled, start_bot
+from tests.bots.test_discord import World, command_reply, replies, settled, start_bot
 from tests.fakes.discord_server import BOT_PERMISSIONS, IS_VOICE_MESSAGE, SEND_VOICE_MESSAGES
 from tests.fakes.llm import InstantLLM
 
@@ -25,19 +25,6 @@ REPLY = "Hello there, my friend! The cherry blossoms are out by the river."
 def settings(settings: Settings, tmp_path: Path) -> Settings:
     settings.voice = VoiceSettings(cache_dir=tmp_path / "voice-cache", notes_dir=tmp_path / "voice-notes")
     return settings
-
-
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
-    async with open_world() as opened:
-        yield opened
-
-
-@pytest.fixture
-async def bot(runtime: Runtime, world: World) -> AsyncIterator[DiscordAdapter]:
-    adapter = await start_bot(runtime, world.fake)
-    yield adapter
-    await adapter.stop()
 
 
 def voice_mode(runtime: Runtime, mode: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -30,30 +29,10 @@ BOB = person(102, "Bob")
 GROUP = group_chat()
 
 
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-def fake(tg: FakeTelegram) -> FakeBot:
-    return tg.add_bot("aiko_bot", "Aiko")
-
-
 def bot_settings(tg: FakeTelegram, fake: FakeBot, **overrides: Any) -> TelegramBotSettings:
     return TelegramBotSettings(
         token=SecretStr(fake.token), base_url=tg.base_url, base_file_url=tg.base_file_url, **overrides
     )
-
-
-@pytest.fixture
-async def adapter(runtime: Runtime, tg: FakeTelegram, fake: FakeBot) -> AsyncIterator[TelegramAdapter]:
-    """The bot with default settings, except the per-group limit (20/min: one reply per 3 s)."""
-    bot = TelegramAdapter(runtime, bot_settings(tg, fake, group_messages_per_minute=0), 0)
-    await bot.start()
-    yield bot
-    await bot.stop()
 
 
 def replies_texts(fake: FakeBot, chat_id: int) -> list[str]:

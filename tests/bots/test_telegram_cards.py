@@ -35,17 +35,6 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-def fake(tg: FakeTelegram) -> FakeBot:
-    return tg.add_bot("aiko_bot", "Aiko")
-
-
-@pytest.fixture
 async def adapter(runtime: Runtime, tg: FakeTelegram, fake: FakeBot) -> AsyncIterator[TelegramAdapter]:
     """Alice is the bot's admin; Bob is not."""
     bot = TelegramAdapter(runtime, bot_settings(tg, fake, admins=[str(ALICE["id"])]), 0)

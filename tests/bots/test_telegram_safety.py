@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from anima.bots.telegram import TelegramAdapter
 from anima.characters.macros import expand
-from anima.core.runtime import Runtime
 from anima.safety.checks.harm import DEFAULT_REFUSAL
-from tests.bots.test_telegram import ALICE, BOB, GROUP, bot_settings, say
-from tests.fakes.telegram_server import FakeBot, FakeTelegram, group_chat, private_chat
+from tests.bots.test_telegram import ALICE, BOB, GROUP, say
+from tests.fakes.telegram_server import FakeBot, group_chat, private_chat
 
 OTHER_GROUP = group_chat(-1009876543210, "Chess club")
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-def fake(tg: FakeTelegram) -> FakeBot:
-    return tg.add_bot("aiko_bot", "Aiko")
-
-
-@pytest.fixture
-async def adapter(runtime: Runtime, tg: FakeTelegram, fake: FakeBot) -> AsyncIterator[TelegramAdapter]:
-    bot = TelegramAdapter(runtime, bot_settings(tg, fake, group_messages_per_minute=0), 0)
-    await bot.start()
-    yield bot
-    await bot.stop()
 
 
 def refusal(user: str) -> str:

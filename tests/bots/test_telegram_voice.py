@@ -26,25 +26,6 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
     return settings
 
 
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-def fake(tg: FakeTelegram) -> FakeBot:
-    return tg.add_bot("aiko_bot", "Aiko")
-
-
-@pytest.fixture
-async def adapter(runtime: Runtime, tg: FakeTelegram, fake: FakeBot) -> AsyncIterator[TelegramAdapter]:
-    bot = TelegramAdapter(runtime, bot_settings(tg, fake, group_messages_per_minute=0), 0)
-    await bot.start()
-    yield bot
-    await bot.stop()
-
-
 def voice_mode(runtime: Runtime, mode: str) -> None:
     """Aiko's card with `voice.mode` changed, as if its file had been edited (hot reload)."""
     aiko = runtime.characters.get("aiko")
