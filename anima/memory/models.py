@@ -166,3 +166,27 @@ class MemoryVector(SQLModel, table=True):
     entry_id: int = Field(primary_key=True, foreign_key="search_entries.id", ondelete="CASCADE")
     conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
     vector: bytes
+
+
+class InboxItem(SQLModel, table=True):
+    """A platform event stored the moment it arrives, before the platform is told it was received.
+
+    The unique (platform, bot_id, delivery_id) makes a second delivery of the same event (a Telegram
+    update after a restart, a webhook retried, a message seen by two processes) a no-op; rows whose
+    `answered_at` is still empty after a crash are the work to resume at the next start.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("platform", "bot_id", "delivery_id"),
+        Index("ix_inbox_pending", "platform", "bot_id", "answered_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    bot_id: str
+    delivery_id: str  # Telegram update_id, Discord message id
+    payload: str  # the platform's raw event as JSON, to replay after a crash
+    owner: str = ""  # the process that claimed it (several `anima run` on one PostgreSQL)
+    received_at: datetime = _moment(default_factory=utcnow)
+    answered_at: datetime | None = _moment(default=None)
