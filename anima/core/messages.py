@@ -34,6 +34,7 @@ class Incoming:
     persona: str = ""  # how the user describes themself (Discord's /persona), told to the character
     chat_context: str = ""  # recent lines of a group chat, shared by its members (adapters fill it)
     guild_id: str | None = None  # the server (Discord guild) the chat is in: its admins' settings cover it
+    resumed: bool = False  # stored before a crash and never answered: answer it without storing it again
 
 
 @dataclass

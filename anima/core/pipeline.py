@@ -110,8 +110,12 @@ class Pipeline:
                 return reply
 
             history: list[ChatMessage] = list(conversation.recent)
-            # Stored before generation starts: a crash or an LLM failure never loses it.
-            said = await self.memory.add(conversation, "user", verdict.text, message.message_id)
+            if message.resumed and history and history[-1].role == "user":  # stored before a crash
+                said = conversation.recent[-1]
+                history.pop()
+            else:
+                # Stored before generation starts: a crash or an LLM failure never loses it.
+                said = await self.memory.add(conversation, "user", verdict.text, message.message_id)
             memories = await self.recall(conversation, verdict.text, card, user_name, len(history))
 
             stream = turn.stream(stream)  # what the platform may show while generating (safety.stream)

@@ -10,7 +10,9 @@ over the Bot API's download limit, unknown methods.
 
 Tests drive it as the people in a chat would (`FakeBot.send_text`, `FakeBot.send_document`,
 `FakeBot.press`), inject faults (`FakeBot.fail_next` answers 429 with retry_after, or 5xx) and read
-what the bot sent (`FakeBot.replies`, `FakeBot.calls`).
+what the bot sent (`FakeBot.replies`, `FakeBot.calls`). Delivery is tracked as Telegram sees it: what
+getUpdates handed out (`FakeBot.handed_out`), and when an update counts as delivered (a higher offset,
+or a webhook's 2xx): `FakeBot.delivered`, and `FakeBot.on_delivered` called at that moment.
 """
 
 from __future__ import annotations
@@ -123,6 +125,10 @@ class FakeBot:
         self.webhook_statuses: list[int] = []
         self.failures: dict[str, deque[Failure]] = {}
         self.injected: dict[int, float] = {}  # update_id -> when it became available
+        self.handed_out: dict[int, dict[str, Any]] = {}  # update_id -> update, once getUpdates returned it
+        self.delivered: set[int] = set()  # confirmed by a higher offset, or answered 2xx by the webhook
+        # Called with the ids of updates Telegram stops keeping, as it does so (before it answers).
+        self.on_delivered: Callable[[list[int]], None] | None = None
         self.files: dict[str, bytes] = {}  # file_id -> the bytes of a file people sent the bot
         self.downloads: list[str] = []  # file paths the bot downloaded
         self.members: dict[tuple[int, int], str] = {}  # (chat, person) -> status other than "member"
@@ -247,6 +253,13 @@ class FakeBot:
         await self.wait_for(lambda: len(self.replies(chat_id)) >= count, within_s)
         return self.replies(chat_id)
 
+    def confirm(self, update_ids: list[int]) -> None:
+        """Telegram forgets these updates: the bot told it that it has them."""
+        if update_ids:
+            self.delivered.update(update_ids)
+            if self.on_delivered is not None:
+                self.on_delivered(update_ids)
+
     async def changed(self) -> None:
         async with self._changed:
             self._changed.notify_all()
@@ -336,6 +349,8 @@ class FakeTelegram:
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
         async with self._session.post(url, json=update, headers=headers) as response:
             bot.webhook_statuses.append(response.status)
+            if response.status < 300:
+                bot.confirm([update["update_id"]])
         await bot.changed()
 
     # --- the Bot API ---------------------------------------------------------------------------
@@ -373,8 +388,10 @@ class FakeTelegram:
         if bot.webhook:
             raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
         offset = int(params.get("offset") or 0)
+        confirmed = []
         while bot.pending and bot.pending[0]["update_id"] < offset:
-            bot.pending.popleft()  # confirmed by the higher offset
+            confirmed.append(bot.pending.popleft()["update_id"])  # confirmed by the higher offset
+        bot.confirm(confirmed)
         timeout = min(float(params.get("timeout") or 0), self.long_poll_cap_s)
         wakeup = self._wakeups[bot.token]
         if not bot.pending and timeout > 0:
@@ -384,7 +401,9 @@ class FakeTelegram:
             except TimeoutError:
                 pass
         limit = int(params.get("limit") or 100)
-        return list(itertools.islice(bot.pending, limit))
+        batch = list(itertools.islice(bot.pending, limit))
+        bot.handed_out.update((update["update_id"], update) for update in batch)
+        return batch
 
     async def _deleteWebhook(self, bot: FakeBot, params: dict[str, Any]) -> bool:
         bot.webhook = None

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from urllib.parse import urlparse
 
 from telegram import LinkPreviewOptions, Message, Update, User
 from telegram.constants import ChatAction, UpdateType
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
-    ApplicationHandlerStop,
     ContextTypes,
     Defaults,
     MessageHandler,
@@ -25,14 +25,15 @@ from anima.bots.telegram.chats import ChatSettings
 from anima.bots.telegram.commands import COMMANDS, Commands
 from anima.bots.telegram.context import GroupContext
 from anima.bots.telegram.delivery import EditPacer, EditStream, chat_action, send_text
+from anima.bots.telegram.intake import DurableQueue
 from anima.bots.telegram.limits import FloodLimits
+from anima.bots.telegram.resume import remembered
 from anima.bots.telegram.safety import SafetyCommand
 from anima.bots.telegram.translate import is_addressed, is_private, to_incoming, without_mention
-from anima.bots.telegram.updates import UpdateLedger
 from anima.bots.telegram.voice import send_voice_note
 from anima.characters.card import CharacterCard
 from anima.config import TelegramBotSettings
-from anima.core.messages import DiscardStream, Reply
+from anima.core.messages import DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
 from anima.core.runtime import Runtime
 from anima.errors import AnimaError, ConfigError
@@ -63,6 +64,12 @@ class RedactToken(logging.Filter):
         return True
 
 
+def worth_retrying_later(exc: BaseException) -> bool:
+    """Telegram unreachable or still limiting after every retry: the reply may go through later.
+    Refusals (a bad request, a bot blocked by the person) will not."""
+    return isinstance(exc, RetryAfter) or (isinstance(exc, NetworkError) and not isinstance(exc, BadRequest))
+
+
 class TelegramAdapter:
     """A bot bound to a default character; chats can choose another with /character."""
 
@@ -80,11 +87,13 @@ class TelegramAdapter:
         self.group_pacer = EditPacer(settings.group_edit_interval_s)
         self.group_context = GroupContext(settings.group_context_lines)
         self.cards = CardInstaller(runtime, settings.admins)
+        self.intake = DurableQueue(runtime.memory)
+        self.replayed: set[int] = set()  # updates received before a crash, answered again now
+        self.undelivered: set[int] = set()  # updates whose reply Telegram did not take: kept for later
         self.app = self._build()
         self._redact = RedactToken(settings.token.get_secret_value())
         # Set once the bot knows who it is (getMe, in start()).
         self.chats: ChatSettings
-        self.ledger: UpdateLedger
 
     def _build(self) -> Application:  # type: ignore[type-arg]
         token = self.settings.token.get_secret_value()
@@ -100,6 +109,7 @@ class TelegramAdapter:
             .connection_pool_size(POOL_SIZE)
             .pool_timeout(POOL_TIMEOUT_S)
             .concurrent_updates(True)
+            .update_queue(self.intake)
             .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
             .build()
         )
@@ -121,11 +131,12 @@ class TelegramAdapter:
             ) from exc
         self.name = f"{self.name} @{self.bot.username}"
         self.chats = ChatSettings(self.runtime, self.bot.id, self.default_character)
-        self.ledger = UpdateLedger(self.runtime.memory, self.bot.id)
-        await self.ledger.open()
+        self.intake.bot_id = str(self.bot.id)
         self._add_handlers()
         await self.app.bot.set_my_commands(COMMANDS)
         await self.app.start()
+        # Before anything new: what was received but not answered when the last run ended.
+        self.replayed.update(await self.intake.replay(self.app.bot))
         updater = self.app.updater
         assert updater is not None
         if self.settings.mode == "webhook":
@@ -134,16 +145,14 @@ class TelegramAdapter:
             await updater.start_polling(allowed_updates=ALLOWED_UPDATES, error_callback=self._polling_failed)
 
     async def stop(self) -> None:
-        """Stop fetching, answer what was fetched (retrying for at most a few seconds more), save the
-        ledger, close the HTTP sessions."""
+        """Stop fetching, answer what was fetched (retrying for at most a few seconds more: a reply
+        Telegram did not take stays in the inbox for the next start), close the HTTP sessions."""
         self.limits.stopping()
         if self.app.updater and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
-        if hasattr(self, "ledger"):
-            await self.ledger.close()
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).removeFilter(self._redact)
 
@@ -164,7 +173,6 @@ class TelegramAdapter:
 
     def _add_handlers(self) -> None:
         app = self.app
-        app.add_handler(TypeHandler(Update, self._begin), group=-1)
         app.add_handlers(Commands(self.runtime, self.chats, self.order, self.group_context).handlers())
         app.add_handler(SafetyCommand(self.runtime, self.chats).handler())
         app.add_handler(
@@ -182,13 +190,15 @@ class TelegramAdapter:
         app.add_handler(TypeHandler(Update, self._end), group=1)
         app.add_error_handler(self._on_error)
 
-    async def _begin(self, update: Update, context: Context) -> None:
-        if not self.ledger.begin(update.update_id):
-            log.info("%s: update %s was already handled; skipping it", self.name, update.update_id)
-            raise ApplicationHandlerStop
-
     async def _end(self, update: Update, context: Context) -> None:
-        self.ledger.done(update.update_id)
+        """Every handler of the update returned: it is answered, never to be replayed; unless its
+        reply did not reach Telegram, and then it stays in the inbox until the next start."""
+        self.replayed.discard(update.update_id)
+        if update.update_id in self.undelivered:
+            self.undelivered.discard(update.update_id)
+            log.warning("%s: update %s kept: it is answered at the next start", self.name, update.update_id)
+            return
+        await self.intake.answered(update.update_id)
 
     async def _on_text(self, update: Update, context: Context) -> None:
         message, sender = update.message, update.effective_user
@@ -218,17 +228,38 @@ class TelegramAdapter:
                 # Voice only: nothing streams, and the chat shows "recording…" from the start.
                 action = ChatAction.TYPING if delivery.text else ChatAction.RECORD_VOICE
                 async with chat_action(context.bot, message.chat.id, action):
-                    reply = await self.runtime.pipeline.handle(
-                        incoming, stream if delivery.text else DiscardStream()
+                    reply = await self._reply(
+                        update.update_id, incoming, card, stream if delivery.text else DiscardStream()
                     )
                 if reply is not None and delivery.voice:
                     await self._speak(context, card, reply, stream, text_sent=delivery.text)
                 if reply is not None and not private:
                     self.group_context.add(message.chat.id, sender.id, card.name, reply.text)
-            except Exception:
+            except Exception as exc:
+                if worth_retrying_later(exc):
+                    self.undelivered.add(update.update_id)
+                    log.warning("%s: Telegram did not take a reply, kept for later: %s", self.name, exc)
+                    return
                 log.exception("%s: answering message %s failed", self.name, message.message_id)
                 if private:
                     await send_text(context.bot, message.chat.id, SOMETHING_WENT_WRONG)
+
+    async def _reply(
+        self, update_id: int, incoming: Incoming, card: CharacterCard, stream: ReplyStream
+    ) -> Reply | None:
+        """The pipeline's answer. For an update replayed after a crash, memory decides: a reply
+        stored there is sent as it is (it may never have reached Telegram), a message stored without
+        one is answered without being stored twice, and one never stored takes the usual way."""
+        if update_id in self.replayed and incoming.message_id:
+            key = self.runtime.pipeline.key_for(incoming, card)
+            found = await remembered(self.runtime.memory, key, incoming.message_id)
+            if found.reply is not None:
+                reply = Reply(found.reply, card.id, card.name)
+                await stream.finish(reply)
+                return reply
+            if found.stored:
+                incoming = replace(incoming, resumed=True)
+        return await self.runtime.pipeline.handle(incoming, stream)
 
     async def _speak(
         self, context: Context, card: CharacterCard, reply: Reply, stream: EditStream, text_sent: bool
@@ -274,4 +305,6 @@ class TelegramAdapter:
 
     async def _on_error(self, update: object, context: Context) -> None:
         """PTB calls this for an exception in any handler; polling goes on."""
+        if isinstance(update, Update) and context.error is not None and worth_retrying_later(context.error):
+            self.undelivered.add(update.update_id)
         log.error("%s: handling an update failed", self.name, exc_info=context.error)
