@@ -34,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     say.add_argument("character", help="card id or name")
     say.add_argument("text", help="what to say ('-' reads standard input)")
     say.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: ./CHARACTER.ogg)")
+    sing = commands.add_parser("sing", help="a character sings a score (MIDI, MusicXML or /sing notation)")
+    sing.add_argument("character", help="card id or name")
+    sing.add_argument("score", help="a .mid/.musicxml/.mxl file, or notation such as '| C4 D4 E4 | la la la'")
+    sing.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: ./CHARACTER-song.ogg)")
+    sing.add_argument("--about", metavar="TOPIC", help="have the character write lyrics about TOPIC first")
+    sing.add_argument("--transpose", type=int, default=0, metavar="SEMITONES", help="e.g. -12: an octave down")
+    sing.add_argument("--backing", action="store_true", help="add a backing track (chords, or the MIDI's parts)")
 
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True)
@@ -117,6 +124,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return _card(settings, args)
     if args.command == "say":
         return await _say(settings, args)
+    if args.command == "sing":
+        from anima.voice.sing.command import sing_to_file
+
+        return await sing_to_file(settings, args)
     if args.command == "memory":
         from anima.memory import commands as memory
 

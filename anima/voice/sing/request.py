@@ -1,0 +1,40 @@
+"""From what a person sent (notation, or a score file and its caption) to a score ready to sing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from anima.characters.card import CharacterCard
+from anima.llm.router import LLMRouter
+from anima.voice.sing.files import read_score
+from anima.voice.sing.lyrics import write_lyrics
+from anima.voice.sing.notation import parse, parse_settings
+from anima.voice.sing.score import Score
+
+
+async def score_for(
+    text: str,
+    card: CharacterCard,
+    router: LLMRouter,
+    file: tuple[bytes, str] | None = None,
+    topic: str | None = None,
+    transpose: int = 0,
+) -> Score:
+    """The score to sing: `text` is the notation, or with a `file` the settings and topic that go with it
+    (`/sing transpose=-5 about the sea`). Lyrics are written by the card's LLM when the score has none and
+    a topic is given; `transpose` moves it by that many semitones more. Raises ScoreError (with what to
+    fix) or LLMError."""
+    if file is not None:
+        data, name = file
+        score = await asyncio.to_thread(read_score, data, name)  # parsing is blocking work
+        options, words = parse_settings(text)
+        score = score.transposed(int(options.get("transpose", 0)))
+    else:
+        request = parse(text)
+        score, words = request.score, request.topic
+    score = score.transposed(transpose) if transpose else score
+    topic = topic if topic is not None else words
+    if not score.has_lyrics and topic:
+        score = await write_lyrics(router, card, score, topic)
+    score.check()
+    return score

@@ -1,0 +1,156 @@
+"""`Singer.sing(card, score) -> VoiceNote`: the card's voice engine speaks each syllable, WORLD sings them.
+
+Syllables are spoken and analysed once per voice (an in-process LRU: a song repeats most of its
+syllables, and songs repeat each other's), the rendering runs on a worker thread under a bound, and
+finished songs go to the voice cache like any voice note.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from anima.characters.card import CharacterCard
+from anima.errors import VoiceError
+from anima.voice.audio import finish
+from anima.voice.cache import cache_key
+from anima.voice.engine import Engine, LocalEngine, Pcm, Segment, VoiceChoice
+from anima.voice.note import VoiceNote
+from anima.voice.service import VoiceService
+from anima.voice.sing.backing import accompaniment
+from anima.voice.sing.score import Score, Syllable
+from anima.voice.sing.world import LEAD_S, WORK_RATE, Sound, analyse, render
+
+RENDER_VERSION = 1  # bump when the singing changes, so cached songs are made afresh
+_SOUNDS_KEPT = 4000
+_REMOTE_AT_ONCE = 4  # syllables asked of a speech server at once
+
+
+class _Sounds:
+    """Analysed syllables by voice; shared by every Singer in the process (the analysis is the cost)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str, str], Sound | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> tuple[bool, Sound | None]:
+        with self._lock:
+            if key not in self._items:
+                return False, None
+            self._items.move_to_end(key)
+            return True, self._items[key]
+
+    def put(self, key: tuple[str, str, str], sound: Sound | None) -> None:
+        with self._lock:
+            self._items[key] = sound
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+_sounds = _Sounds(_SOUNDS_KEPT)
+
+
+class Singer:
+    """Sings scores in the characters' voices; at most `max_concurrency` songs rendered at once."""
+
+    def __init__(self, voice: VoiceService, max_concurrency: int = 1) -> None:
+        self.voice = voice
+        self._slots = asyncio.Semaphore(max_concurrency)
+
+    async def sing(self, card: CharacterCard, score: Score, backing: bool = False) -> VoiceNote:
+        """The score sung by the card's voice. Raises ScoreError for a score that cannot be sung and
+        VoiceError when the voice engine fails."""
+        score.check()
+        choice = self.voice.choice_for(card)
+        engine = self.voice.engine(choice.engine)
+        key = cache_key(RENDER_VERSION, "sing", engine.fingerprint(), choice, score, backing)
+        async with self._slots:
+            cached = await asyncio.to_thread(self.voice.cache.get, key)
+            if cached is not None:
+                return cached
+            if isinstance(engine, LocalEngine):
+                note = await asyncio.to_thread(self._render_local, engine, choice, score, backing)
+            else:
+                sounds = await self._speak_remote(engine, choice, score)
+                note = await asyncio.to_thread(self._finish, score, sounds, backing)
+            await asyncio.to_thread(self.voice.cache.put, key, note)
+            return note
+
+    def _render_local(
+        self, engine: LocalEngine, choice: VoiceChoice, score: Score, backing: bool
+    ) -> VoiceNote:
+        sounds: dict[Syllable, Sound | None] = {}
+        for group in score.sung():
+            syllable = group.syllable
+            if syllable in sounds:
+                continue
+            key = _sound_key(engine, choice, syllable)
+            found, sound = _sounds.get(key)
+            if not found:
+                pcm = engine.speak(_said(syllable, choice), syllable.language, choice)
+                sound = analyse(pcm.samples, pcm.sample_rate)
+                _sounds.put(key, sound)
+            sounds[syllable] = sound
+        return self._finish(score, sounds, backing)
+
+    async def _speak_remote(
+        self, engine: Engine, choice: VoiceChoice, score: Score
+    ) -> dict[Syllable, Sound | None]:
+        wanted = list(dict.fromkeys(g.syllable for g in score.sung()))
+        sounds: dict[Syllable, Sound | None] = {}
+        slots = asyncio.Semaphore(_REMOTE_AT_ONCE)
+
+        async def one(syllable: Syllable) -> None:
+            key = _sound_key(engine, choice, syllable)
+            found, sound = _sounds.get(key)
+            if not found:
+                async with slots:
+                    pcm = await engine.synthesize(
+                        [Segment(_said(syllable, choice), syllable.language)], choice
+                    )
+                sound = await asyncio.to_thread(analyse, pcm.samples, pcm.sample_rate)
+                _sounds.put(key, sound)
+            sounds[syllable] = sound
+
+        await asyncio.gather(*(one(s) for s in wanted))
+        return sounds
+
+    @staticmethod
+    def _finish(score: Score, sounds: dict[Syllable, Sound | None], backing: bool) -> VoiceNote:
+        silent = [s.text for s, sound in sounds.items() if sound is None]
+        if silent:
+            raise VoiceError(f"the voice engine said nothing for {', '.join(silent[:5])}")
+        voice = render(score, {s: sound for s, sound in sounds.items() if sound is not None})
+        if backing:
+            voice = _mix(voice, accompaniment(score, len(voice), WORK_RATE, LEAD_S))
+        return finish(Pcm(voice, WORK_RATE))
+
+
+def _said(syllable: Syllable, choice: VoiceChoice) -> str:
+    """eSpeak reads pinyin with tone numbers, which keeps a character's reading in its words (行 in 银行);
+    other engines get the character."""
+    return syllable.sound if choice.engine == "espeak" else syllable.text
+
+
+def _sound_key(engine: Engine, choice: VoiceChoice, syllable: Syllable) -> tuple[str, str, str]:
+    return (f"{engine.fingerprint()}|{choice}", syllable.language, _said(syllable, choice))
+
+
+def _mix(voice: np.ndarray, backing: np.ndarray) -> np.ndarray:
+    """The backing track sits about 12 dB under the voice's level."""
+    level = float(np.sqrt(np.mean(voice**2))) or 1.0
+    backing_level = float(np.sqrt(np.mean(backing**2))) or 1.0
+    return (voice + backing * (level / backing_level) * 10 ** (-12 / 20)).astype(np.float32)
+
+
+def offset_s() -> float:
+    """Where the score's time 0 falls in a sung note (for measuring it)."""
+    return LEAD_S
+
+
+__all__: Sequence[str] = ["Singer", "offset_s"]

@@ -1,0 +1,44 @@
+"""Lyrics written by the character's LLM fit the melody: a wrong syllable count is sent back to be fixed."""
+
+from __future__ import annotations
+
+import pytest
+
+from anima.core.runtime import Runtime
+from anima.llm.base import GenerationRequest
+from anima.voice.sing import ScoreError, parse
+from anima.voice.sing.lyrics import MAX_ATTEMPTS, write_lyrics
+from tests.fakes.llm import InstantLLM
+
+MELODY = "/sing about the sea | C4 D4 E4 R G4 A4 G4 E4 | "
+
+
+def scripted(*answers: str):  # type: ignore[no-untyped-def]
+    given = iter(answers)
+
+    def reply(request: GenerationRequest) -> str:
+        return next(given)
+
+    return reply
+
+
+async def test_a_wrong_count_is_sent_back_and_the_corrected_lyrics_are_sung(
+    runtime: Runtime, instant_llm: InstantLLM
+) -> None:
+    instant_llm.reply = scripted("the sea is wide\nand blue and deep", "the blue sea\nis wide and deep")
+    score = parse(MELODY).score
+    card = runtime.characters.get("aiko")
+
+    written = await write_lyrics(runtime.router, card, score, "the sea")
+
+    assert [g.syllable.text for g in written.sung()] == ["the", "blue", "sea", "is", "wide", "and", "deep"]
+    assert len(instant_llm.requests) == 2
+    feedback = instant_llm.requests[1].messages[-1].content
+    assert "line 1 (the sea is wide) has 4 syllables but needs exactly 3" in feedback
+
+
+async def test_lyrics_that_never_fit_fail_with_what_to_do(runtime: Runtime, instant_llm: InstantLLM) -> None:
+    instant_llm.reply = lambda request: "la"
+    with pytest.raises(ScoreError, match=f"could not fit lyrics to this melody in {MAX_ATTEMPTS} tries"):
+        await write_lyrics(runtime.router, runtime.characters.get("aiko"), parse(MELODY).score, "the sea")
+    assert len(instant_llm.requests) == MAX_ATTEMPTS
