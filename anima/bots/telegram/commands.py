@@ -11,6 +11,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 from anima.bots.telegram.chats import ChatSettings
 from anima.bots.telegram.context import GroupContext
 from anima.bots.telegram.delivery import send_text
+from anima.bots.telegram.sing import SingCommand
 from anima.bots.telegram.translate import PLATFORM, is_private, to_incoming
 from anima.characters.card import CharacterCard
 from anima.core.ordering import ConversationLocks
@@ -28,6 +29,7 @@ COMMANDS = [
     BotCommand("forget", "Delete everything stored about you"),
     BotCommand("voice", "Voice replies on or off: /voice on, /voice off"),
     BotCommand("safety", "Safety settings here; admins can make them stricter"),
+    BotCommand("sing", "Sing a melody: /sing tempo=96 | C4 D4 E4 | la la la"),
 ]
 
 HELP = """Talk to me by writing a message. In a group, mention me, reply to me, or start your \
@@ -39,6 +41,7 @@ message with my name.
 /forget – delete everything stored about you
 /voice on|off – voice replies
 /safety – safety settings here (admins: rating, block, unblock, reset)
+/sing – sing a melody: /sing tempo=96 | C4 D4 E4/2 G4/2 | 小 星 星 亮 (or send a MIDI/MusicXML file)
 /help – this help"""
 
 
@@ -62,6 +65,7 @@ class Commands:
             CommandHandler("memory", self.memory),
             CommandHandler("forget", self.forget),
             CommandHandler("voice", self.voice),
+            *SingCommand(self.runtime, self.chats).handlers(),
             CallbackQueryHandler(self.choose_character, pattern=r"^character:"),
             CallbackQueryHandler(self.confirm_reset, pattern=r"^reset:"),
             CallbackQueryHandler(self.confirm_forget, pattern=r"^forget:"),
