@@ -48,7 +48,30 @@ def _parser() -> argparse.ArgumentParser:
     _card_parser(commands)
     _memory_parser(commands)
     _safety_parsers(commands)
+    _soul_parser(commands)
     return parser
+
+
+def _soul_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    soul = commands.add_parser("soul", help="what characters learned from conversations: review, roll back")
+    sub = soul.add_subparsers(dest="soul_command", required=True)
+    show = sub.add_parser("show", help="a character's learned layer")
+    show.add_argument("character", help="card id or name")
+    show.add_argument("--version", type=int, help="an earlier soul version (default: the current one)")
+    sub.add_parser("diff", help="pending changes with the messages behind them").add_argument("character")
+    for name, text in (("approve", "apply pending changes"), ("reject", "turn pending changes down")):
+        decide = sub.add_parser(name, help=text)
+        decide.add_argument("ids", nargs="+", type=int, metavar="ID", help="proposal numbers (from diff)")
+        if name == "reject":
+            decide.add_argument("--reason", help="why, for the history")
+    sub.add_parser("history", help="every soul version and who approved it").add_argument("character")
+    rollback = sub.add_parser("rollback", help="a new version with exactly an earlier version's lines")
+    rollback.add_argument("character")
+    rollback.add_argument("version", type=int, help="the version to restore (0: the card alone)")
+    export = sub.add_parser("export", help="a card with the shared learned lines merged in, for sharing")
+    export.add_argument("character")
+    export.add_argument("--format", choices=["yaml", "v2", "v3"], default="yaml")
+    export.add_argument("--out", type=Path, help="file to write (default: standard output)")
 
 
 def _safety_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -134,6 +157,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
         if args.memory_command == "export":
             return await memory.export(settings.database_url, args.user, args.platform, args.output)
         return await memory.forget(settings.database_url, args.user, args.platform)
+    if args.command == "soul":
+        from anima.soul.commands import run as soul
+
+        return await soul(settings, args)
     if args.command == "safety":
         from anima.safety.report import parse_since, report
 

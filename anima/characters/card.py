@@ -84,6 +84,27 @@ class CardSafety(_Strict):
     refusals: list[str] = Field(default_factory=list)
 
 
+SoulKind = Literal["backstory", "habit", "opinion", "relationship"]
+SOUL_KINDS: tuple[SoulKind, ...] = ("backstory", "habit", "opinion", "relationship")
+
+
+class CardGrowth(_Strict):
+    """How the character grows from its conversations (anima/soul): off unless the card turns it on.
+
+    propose: every change waits for the owner's approval. auto: changes of `kinds` with at least
+    `min_confidence` apply by themselves, at most `max_per_day`; the rest wait. `protected` kinds
+    never change, not even by approval.
+    """
+
+    mode: Literal["off", "propose", "auto"] = "off"
+    kinds: list[SoulKind] = Field(default_factory=lambda: list(SOUL_KINDS))
+    max_per_day: int = Field(3, ge=0)
+    min_confidence: float = Field(0.7, ge=0, le=1)
+    protected: list[SoulKind] = Field(default_factory=list)
+    review_every: int = Field(20, ge=1)  # a conversation's user messages between two reviews
+    tokens: int = Field(300, ge=0)  # the learned layer's own budget in the prompt
+
+
 class CardAsset(_Strict):
     """A V3 asset: an icon, background or emotion image, by URI (https://, data:, embeded://, ccdefault:)."""
 
@@ -186,6 +207,7 @@ class CharacterCard(_Strict):
     llm: CardLLM = Field(default_factory=CardLLM)
     voice: CardVoice = Field(default_factory=CardVoice)
     safety: CardSafety = Field(default_factory=CardSafety)
+    growth: CardGrowth = Field(default_factory=CardGrowth)  # learning from conversations (anima/soul)
 
     _linked_lorebooks: list[Lorebook] = PrivateAttr(default_factory=list)  # from `lorebooks`, by the loader
     _linked_files: set[Path] = PrivateAttr(default_factory=set)

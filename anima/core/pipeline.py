@@ -18,6 +18,7 @@ from anima.llm.router import LLMRouter
 from anima.memory.keeper import MemoryKeeper, Turn
 from anima.memory.store import ConversationState, MemoryStore
 from anima.safety import SafetyPolicy
+from anima.soul import SoulProposer, SoulStore, layer_lines
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ class Pipeline:
         self.keeper = MemoryKeeper(
             memory, router, self.memory_settings.summarize_every, self.memory_settings.llm_facts_every
         )
+        self.soul = SoulStore(memory)  # what characters learned from their conversations (anima/soul)
+        self.proposer = SoulProposer(self.soul, self.keeper)
+        self.keeper.also.append(self.proposer.after_turn)  # proposals run in the background, never in a reply
         self._locks = ConversationLocks()
 
     async def close(self) -> None:
@@ -119,6 +123,7 @@ class Pipeline:
             memories = await self.recall(conversation, verdict.text, card, user_name, len(history))
 
             stream = turn.stream(stream)  # what the platform may show while generating (safety.stream)
+            learned = await self.learned(card, message)
             context = TurnContext(
                 persona=message.persona,
                 chat_context=message.chat_context,
@@ -126,6 +131,8 @@ class Pipeline:
                 memory_tokens=self.memory_settings.recall_tokens,
                 canary=turn.canary,
                 instruction=verdict.instruction,
+                soul=learned,
+                soul_tokens=card.growth.tokens,
             )
             async with self.keeper.replying():
                 generated = await self.generate(card, user_name, history, verdict.text, stream, context)
@@ -160,6 +167,18 @@ class Pipeline:
             )
             await stream.finish(reply)
             return reply
+
+    async def learned(self, card: CharacterCard, message: Incoming) -> list[str]:
+        """The character's learned layer this user may see (cached: no query while unchanged); a
+        database failure costs the layer, never the reply."""
+        if not card.growth.tokens:
+            return []
+        try:
+            entries = await self.soul.layer(card.id, message.platform, message.user_id)
+        except MemoryStoreError as exc:
+            log.warning("the learned layer could not be read, answering with the card alone: %s", exc)
+            return []
+        return layer_lines(entries, message.display_name)
 
     async def recall(
         self, conversation: ConversationState, text: str, card: CharacterCard, user_name: str, in_history: int

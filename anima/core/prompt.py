@@ -3,7 +3,8 @@
 Order of what gives way when the context is full: the oldest history first, then the example
 dialogue, and only if the persona alone leaves no room, the tail of the newest message (with a
 notice to the user). Triggered lorebook entries get their room (within their own token budget)
-before history and examples, and only what the persona and the newest message leave.
+before history and examples, and only what the persona and the newest message leave; then the
+character's learned layer (anima/soul) and the recalled memories, each within its own budget.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ class TurnContext:
     persona: how the user describes themself; chat_context: recent lines of a group chat;
     memories: recalled lines, best first, each with its date, given up to `memory_tokens` of what
     the persona and the newest message leave (before history and examples); canary: the
-    per-conversation leak marker (anima/safety); instruction: a corrective line that goes last.
+    per-conversation leak marker (anima/safety); instruction: a corrective line that goes last;
+    soul: what the character learned from its conversations (anima/soul), best first, after the
+    persona under its own `soul_tokens`: it gives way before the persona or the message ever would.
     """
 
     persona: str = ""
@@ -75,6 +78,8 @@ class TurnContext:
     memory_tokens: int = 400
     canary: str = ""
     instruction: str = ""
+    soul: Sequence[str] = ()
+    soul_tokens: int = 300
 
 
 NO_CONTEXT = TurnContext()
@@ -199,6 +204,9 @@ class PromptBuilder:
         room = budget - fixed - user_cost
         lore = await self._lore(card, user_name, history, user_text, system, budget, room)
         system, fixed = lore.system, fixed + lore.cost
+        room = min(turn.soul_tokens, budget - fixed - user_cost)
+        learned, learned_cost = await self._fit(_soul_header(card), turn.soul, room)
+        fixed += learned_cost
         room = min(turn.memory_tokens, budget - fixed - user_cost)
         recalled, recalled_cost = await self._memories(turn.memories, user_name, room)
         fixed += recalled_cost
@@ -217,6 +225,8 @@ class PromptBuilder:
             user_text = cut
 
         messages = [ChatMessage("system", system)]
+        if learned:
+            messages.append(ChatMessage("system", learned))
         if recalled:
             messages.append(ChatMessage("system", recalled))
         if plan.keep_examples:
@@ -233,6 +243,12 @@ class PromptBuilder:
     async def _memories(self, lines: Sequence[str], user_name: str, limit: int) -> tuple[str, int]:
         """The recalled lines that fit `limit` tokens, best first, under one header; and their cost."""
         header = f"What you remember from earlier with {user_name} (dates in brackets):"
+        return await self._fit(header, lines, limit)
+
+    async def _fit(self, header: str, lines: Sequence[str], limit: int) -> tuple[str, int]:
+        """The lines that fit `limit` tokens, best first, under `header`; and their cost."""
+        if not lines:
+            return "", 0
         chosen: list[str] = []
         used = await self._cost(header)
         for line in lines:
@@ -309,6 +325,10 @@ class _Lore:
         at_depth = [(depth, ChatMessage(role, "\n".join(texts))) for (depth, role), texts in groups.items()]  # type: ignore[arg-type]
         at_depth.sort(key=lambda item: item[0])
         return cls("\n".join([*before, system, *after]), at_depth)
+
+
+def _soul_header(card: CharacterCard) -> str:
+    return f"What {card.char_name} has lived and picked up since (the description above comes first):"
 
 
 class PromptTooLarge(AnimaError):

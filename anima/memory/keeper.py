@@ -76,6 +76,8 @@ class MemoryKeeper:
         # cost a query on the database's one writer thread; re-read when the count says "due"
         self._unsummarised: dict[int, int] = {}
         self._closing = False
+        # more LLM work per finished turn (anima/soul's proposals), after memory's own, off the reply path
+        self.also: list[Callable[[Turn], Awaitable[None]]] = []
 
     def after_turn(self, turn: Turn) -> None:
         """Queue a finished turn for background work; returns at once."""
@@ -145,6 +147,8 @@ class MemoryKeeper:
             self._since_facts[turn.state.id] = count % self.llm_facts_every
             if count >= self.llm_facts_every:
                 await self._extract_facts(turn)
+        for work in self.also:
+            await work(turn)
 
     async def _summarize(self, turn: Turn) -> None:
         known = self._unsummarised.get(turn.state.id)
@@ -156,7 +160,7 @@ class MemoryKeeper:
         if len(pending) < self.summarize_every:
             return
         instructions = SUMMARY_INSTRUCTIONS.format(char=turn.card.name, user=turn.user_name)
-        summary = await self._ask(turn.card, instructions, _transcript(pending, turn), 200)
+        summary = await self.ask(turn.card, instructions, _transcript(pending, turn), 200)
         if summary.strip():
             await self.memory.add_summary(turn.state, pending, summary.strip())
             self._unsummarised.pop(turn.state.id, None)
@@ -164,13 +168,14 @@ class MemoryKeeper:
     async def _extract_facts(self, turn: Turn) -> None:
         recent = list(turn.state.recent)[-2 * self.llm_facts_every :]
         instructions = FACT_INSTRUCTIONS.format(user=turn.user_name)
-        answer = await self._ask(turn.card, instructions, _transcript(recent, turn), 300)
+        answer = await self.ask(turn.card, instructions, _transcript(recent, turn), 300)
         facts = facts_from_llm(answer)
         if facts:
             await self.memory.remember_facts(turn.state, facts, "llm", turn.said.id or None)
 
-    async def _ask(self, card: CharacterCard, instructions: str, transcript: str, max_tokens: int) -> str:
-        """One non-streamed answer from the card's first backend, only while no reply is generated."""
+    async def ask(self, card: CharacterCard, instructions: str, transcript: str, max_tokens: int) -> str:
+        """One non-streamed answer from the card's first backend, only while no reply is generated
+        (a reply that starts cancels it; it is asked again, up to LLM_ATTEMPTS times)."""
         assert self.router is not None
         backend = self.router.chain(card)[0]
         budget_chars = max(backend.context_window - max_tokens - 200, 200) * 3  # ~3 characters a token

@@ -190,3 +190,73 @@ class InboxItem(SQLModel, table=True):
     owner: str = ""  # the process that claimed it (several `anima run` on one PostgreSQL)
     received_at: datetime = _moment(default_factory=utcnow)
     answered_at: datetime | None = _moment(default=None)
+
+
+class SoulVersion(SQLModel, table=True):
+    """One version of a character's learned layer (anima/soul), made by an applied change or a rollback."""
+
+    __tablename__ = "soul_versions"
+    __table_args__ = (UniqueConstraint("character_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    character_id: str
+    version: int  # 1, 2, … per character; version 0 is the card alone
+    action: str  # "apply" | "rollback"
+    note: str = ""  # what changed, for `anima soul history`
+    approved_by: str  # "auto", "cli:alice", "telegram:123", …
+    proposal_id: int | None = None
+    created_at: datetime = _moment(default_factory=utcnow)
+
+
+class SoulEntry(SQLModel, table=True):
+    """One learned line of a character's soul, part of versions added_version ≤ v < removed_version.
+
+    Relationship lines belong to one user (platform, user_id) and reach only that user's chats;
+    the others ("" for both) are shared by every chat of the character.
+    """
+
+    __tablename__ = "soul_entries"
+    __table_args__ = (
+        Index("ix_soul_entries_character_id", "character_id", "removed_version"),
+        Index("ix_soul_entries_user", "platform", "user_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    character_id: str
+    kind: str  # backstory | habit | opinion | relationship
+    text: str
+    platform: str = ""
+    user_id: str = ""
+    origin_id: int = 0  # the row first holding this line (a rollback copies lines back): the prompt's order
+    proposal_id: int | None = None
+    added_version: int
+    removed_version: int | None = None
+    created_at: datetime = _moment(default_factory=utcnow)
+
+
+class SoulProposal(SQLModel, table=True):
+    """A change to a character's soul proposed from a conversation, with the messages behind it."""
+
+    __tablename__ = "soul_proposals"
+    __table_args__ = (
+        Index("ix_soul_proposals_character_id", "character_id", "status"),
+        Index("ix_soul_proposals_source", "source_platform", "source_user_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    character_id: str
+    kind: str
+    text: str
+    platform: str = ""  # whose relationship it is ("" for a shared change)
+    user_id: str = ""
+    source_platform: str  # whose conversation it came from
+    source_user_id: str
+    conversation_id: int | None = None
+    evidence: str = "[]"  # JSON list of message ids
+    confidence: float = 0.5
+    status: str = "pending"  # pending | applied | rejected
+    reason: str = ""  # why it was rejected: the safety stage's finding, or the owner's choice
+    decided_by: str = ""
+    version: int | None = None  # the soul version its approval made
+    created_at: datetime = _moment(default_factory=utcnow)
+    decided_at: datetime | None = _moment(default=None)

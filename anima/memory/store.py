@@ -28,6 +28,8 @@ from anima.memory.models import (
     Message,
     Preference,
     SearchEntry,
+    SoulEntry,
+    SoulProposal,
     Summary,
     User,
     as_utc,
@@ -109,6 +111,8 @@ class MemoryStore:
         self._retrying: asyncio.Task[None] | None = None
         # What "now" is: messages are stamped and recall measures recency with it (tests move it).
         self.clock: Callable[[], datetime] = utcnow
+        # Called with (platform, user id) after forget_user: caches of what was deleted drop it (anima/soul).
+        self.forget_listeners: list[Callable[[str, str], None]] = []
 
     @classmethod
     async def open(cls, url: str, history_messages: int = 200, vectors: bool = False) -> MemoryStore:
@@ -455,6 +459,7 @@ class MemoryStore:
                     Preference.platform == platform, Preference.user_id == platform_user_id
                 )
             )
+            _forget_soul(conn, platform, platform_user_id)
             return deleted or 0
 
         deleted = await self.run(work)
@@ -464,6 +469,8 @@ class MemoryStore:
             k for k in self._conversations if (k.platform, k.user_id) == (platform, platform_user_id)
         ]:
             del self._conversations[key]
+        for listener in self.forget_listeners:
+            listener(platform, platform_user_id)
         return deleted
 
     async def users(self, platform_user_id: str, platform: str | None = None) -> list[tuple[str, str]]:
@@ -514,6 +521,22 @@ class MemoryStore:
                 )
 
         await self.run(work)
+
+
+def _forget_soul(conn: Connection, platform: str, user_id: str) -> None:
+    """A character's relationship with the user goes, in every soul version, and what their
+    conversations proposed but was never applied; shared growth (backstory, habits) stays."""
+    conn.execute(delete(SoulEntry).where(SoulEntry.platform == platform, SoulEntry.user_id == user_id))
+    conn.execute(
+        delete(SoulProposal).where(
+            ((SoulProposal.platform == platform) & (SoulProposal.user_id == user_id))
+            | (
+                (SoulProposal.source_platform == platform)
+                & (SoulProposal.source_user_id == user_id)
+                & (SoulProposal.status != "applied")
+            )
+        )
+    )
 
 
 def _user_id(conn: Connection, platform: str, platform_user_id: str, display_name: str) -> int:

@@ -1,0 +1,147 @@
+"""What soul growth talks about: a proposed change, a learned entry, a version, and the LLM's JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from anima.characters.card import SOUL_KINDS, SoulKind
+from anima.errors import AnimaError
+
+MAX_TEXT = 300  # characters in one learned line
+SHARED_KINDS: frozenset[str] = frozenset({"backstory", "habit", "opinion"})  # every chat of the character
+
+
+class SoulError(AnimaError):
+    """A soul command cannot be done (an unknown proposal or version, one already decided)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change the character's LLM proposes, with the stored messages that justify it."""
+
+    kind: SoulKind
+    text: str
+    evidence: tuple[int, ...]  # message ids
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Source:
+    """The conversation a change came from: a relationship change belongs to its user."""
+
+    platform: str
+    user_id: str
+    display_name: str
+    conversation_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One learned line in a soul version."""
+
+    id: int
+    kind: str
+    text: str
+    platform: str = ""  # relationship lines: whose ("" for shared lines)
+    user_id: str = ""
+    origin_id: int = 0
+    added_version: int = 0
+
+    @property
+    def shared(self) -> bool:
+        return not self.user_id
+
+    def same_line(self) -> tuple[str, str, str, str, int]:
+        return (self.kind, self.text, self.platform, self.user_id, self.origin_id)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: int
+    character_id: str
+    kind: str
+    text: str
+    platform: str
+    user_id: str
+    source_platform: str
+    source_user_id: str
+    conversation_id: int | None
+    evidence: tuple[int, ...]
+    confidence: float
+    status: str  # pending | applied | rejected
+    reason: str
+    decided_by: str
+    version: int | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Version:
+    character_id: str
+    version: int
+    action: str  # apply | rollback
+    note: str
+    approved_by: str
+    proposal_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A message behind a proposal, or the note that it was deleted (/forget)."""
+
+    message_id: int
+    role: str = ""
+    content: str = ""
+    created_at: datetime | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return not self.role
+
+
+def changes_from_llm(answer: str, cited: Collection[int]) -> list[Change]:
+    """Changes from the LLM's JSON ({"changes": [{"kind", "text", "evidence", "confidence"}]}).
+
+    A change needs a known kind, some text and at least one message of `cited` (the transcript it
+    was shown) as evidence; anything else is skipped: a weak model's JSON is often broken.
+    """
+    start, end = answer.find("{"), answer.rfind("}")
+    if start < 0 or end <= start:
+        return []
+    try:
+        data = json.loads(answer[start : end + 1])
+    except json.JSONDecodeError:
+        return []
+    items = data.get("changes") if isinstance(data, dict) else None
+    changes = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or item.get("kind") not in SOUL_KINDS:
+            continue
+        text = item.get("text")
+        if not isinstance(text, str) or not text.strip():
+            continue
+        raw = item.get("evidence")
+        ids = [_as_int(i) for i in (raw if isinstance(raw, list) else [])]
+        evidence = tuple(dict.fromkeys(i for i in ids if i is not None and i in cited))
+        if not evidence:
+            continue
+        try:
+            confidence = min(max(float(item.get("confidence", 0.5)), 0.0), 1.0)
+        except (TypeError, ValueError):
+            confidence = 0.5
+        changes.append(Change(item["kind"], " ".join(text.split())[:MAX_TEXT], evidence, confidence))
+    return changes
+
+
+def _as_int(value: object) -> int | None:
+    """A message id as the model wrote it: 12, "12" or "#12"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("#").isdigit():
+        return int(value.strip().lstrip("#"))
+    return None

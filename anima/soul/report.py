@@ -1,0 +1,64 @@
+"""Souls as text a person reads: the learned layer, pending proposals with evidence, the history.
+
+`anima soul …` prints these; the Telegram and Discord /soul commands send them (cut to fit).
+"""
+
+from __future__ import annotations
+
+from anima.characters.card import CharacterCard
+from anima.soul.changes import Entry, Proposal, Version
+from anima.soul.store import SoulStore
+
+
+def _whose(item: Entry | Proposal) -> str:
+    return f"with {item.platform}:{item.user_id} only" if item.user_id else "shared by every chat"
+
+
+async def show(soul: SoulStore, card: CharacterCard, version: int | None = None) -> str:
+    """The learned lines of a version (default: the current one)."""
+    current = await soul.version(card.id)
+    at = current if version is None else version
+    entries = await soul.entries(card.id, at)
+    head = f"{card.name} ({card.id}): soul version {at}" + (f" of {current}" if at != current else "")
+    head += f", growth {card.growth.mode}"
+    if not entries:
+        return head + "\nNothing learned yet: the card alone."
+    lines = [head]
+    for kind in ("backstory", "habit", "opinion", "relationship"):
+        mine = [e for e in entries if e.kind == kind]
+        if mine:
+            lines.append(f"{kind}:")
+            lines += [f"  - {e.text}" + ("" if e.shared else f"  ({_whose(e)})") for e in mine]
+    return "\n".join(lines)
+
+
+async def diff(soul: SoulStore, card: CharacterCard, evidence: bool = True) -> str:
+    """Pending proposals, each with its kind, scope, confidence and the messages behind it."""
+    pending = await soul.proposals(card.id)
+    version = await soul.version(card.id)
+    head = f"{card.name} ({card.id}): {len(pending)} pending change{'s' * (len(pending) != 1)}"
+    head += f" (soul version {version}, growth {card.growth.mode})"
+    lines = [head]
+    for proposal in pending:
+        lines += ["", f"#{proposal.id} + {proposal.kind}: {proposal.text}"]
+        lines.append(f"    confidence {proposal.confidence:.2f}, {_whose(proposal)}")
+        if evidence:
+            lines.append(f"    evidence ({proposal.source_platform}:{proposal.source_user_id}):")
+            for message in await soul.evidence(proposal):
+                if message.deleted:
+                    lines.append(f"      #{message.message_id} (deleted)")
+                    continue
+                who = "user" if message.role == "user" else card.name
+                when = f"{message.created_at:%Y-%m-%d}" if message.created_at else ""
+                lines.append(f"      #{message.message_id} {when} {who}: {message.content[:200]}")
+    if pending:
+        lines += ["", "approve with `anima soul approve ID`, reject with `anima soul reject ID`"]
+    return "\n".join(lines)
+
+
+async def history(soul: SoulStore, card: CharacterCard) -> str:
+    versions: list[Version] = await soul.history(card.id)
+    lines = [f"{card.name} ({card.id}): {len(versions)} soul versions after the card (version 0)"]
+    for v in versions:
+        lines.append(f"v{v.version}  {v.created_at:%Y-%m-%d %H:%M}  {v.approved_by:<16} {v.note}")
+    return "\n".join(lines)
