@@ -67,7 +67,7 @@ async def test_typing_is_shown_while_the_reply_is_generated(
 
 async def test_commands_are_registered_at_start(adapter: TelegramAdapter, fake: FakeBot) -> None:
     names = {c["command"] for c in fake.commands}
-    assert names == {"start", "help", "character", "reset", "memory", "forget", "voice", "safety"}
+    assert names == {"start", "help", "character", "reset", "memory", "forget", "voice", "safety", "sing"}
 
 
 async def test_start_sends_the_characters_greeting(adapter: TelegramAdapter, fake: FakeBot) -> None:

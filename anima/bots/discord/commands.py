@@ -1,5 +1,5 @@
 """Slash commands: /character list|set|info, /reset, /memory, /forget, /voice on|off, /persona set|show|clear,
-/safety (safety.py).
+/safety (safety.py), /sing (sing.py).
 
 Answers about a person's own data and settings are ephemeral (only they see them); errors are
 ephemeral and say what to do. Binding a character in a server channel needs Manage Channels.
@@ -15,6 +15,7 @@ from discord import app_commands
 
 from anima.bots.discord.preferences import PLATFORM, Persona
 from anima.bots.discord.safety import safety_commands
+from anima.bots.discord.sing import sing_command
 from anima.characters.macros import expand
 from anima.core.messages import ConversationKey
 from anima.errors import AnimaError
@@ -179,6 +180,7 @@ def install_commands(tree: app_commands.CommandTree, adapter: DiscordAdapter) ->
 
     for command in (character, reset, memory, forget, voice, persona, safety_commands(adapter)):
         tree.add_command(command)
+    tree.add_command(sing_command(adapter))
     tree.on_error = on_error  # type: ignore[method-assign]
 
 

@@ -1,0 +1,44 @@
+"""/sing on Discord: a melody in the notation, or a MIDI/MusicXML file, sung back as a voice message."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from anima.bots.discord.delivery import BotSpeaker
+from anima.voice.sing.request import score_for
+from anima.voice.sing.singer import Singer
+
+if TYPE_CHECKING:
+    from anima.bots.discord.adapter import DiscordAdapter
+
+
+def sing_command(adapter: DiscordAdapter) -> app_commands.Command:  # type: ignore[type-arg]
+    singer = Singer(adapter.runtime.voice)
+
+    @app_commands.command(name="sing", description="The character here sings a melody")
+    @app_commands.describe(
+        notation="tempo=96 | C4 D4 E4/2 G4/2 | 小 星 星 亮 (settings | notes | lyrics)",
+        score="a MIDI or MusicXML file with lyrics (notation then holds settings, or a topic for new lyrics)",
+    )
+    async def sing(
+        interaction: discord.Interaction, notation: str = "", score: discord.Attachment | None = None
+    ) -> None:
+        card = await adapter.character_here(interaction.channel)
+        await interaction.response.defer(thinking=True)
+        file = (await score.read(), score.filename) if score is not None else None
+        song = await score_for(notation, card, adapter.runtime.router, file)  # errors: the tree's on_error
+        note = await singer.sing(card, song)
+        channel = interaction.channel
+        assert channel is not None and adapter.client is not None
+        own = card.id == adapter.own_character
+        name = None if own else card.name
+        speaker = BotSpeaker(channel, adapter.client.http, adapter.mentions, name=name)  # type: ignore[arg-type]
+        await speaker.send_voice(note)
+        await interaction.followup.send(
+            f"🎤 {card.name} sings ({note.duration_s:.0f} s)", allowed_mentions=adapter.mentions
+        )
+
+    return sing

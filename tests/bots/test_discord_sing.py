@@ -1,0 +1,39 @@
+"""/sing on Discord: a typed melody comes back as a native voice message, sung in tune."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import soundfile
+
+from anima.bots.discord import DiscordAdapter
+from anima.config import Settings, VoiceSettings
+from anima.voice.sing import parse
+from anima.voice.sing.measure import accuracy
+from anima.voice.sing.singer import offset_s
+from tests.bots.test_discord import World
+from tests.fakes.discord_server import IS_VOICE_MESSAGE
+
+SONG = "tempo=100 | C4 D4 E4/2 G4/2 E4*2 | twin-kle lit-tle star"
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    settings.voice = VoiceSettings(cache_dir=tmp_path / "voice-cache", notes_dir=tmp_path / "voice-notes")
+    return settings
+
+
+async def test_a_typed_melody_comes_back_as_a_voice_message_sung_in_tune(
+    bot: DiscordAdapter, world: World
+) -> None:
+    await world.fake.slash(world.alice_dm, world.alice, "sing", {"notation": SONG})
+
+    def voiced() -> list:
+        return [m for m in world.fake.bot_messages(world.alice_dm) if m["flags"] & IS_VOICE_MESSAGE]
+
+    await world.fake.wait_until(voiced, within_s=20)
+    [attachment] = voiced()[0]["attachments"]
+    samples, rate = soundfile.read(io.BytesIO(world.fake.file_bytes(attachment)), dtype="float32")
+    assert accuracy(samples, rate, parse("/sing " + SONG).score, offset_s()).median_cents <= 20
