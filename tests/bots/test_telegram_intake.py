@@ -69,7 +69,7 @@ async def test_polled_updates_are_stored_before_telegram_forgets_them(
         people = [person(3000 + i, f"R{i}") for i in range(10)]
         for p in people:
             fake.send_text(private_chat(p), p, "hello")
-        await fake.wait_for(lambda: all(fake.replies(p["id"]) for p in people))
+        await fake.wait_for(lambda: all(fake.replies(p["id"]) for p in people), within_s=30)
         await say(fake, private_chat(ALICE), ALICE, "and one more")  # its getUpdates confirms the rest
     finally:
         await adapter.stop()

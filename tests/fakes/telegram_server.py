@@ -129,6 +129,7 @@ class FakeBot:
         self.delivered: set[int] = set()  # confirmed by a higher offset, or answered 2xx by the webhook
         # Called with the ids of updates Telegram stops keeping, as it does so (before it answers).
         self.on_delivered: Callable[[list[int]], None] | None = None
+        self.held: dict[str, asyncio.Event] = {}  # method -> set when its held requests may go on
         self.files: dict[str, bytes] = {}  # file_id -> the bytes of a file people sent the bot
         self.downloads: list[str] = []  # file paths the bot downloaded
         self.members: dict[tuple[int, int], str] = {}  # (chat, person) -> status other than "member"
@@ -222,6 +223,16 @@ class FakeBot:
             self.pending.append(update)
             self.server.notify(self)
         return update["update_id"]
+
+    def hold(self, method: str) -> None:
+        """Requests of `method` wait, unanswered and not acted on, until `release(method)`."""
+        self.held.setdefault(method, asyncio.Event())
+
+    def release(self, method: str) -> None:
+        """Held requests go on, except those whose client is gone: they never happened."""
+        held = self.held.pop(method, None)
+        if held is not None:
+            held.set()
 
     def fail_next(self, method: str, status: int = 429, retry_after: int | None = 1, times: int = 1) -> None:
         """Answer the next `times` calls of `method` with an error (429 + retry_after by default)."""
@@ -328,6 +339,9 @@ class FakeTelegram:
     async def close(self) -> None:
         for event in self._wakeups.values():
             event.set()
+        for bot in self.bots.values():
+            for method in list(bot.held):
+                bot.release(method)
         for task in list(self._pushes):
             task.cancel()
         if self._session:
@@ -363,6 +377,12 @@ class FakeTelegram:
         params = _decode(await request.post()) if request.can_read_body else {}
         call = Call(method, params, time.monotonic())
         bot.calls.append(call)
+        held = bot.held.get(method)
+        if held is not None:
+            await held.wait()
+            if request.transport is None or request.transport.is_closing():
+                call.status = 499  # the client went away (killed): nothing was done
+                return web.Response(status=499)
         try:
             failure = bot.failures.get(method)
             if failure:
