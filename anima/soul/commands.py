@@ -116,4 +116,3 @@ COMMANDS = {
     "rollback": _rollback,
     "export": _export,
 }
-

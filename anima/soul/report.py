@@ -32,7 +32,7 @@ async def show(soul: SoulStore, card: CharacterCard, version: int | None = None)
     return "\n".join(lines)
 
 
-async def diff(soul: SoulStore, card: CharacterCard, evidence: bool = True) -> str:
+async def diff(soul: SoulStore, card: CharacterCard, command: str = "anima soul") -> str:
     """Pending proposals, each with its kind, scope, confidence and the messages behind it."""
     pending = await soul.proposals(card.id)
     version = await soul.version(card.id)
@@ -42,17 +42,16 @@ async def diff(soul: SoulStore, card: CharacterCard, evidence: bool = True) -> s
     for proposal in pending:
         lines += ["", f"#{proposal.id} + {proposal.kind}: {proposal.text}"]
         lines.append(f"    confidence {proposal.confidence:.2f}, {_whose(proposal)}")
-        if evidence:
-            lines.append(f"    evidence ({proposal.source_platform}:{proposal.source_user_id}):")
-            for message in await soul.evidence(proposal):
-                if message.deleted:
-                    lines.append(f"      #{message.message_id} (deleted)")
-                    continue
-                who = "user" if message.role == "user" else card.name
-                when = f"{message.created_at:%Y-%m-%d}" if message.created_at else ""
-                lines.append(f"      #{message.message_id} {when} {who}: {message.content[:200]}")
+        lines.append(f"    evidence ({proposal.source_platform}:{proposal.source_user_id}):")
+        for message in await soul.evidence(proposal):
+            if message.deleted:
+                lines.append(f"      #{message.message_id} (deleted)")
+                continue
+            who = "user" if message.role == "user" else card.name
+            when = f"{message.created_at:%Y-%m-%d}" if message.created_at else ""
+            lines.append(f"      #{message.message_id} {when} {who}: {message.content[:200]}")
     if pending:
-        lines += ["", "approve with `anima soul approve ID`, reject with `anima soul reject ID`"]
+        lines += ["", f"approve with `{command} approve ID`, reject with `{command} reject ID`"]
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from discord import app_commands
 from anima.bots.discord.preferences import PLATFORM, Persona
 from anima.bots.discord.safety import safety_commands
 from anima.bots.discord.sing import sing_command
+from anima.bots.discord.soul import soul_command_for
 from anima.characters.macros import expand
 from anima.core.messages import ConversationKey
 from anima.errors import AnimaError
@@ -181,6 +182,7 @@ def install_commands(tree: app_commands.CommandTree, adapter: DiscordAdapter) ->
     for command in (character, reset, memory, forget, voice, persona, safety_commands(adapter)):
         tree.add_command(command)
     tree.add_command(sing_command(adapter))
+    tree.add_command(soul_command_for(adapter))  # bot admins review what characters learn
     tree.on_error = on_error  # type: ignore[method-assign]
 
 

@@ -29,6 +29,7 @@ from anima.bots.telegram.intake import DurableQueue
 from anima.bots.telegram.limits import FloodLimits
 from anima.bots.telegram.resume import remembered
 from anima.bots.telegram.safety import SafetyCommand
+from anima.bots.telegram.soul import SoulCommand
 from anima.bots.telegram.translate import is_addressed, is_private, to_incoming, without_mention
 from anima.bots.telegram.voice import send_voice_note
 from anima.characters.card import CharacterCard
@@ -175,6 +176,7 @@ class TelegramAdapter:
         app = self.app
         app.add_handlers(Commands(self.runtime, self.chats, self.order, self.group_context).handlers())
         app.add_handler(SafetyCommand(self.runtime, self.chats).handler())
+        app.add_handler(SoulCommand(self.runtime, self.chats, self.settings.admins).handler())
         app.add_handler(
             MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, self._on_text)
         )

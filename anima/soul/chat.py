@@ -1,0 +1,60 @@
+"""/soul in a chat (Telegram, Discord): the same reading, approving and rolling back as `anima soul`.
+
+Platform-neutral: an adapter checks that the person is one of the bot's admins (the card owners),
+then hands over the command's words and shows the text that comes back.
+"""
+
+from __future__ import annotations
+
+from anima.characters.card import CharacterCard
+from anima.soul import report
+from anima.soul.changes import SoulError
+from anima.soul.store import SoulStore
+
+USAGE = """/soul – what {char} has learned
+/soul diff – pending changes with the messages behind them
+/soul approve ID – apply a pending change
+/soul reject ID – turn it down
+/soul history – every version, who approved it
+/soul rollback VERSION – restore a version exactly (0: the card alone)"""
+ADMINS_ONLY = "Only this bot's admins (the card owners) can review what characters learn."
+MAX_CHARS = 3800  # under Telegram's 4096 and, cut further by Discord's adapter, its 2000
+
+
+async def soul_command(soul: SoulStore, card: CharacterCard, words: list[str], by: str) -> str:
+    """The answer to `/soul WORDS` about `card`, approved or rolled back as `by` ("telegram:42")."""
+    action, rest = (words[0].lower(), words[1:]) if words else ("show", [])
+    try:
+        if action == "show":
+            return _cut(await report.show(soul, card, int(rest[0]) if rest else None))
+        if action == "diff":
+            return _cut(await report.diff(soul, card, "/soul"))
+        if action == "history":
+            return _cut(await report.history(soul, card))
+        if action == "approve" and rest:
+            return "\n".join([await _approve(soul, card, int(word.lstrip("#")), by) for word in rest])
+        if action == "reject" and rest:
+            rejected = [await soul.reject(int(word.lstrip("#")), by) for word in rest]
+            return "\n".join(f"#{p.id} rejected: {p.kind}: {p.text}" for p in rejected)
+        if action == "rollback" and len(rest) == 1:
+            made = await soul.rollback(card.id, int(rest[0].lstrip("v")), by)
+            return f"{card.name} is at soul version {made.version}: the learned lines of version {rest[0]}."
+    except ValueError:
+        pass
+    except SoulError as exc:
+        return str(exc)
+    return USAGE.format(char=card.name)
+
+
+async def _approve(soul: SoulStore, card: CharacterCard, proposal_id: int, by: str) -> str:
+    proposal = await soul.proposal(proposal_id)
+    if proposal.character_id != card.id:
+        raise SoulError(
+            f"#{proposal_id} is a change to {proposal.character_id}; switch with /character first"
+        )
+    made = await soul.approve(proposal_id, by, card.growth)
+    return f"#{proposal_id} applied: {card.name} is at soul version {made.version}."
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 2] + " …"
