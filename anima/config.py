@@ -196,6 +196,8 @@ class Settings(_Strict):
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    # SIGTERM/SIGINT: replies in flight get this long to finish, then are cut (docker stop kills at 10 s)
+    shutdown_grace_s: float = Field(7.0, ge=0)
 
     source: Path | None = Field(default=None, exclude=True)
 

@@ -1,4 +1,4 @@
-"""`anima run`: start every configured platform adapter, serve until SIGINT/SIGTERM, stop cleanly."""
+"""`anima run`: start every configured platform adapter, serve until SIGINT/SIGTERM, stop gracefully."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from anima.core.runtime import Runtime
 from anima.errors import ConfigError
 
 log = logging.getLogger(__name__)
+FINISH_AFTER_CUT_S = 10.0  # for cut replies to be stored and sent, and sessions to close
 
 
 class PlatformAdapter(Protocol):
@@ -47,9 +48,16 @@ def build_adapters(runtime: Runtime) -> list[PlatformAdapter]:
     return adapters
 
 
-async def serve(runtime: Runtime, stop: asyncio.Event | None = None) -> None:
-    """Run all adapters until `stop` is set (by SIGINT/SIGTERM when not given)."""
-    stop = stop or _stop_on_signals()
+async def serve(
+    runtime: Runtime, stop: asyncio.Event | None = None, now: asyncio.Event | None = None
+) -> None:
+    """Run all adapters until `stop` is set (by SIGINT/SIGTERM when not given), then stop gracefully:
+    every adapter stops receiving, replies in flight get `shutdown_grace_s` to finish, the rest are
+    cut. `now` (a second signal) ends the grace at once."""
+    if stop is None:
+        signals = StopSignals()
+        signals.install()
+        stop, now = signals.first, signals.again
     adapters = build_adapters(runtime)
     started: list[PlatformAdapter] = []
     try:
@@ -59,16 +67,65 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None) -> None:
             log.warning("serving %s", adapter.name)
         await stop.wait()
     finally:
-        for adapter in reversed(started):
-            try:
-                await adapter.stop()
-            except Exception:
-                log.exception("stopping %s failed", adapter.name)
+        await shut_down(runtime, started, now or asyncio.Event())
 
 
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
+async def shut_down(runtime: Runtime, adapters: list[PlatformAdapter], now: asyncio.Event) -> None:
+    """Stop every adapter at once (each stops receiving, waits for its replies, closes its sessions);
+    past the grace, or when `now` is set, cut the replies still generating so that they end."""
+    turns = runtime.pipeline.turns
+    grace = runtime.settings.shutdown_grace_s
+    log.warning("stopping: %d replies in flight get up to %g s to finish", turns.count, grace)
+    stopping = [asyncio.create_task(_stop(adapter)) for adapter in reversed(adapters)]
+    finished = asyncio.create_task(_all_finished(stopping, runtime))
+    hurry = asyncio.create_task(now.wait())
+    try:
+        await asyncio.wait({finished, hurry}, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        if not finished.done():
+            why = "a second signal" if now.is_set() else f"the {grace:g} s grace"
+            log.warning("cutting %d replies still in flight after %s", turns.count, why)
+            turns.cut()
+            await asyncio.wait({finished}, timeout=FINISH_AFTER_CUT_S)
+        if not finished.done():
+            log.error("adapters did not stop within %g s of cutting the replies", FINISH_AFTER_CUT_S)
+    finally:
+        hurry.cancel()
+        finished.cancel()
+        await asyncio.gather(finished, hurry, return_exceptions=True)
+
+
+async def _all_finished(stopping: list[asyncio.Task[None]], runtime: Runtime) -> None:
+    await asyncio.gather(*stopping)
+    await runtime.pipeline.turns.idle()  # an adapter that did not wait for its replies
+
+
+async def _stop(adapter: PlatformAdapter) -> None:
+    try:
+        await adapter.stop()
+    except Exception:
+        log.exception("stopping %s failed", adapter.name)
+
+
+class StopSignals:
+    """SIGINT/SIGTERM: the first asks for a graceful stop, a second ends the grace; after that the
+    default handlers are back, so a third one stops the process the hard way."""
+
+    def __init__(self) -> None:
+        self.first = asyncio.Event()
+        self.again = asyncio.Event()
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._received, sig)
+
+    def _received(self, sig: signal.Signals) -> None:
+        if not self.first.is_set():
+            log.warning("%s: stopping gracefully (send it again to cut replies in flight now)", sig.name)
+            self.first.set()
+            return
+        log.warning("%s again: cutting replies in flight now", sig.name)
+        self.again.set()
+        loop = asyncio.get_running_loop()
+        for handled in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(handled)

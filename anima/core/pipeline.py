@@ -13,6 +13,7 @@ from anima.config import MemorySettings
 from anima.core.messages import ConversationKey, DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
 from anima.core.prompt import NO_CONTEXT, ChatMessage, PromptBuilder, PromptTooLarge, TurnContext
+from anima.core.turns import TurnsInFlight
 from anima.errors import LLMError, MemoryStoreError
 from anima.llm.router import LLMRouter
 from anima.memory.keeper import MemoryKeeper, Turn
@@ -72,6 +73,7 @@ class Pipeline:
         self.proposer = SoulProposer(self.soul, self.keeper)
         self.keeper.also.append(self.proposer.after_turn)  # proposals run in the background, never in a reply
         self._locks = ConversationLocks()
+        self.turns = TurnsInFlight()  # a graceful shutdown waits for these, then cuts what is left
 
     async def close(self) -> None:
         """Stop background memory work (call before closing the memory store)."""
@@ -96,6 +98,10 @@ class Pipeline:
 
     async def handle(self, message: Incoming, stream: ReplyStream | None = None) -> Reply | None:
         """Answer one message; None when there is nothing to answer (an empty message)."""
+        async with self.turns.track():
+            return await self._answer(message, stream)
+
+    async def _answer(self, message: Incoming, stream: ReplyStream | None) -> Reply | None:
         stream = stream or DiscardStream()
         if not message.text.strip():
             return None
@@ -220,7 +226,7 @@ class Pipeline:
                     card, user_name, history, text, backend.context_window, max_tokens, context
                 )
                 request = self.router.request(backend, card, prompt.messages, stop=_speaker_stops(user_name))
-                await self.router.generate(backend, request, received.add)
+                await self.turns.unless_cut(self.router.generate(backend, request, received.add))
                 reply = received.text()
                 if not reply:
                     raise LLMError(f"{backend.name} returned an empty reply")

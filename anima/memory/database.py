@@ -8,7 +8,11 @@ databases (PostgreSQL) use SQLAlchemy's async engine. Both run the same synchron
 SQLite durability: WAL with synchronous=NORMAL keeps every committed transaction across a process
 crash (kill -9); only an OS crash or power loss can roll back the last commits, a trade taken for
 ~7x more commits per second than FULL. Write transactions start with BEGIN IMMEDIATE so they wait
-on busy_timeout instead of failing with "database is locked" when a read later needs to write.
+on busy_timeout instead of failing with "database is locked" when a read later needs to write;
+reads (`read`) start with a plain BEGIN, so that another process holding the write lock never
+holds up recall. `transaction(work, wait_s=…)` waits less than busy_timeout for the lock: the
+store's retries of failed writes use it, so a probe of a locked database does not hold the one
+writer thread for 5 s.
 """
 
 from __future__ import annotations
@@ -27,20 +31,26 @@ from sqlalchemy.pool import StaticPool
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
+CONNECT_TIMEOUT_S = 10  # PostgreSQL: a connection attempt to an unreachable server gives up after this
 
 
 class Database(Protocol):
     dialect: str
 
-    async def transaction(self, work: Callable[[Connection], T]) -> T:
-        """Run `work(connection)` inside one committed transaction."""
+    async def transaction(self, work: Callable[[Connection], T], wait_s: float | None = None) -> T:
+        """Run `work(connection)` inside one committed transaction; `wait_s` bounds the wait for
+        SQLite's write lock (default: busy_timeout)."""
+        ...
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(connection)`, which only reads, in a transaction that takes no write lock."""
         ...
 
     async def close(self) -> None: ...
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _begin_immediate)
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see SqliteDatabase._begin)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -48,10 +58,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _begin_immediate(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class SqliteDatabase:
@@ -78,13 +84,31 @@ class SqliteDatabase:
         self._engine = create_engine(
             f"sqlite:///{path}", poolclass=StaticPool, connect_args={"check_same_thread": False}
         )
-        event.listen(self._engine, "connect", _sqlite_pragmas)
-        event.listen(self._engine, "begin", _begin_immediate)
+        self._reading = False  # set on the writer thread while a `read` runs
+        self._dbapi: sqlite3.Connection | None = None
+        event.listen(self._engine, "connect", self._connected)
+        event.listen(self._engine, "begin", self._begin)
 
-    async def transaction(self, work: Callable[[Connection], T]) -> T:
+    def _connected(self, dbapi_connection: sqlite3.Connection, record: Any) -> None:
+        _sqlite_pragmas(dbapi_connection, record)
+        self._dbapi = dbapi_connection
+
+    def _begin(self, conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN" if self._reading else "BEGIN IMMEDIATE")
+
+    async def transaction(self, work: Callable[[Connection], T], wait_s: float | None = None) -> T:
         def run() -> T:
-            with self._engine.begin() as conn:
-                return work(conn)
+            if wait_s is None:
+                with self._engine.begin() as conn:
+                    return work(conn)
+            with self._engine.connect() as conn:  # the pool's one connection: _dbapi is set now
+                assert self._dbapi is not None
+                self._dbapi.execute(f"PRAGMA busy_timeout={int(wait_s * 1000)}")
+                try:
+                    with conn.begin():
+                        return work(conn)
+                finally:
+                    self._dbapi.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(self._thread, run)
@@ -93,6 +117,17 @@ class SqliteDatabase:
             if self._checkpointing is None or self._checkpointing.done():
                 self._checkpointing = loop.run_in_executor(self._checkpoint_thread, self._checkpoint)
         return result
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        def run() -> T:
+            self._reading = True
+            try:
+                with self._engine.begin() as conn:
+                    return work(conn)
+            finally:
+                self._reading = False
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, run)
 
     def _checkpoint(self) -> None:
         with sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_MS / 1000) as db:
@@ -108,13 +143,19 @@ class SqliteDatabase:
 
 
 class AsyncDatabase:
+    """PostgreSQL (asyncpg): a dropped connection is noticed before use (pool_pre_ping) and replaced."""
+
     def __init__(self, url: str) -> None:
-        self._engine = create_async_engine(url, pool_pre_ping=True)
+        connect_args = {"timeout": CONNECT_TIMEOUT_S} if make_url(url).get_driver_name() == "asyncpg" else {}
+        self._engine = create_async_engine(url, pool_pre_ping=True, connect_args=connect_args)
         self.dialect = self._engine.dialect.name
 
-    async def transaction(self, work: Callable[[Connection], T]) -> T:
+    async def transaction(self, work: Callable[[Connection], T], wait_s: float | None = None) -> T:
         async with self._engine.begin() as conn:
             return await conn.run_sync(work)
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        return await self.transaction(work)
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +45,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RETRY_DELAYS_S = (0.5, 1, 2, 5, 10, 30)  # then every 30 s until it goes through or the store closes
+RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)  # then every 10 s until it goes through or the store closes
+RETRY_WAIT_S = 0.2  # a retry waits this long for SQLite's write lock (not busy_timeout's 5 s)
+WRITE_ERRORS = (SQLAlchemyError, OSError)  # OSError: a PostgreSQL server that cannot be reached
+
+
+@dataclass
+class WriteOutage:
+    """Message writes failing since `started` (monotonic): logged when it starts and when it ends."""
+
+    started: float
+    error: str
+    failures: int = 1
+    stored: int = 0  # messages written by retries since
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,7 @@ class MemoryStore:
         self.vectors = vectors  # optional vector recall (memory.vectors)
         self._conversations: dict[ConversationKey, ConversationState] = {}
         self._retrying: asyncio.Task[None] | None = None
+        self._outage: WriteOutage | None = None
         # What "now" is: messages are stamped and recall measures recency with it (tests move it).
         self.clock: Callable[[], datetime] = utcnow
         # Called with (platform, user id) after forget_user: caches of what was deleted drop it (anima/soul).
@@ -134,11 +149,12 @@ class MemoryStore:
         if self._retrying is not None:
             self._retrying.cancel()
             await asyncio.gather(self._retrying, return_exceptions=True)
-        for state in self._conversations.values():  # a last try for writes still failing
-            if state.unsaved:
-                await self._flush(state)
-                if state.unsaved:
-                    log.error("%d messages could not be stored before closing", len(state.unsaved))
+        if not await self.flush(wait_s=None):  # a last try, waiting the full busy_timeout
+            log.error(
+                "closing with %d messages not stored: the memory database still fails (%s)",
+                self.unsaved_count(),
+                self._outage.error if self._outage else "",
+            )
         await self.database.close()
         if self.vectors is not None:
             self.vectors.close()
@@ -147,7 +163,15 @@ class MemoryStore:
         """Run `work(connection)` in one transaction; database errors become MemoryStoreError."""
         try:
             return await self.database.transaction(work)
-        except SQLAlchemyError as exc:
+        except WRITE_ERRORS as exc:
+            raise MemoryStoreError(f"memory database error: {exc}") from exc
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Like `run` for work that only reads: it takes no write lock, so a SQLite database that
+        another process is writing (or that is full) still answers at once."""
+        try:
+            return await self.database.read(work)
+        except WRITE_ERRORS as exc:
             raise MemoryStoreError(f"memory database error: {exc}") from exc
 
     async def conversation(self, key: ConversationKey, display_name: str) -> ConversationState:
@@ -206,9 +230,10 @@ class MemoryStore:
     ) -> StoredMessage:
         """Commit one message and index it for recall; when this returns, it survives a crash.
 
-        If the database is locked or full, the message is kept in memory and retried in the
-        background (in order with any later ones), the failure is logged, and the caller goes on:
-        a reply is never held back by a write. Its StoredMessage then has id 0.
+        If the database is locked, full or unreachable, the message is kept in memory and retried
+        in the background (in order with any later ones), the outage is logged once, and the caller
+        goes on: a reply is never held back by a write. Its StoredMessage then has id 0. While an
+        outage lasts, later messages wait for the retries instead of trying (and waiting) again.
         """
         created = at or self.clock()
         row = {
@@ -222,11 +247,11 @@ class MemoryStore:
             "previous": state.recent[-1].id if state.recent else 0,
         }
         message_id = 0
-        if not state.unsaved:
+        if not state.unsaved and self._outage is None:
             try:
                 message_id = await self.database.transaction(lambda conn: _insert_turn(conn, row))
-            except SQLAlchemyError as exc:
-                log.warning("could not store the %s's message, will retry: %s", role, exc)
+            except WRITE_ERRORS as exc:
+                self._write_failed(exc, f"the {role}'s message in conversation {state.id}")
         if not message_id:
             state.unsaved.append(row)
             self._retry_soon()
@@ -234,34 +259,71 @@ class MemoryStore:
         state.recent.append(stored)
         return stored
 
-    async def flush(self) -> bool:
-        """Try now to write every message whose write failed; True when none is left unsaved."""
+    async def flush(self, wait_s: float | None = None) -> bool:
+        """Try now to write every message whose write failed; True when none is left unsaved.
+        The first failure ends the try: the database is the same for every conversation."""
         for state in list(self._conversations.values()):
-            if state.unsaved:
-                await self._flush(state)
-        return not any(state.unsaved for state in self._conversations.values())
+            if state.unsaved and not await self._flush(state, wait_s):
+                return False
+        if self._outage is not None:
+            outage, self._outage = self._outage, None
+            log.warning(
+                "memory database writable again after %.1f s: stored the %d messages that waited",
+                time.monotonic() - outage.started,
+                outage.stored,
+            )
+        return True
+
+    def unsaved_count(self) -> int:
+        """Messages whose write failed and waits for a retry."""
+        return sum(len(state.unsaved) for state in self._conversations.values())
+
+    async def settled(self, within_s: float) -> bool:
+        """Wait up to `within_s` for the background retries to store every waiting message."""
+        if self._retrying is not None and not self._retrying.done():
+            await asyncio.wait({self._retrying}, timeout=within_s)
+        return not self.unsaved_count()
+
+    def _write_failed(self, exc: BaseException, what: str) -> None:
+        """Log a write outage once, with context, when it starts; later failures only count."""
+        if self._outage is not None:
+            self._outage.failures += 1
+            log.debug("memory database still fails (%d failures): %s", self._outage.failures, exc)
+            return
+        self._outage = WriteOutage(time.monotonic(), _database_error(exc))
+        log.error(
+            "memory database (%s) cannot be written: %s. Keeping %s in memory and retrying until it "
+            "works (replies go on; later messages wait with it)",
+            self.database.dialect,
+            self._outage.error,
+            what,
+        )
 
     def _retry_soon(self) -> None:
         if self._retrying is None or self._retrying.done():
             self._retrying = asyncio.get_running_loop().create_task(self._retry_unsaved())
 
     async def _retry_unsaved(self) -> None:
-        for attempt in range(1_000_000):
+        for attempt in itertools.count():
             await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
-            if await self.flush():
-                log.info("stored the messages whose writes had failed")
+            if await self.flush(RETRY_WAIT_S):
                 return
 
-    async def _flush(self, state: ConversationState) -> None:
-        """Write a conversation's unsaved messages, oldest first, each in its own transaction."""
+    async def _flush(self, state: ConversationState, wait_s: float | None) -> bool:
+        """Write a conversation's unsaved messages, oldest first, each in its own transaction;
+        False when one fails (it stays first in line)."""
         while state.unsaved:
             row = state.unsaved[0]
             try:
-                message_id = await self.database.transaction(lambda conn, row=row: _insert_turn(conn, row))
-            except SQLAlchemyError as exc:
-                log.warning("retrying a message write failed again: %s", exc)
-                return
+                message_id = await self.database.transaction(
+                    lambda conn, row=row: _insert_turn_once(conn, row), wait_s
+                )
+            except WRITE_ERRORS as exc:
+                self._write_failed(exc, f"{len(state.unsaved)} messages of conversation {state.id}")
+                return False
             state.unsaved.pop(0)
+            if self._outage is not None:
+                self._outage.stored += 1
             for i, stored in enumerate(state.recent):  # give the cached copy its id
                 if (
                     stored.id == 0
@@ -272,6 +334,7 @@ class MemoryStore:
                         stored.role, stored.content, message_id, stored.created_at, stored.cut
                     )
                     break
+        return True
 
     async def recall(
         self,
@@ -299,7 +362,7 @@ class MemoryStore:
             state.starts_after,
             vector,
         )
-        return await self.run(lambda conn: recall(conn, request, self.vectors))
+        return await self.read(lambda conn: recall(conn, request, self.vectors))
 
     async def embed_pending(self, state: ConversationState, limit: int = 256) -> int:
         """Give vectors to the conversation's memories that have none yet (vector recall only);
@@ -347,7 +410,7 @@ class MemoryStore:
         if not include_superseded:
             query = query.where(Fact.superseded_at.is_(None))
         query = query.order_by(Fact.importance.desc(), Fact.id.desc())
-        rows = await self.run(lambda conn: conn.execute(query).all())
+        rows = await self.read(lambda conn: conn.execute(query).all())
         return [
             KnownFact(topic, content, as_utc(since), as_utc(about) if about else None, superseded is not None)
             for topic, content, since, about, superseded in rows
@@ -493,7 +556,7 @@ class MemoryStore:
             Preference.user_id == user_id,
             Preference.key == key,
         )
-        raw = await self.run(lambda conn: conn.execute(query).scalar())
+        raw = await self.read(lambda conn: conn.execute(query).scalar())
         return None if raw is None else json.loads(raw)
 
     async def set_preference(
@@ -555,6 +618,26 @@ def _user_id(conn: Connection, platform: str, platform_user_id: str, display_nam
     if row[1] != display_name:
         conn.execute(update(User).where(User.id == row[0]).values(display_name=display_name))
     return row[0]
+
+
+def _database_error(exc: BaseException) -> str:
+    """The driver's own words ("database is locked"), without SQL or parameters (they hold user text)."""
+    original = getattr(exc, "orig", None) or exc
+    return (str(original).strip().splitlines() or [type(original).__name__])[0]
+
+
+def _insert_turn_once(conn: Connection, row: dict[str, Any]) -> int:
+    """A retried write: the try that failed may have committed before its connection dropped
+    (PostgreSQL), so a message already there is not stored twice."""
+    stored = conn.execute(
+        select(Message.id).where(
+            Message.conversation_id == row["conversation_id"],
+            Message.created_at == row["created_at"],
+            Message.role == row["role"],
+            Message.content == row["content"],
+        )
+    ).scalar()
+    return stored or _insert_turn(conn, row)
 
 
 def _insert_turn(conn: Connection, row: dict[str, Any]) -> int:

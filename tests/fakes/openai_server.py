@@ -31,6 +31,8 @@ class FakeOpenAI:
     faults: deque[Fault] = field(default_factory=deque)
     break_after: int | None = None  # close the stream after this many chunks, without [DONE]
     hang: bool = False  # accept the request and never answer
+    chunk_delay_s: float = 0.0  # a slow model: wait this long before each chunk after the first
+    streaming: asyncio.Event = field(default_factory=asyncio.Event)  # set once a chunk was sent
     speech_audio: bytes = b""
     speech_requests: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
@@ -73,6 +75,8 @@ class FakeOpenAI:
             if self.break_after is not None and i >= self.break_after:
                 request.transport.close()  # type: ignore[union-attr]
                 return response
+            if i and self.chunk_delay_s:
+                await asyncio.sleep(self.chunk_delay_s)
             piece = word if i == 0 else " " + word
             chunk = {
                 "id": "c1",
@@ -80,6 +84,7 @@ class FakeOpenAI:
                 "choices": [{"index": 0, "delta": {"content": piece}}],
             }
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.streaming.set()
         await response.write(b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n')
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()

@@ -1,0 +1,7 @@
+"""`python -m anima`: the `anima` command."""
+
+import sys
+
+from anima.cli import main
+
+sys.exit(main())
