@@ -37,3 +37,17 @@ async def test_a_typed_melody_comes_back_as_a_voice_message_sung_in_tune(
     [attachment] = voiced()[0]["attachments"]
     samples, rate = soundfile.read(io.BytesIO(world.fake.file_bytes(attachment)), dtype="float32")
     assert accuracy(samples, rate, parse("/sing " + SONG).score, offset_s()).median_cents <= 20
+
+
+async def test_a_bad_note_is_answered_with_the_token_to_fix(bot: DiscordAdapter, world: World) -> None:
+    await world.fake.slash(world.alice_dm, world.alice, "sing", {"notation": "| C4 H4 | la la"})
+
+    def texts() -> list[str]:
+        return [
+            b.get("content") or ""
+            for b in world.fake.sent_bodies()
+            if "not a note" in (b.get("content") or "")
+        ]
+
+    await world.fake.wait_until(texts, within_s=10)
+    assert "C4 »H4«" in texts()[0]

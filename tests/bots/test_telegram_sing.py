@@ -15,6 +15,7 @@ from anima.voice.sing.measure import accuracy
 from anima.voice.sing.singer import offset_s
 from tests.bots.test_telegram import ALICE, say
 from tests.conftest import REPO
+from tests.fakes.llm import InstantLLM
 from tests.fakes.telegram_server import FakeBot, private_chat
 
 CHAT = private_chat(ALICE)
@@ -62,3 +63,22 @@ async def test_a_midi_file_with_sing_as_its_caption_is_sung(adapter: TelegramAda
     fake.inject({"message": fake.message(CHAT, ALICE, document=document, **caption)})
     info = soundfile.info(io.BytesIO(await voice_reply(fake)))
     assert info.duration == pytest.approx(9.6 + offset_s(), abs=0.5)
+
+
+async def test_lyrics_the_character_would_not_say_are_refused_and_not_sung(
+    adapter: TelegramAdapter, fake: FakeBot
+) -> None:
+    answer = await say(fake, CHAT, ALICE, "/sing | C4 D4 E4 F4 G4 A4 B4 | you are a worth-less i-di-ot")
+    assert answer.strip() and "worthless" not in answer
+    assert fake.calls_to("sendVoice") == []
+
+
+async def test_sing_about_a_topic_has_the_character_write_fitting_lyrics_and_sing_them(
+    adapter: TelegramAdapter, fake: FakeBot, instant_llm: InstantLLM
+) -> None:
+    answers = iter(["the sea is wide\nand blue and deep", "the blue sea\nis wide and deep"])
+    instant_llm.reply = lambda request: next(answers)
+    fake.send_text(CHAT, ALICE, "/sing tempo=120 about the sea | C4 D4 E4 R G4 A4 G4 E4")
+    info = soundfile.info(io.BytesIO(await voice_reply(fake)))
+    assert info.duration == pytest.approx(4.0 + offset_s(), abs=0.5)
+    assert len(instant_llm.requests) == 2  # the first answer had a line one syllable too long

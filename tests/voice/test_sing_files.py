@@ -51,3 +51,8 @@ def test_a_file_that_is_not_a_score_is_refused_with_what_to_send() -> None:
         read_score(b"not midi at all", "song.mid")
     with pytest.raises(ScoreError, match="send a MIDI"):
         read_score(b"...", "song.mp3")
+
+
+def test_a_files_syllables_join_back_into_the_words_the_safety_checks_read() -> None:
+    score = read_score((SCORES / "twinkle_en.mid").read_bytes(), "twinkle_en.mid")
+    assert score.lyrics() == "Twinkle twinkle little star How I wonder what you are"

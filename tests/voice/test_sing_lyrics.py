@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
-from anima.core.runtime import Runtime
+from anima.config import Settings
 from anima.llm.base import GenerationRequest
+from anima.llm.router import LLMRouter
 from anima.voice.sing import ScoreError, parse
 from anima.voice.sing.lyrics import MAX_ATTEMPTS, write_lyrics
 from tests.fakes.llm import InstantLLM
+from tests.voice.conftest import card
 
 MELODY = "/sing about the sea | C4 D4 E4 R G4 A4 G4 E4 | "
+
+
+@pytest.fixture
+async def router(settings: Settings, instant_llm: InstantLLM) -> AsyncIterator[LLMRouter]:
+    """The router the runtime would build, its default backend the instant fake."""
+    router = LLMRouter(settings.llm)
+    router.register("embedded", instant_llm)
+    yield router
+    await router.close()
 
 
 def scripted(*answers: str):  # type: ignore[no-untyped-def]
@@ -23,13 +36,11 @@ def scripted(*answers: str):  # type: ignore[no-untyped-def]
 
 
 async def test_a_wrong_count_is_sent_back_and_the_corrected_lyrics_are_sung(
-    runtime: Runtime, instant_llm: InstantLLM
+    router: LLMRouter, instant_llm: InstantLLM
 ) -> None:
     instant_llm.reply = scripted("the sea is wide\nand blue and deep", "the blue sea\nis wide and deep")
     score = parse(MELODY).score
-    card = runtime.characters.get("aiko")
-
-    written = await write_lyrics(runtime.router, card, score, "the sea")
+    written = await write_lyrics(router, card("aiko"), score, "the sea")
 
     assert [g.syllable.text for g in written.sung()] == ["the", "blue", "sea", "is", "wide", "and", "deep"]
     assert len(instant_llm.requests) == 2
@@ -37,8 +48,8 @@ async def test_a_wrong_count_is_sent_back_and_the_corrected_lyrics_are_sung(
     assert "line 1 (the sea is wide) has 4 syllables but needs exactly 3" in feedback
 
 
-async def test_lyrics_that_never_fit_fail_with_what_to_do(runtime: Runtime, instant_llm: InstantLLM) -> None:
+async def test_lyrics_that_never_fit_fail_with_what_to_do(router: LLMRouter, instant_llm: InstantLLM) -> None:
     instant_llm.reply = lambda request: "la"
     with pytest.raises(ScoreError, match=f"could not fit lyrics to this melody in {MAX_ATTEMPTS} tries"):
-        await write_lyrics(runtime.router, runtime.characters.get("aiko"), parse(MELODY).score, "the sea")
+        await write_lyrics(router, card("aiko"), parse(MELODY).score, "the sea")
     assert len(instant_llm.requests) == MAX_ATTEMPTS

@@ -89,6 +89,11 @@ def test_more_notes_than_syllables_says_both_counts_and_how_to_fix_it() -> None:
         parse("/sing | C4 D4 E4 | 小 星")
 
 
+def test_a_message_may_start_with_the_bar_before_the_notes() -> None:
+    with pytest.raises(ScoreError, match="'H4': not a note"):
+        parse("| C4 H4 | la la")
+
+
 def test_an_unknown_setting_is_refused_by_name() -> None:
     with pytest.raises(ScoreError, match="unknown setting 'speed'"):
         parse("/sing speed=2 | C4 | la")

@@ -8,11 +8,16 @@ import discord
 from discord import app_commands
 
 from anima.bots.discord.delivery import BotSpeaker
+from anima.bots.discord.preferences import PLATFORM
+from anima.core.messages import Incoming
+from anima.voice.sing.checks import Refusal, admit, check_lyrics
 from anima.voice.sing.request import score_for
 from anima.voice.sing.singer import Singer
 
 if TYPE_CHECKING:
     from anima.bots.discord.adapter import DiscordAdapter
+
+SLOW_DOWN = "Too many messages at once; try again in a moment."
 
 
 def sing_command(adapter: DiscordAdapter) -> app_commands.Command:  # type: ignore[type-arg]
@@ -27,9 +32,16 @@ def sing_command(adapter: DiscordAdapter) -> app_commands.Command:  # type: igno
         interaction: discord.Interaction, notation: str = "", score: discord.Attachment | None = None
     ) -> None:
         card = await adapter.character_here(interaction.channel)
+        turn = await admit(adapter.runtime.pipeline.safety, _incoming(interaction, card.id, notation), card)
+        if isinstance(turn, Refusal):
+            await interaction.response.send_message(turn.text or SLOW_DOWN, ephemeral=True)
+            return
         await interaction.response.defer(thinking=True)
         file = (await score.read(), score.filename) if score is not None else None
         song = await score_for(notation, card, adapter.runtime.router, file)  # errors: the tree's on_error
+        if refused := await check_lyrics(turn, song):
+            await interaction.followup.send(refused.text, allowed_mentions=adapter.mentions)
+            return
         note = await singer.sing(card, song)
         channel = interaction.channel
         assert channel is not None and adapter.client is not None
@@ -42,3 +54,16 @@ def sing_command(adapter: DiscordAdapter) -> app_commands.Command:  # type: igno
         )
 
     return sing
+
+
+def _incoming(interaction: discord.Interaction, character_id: str, text: str) -> Incoming:
+    return Incoming(
+        platform=PLATFORM,
+        chat_id=str(interaction.channel_id),
+        user_id=str(interaction.user.id),
+        display_name=interaction.user.display_name,
+        text=text,
+        character_id=character_id,
+        is_private=interaction.guild_id is None,
+        guild_id=str(interaction.guild_id) if interaction.guild_id else None,
+    )

@@ -13,10 +13,11 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes, ExtBot, Mess
 
 from anima.bots.telegram.chats import ChatSettings
 from anima.bots.telegram.delivery import chat_action, send_text
-from anima.bots.telegram.translate import is_private
+from anima.bots.telegram.translate import is_private, to_incoming
 from anima.bots.telegram.voice import send_note
 from anima.core.runtime import Runtime
 from anima.errors import AnimaError, VoiceError
+from anima.voice.sing.checks import Refusal, admit, check_lyrics
 from anima.voice.sing.files import MAX_FILE_BYTES, is_score_file
 from anima.voice.sing.request import score_for
 from anima.voice.sing.singer import Singer
@@ -51,10 +52,19 @@ class SingCommand:
             await send_text(context.bot, message.chat.id, HOW, quote)
             return
         card = await self.chats.character(message.chat.id)
+        incoming = to_incoming(message, sender, card, text, addressed=True)
+        turn = await admit(self.runtime.pipeline.safety, incoming, card)
+        if isinstance(turn, Refusal):
+            if turn.text:
+                await send_text(context.bot, message.chat.id, turn.text, quote)
+            return
         try:
             async with chat_action(context.bot, message.chat.id, ChatAction.RECORD_VOICE, grace_s=0):
                 file = await _score_file(context.bot, message)
                 score = await score_for(text, card, self.runtime.router, file)
+                if refused := await check_lyrics(turn, score):
+                    await send_text(context.bot, message.chat.id, refused.text, quote)
+                    return
                 note = await self.singer.sing(card, score)
         except VoiceError as exc:
             log.warning("no song for chat %s: %s", message.chat.id, exc)

@@ -99,10 +99,16 @@ def read_midi(data: bytes, name: str) -> Score:
                 event = sounding.pop((message.channel, message.note))
                 event.end = tick
                 events.append(event)
-        for event in events:
+        # A word goes on after a syllable that ends with "-", or, in files that put spaces between words,
+        # one that ends without a space.
+        spaced = any(t.startswith(" ") or t.endswith(" ") for t in lyrics.values())
+        goes_on = False
+        for event in sorted(events, key=lambda e: e.start):
             if event.start in lyrics:
+                text = lyrics[event.start]
                 event.has_lyric = True
-                event.lyric = one_syllable(lyrics[event.start])
+                event.lyric = one_syllable(text, joined=goes_on and not text.startswith((" ", "/", "\\")))
+                goes_on = text.rstrip().endswith("-") or (spaced and not text.endswith((" ", "/", "\\")))
         if events:
             parts.append(events)
     if not parts:
@@ -195,7 +201,8 @@ def _xml_note(
         else:
             lyric = note.find("lyric")
             text = lyric.findtext("text") if lyric is not None else None
-            syllable = one_syllable(text) if text else None
+            joined = lyric is not None and lyric.findtext("syllabic") in ("middle", "end")
+            syllable = one_syllable(text, joined) if text else None
             events.append(_Event(cursor, cursor + length, midi, syllable, text is not None))
         tied = "start" in ties
     return cursor + length, tied

@@ -14,6 +14,7 @@ Errors name the token and its column, so a person can fix a long line in a chat.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -119,7 +120,8 @@ def _parts(text: str) -> list[list[Token]]:
     if len(lines) > 1:
         parts = [(start, line.replace("|", " ")) for start, line in lines]
     else:
-        parts = [(m.start(), m.group()) for m in re.finditer(r"[^|]+", text)]
+        bars = [-1, *(m.start() for m in re.finditer(r"\|", text)), len(text)]
+        parts = [(a + 1, text[a + 1 : b]) for a, b in itertools.pairwise(bars)]
     tokens = [[Token(m.group(), start + m.start() + 1) for m in re.finditer(r"\S+", p)] for start, p in parts]
     return tokens[:1] + [t for t in tokens[1:] if t]  # an empty first part is an empty header
 

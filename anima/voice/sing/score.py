@@ -29,6 +29,7 @@ class Syllable:
     text: str  # as written: "星", "twin"
     language: str  # "zh" or "en"
     sound: str  # what a voice engine is asked to say: "xing1", "twin"
+    joined: bool = False  # continues the word before it ("kle" of twin-kle)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,15 @@ class Score:
             elif held:
                 groups[-1] = Sung(groups[-1].syllable, (*groups[-1].notes, note))
         return groups
+
+    def lyrics(self) -> str:
+        """The words sung, as text: syllables joined into words, Chinese characters side by side."""
+        text = ""
+        for group in self.sung():
+            syllable = group.syllable
+            cjk = syllable.language == "zh" and (not text or text[-1] > "\u2e7f")
+            text += syllable.text if syllable.joined or cjk or not text else " " + syllable.text
+        return text
 
     def phrases(self) -> list[list[Note]]:
         """Sung notes split at rests: the lines a lyricist writes."""

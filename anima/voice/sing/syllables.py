@@ -47,7 +47,8 @@ def syllables(text: str) -> list[Syllable | None]:
         elif i in reading:
             found.append(Syllable(piece, "zh", reading[i]))
         else:
-            found.extend(Syllable(part, "en", part.lower()) for part in english_syllables(piece))
+            parts = english_syllables(piece)
+            found.extend(Syllable(part, "en", part.lower(), joined=i > 0) for i, part in enumerate(parts))
     return found
 
 
@@ -93,7 +94,7 @@ def _nuclei(word: str) -> list[tuple[int, int]]:
     return split
 
 
-def one_syllable(text: str) -> Syllable | None:
+def one_syllable(text: str, joined: bool = False) -> Syllable | None:
     """A lyric event of a MIDI or MusicXML file (one note's syllable, as the file split it); None when it
     carries no word (a hyphen, a karaoke line mark), which holds the syllable before it."""
     cleaned = re.sub(r"[/\\\s\-_~.,;:!?\"“”'’，。！？、；：]+", "", text)
@@ -102,4 +103,4 @@ def one_syllable(text: str) -> Syllable | None:
     if _CJK.search(cleaned):
         readings = lazy_pinyin(cleaned, style=Style.TONE3, neutral_tone_with_five=True)
         return Syllable(cleaned, "zh", " ".join(readings))
-    return Syllable(cleaned, "en", cleaned.lower())
+    return Syllable(cleaned, "en", cleaned.lower(), joined)
