@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,34 +25,63 @@ from anima.voice.sing.backing import accompaniment
 from anima.voice.sing.score import Score, Syllable
 from anima.voice.sing.world import LEAD_S, WORK_RATE, Sound, analyse, render
 
-RENDER_VERSION = 1  # bump when the singing changes, so cached songs are made afresh
+RENDER_VERSION = 2  # bump when the singing changes, so cached songs are made afresh
 _SOUNDS_KEPT = 4000
 _REMOTE_AT_ONCE = 4  # syllables asked of a speech server at once
 
 
+@dataclass(frozen=True)
+class Spoken:
+    """What the voice engine is asked to say once: a Chinese character, or an English word, which is then
+    cut into its `parts` syllables."""
+
+    text: str
+    language: str
+    parts: int
+
+
 class _Sounds:
-    """Analysed syllables by voice; shared by every Singer in the process (the analysis is the cost)."""
+    """Analysed speech by voice; shared by every Singer in the process (the analysis is the cost)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[tuple[str, str, str], Sound | None] = OrderedDict()
+        self._items: OrderedDict[tuple[str, Spoken], list[Sound] | None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str, str]) -> tuple[bool, Sound | None]:
+    def get(self, key: tuple[str, Spoken]) -> tuple[bool, list[Sound] | None]:
         with self._lock:
             if key not in self._items:
                 return False, None
             self._items.move_to_end(key)
             return True, self._items[key]
 
-    def put(self, key: tuple[str, str, str], sound: Sound | None) -> None:
+    def put(self, key: tuple[str, Spoken], sounds: list[Sound] | None) -> None:
         with self._lock:
-            self._items[key] = sound
+            self._items[key] = sounds
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
 
 _sounds = _Sounds(_SOUNDS_KEPT)
+
+
+def spoken(score: Score, choice: VoiceChoice) -> list[tuple[Spoken, int]]:
+    """For each of `score.sung()`: what is spoken for it, and which of its syllables it is."""
+    syllables = [group.syllable for group in score.sung()]
+    units: list[tuple[Spoken, int]] = []
+    i = 0
+    while i < len(syllables):
+        word = [syllables[i]]
+        while i + len(word) < len(syllables) and _goes_on(word[0], syllables[i + len(word)]):
+            word.append(syllables[i + len(word)])
+        text = "".join(s.text for s in word) if len(word) > 1 else _said(word[0], choice)
+        units += [(Spoken(text, word[0].language, len(word)), k) for k in range(len(word))]
+        i += len(word)
+    return units
+
+
+def _goes_on(first: Syllable, following: Syllable) -> bool:
+    return following.joined and first.language == following.language == "en"
 
 
 class Singer:
@@ -77,55 +106,54 @@ class Singer:
                 note = await asyncio.to_thread(self._render_local, engine, choice, score, backing)
             else:
                 sounds = await self._speak_remote(engine, choice, score)
-                note = await asyncio.to_thread(self._finish, score, sounds, backing)
+                note = await asyncio.to_thread(self._finish, score, choice, sounds, backing)
             await asyncio.to_thread(self.voice.cache.put, key, note)
             return note
 
     def _render_local(
         self, engine: LocalEngine, choice: VoiceChoice, score: Score, backing: bool
     ) -> VoiceNote:
-        sounds: dict[Syllable, Sound | None] = {}
-        for group in score.sung():
-            syllable = group.syllable
-            if syllable in sounds:
+        analysed: dict[Spoken, list[Sound] | None] = {}
+        for unit, _ in spoken(score, choice):
+            if unit in analysed:
                 continue
-            key = _sound_key(engine, choice, syllable)
-            found, sound = _sounds.get(key)
+            key = (_voice_key(engine, choice), unit)
+            found, sounds = _sounds.get(key)
             if not found:
-                pcm = engine.speak(_said(syllable, choice), syllable.language, choice)
-                sound = analyse(pcm.samples, pcm.sample_rate)
-                _sounds.put(key, sound)
-            sounds[syllable] = sound
-        return self._finish(score, sounds, backing)
+                pcm = engine.speak(unit.text, unit.language, choice)
+                sounds = analyse(pcm.samples, pcm.sample_rate, unit.parts)
+                _sounds.put(key, sounds)
+            analysed[unit] = sounds
+        return self._finish(score, choice, analysed, backing)
 
     async def _speak_remote(
         self, engine: Engine, choice: VoiceChoice, score: Score
-    ) -> dict[Syllable, Sound | None]:
-        wanted = list(dict.fromkeys(g.syllable for g in score.sung()))
-        sounds: dict[Syllable, Sound | None] = {}
+    ) -> dict[Spoken, list[Sound] | None]:
+        analysed: dict[Spoken, list[Sound] | None] = {}
         slots = asyncio.Semaphore(_REMOTE_AT_ONCE)
 
-        async def one(syllable: Syllable) -> None:
-            key = _sound_key(engine, choice, syllable)
-            found, sound = _sounds.get(key)
+        async def one(unit: Spoken) -> None:
+            key = (_voice_key(engine, choice), unit)
+            found, sounds = _sounds.get(key)
             if not found:
                 async with slots:
-                    pcm = await engine.synthesize(
-                        [Segment(_said(syllable, choice), syllable.language)], choice
-                    )
-                sound = await asyncio.to_thread(analyse, pcm.samples, pcm.sample_rate)
-                _sounds.put(key, sound)
-            sounds[syllable] = sound
+                    pcm = await engine.synthesize([Segment(unit.text, unit.language)], choice)
+                sounds = await asyncio.to_thread(analyse, pcm.samples, pcm.sample_rate, unit.parts)
+                _sounds.put(key, sounds)
+            analysed[unit] = sounds
 
-        await asyncio.gather(*(one(s) for s in wanted))
-        return sounds
+        await asyncio.gather(*(one(u) for u in dict.fromkeys(u for u, _ in spoken(score, choice))))
+        return analysed
 
     @staticmethod
-    def _finish(score: Score, sounds: dict[Syllable, Sound | None], backing: bool) -> VoiceNote:
-        silent = [s.text for s, sound in sounds.items() if sound is None]
+    def _finish(
+        score: Score, choice: VoiceChoice, analysed: dict[Spoken, list[Sound] | None], backing: bool
+    ) -> VoiceNote:
+        silent = [unit.text for unit, sounds in analysed.items() if sounds is None]
         if silent:
-            raise VoiceError(f"the voice engine said nothing for {', '.join(silent[:5])}")
-        voice = render(score, {s: sound for s, sound in sounds.items() if sound is not None})
+            raise VoiceError(f"the voice engine said nothing usable for {', '.join(silent[:5])}")
+        sounds = [analysed[unit][k] for unit, k in spoken(score, choice)]  # type: ignore[index]
+        voice = render(score, sounds)
         if backing:
             voice = _mix(voice, accompaniment(score, len(voice), WORK_RATE, LEAD_S))
         return finish(Pcm(voice, WORK_RATE))
@@ -137,8 +165,8 @@ def _said(syllable: Syllable, choice: VoiceChoice) -> str:
     return syllable.sound if choice.engine == "espeak" else syllable.text
 
 
-def _sound_key(engine: Engine, choice: VoiceChoice, syllable: Syllable) -> tuple[str, str, str]:
-    return (f"{engine.fingerprint()}|{choice}", syllable.language, _said(syllable, choice))
+def _voice_key(engine: Engine, choice: VoiceChoice) -> str:
+    return f"{engine.fingerprint()}|{choice}"
 
 
 def _mix(voice: np.ndarray, backing: np.ndarray) -> np.ndarray:
@@ -152,5 +180,3 @@ def offset_s() -> float:
     """Where the score's time 0 falls in a sung note (for measuring it)."""
     return LEAD_S
 
-
-__all__: Sequence[str] = ["Singer", "offset_s"]

@@ -9,7 +9,8 @@ crossfades where syllables meet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ import pyworld
 import soxr
 
 from anima.voice.sing.contour import FRAME_S, hertz, target_pitch
-from anima.voice.sing.score import Score, Sung, Syllable
+from anima.voice.sing.score import Score, Sung
 
 WORK_RATE = 24_000
 FRAME_MS = FRAME_S * 1000
@@ -45,8 +46,13 @@ class Sound:
         return len(self.f0)
 
 
-def analyse(samples: np.ndarray, rate: int) -> Sound | None:
-    """Blocking. None when the engine returned nothing audible."""
+def analyse(samples: np.ndarray, rate: int, parts: int = 1) -> list[Sound] | None:
+    """Blocking: the speech analysed and cut into `parts` syllables. None when it is not audible.
+
+    A word of several syllables is spoken whole (spoken alone, "kle" of "twinkle" would be read as
+    "klee") and cut at the quietest frame between its loudest voiced frames, so a stop's silent
+    closure ends one syllable and its burst starts the next.
+    """
     x = np.asarray(samples, dtype=np.float64)
     if rate != WORK_RATE:
         x = soxr.resample(x, rate, WORK_RATE)
@@ -57,8 +63,38 @@ def analyse(samples: np.ndarray, rate: int) -> Sound | None:
     f0 = pyworld.stonemask(x, f0, t, WORK_RATE)
     sp = pyworld.cheaptrick(x, f0, t, WORK_RATE)
     ap = pyworld.d4c(x, f0, t, WORK_RATE)
-    start, end = _voiced_core(f0)
-    return Sound(f0, sp, ap, start, end)
+    cuts = [0, *_cuts(f0, sp, parts), len(f0)]
+    if any(b - a < 2 for a, b in itertools.pairwise(cuts)):
+        return None  # too short to hold that many syllables
+    sounds = []
+    for a, b in itertools.pairwise(cuts):
+        start, end = _voiced_core(f0[a:b])
+        sounds.append(Sound(f0[a:b], sp[a:b], ap[a:b], start, end))
+    return sounds
+
+
+def _cuts(f0: np.ndarray, sp: np.ndarray, parts: int) -> list[int]:
+    """Frames where the syllables of a word meet: one nucleus (an energy peak on voiced frames, at least
+    40 ms from the others) per syllable, and between two nuclei the least energy."""
+    if parts <= 1:
+        return []
+    energy = np.convolve(np.log(sp.sum(axis=1) + 1e-12), np.ones(3) / 3, mode="same")
+    voiced = np.flatnonzero(f0 > 0)
+    peaks = [
+        i
+        for i in voiced
+        if 0 < i < len(energy) - 1 and energy[i] >= energy[i - 1] and energy[i] >= energy[i + 1]
+    ]
+    nuclei: list[int] = []
+    for i in sorted(peaks, key=lambda i: -energy[i]):
+        if all(abs(i - n) >= 8 for n in nuclei):
+            nuclei.append(int(i))
+        if len(nuclei) == parts:
+            break
+    if len(nuclei) < parts:  # fewer vowels heard than written: cut the word evenly
+        return [round(len(f0) * k / parts) for k in range(1, parts)]
+    nuclei.sort()
+    return [a + 1 + int(np.argmin(energy[a + 1 : b])) for a, b in itertools.pairwise(nuclei)]
 
 
 def _trim(x: np.ndarray) -> np.ndarray:
@@ -124,15 +160,16 @@ class _Timeline:
         self.weight[at:at_end] += fade
 
 
-def render(score: Score, sounds: Mapping[Syllable, Sound]) -> np.ndarray:
-    """Blocking: the sung melody at WORK_RATE, with LEAD_S of silence before the first note."""
+def render(score: Score, sounds: Sequence[Sound]) -> np.ndarray:
+    """Blocking: the sung melody at WORK_RATE, with LEAD_S of silence before the first note; `sounds`
+    has one Sound for each of `score.sung()`."""
     frames = int((LEAD_S + score.duration_s + TAIL_S) / FRAME_S) + 1
     bins = pyworld.get_cheaptrick_fft_size(WORK_RATE) // 2 + 1
     line = _Timeline.empty(frames, bins)
     groups = score.sung()
-    onsets = [_onset_s(sounds[g.syllable], g, groups[i - 1] if i else None) for i, g in enumerate(groups)]
+    onsets = [_onset_s(sounds[i], g, groups[i - 1] if i else None) for i, g in enumerate(groups)]
     for i, group in enumerate(groups):
-        sound = sounds[group.syllable]
+        sound = sounds[i]
         follows = groups[i + 1] if i + 1 < len(groups) else None
         legato = follows is not None and abs(follows.start_s - group.end_s) < 1e-6
         end_s = group.end_s - (onsets[i + 1] if legato else BREATH_S)
