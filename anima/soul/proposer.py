@@ -117,11 +117,12 @@ class SoulProposer:
         growth = card.growth
         people = await self.soul.people(card.id)
         others = [name for name in people if name.lower() != source.display_name.lower()]
-        pending = await self.soul.proposals(card.id)
+        # what was proposed before, whatever became of it: an owner's no (or the safety stage's) stands
+        earlier = await self.soul.proposals(card.id, status=None)
         known = [e.text for e in visible] + authored_lines(card)
         proposed = 0
         for change in changes:
-            mine = [p.text for p in pending if p.kind in SHARED_KINDS or p.user_id == source.user_id]
+            mine = [p.text for p in earlier if p.kind in SHARED_KINDS or p.user_id == source.user_id]
             if duplicate_of(change.text, [*known, *mine]):
                 self.cost.duplicates += 1
                 continue
