@@ -1,30 +1,75 @@
-"""Strict order within a conversation, concurrency across conversations."""
+"""Strict order within a conversation, concurrency across conversations; across processes too.
+
+In one process, each conversation has a FIFO asyncio lock. When several processes serve one
+database (several `anima run` on one PostgreSQL), a `SharedLocks` (PostgreSQL advisory locks, in
+`anima.memory.locks`) is taken behind it, so a turn also waits for the other processes' turns.
+The in-process lock stays in front: a process then asks the database for a conversation's lock
+once at a time and in arrival order, instead of parking a connection per waiting message.
+
+A task that already holds a conversation's lock may enter `hold` again for it (an adapter takes it
+around "claim the delivery, answer it, mark it answered", and `Pipeline.handle` inside takes it too).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Hashable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextvars import ContextVar
+from typing import Protocol
+
+# Conversation keys held by the current task, each with the task that took it: tasks started
+# inside a hold inherit this context, but only the task that took a lock may re-enter it.
+_Held = dict[tuple[int, Hashable], "asyncio.Task[object]"]
+_held: ContextVar[_Held | None] = ContextVar("held_conversations", default=None)
+
+
+class SharedLocks(Protocol):
+    """Named locks every process on one database sees; released when their holder dies."""
+
+    def hold(self, name: str) -> AbstractAsyncContextManager[None]: ...
+
+    async def close(self) -> None: ...
 
 
 class ConversationLocks:
     """One FIFO lock per conversation key, dropped when nobody holds or waits for it."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: SharedLocks | None = None) -> None:
+        self.shared = shared
         self._locks: dict[Hashable, asyncio.Lock] = {}
         self._users: dict[Hashable, int] = {}
 
     @asynccontextmanager
     async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        held = _held.get() or {}
+        mine = (id(self), key)
+        if task is not None and held.get(mine) is task:  # re-entered by the task that holds it
+            yield
+            return
         lock = self._locks.setdefault(key, asyncio.Lock())  # asyncio.Lock wakes waiters in FIFO order
         self._users[key] = self._users.get(key, 0) + 1
         try:
-            async with lock:
-                yield
+            async with lock, self._shared(key):
+                token = _held.set({**held, mine: task}) if task is not None else None
+                try:
+                    yield
+                finally:
+                    if token is not None:
+                        _held.reset(token)
         finally:
             self._users[key] -= 1
             if not self._users[key]:
                 del self._users[key], self._locks[key]
+
+    def _shared(self, key: Hashable) -> AbstractAsyncContextManager[None]:
+        return self.shared.hold(repr(key)) if self.shared is not None else nullcontext()
+
+    @property
+    def in_flight(self) -> int:
+        """Turns holding or waiting for a conversation's lock."""
+        return sum(self._users.values())
 
     def __len__(self) -> int:
         return len(self._locks)
