@@ -425,18 +425,26 @@ class FakeDiscord:
         *,
         permissions: int = MEMBER_PERMISSIONS,
     ) -> str:
-        """A person runs `/command` (a space separates a subcommand: "character set"); returns its id."""
+        """A person runs `/command` (a space separates a subcommand: "character set"); returns its id.
+        An option given as (filename, bytes) is an attachment option, uploaded as Discord would."""
         name, _, sub = command.partition(" ")
         registered = next((c for c in self.commands if c["name"] == name), None)
         if registered is None:
             raise AssertionError(
                 f"/{name} was never registered; registered: {[c['name'] for c in self.commands]}"
             )
+        attachments = {
+            k: self._attachment(channel_id, *v) for k, v in (options or {}).items() if isinstance(v, tuple)
+        }
         values = [
-            {"name": k, "type": 5 if isinstance(v, bool) else 4 if isinstance(v, int) else 3, "value": v}
+            {"name": k, "type": 11, "value": attachments[k]["id"]}
+            if k in attachments
+            else {"name": k, "type": 5 if isinstance(v, bool) else 4 if isinstance(v, int) else 3, "value": v}
             for k, v in (options or {}).items()
         ]
         data: dict[str, Any] = {"id": registered["id"], "name": name, "type": 1}
+        if attachments:
+            data["resolved"] = {"attachments": {a["id"]: a for a in attachments.values()}}
         data["options"] = [{"name": sub, "type": 1, "options": values}] if sub else values
         return await self._interact(channel_id, user, 2, data, permissions=permissions)
 
