@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from anima.characters.library import load_card
 from anima.cli import main
 from anima.core.messages import ConversationKey
 from anima.memory.store import MemoryStore
@@ -87,6 +88,18 @@ def test_export_merges_the_learned_backstory_into_a_card(
     card = yaml.safe_load(anima(config, capsys, "export", "aiko"))
     assert card["backstory"].endswith("- sang at the autumn festival")
     assert card["name"] == "Aiko"
+
+
+def test_an_exported_card_loads_as_a_card_with_its_learned_habits(
+    config: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    anima(config, capsys, "approve", "1", "2")
+    out = tmp_path / "shared" / "aiko-grown.yaml"
+    out.parent.mkdir()
+    anima(config, capsys, "export", "aiko", "--out", str(out))
+    card = load_card(out)
+    assert "- hums while the kettle boils" in card.personality
+    assert card.growth.mode == "propose"
 
 
 def test_approving_an_unknown_proposal_says_how_to_find_them(
