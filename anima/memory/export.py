@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from anima.memory.models import Conversation, Fact, Message, Preference, Summary, User, as_utc
+from anima.memory.models import Conversation, Fact, Message, Preference, SoulEntry, Summary, User, as_utc
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -85,6 +85,12 @@ def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[
             Preference.platform == platform, Preference.user_id == platform_user_id
         )
     ).all()
+    # what characters learned about their relationship with the user (anima/soul), in any version
+    relationships = conn.execute(
+        select(SoulEntry.character_id, SoulEntry.text, SoulEntry.created_at, SoulEntry.removed_version)
+        .where(SoulEntry.platform == platform, SoulEntry.user_id == platform_user_id)
+        .order_by(SoulEntry.id)
+    ).all()
     return {
         "platform": platform,
         "user_id": platform_user_id,
@@ -92,4 +98,8 @@ def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[
         "first_seen": _iso(user.created_at),
         "conversations": conversations,
         "preferences": [{"chat_id": c, "key": k, "value": json.loads(v)} for c, k, v in preferences],
+        "relationships": [
+            {"character": c, "text": text, "since": _iso(at), "current": removed is None}
+            for c, text, at, removed in relationships
+        ],
     }

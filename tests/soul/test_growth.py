@@ -190,3 +190,19 @@ async def test_proposals_are_made_after_the_reply_never_before_it(
 
     assert reply is not None and reply.text == "You said: Everyone loved it."
     assert (asked_before_reply, len(script.reviews)) == (0, 1)
+
+
+async def test_a_users_export_includes_what_the_character_learned_about_their_relationship(
+    soul_runtime: Runtime, script: SoulScript
+) -> None:
+    joke = "Lin and I joke that my umbrella is cursed"
+    script.queue({"kind": "relationship", "text": joke, "cite": "umbrella"})
+    await talk(soul_runtime, "Your umbrella broke again?", "Cursed umbrella!")
+    [proposal] = await soul_runtime.pipeline.soul.proposals("aiko")
+    await soul_runtime.pipeline.soul.approve(proposal.id, "cli:owner")
+
+    exported = await soul_runtime.memory.export_user("test", "lin")
+    assert exported is not None
+    assert [(r["character"], r["text"], r["current"]) for r in exported["relationships"]] == [
+        ("aiko", joke, True)
+    ]
