@@ -54,9 +54,6 @@ class Entry:
     def shared(self) -> bool:
         return not self.user_id
 
-    def same_line(self) -> tuple[str, str, str, str, int]:
-        return (self.kind, self.text, self.platform, self.user_id, self.origin_id)
-
 
 @dataclass(frozen=True)
 class Proposal:

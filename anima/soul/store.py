@@ -15,8 +15,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
 from anima.characters.card import CardGrowth
 from anima.memory.models import (
@@ -308,7 +309,7 @@ def _current_version(conn: Connection, character_id: str) -> int:
     return conn.execute(query).scalar() or 0
 
 
-def _rows(conn: Connection, character_id: str, version: int) -> Sequence:  # type: ignore[type-arg]
+def _rows(conn: Connection, character_id: str, version: int) -> Sequence[Row[Any]]:
     live = or_(SoulEntry.removed_version.is_(None), SoulEntry.removed_version > version)
     query = select(SoulEntry).where(
         and_(SoulEntry.character_id == character_id, SoulEntry.added_version <= version, live)
@@ -340,7 +341,7 @@ def _add_version(
     return Version(character_id, version, action, note, by, proposal_id, now)
 
 
-def _proposal(row) -> Proposal:  # type: ignore[no-untyped-def]
+def _proposal(row: Row[Any]) -> Proposal:
     try:
         evidence = tuple(int(i) for i in json.loads(row.evidence))
     except (ValueError, TypeError):
@@ -364,7 +365,3 @@ def _proposal(row) -> Proposal:  # type: ignore[no-untyped-def]
         as_utc(row.created_at),
         as_utc(row.decided_at) if row.decided_at else None,
     )
-
-
-def start_of_day(moment: datetime) -> datetime:
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)

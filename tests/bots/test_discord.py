@@ -112,7 +112,7 @@ async def test_connects_with_guild_dm_and_message_content_intents(bot: DiscordAd
 
 async def test_slash_commands_are_registered_at_start(bot: DiscordAdapter, world: World) -> None:
     names = {c["name"] for c in world.fake.commands}
-    assert names == {"character", "reset", "memory", "forget", "voice", "persona", "safety", "sing"}
+    assert names == {"character", "reset", "memory", "forget", "voice", "persona", "safety", "sing", "soul"}
     character = next(c for c in world.fake.commands if c["name"] == "character")
     assert {o["name"] for o in character["options"]} == {"list", "set", "info"}
 
