@@ -58,6 +58,16 @@ class LLMSettings(_Strict):
         default_factory=lambda: {"embedded": EmbeddedBackend(kind="embedded")}
     )
     max_concurrency: int = Field(4, ge=1)
+    # Faults (README "LLM faults and backpressure"): a backend's own max_retries, with backoff from
+    # retry_backoff_s doubling up to retry_backoff_max_s (full jitter), inside the first-token limit;
+    # a Retry-After longer than max_retry_after_s (or than the time left) moves on to the fallback.
+    first_token_timeout_s: float = Field(60, gt=0)
+    retry_backoff_s: float = Field(0.5, ge=0)
+    retry_backoff_max_s: float = Field(8, ge=0)
+    max_retry_after_s: float = Field(20, ge=0)
+    # a backend whose replies failed this many times in a row is skipped for breaker_cooldown_s (0: never)
+    breaker_failures: int = Field(3, ge=0)
+    breaker_cooldown_s: float = Field(5, ge=0)
 
     @model_validator(mode="after")
     def _names_exist(self) -> LLMSettings:
@@ -186,6 +196,13 @@ class SafetySettings(_Strict):
     moderation: ModerationSettings | None = None
 
 
+class LimitsSettings(_Strict):
+    """Backpressure: how many messages may wait to be answered before the character says it is busy."""
+
+    per_conversation: int = Field(10, ge=1)  # waiting behind the one being answered (as many as flood allows)
+    total: int = Field(200, ge=1)  # waiting or being answered, over all conversations
+
+
 class Settings(_Strict):
     characters_dir: Path = Path("characters")
     reload_characters: bool = True  # an edited card takes effect on the next message (hot reload)
@@ -195,6 +212,7 @@ class Settings(_Strict):
     bots: BotsSettings = Field(default_factory=BotsSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     # SIGTERM/SIGINT: replies in flight get this long to finish, then are cut (docker stop kills at 10 s)
     shutdown_grace_s: float = Field(7.0, ge=0)

@@ -24,7 +24,36 @@ class CharacterNotFound(AnimaError):
 
 
 class LLMError(AnimaError):
-    """A backend failed: unreachable, timed out, refused, or its stream broke."""
+    """A backend failed: unreachable, timed out, refused, or its stream broke.
+
+    `retryable` says whether the same backend may answer if asked again (the router retries those,
+    with backoff, while nothing of the reply has been shown); `retry_after` is the server's own wait
+    in seconds, when it named one.
+    """
+
+    retryable = False
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LLMUnavailable(LLMError):
+    """The backend could not be reached or answered 5xx: worth another try after a pause."""
+
+    retryable = True
+
+
+class LLMRateLimited(LLMUnavailable):
+    """HTTP 429: the backend asked us to wait (`retry_after`, when it said how long)."""
+
+
+class LLMTimedOut(LLMUnavailable):
+    """No first token in time (a backend that hangs), or no complete reply in time."""
+
+
+class LLMStreamBroken(LLMError):
+    """The stream stopped mid-reply; what arrived has been shown, so it is not asked again."""
 
 
 class ModelFileMissing(LLMError):

@@ -26,6 +26,10 @@ DEFAULT_APOLOGY = (
     "*{{char}} blinks, lost for words* Sorry {{user}}, my thoughts drifted away. Could you say that again?"
 )
 
+DEFAULT_BUSY = (
+    "*{{char}} is still answering your last messages* Give me a moment, {{user}} — one thing at a time."
+)
+
 MAX_TEXT = 200_000  # characters in one field: far above any real card, far below a memory problem
 
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
@@ -188,6 +192,7 @@ class CharacterCard(_Strict):
     system_prompt: Text = DEFAULT_SYSTEM_PROMPT
     post_history_instructions: Text = ""
     apology: list[str] = Field(default_factory=lambda: [DEFAULT_APOLOGY])
+    busy: list[str] = Field(default_factory=lambda: [DEFAULT_BUSY])  # too many messages waiting
     language: str = "en"
     tags: list[str] = Field(default_factory=list)
     lorebook: Lorebook | None = None  # V2 character_book
@@ -212,7 +217,9 @@ class CharacterCard(_Strict):
     _linked_lorebooks: list[Lorebook] = PrivateAttr(default_factory=list)  # from `lorebooks`, by the loader
     _linked_files: set[Path] = PrivateAttr(default_factory=set)
 
-    _check_texts = field_validator("greeting", "apology", mode="before")(lambda cls, v: _text_or_texts(v))
+    _check_texts = field_validator("greeting", "apology", "busy", mode="before")(
+        lambda cls, v: _text_or_texts(v)
+    )
 
     @property
     def char_name(self) -> str:

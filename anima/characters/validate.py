@@ -138,7 +138,7 @@ def _texts(card: CharacterCard) -> Iterator[tuple[list[str | int], str]]:
         value = getattr(card, name)
         if value:
             yield [name], value
-    for name in ("rules", "greeting", "group_greetings", "apology"):
+    for name in ("rules", "greeting", "group_greetings", "apology", "busy"):
         for i, value in enumerate(getattr(card, name) or []):
             yield [name, i], value
     for i, exchange in enumerate(card.example_dialogue):

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 from anima.characters.card import CharacterCard
 from anima.characters.library import CharacterLibrary
 from anima.characters.macros import expand
-from anima.config import MemorySettings
+from anima.config import LimitsSettings, MemorySettings
+from anima.core.admission import Admission, Refused, answer_refused
 from anima.core.messages import ConversationKey, DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
 from anima.core.prompt import NO_CONTEXT, ChatMessage, PromptBuilder, PromptTooLarge, TurnContext
@@ -73,6 +74,7 @@ class Pipeline:
         self.proposer = SoulProposer(self.soul, self.keeper)
         self.keeper.also.append(self.proposer.after_turn)  # proposals run in the background, never in a reply
         self._locks = ConversationLocks()
+        self.admission = Admission.from_settings(LimitsSettings())  # backpressure; Runtime sets config's
         self.turns = TurnsInFlight()  # a graceful shutdown waits for these, then cuts what is left
 
     async def close(self) -> None:
@@ -107,7 +109,10 @@ class Pipeline:
             return None
         card = self.character_for(message)
         user_name = message.display_name
-        async with self._locks.hold(self.key_for(message, card)):
+        admitted = self.admission.enter(self.key_for(message, card))
+        if isinstance(admitted, Refused):  # too many waiting: the busy line once per burst, then silence
+            return await answer_refused(admitted, card, user_name, stream)
+        async with admitted, self._locks.hold(self.key_for(message, card)):
             conversation = await self.memory.conversation(self.key_for(message, card), user_name)
 
             turn = await self.safety.begin(message, card, conversation.recent)

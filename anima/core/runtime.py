@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from anima.characters.library import CharacterLibrary
 from anima.characters.reload import CardWatcher
 from anima.config import Settings
+from anima.core.admission import Admission
 from anima.core.pipeline import Pipeline
 from anima.llm.router import LLMRouter
 from anima.memory.store import MemoryStore
@@ -40,6 +41,7 @@ class Runtime:
         pipeline = Pipeline(
             characters, memory, router, settings.default_character, safety, memory_settings=settings.memory
         )
+        pipeline.admission = Admission.from_settings(settings.limits)
         watcher = CardWatcher(characters) if settings.reload_characters else None
         if watcher is not None:
             await watcher.start()

@@ -41,6 +41,7 @@ class InstantLLM:
         self.counter = CachedCounter(TiktokenCounter())
         self.requests: list[GenerationRequest] = []
         self.fail_with: str | None = None  # set to make every call fail with LLMError
+        self.gate: asyncio.Event | None = None  # when set to an Event, every call waits for it to open
 
     async def start(self) -> None:
         return None
@@ -49,6 +50,8 @@ class InstantLLM:
         self.requests.append(request)
         if self.fail_with:
             raise LLMError(self.fail_with)
+        if self.gate is not None:
+            await asyncio.wait_for(self.gate.wait(), timeout=30)
         words = self.reply(request).split(" ")
         for i, word in enumerate(words):
             if self.delay_s:

@@ -8,9 +8,9 @@ import pytest
 
 from anima.config import OpenAIBackend
 from anima.core.prompt import ChatMessage
-from anima.errors import LLMError
+from anima.errors import LLMError, LLMRateLimited, LLMStreamBroken, LLMUnavailable
 from anima.llm.base import GenerationRequest
-from anima.llm.openai_backend import OpenAILLM
+from anima.llm.openai_backend import OpenAILLM, retry_after
 from tests.fakes.openai_server import FakeOpenAI
 
 REQUEST = GenerationRequest(messages=[ChatMessage("user", "hi")], max_tokens=50, temperature=0.5)
@@ -63,36 +63,38 @@ async def test_sends_model_messages_and_sampling_settings(server: FakeOpenAI) ->
     assert sent["stream"] is True
 
 
-async def test_a_429_is_retried_after_the_servers_retry_after(server: FakeOpenAI) -> None:
-    server.fail_next(429, retry_after=1)
-    pieces = await collect(backend_for(server.base_url))
-    assert "".join(pieces) == server.reply
-    assert len(server.requests) == 2
-    assert server.request_times[1] - server.request_times[0] >= 0.9
+async def test_a_429_is_reported_as_rate_limited_with_the_servers_retry_after(server: FakeOpenAI) -> None:
+    server.fail_next(429, retry_after=7)
+    with pytest.raises(LLMRateLimited) as caught:
+        await collect(backend_for(server.base_url))
+    assert caught.value.retryable
+    assert caught.value.retry_after == 7
 
 
-async def test_500s_are_retried_with_backoff_until_one_succeeds(server: FakeOpenAI) -> None:
+async def test_a_500_is_retryable_and_the_client_does_not_retry_it_itself(server: FakeOpenAI) -> None:
     server.fail_next(500, times=2)
-    pieces = await collect(backend_for(server.base_url, max_retries=3))
-    assert "".join(pieces) == server.reply
-    assert len(server.requests) == 3
+    with pytest.raises(LLMUnavailable, match="answered HTTP 500") as caught:
+        await collect(backend_for(server.base_url, max_retries=3))
+    assert caught.value.retryable
+    assert len(server.requests) == 1  # retries belong to the router, in one place
 
 
-async def test_persistent_500s_give_up_after_max_retries_with_a_clear_error(server: FakeOpenAI) -> None:
-    server.fail_next(500, times=10)
-    with pytest.raises(LLMError, match=r"answered HTTP 500 — the server failed even after retries"):
-        await collect(backend_for(server.base_url, max_retries=1))
-    assert len(server.requests) == 2
+def test_retry_after_reads_milliseconds_seconds_and_http_dates() -> None:
+    assert retry_after({"retry-after-ms": "1500"}) == 1.5
+    assert retry_after({"retry-after": "2"}) == 2.0
+    assert retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # in the past
+    assert retry_after({}) is None
 
 
 async def test_a_wrong_key_says_to_check_the_api_key(server: FakeOpenAI) -> None:
     server.fail_next(401)
-    with pytest.raises(LLMError, match="check the api_key"):
+    with pytest.raises(LLMError, match="check the api_key") as caught:
         await collect(backend_for(server.base_url))
+    assert not caught.value.retryable
 
 
 async def test_an_unreachable_server_is_reported_with_its_address() -> None:
-    with pytest.raises(LLMError, match=r"cannot reach http://127.0.0.1:9/v1"):
+    with pytest.raises(LLMUnavailable, match=r"cannot reach http://127.0.0.1:9/v1"):
         await collect(backend_for("http://127.0.0.1:9/v1", max_retries=0))
 
 
@@ -100,7 +102,7 @@ async def test_a_stream_that_breaks_off_raises_after_the_pieces_that_arrived(ser
     server.break_after = 3
     backend = backend_for(server.base_url, max_retries=0)
     received: list[str] = []
-    with pytest.raises(LLMError):
+    with pytest.raises(LLMStreamBroken):
         async for piece in backend.stream(REQUEST):
             received.append(piece)
     await backend.close()
