@@ -9,8 +9,10 @@ from anima.characters.library import CharacterLibrary
 from anima.characters.reload import CardWatcher
 from anima.config import Settings
 from anima.core.admission import Admission
+from anima.core.ordering import ConversationLocks, SharedLocks
 from anima.core.pipeline import Pipeline
 from anima.llm.router import LLMRouter
+from anima.memory.locks import AdvisoryLocks
 from anima.memory.store import MemoryStore
 from anima.safety import SafetyPolicy
 from anima.voice import VoiceService
@@ -25,6 +27,7 @@ class Runtime:
     pipeline: Pipeline
     watcher: CardWatcher | None = None  # hot reload of characters/ (settings.reload_characters)
     voice: VoiceService = field(default_factory=VoiceService)  # runtime.voice.speak(card, text)
+    shared_locks: SharedLocks | None = None  # conversation locks every process sees (PostgreSQL)
 
     @classmethod
     async def start(cls, settings: Settings, progress: Callable[[str], None] | None = None) -> Runtime:
@@ -38,21 +41,32 @@ class Runtime:
         router = LLMRouter(settings.llm, progress)
         safety = SafetyPolicy.from_settings(settings.safety, memory, router)
         await safety.start()
+        # On PostgreSQL several `anima run` may share the database: turns also lock across processes.
+        shared = AdvisoryLocks(settings.database_url) if memory.database.dialect == "postgresql" else None
+        memory.other_writers = shared is not None
         pipeline = Pipeline(
-            characters, memory, router, settings.default_character, safety, memory_settings=settings.memory
+            characters,
+            memory,
+            router,
+            settings.default_character,
+            safety,
+            memory_settings=settings.memory,
+            locks=ConversationLocks(shared),
         )
         pipeline.admission = Admission.from_settings(settings.limits)
         watcher = CardWatcher(characters) if settings.reload_characters else None
         if watcher is not None:
             await watcher.start()
         voice = VoiceService(settings.voice, settings.resolve)
-        return cls(settings, characters, memory, router, pipeline, watcher, voice=voice)
+        return cls(settings, characters, memory, router, pipeline, watcher, voice=voice, shared_locks=shared)
 
     async def close(self) -> None:
         if self.watcher is not None:
             await self.watcher.stop()
         await self.voice.close()
         await self.pipeline.close()
+        if self.shared_locks is not None:
+            await self.shared_locks.close()
         await self.pipeline.safety.close()
         await self.router.close()
         await self.memory.close()

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, inspect, text
 
 HEAD = "0005"  # the newest file in migrations/versions; a test checks the two agree
 MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEMA_LOCK = 0x616E696D61  # "anima": the advisory lock held while a process changes the schema
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -21,8 +22,16 @@ def current_revision(conn: Connection) -> str | None:
     return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+def schema_lock(conn: Connection) -> None:
+    """Hold the schema lock until this transaction ends: several processes starting at once on one
+    PostgreSQL then change the schema one at a time, and the later ones find it done."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+
+
 def upgrade(conn: Connection) -> None:
     """Run every revision after the database's own, up to HEAD."""
+    schema_lock(conn)
     revision = current_revision(conn)
     if revision == HEAD:
         return

@@ -128,6 +128,9 @@ class MemoryStore:
         self.clock: Callable[[], datetime] = utcnow
         # Called with (platform, user id) after forget_user: caches of what was deleted drop it (anima/soul).
         self.forget_listeners: list[Callable[[str, str], None]] = []
+        # Other processes may write the same conversations (several `anima run` on one PostgreSQL):
+        # a cached conversation is then checked, one small query, before it is used.
+        self.other_writers = False
 
     @classmethod
     async def open(cls, url: str, history_messages: int = 200, vectors: bool = False) -> MemoryStore:
@@ -177,6 +180,11 @@ class MemoryStore:
     async def conversation(self, key: ConversationKey, display_name: str) -> ConversationState:
         """The conversation for `key`, created on first contact; cached after the first call."""
         state = self._conversations.get(key)
+        if state is not None and self.other_writers and not state.unsaved:
+            if await self.run(lambda conn: _written_elsewhere(conn, state)):
+                fresh = await self.run(lambda conn: self._open_conversation(conn, key, display_name))
+                state.id, state.user_id = fresh.id, fresh.user_id  # new ones if it was forgotten
+                state.recent, state.starts_after = fresh.recent, fresh.starts_after
         if state is None:
             state = await self.run(lambda conn: self._open_conversation(conn, key, display_name))
             self._conversations[key] = state
@@ -600,6 +608,16 @@ def _forget_soul(conn: Connection, platform: str, user_id: str) -> None:
             )
         )
     )
+
+
+def _written_elsewhere(conn: Connection, state: ConversationState) -> bool:
+    """Whether the stored conversation moved on from the cached copy (another process added or reset)."""
+    row = conn.execute(
+        select(Conversation.history_starts_after).where(Conversation.id == state.id)
+    ).first()
+    newest = conn.execute(select(func.max(Message.id)).where(Message.conversation_id == state.id)).scalar()
+    cached = state.recent[-1].id if state.recent else state.starts_after
+    return row is None or row[0] != state.starts_after or (newest or 0) != cached
 
 
 def _user_id(conn: Connection, platform: str, platform_user_id: str, display_name: str) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from anima.errors import MemoryStoreError
 from anima.memory.database import Database
+from anima.memory.migrate import schema_lock
 from anima.memory.models import SafetyEvent, utcnow
 from anima.safety.checks.pii import find_pii
 from anima.safety.verdict import Verdict
@@ -25,6 +26,11 @@ from anima.safety.verdict import Verdict
 ExcerptMode = Literal["text", "hash", "none"]
 EXCERPT_CHARS = 80
 _INSERT = SafetyEvent.__table__.insert()
+
+
+def _create_table(conn: Connection) -> None:
+    schema_lock(conn)  # another process may be creating it at the same moment
+    SafetyEvent.__table__.create(conn, checkfirst=True)
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ class Audit:
 
     async def ensure_table(self) -> None:
         if not self._ready:
-            await self.database.transaction(lambda conn: SafetyEvent.__table__.create(conn, checkfirst=True))
+            await self.database.transaction(_create_table)
             self._ready = True
 
     async def record(self, where: Where, stage: str, decisions: Sequence[tuple[Verdict, str]]) -> None:

@@ -16,6 +16,12 @@ the client RESUMEs with its session id and last sequence and gets the missed eve
 Payloads go out zlib-compressed (`compress=zlib-stream`, one shared stream per connection, each
 message ending in a Z_SYNC_FLUSH) when the client asks for it, plain JSON text otherwise.
 
+Channel history (`GET /channels/{id}/messages` with `after`, `before`, `limit`) pages as Discord does.
+Shards: each IDENTIFY names its shard; a server's events go to the session of the shard its id maps
+to, direct messages to shard 0's, and an event sent while no session of its shard is connected is
+only in history (a new process identifies afresh; Discord resumes only live sessions). `hold` keeps
+requests waiting, to kill a bot while its replies are in flight.
+
 Requests to routes the fake does not know answer 404 and are kept in `unknown`: a test that sees
 any there is testing less than it thinks.
 """
@@ -144,6 +150,13 @@ class Session:
     events: list[dict[str, Any]] = field(default_factory=list)  # every dispatch, for RESUME
     socket: web.WebSocketResponse | None = None
     compressor: Any = None
+    shard: tuple[int, int] = (0, 1)  # (shard id, shard count) from IDENTIFY
+
+    def serves(self, data: dict[str, Any]) -> bool:
+        """Discord's routing: a server's events go to shard (guild_id >> 22) % count, DMs to shard 0."""
+        shard_id, count = self.shard
+        guild_id = data.get("guild_id") if isinstance(data, dict) else None
+        return (int(guild_id) >> 22) % count == shard_id if guild_id else shard_id == 0
 
 
 class FakeDiscord:
@@ -174,6 +187,8 @@ class FakeDiscord:
         self.close_on_identify: int | None = None  # e.g. 4014: "disallowed intents" (Message Content off)
         self.after_ready: list[dict[str, Any]] = []  # MESSAGE_CREATEs sent right behind READY
         self.sessions: dict[str, Session] = {}
+        self.history_reads: list[str] = []  # channels whose history the bot read
+        self.held: list[tuple[str, re.Pattern[str], asyncio.Event]] = []  # see hold()
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -522,6 +537,16 @@ class FakeDiscord:
         others with Discord's JSON error `code`."""
         self.faults.append(Fault(method, re.compile(path), status, times, retry_after, is_global, code))
 
+    def hold(self, method: str, path: str) -> None:
+        """Requests matching `method` and the regex `path` wait, unanswered and not acted on, until
+        `release()`; those whose client is gone by then (killed) never happened."""
+        self.held.append((method, re.compile(path), asyncio.Event()))
+
+    def release(self) -> None:
+        for _, _, event in self.held:
+            event.set()
+        self.held = []
+
     async def drop_gateway(self) -> None:
         """Close every gateway connection abnormally, as a network fault would; sessions stay resumable."""
         for session in self.sessions.values():
@@ -569,8 +594,12 @@ class FakeDiscord:
     # -- gateway ---------------------------------------------------------------------------
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send an event to every session (kept for a RESUME when its connection is down)."""
+        """Send an event to every session of the shard it belongs to (kept for a RESUME when its
+        connection is down). A session that ended with its process is never resumed: an event sent
+        while no bot runs reaches nobody, as on Discord, and only channel history has it."""
         for session in self.sessions.values():
+            if not session.serves(data):
+                continue
             payload = {"op": DISPATCH, "t": event, "s": len(session.events) + 1, "d": data}
             session.events.append(payload)
             if session.socket is not None and not session.socket.closed:
@@ -607,6 +636,7 @@ class FakeDiscord:
                     await socket.close(code=self.close_on_identify, message=b"refused by the test")
                     break
                 session = Session(id=f"session-{next(self._ids)}", socket=socket, compressor=compressor)
+                session.shard = tuple(message["d"].get("shard") or (0, 1))  # type: ignore[assignment]
                 self.sessions[session.id] = session
                 await self._ready(session, message["d"])
             elif op == RESUME:
@@ -629,13 +659,14 @@ class FakeDiscord:
 
     async def _ready(self, session: Session, identify: dict[str, Any]) -> None:
         shard = identify.get("shard", [0, 1])
+        guilds = [g for g in self.guilds.values() if session.serves({"guild_id": g["id"]})]
         await self.dispatch_to(
             session,
             "READY",
             {
                 "v": 10,
                 "user": self.bot,
-                "guilds": [{"id": g, "unavailable": True} for g in self.guilds],
+                "guilds": [{"id": g["id"], "unavailable": True} for g in guilds],
                 "session_id": session.id,
                 "resume_gateway_url": self.gateway_url,
                 "shard": shard,
@@ -647,10 +678,11 @@ class FakeDiscord:
                 "geo_ordered_rtc_regions": [],
             },
         )
-        for guild in self.guilds.values():
+        for guild in guilds:
             await self.dispatch_to(session, "GUILD_CREATE", guild)
         for message in self.after_ready:
-            await self.dispatch_to(session, "MESSAGE_CREATE", message)
+            if session.serves(message):
+                await self.dispatch_to(session, "MESSAGE_CREATE", message)
 
     # -- REST ------------------------------------------------------------------------------
 
@@ -677,6 +709,12 @@ class FakeDiscord:
         call.files = files
         self.calls.append(call)
         request[CALL] = call
+        held = next((e for m, p, e in self.held if m == call.method and p.fullmatch(call.path)), None)
+        if held is not None:
+            await held.wait()
+            if request.transport is None or request.transport.is_closing():
+                call.status = 499  # the client went away (killed): nothing was done
+                return web.Response(status=499)
         fault = next(
             (
                 f
@@ -732,6 +770,8 @@ class FakeDiscord:
             ("PATCH", r"/channels/(\d+)/messages/(\d+)", self._edit_message),
             ("DELETE", r"/channels/(\d+)/messages/(\d+)", self._delete_message),
             ("GET", r"/channels/(\d+)/messages/(\d+)", self._get_message),
+            ("GET", r"/channels/(\d+)/messages", self._history),
+            ("GET", r"/channels/(\d+)", self._get_channel),
             ("POST", r"/channels/(\d+)/typing", self._typing),
             ("GET", r"/channels/(\d+)/webhooks", self._list_webhooks),
             ("POST", r"/channels/(\d+)/webhooks", self._create_webhook),
@@ -913,6 +953,29 @@ class FakeDiscord:
         if message_id not in self.messages:
             return _json({"message": "Unknown Message", "code": 10008}, status=404)
         return _json(self.messages[message_id])
+
+    async def _history(self, call: Call, channel_id: str) -> web.Response:
+        """A channel's messages, newest first, as Discord pages them: `limit` (1-100, default 50) of
+        those right after `after`, right before `before`, or the newest."""
+        if channel_id not in self.channels:
+            return _error(404, 10003, "Unknown Channel")
+        limit = int(call.query.get("limit", 50))
+        if not 1 <= limit <= 100:
+            return _error(400, 50035, "Invalid Form Body: limit must be 1-100")
+        found = sorted(
+            (m for m in self.messages.values() if m["channel_id"] == channel_id), key=lambda m: int(m["id"])
+        )
+        if "before" in call.query:
+            found = [m for m in found if int(m["id"]) < int(call.query["before"])]
+        if "after" in call.query:
+            found = [m for m in found if int(m["id"]) > int(call.query["after"])][:limit]
+        self.history_reads.append(channel_id)
+        return _json(list(reversed(found[-limit:])))
+
+    async def _get_channel(self, call: Call, channel_id: str) -> web.Response:
+        if channel_id not in self.channels:
+            return _error(404, 10003, "Unknown Channel")
+        return _json(self.channels[channel_id])
 
     async def _typing(self, call: Call, channel_id: str) -> web.Response:
         return web.Response(status=204)

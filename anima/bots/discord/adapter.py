@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
+import socket
 from collections import Counter
+from datetime import UTC, datetime
 from typing import ClassVar
 
 import aiohttp
@@ -15,6 +18,7 @@ from discord import app_commands
 
 from anima.bots.discord.addressing import Addressed, Addressing
 from anima.bots.discord.cards import CardInstaller, card_attachments
+from anima.bots.discord.catch_up import CATCH_UP_AGE, CATCH_UP_MESSAGES, ChannelMark, Seen, channel_marks
 from anima.bots.discord.commands import install_commands
 from anima.bots.discord.delivery import BotSpeaker, DiscordReplyStream, Speaker, WebhookSpeaker
 from anima.bots.discord.preferences import PLATFORM, ChatPreferences
@@ -26,7 +30,9 @@ from anima.config import DiscordBotSettings
 from anima.core.messages import Attachment, DiscardStream, Incoming, Reply
 from anima.core.ordering import ConversationLocks
 from anima.core.runtime import Runtime
-from anima.errors import AnimaError, ConfigError
+from anima.errors import AnimaError, ConfigError, MemoryStoreError
+from anima.memory.inbox import Delivery, Inbox
+from anima.memory.locks import Claim, claim_turn
 from anima.voice import delivery_for
 
 log = logging.getLogger(__name__)
@@ -85,6 +91,8 @@ class AnimaClient(discord.AutoShardedClient):
             allowed_mentions=adapter.mentions,
             max_messages=None,  # replies carry the message they answer: no cache needed
             chunk_guilds_at_startup=False,
+            shard_ids=adapter.settings.shard_ids,  # None: every shard in this process
+            shard_count=adapter.settings.shard_count,
         )
         self.adapter = adapter
         self.tree = app_commands.CommandTree(self)
@@ -109,6 +117,9 @@ class AnimaClient(discord.AutoShardedClient):
 
     async def on_connect(self) -> None:
         self.connected.set()
+
+    async def on_ready(self) -> None:  # every shard is up and its servers known (again after a reconnect)
+        self.adapter.catch_up()
 
     async def on_message(self, message: discord.Message) -> None:
         await self.adapter.on_message(message)
@@ -137,6 +148,12 @@ class DiscordAdapter:
         self._in_flight: set[asyncio.Task[object]] = set()
         self._answering = False
         self._holds_api_base = False
+        self.inbox = Inbox(runtime.memory, owner=f"{socket.gethostname()}:{os.getpid()}")
+        self.bot_id = ""
+        self._connected_at: datetime | None = None
+        self._caught_up = asyncio.Event()  # gateway messages wait until the backlog is answered
+        self._catching_up: asyncio.Task[None] | None = None
+        self._backlog: list[ChannelMark] = []  # channels to read back once ready
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -171,6 +188,9 @@ class DiscordAdapter:
             raise AnimaError(f"{where}: cannot reach Discord at {self.settings.api_base}: {exc}") from exc
         assert client.user is not None
         self.name = f"discord bot @{client.user.name} (#{self.index})"
+        self.bot_id = str(client.user.id)
+        await self._find_backlog()
+        self._connected_at = datetime.now(UTC)  # history before it is read back; after it comes live
         self._answering = True  # before connecting: a message may arrive right after READY
         self._connection = asyncio.create_task(client.connect(reconnect=True))
         connected = asyncio.create_task(client.connected.wait())
@@ -201,6 +221,7 @@ class DiscordAdapter:
     async def stop(self) -> None:
         """Stop answering, let replies in flight finish (bounded), close the gateway and HTTP sessions."""
         self._answering = False
+        self._caught_up.set()  # messages held for the backlog are in flight too: let them finish
         if self._in_flight:
             _, late = await asyncio.wait(set(self._in_flight), timeout=STOP_TIMEOUT_S)
             for task in late:
@@ -226,13 +247,19 @@ class DiscordAdapter:
     # -- messages --------------------------------------------------------------------------
 
     async def on_message(self, message: discord.Message) -> None:
-        """Answer one gateway message if it is addressed to a character; never raise."""
+        """Answer one gateway message if it is addressed to a character, once the backlog is answered."""
+        await self._receive(message, after_backlog=True)
+
+    async def _receive(self, message: discord.Message, after_backlog: bool = False) -> None:
+        """Answer one message if it is addressed to a character; never raise."""
         if not self._answering or self.addressing is None or self.addressing.ignored(message):
             return
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)
         try:
+            if after_backlog:
+                await self._caught_up.wait()
             # Strict order per person and channel from here on: the lookups below await.
             async with self._order.hold((message.channel.id, message.author.id)):
                 cards = card_attachments(message) if message.guild is None else []
@@ -267,6 +294,24 @@ class DiscordAdapter:
             attachments=tuple(_attachment(a) for a in message.attachments),
             persona=persona.description if persona else "",
         )
+        # Claimed, answered and marked answered under the conversation's lock: another delivery of
+        # the message (a replay, the backlog after a restart, another process) finds it answered,
+        # and one found claimed but unanswered was left by a process that died mid-reply.
+        taken = Delivery(PLATFORM, self.bot_id, str(message.id), Seen.of(message).payload())
+        async with self.runtime.pipeline.hold(incoming):
+            claim = await claim_turn(self.inbox, taken)
+            if claim is Claim.ANSWERED:
+                return
+            try:
+                await self._reply(
+                    message, card, dataclasses.replace(incoming, resumed=claim is Claim.RESUMED)
+                )
+            except Exception:
+                await self.inbox.answered(PLATFORM, self.bot_id, taken.delivery_id)  # the apology answers it
+                raise
+            await self.inbox.answered(PLATFORM, self.bot_id, taken.delivery_id)
+
+    async def _reply(self, message: discord.Message, card: CharacterCard, incoming: Incoming) -> None:
         assert self.client is not None
         fallback = BotSpeaker(message.channel, self.client.http, self.mentions, message, name=card.name)
         stream = DiscordReplyStream(
@@ -324,6 +369,69 @@ class DiscordAdapter:
                     on_gone=lambda: self.webhooks.forget(message.channel) if self.webhooks else None,
                 )
         return fallback
+
+    # -- the backlog after a start --------------------------------------------------------------
+
+    async def _find_backlog(self) -> None:
+        """The channels to read back at start; with none (the usual case) nothing waits for ready."""
+        try:
+            await self.inbox.prune()
+            self._backlog = await channel_marks(self.runtime.memory, PLATFORM, self.bot_id)
+        except MemoryStoreError as exc:
+            log.warning(
+                "%s: cannot read the inbox; what was sent while it was down stays unanswered: %s",
+                self.name,
+                exc,
+            )
+        if not self._backlog:
+            self._caught_up.set()
+
+    def catch_up(self) -> None:
+        """Once ready (servers known), answer what was sent while no process ran; gateway messages wait."""
+        if self._catching_up is None and not self._caught_up.is_set() and self._answering:
+            self._catching_up = asyncio.create_task(self._catch_up())
+            self._in_flight.add(self._catching_up)  # type: ignore[arg-type]
+            self._catching_up.add_done_callback(self._in_flight.discard)
+
+    async def _catch_up(self) -> None:
+        try:
+            marks = [mark for mark in self._backlog if self._mine(mark)]
+            log.info(
+                "%s: reading back %d channels for messages sent while it was down", self.name, len(marks)
+            )
+            await asyncio.gather(*(self._catch_up_channel(mark) for mark in marks))
+        finally:
+            self._caught_up.set()
+
+    def _mine(self, mark: ChannelMark) -> bool:
+        """Whether this process serves the channel's shard: its server's (known once ready); DMs: shard 0."""
+        assert self.client is not None
+        if mark.guild_id is not None:
+            return self.client.get_guild(mark.guild_id) is not None
+        return self.settings.shard_ids is None or 0 in self.settings.shard_ids
+
+    async def _catch_up_channel(self, mark: ChannelMark) -> None:
+        """One channel's messages after `mark`, oldest first, up to the connection (the rest came live)."""
+        assert self.client is not None and self._connected_at is not None
+        oldest = discord.utils.time_snowflake(self._connected_at - CATCH_UP_AGE)
+        after = discord.Object(max(mark.after, oldest))
+        before = discord.Object(discord.utils.time_snowflake(self._connected_at))
+        try:
+            channel = self.client.get_channel(mark.channel_id) or await self.client.fetch_channel(
+                mark.channel_id
+            )
+            assert isinstance(channel, discord.abc.Messageable)
+            backlog = [
+                m
+                async for m in channel.history(
+                    limit=CATCH_UP_MESSAGES, after=after, before=before, oldest_first=True
+                )
+            ]
+        except discord.HTTPException as exc:
+            log.warning("%s: cannot read back channel %s: %s", self.name, mark.channel_id, exc)
+            return
+        for message in backlog:
+            await self._receive(message)
 
     async def _apologise(self, message: discord.Message) -> None:
         try:
