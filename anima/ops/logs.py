@@ -1,0 +1,140 @@
+"""Logging set-up: one line per event (plain text or JSON), with every secret redacted.
+
+Redaction happens on the formatted line, so a secret is caught wherever it hides: the message,
+its arguments, an exception's text or a traceback (httpx logs request URLs, and Telegram's URLs
+carry the bot token). What is secret: every `SecretStr` value in the settings (bot tokens, API
+keys, webhook secrets), plus anything shaped like a Telegram bot token or an `Authorization` value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import IO
+
+from pydantic import BaseModel, SecretStr
+
+from anima.config import Settings
+
+REDACTED = "<redacted>"
+# Shapes of secrets that are not in the settings (a token passed on the command line, a header).
+PATTERNS = re.compile(
+    r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}"  # a Telegram bot token (in URLs it follows "/bot")
+    r"|\b(?i:bearer|bot)\s+[A-Za-z0-9._~+/=-]{20,}"  # an Authorization header value
+    r"|\bsk-[A-Za-z0-9_-]{16,}"  # an OpenAI-style API key
+)
+# LogRecord attributes that are not `extra=` fields.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+def secrets_in(settings: BaseModel) -> list[str]:
+    """Every non-empty SecretStr value in a settings tree."""
+    found: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, SecretStr):
+            if secret := value.get_secret_value():
+                found.append(secret)
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(settings)
+    return found
+
+
+class Redactor:
+    """Replaces known secrets and secret-shaped strings in a text."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret containing another is replaced whole; short ones would only hit noise.
+        known = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+        self._known = re.compile("|".join(map(re.escape, known))) if known else None
+
+    def __call__(self, text: str) -> str:
+        if self._known is not None:
+            text = self._known.sub(REDACTED, text)
+        return PATTERNS.sub(REDACTED, text)
+
+
+class TextFormatter(logging.Formatter):
+    """`2026-11-25T18:40:01.123Z WARNING anima.core.pipeline: message`, tracebacks kept on the line."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{_timestamp(record)} {record.levelname} {record.name}: {record.getMessage()}"
+        extras = _extras(record)
+        if extras:
+            line += " " + " ".join(f"{key}={value}" for key, value in extras.items())
+        if record.exc_info:
+            line += " | " + self.formatException(record.exc_info)
+        return self.redact(line).replace("\n", "\\n")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, `extra=` fields, and exc when there is one."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        event: dict[str, object] = {
+            "ts": _timestamp(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_extras(record),
+        }
+        if record.exc_info:
+            event["exc"] = self.formatException(record.exc_info)
+        # Redacting the serialised line also covers secrets inside extras; json escapes keep it one line.
+        return self.redact(json.dumps(event, ensure_ascii=False, default=str))
+
+
+def formatter_for(settings: Settings) -> logging.Formatter:
+    redact = Redactor(secrets_in(settings))
+    return JsonFormatter(redact) if settings.ops.log_format == "json" else TextFormatter(redact)
+
+
+def setup_logging(settings: Settings, stream: IO[str] | None = None) -> logging.Handler | None:
+    """Send every log record to stderr (or `stream`), one redacted line each, at `settings.log_level`.
+
+    Like `logging.basicConfig`, it leaves a root logger alone that someone else has configured
+    (an application embedding Anima, pytest); calling it again replaces its own handler.
+    """
+    root = logging.getLogger()
+    if any(not isinstance(h, _AnimaHandler) for h in root.handlers):
+        return None
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+    handler = _AnimaHandler(stream)
+    handler.setFormatter(formatter_for(settings))
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    return handler
+
+
+class _AnimaHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler setup_logging installs (so a second call knows it may replace it)."""
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _extras(record: logging.LogRecord) -> dict[str, object]:
+    return {key: value for key, value in record.__dict__.items() if key not in _STANDARD}

@@ -1,0 +1,107 @@
+"""Prometheus metrics for the message path: counts, stage latencies, tokens, errors and queue depth.
+
+One process serves one /metrics endpoint, so the metrics are one process-wide object, `METRICS`,
+as `logging` is: the pipeline, the router and the adapters record into it without being handed it.
+It starts disabled, and then every call is a method that returns at once (no lock, no label
+lookup), so code that records costs next to nothing when nobody scrapes. `METRICS.enable()`
+(done by the ops HTTP server) gives it a fresh registry and real collectors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# Stages of one message, as recorded by the pipeline (send: the platform's final delivery).
+STAGES = (
+    "safety_input",
+    "recall",
+    "generate_first_token",
+    "generate_total",
+    "safety_output",
+    "send",
+    "voice",
+)
+# Seconds: from a fraction of a millisecond (recall, safety) to a slow model's whole reply.
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    """The process's metrics; disabled (every call a no-op) until `enable()`."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.registry = CollectorRegistry()
+        self._depth_sources: list[Callable[[], int]] = []
+
+    def enable(self) -> None:
+        """Start recording into a fresh registry (what /metrics serves from then on)."""
+        self.registry = registry = CollectorRegistry()
+        self._in = Counter(
+            "anima_messages_in", "Messages received, per platform and character",
+            ["platform", "character"], registry=registry,
+        )  # fmt: skip
+        self._out = Counter(
+            "anima_messages_out", "Replies delivered, per platform and character",
+            ["platform", "character"], registry=registry,
+        )  # fmt: skip
+        self._stage = Histogram(
+            "anima_stage_seconds", "Time spent in each stage of answering a message",
+            ["stage"], buckets=BUCKETS, registry=registry,
+        )  # fmt: skip
+        self._tokens = Counter(
+            "anima_llm_tokens", "LLM tokens: prompt (counted before sending), completion (streamed pieces)",
+            ["backend", "kind"], registry=registry,
+        )  # fmt: skip
+        self._errors = Counter("anima_errors", "Errors, by kind", ["kind"], registry=registry)
+        depth = Gauge(
+            "anima_queue_depth",
+            "Messages received and not yet answered (waiting for their conversation or an LLM, or in work)",
+            registry=registry,
+        )
+        depth.set_function(lambda: sum(source() for source in self._depth_sources))
+        for stage in STAGES:  # every stage shows up from the first scrape, at zero
+            self._stage.labels(stage)
+        self.enabled = True
+
+    def disable(self) -> None:
+        self.enabled = False
+        self._depth_sources.clear()
+
+    def message_in(self, platform: str, character: str) -> None:
+        if self.enabled:
+            self._in.labels(platform, character).inc()
+
+    def message_out(self, platform: str, character: str) -> None:
+        if self.enabled:
+            self._out.labels(platform, character).inc()
+
+    def stage(self, stage: str, seconds: float) -> None:
+        if self.enabled:
+            self._stage.labels(stage).observe(seconds)
+
+    def stage_since(self, stage: str, started: float) -> None:
+        """Record a stage that began at `started` (a `time.perf_counter()` reading) and ends now."""
+        if self.enabled:
+            self._stage.labels(stage).observe(time.perf_counter() - started)
+
+    def tokens(self, backend: str, kind: str, count: int) -> None:
+        if self.enabled and count:
+            self._tokens.labels(backend, kind).inc(count)
+
+    def error(self, kind: str) -> None:
+        if self.enabled:
+            self._errors.labels(kind).inc()
+
+    def count_queue(self, source: Callable[[], int]) -> None:
+        """Add `source()` (read at each scrape) to the queue depth, e.g. a pipeline's messages in work."""
+        self._depth_sources.append(source)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of everything recorded."""
+        return generate_latest(self.registry)
+
+
+METRICS = Metrics()
