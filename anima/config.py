@@ -124,6 +124,20 @@ class DiscordBotSettings(_Strict):
     edit_interval_s: float = Field(1.5, ge=0.1)  # at most one streaming edit per this many seconds
     # Discord user ids allowed to install character cards by sending the file to the bot in a DM
     admins: list[Annotated[str, Field(coerce_numbers_to_str=True)]] = Field(default_factory=list)
+    # Several processes share one bot's gateway shards (see README, "Running several processes"):
+    # shard_count in all of them, and each its own shard_ids. None: one process runs every shard.
+    shard_count: int | None = Field(None, ge=1)
+    shard_ids: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> DiscordBotSettings:
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("shard_ids needs shard_count: the number of shards over all processes")
+            outside = [i for i in self.shard_ids if not 0 <= i < self.shard_count]
+            if outside or not self.shard_ids:
+                raise ValueError(f"shard_ids must be some of 0..{self.shard_count - 1}, got {self.shard_ids}")
+        return self
 
 
 class BotsSettings(_Strict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 
 from anima.characters.card import CharacterCard
@@ -60,6 +61,7 @@ class Pipeline:
         default_character: str,
         safety: SafetyPolicy | None = None,
         memory_settings: MemorySettings | None = None,
+        locks: ConversationLocks | None = None,  # with PostgreSQL, shared by every process (runtime.py)
     ) -> None:
         self.characters = characters
         self.memory = memory
@@ -73,13 +75,18 @@ class Pipeline:
         self.soul = SoulStore(memory)  # what characters learned from their conversations (anima/soul)
         self.proposer = SoulProposer(self.soul, self.keeper)
         self.keeper.also.append(self.proposer.after_turn)  # proposals run in the background, never in a reply
-        self._locks = ConversationLocks()
+        self._locks = locks if locks is not None else ConversationLocks()
         self.admission = Admission.from_settings(LimitsSettings())  # backpressure; Runtime sets config's
         self.turns = TurnsInFlight()  # a graceful shutdown waits for these, then cuts what is left
 
     async def close(self) -> None:
         """Stop background memory work (call before closing the memory store)."""
         await self.keeper.close()
+
+    def hold(self, message: Incoming) -> AbstractAsyncContextManager[None]:
+        """The message's conversation lock, for an adapter that claims a delivery, answers it and marks
+        it answered as one turn; `handle` inside re-enters it (see anima.core.ordering)."""
+        return self._locks.hold(self.key_for(message, self.character_for(message)))
 
     def character_for(self, message: Incoming) -> CharacterCard:
         return self.characters.get(message.character_id or self.default_character)
