@@ -37,7 +37,7 @@ async def test_a_typed_melody_comes_back_as_a_voice_message_sung_in_tune(
 ) -> None:
     await world.fake.slash(world.alice_dm, world.alice, "sing", {"notation": SONG})
 
-    await world.fake.wait_until(lambda: voiced(world), within_s=20)
+    await world.fake.wait_until(lambda: voiced(world), within_s=60)
     [attachment] = voiced(world)[0]["attachments"]
     samples, rate = soundfile.read(io.BytesIO(world.fake.file_bytes(attachment)), dtype="float32")
     assert accuracy(samples, rate, parse("/sing " + SONG).score, offset_s()).median_cents <= 20
@@ -53,13 +53,13 @@ async def test_a_bad_note_is_answered_with_the_token_to_fix(bot: DiscordAdapter,
             if "not a note" in (b.get("content") or "")
         ]
 
-    await world.fake.wait_until(texts, within_s=10)
+    await world.fake.wait_until(texts, within_s=30)
     assert "C4 »H4«" in texts()[0]
 
 
 async def test_an_attached_midi_file_is_sung(bot: DiscordAdapter, world: World) -> None:
     midi = (REPO / "tests" / "data" / "scores" / "twinkle_en.mid").read_bytes()
     await world.fake.slash(world.alice_dm, world.alice, "sing", {"score": ("twinkle.mid", midi)})
-    await world.fake.wait_until(lambda: voiced(world), within_s=20)
+    await world.fake.wait_until(lambda: voiced(world), within_s=60)
     [attachment] = voiced(world)[0]["attachments"]
     assert attachment["duration_secs"] == pytest.approx(9.6 + offset_s(), abs=0.5)

@@ -29,7 +29,7 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
 
 
 async def voice_reply(fake: FakeBot) -> bytes:
-    await fake.wait_for(lambda: any(m.kind == "voice" for m in fake.replies(ALICE["id"])), within_s=20)
+    await fake.wait_for(lambda: any(m.kind == "voice" for m in fake.replies(ALICE["id"])), within_s=60)
     note = next(m for m in fake.replies(ALICE["id"]) if m.kind == "voice")
     assert note.voice is not None
     return note.voice

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from anima.voice.sing import ScoreError, parse
+from anima.voice.sing.notation import backing
 from anima.voice.sing.syllables import english_syllables
 
 
@@ -123,3 +124,10 @@ def test_a_song_longer_than_a_minute_is_refused() -> None:
 def test_notes_outside_the_singable_range_are_refused_with_the_range() -> None:
     with pytest.raises(ScoreError, match=r"note 2 \(C7\) is out of range: sing between C2 and C6"):
         parse("/sing | C4 C7 | la la").score.check()
+
+
+def test_backing_on_asks_for_a_backing_track_and_other_values_are_refused() -> None:
+    assert backing(parse("/sing backing=on | C4 | la").options)
+    assert not backing(parse("/sing | C4 | la").options)
+    with pytest.raises(ScoreError, match="backing is on or off"):
+        parse("/sing backing=loud | C4 | la")

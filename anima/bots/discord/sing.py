@@ -10,7 +10,9 @@ from discord import app_commands
 from anima.bots.discord.delivery import BotSpeaker
 from anima.bots.discord.preferences import PLATFORM
 from anima.core.messages import Incoming
+from anima.voice.sing import ScoreError
 from anima.voice.sing.checks import Refusal, admit, check_lyrics
+from anima.voice.sing.files import MAX_FILE_BYTES
 from anima.voice.sing.request import score_for
 from anima.voice.sing.singer import Singer
 
@@ -37,12 +39,16 @@ def sing_command(adapter: DiscordAdapter) -> app_commands.Command:  # type: igno
             await interaction.response.send_message(turn.text or SLOW_DOWN, ephemeral=True)
             return
         await interaction.response.defer(thinking=True)
+        if score is not None and score.size > MAX_FILE_BYTES:
+            raise ScoreError(
+                f"{score.filename} is {score.size:,} bytes; a score may have at most {MAX_FILE_BYTES:,}"
+            )
         file = (await score.read(), score.filename) if score is not None else None
         song = await score_for(notation, card, adapter.runtime.router, file)  # errors: the tree's on_error
-        if refused := await check_lyrics(turn, song):
+        if refused := await check_lyrics(turn, song.score):
             await interaction.followup.send(refused.text, allowed_mentions=adapter.mentions)
             return
-        note = await singer.sing(card, song)
+        note = await singer.sing(card, song.score, song.backing)
         channel = interaction.channel
         assert channel is not None and adapter.client is not None
         own = card.id == adapter.own_character

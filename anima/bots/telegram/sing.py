@@ -61,11 +61,11 @@ class SingCommand:
         try:
             async with chat_action(context.bot, message.chat.id, ChatAction.RECORD_VOICE, grace_s=0):
                 file = await _score_file(context.bot, message)
-                score = await score_for(text, card, self.runtime.router, file)
-                if refused := await check_lyrics(turn, score):
+                song = await score_for(text, card, self.runtime.router, file)
+                if refused := await check_lyrics(turn, song.score):
                     await send_text(context.bot, message.chat.id, refused.text, quote)
                     return
-                note = await self.singer.sing(card, score)
+                note = await self.singer.sing(card, song.score, song.backing)
         except VoiceError as exc:
             log.warning("no song for chat %s: %s", message.chat.id, exc)
             await send_text(context.bot, message.chat.id, f"{card.name} cannot sing right now: {exc}", quote)

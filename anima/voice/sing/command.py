@@ -27,9 +27,10 @@ async def sing_to_file(settings: Settings, args: argparse.Namespace) -> int:
     router = LLMRouter(settings.llm)
     voice = VoiceService(settings.voice, settings.resolve)
     try:
-        score = await score_for(text, card, router, file, args.about, args.transpose)
+        song = await score_for(text, card, router, file, args.about, args.transpose, args.backing)
+        score = song.score
         started = time.perf_counter()
-        note = await Singer(voice).sing(card, score, backing=args.backing)
+        note = await Singer(voice).sing(card, score, backing=song.backing)
         took = time.perf_counter() - started
     finally:
         await voice.close()

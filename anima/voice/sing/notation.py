@@ -80,6 +80,7 @@ def parse(message: str) -> Request:
     tempo = _number(options, "tempo", DEFAULT_TEMPO, 20, 400, text)
     transpose = int(_number(options, "transpose", 0, -24, 24, text))
     key = _key(options.get("key", "C"), text)
+    backing(options)
     if not parts:
         raise ScoreError(
             "no notes: write them after a |, e.g. /sing tempo=96 | C4 D4 E4/2 G4/2 | 小 星 星 亮"
@@ -111,7 +112,16 @@ def parse_settings(text: str) -> tuple[dict[str, str], str]:
     tokens = [Token(m.group(), m.start() + 1) for m in re.finditer(r"[^\s|]+", text)]
     options, topic = _header(tokens, text)
     _number(options, "transpose", 0, -24, 24, text)
+    backing(options)
     return options, " ".join(topic).removeprefix("about ").strip()
+
+
+def backing(options: dict[str, str]) -> bool:
+    """backing=on adds a backing track (chords that fit the melody)."""
+    value = options.get("backing", "off").lower()
+    if value not in ("on", "off", "yes", "no"):
+        raise ScoreError(f"backing={value}: backing is on or off")
+    return value in ("on", "yes")
 
 
 def _parts(text: str) -> list[list[Token]]:
@@ -137,10 +147,12 @@ def _header(tokens: list[Token], text: str) -> tuple[dict[str, str], list[str]]:
     topic: list[str] = []
     for token in tokens:
         name, eq, value = token.text.partition("=")
-        if eq and name.lower() in ("tempo", "key", "transpose"):
+        if eq and name.lower() in ("tempo", "key", "transpose", "backing"):
             options[name.lower()] = value
         elif eq:
-            raise _error(text, token, f"unknown setting {name!r}; settings are tempo=, key= and transpose=")
+            raise _error(
+                text, token, f"unknown setting {name!r}; settings are tempo=, key=, transpose= and backing="
+            )
         else:
             topic.append(token.text)
     return options, topic

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from anima.characters.card import CharacterCard
 from anima.llm.router import LLMRouter
 from anima.voice.sing.files import read_score
 from anima.voice.sing.lyrics import write_lyrics
+from anima.voice.sing.notation import backing as notation_backing
 from anima.voice.sing.notation import parse, parse_settings
 from anima.voice.sing.score import Score
+
+
+@dataclass(frozen=True)
+class Song:
+    """A score ready to sing, and how."""
+
+    score: Score
+    backing: bool = False
 
 
 async def score_for(
@@ -19,11 +29,12 @@ async def score_for(
     file: tuple[bytes, str] | None = None,
     topic: str | None = None,
     transpose: int = 0,
-) -> Score:
+    backing: bool = False,
+) -> Song:
     """The score to sing: `text` is the notation, or with a `file` the settings and topic that go with it
     (`/sing transpose=-5 about the sea`). Lyrics are written by the card's LLM when the score has none and
-    a topic is given; `transpose` moves it by that many semitones more. Raises ScoreError (with what to
-    fix) or LLMError."""
+    a topic is given; `transpose` moves it by that many semitones more; `backing` adds a backing track
+    (so does backing=on in the text). Raises ScoreError (with what to fix) or LLMError."""
     if file is not None:
         data, name = file
         score = await asyncio.to_thread(read_score, data, name)  # parsing is blocking work
@@ -31,10 +42,10 @@ async def score_for(
         score = score.transposed(int(options.get("transpose", 0)))
     else:
         request = parse(text)
-        score, words = request.score, request.topic
+        score, words, options = request.score, request.topic, request.options
     score = score.transposed(transpose) if transpose else score
     topic = topic if topic is not None else words
     if not score.has_lyrics and topic:
         score = await write_lyrics(router, card, score, topic)
     score.check()
-    return score
+    return Song(score, backing or notation_backing(options))

@@ -179,4 +179,3 @@ def _mix(voice: np.ndarray, backing: np.ndarray) -> np.ndarray:
 def offset_s() -> float:
     """Where the score's time 0 falls in a sung note (for measuring it)."""
     return LEAD_S
-
