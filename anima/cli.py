@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -136,7 +135,9 @@ async def _dispatch(args: argparse.Namespace) -> int:
     from anima.config import load_settings
 
     settings = load_settings(args.config)
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    from anima.ops.logs import setup_logging
+
+    setup_logging(settings)  # one line per event (ops.log_format: text or json), secrets redacted
     if args.command == "characters":
         return _list_characters(settings)
     if args.command == "config":

@@ -210,6 +210,14 @@ class SafetySettings(_Strict):
     moderation: ModerationSettings | None = None
 
 
+class OpsSettings(_Strict):
+    """Operations: an HTTP endpoint for Prometheus metrics and health checks, and the log format."""
+
+    metrics_port: int | None = Field(None, ge=0, le=65535)  # None: no endpoint; 0: any free port
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 to let a scraper on another host in
+    log_format: Literal["text", "json"] = "text"  # one line per event either way; secrets redacted
+
+
 class LimitsSettings(_Strict):
     """Backpressure: how many messages may wait to be answered before the character says it is busy."""
 
@@ -227,6 +235,7 @@ class Settings(_Strict):
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     # SIGTERM/SIGINT: replies in flight get this long to finish, then are cut (docker stop kills at 10 s)
     shutdown_grace_s: float = Field(7.0, ge=0)

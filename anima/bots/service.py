@@ -9,6 +9,7 @@ from typing import Protocol
 
 from anima.core.runtime import Runtime
 from anima.errors import ConfigError
+from anima.ops.http import OpsServer
 
 log = logging.getLogger(__name__)
 FINISH_AFTER_CUT_S = 10.0  # for cut replies to be stored and sent, and sessions to close
@@ -59,15 +60,22 @@ async def serve(
         signals.install()
         stop, now = signals.first, signals.again
     adapters = build_adapters(runtime)
+    ops = await OpsServer.start_for(runtime)  # /metrics, /healthz, /readyz when ops.metrics_port is set
     started: list[PlatformAdapter] = []
     try:
         for adapter in adapters:
             await adapter.start()
             started.append(adapter)
             log.warning("serving %s", adapter.name)
+        if ops is not None:
+            ops.serving([adapter.name for adapter in started])
         await stop.wait()
     finally:
+        if ops is not None:
+            ops.draining()  # /readyz answers 503 while the adapters stop
         await shut_down(runtime, started, now or asyncio.Event())
+        if ops is not None:
+            await ops.stop()
 
 
 async def shut_down(runtime: Runtime, adapters: list[PlatformAdapter], now: asyncio.Event) -> None:

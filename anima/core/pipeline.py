@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 
@@ -20,6 +21,7 @@ from anima.errors import LLMError, MemoryStoreError
 from anima.llm.router import LLMRouter
 from anima.memory.keeper import MemoryKeeper, Turn
 from anima.memory.store import ConversationState, MemoryStore
+from anima.ops.metrics import METRICS
 from anima.safety import SafetyPolicy
 from anima.soul import SoulProposer, SoulStore, layer_lines
 
@@ -41,8 +43,11 @@ class _Received:
     def __init__(self, stream: ReplyStream) -> None:
         self.stream = stream
         self.pieces: list[str] = []
+        self.started = time.perf_counter()
 
     async def add(self, piece: str) -> None:
+        if not self.pieces:
+            METRICS.stage_since("generate_first_token", self.started)
         self.pieces.append(piece)
         await self.stream.delta(piece)
 
@@ -83,6 +88,10 @@ class Pipeline:
         """Stop background memory work (call before closing the memory store)."""
         await self.keeper.close()
 
+    def in_flight(self) -> int:
+        """Messages received and not yet answered (waiting for their conversation's turn, or in work)."""
+        return self._locks.in_flight
+
     def hold(self, message: Incoming) -> AbstractAsyncContextManager[None]:
         """The message's conversation lock, for an adapter that claims a delivery, answers it and marks
         it answered as one turn; `handle` inside re-enters it (see anima.core.ordering)."""
@@ -116,19 +125,23 @@ class Pipeline:
             return None
         card = self.character_for(message)
         user_name = message.display_name
+        METRICS.message_in(message.platform, card.id)
         admitted = self.admission.enter(self.key_for(message, card))
         if isinstance(admitted, Refused):  # too many waiting: the busy line once per burst, then silence
             return await answer_refused(admitted, card, user_name, stream)
         async with admitted, self._locks.hold(self.key_for(message, card)):
             conversation = await self.memory.conversation(self.key_for(message, card), user_name)
 
+            started = time.perf_counter()
             turn = await self.safety.begin(message, card, conversation.recent)
+            METRICS.stage_since("safety_input", started)
             verdict = turn.input
             if verdict.action == "drop":  # flood control: no answer at all
                 return None
             if verdict.action == "replace":
                 reply = Reply(verdict.text, card.id, card.name, notices=turn.notices)
                 await stream.finish(reply)
+                METRICS.message_out(message.platform, card.id)
                 return reply
 
             history: list[ChatMessage] = list(conversation.recent)
@@ -138,7 +151,9 @@ class Pipeline:
             else:
                 # Stored before generation starts: a crash or an LLM failure never loses it.
                 said = await self.memory.add(conversation, "user", verdict.text, message.message_id)
+            started = time.perf_counter()
             memories = await self.recall(conversation, verdict.text, card, user_name, len(history))
+            METRICS.stage_since("recall", started)
 
             stream = turn.stream(stream)  # what the platform may show while generating (safety.stream)
             learned = await self.learned(card, message)
@@ -152,13 +167,17 @@ class Pipeline:
                 soul=learned,
                 soul_tokens=card.growth.tokens,
             )
+            started = time.perf_counter()
             async with self.keeper.replying():
                 generated = await self.generate(card, user_name, history, verdict.text, stream, context)
+            METRICS.stage_since("generate_total", started)
 
             text = generated.text
             replied = None
             if not generated.failed:
+                started = time.perf_counter()
                 checked = await turn.check_output(text)
+                METRICS.stage_since("safety_output", started)
                 if checked.action == "regenerate":  # once, with a corrective instruction; not streamed
                     retry = await self.generate(
                         card,
@@ -183,7 +202,10 @@ class Pipeline:
                 failed=generated.failed,
                 backend=generated.backend,
             )
+            started = time.perf_counter()
             await stream.finish(reply)
+            METRICS.stage_since("send", started)
+            METRICS.message_out(message.platform, card.id)
             return reply
 
     async def learned(self, card: CharacterCard, message: Incoming) -> list[str]:
@@ -215,6 +237,7 @@ class Pipeline:
                 conversation, text, limit=limit, skip_recent=min(in_history, 16) + 1, speakers=speakers
             )
         except MemoryStoreError as exc:
+            METRICS.error("recall")
             log.warning("recall failed, answering without older memories: %s", exc)
             return []
         return [memory.line(user_name, card.name) for memory in found]
@@ -238,12 +261,15 @@ class Pipeline:
                     card, user_name, history, text, backend.context_window, max_tokens, context
                 )
                 request = self.router.request(backend, card, prompt.messages, stop=_speaker_stops(user_name))
+                METRICS.tokens(backend.name, "prompt", prompt.tokens)
                 await self.turns.unless_cut(self.router.generate(backend, request, received.add))
+                METRICS.tokens(backend.name, "completion", len(received.pieces))
                 reply = received.text()
                 if not reply:
                     raise LLMError(f"{backend.name} returned an empty reply")
                 return Generated(reply, backend.name, notices=prompt.notices)
             except (LLMError, PromptTooLarge) as exc:
+                METRICS.error("llm_cut" if received.pieces else "llm_failed")
                 if received.pieces:  # the stream broke off: keep what arrived, marked as cut
                     log.warning("reply from %s was cut off: %s", backend.name, exc)
                     return Generated(
@@ -253,6 +279,7 @@ class Pipeline:
                         notices=["The reply was cut off before it finished."],
                     )
                 log.warning("backend %s failed for %s: %s", backend.name, card.id, exc)
+        METRICS.error("llm_all_failed")
         apology = expand(random.choice(card.apology), {"char": card.name, "user": user_name})
         return Generated(
             apology, failed=True, notices=["The character could not answer; your message was kept."]

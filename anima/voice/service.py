@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import TypeVar
 from anima.characters.card import CharacterCard
 from anima.config import VoiceSettings
 from anima.errors import VoiceError
+from anima.ops.metrics import METRICS
 from anima.voice.audio import finish
 from anima.voice.cache import VoiceCache, cache_key
 from anima.voice.engine import Engine, Segment, VoiceChoice
@@ -95,7 +97,9 @@ class VoiceService:
         future: asyncio.Future[VoiceNote] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
+            started = time.perf_counter()
             note = await self._make(engine, choice, segments, key)
+            METRICS.stage_since("voice", started)
             future.set_result(note)
             return note
         except BaseException as exc:
