@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from anima.bots.telegram import TelegramAdapter
+from anima.bots.telegram.resume import PartialReplies
 from anima.core.messages import Incoming
 from anima.core.runtime import Runtime
 from anima.memory.inbox import Delivery, Inbox
@@ -168,3 +169,20 @@ async def test_a_reply_telegram_would_not_take_is_sent_at_the_next_start(
         await second.stop()
     assert replies_texts(fake, ALICE["id"]) == ["You said: hello?"]
     assert len(instant_llm.requests) == asked  # the stored reply, not a new one
+
+
+async def test_a_reply_cut_by_a_crash_while_streaming_is_finished_in_its_message(
+    runtime: Runtime, tg: FakeTelegram, fake: FakeBot
+) -> None:
+    update_id = await received_before_a_crash(runtime, fake, "tell me everything", ALICE)
+    fragment = fake.sent_before(ALICE["id"], "You said: tell")  # streamed, then the process died
+    await PartialReplies(runtime.memory, fake.id).recorder(ALICE["id"], ALICE["id"], update_id)(
+        [fragment.message_id]
+    )
+    adapter = TelegramAdapter(runtime, bot_settings(tg, fake), 0)
+    await adapter.start()
+    try:
+        await fake.wait_for(lambda: fragment.text == "You said: tell me everything")
+    finally:
+        await adapter.stop()
+    assert replies_texts(fake, ALICE["id"]) == ["You said: tell me everything"]

@@ -185,6 +185,11 @@ class FakeBot:
         self.inject({"message": message})
         return message
 
+    def sent_before(self, chat_id: int, text: str) -> SentMessage:
+        """A message the bot sent before the test started (by an earlier run of it)."""
+        message = self.server._store(self, {"chat_id": chat_id}, text, None)
+        return self.messages[(chat_id, message["message_id"])]
+
     def make_admin(self, chat: dict[str, Any], member: dict[str, Any], status: str = "administrator") -> None:
         """`member` becomes an administrator (or with status="creator", the owner) of `chat`."""
         self.people[member["id"]] = member

@@ -4,10 +4,11 @@
 server in this process. Several people send messages, the process is killed with SIGKILL while
 replies are streaming, more messages arrive while it is down, and a second `anima run` takes over.
 
-The kill comes while Telegram holds every sendMessage in flight, once each reply Telegram took is
-marked answered. A kill in the few milliseconds between Telegram taking a reply and the inbox
-recording it would send that reply again after the restart: Telegram has no idempotency key, so
-replies are delivered at least once, and that window is kept as short as one database write.
+Replies stream (a first piece, then edits), so at the kill some chats show a fragment of a reply,
+which the restart must finish in place. The kill comes while Telegram holds every send and edit in
+flight, once what Telegram took is recorded: a kill in the milliseconds between Telegram taking a
+new message and the bot recording it would show that message twice after the restart (Telegram
+has no idempotency key), a window kept to one database write; edits are idempotent.
 """
 
 from __future__ import annotations
@@ -82,9 +83,7 @@ def write_config(tmp_path: Path, tg: FakeTelegram, fake: FakeBot, llm_url: str) 
                     "base_url": tg.base_url,
                     "base_file_url": tg.base_file_url,
                     "messages_per_second": 0,
-                    # no intermediate edits: a half-streamed message would stay in the chat after a
-                    # kill -9, beside the full reply sent at the restart (see README, Crash safety)
-                    "edit_interval_s": 60,
+                    "edit_interval_s": 0.15,
                 }
             ]
         },
@@ -151,6 +150,22 @@ def inbox_counts(database: Path) -> tuple[int, int]:
         return row[0], row[1]
 
 
+def finished_replies(fake: FakeBot) -> int:
+    return sum(m.text.endswith(" la" * (WORDS - 1)) for p in PEOPLE for m in fake.replies(p["id"]))
+
+
+def recorded(database: Path, fake: FakeBot) -> bool:
+    """Whether the bot recorded everything Telegram took: each finished reply's update is answered,
+    each fragment of a streaming reply is remembered as shown."""
+    shown = [m for p in PEOPLE for m in fake.replies(p["id"])]
+    finished = finished_replies(fake)
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT chat_id, value FROM preferences WHERE key LIKE 'streaming:%'").fetchall()
+    fragments = {(int(chat), message) for chat, value in rows for message in json.loads(value)["messages"]}
+    unfinished = {(m.chat_id, m.message_id) for m in shown if not m.text.endswith(" la" * (WORDS - 1))}
+    return inbox_counts(database)[0] == finished and unfinished <= fragments
+
+
 async def until(condition: Callable[[], bool], within_s: float) -> None:
     """Wait for a condition another process brings about (checked every 20 ms, for a bounded time)."""
     deadline = time.monotonic() + within_s
@@ -182,11 +197,16 @@ async def test_kill_9_mid_load_loses_no_message_and_answers_each_once_in_order(
         await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), within_s=30)
         for turn in range(BEFORE_KILL):
             send_round(fake, sent, turn)
-        await fake.wait_for(lambda: replied() >= len(PEOPLE), within_s=20)  # mid-load: some answered
+        # mid-load: some replies finished, some streaming (a fragment shown), the rest waiting
+        await fake.wait_for(
+            lambda: finished_replies(fake) >= len(PEOPLE) and replied() > finished_replies(fake), within_s=20
+        )
         fake.hold("sendMessage")
-        await until(lambda: inbox_counts(database)[0] == replied(), within_s=10)
+        fake.hold("editMessageText")
+        await until(lambda: recorded(database, fake), within_s=10)
         await first.kill()
         fake.release("sendMessage")
+        fake.release("editMessageText")
         assert inbox_counts(database)[1] > 0, "the load ended before the kill"
         send_round(fake, sent, BEFORE_KILL)
 

@@ -24,10 +24,10 @@ from anima.bots.telegram.cards import CardInstaller, is_card_file
 from anima.bots.telegram.chats import ChatSettings
 from anima.bots.telegram.commands import COMMANDS, Commands
 from anima.bots.telegram.context import GroupContext
-from anima.bots.telegram.delivery import EditPacer, EditStream, chat_action, send_text
+from anima.bots.telegram.delivery import EditPacer, EditStream, Shown, chat_action, send_text
 from anima.bots.telegram.intake import DurableQueue
 from anima.bots.telegram.limits import FloodLimits
-from anima.bots.telegram.resume import remembered
+from anima.bots.telegram.resume import PartialReplies, remembered
 from anima.bots.telegram.safety import SafetyCommand
 from anima.bots.telegram.soul import SoulCommand
 from anima.bots.telegram.translate import is_addressed, is_private, to_incoming, without_mention
@@ -95,6 +95,7 @@ class TelegramAdapter:
         self._redact = RedactToken(settings.token.get_secret_value())
         # Set once the bot knows who it is (getMe, in start()).
         self.chats: ChatSettings
+        self.partials: PartialReplies
 
     def _build(self) -> Application:  # type: ignore[type-arg]
         token = self.settings.token.get_secret_value()
@@ -133,6 +134,7 @@ class TelegramAdapter:
         self.name = f"{self.name} @{self.bot.username}"
         self.chats = ChatSettings(self.runtime, self.bot.id, self.default_character)
         self.intake.bot_id = str(self.bot.id)
+        self.partials = PartialReplies(self.runtime.memory, self.bot.id)
         self._add_handlers()
         await self.app.bot.set_my_commands(COMMANDS)
         await self.app.start()
@@ -225,7 +227,11 @@ class TelegramAdapter:
                 self.pacer if private else self.group_pacer,
                 quote=None if private else message.message_id,
                 in_group=not private,
+                on_partial=self.partials.recorder(message.chat.id, sender.id, update.update_id),
             )
+            if update.update_id in self.replayed:  # the fragment it had streamed becomes the reply
+                shown = await self.partials.shown(message.chat.id, sender.id, update.update_id)
+                stream.shown = [Shown(message_id, "") for message_id in shown]
             try:
                 # Voice only: nothing streams, and the chat shows "recording…" from the start.
                 action = ChatAction.TYPING if delivery.text else ChatAction.RECORD_VOICE

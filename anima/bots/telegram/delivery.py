@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -122,6 +122,7 @@ class EditStream:
 
     Intermediate edits are best effort: at most one in flight, skipped while the chat's edit slot
     is taken, and they show the newest text when they run. The final text is always delivered.
+    `on_partial` hears the ids of the messages shown whenever streaming adds one (see resume.py).
     """
 
     def __init__(
@@ -131,12 +132,14 @@ class EditStream:
         pacer: EditPacer,
         quote: int | None = None,
         in_group: bool = False,
+        on_partial: Callable[[list[int]], Awaitable[None]] | None = None,
     ) -> None:
         self.bot = bot
         self.chat_id = chat_id
         self.pacer = pacer
         self.quote = quote
         self.in_group = in_group
+        self.on_partial = on_partial
         self.text = ""
         self.shown: list[Shown] = []
         self._flush: asyncio.Task[None] | None = None
@@ -174,6 +177,7 @@ class EditStream:
         """Make the chat show `pieces`: edit what is shown, send what is new, delete what is surplus.
         Intermediate steps get one try: the final text follows anyway, with full retries."""
         tries = None if final else ONE_TRY
+        shown = len(self.shown)
         for i, piece in enumerate(pieces):
             if i < len(self.shown):
                 if self.shown[i].text != piece:
@@ -189,6 +193,8 @@ class EditStream:
                     rate_limit_args=tries,
                 )
                 self.shown.append(Shown(message.message_id, piece))
+        if not final and len(self.shown) > shown and self.on_partial is not None:
+            await self.on_partial([s.message_id for s in self.shown])
         if final:
             for surplus in self.shown[len(pieces) :]:
                 await self.bot.delete_message(self.chat_id, surplus.message_id)
