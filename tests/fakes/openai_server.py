@@ -45,6 +45,7 @@ class FakeOpenAI:
     random: Random = field(default_factory=lambda: Random(7))
     outage_until: float = 0.0  # time.monotonic() before which every chat request fails
     outage_over: asyncio.Event = field(default_factory=asyncio.Event)
+    request_seen: asyncio.Event = field(default_factory=asyncio.Event)  # set on every chat request
     in_flight: int = 0  # chat requests being answered now, and the most at once
     peak_in_flight: int = 0
     speech_audio: bytes = b""
@@ -108,6 +109,7 @@ class FakeOpenAI:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1
+        self.request_seen.set()
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             return await self._answer_chat(request)

@@ -238,6 +238,35 @@ async def test_a_failing_backend_is_skipped_until_its_cooldown_passes(
     assert len(primary.requests) > asked
 
 
+async def test_after_the_cooldown_one_message_probes_while_the_others_go_to_the_fallback(
+    tmp_path: Path, primary: FakeOpenAI, backup: FakeOpenAI
+) -> None:
+    clock = ManualClock()
+    settings = fault_settings(
+        tmp_path,
+        primary.base_url,
+        backup.base_url,
+        breaker_failures=2,
+        breaker_cooldown_s=10,
+        first_token_timeout_s=1,
+    )
+    primary.outage(3600)
+    async with running(settings, clock) as runtime:
+        for i in range(2):
+            await ask(runtime, f"opening {i}", user=f"o{i}")
+        primary.end_outage()
+        primary.stall = True  # the probe hangs, so the others arrive while it is out
+        primary.request_seen.clear()
+        asked = len(primary.requests)
+        clock.now += 10
+        probe = asyncio.create_task(ask(runtime, "probe", user="p"))
+        await asyncio.wait_for(primary.request_seen.wait(), timeout=10)
+        others = await asyncio.gather(*(ask(runtime, "meanwhile", user=f"m{i}") for i in range(3)))
+        await probe
+    assert [r.backend for r in others] == ["backup"] * 3
+    assert len(primary.requests) == asked + 1
+
+
 async def test_no_more_replies_reach_a_backend_at_once_than_its_max_concurrency(
     tmp_path: Path, primary: FakeOpenAI
 ) -> None:
