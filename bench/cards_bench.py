@@ -19,6 +19,7 @@ from anima.characters.library import load_card
 from anima.characters.tavern import card_to_tavern
 from anima.core.prompt import ChatMessage, PromptBuilder
 from anima.core.tokens import CachedCounter, TiktokenCounter
+from bench.report import record
 
 REPO = Path(__file__).resolve().parent.parent
 COMMAND = ".venv/bin/python -m bench cards_bench"
@@ -71,9 +72,13 @@ async def main() -> None:
     print("|---|---|---|")
     for name, ms in rows:
         print(f"| {name} | {ms:.2f} | {ms / base:.1f} |")
+    record("prompt build, no lorebook", base, "ms", COMMAND)
+    record(f"prompt build, lorebook of {rows[-1][0]}", rows[-1][1], "ms", COMMAND)
     print("\n| import a PNG card (aiko + 100 lorebook entries, 256 px avatar) | ms |")
     print("|---|---|")
-    print(f"| decode, validate, render YAML and check it reads back | {import_png(50):.1f} |")
+    png_ms = import_png(50)
+    print(f"| decode, validate, render YAML and check it reads back | {png_ms:.1f} |")
+    record("import a PNG card (100 lorebook entries)", png_ms, "ms", COMMAND)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from anima.core.prompt import ChatMessage
 from anima.core.runtime import Runtime
 from anima.llm.base import GenerationRequest
 from anima.llm.embedded import EmbeddedLLM
+from bench.report import record
 from tests.fakes.llm import InstantLLM
 
 REPO = Path(__file__).resolve().parent.parent
@@ -118,6 +119,9 @@ async def main() -> None:
     print(f"| p99 per message | {overhead['p99_ms']:.2f} ms | < 2 ms |")
     print(f"| messages/s (sequential) | {overhead['msgs_per_s']:.0f} | |")
     print(f"| CPU per message | {overhead['cpu_ms_per_msg']:.2f} ms | |")
+    record("pipeline p50 per message (instant LLM, SQLite)", overhead["p50_ms"], "ms", COMMAND)
+    record("pipeline p99 per message (target < 2 ms)", overhead["p99_ms"], "ms", COMMAND)
+    record("pipeline CPU per message", overhead["cpu_ms_per_msg"], "ms", COMMAND)
     ratio = await embedded_ratio()
     print()
     print("| embedded generation (SmolLM2-135M Q4_1, 2 threads, greedy, 128 tokens) | tokens/s |")
@@ -125,6 +129,9 @@ async def main() -> None:
     print(f"| llama.cpp directly (xllamacpp) | {ratio['raw_tok_s']:.1f} |")
     print(f"| through Anima's backend | {ratio['anima_tok_s']:.1f} |")
     print(f"| ratio (target >= 0.95) | {ratio['ratio']:.3f} |")
+    record("embedded generation, llama.cpp directly", ratio["raw_tok_s"], "tokens/s", COMMAND)
+    record("embedded generation through Anima", ratio["anima_tok_s"], "tokens/s", COMMAND)
+    record("embedded through Anima / raw llama.cpp (target ≥ 0.95)", f"{ratio['ratio']:.3f}", "", COMMAND)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+from bench.report import record
 from tests.fakes.discord_server import FakeDiscord
 
 REPO = Path(__file__).resolve().parent.parent
@@ -151,6 +152,12 @@ async def main() -> None:
             f"| {r.scenario} | {r.messages} | {r.msgs_per_s:.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms "
             f"| {r.cpu_ms_per_msg:.2f} ms | {r.peak_rss_mb:.0f} MiB |"
         )
+    for r in results:
+        if r.scenario.startswith("Anima"):
+            load = r.scenario.removeprefix("Anima, ")
+            record(f"Discord {load}: messages/s", r.msgs_per_s, "", COMMAND)
+            record(f"Discord {load}: p99 message → first send", r.p99_ms, "ms", COMMAND)
+            record(f"Discord {load}: bot CPU per message", r.cpu_ms_per_msg, "ms", COMMAND)
     print("(CPU and RSS are the bot process's own; the fake Discord runs in the benchmark process.")
     print(" 'bare discord.py' receives the same messages and sends a fixed reply: no memory, no LLM.)")
 

@@ -28,11 +28,13 @@ from anima.core.runtime import Runtime
 from anima.memory.embedding import EmbeddingUnavailable
 from anima.memory.locomo import evaluate, table
 from anima.memory.store import MemoryStore, _insert_turn
+from bench.report import record
 from tests.fakes.llm import InstantLLM
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_LOCOMO = REPO.parent / "shared" / "benchmarks" / "locomo"
 COMMAND = ".venv/bin/python -m bench memory_bench"
+LOCOMO_COMMAND = "anima bench memory --locomo ../shared/benchmarks/locomo"
 
 
 def _vocabulary(rng: random.Random, size: int = 5000) -> list[str]:
@@ -145,19 +147,27 @@ async def pipeline_cost(recall_memories: int, messages: int = 1000, users: int =
     return cpu * 1000 / messages
 
 
-async def run(locomo: Path | None, database_url: str | None = None, full: bool = False) -> None:
+async def run(
+    locomo: Path | None, database_url: str | None = None, full: bool = False, vectors: bool = True
+) -> None:
     where = database_url.split("://", 1)[0] if database_url else "sqlite (WAL file)"
     if locomo is not None and await asyncio.to_thread(locomo.exists):
         print(f"$ anima bench memory --locomo {locomo}" + (f" --database {where}" if database_url else ""))
         results = await evaluate(locomo, database_url)
         print(table(results, f"LoCoMo, full-text + fusion ({where})"))
+        recall_at_10 = f"{results.mean(10):.3f}"
+        record(f"LoCoMo evidence recall@10, full-text ({where})", recall_at_10, "", LOCOMO_COMMAND)
         try:
+            if not vectors:
+                raise EmbeddingUnavailable("skipped; --vectors measures it (about 20 minutes on 2 cores)")
             with_vectors = await evaluate(locomo, database_url, vectors=True)
         except EmbeddingUnavailable as exc:
             print(f"\n(vector recall not measured: {exc})")
         else:
             print()
             print(table(with_vectors, f"LoCoMo, + vectors ({where})"))
+            recall_at_10 = f"{with_vectors.mean(10):.3f}"
+            record(f"LoCoMo evidence recall@10, + vectors ({where})", recall_at_10, "", LOCOMO_COMMAND)
     else:
         print(f"(LoCoMo data not found at {locomo}: skipped; pass --locomo PATH)")
     off, on = [], []
@@ -170,6 +180,7 @@ async def run(locomo: Path | None, database_url: str | None = None, full: bool =
     print("|---|---|")
     print(f"| recall off (memory.recall_memories: 0) | {min(off):.2f} |")
     print(f"| recall on (8 memories, full-text) | {min(on):.2f} |")
+    record("pipeline CPU per message, recall on (8 memories)", min(on), "ms", COMMAND)
     messages, users = (1_000_000, 10_000) if full else (100_000, 1_000)
     figures = await scale(messages, users, database_url)
     print()
@@ -180,6 +191,8 @@ async def run(locomo: Path | None, database_url: str | None = None, full: bool =
     print(f"| fill time (batched, one transaction per user) | {figures['fill_s']:.0f} s |")
     print(f"| recall p50 | {figures['p50_ms']:.2f} ms |")
     print(f"| recall p95 | {figures['p95_ms']:.2f} ms |")
+    scaled = f"{COMMAND}" + (" --full" if full else "")
+    record(f"recall p95 over {figures['messages']:,} messages ({where})", figures["p95_ms"], "ms", scaled)
     if figures["bytes_per_message"]:
         print(f"| database size per message | {figures['bytes_per_message']:.0f} bytes |")
 
@@ -189,14 +202,15 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--locomo", type=Path, default=Path(os.environ.get("ANIMA_LOCOMO", DEFAULT_LOCOMO)))
     parser.add_argument("--database", help="a PostgreSQL URL to run on (default: a temporary SQLite file)")
     parser.add_argument("--full", action="store_true", help="1,000,000 messages over 10,000 users")
+    parser.add_argument("--vectors", action="store_true", help="LoCoMo with vector recall too (slow)")
     return parser.parse_args(argv)
 
 
 async def main() -> None:
     args = _arguments([a for a in os.environ.get("ANIMA_MEMORY_BENCH", "").split() if a])
-    await run(args.locomo, args.database, args.full)
+    await run(args.locomo, args.database, args.full, args.vectors)
 
 
 if __name__ == "__main__":
     args = _arguments()
-    asyncio.run(run(args.locomo, args.database, args.full))
+    asyncio.run(run(args.locomo, args.database, args.full, args.vectors))

@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.report import record
 from tests.fakes.telegram_server import FakeBot, FakeTelegram, person, private_chat
 
 REPO = Path(__file__).resolve().parent.parent
@@ -206,6 +207,9 @@ async def run(users: int, messages: int, loads: list[str]) -> None:
             f"| {r['cpu_ms_per_msg']:.2f} ms | {r['core_share'] * 100:.0f}% | {r['maxrss_mb']:.0f} MB "
             f"| {r['requests_per_msg']:.2f} |"
         )
+        if bot == "anima":
+            record(f"Telegram {load}: messages/s", r["msgs_per_s"], "", COMMAND)
+            record(f"Telegram {load}: p99 update → reply", r["p99_ms"], "ms", COMMAND)
     print()
     for load in loads:
         own = rows[(load, "anima")]["cpu_ms_per_msg"] - rows[(load, "ptb floor")]["cpu_ms_per_msg"]
@@ -214,6 +218,7 @@ async def run(users: int, messages: int, loads: list[str]) -> None:
             f"{own * 3:.0f}% of one core at 30 msg/s; the whole bot "
             f"{rows[(load, 'anima')]['cpu_ms_per_msg'] * 3:.0f}%."
         )
+        record(f"Telegram {load}: Anima's own CPU per message (target < 2 ms)", own, "ms", COMMAND)
 
 
 def main(argv: list[str] | None = None) -> None:

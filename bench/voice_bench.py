@@ -20,6 +20,7 @@ from anima.config import OpenAIVoiceSettings, VoiceSettings
 from anima.voice import VoiceService
 from anima.voice.audio import finish
 from anima.voice.text import script
+from bench.report import record
 from tests.fakes.openai_server import FakeOpenAI
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,6 +107,9 @@ async def main() -> None:
             f"{engine:<8} {label:<16} {r['audio_s']:>8.2f} {r['synth_ms']:>9.1f} {r['encode_ms']:>10.1f} "
             f"{r['note_ms_p50']:>12.1f} {r['note_ms_max']:>7.1f} {r['rtf']:>6.1f}"
         )
+        record(f"voice note {engine} {label}: p50 to a finished note", r["note_ms_p50"], "ms", COMMAND)
+        if not engine.endswith("*"):
+            record(f"voice {engine} {label}: real-time factor (target ≥ 50)", r["rtf"], "×", COMMAND)
     print("RTF: seconds of audio per CPU second of synthesis + resampling + loudness + OGG/Opus encoding.")
     print("encode: resample to 48 kHz, loudness, OGG/Opus (libsndfile, Opus complexity 10), waveform.")
     print("* openai: the fake local server returns a fixed 12 s WAV at once; this measures Anima's side only")

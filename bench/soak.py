@@ -1,0 +1,415 @@
+"""Soak: `anima run` serving simulated people on the fake Telegram and Discord for minutes, faults injected.
+
+The bot is the real `anima run` in a child process (so its RSS is its own), configured with one
+Telegram bot, one Discord bot, an OpenAI-compatible backend on the fake OpenAI server and the ops
+endpoint. This process hosts the three fakes and the people: each sends a message, waits for the
+reply (60 s at most), thinks for a while and sends the next. At random moments a fault is injected:
+the LLM answers 500, 429 or 503 several times over (past the backend's retries: an apology), or
+breaks a stream off; Telegram answers 429 or 5xx; Discord answers 429 or 500, or drops the gateway.
+
+Every `--sample-s` it prints messages sent and answered, replies that were apologies or cut,
+p99 latency of the window, the child's RSS and the queue depth from /metrics. At the end: totals,
+p50/p99 message → first reply, and RSS growth after warm-up (the target: under 5%).
+
+Run: make soak  (= .venv/bin/python -m bench.soak --minutes 10 --users 200 --write)
+     shorter: .venv/bin/python -m bench.soak --minutes 2 --users 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench import report
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.telegram_server import FakeBot, FakeTelegram, person, private_chat
+
+REPO = Path(__file__).resolve().parent.parent
+REPLY = "Of course I remember! We talked about the tea shop by the river, and you promised to visit soon."
+REPLY_TIMEOUT_S = 60.0
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+@dataclass
+class Tally:
+    sent: int = 0
+    answered: int = 0
+    unanswered: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    window_ms: list[float] = field(default_factory=list)  # since the last sample
+    faults: Counter[str] = field(default_factory=Counter)
+
+
+class Replies:
+    """Watches the fakes' request logs (append-only) and resolves each person's wait for a reply."""
+
+    def __init__(self, telegram: FakeBot, discord: FakeDiscord) -> None:
+        self.telegram, self.discord = telegram, discord
+        self._seen_tg = self._seen_dc = 0
+        self.waiting: dict[str, asyncio.Future[float]] = {}  # chat or message id → first reply time
+        self.early: dict[str, float] = {}  # replies seen before anyone waited for them
+
+    def expect(self, key: str, sent_at: float) -> asyncio.Future[float]:
+        future = asyncio.get_running_loop().create_future()
+        early = self.early.pop(key, None)
+        if early is not None and early >= sent_at:  # an earlier reply's second message is not this answer
+            future.set_result(early)
+        else:
+            self.waiting[key] = future
+        return future
+
+    async def watch(self) -> None:
+        while True:
+            calls = self.telegram.calls
+            for call in calls[self._seen_tg : len(calls)]:
+                if call.method in ("sendMessage", "sendVoice") and call.status == 200:
+                    self._resolve(f"tg:{call.params.get('chat_id')}", call.at)
+            self._seen_tg = len(calls)
+            calls = self.discord.calls
+            for call in calls[self._seen_dc : len(calls)]:
+                body = call.body if isinstance(call.body, dict) else {}
+                if call.method == "POST" and call.status == 200 and body.get("message_reference"):
+                    self._resolve(f"dc:{body['message_reference']['message_id']}", call.at)
+            self._seen_dc = len(calls)
+            await asyncio.sleep(0.02)
+
+    def _resolve(self, key: str, at: float) -> None:
+        future = self.waiting.pop(key, None)
+        if future is None:
+            self.early[key] = at
+        elif not future.done():
+            future.set_result(at)
+
+
+async def person_loop(
+    send: Any, replies: Replies, tally: Tally, until: float, think_s: float, rng: random.Random
+) -> None:
+    """One simulated person: say something, wait for the answer, think, repeat until `until`."""
+    await asyncio.sleep(rng.uniform(0, think_s))  # people arrive spread out, not all at once
+    turn = 0
+    while time.monotonic() < until:
+        turn += 1
+        key, sent_at = await send(f"message {turn}: how was your day? " + rng.choice(TOPICS))
+        future = replies.expect(key, sent_at)
+        tally.sent += 1
+        try:
+            answered_at = await asyncio.wait_for(future, REPLY_TIMEOUT_S)
+        except TimeoutError:
+            tally.unanswered += 1
+            replies.waiting.pop(key, None)
+            replies.early.pop(key, None)
+        else:
+            tally.answered += 1
+            latency = (answered_at - sent_at) * 1000
+            tally.latencies_ms.append(latency)
+            tally.window_ms.append(latency)
+        await asyncio.sleep(rng.uniform(think_s / 2, think_s * 1.5))
+
+
+TOPICS = ["Tea?", "I saw a cat today.", "Do you like rain?", "Tell me about your drawings.", "Good night!"]
+
+
+async def inject_faults(
+    llm: FakeOpenAI, telegram: FakeBot, discord: FakeDiscord, tally: Tally, until: float, every_s: float
+) -> None:
+    rng = random.Random(3)
+    while time.monotonic() < until:
+        await asyncio.sleep(rng.expovariate(1 / every_s))
+        kind = rng.choice(FAULTS)
+        tally.faults[kind] += 1
+        if kind == "llm 500 (retried)":
+            llm.fail_next(500)
+        elif kind == "llm 429 retry-after 1 s":
+            llm.fail_next(429, retry_after=1)
+        elif kind == "llm 503 x4 (past retries: apology)":
+            llm.fail_next(503, times=4)
+        elif kind == "llm stream broken off":
+            llm.break_after = 3
+            await asyncio.sleep(0.3)
+            llm.break_after = None
+        elif kind == "telegram sendMessage 429":
+            telegram.fail_next("sendMessage", 429, retry_after=1)
+        elif kind == "telegram getUpdates 502":
+            telegram.fail_next("getUpdates", 502)
+        elif kind == "discord send 429":
+            discord.fail_next("POST", r"/channels/\d+/messages", status=429, retry_after=0.5)
+        elif kind == "discord send 500":
+            discord.fail_next("POST", r"/channels/\d+/messages", status=500)
+        elif kind == "discord gateway dropped":
+            await discord.drop_gateway()
+
+
+FAULTS = [
+    "llm 500 (retried)",
+    "llm 429 retry-after 1 s",
+    "llm 503 x4 (past retries: apology)",
+    "llm stream broken off",
+    "telegram sendMessage 429",
+    "telegram getUpdates 502",
+    "discord send 429",
+    "discord send 500",
+    "discord gateway dropped",
+]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def scrape(session: aiohttp.ClientSession, port: int) -> dict[str, float]:
+    """Sums of the child's anima_* samples by name (labels folded), from its /metrics."""
+    async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+        text = await response.text()
+    sums: Counter[str] = Counter()
+    for line in text.splitlines():
+        if line.startswith("anima_"):
+            metric, _, value = line.rpartition(" ")
+            sums[metric.split("{")[0]] += float(value)
+    return dict(sums)
+
+
+def write_config(
+    folder: Path, tg: FakeTelegram, tg_bot: FakeBot, dc: FakeDiscord, llm: FakeOpenAI, port: int
+) -> Path:
+    config = {
+        "characters_dir": str(REPO / "characters"),
+        "reload_characters": False,
+        "default_character": "aiko",
+        "memory": {"database_url": f"sqlite+aiosqlite:///{folder}/soak.db"},
+        "llm": {
+            "default": "fake",
+            "backends": {
+                "fake": {"kind": "openai", "base_url": llm.base_url, "api_key": "sk-soak", "max_retries": 2}
+            },
+        },
+        "bots": {
+            "telegram": [{"token": tg_bot.token, "base_url": tg.base_url, "base_file_url": tg.base_file_url}],
+            "discord": [{"token": dc.token, "api_base": dc.api_base}],
+        },
+        "ops": {"metrics_port": port, "log_format": "json"},
+        "log_level": "WARNING",
+    }
+    path = folder / "config.yaml"
+    path.write_text(json.dumps(config, indent=1))  # JSON is YAML
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_ready(session: aiohttp.ClientSession, port: int, child: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if child.returncode is not None:
+            raise RuntimeError(f"anima run exited with {child.returncode} before it was ready")
+        try:
+            async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.2)
+    raise RuntimeError("anima run was not ready within 120 s")
+
+
+async def soak(
+    minutes: float, users: int, think_s: float, fault_every_s: float, sample_s: float
+) -> dict[str, Any]:
+    llm = FakeOpenAI(reply=REPLY)
+    await llm.start()
+    dc = await FakeDiscord().start()
+    port = free_port()
+    tally = Tally()
+    samples: list[tuple[float, float]] = []  # (seconds since start, RSS MB)
+    async with FakeTelegram() as tg, aiohttp.ClientSession() as session:
+        tg_bot = tg.add_bot("soak_bot", "Aiko")
+        with tempfile.TemporaryDirectory() as tmp:
+            config = write_config(Path(tmp), tg, tg_bot, dc, llm, port)
+            log = (Path(tmp) / "anima.log").open("w")
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "anima.cli", "--config", str(config), "run", cwd=REPO, stderr=log
+            )
+            try:
+                await wait_ready(session, port, child)
+                print(f"anima run ready (pid {child.pid}); {users} people for {minutes:g} min", flush=True)
+                replies = Replies(tg_bot, dc)
+                watcher = asyncio.create_task(replies.watch())
+                first = await warm_up(replies, tg_bot, dc, users)
+                print(f"first reply after start: {first:.1f} s (safety model, caches); the clock starts now")
+                started = time.monotonic()
+                until = started + minutes * 60
+                people = [
+                    asyncio.create_task(
+                        person_loop(_sender(i, tg_bot, dc), replies, tally, until, think_s, random.Random(i))
+                    )
+                    for i in range(users)
+                ]
+                faults = asyncio.create_task(inject_faults(llm, tg_bot, dc, tally, until, fault_every_s))
+                print("   t s | sent | answered | unanswered | p99 window ms | RSS MB | queue | errors")
+                while time.monotonic() < until:
+                    await asyncio.sleep(min(sample_s, max(0.0, until - time.monotonic())))
+                    figures = await scrape(session, port)
+                    t, rss = time.monotonic() - started, rss_mb(child.pid)
+                    samples.append((t, rss))
+                    print(
+                        f"{t:6.0f} | {tally.sent:4d} | {tally.answered:8d} | {tally.unanswered:10d} "
+                        f"| {percentile(tally.window_ms, 0.99):13.0f} | {rss:6.1f} "
+                        f"| {figures.get('anima_queue_depth', 0):5.0f} "
+                        f"| {figures.get('anima_errors_total', 0):.0f}",
+                        flush=True,
+                    )
+                    tally.window_ms.clear()
+                await asyncio.wait_for(asyncio.gather(*people, faults), REPLY_TIMEOUT_S + 30)
+                final = await scrape(session, port)
+                watcher.cancel()
+            finally:
+                if child.returncode is None:
+                    child.send_signal(signal.SIGTERM)
+                    await asyncio.wait_for(child.wait(), 60)
+                log.close()
+                errors_logged = sum(
+                    1
+                    for line in (Path(tmp) / "anima.log").read_text().splitlines()
+                    if '"level": "ERROR"' in line
+                )
+        degraded = _degraded(tg_bot, dc)
+    await dc.close()
+    await llm.stop()
+    warm = [rss for t, rss in samples if t >= max(60.0, minutes * 60 * 0.2)]
+    return {
+        "tally": tally,
+        "samples": samples,
+        "metrics": final,
+        "degraded": degraded,
+        "errors_logged": errors_logged,
+        "exit_code": child.returncode,
+        "rss_warm_mb": warm[0] if warm else 0.0,
+        "rss_end_mb": warm[-1] if warm else 0.0,
+    }
+
+
+async def warm_up(replies: Replies, tg_bot: FakeBot, dc: FakeDiscord, users: int) -> float:
+    """One message on each platform, answered before the people arrive: the seconds until the slower."""
+    sent = time.monotonic()
+    futures = []
+    for i in (users, users + 1):
+        key, at = await _sender(i, tg_bot, dc)("hello")
+        futures.append(replies.expect(key, at))
+    answered = await asyncio.wait_for(asyncio.gather(*futures), 120)
+    return max(answered) - sent
+
+
+def _sender(i: int, tg_bot: FakeBot, dc: FakeDiscord) -> Any:
+    """A function that sends one message as person `i`: even people on Telegram, odd on Discord."""
+    if i % 2 == 0:
+        who = person(50_000 + i, f"P{i}")
+        chat = private_chat(who)
+
+        async def send_telegram(text: str) -> tuple[str, float]:
+            sent_at = time.monotonic()
+            tg_bot.send_text(chat, who, text)
+            return f"tg:{chat['id']}", sent_at
+
+        return send_telegram
+    user = dc.user(f"person{i}")
+    channel = dc.dm_channel(user)
+
+    async def send_discord(text: str) -> tuple[str, float]:
+        sent_at = time.monotonic()
+        message = await dc.say(channel, user, text)
+        return f"dc:{message['id']}", sent_at
+
+    return send_discord
+
+
+def _degraded(tg_bot: FakeBot, dc: FakeDiscord) -> int:
+    """Replies that reached a person but were not the full reply: apologies and cut-off replies."""
+    telegram = [m.text for m in tg_bot.messages.values() if m.kind == "text"]
+    discord = [m.get("content", "") for m in dc.messages.values() if m["author"]["id"] == dc.bot["id"]]
+    return sum(1 for text in telegram + discord if REPLY not in text)
+
+
+def print_summary(result: dict[str, Any], command: str) -> None:
+    tally: Tally = result["tally"]
+    growth = (result["rss_end_mb"] / result["rss_warm_mb"] - 1) * 100 if result["rss_warm_mb"] else 0.0
+    print(f"\n$ {command}")
+    print("| soak | value |")
+    print("|---|---|")
+    rows = [
+        ("messages sent", f"{tally.sent}"),
+        ("answered", f"{tally.answered} ({tally.answered / max(1, tally.sent):.2%})"),
+        ("unanswered within 60 s", f"{tally.unanswered}"),
+        ("replies that were apologies or cut off", f"{result['degraded']}"),
+        ("errors counted by /metrics", f"{result['metrics'].get('anima_errors_total', 0):.0f}"),
+        ("ERROR lines in the bot's log", f"{result['errors_logged']}"),
+        ("faults injected", ", ".join(f"{k}: {v}" for k, v in sorted(tally.faults.items())) or "none"),
+        ("latency message → first reply p50 / p99", f"{percentile(tally.latencies_ms, 0.5):.0f} / "
+         f"{percentile(tally.latencies_ms, 0.99):.0f} ms"),
+        ("RSS after warm-up → at the end", f"{result['rss_warm_mb']:.1f} → {result['rss_end_mb']:.1f} MB "
+         f"({growth:+.1f}%, target < +5%)"),
+        ("exit code after SIGTERM", f"{result['exit_code']}"),
+    ]  # fmt: skip
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+    report.record("soak: messages answered", f"{tally.answered}/{tally.sent}", "", command)
+    report.record("soak: unanswered within 60 s", tally.unanswered, "", command)
+    report.record("soak: p99 message → first reply", percentile(tally.latencies_ms, 0.99), "ms", command)
+    report.record("soak: RSS growth after warm-up (target < 5%)", f"{growth:+.1f}%", "", command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--users", type=int, default=200, help="half on Telegram, half on Discord")
+    parser.add_argument("--think-s", type=float, default=8.0, help="mean pause between a reply and the next")
+    parser.add_argument("--fault-every-s", type=float, default=3.0, help="mean time between injected faults")
+    parser.add_argument("--sample-s", type=float, default=15.0)
+    parser.add_argument("--write", action="store_true", help="store the figures in bench/results/soak.json")
+    args = parser.parse_args(argv)
+    # The fakes log the bot's half-read requests when it is stopped; that is the test's doing, not a fault.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    command = f".venv/bin/python -m bench.soak --minutes {args.minutes:g} --users {args.users}"
+    date, started, load = report.now(), time.perf_counter(), report.load_average()
+    tee = report.Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):
+        print(f"$ {command}   ({os.cpu_count()} CPUs)")
+        result = asyncio.run(soak(args.minutes, args.users, args.think_s, args.fault_every_s, args.sample_s))
+        print_summary(result, command)
+    if args.write:
+        seconds = time.perf_counter() - started
+        output = tee.copy.getvalue()
+        figures = report.take()
+        run = report.BenchRun("soak", date, report.machine(), seconds, figures, output, load_average=load)
+        run.save()
+        report.write()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
