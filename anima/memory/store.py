@@ -612,12 +612,12 @@ def _forget_soul(conn: Connection, platform: str, user_id: str) -> None:
 
 def _written_elsewhere(conn: Connection, state: ConversationState) -> bool:
     """Whether the stored conversation moved on from the cached copy (another process added or reset)."""
+    newest = select(func.max(Message.id)).where(Message.conversation_id == Conversation.id).scalar_subquery()
     row = conn.execute(
-        select(Conversation.history_starts_after).where(Conversation.id == state.id)
+        select(Conversation.history_starts_after, newest).where(Conversation.id == state.id)
     ).first()
-    newest = conn.execute(select(func.max(Message.id)).where(Message.conversation_id == state.id)).scalar()
     cached = state.recent[-1].id if state.recent else state.starts_after
-    return row is None or row[0] != state.starts_after or (newest or 0) != cached
+    return row is None or row[0] != state.starts_after or (row[1] or 0) != cached
 
 
 def _user_id(conn: Connection, platform: str, platform_user_id: str, display_name: str) -> int:

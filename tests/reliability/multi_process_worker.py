@@ -1,20 +1,20 @@
 """One `anima run`-like process for tests/reliability/test_multi_process.py, as a platform adapter runs.
 
-It starts the real Runtime on the given database and receives every message of a JSON stream (the
-same stream every worker gets, some messages twice: each message reaches the workers as a duplicate
-delivery would). Each delivery goes the adapters' way: under its conversation's lock, claim it in
-the inbox, answer it through the pipeline, record the reply as sent, mark it answered.
+It starts the real Runtime on the given database and takes deliveries from stdin, one JSON message
+a line, each as it arrives (a test plays the platform and the load balancer: it decides which
+process gets which message, and which get it twice). Each delivery goes the adapters' way: under
+its conversation's lock, claim it in the inbox, answer it through the pipeline, record the reply as
+sent, mark it answered. At the end of stdin it finishes what it took and exits.
 
 The model is the instant fake; its reply names the message it answers and the user message before
 it in the prompt's history, so the stored conversation shows what each turn saw. `--freeze-at TEXT`:
 when that message reaches the model, every generation of this worker stalls (the process hangs
 holding its locks), it reports `frozen`, and waits to be killed.
 
-It reports on stdout, one JSON object a line (`started`, then `new`/`resumed`/`sent` per delivery,
-`frozen`, `done`), and starts delivering when a line arrives on stdin, so that tests can start
-several workers and let them go at once.
+It reports on stdout, one JSON object a line: `started`, then `new` or `resumed` when it claims a
+delivery, `sent` with the reply, `frozen`, and `done`.
 
-    python -m tests.reliability.multi_process_worker URL STREAM.json NAME [--freeze-at TEXT]
+    python -m tests.reliability.multi_process_worker URL NAME [--freeze-at TEXT]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, TextIO
 
 from anima.config import MemorySettings, SafetySettings, Settings
@@ -134,7 +133,7 @@ class Worker:
             self.freezer.answered(item["text"])
 
 
-async def main(url: str, stream: list[dict[str, str]], name: str, freeze_at: str | None) -> None:
+async def main(url: str, name: str, freeze_at: str | None) -> None:
     settings = Settings(
         characters_dir=REPO / "characters",
         default_character="aiko",
@@ -148,10 +147,12 @@ async def main(url: str, stream: list[dict[str, str]], name: str, freeze_at: str
     await asyncio.to_thread(load_profanity_model)  # read at start (seconds), not in the first turn
     worker = Worker(runtime, name, freezer, out)
     _write(out, {"event": "started", "worker": name})
+    taken: list[asyncio.Task[None]] = []
     try:
         async with asyncio.timeout(60):
-            await asyncio.to_thread(sys.stdin.readline)  # "go"
-            await asyncio.gather(*(worker.deliver(item) for item in stream))
+            while line := await asyncio.to_thread(sys.stdin.readline):
+                taken.append(asyncio.create_task(worker.deliver(json.loads(line))))
+            await asyncio.gather(*taken)
     finally:
         await runtime.close()
     _write(out, {"event": "done", "worker": name})
@@ -160,9 +161,8 @@ async def main(url: str, stream: list[dict[str, str]], name: str, freeze_at: str
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
-    parser.add_argument("stream", type=Path)
     parser.add_argument("name")
     parser.add_argument("--freeze-at")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(main(args.url, json.loads(args.stream.read_text()), args.name, args.freeze_at))
+    asyncio.run(main(args.url, args.name, args.freeze_at))

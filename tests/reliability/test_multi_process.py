@@ -2,10 +2,10 @@
 answered once, and a process that dies gives its conversations back.
 
 Two OS processes (tests/reliability/multi_process_worker.py) run the real Runtime on one throw-away
-PostgreSQL cluster. Both receive the same interleaved stream of four conversations, some messages
-twice: every message reaches both processes, as a duplicate delivery or a retried webhook would.
-The fake model's reply names the message it answers and the user message before it in the prompt,
-so the stored conversations show what each turn saw, whichever process answered it.
+PostgreSQL cluster and take deliveries as a platform adapter does. The test plays the platform and
+a load balancer: it decides which process gets each message, and which get it twice. The fake
+model's reply names the message it answers and the user message before it in the prompt, so the
+stored conversations show what each turn saw, whichever process answered it.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import json
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,49 +33,45 @@ def message_id(conversation: int, k: int) -> str:
     return f"c{conversation}-m{k:02d}"
 
 
-def interleaved_stream(conversations: int = CONVERSATIONS, messages: int = MESSAGES) -> list[dict[str, str]]:
-    """Conversations interleaved message by message; every third delivery comes twice."""
-    stream = []
-    for k in range(messages):
-        for c in range(conversations):
-            item = {
-                "id": message_id(c, k),
-                "text": message_id(c, k),
-                "chat": f"chat-{c}",
-                "user": f"user-{c}",
-            }
-            stream.append(item)
-            if len(stream) % 3 == 0:
-                stream.append(item)
-    return stream
+def item_of(conversation: int, k: int) -> dict[str, str]:
+    """The k-th message of a conversation (one person in one chat)."""
+    text = message_id(conversation, k)
+    return {"id": text, "text": text, "chat": f"chat-{conversation}", "user": f"user-{conversation}"}
 
 
-@dataclass
 class Worker:
-    name: str
-    process: asyncio.subprocess.Process
-    events: list[dict[str, Any]] = field(default_factory=list)
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    _reader: asyncio.Task[None] | None = None
+    """One worker process: deliveries go in on its stdin, its events come back on its stdout."""
 
-    async def read(self) -> None:
+    def __init__(self, name: str, process: asyncio.subprocess.Process, changed: asyncio.Condition) -> None:
+        self.name, self.process, self.changed = name, process, changed
+        self.events: list[dict[str, Any]] = []
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
         assert self.process.stdout is not None
         async for line in self.process.stdout:
-            async with self._changed:
+            async with self.changed:
                 self.events.append(json.loads(line))
-                self._changed.notify_all()
-        async with self._changed:
+                self.changed.notify_all()
+        async with self.changed:
             self.events.append({"event": "exited"})
-            self._changed.notify_all()
+            self.changed.notify_all()
+
+    def deliver(self, item: dict[str, str]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(item).encode() + b"\n")
+
+    def end_of_deliveries(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+
+    def saw(self, event: str, item_id: str | None = None) -> bool:
+        return any(e["event"] == event and (item_id is None or e.get("id") == item_id) for e in self.events)
 
     async def until(self, event: str, within_s: float = 60.0) -> None:
-        async with asyncio.timeout(within_s), self._changed:
-            await self._changed.wait_for(lambda: any(e["event"] in (event, "exited") for e in self.events))
-        assert any(e["event"] == event for e in self.events), f"{self.name} exited before {event}"
-
-    def go(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(b"go\n")
+        async with asyncio.timeout(within_s), self.changed:
+            await self.changed.wait_for(lambda: self.saw(event) or self.saw("exited"))
+        assert self.saw(event), f"{self.name} exited before {event}"
 
     def sent(self) -> list[str]:
         return [e["id"] for e in self.events if e["event"] == "sent"]
@@ -89,34 +83,39 @@ def database(postgres: PostgresCluster) -> str:  # noqa: F811
 
 
 @pytest.fixture
-async def workers(database: str, tmp_path: Path) -> AsyncIterator[Any]:
+async def workers(database: str) -> AsyncIterator[Any]:
+    """`await workers("a", "b", freeze_at={"a": TEXT})`: the worker processes, started and ready."""
     started: list[Worker] = []
+    changed = asyncio.Condition()
 
-    async def start(name: str, stream: list[dict[str, str]], freeze_at: str | None = None) -> Worker:
-        path = tmp_path / f"{name}.json"
-        path.write_text(json.dumps(stream))
-        args = ["-m", "tests.reliability.multi_process_worker", database, str(path), name]
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *args,
-            *(["--freeze-at", freeze_at] if freeze_at else []),
-            cwd=REPO,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        worker = Worker(name, process)
-        worker._reader = asyncio.create_task(worker.read())
-        started.append(worker)
-        await worker.until("started")
-        return worker
+    async def start(*names: str, freeze_at: dict[str, str] | None = None) -> list[Worker]:
+        for name in names:
+            frozen = (freeze_at or {}).get(name)
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tests.reliability.multi_process_worker", database, name,
+                *(["--freeze-at", frozen] if frozen else []),
+                cwd=REPO, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            started.append(Worker(name, process, changed))
+        ready = started[-len(names) :]
+        await asyncio.gather(*(w.until("started") for w in ready))
+        return ready
 
     yield start
     for worker in started:
         if worker.process.returncode is None:
             worker.process.kill()
         await worker.process.wait()
-        if worker._reader is not None:
-            await worker._reader
+        await worker.reader
+
+
+async def claimed(workers: list[Worker], item_id: str, within_s: float = 60.0) -> None:
+    """Wait until one of the workers claimed the message (took it to answer)."""
+    changed = workers[0].changed
+    async with asyncio.timeout(within_s), changed:
+        await changed.wait_for(
+            lambda: any(w.saw("new", item_id) or w.saw("resumed", item_id) for w in workers)
+        )
 
 
 async def stored_conversations(url: str) -> dict[str, list[tuple[str, str]]]:
@@ -154,24 +153,40 @@ def expected_conversation(conversation: int, messages: int = MESSAGES) -> list[t
 async def test_two_processes_answer_each_message_once_in_conversation_order(
     workers: Any, database: str
 ) -> None:
-    stream = interleaved_stream()
-    a, b = await asyncio.gather(workers("a", stream), workers("b", stream))
-    a.go(), b.go()
+    a, b = await workers("a", "b")
+
+    async def person(c: int) -> None:
+        """Sends each message once the previous one was taken; the balancer alternates processes,
+        and every third message reaches both at once (a retried webhook racing the first try)."""
+        for k in range(MESSAGES):
+            item = item_of(c, k)
+            first, second = (a, b) if (c + k) % 2 == 0 else (b, a)
+            first.deliver(item)
+            if k % 3 == 0:
+                second.deliver(item)
+            await claimed([a, b], item["id"])
+
+    await asyncio.gather(*(person(c) for c in range(CONVERSATIONS)))
+    a.end_of_deliveries(), b.end_of_deliveries()
     await asyncio.gather(a.until("done"), b.until("done"))
 
-    replies = Counter(a.sent() + b.sent())
-    assert replies == Counter({item["id"]: 1 for item in stream})
+    every = [message_id(c, k) for c in range(CONVERSATIONS) for k in range(MESSAGES)]
+    assert Counter(a.sent() + b.sent()) == Counter(every)
+    assert a.sent() and b.sent()
     stored = await stored_conversations(database)
     assert stored == {f"chat-{c}": expected_conversation(c) for c in range(CONVERSATIONS)}
 
 
 async def test_a_killed_process_releases_its_conversations_to_the_other(workers: Any, database: str) -> None:
-    stream = interleaved_stream(conversations=3, messages=6)
+    conversations, messages = 3, 6
+    stream = [item_of(c, k) for k in range(messages) for c in range(conversations)]
     frozen_at = message_id(0, 2)
-    a, b = await asyncio.gather(workers("a", stream, freeze_at=frozen_at), workers("b", stream))
-    a.go()
+    a, b = await workers("a", "b", freeze_at={"a": frozen_at})
+    for item in stream:
+        a.deliver(item)
     await a.until("frozen")  # a hangs mid-turn, holding c0's lock (and those of any turn it had started)
-    b.go()
+    for item in stream:  # every message reaches b too, as a redelivery would
+        b.deliver(item)
     store = await MemoryStore.open(database)
     held = await store.run(
         lambda conn: conn.execute(
@@ -183,10 +198,11 @@ async def test_a_killed_process_releases_its_conversations_to_the_other(workers:
     assert frozen_at not in b.sent()
 
     a.process.kill()
+    b.end_of_deliveries()
     await b.until("done")
 
     assert frozen_at not in a.sent()
-    assert {"resumed"} == {e["event"] for e in b.events if e.get("id") == frozen_at and e["event"] != "sent"}
-    assert Counter(a.sent() + b.sent()) == Counter({item["id"]: 1 for item in stream})
+    assert b.saw("resumed", frozen_at)
+    assert Counter(a.sent() + b.sent()) == Counter(item["id"] for item in stream)
     stored = await stored_conversations(database)
-    assert stored == {f"chat-{c}": expected_conversation(c, messages=6) for c in range(3)}
+    assert stored == {f"chat-{c}": expected_conversation(c, messages) for c in range(conversations)}
