@@ -94,6 +94,8 @@ def _memory_parser(commands: argparse._SubParsersAction) -> None:  # type: ignor
         command.add_argument("--platform", help="telegram, discord or terminal (default: every platform)")
         if name == "export":
             command.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    copy = memory_commands.add_parser("copy", help="copy the whole memory database into an empty one")
+    copy.add_argument("--to", required=True, metavar="URL", help="e.g. postgresql+asyncpg://anima@localhost/anima")
 
 
 def _card_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -157,6 +159,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
         if args.memory_command == "export":
             return await memory.export(settings.database_url, args.user, args.platform, args.output)
+        if args.memory_command == "copy":
+            from anima.memory.copy import copy_database
+
+            copied = await copy_database(settings.database_url, args.to)
+            print(f"copied {sum(copied.values())} rows into {args.to}: point memory.database_url at it")
+            return 0
         return await memory.forget(settings.database_url, args.user, args.platform)
     if args.command == "soul":
         from anima.soul.commands import run as soul
