@@ -39,6 +39,7 @@ lorebook:                              # V2 character_book: world info
 #   {{{{scenario}}}} {{{{rules}}}} (those it leaves out are added after it)
 # lorebooks: [lorebooks/world.yaml]   # shared lorebook files, relative to this card
 # llm: {{temperature: 0.8}}            # per-card model settings; voice:, safety: likewise
+# growth: {{mode: propose}}            # learn from conversations, each change approved (README: Soul growth)
 """
 
 

@@ -1,7 +1,7 @@
 """The review of a proposed change before it may enter a soul: safety, privacy, the card's rules, duplicates.
 
-The safety stage reuses anima/safety's checks (harm, prompt injection, persona breaks, PII, blocked
-topics) on the change's text, then adds what only a soul needs: a shared change (backstory, habit,
+The safety stage reuses anima/safety's checks (harm, profanity, prompt injection, persona breaks, PII,
+blocked topics) on the change's text, then adds what only a soul needs: a shared change (backstory, habit,
 opinion) reaches every chat, so it may name no user nor repeat what a user said about themself; a
 relationship change may not name another user. A change that uses a word a card rule forbids
 ("never … phones, computers") is held to contradict that rule: a cautious heuristic backing up the
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from anima.characters.card import CardGrowth, CharacterCard
 from anima.core.messages import Incoming
-from anima.safety.checks import BlockedTopics, HarmCheck, InjectionCheck, PersonaBreak
+from anima.safety.checks import BlockedTopics, HarmCheck, InjectionCheck, PersonaBreak, Toxicity
 from anima.safety.checks.pii import find_pii
 from anima.safety.verdict import InputContext, OutputContext, Rules
 from anima.soul.changes import SHARED_KINDS, Change
@@ -76,6 +76,9 @@ async def safety_finding(
         verdict = await check.check_output(text, output)
         if verdict.action != "allow":
             return Finding(check.name, verdict.reason or verdict.category)
+    verdict = await Toxicity().check_output(text, output)
+    if verdict.action not in ("allow", "log"):  # swearing the card's rating lets through may stay
+        return Finding("toxicity", verdict.reason)
     probe = Incoming("soul", "", "", user_name, text)
     verdict = await InjectionCheck().check_input(probe, InputContext(card, rules))
     if verdict.action != "allow":
