@@ -26,7 +26,7 @@ from anima.voice.sing.score import Score, Syllable
 from anima.voice.sing.world import LEAD_S, WORK_RATE, Sound, analyse, render
 
 RENDER_VERSION = 2  # bump when the singing changes, so cached songs are made afresh
-_SOUNDS_KEPT = 4000
+_SOUNDS_MAX_BYTES = 64 * 1024 * 1024  # a syllable's envelopes take ~0.3 MB: a few hundred syllables
 _REMOTE_AT_ONCE = 4  # syllables asked of a speech server at once
 
 
@@ -41,10 +41,12 @@ class Spoken:
 
 
 class _Sounds:
-    """Analysed speech by voice; shared by every Singer in the process (the analysis is the cost)."""
+    """Analysed speech by voice, least recently used dropped past `max_bytes`; shared by every Singer in
+    the process (the analysis is the cost)."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._items: OrderedDict[tuple[str, Spoken], list[Sound] | None] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -57,12 +59,19 @@ class _Sounds:
 
     def put(self, key: tuple[str, Spoken], sounds: list[Sound] | None) -> None:
         with self._lock:
+            if key in self._items:
+                return
             self._items[key] = sounds
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self.bytes += _size(sounds)
+            while self.bytes > self.max_bytes and len(self._items) > 1:
+                self.bytes -= _size(self._items.popitem(last=False)[1])
 
 
-_sounds = _Sounds(_SOUNDS_KEPT)
+def _size(sounds: list[Sound] | None) -> int:
+    return sum(s.f0.nbytes + s.sp.nbytes + s.ap.nbytes for s in sounds or [])
+
+
+_sounds = _Sounds(_SOUNDS_MAX_BYTES)
 
 
 def spoken(score: Score, choice: VoiceChoice) -> list[tuple[Spoken, int]]:

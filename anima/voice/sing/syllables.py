@@ -10,8 +10,6 @@ from __future__ import annotations
 import itertools
 import re
 
-from pypinyin import Style, lazy_pinyin
-
 from anima.voice.sing.score import Syllable
 
 HOLD = "_"  # in lyrics: the previous syllable goes on over the next note (melisma)
@@ -29,6 +27,14 @@ _ONSETS = set(
 _HIATUS = ("ia", "io", "eo", "ua", "uo")
 
 
+def _pinyin(text: str) -> list[str]:
+    """Readings with tone numbers; pypinyin loads its phrase dictionary (about a second) on first import,
+    so it is imported when a song first needs it, not when the bots start."""
+    from pypinyin import Style, lazy_pinyin
+
+    return lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True)
+
+
 def pieces(text: str) -> list[tuple[str, int]]:
     """The syllable-bearing pieces of a lyric line with their offsets: CJK characters, words, holds."""
     return [(m.group(), m.start()) for m in _PIECE.finditer(text)]
@@ -39,7 +45,7 @@ def syllables(text: str) -> list[Syllable | None]:
     found: list[Syllable | None] = []
     chinese = [(piece, i) for i, (piece, _) in enumerate(pieces(text)) if _CJK.fullmatch(piece)]
     # Read all characters at once: pypinyin picks a character's reading from the words around it.
-    readings = lazy_pinyin("".join(p for p, _ in chinese), style=Style.TONE3, neutral_tone_with_five=True)
+    readings = _pinyin("".join(p for p, _ in chinese))
     reading = dict(zip((i for _, i in chinese), readings, strict=True))
     for i, (piece, _) in enumerate(pieces(text)):
         if piece == HOLD:
@@ -101,6 +107,6 @@ def one_syllable(text: str, joined: bool = False) -> Syllable | None:
     if not cleaned:
         return None
     if _CJK.search(cleaned):
-        readings = lazy_pinyin(cleaned, style=Style.TONE3, neutral_tone_with_five=True)
+        readings = _pinyin(cleaned)
         return Syllable(cleaned, "zh", " ".join(readings))
     return Syllable(cleaned, "en", cleaned.lower(), joined)

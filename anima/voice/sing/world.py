@@ -69,7 +69,8 @@ def analyse(samples: np.ndarray, rate: int, parts: int = 1) -> list[Sound] | Non
     sounds = []
     for a, b in itertools.pairwise(cuts):
         start, end = _voiced_core(f0[a:b])
-        sounds.append(Sound(f0[a:b], sp[a:b], ap[a:b], start, end))
+        # float32 halves what the analysis cache holds; the timeline sums in float64
+        sounds.append(Sound(f0[a:b], sp[a:b].astype(np.float32), ap[a:b].astype(np.float32), start, end))
     return sounds
 
 
