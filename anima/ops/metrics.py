@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -62,8 +63,9 @@ class Metrics:
             registry=registry,
         )
         depth.set_function(lambda: sum(source() for source in self._depth_sources))
-        for stage in STAGES:  # every stage shows up from the first scrape, at zero
-            self._stage.labels(stage)
+        # Labelled children looked up once: `labels()` costs more than the observation itself.
+        self._stages = {stage: self._stage.labels(stage) for stage in STAGES}  # all shown from the start
+        self._children: dict[tuple[object, ...], Any] = {}
         self.enabled = True
 
     def disable(self) -> None:
@@ -72,28 +74,39 @@ class Metrics:
 
     def message_in(self, platform: str, character: str) -> None:
         if self.enabled:
-            self._in.labels(platform, character).inc()
+            self._child(self._in, platform, character).inc()
 
     def message_out(self, platform: str, character: str) -> None:
         if self.enabled:
-            self._out.labels(platform, character).inc()
+            self._child(self._out, platform, character).inc()
 
     def stage(self, stage: str, seconds: float) -> None:
         if self.enabled:
-            self._stage.labels(stage).observe(seconds)
+            self._stage_child(stage).observe(seconds)
 
     def stage_since(self, stage: str, started: float) -> None:
         """Record a stage that began at `started` (a `time.perf_counter()` reading) and ends now."""
         if self.enabled:
-            self._stage.labels(stage).observe(time.perf_counter() - started)
+            self._stage_child(stage).observe(time.perf_counter() - started)
 
     def tokens(self, backend: str, kind: str, count: int) -> None:
         if self.enabled and count:
-            self._tokens.labels(backend, kind).inc(count)
+            self._child(self._tokens, backend, kind).inc(count)
 
     def error(self, kind: str) -> None:
         if self.enabled:
-            self._errors.labels(kind).inc()
+            self._child(self._errors, kind).inc()
+
+    def _stage_child(self, stage: str) -> Any:
+        child = self._stages.get(stage)
+        return child if child is not None else self._stage.labels(stage)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def count_queue(self, source: Callable[[], int]) -> None:
         """Add `source()` (read at each scrape) to the queue depth, e.g. a pipeline's messages in work."""
