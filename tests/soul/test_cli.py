@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from anima.characters.exporter import export_card
+from anima.characters.importer import read_card
 from anima.characters.library import load_card
 from anima.cli import main
 from anima.core.messages import ConversationKey
@@ -107,3 +109,10 @@ def test_approving_an_unknown_proposal_says_how_to_find_them(
 ) -> None:
     assert main(["--config", str(config), "soul", "approve", "99"]) == 2
     assert "anima soul diff" in capsys.readouterr().err
+
+
+def test_a_cards_growth_settings_survive_a_v2_export_and_import(tmp_path: Path) -> None:
+    card = load_card(growing_card(tmp_path / "characters", {"mode": "auto", "protected": ["backstory"]}))
+    exported = export_card(card, "v2", tmp_path)
+    back = read_card(exported, "aiko.json", tmp_path / "characters", "aiko").card
+    assert back.growth == card.growth
