@@ -51,6 +51,7 @@ class OpsServer:
     async def start(self) -> None:
         METRICS.enable()
         METRICS.count_queue(self.runtime.pipeline.in_flight)
+        METRICS.count_llm_calls(lambda: self.runtime.router.stats)
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)

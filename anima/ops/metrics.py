@@ -10,10 +10,12 @@ lookup), so code that records costs next to nothing when nobody scrapes. `METRIC
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 # Stages of one message, as recorded by the pipeline (send: the platform's final delivery).
 STAGES = (
@@ -108,6 +110,10 @@ class Metrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
+    def count_llm_calls(self, stats: Callable[[], Any]) -> None:
+        """Expose the LLM router's own counts (retries, breaker skips, failed calls) at each scrape."""
+        self.registry.register(_RouterCounts(stats))
+
     def count_queue(self, source: Callable[[], int]) -> None:
         """Add `source()` (read at each scrape) to the queue depth, e.g. a pipeline's messages in work."""
         self._depth_sources.append(source)
@@ -115,6 +121,22 @@ class Metrics:
     def exposition(self) -> bytes:
         """The Prometheus text format of everything recorded."""
         return generate_latest(self.registry)
+
+
+class _RouterCounts(Collector):
+    """anima_llm_{retries,breaker_skips,failures}_total, read from `anima.llm.router.RouterStats`."""
+
+    def __init__(self, stats: Callable[[], Any]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        stats = self.stats()
+        for name, text, value in (
+            ("anima_llm_retries", "LLM attempts after a retryable failure", stats.retries),
+            ("anima_llm_breaker_skips", "LLM calls refused: the breaker was open", stats.skipped),
+            ("anima_llm_failures", "LLM calls that failed after their retries", stats.failures),
+        ):
+            yield CounterMetricFamily(name, text, value)
 
 
 METRICS = Metrics()

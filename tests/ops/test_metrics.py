@@ -86,6 +86,18 @@ async def test_metrics_count_llm_tokens_and_failures_by_kind(
     assert sample(body, "anima_errors_total", kind="llm_all_failed") == 1
 
 
+async def test_metrics_show_the_llm_routers_failed_calls(
+    runtime: Runtime, ops: OpsServer, instant_llm: InstantLLM
+) -> None:
+    instant_llm.fail_with = "the model is down"
+    await runtime.pipeline.handle(Incoming("test", "c1", "u1", "Lin", "are you there?"))
+
+    _, body = await get(ops.port, "/metrics")
+
+    assert sample(body, "anima_llm_failures_total") == 1
+    assert sample(body, "anima_llm_retries_total") == 0
+
+
 class GatedLLM(InstantLLM):
     """Holds every reply until `release` is set; `generating` is set when the first one starts."""
 
