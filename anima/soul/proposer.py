@@ -122,7 +122,11 @@ class SoulProposer:
         known = [e.text for e in visible] + authored_lines(card)
         proposed = 0
         for change in changes:
-            mine = [p.text for p in earlier if p.kind in SHARED_KINDS or p.user_id == source.user_id]
+            mine = [
+                p.text
+                for p in earlier
+                if p.kind in SHARED_KINDS or (p.platform, p.user_id) == (source.platform, source.user_id)
+            ]
             if duplicate_of(change.text, [*known, *mine]):
                 self.cost.duplicates += 1
                 continue
@@ -141,8 +145,8 @@ class SoulProposer:
             proposed += 1
             known.append(change.text)
             if growth.mode == "auto":
-                today = self.soul.memory.clock() - timedelta(days=1)
-                if auto_applies(change, growth, await self.soul.applied_since(card.id, today)):
+                day_ago = self.soul.memory.clock() - timedelta(days=1)
+                if auto_applies(change, growth, await self.soul.applied_since(card.id, day_ago)):
                     await self.soul.approve(proposal_id, "auto", growth)
         self.cost.proposed += proposed
         return proposed
