@@ -2,19 +2,36 @@
 
 discord.py identifies afresh at every start, so the gateway never delivers those messages; the
 adapter reads them back from channel history. The unmodified discord.py client runs against the
-fake Discord (tests/fakes/discord_server.py) on 127.0.0.1.
+fake Discord (tests/fakes/discord_server.py) on 127.0.0.1; the last test runs `anima run` as a
+real process, kills it with SIGKILL while replies stream, and starts another.
+
+The kill comes while the fake Discord holds every message the bot sends, once each reply it took is
+marked answered in the inbox: a kill in the moment between Discord taking a reply and that mark
+would send the reply again after the restart (replies go out at least once; see README, "Running
+several processes"). A reply cut by the kill stays in the chat as a fragment beside the full one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from anima.bots.discord import DiscordAdapter
 from anima.core.runtime import Runtime
 from anima.safety.profanity_model import load_profanity_model
 from tests.bots.test_discord import World, open_world, settled, start_bot
+from tests.conftest import REPO
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.openai_server import FakeOpenAI
 
 
 @pytest.fixture(autouse=True)
@@ -109,3 +126,126 @@ def _guilds_on_both_shards(world: World) -> dict[int, str]:
         guild = world.fake.add_guild("Shard test")
         found.setdefault((int(guild) >> 22) % 2, world.fake.add_channel(guild, "chat"))
     return found
+
+
+# -- kill -9 in the middle of a load ---------------------------------------------------------------
+
+PEOPLE = 3
+WORDS = 6  # words per reply, streamed one per chunk
+ANIMA = Path(sys.executable).with_name("anima")  # the installed command
+
+
+class EchoingOpenAI(FakeOpenAI):
+    """Streams "Echo: <the person's message> la la …" slowly, so that replies are in flight at the kill."""
+
+    async def _answer_chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        said = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for i, word in enumerate(expected_reply(said).split(" ")):
+            if i:
+                await asyncio.sleep(0.05)  # a slow model: the pace of its tokens
+            chunk = {"choices": [{"index": 0, "delta": {"content": word if i == 0 else " " + word}}]}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+def expected_reply(text: str) -> str:
+    return " ".join([f"Echo: {text}", *["la"] * (WORDS - 1)])
+
+
+def anima_config(tmp_path: Path, fake: FakeDiscord, llm_url: str) -> Path:
+    config = {
+        "characters_dir": str(REPO / "characters"),
+        "default_character": "aiko",
+        "llm": {
+            "default": "fake",
+            "backends": {"fake": {"kind": "openai", "base_url": llm_url, "api_key": "k", "model": "m"}},
+        },
+        "memory": {
+            "database_url": f"sqlite+aiosqlite:///{tmp_path / 'anima.db'}",
+            "summarize_every": 0,
+            "llm_facts_every": 0,
+            "recall_memories": 0,
+        },
+        "bots": {"discord": [{"token": fake.token, "api_base": fake.api_base, "edit_interval_s": 0.2}]},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    return path
+
+
+async def anima_run(config: Path, log: Path) -> asyncio.subprocess.Process:
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            ANIMA, "--config", str(config), "run", cwd=config.parent, stdout=out, stderr=out
+        )
+
+
+async def polled(condition: Callable[[], bool], within_s: float) -> None:
+    """Wait for a commit of another process (checked every 20 ms, bounded): nothing here to wait on."""
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def inbox_answered(database: Path) -> int:
+    with sqlite3.connect(database) as db:
+        return db.execute("SELECT COUNT(answered_at) FROM inbox").fetchone()[0]
+
+
+async def test_kill_9_mid_load_then_a_restart_answers_every_message_once_in_order(tmp_path: Path) -> None:
+    llm = EchoingOpenAI()
+    await llm.start()
+    fake = await FakeDiscord().start()
+    people = [fake.user(f"P{i}") for i in range(PEOPLE)]
+    dms = [fake.dm_channel(p) for p in people]
+    sent: list[list[str]] = [[] for _ in people]
+    config = anima_config(tmp_path, fake, llm.base_url)
+    database = tmp_path / "anima.db"
+
+    def finished(i: int) -> list[str]:
+        """Person i's replies that were shown whole (a reply cut by the kill stays as a fragment)."""
+        whole = {expected_reply(text) for text in sent[i]}
+        return [m["content"] for m in fake.bot_messages(dms[i]) if m["content"] in whole]
+
+    async def say_round(turn: int) -> None:
+        for i, person in enumerate(people):
+            sent[i].append(f"P{i} says {turn}")
+            await fake.say(dms[i], person, sent[i][-1])
+
+    first = second = None
+    try:
+        first = await anima_run(config, tmp_path / "first.log")
+        await fake.wait_until(lambda: fake.sessions, within_s=60)
+        await say_round(0)
+        await fake.wait_until(lambda: all(finished(i) for i in range(PEOPLE)), within_s=60)
+        await say_round(1)
+        await say_round(2)
+        # mid-load: replies streaming; hold what the bot sends, until what went out is marked answered
+        await fake.wait_until(lambda: sum(len(fake.bot_messages(d)) for d in dms) > PEOPLE, within_s=30)
+        fake.hold("POST", r"/channels/\d+/messages")
+        fake.hold("PATCH", r"/channels/\d+/messages/\d+")
+        await polled(lambda: inbox_answered(database) == sum(len(finished(i)) for i in range(PEOPLE)), 20)
+        first.kill()
+        await first.wait()
+        fake.release()
+        assert sum(len(finished(i)) for i in range(PEOPLE)) < 3 * PEOPLE, "the load ended before the kill"
+        await say_round(3)  # while no process runs: only channel history has these
+
+        second = await anima_run(config, tmp_path / "second.log")
+        await fake.wait_until(lambda: all(len(finished(i)) >= 4 for i in range(PEOPLE)), within_s=60)
+    finally:
+        for process in (first, second):
+            if process is not None and process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(process.wait(), 30)
+        await fake.close()
+        await llm.stop()
+
+    for i in range(PEOPLE):
+        assert finished(i) == [expected_reply(text) for text in sent[i]]
