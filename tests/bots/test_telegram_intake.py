@@ -186,3 +186,41 @@ async def test_a_reply_cut_by_a_crash_while_streaming_is_finished_in_its_message
     finally:
         await adapter.stop()
     assert replies_texts(fake, ALICE["id"]) == ["You said: tell me everything"]
+
+
+async def test_a_webhook_update_delivered_twice_is_answered_once(
+    runtime: Runtime, tg: FakeTelegram, fake: FakeBot, unused_tcp_port: int
+) -> None:
+    url = f"http://127.0.0.1:{unused_tcp_port}/hook"
+    settings = bot_settings(
+        tg, fake, mode="webhook", port=unused_tcp_port, url=url, secret_token=SecretStr("s")
+    )
+    adapter = TelegramAdapter(runtime, settings, 0)
+    await adapter.start()
+    try:
+        message = fake.send_text(private_chat(ALICE), ALICE, "only once")
+        await fake.wait_for_replies(ALICE["id"], within_s=30)
+        update_id = max(fake.injected)
+        tg.push(fake, {"update_id": update_id, "message": message})  # Telegram retries a webhook
+        await fake.wait_for(lambda: len(fake.webhook_statuses) == 2)
+        await say(fake, private_chat(ALICE), ALICE, "next")
+    finally:
+        await adapter.stop()
+    assert fake.webhook_statuses == [200, 200, 200]
+    assert replies_texts(fake, ALICE["id"]) == ["You said: only once", "You said: next"]
+
+
+async def test_an_update_left_waiting_for_over_a_day_is_not_answered(
+    runtime: Runtime, tg: FakeTelegram, fake: FakeBot
+) -> None:
+    await received_before_a_crash(runtime, fake, "yesterday's news", ALICE)
+    path = runtime.settings.memory.database_url.split("///", 1)[1]
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE inbox SET received_at = datetime('now', '-25 hours')")
+    adapter = TelegramAdapter(runtime, bot_settings(tg, fake), 0)
+    await adapter.start()
+    try:
+        assert await say(fake, private_chat(ALICE), ALICE, "today") == "You said: today"
+    finally:
+        await adapter.stop()
+    assert replies_texts(fake, ALICE["id"]) == ["You said: today"]
