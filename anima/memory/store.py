@@ -45,8 +45,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)  # then every 10 s until it goes through or the store closes
+RETRY_DELAYS_S = (0.5, 1, 2, 5)  # then every 5 s until it goes through or the store closes
 RETRY_WAIT_S = 0.2  # a retry waits this long for SQLite's write lock (not busy_timeout's 5 s)
+ADD_WAIT_S = 1.0  # a message waits this long for it, then queues for the retries (a reply waits on it)
 WRITE_ERRORS = (SQLAlchemyError, OSError)  # OSError: a PostgreSQL server that cannot be reached
 
 
@@ -257,7 +258,7 @@ class MemoryStore:
         message_id = 0
         if not state.unsaved and self._outage is None:
             try:
-                message_id = await self.database.transaction(lambda conn: _insert_turn(conn, row))
+                message_id = await self.database.transaction(lambda conn: _insert_turn(conn, row), ADD_WAIT_S)
             except WRITE_ERRORS as exc:
                 self._write_failed(exc, f"the {role}'s message in conversation {state.id}")
         if not message_id:
