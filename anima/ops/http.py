@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from anima.config import OpsSettings
 from anima.core.runtime import Runtime
+from anima.errors import ConfigError
 from anima.ops.metrics import METRICS
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,15 @@ class OpsServer:
         app.router.add_get("/readyz", self._readyz)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.metrics_host, self.settings.metrics_port or 0)
-        await site.start()
+        host, port = self.settings.metrics_host, self.settings.metrics_port or 0
+        site = web.TCPSite(self._runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self.stop()
+            raise ConfigError(
+                [f"ops.metrics_port: cannot listen on {host}:{port} ({exc.strerror}): choose another port"]
+            ) from exc
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         log.warning("metrics and health on http://%s:%d/metrics", self.settings.metrics_host, self.port)
 

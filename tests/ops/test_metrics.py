@@ -14,6 +14,7 @@ from anima.bots.service import serve
 from anima.config import BotsSettings, OpsSettings, Settings
 from anima.core.messages import Incoming
 from anima.core.runtime import Runtime
+from anima.errors import ConfigError
 from anima.llm.base import GenerationRequest
 from anima.ops.http import OpsServer
 from tests.bots.test_telegram import bot_settings, say
@@ -151,6 +152,13 @@ async def test_readyz_is_503_while_the_database_does_not_answer(runtime: Runtime
 
     assert status == 503
     assert "database not answering" in text
+
+
+async def test_a_metrics_port_in_use_fails_with_a_config_error(runtime: Runtime, ops: OpsServer) -> None:
+    second = OpsServer(runtime, OpsSettings(metrics_port=ops.port))
+
+    with pytest.raises(ConfigError, match="cannot listen on"):
+        await second.start()
 
 
 def free_port() -> int:
