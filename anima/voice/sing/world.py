@@ -139,13 +139,15 @@ class _Timeline:
     def empty(cls, frames: int, bins: int) -> _Timeline:
         return cls(np.zeros((frames, bins)), np.zeros((frames, bins)), np.zeros(frames), np.zeros(frames))
 
-    def write(self, at: int, sound: Sound, source: np.ndarray, voiced: np.ndarray) -> None:
+    def write(self, at: int, sound: Sound, source: np.ndarray, voiced: np.ndarray, held: np.ndarray) -> None:
         """Put `sound`'s frames (fractional indices `source`) at output frames from `at`, faded in and out
-        over CROSSFADE frames so that a neighbour written over the same frames blends in."""
+        over CROSSFADE frames so that a neighbour written over the same frames blends in. `held` frames
+        are the sung vowel: no noisier than its typical frame, so breath left from a consonant (the
+        aspiration after the t of "to") does not delay the note."""
         at_end = min(at + len(source), len(self.weight))
         if at < 0 or at_end <= at:
             return
-        source, voiced = source[: at_end - at], voiced[: at_end - at]
+        source, voiced, held = source[: at_end - at], voiced[: at_end - at], held[: at_end - at]
         low = np.clip(np.floor(source).astype(int), 0, sound.frames - 1)
         high = np.minimum(low + 1, sound.frames - 1)
         w = np.clip(source - low, 0.0, 1.0)[:, None]
@@ -156,7 +158,10 @@ class _Timeline:
             fade[:n] = ramp
             fade[-n:] = ramp[::-1]
         self.sp[at:at_end] += fade[:, None] * ((1 - w) * sound.sp[low] + w * sound.sp[high])
-        self.ap[at:at_end] += fade[:, None] * ((1 - w) * sound.ap[low] + w * sound.ap[high])
+        ap = (1 - w) * sound.ap[low] + w * sound.ap[high]
+        vowel = np.median(sound.ap[sound.core_start : sound.core_end], axis=0)
+        ap[held] = np.minimum(ap[held], vowel)
+        self.ap[at:at_end] += fade[:, None] * ap
         self.voiced[at:at_end] += fade * voiced
         self.weight[at:at_end] += fade
 
@@ -204,7 +209,7 @@ def _place(line: _Timeline, sound: Sound, start_s: float, onset_s: float, end_s:
     source = np.concatenate([p for p, _ in parts])
     natural = sound.f0[np.rint(source).astype(int).clip(0, sound.frames - 1)] > 0
     held = np.concatenate([np.full(len(p), core) for p, core in parts])
-    line.write(first, sound, source, natural | held)
+    line.write(first, sound, source, natural | held, held)
 
 
 def _frame(seconds: float) -> int:
