@@ -25,7 +25,7 @@ from anima.voice.sing.backing import accompaniment
 from anima.voice.sing.score import Score, Syllable
 from anima.voice.sing.world import LEAD_S, WORK_RATE, Sound, analyse, render
 
-RENDER_VERSION = 2  # bump when the singing changes, so cached songs are made afresh
+RENDER_VERSION = 3  # bump when the singing changes, so cached songs are made afresh
 _SOUNDS_MAX_BYTES = 64 * 1024 * 1024  # a syllable's envelopes take ~0.3 MB: a few hundred syllables
 _REMOTE_AT_ONCE = 4  # syllables asked of a speech server at once
 
