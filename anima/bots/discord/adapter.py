@@ -411,26 +411,33 @@ class DiscordAdapter:
         return self.settings.shard_ids is None or 0 in self.settings.shard_ids
 
     async def _catch_up_channel(self, mark: ChannelMark) -> None:
-        """One channel's messages after `mark`, oldest first, up to the connection (the rest came live)."""
+        """One channel's backlog, oldest first, up to the connection (what came after came live)."""
         assert self.client is not None and self._connected_at is not None
         oldest = discord.utils.time_snowflake(self._connected_at - CATCH_UP_AGE)
-        after = discord.Object(max(mark.after, oldest))
         before = discord.Object(discord.utils.time_snowflake(self._connected_at))
         try:
             channel = self.client.get_channel(mark.channel_id) or await self.client.fetch_channel(
                 mark.channel_id
             )
             assert isinstance(channel, discord.abc.Messageable)
-            backlog = [
-                m
-                async for m in channel.history(
+            if mark.after is not None:  # from the oldest message taken and never answered
+                after = discord.Object(max(mark.after, oldest))
+                pages = channel.history(
                     limit=CATCH_UP_MESSAGES, after=after, before=before, oldest_first=True
                 )
-            ]
+                backlog = [m async for m in pages]
+            else:  # the newest ones: the inbox tells which were answered
+                after = discord.Object(oldest)
+                pages = channel.history(
+                    limit=CATCH_UP_MESSAGES, after=after, before=before, oldest_first=False
+                )
+                backlog = [m async for m in pages][::-1]
         except discord.HTTPException as exc:
             log.warning("%s: cannot read back channel %s: %s", self.name, mark.channel_id, exc)
             return
         for message in backlog:
+            if message.guild is None and card_attachments(message):
+                continue  # a card sent to install is not a message to answer again
             await self._receive(message)
 
     async def _apologise(self, message: discord.Message) -> None:

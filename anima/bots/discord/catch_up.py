@@ -1,10 +1,13 @@
 """Catching up at start: messages sent while the bot was down, read back from channel history.
 
 discord.py identifies afresh on every start, and a new gateway session replays nothing, so what
-people wrote while no process ran is never delivered. The inbox knows, per channel, the newest
-message the bot took and any it took but never answered (a kill mid-reply); history is read after
-that point, bounded in count and age, and every message addressed to the bot is answered in order.
-Only channels where the bot was addressed within the age bound are read: one request per channel.
+people wrote while no process ran is never delivered. The inbox knows the channels where the bot
+took messages, and any it took but never answered (a kill mid-reply). Each such channel's newest
+messages are read back (from the oldest unanswered one, if any), bounded in count and age; every
+one addressed to the bot and not answered yet is answered, in order. The newest messages rather
+than those after the last one taken: a message still waiting for its turn when the process died
+was never taken, and may be older than one taken from somebody else. Only channels where the bot
+was addressed within the age bound are read: one request per channel.
 """
 
 from __future__ import annotations
@@ -45,18 +48,18 @@ class Seen:
 
 @dataclass(frozen=True)
 class ChannelMark:
-    """Read `channel_id`'s history after message id `after`."""
+    """A channel to read back: its newest messages, or those after `after` (just before the oldest
+    message taken and never answered)."""
 
     channel_id: int
     guild_id: int | None
-    after: int
+    after: int | None
 
 
 async def channel_marks(
     memory: MemoryStore, platform: str, bot_id: str, now: datetime | None = None
 ) -> list[ChannelMark]:
-    """Where to resume each channel the bot took a message from within CATCH_UP_AGE: after the newest
-    message taken, or just before the oldest taken and never answered."""
+    """The channels the bot took a message from within CATCH_UP_AGE, each with where to read from."""
     since = (now or utcnow()) - CATCH_UP_AGE
     query = select(InboxItem.delivery_id, InboxItem.payload, InboxItem.answered_at).where(
         InboxItem.platform == platform,
@@ -64,16 +67,14 @@ async def channel_marks(
         InboxItem.received_at >= since,  # type: ignore[operator]
     )
     rows = await memory.run(lambda conn: conn.execute(query).all())
-    newest: dict[int, int] = {}
     unanswered: dict[int, int] = {}
     guilds: dict[int, int | None] = {}
     for delivery_id, payload, answered_at in rows:
         seen, message_id = Seen.parse(payload), int(delivery_id)
         guilds[seen.channel_id] = seen.guild_id
-        newest[seen.channel_id] = max(newest.get(seen.channel_id, 0), message_id)
         if answered_at is None:
             unanswered[seen.channel_id] = min(unanswered.get(seen.channel_id, message_id), message_id)
     return [
-        ChannelMark(channel, guilds[channel], unanswered[channel] - 1 if channel in unanswered else last)
-        for channel, last in newest.items()
+        ChannelMark(channel, guild, unanswered[channel] - 1 if channel in unanswered else None)
+        for channel, guild in guilds.items()
     ]
