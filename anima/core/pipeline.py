@@ -7,6 +7,7 @@ import random
 import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from anima.characters.card import CharacterCard
 from anima.characters.library import CharacterLibrary
@@ -262,7 +263,7 @@ class Pipeline:
                 )
                 request = self.router.request(backend, card, prompt.messages, stop=_speaker_stops(user_name))
                 METRICS.tokens(backend.name, "prompt", prompt.tokens)
-                await self.turns.unless_cut(self.router.generate(backend, request, received.add))
+                await self.turns.unless_cut(partial(self.router.generate, backend, request), received.add)
                 METRICS.tokens(backend.name, "completion", len(received.pieces))
                 reply = received.text()
                 if not reply:
