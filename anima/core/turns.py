@@ -50,10 +50,6 @@ class TurnsInFlight:
         """Return once no turn is in flight."""
         await self._idle.wait()
 
-    @property
-    def cutting(self) -> bool:
-        return self._cutting
-
     def cut(self) -> None:
         """Stop every generation now (one delivering a piece, right after it), and any that starts
         later (the process is going away)."""
