@@ -182,7 +182,12 @@ class MemoryStore:
         """The conversation for `key`, created on first contact; cached after the first call."""
         state = self._conversations.get(key)
         if state is not None and self.other_writers and not state.unsaved:
-            if await self.run(lambda conn: _written_elsewhere(conn, state)):
+            try:
+                elsewhere = await self.read(lambda conn: _written_elsewhere(conn, state))
+            except MemoryStoreError as exc:  # answer from the cached history rather than not at all
+                log.warning("could not check for other processes' writes: %s", exc)
+                elsewhere = False
+            if elsewhere:
                 fresh = await self.run(lambda conn: self._open_conversation(conn, key, display_name))
                 state.id, state.user_id = fresh.id, fresh.user_id  # new ones if it was forgotten
                 state.recent, state.starts_after = fresh.recent, fresh.starts_after

@@ -88,11 +88,11 @@ class SoulStore:
             .where(*where)
             .order_by(SoulEntry.origin_id, SoulEntry.id)
         )
-        rows = await self.memory.run(lambda conn: conn.execute(query).all())
+        rows = await self.memory.read(lambda conn: conn.execute(query).all())
         return [Entry(*row) for row in rows]
 
     async def version(self, character_id: str) -> int:
-        return await self.memory.run(lambda conn: _current_version(conn, character_id))
+        return await self.memory.read(lambda conn: _current_version(conn, character_id))
 
     async def history(self, character_id: str) -> list[Version]:
         query = (
@@ -108,7 +108,7 @@ class SoulStore:
             .where(SoulVersion.character_id == character_id)
             .order_by(SoulVersion.version)
         )
-        rows = await self.memory.run(lambda conn: conn.execute(query).all())
+        rows = await self.memory.read(lambda conn: conn.execute(query).all())
         return [Version(*row[:-1], as_utc(row[-1])) for row in rows]
 
     async def proposals(
@@ -120,12 +120,12 @@ class SoulStore:
             query = query.where(SoulProposal.character_id == character_id)
         if status is not None:
             query = query.where(SoulProposal.status == status)
-        rows = await self.memory.run(lambda conn: conn.execute(query.order_by(SoulProposal.id)).all())
+        rows = await self.memory.read(lambda conn: conn.execute(query.order_by(SoulProposal.id)).all())
         return [_proposal(row) for row in rows]
 
     async def proposal(self, proposal_id: int) -> Proposal:
         query = select(SoulProposal).where(SoulProposal.id == proposal_id)
-        row = await self.memory.run(lambda conn: conn.execute(query).first())
+        row = await self.memory.read(lambda conn: conn.execute(query).first())
         if row is None:
             raise SoulError(f"no soul proposal #{proposal_id}; `anima soul diff CHARACTER` lists them")
         return _proposal(row)
@@ -137,7 +137,7 @@ class SoulStore:
         )
         if proposal.conversation_id is not None:
             query = query.where(Message.conversation_id == proposal.conversation_id)
-        rows = {row[0]: row for row in await self.memory.run(lambda conn: conn.execute(query).all())}
+        rows = {row[0]: row for row in await self.memory.read(lambda conn: conn.execute(query).all())}
         return [
             Evidence(i, rows[i][1], rows[i][2], as_utc(rows[i][3])) if i in rows else Evidence(i)
             for i in proposal.evidence
@@ -151,7 +151,7 @@ class SoulStore:
             SoulVersion.action == "apply",
             SoulVersion.created_at >= since,
         )
-        return await self.memory.run(lambda conn: conn.execute(query).scalar_one())
+        return await self.memory.read(lambda conn: conn.execute(query).scalar_one())
 
     async def source(self, conversation_id: int) -> Source:
         """Whose conversation this is (platform, user id, display name)."""
@@ -160,7 +160,7 @@ class SoulStore:
             .join(Conversation, Conversation.user_id == User.id)
             .where(Conversation.id == conversation_id)
         )
-        row = await self.memory.run(lambda conn: conn.execute(query).one())
+        row = await self.memory.read(lambda conn: conn.execute(query).one())
         return Source(row[0], row[1], row[2], conversation_id)
 
     async def people(self, character_id: str) -> list[str]:
@@ -171,7 +171,7 @@ class SoulStore:
             .where(Conversation.character_id == character_id)
             .distinct()
         )
-        return list(await self.memory.run(lambda conn: conn.execute(query).scalars().all()))
+        return list(await self.memory.read(lambda conn: conn.execute(query).scalars().all()))
 
     # ------------------------------------------------------------------ writing
     async def propose(
