@@ -131,6 +131,7 @@ def render(runs: list[BenchRun]) -> str:
         "",
         f"- machine: {'; '.join(machines)}",
         f"- date: {dates[0]}" + (f" to {dates[-1]}" if dates and dates[-1] != dates[0] else ""),
+        f"- load: {loads(runs)} (1-minute load average as each bench started; other work shares the machine)",
         "",
         table(runs),
         "",
@@ -157,6 +158,13 @@ def table(runs: list[BenchRun]) -> str:
     return "\n".join(rows)
 
 
+def loads(runs: list[BenchRun]) -> str:
+    known = sorted(run.load_average for run in runs if run.load_average >= 0)
+    if not known:
+        return "unknown"
+    return f"{known[0]:.1f}" if known[0] == known[-1] else f"{known[0]:.1f}–{known[-1]:.1f}"
+
+
 def load_all(directory: Path = RESULTS_DIR) -> list[BenchRun]:
     return [BenchRun.load(path) for path in sorted(directory.glob("*.json"))]
 
@@ -180,7 +188,8 @@ def write(directory: Path = RESULTS_DIR, results_md: Path = RESULTS_MD, readme: 
             dates = sorted(run.date for run in runs)
             block = (
                 f"{README_START}\n"
-                f"Latest `make bench` ({dates[-1]}; {runs[0].machine}; full output in bench/RESULTS.md):\n\n"
+                f"Latest `make bench` ({dates[-1]}; {runs[0].machine}; load average {loads(runs)}; "
+                "full output in bench/RESULTS.md):\n\n"
                 f"{table(runs)}\n{README_END}"
             )
             readme.write_text(head + block + tail)

@@ -189,6 +189,8 @@ async def scrape(session: aiohttp.ClientSession, port: int) -> dict[str, float]:
         if line.startswith("anima_"):
             metric, _, value = line.rpartition(" ")
             sums[metric.split("{")[0]] += float(value)
+            if metric.startswith("anima_errors_total{"):  # and each kind: anima_errors_total{kind="recall"}
+                sums[metric] += float(value)
     return dict(sums)
 
 
@@ -356,8 +358,18 @@ def _degraded(tg_bot: FakeBot, dc: FakeDiscord) -> int:
     return sum(1 for text in telegram + discord if REPLY not in text)
 
 
+def _kinds(result: dict[str, Any]) -> str:
+    kinds = {
+        name.split('"')[1]: value
+        for name, value in result["metrics"].items()
+        if name.startswith("anima_errors_total{") and value
+    }
+    return ", ".join(f"{kind}: {value:.0f}" for kind, value in sorted(kinds.items())) or "none"
+
+
 def print_summary(result: dict[str, Any], command: str) -> None:
     tally: Tally = result["tally"]
+    m = result["metrics"]
     growth = (result["rss_end_mb"] / result["rss_warm_mb"] - 1) * 100 if result["rss_warm_mb"] else 0.0
     print(f"\n$ {command}")
     print("| soak | value |")
@@ -367,7 +379,9 @@ def print_summary(result: dict[str, Any], command: str) -> None:
         ("answered", f"{tally.answered} ({tally.answered / max(1, tally.sent):.2%})"),
         ("unanswered within 60 s", f"{tally.unanswered}"),
         ("replies that were apologies or cut off", f"{result['degraded']}"),
-        ("errors counted by /metrics", f"{result['metrics'].get('anima_errors_total', 0):.0f}"),
+        ("errors counted by /metrics", f"{m.get('anima_errors_total', 0):.0f} ({_kinds(result)})"),
+        ("LLM retries / breaker skips / failed calls", f"{m.get('anima_llm_retries_total', 0):.0f} / "
+         f"{m.get('anima_llm_breaker_skips_total', 0):.0f} / {m.get('anima_llm_failures_total', 0):.0f}"),
         ("ERROR lines in the bot's log", f"{result['errors_logged']}"),
         ("faults injected", ", ".join(f"{k}: {v}" for k, v in sorted(tally.faults.items())) or "none"),
         ("latency message → first reply p50 / p99", f"{percentile(tally.latencies_ms, 0.5):.0f} / "
@@ -378,10 +392,10 @@ def print_summary(result: dict[str, Any], command: str) -> None:
     ]  # fmt: skip
     for name, value in rows:
         print(f"| {name} | {value} |")
-    report.record("soak: messages answered", f"{tally.answered}/{tally.sent}", "", command)
-    report.record("soak: unanswered within 60 s", tally.unanswered, "", command)
-    report.record("soak: p99 message → first reply", percentile(tally.latencies_ms, 0.99), "ms", command)
-    report.record("soak: RSS growth after warm-up (target < 5%)", f"{growth:+.1f}%", "", command)
+    report.record("messages answered", f"{tally.answered}/{tally.sent}", "", command)
+    report.record("unanswered within 60 s", tally.unanswered, "", command)
+    report.record("p99 message → first reply", percentile(tally.latencies_ms, 0.99), "ms", command)
+    report.record("RSS growth after warm-up (target < 5%)", f"{growth:+.1f}%", "", command)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -396,6 +410,8 @@ def main(argv: list[str] | None = None) -> None:
     # The fakes log the bot's half-read requests when it is stopped; that is the test's doing, not a fault.
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     command = f".venv/bin/python -m bench.soak --minutes {args.minutes:g} --users {args.users}"
+    if args.think_s != parser.get_default("think_s"):
+        command += f" --think-s {args.think_s:g}"
     date, started, load = report.now(), time.perf_counter(), report.load_average()
     tee = report.Tee(sys.stdout)
     with contextlib.redirect_stdout(tee):
