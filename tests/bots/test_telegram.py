@@ -400,8 +400,11 @@ async def test_messages_per_second_limit_paces_sends(
     finally:
         await adapter.stop()
     sent = sorted(c.at for c in fake.calls_to("sendMessage"))
-    busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
-    assert busiest <= 5 + 1  # the limiter's burst plus one for timing at the window's edge
+    # A lower bound on time, which load can only lengthen: after a burst of 5, the other 10 replies
+    # go out at 5 per second. (Counting arrivals per window fails under load: requests the limiter
+    # spaced out can reach the server bunched together.)
+    assert len(sent) == 15
+    assert sent[-1] - sent[0] >= (15 - 5) / 5 - 0.2
 
 
 async def test_group_limit_spaces_the_bots_messages_in_a_group(
