@@ -33,11 +33,15 @@ class Refused:
 
 
 class Admitted:
-    """A place in the queue, given back when the message has been answered (`async with`)."""
+    """A place in the queue, given back when the message has been answered (`async with`).
+
+    An adapter takes one on arrival, before its own per-person queue, and hands it to
+    `Pipeline.handle`: the place is given back once, by whichever leaves it first."""
 
     def __init__(self, admission: Admission, key: Hashable) -> None:
         self._admission = admission
         self._key = key
+        self._left = False
 
     async def __aenter__(self) -> None:
         return None
@@ -45,7 +49,9 @@ class Admitted:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._admission._leave(self._key)
+        if not self._left:
+            self._left = True
+            self._admission._leave(self._key)
 
 
 class Admission:
@@ -80,6 +86,11 @@ class Admission:
         self._in_flight[key] = self._in_flight.get(key, 0) + 1
         self._count += 1
         return Admitted(self, key)
+
+    def not_told(self, key: Hashable) -> None:
+        """A refused message turned out not to be for the character (a group's chatter): the busy
+        line is still owed to the next refused one of the burst."""
+        self._told.pop(key, None)
 
     def _leave(self, key: Hashable) -> None:
         self._count -= 1

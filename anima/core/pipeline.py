@@ -13,7 +13,7 @@ from anima.characters.card import CharacterCard
 from anima.characters.library import CharacterLibrary
 from anima.characters.macros import expand
 from anima.config import LimitsSettings, MemorySettings
-from anima.core.admission import Admission, Refused, answer_refused
+from anima.core.admission import Admission, Admitted, Refused, answer_refused
 from anima.core.messages import ConversationKey, DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
 from anima.core.prompt import NO_CONTEXT, ChatMessage, PromptBuilder, PromptTooLarge, TurnContext
@@ -115,19 +115,24 @@ class Pipeline:
                 await self.memory.add(conversation, "assistant", greeting)
         return greeting
 
-    async def handle(self, message: Incoming, stream: ReplyStream | None = None) -> Reply | None:
-        """Answer one message; None when there is nothing to answer (an empty message)."""
+    async def handle(
+        self, message: Incoming, stream: ReplyStream | None = None, admitted: Admitted | None = None
+    ) -> Reply | None:
+        """Answer one message; None when there is nothing to answer (an empty message). `admitted`:
+        the place an adapter took on arrival (`admission.enter`), given back here."""
         async with self.turns.track():
-            return await self._answer(message, stream)
+            return await self._answer(message, stream, admitted)
 
-    async def _answer(self, message: Incoming, stream: ReplyStream | None) -> Reply | None:
+    async def _answer(
+        self, message: Incoming, stream: ReplyStream | None, admitted: Admitted | Refused | None = None
+    ) -> Reply | None:
         stream = stream or DiscardStream()
         if not message.text.strip():
             return None
         card = self.character_for(message)
         user_name = message.display_name
         METRICS.message_in(message.platform, card.id)
-        admitted = self.admission.enter(self.key_for(message, card))
+        admitted = admitted or self.admission.enter(self.key_for(message, card))
         if isinstance(admitted, Refused):  # too many waiting: the busy line once per burst, then silence
             return await answer_refused(admitted, card, user_name, stream)
         async with admitted, self._locks.hold(self.key_for(message, card)):

@@ -536,8 +536,9 @@ async def test_stop_lets_a_reply_in_flight_finish(
 
 
 async def test_fifty_users_five_messages_each_at_once_all_answered_in_order(
-    bot: DiscordAdapter, world: World
+    bot: DiscordAdapter, world: World, runtime: Runtime
 ) -> None:
+    runtime.pipeline.admission.total = 250  # all of them wait at once: over the default bound (200)
     users = [world.fake.user(f"user{i}") for i in range(50)]
     channels = [world.fake.dm_channel(user) for user in users]
     sent: dict[str, list[str]] = {channel: [] for channel in channels}

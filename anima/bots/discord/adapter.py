@@ -27,6 +27,7 @@ from anima.bots.discord.voice import send_voice_reply
 from anima.bots.discord.webhooks import PersonaWebhooks
 from anima.characters.card import CharacterCard
 from anima.config import DiscordBotSettings
+from anima.core.admission import Admitted, Refused, answer_refused
 from anima.core.messages import Attachment, DiscardStream, Incoming, Reply
 from anima.core.ordering import ConversationLocks
 from anima.core.runtime import Runtime
@@ -258,24 +259,52 @@ class DiscordAdapter:
         assert task is not None
         self._in_flight.add(task)
         try:
+            # A place in the person's queue first (synchronous, so arrival order holds): a flood
+            # gets the busy line once, and waits in a bounded queue, never in an unbounded one.
+            slot = self.runtime.pipeline.admission.enter((PLATFORM, message.channel.id, message.author.id))
+            if isinstance(slot, Refused):
+                await self._busy(message, slot)
+                return
             if after_backlog:
                 await self._caught_up.wait()
             # Strict order per person and channel from here on: the lookups below await.
-            async with self._order.hold((message.channel.id, message.author.id)):
+            async with slot, self._order.hold((message.channel.id, message.author.id)):
                 cards = card_attachments(message) if message.guild is None else []
                 if cards:
                     await self._install_cards(message, cards)
                     return
                 addressed = await self.addressing.resolve(message)
                 if addressed is not None:
-                    await self._answer(message, addressed)
+                    await self._answer(message, addressed, slot)
         except Exception:
             log.exception("%s: answering message %s failed", self.name, message.id)
             await self._apologise(message)
         finally:
             self._in_flight.discard(task)
 
-    async def _answer(self, message: discord.Message, addressed: Addressed) -> None:
+    async def _busy(self, message: discord.Message, refused: Refused) -> None:
+        """Over the bound: the character's busy line, once per burst; chatter not for it gets nothing."""
+        assert self.addressing is not None and self.client is not None
+        addressed = await self.addressing.resolve(message)
+        if addressed is None:
+            self.runtime.pipeline.admission.not_told((PLATFORM, message.channel.id, message.author.id))
+            return
+        card = self.runtime.characters.get(addressed.character_id)
+        fallback = BotSpeaker(message.channel, self.client.http, self.mentions, message, name=card.name)
+        stream = DiscordReplyStream(
+            await self._speaker(message, card, fallback),
+            message.channel,
+            self.settings.edit_interval_s,
+            fallback,
+        )
+        try:
+            await answer_refused(refused, card, message.author.display_name, stream)
+        finally:
+            stream.close()
+
+    async def _answer(
+        self, message: discord.Message, addressed: Addressed, slot: Admitted | None = None
+    ) -> None:
         card = self.runtime.characters.get(addressed.character_id)
         persona = await self.preferences.persona(str(message.author.id))
         reference = message.reference
@@ -304,14 +333,16 @@ class DiscordAdapter:
                 return
             try:
                 await self._reply(
-                    message, card, dataclasses.replace(incoming, resumed=claim is Claim.RESUMED)
+                    message, card, dataclasses.replace(incoming, resumed=claim is Claim.RESUMED), slot
                 )
             except Exception:
                 await self.inbox.answered(PLATFORM, self.bot_id, taken.delivery_id)  # the apology answers it
                 raise
             await self.inbox.answered(PLATFORM, self.bot_id, taken.delivery_id)
 
-    async def _reply(self, message: discord.Message, card: CharacterCard, incoming: Incoming) -> None:
+    async def _reply(
+        self, message: discord.Message, card: CharacterCard, incoming: Incoming, slot: Admitted | None = None
+    ) -> None:
         assert self.client is not None
         fallback = BotSpeaker(message.channel, self.client.http, self.mentions, message, name=card.name)
         stream = DiscordReplyStream(
@@ -323,7 +354,9 @@ class DiscordAdapter:
         delivery = delivery_for(card, await self.preferences.voice(incoming.chat_id, incoming.user_id))
         try:
             # Voice only: nothing streams; the stream still shows "typing" until something is sent.
-            reply = await self.runtime.pipeline.handle(incoming, stream if delivery.text else DiscardStream())
+            reply = await self.runtime.pipeline.handle(
+                incoming, stream if delivery.text else DiscardStream(), slot
+            )
             if reply is not None and delivery.voice:
                 await self._speak(card, reply, stream, text_sent=delivery.text)
         finally:

@@ -15,6 +15,7 @@ from telegram.ext import (
     ApplicationBuilder,
     ContextTypes,
     Defaults,
+    ExtBot,
     MessageHandler,
     TypeHandler,
     filters,
@@ -24,8 +25,8 @@ from anima.bots.telegram.cards import CardInstaller, is_card_file
 from anima.bots.telegram.chats import ChatSettings
 from anima.bots.telegram.commands import COMMANDS, Commands
 from anima.bots.telegram.context import GroupContext
-from anima.bots.telegram.delivery import EditPacer, EditStream, Shown, chat_action, send_text
-from anima.bots.telegram.intake import DurableQueue
+from anima.bots.telegram.delivery import EditPacer, EditStream, Shown, chat_action, final_text, send_text
+from anima.bots.telegram.intake import PLATFORM, DurableQueue
 from anima.bots.telegram.limits import FloodLimits
 from anima.bots.telegram.resume import PartialReplies, remembered
 from anima.bots.telegram.safety import SafetyCommand
@@ -34,6 +35,7 @@ from anima.bots.telegram.translate import is_addressed, is_private, to_incoming,
 from anima.bots.telegram.voice import send_voice_note
 from anima.characters.card import CharacterCard
 from anima.config import TelegramBotSettings
+from anima.core.admission import Admitted, Refused, answer_refused
 from anima.core.messages import DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
 from anima.core.runtime import Runtime
@@ -69,6 +71,19 @@ def worth_retrying_later(exc: BaseException) -> bool:
     """Telegram unreachable or still limiting after every retry: the reply may go through later.
     Refusals (a bad request, a bot blocked by the person) will not."""
     return isinstance(exc, RetryAfter) or (isinstance(exc, NetworkError) and not isinstance(exc, BadRequest))
+
+
+class _Sent:
+    """A reply sent whole (the busy line): nothing streams."""
+
+    def __init__(self, bot: ExtBot[None], chat_id: int, quote: int | None) -> None:
+        self.bot, self.chat_id, self.quote = bot, chat_id, quote
+
+    async def delta(self, text: str) -> None:
+        return None
+
+    async def finish(self, reply: Reply) -> None:
+        await send_text(self.bot, self.chat_id, final_text(reply), self.quote)
 
 
 class TelegramAdapter:
@@ -208,52 +223,112 @@ class TelegramAdapter:
         message, sender = update.message, update.effective_user
         if message is None or sender is None or sender.is_bot or not message.text:
             return  # bots are never answered: no loops between bots
+        # A place in the person's queue first (synchronous, so arrival order holds): a flood gets
+        # the busy line once, and waits in a bounded queue, never in an unbounded one.
+        slot = self.runtime.pipeline.admission.enter((PLATFORM, message.chat.id, sender.id))
+        if isinstance(slot, Refused):
+            await self._busy(slot, message, sender)
+            return
         # Taken before anything else awaits: updates start in arrival order, so replies keep it too.
-        async with self.order.hold((message.chat.id, sender.id)):
-            card = await self.chats.character(message.chat.id)
-            private = is_private(message)
-            shared = ""
-            if not private:
-                shared = self.group_context.for_user(message.chat.id, sender.id)
-                self.group_context.add(message.chat.id, sender.id, sender.first_name, message.text)
-                if not is_addressed(message, self.bot, card):
-                    return
-            text = without_mention(message.text, self.bot)
-            incoming = to_incoming(message, sender, card, text, addressed=True, chat_context=shared)
-            delivery = delivery_for(card, await self.chats.voice(message.chat.id, sender.id))
-            stream = EditStream(
-                context.bot,
-                message.chat.id,
-                self.pacer if private else self.group_pacer,
-                quote=None if private else message.message_id,
-                in_group=not private,
-                on_partial=self.partials.recorder(message.chat.id, sender.id, update.update_id),
-            )
-            if update.update_id in self.replayed:  # the fragment it had streamed becomes the reply
-                shown = await self.partials.shown(message.chat.id, sender.id, update.update_id)
-                stream.shown = [Shown(message_id, "") for message_id in shown]
-            try:
-                # Voice only: nothing streams, and the chat shows "recording…" from the start.
-                action = ChatAction.TYPING if delivery.text else ChatAction.RECORD_VOICE
-                async with chat_action(context.bot, message.chat.id, action):
-                    reply = await self._reply(
-                        update.update_id, incoming, card, stream if delivery.text else DiscardStream()
-                    )
-                if reply is not None and delivery.voice:
-                    await self._speak(context, card, reply, stream, text_sent=delivery.text)
-                if reply is not None and not private:
-                    self.group_context.add(message.chat.id, sender.id, card.name, reply.text)
-            except Exception as exc:
-                if worth_retrying_later(exc):
-                    self.undelivered.add(update.update_id)
-                    log.warning("%s: Telegram did not take a reply, kept for later: %s", self.name, exc)
-                    return
-                log.exception("%s: answering message %s failed", self.name, message.message_id)
-                if private:
-                    await send_text(context.bot, message.chat.id, SOMETHING_WENT_WRONG)
+        async with slot, self.order.hold((message.chat.id, sender.id)):
+            await self._text_turn(update, slot)
+
+    async def _busy(self, refused: Refused, message: Message, sender: User) -> None:
+        """Over the bound: the character's busy line, once per burst; group chatter gets nothing."""
+        card = await self.chats.character(message.chat.id)
+        private = is_private(message)
+        if not private and not is_addressed(message, self.bot, card):
+            self.runtime.pipeline.admission.not_told((PLATFORM, message.chat.id, sender.id))
+            return
+        quote = None if private else message.message_id
+        await answer_refused(refused, card, sender.first_name, _Sent(self.app.bot, message.chat.id, quote))
+
+    async def _text_turn(self, update: Update, slot: Admitted | None, earlier_too: bool = True) -> None:
+        """Answer one text update. With several processes on one database, under the conversation's
+        lock: the update is answered and marked answered there, so another process finds it answered;
+        earlier updates of the conversation still unanswered (taken by another process that has not
+        had its turn yet, or died) are answered first, so the conversation keeps Telegram's order."""
+        message, sender = update.message, update.effective_user
+        assert message is not None and sender is not None and message.text
+        card = await self.chats.character(message.chat.id)
+        private = is_private(message)
+        shared = ""
+        if not private:
+            shared = self.group_context.for_user(message.chat.id, sender.id)
+            self.group_context.add(message.chat.id, sender.id, sender.first_name, message.text)
+            if not is_addressed(message, self.bot, card):
+                return
+        text = without_mention(message.text, self.bot)
+        incoming = to_incoming(message, sender, card, text, addressed=True, chat_context=shared)
+        if self.runtime.shared_locks is None:  # one process: the inbox at the door is enough
+            await self._answer_text(update, incoming, card, slot)
+            return
+        async with self.runtime.pipeline.hold(incoming):
+            earlier = await self.intake.turn(update, self.app.bot)
+            if earlier is None:
+                return  # answered already (by another process, or a replay of it)
+            for other in earlier if earlier_too else []:
+                await self._foreign_turn(other)
+            await self._answer_text(update, incoming, card, slot)
+            if update.update_id not in self.undelivered:
+                await self.intake.answered(update.update_id)
+
+    async def _foreign_turn(self, update: Update) -> None:
+        """An earlier update of this conversation that another process took and has not answered:
+        answered here, memory deciding what was done already (as for a replay after a crash)."""
+        self.replayed.add(update.update_id)
+        try:
+            await self._text_turn(update, None, earlier_too=False)
+        finally:
+            self.replayed.discard(update.update_id)
+            self.undelivered.discard(update.update_id)
+
+    async def _answer_text(
+        self, update: Update, incoming: Incoming, card: CharacterCard, slot: Admitted | None
+    ) -> None:
+        message, sender = update.message, update.effective_user
+        assert message is not None and sender is not None
+        bot = self.app.bot
+        private = is_private(message)
+        delivery = delivery_for(card, await self.chats.voice(message.chat.id, sender.id))
+        stream = EditStream(
+            bot,
+            message.chat.id,
+            self.pacer if private else self.group_pacer,
+            quote=None if private else message.message_id,
+            in_group=not private,
+            on_partial=self.partials.recorder(message.chat.id, sender.id, update.update_id),
+        )
+        if update.update_id in self.replayed:  # the fragment it had streamed becomes the reply
+            shown = await self.partials.shown(message.chat.id, sender.id, update.update_id)
+            stream.shown = [Shown(message_id, "") for message_id in shown]
+        try:
+            # Voice only: nothing streams, and the chat shows "recording…" from the start.
+            action = ChatAction.TYPING if delivery.text else ChatAction.RECORD_VOICE
+            async with chat_action(bot, message.chat.id, action):
+                reply = await self._reply(
+                    update.update_id, incoming, card, stream if delivery.text else DiscardStream(), slot
+                )
+            if reply is not None and delivery.voice:
+                await self._speak(bot, card, reply, stream, text_sent=delivery.text)
+            if reply is not None and not private:
+                self.group_context.add(message.chat.id, sender.id, card.name, reply.text)
+        except Exception as exc:
+            if worth_retrying_later(exc):
+                self.undelivered.add(update.update_id)
+                log.warning("%s: Telegram did not take a reply, kept for later: %s", self.name, exc)
+                return
+            log.exception("%s: answering message %s failed", self.name, message.message_id)
+            if private:
+                await send_text(bot, message.chat.id, SOMETHING_WENT_WRONG)
 
     async def _reply(
-        self, update_id: int, incoming: Incoming, card: CharacterCard, stream: ReplyStream
+        self,
+        update_id: int,
+        incoming: Incoming,
+        card: CharacterCard,
+        stream: ReplyStream,
+        slot: Admitted | None = None,
     ) -> Reply | None:
         """The pipeline's answer. For an update replayed after a crash, memory decides: a reply
         stored there is sent as it is (it may never have reached Telegram), a message stored without
@@ -267,23 +342,23 @@ class TelegramAdapter:
                 return reply
             if found.stored:
                 incoming = replace(incoming, resumed=True)
-        return await self.runtime.pipeline.handle(incoming, stream)
+        return await self.runtime.pipeline.handle(incoming, stream, slot)
 
     async def _speak(
-        self, context: Context, card: CharacterCard, reply: Reply, stream: EditStream, text_sent: bool
+        self, bot: ExtBot[None], card: CharacterCard, reply: Reply, stream: EditStream, text_sent: bool
     ) -> None:
         """The voice note for a reply. Without its text already sent, the text goes out when no note
         does (a failed reply is never spoken: its apology is text), or just the notices when one did."""
         chat_id = stream.chat_id
         spoken = not reply.failed and await send_voice_note(
-            context.bot, self.runtime.voice, card, reply.text, chat_id, stream.quote
+            bot, self.runtime.voice, card, reply.text, chat_id, stream.quote
         )
         if text_sent:
             return
         if not spoken:
             await stream.finish(reply)
         elif reply.notices:
-            await send_text(context.bot, chat_id, "\n".join(f"({n})" for n in reply.notices), stream.quote)
+            await send_text(bot, chat_id, "\n".join(f"({n})" for n in reply.notices), stream.quote)
 
     async def _on_file(self, update: Update, context: Context) -> None:
         """A document in a private chat: a character card to install, or a file the bot cannot read."""

@@ -73,9 +73,44 @@ class DurableQueue(asyncio.Queue[object]):
             log.warning("replaying %d updates received before the last stop", len(replayed))
         return replayed
 
+    async def turn(self, update: Update, bot: Bot) -> list[Update] | None:
+        """For a process holding the update's conversation lock (several processes on one database):
+        None when the update is answered already; else the earlier updates of the same chat and
+        person still unanswered, oldest first, which this turn answers before its own.
+
+        Updates are claimed at the door by whichever process Telegram (or a load balancer) gave
+        them to, and answered and marked answered under the conversation's lock: an unanswered one
+        older than this update is waiting for another process's turn, or was left by one that died."""
+        pending = await self.inbox.pending(PLATFORM, self.bot_id)
+        if not any(int(d.delivery_id) == update.update_id for d in pending):
+            return None
+        earlier: list[Update] = []
+        for delivery in pending:
+            if int(delivery.delivery_id) >= update.update_id:
+                continue
+            other = Update.de_json(json.loads(delivery.payload), bot)
+            if _same_conversation(other, update):
+                earlier.append(other)
+        return sorted(earlier, key=lambda u: u.update_id)
+
     async def answered(self, update_id: int) -> None:
         await self.inbox.answered(PLATFORM, self.bot_id, str(update_id))
 
     def _delivery(self, update: Update) -> Delivery:
         payload = json.dumps(update.to_dict(), ensure_ascii=False, separators=(",", ":"))
         return Delivery(PLATFORM, self.bot_id, str(update.update_id), payload)
+
+
+def _same_conversation(other: Update, update: Update) -> bool:
+    """A text message (not a command) from the same person in the same chat."""
+    mine, theirs = update.message, other.message
+    return (
+        mine is not None
+        and theirs is not None
+        and theirs.text is not None
+        and not theirs.text.startswith("/")
+        and theirs.chat.id == mine.chat.id
+        and theirs.from_user is not None
+        and mine.from_user is not None
+        and theirs.from_user.id == mine.from_user.id
+    )

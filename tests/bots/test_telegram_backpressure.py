@@ -1,0 +1,52 @@
+"""Backpressure on Telegram: one person flooding a chat waits in a bounded queue, and is told once."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from anima.bots.telegram import TelegramAdapter
+from anima.config import LimitsSettings, MemorySettings, Settings
+from anima.core.admission import NOT_READ
+from anima.core.runtime import Runtime
+from tests.bots.test_telegram import ALICE, replies_texts, say
+from tests.conftest import REPO
+from tests.fakes.llm import InstantLLM
+from tests.fakes.telegram_server import FakeBot, private_chat
+
+PER_CONVERSATION = 3  # waiting behind the one being answered
+FLOOD = 30
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        characters_dir=REPO / "characters",
+        default_character="aiko",
+        memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/anima.db"),
+        limits=LimitsSettings(per_conversation=PER_CONVERSATION),
+    )
+
+
+async def test_a_flood_from_one_person_waits_in_a_bounded_queue_and_hears_busy_once(
+    adapter: TelegramAdapter, fake: FakeBot, runtime: Runtime, instant_llm: InstantLLM
+) -> None:
+    instant_llm.gate = asyncio.Event()  # the model is slow: nothing is answered until it opens
+    chat = private_chat(ALICE)
+    for k in range(FLOOD):
+        fake.send_text(chat, ALICE, f"m{k}")
+    [busy] = await fake.wait_for_replies(ALICE["id"], 1, within_s=20)
+    assert NOT_READ in busy.text
+    assert len(runtime.pipeline.admission) == PER_CONVERSATION + 1  # answered or waiting, no more
+    assert adapter.order.in_flight <= PER_CONVERSATION + 1
+
+    instant_llm.gate.set()
+    await fake.wait_for_replies(ALICE["id"], 1 + PER_CONVERSATION + 1, within_s=20)
+    assert await say(fake, chat, ALICE, "still there?") == "You said: still there?"
+    answered = [f"You said: m{k}" for k in range(PER_CONVERSATION + 1)]
+    texts = replies_texts(fake, ALICE["id"])
+    assert sorted(texts[:-1]) == sorted([busy.text, *answered])
+    assert [t for t in texts if t.startswith("You said: m")] == answered
+    assert runtime.pipeline.admission.refused == FLOOD - PER_CONVERSATION - 1
