@@ -279,6 +279,8 @@ class TelegramAdapter:
         self.replayed.add(update.update_id)
         try:
             await self._text_turn(update, None, earlier_too=False)
+            if update.update_id not in self.undelivered:  # also group chatter, which is not answered
+                await self.intake.answered(update.update_id)
         finally:
             self.replayed.discard(update.update_id)
             self.undelivered.discard(update.update_id)
