@@ -222,7 +222,7 @@ class LimitsSettings(_Strict):
     """Backpressure: how many messages may wait to be answered before the character says it is busy."""
 
     per_conversation: int = Field(10, ge=1)  # waiting behind the one being answered (as many as flood allows)
-    total: int = Field(200, ge=1)  # waiting or being answered, over all conversations
+    total: int = Field(1000, ge=1)  # waiting or being answered, over all conversations (~10 KB each)
 
 
 class Settings(_Strict):
