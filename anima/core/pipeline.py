@@ -258,7 +258,8 @@ class Pipeline:
         context: TurnContext = NO_CONTEXT,
     ) -> Generated:
         """Try each backend of the card's chain; stream pieces as they come; apologise if all fail."""
-        for backend in self.router.chain(card):
+        chain = self.router.chain(card)
+        for backend in chain:
             received = _Received(stream)
             try:
                 builder = PromptBuilder(backend.counter)
@@ -268,7 +269,8 @@ class Pipeline:
                 )
                 request = self.router.request(backend, card, prompt.messages, stop=_speaker_stops(user_name))
                 METRICS.tokens(backend.name, "prompt", prompt.tokens)
-                await self.turns.unless_cut(partial(self.router.generate, backend, request), received.add)
+                call = partial(self.router.generate, backend, request, last_resort=backend is chain[-1])
+                await self.turns.unless_cut(call, received.add)
                 METRICS.tokens(backend.name, "completion", len(received.pieces))
                 reply = received.text()
                 if not reply:

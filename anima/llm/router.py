@@ -151,13 +151,19 @@ class LLMRouter:
         spec = self.settings.backends.get(backend.name)
         return spec.max_retries if isinstance(spec, OpenAIBackend) else 0
 
-    async def generate(self, backend: LLMBackend, request: GenerationRequest, on_piece: OnPiece) -> None:
+    async def generate(
+        self, backend: LLMBackend, request: GenerationRequest, on_piece: OnPiece, last_resort: bool = False
+    ) -> None:
         """Stream one reply from one backend into `on_piece`, with retries, inside the limits.
 
         Raises LLMError when the backend cannot give the reply; `on_piece` may have had part of it.
+        A `last_resort` (the chain's last backend) is still called, once and without retries, while
+        its breaker is open: the breaker saves time only when there is somewhere else to go, and
+        skipping the only backend turned each short fault into apologies for everyone (the soak:
+        1 reply in 5); one try each keeps the load on a failing server low.
         """
         skip_s = self.breaker.skip_s(backend.name)
-        if skip_s:
+        if skip_s and not last_resort:
             self.stats.skipped += 1
             raise LLMUnavailable(
                 f"{backend.name} is skipped for up to {skip_s:.0f} s: its last "
@@ -165,7 +171,7 @@ class LLMRouter:
             )
         ok: bool | None = None
         try:
-            await self._with_retries(backend, request, on_piece)
+            await self._with_retries(backend, request, on_piece, 0 if skip_s else self.retries_for(backend))
             ok = True
         except LLMError:
             ok = False
@@ -174,10 +180,11 @@ class LLMRouter:
         finally:
             self.breaker.record(backend.name, ok)
 
-    async def _with_retries(self, backend: LLMBackend, request: GenerationRequest, on_piece: OnPiece) -> None:
+    async def _with_retries(
+        self, backend: LLMBackend, request: GenerationRequest, on_piece: OnPiece, retries: int
+    ) -> None:
         loop = asyncio.get_running_loop()
         reply = _Reply()
-        retries = self.retries_for(backend)
         attempt = 0
         while True:
             try:
