@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from anima.core.runtime import Runtime
 from tests.bots.test_telegram import ALICE, replies_texts
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM
-from tests.fakes.telegram_server import FakeBot, private_chat
+from tests.fakes.telegram_server import FakeBot, FakeTelegram, private_chat
 
 PER_CONVERSATION = 3  # waiting behind the one being answered
 FLOOD = 30
@@ -30,6 +31,13 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    """Long polls end within half a second, so a condition on the bot is looked at again that often."""
+    async with FakeTelegram(long_poll_cap_s=0.5) as server:
+        yield server
+
+
 async def test_a_flood_from_one_person_waits_in_a_bounded_queue_and_hears_busy_once(
     adapter: TelegramAdapter, fake: FakeBot, runtime: Runtime, instant_llm: InstantLLM
 ) -> None:
@@ -37,6 +45,8 @@ async def test_a_flood_from_one_person_waits_in_a_bounded_queue_and_hears_busy_o
     chat = private_chat(ALICE)
     for k in range(FLOOD):
         fake.send_text(chat, ALICE, f"m{k}")
+    # Every update of the flood has arrived (each is stored before it is queued, one at a time).
+    await fake.wait_for(lambda: runtime.pipeline.admission.refused == FLOOD - PER_CONVERSATION - 1, 20)
     [busy] = await fake.wait_for_replies(ALICE["id"], 1, within_s=20)
     assert NOT_READ in busy.text
     assert len(runtime.pipeline.admission) == PER_CONVERSATION + 1  # answered or waiting, no more
@@ -52,4 +62,3 @@ async def test_a_flood_from_one_person_waits_in_a_bounded_queue_and_hears_busy_o
     fake.send_text(chat, ALICE, "still there?")
     await fake.wait_for(lambda: texts()[-1:] == ["You said: still there?"], within_s=20)
     assert sorted(texts()) == sorted([busy.text, *answered, "You said: still there?"])  # one busy line
-    assert runtime.pipeline.admission.refused == FLOOD - PER_CONVERSATION - 1
