@@ -96,9 +96,11 @@ class OpsServer:
     async def _readyz(self, _request: web.Request) -> web.Response:
         if self.adapters is None:
             return web.Response(status=503, text="starting: not every adapter has started yet\n")
+        if not self.runtime.pipeline.safety.ready:
+            return web.Response(status=503, text="starting: the safety model is still loading\n")
         try:
             async with asyncio.timeout(self.ready_timeout_s):
-                await self.runtime.memory.run(lambda conn: conn.execute(text("SELECT 1")).scalar())
+                await self.runtime.memory.read(lambda conn: conn.execute(text("SELECT 1")).scalar())
         except TimeoutError:
             return web.Response(status=503, text=f"database not answering within {self.ready_timeout_s} s\n")
         except Exception as exc:  # a probe answers "not ready" for any failure, and says which

@@ -146,6 +146,16 @@ class SafetyPolicy:
         if self.audit is not None:
             await self.audit.ensure_table()
 
+    @property
+    def ready(self) -> bool:
+        """The profanity model is loaded: until then the first turns wait for it (seconds)."""
+        return self._warming is None or self._warming.done()
+
+    async def warmed(self) -> None:
+        """Wait until the profanity model is loaded."""
+        if self._warming is not None:
+            await self._warming
+
     async def close(self) -> None:
         if self._warming is not None:
             await self._warming

@@ -132,7 +132,8 @@ async def test_healthz_answers_ok(ops: OpsServer) -> None:
     assert await get(ops.port, "/healthz") == (200, "ok\n")
 
 
-async def test_readyz_is_503_until_every_adapter_has_started(ops: OpsServer) -> None:
+async def test_readyz_is_503_until_every_adapter_has_started(runtime: Runtime, ops: OpsServer) -> None:
+    await runtime.pipeline.safety.warmed()  # readiness also waits for the safety model
     before, _ = await get(ops.port, "/readyz")
     ops.serving(["telegram[0]", "discord[0]"])
     after, text = await get(ops.port, "/readyz")
