@@ -36,10 +36,16 @@ def _parser() -> argparse.ArgumentParser:
     sing = commands.add_parser("sing", help="a character sings a score (MIDI, MusicXML or /sing notation)")
     sing.add_argument("character", help="card id or name")
     sing.add_argument("score", help="a .mid/.musicxml/.mxl file, or notation such as '| C4 D4 E4 | la la la'")
-    sing.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: ./CHARACTER-song.ogg)")
+    sing.add_argument(
+        "-o", "--output", metavar="FILE", help="where to write it (default: ./CHARACTER-song.ogg)"
+    )
     sing.add_argument("--about", metavar="TOPIC", help="have the character write lyrics about TOPIC first")
-    sing.add_argument("--transpose", type=int, default=0, metavar="SEMITONES", help="e.g. -12: an octave down")
-    sing.add_argument("--backing", action="store_true", help="add a backing track (chords, or the MIDI's parts)")
+    sing.add_argument(
+        "--transpose", type=int, default=0, metavar="SEMITONES", help="e.g. -12: an octave down"
+    )
+    sing.add_argument(
+        "--backing", action="store_true", help="add a backing track (chords, or the MIDI's parts)"
+    )
 
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True)
@@ -95,7 +101,9 @@ def _memory_parser(commands: argparse._SubParsersAction) -> None:  # type: ignor
         if name == "export":
             command.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     copy = memory_commands.add_parser("copy", help="copy the whole memory database into an empty one")
-    copy.add_argument("--to", required=True, metavar="URL", help="e.g. postgresql+asyncpg://anima@localhost/anima")
+    copy.add_argument(
+        "--to", required=True, metavar="URL", help="e.g. postgresql+asyncpg://anima@localhost/anima"
+    )
 
 
 def _card_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
