@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from anima.bots.discord import DiscordAdapter
 from anima.core.runtime import Runtime
@@ -31,7 +30,8 @@ from anima.safety.profanity_model import load_profanity_model
 from tests.bots.test_discord import World, open_world, settled, start_bot
 from tests.conftest import REPO
 from tests.fakes.discord_server import FakeDiscord
-from tests.fakes.openai_server import FakeOpenAI
+from tests.reliability.echo_llm import EchoingOpenAI
+from tests.reliability.echo_llm import expected_reply as echo_reply
 
 
 @pytest.fixture(autouse=True)
@@ -135,26 +135,8 @@ WORDS = 6  # words per reply, streamed one per chunk
 ANIMA = Path(sys.executable).with_name("anima")  # the installed command
 
 
-class EchoingOpenAI(FakeOpenAI):
-    """Streams "Echo: <the person's message> la la …" slowly, so that replies are in flight at the kill."""
-
-    async def _answer_chat(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        said = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        for i, word in enumerate(expected_reply(said).split(" ")):
-            if i:
-                await asyncio.sleep(0.05)  # a slow model: the pace of its tokens
-            chunk = {"choices": [{"index": 0, "delta": {"content": word if i == 0 else " " + word}}]}
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
-        return response
-
-
 def expected_reply(text: str) -> str:
-    return " ".join([f"Echo: {text}", *["la"] * (WORDS - 1)])
+    return echo_reply(text, WORDS)
 
 
 def anima_config(tmp_path: Path, fake: FakeDiscord, llm_url: str) -> Path:
@@ -199,7 +181,7 @@ def inbox_answered(database: Path) -> int:
 
 
 async def test_kill_9_mid_load_then_a_restart_answers_every_message_once_in_order(tmp_path: Path) -> None:
-    llm = EchoingOpenAI()
+    llm = EchoingOpenAI(words=WORDS, chunk_delay_s=0.05)
     await llm.start()
     fake = await FakeDiscord().start()
     people = [fake.user(f"P{i}") for i in range(PEOPLE)]

@@ -24,41 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeBot, FakeTelegram, person, private_chat
+from tests.reliability.echo_llm import EchoingOpenAI, expected_reply
 
 REPO = Path(__file__).resolve().parents[2]
 PEOPLE = [person(5000 + i, f"P{i}") for i in range(6)]
 BEFORE_KILL = 3  # messages per person sent to the first run
 WHILE_DOWN = 1  # messages per person sent while no process runs
-WORDS = 10  # words per reply, streamed one per chunk
-CHUNK_DELAY_S = 0.04
-
-
-class EchoingOpenAI(FakeOpenAI):
-    """Streams "Echo: <the person's message>" slowly, so that replies are in flight at the kill."""
-
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append(body)
-        said = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        words = [f"Echo: {said}", *["la"] * (WORDS - 1)]
-        for i, word in enumerate(words):
-            if i:
-                await asyncio.sleep(CHUNK_DELAY_S)
-            chunk = {"choices": [{"index": 0, "delta": {"content": word if i == 0 else " " + word}}]}
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
-        return response
-
-
-def expected_reply(text: str) -> str:
-    return " ".join([f"Echo: {text}", *["la"] * (WORDS - 1)])
+WORDS = 10  # words per reply, streamed one per chunk (the echo's default)
 
 
 def write_config(tmp_path: Path, tg: FakeTelegram, fake: FakeBot, llm_url: str) -> Path:
@@ -127,7 +101,7 @@ class AnimaRun:
 
 @pytest.fixture
 async def servers() -> AsyncIterator[tuple[FakeTelegram, FakeBot, EchoingOpenAI]]:
-    llm = EchoingOpenAI()
+    llm = EchoingOpenAI(words=WORDS)
     await llm.start()
     async with FakeTelegram(long_poll_cap_s=1.0) as tg:
         yield tg, tg.add_bot("aiko_bot", "Aiko"), llm

@@ -26,7 +26,8 @@ from anima.memory.store import MemoryStore
 from tests.conftest import REPO
 from tests.fakes.telegram_server import FakeBot, FakeTelegram, person, private_chat
 from tests.memory.conftest import PostgresCluster, postgres  # noqa: F401  (the throw-away cluster)
-from tests.reliability.test_telegram_crash import AnimaRun, EchoingOpenAI, expected_reply
+from tests.reliability.echo_llm import EchoingOpenAI, expected_reply
+from tests.reliability.test_telegram_crash import AnimaRun
 
 PEOPLE = [person(7000 + i, f"T{i}") for i in range(4)]
 MESSAGES = 6  # per person
