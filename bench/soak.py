@@ -195,13 +195,22 @@ async def scrape(session: aiohttp.ClientSession, port: int) -> dict[str, float]:
 
 
 def write_config(
-    folder: Path, tg: FakeTelegram, tg_bot: FakeBot, dc: FakeDiscord, llm: FakeOpenAI, port: int
+    folder: Path,
+    tg: FakeTelegram,
+    tg_bot: FakeBot,
+    dc: FakeDiscord,
+    llm: FakeOpenAI,
+    port: int,
+    history_messages: int | None = None,
 ) -> Path:
+    memory: dict[str, Any] = {"database_url": f"sqlite+aiosqlite:///{folder}/soak.db"}
+    if history_messages is not None:  # a smaller history cache fills (ends its warm-up) sooner
+        memory["history_messages"] = history_messages
     config = {
         "characters_dir": str(REPO / "characters"),
         "reload_characters": False,
         "default_character": "aiko",
-        "memory": {"database_url": f"sqlite+aiosqlite:///{folder}/soak.db"},
+        "memory": memory,
         "llm": {
             "default": "fake",
             "backends": {
@@ -242,7 +251,12 @@ async def wait_ready(session: aiohttp.ClientSession, port: int, child: asyncio.s
 
 
 async def soak(
-    minutes: float, users: int, think_s: float, fault_every_s: float, sample_s: float
+    minutes: float,
+    users: int,
+    think_s: float,
+    fault_every_s: float,
+    sample_s: float,
+    history_messages: int | None = None,
 ) -> dict[str, Any]:
     llm = FakeOpenAI(reply=REPLY)
     await llm.start()
@@ -253,7 +267,7 @@ async def soak(
     async with FakeTelegram() as tg, aiohttp.ClientSession() as session:
         tg_bot = tg.add_bot("soak_bot", "Aiko")
         with tempfile.TemporaryDirectory() as tmp:
-            config = write_config(Path(tmp), tg, tg_bot, dc, llm, port)
+            config = write_config(Path(tmp), tg, tg_bot, dc, llm, port, history_messages)
             log = (Path(tmp) / "anima.log").open("w")
             child = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "anima.cli", "--config", str(config), "run", cwd=REPO, stderr=log
@@ -405,6 +419,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--think-s", type=float, default=8.0, help="mean pause between a reply and the next")
     parser.add_argument("--fault-every-s", type=float, default=3.0, help="mean time between injected faults")
     parser.add_argument("--sample-s", type=float, default=15.0)
+    parser.add_argument(
+        "--history-messages", type=int, help="memory.history_messages (the per-conversation cache)"
+    )
     parser.add_argument("--write", action="store_true", help="store the figures in bench/results/soak.json")
     args = parser.parse_args(argv)
     # The fakes log the bot's half-read requests when it is stopped; that is the test's doing, not a fault.
@@ -412,11 +429,22 @@ def main(argv: list[str] | None = None) -> None:
     command = f".venv/bin/python -m bench.soak --minutes {args.minutes:g} --users {args.users}"
     if args.think_s != parser.get_default("think_s"):
         command += f" --think-s {args.think_s:g}"
+    if args.history_messages is not None:
+        command += f" --history-messages {args.history_messages}"
     date, started, load = report.now(), time.perf_counter(), report.load_average()
     tee = report.Tee(sys.stdout)
     with contextlib.redirect_stdout(tee):
         print(f"$ {command}   ({os.cpu_count()} CPUs)")
-        result = asyncio.run(soak(args.minutes, args.users, args.think_s, args.fault_every_s, args.sample_s))
+        result = asyncio.run(
+            soak(
+                args.minutes,
+                args.users,
+                args.think_s,
+                args.fault_every_s,
+                args.sample_s,
+                args.history_messages,
+            )
+        )
         print_summary(result, command)
     if args.write:
         seconds = time.perf_counter() - started
