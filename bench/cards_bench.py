@@ -17,7 +17,8 @@ from anima.characters.card import CharacterCard, Lorebook, LorebookEntry
 from anima.characters.importer import read_card
 from anima.characters.library import load_card
 from anima.characters.tavern import card_to_tavern
-from anima.core.prompt import ChatMessage, PromptBuilder
+from anima.core.messages import ChatMessage
+from anima.core.prompt import PromptBuilder
 from anima.core.tokens import CachedCounter, TiktokenCounter
 from bench.report import record
 

@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 from anima.config import EmbeddedBackend, MemorySettings, SafetySettings, Settings
-from anima.core.messages import Incoming
-from anima.core.prompt import ChatMessage
+from anima.core.messages import ChatMessage, Incoming
 from anima.core.runtime import Runtime
 from anima.llm.base import GenerationRequest
 from anima.llm.embedded import EmbeddedLLM

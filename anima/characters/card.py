@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from anima.core.messages import Role
 from anima.yaml_source import describe_type
 
 DEFAULT_SYSTEM_PROMPT = """\
@@ -120,7 +121,6 @@ class CardAsset(_Strict):
 
 SelectiveLogic = Literal["and_any", "and_all", "not_any", "not_all"]
 Position = Literal["before_char", "after_char", "at_depth"]
-Role = Literal["system", "user", "assistant"]
 
 
 class LorebookEntry(_Strict):

@@ -1,12 +1,23 @@
 """The platform-neutral core: message types, the pipeline, ordering, prompt and token budget.
 
-Nothing here imports a platform library; adapters in anima.bots translate to and from these types.
-The pipeline and runtime live in `anima.core.pipeline` and `anima.core.runtime` (they import
-memory and LLM code, which import these types).
+Nothing here imports a platform library or a feature above the core (anima.bots, anima.soul,
+anima.voice, the composition root anima.app); adapters in anima.bots translate to and from these
+types. This package imports only `anima.core.messages`, the bottom of the core, so the LLM and
+memory layers can use the message types without pulling in the prompt builder or the pipeline:
+import the rest from its module (`anima.core.pipeline`, `anima.core.prompt`, …).
 """
 
-from anima.core.messages import Attachment, ConversationKey, DiscardStream, Incoming, Reply, ReplyStream
-from anima.core.prompt import ChatMessage, Prompt, PromptBuilder, plan_budget
+from anima.core.messages import (
+    Attachment,
+    ChatMessage,
+    ConversationKey,
+    DiscardStream,
+    Incoming,
+    Reply,
+    ReplyStream,
+    Role,
+    Speaker,
+)
 
 __all__ = [
     "Attachment",
@@ -14,9 +25,8 @@ __all__ = [
     "ConversationKey",
     "DiscardStream",
     "Incoming",
-    "Prompt",
-    "PromptBuilder",
     "Reply",
     "ReplyStream",
-    "plan_budget",
+    "Role",
+    "Speaker",
 ]

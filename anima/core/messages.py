@@ -1,11 +1,24 @@
-"""The platform-neutral message types every adapter translates to and from."""
+"""The platform-neutral message types every adapter translates to and from: the bottom of the core.
+
+This module imports nothing of Anima's, so the LLM, memory and character layers can use these
+types without pulling in the prompt builder or the pipeline.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-Role = Literal["user", "assistant"]
+Role = Literal["system", "user", "assistant"]  # who a chat message (to or from an LLM) is from
+Speaker = Literal["user", "assistant"]  # who said a message stored in a conversation's history
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a chat prompt, in the OpenAI / ChatML sense."""
+
+    role: Role
+    content: str
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from anima.characters.library import CharacterLibrary
 from anima.characters.macros import expand
 from anima.config import LimitsSettings, MemorySettings
 from anima.core.admission import Admission, Admitted, Refused, answer_refused
-from anima.core.messages import ConversationKey, DiscardStream, Incoming, Reply, ReplyStream
+from anima.core.messages import ChatMessage, ConversationKey, DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
-from anima.core.prompt import NO_CONTEXT, ChatMessage, PromptBuilder, PromptTooLarge, TurnContext
+from anima.core.prompt import NO_CONTEXT, PromptBuilder, PromptTooLarge, TurnContext
 from anima.core.turns import TurnsInFlight
 from anima.errors import LLMError, MemoryStoreError
 from anima.llm.router import LLMRouter

@@ -13,12 +13,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 from anima.characters.card import CharacterCard
 from anima.characters.lorebook import Activation, activate, budget_order
 from anima.characters.lorebook import token_budget as lorebook_budget
 from anima.characters.macros import expand
+from anima.core.messages import ChatMessage
 from anima.core.tokens import TokenCounter
 from anima.errors import AnimaError
 
@@ -26,12 +26,6 @@ from anima.errors import AnimaError
 PER_MESSAGE_TOKENS = 4
 REPLY_PRIMER_TOKENS = 3
 MIN_USER_TOKENS = 16
-
-
-@dataclass(frozen=True)
-class ChatMessage:
-    role: Literal["system", "user", "assistant"]
-    content: str
 
 
 @dataclass(frozen=True)

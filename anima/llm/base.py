@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from anima.core.prompt import ChatMessage
+from anima.core.messages import ChatMessage
 from anima.core.tokens import TokenCounter
 
 

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from anima.characters.card import CharacterCard
-from anima.core.prompt import ChatMessage
+from anima.core.messages import ChatMessage
 from anima.errors import AnimaError
 from anima.llm.base import GenerationRequest
 from anima.llm.router import LLMRouter

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Connection, delete, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from anima.core.messages import ConversationKey, Role
-from anima.core.prompt import ChatMessage
+from anima.core.messages import ChatMessage, ConversationKey, Speaker
 from anima.errors import MemoryStoreError
 from anima.memory import migrate
 from anima.memory.database import Database, open_database
@@ -236,7 +235,7 @@ class MemoryStore:
     async def add(
         self,
         state: ConversationState,
-        role: Role,
+        role: Speaker,
         content: str,
         platform_message_id: str | None = None,
         cut: bool = False,

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import aiohttp
 
-from anima.core.prompt import ChatMessage
+from anima.core.messages import ChatMessage
 from anima.errors import AnimaError, LLMError
 from anima.llm.base import GenerationRequest
 from anima.llm.router import LLMRouter

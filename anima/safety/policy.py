@@ -18,8 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from anima.characters.card import CharacterCard
 from anima.config import SafetySettings
-from anima.core.messages import Incoming, ReplyStream
-from anima.core.prompt import ChatMessage
+from anima.core.messages import ChatMessage, Incoming, ReplyStream
 from anima.errors import AnimaError, ConfigError
 from anima.llm.router import LLMRouter
 from anima.memory.store import MemoryStore

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anima.characters.card import CharacterCard, Lorebook, LorebookEntry
-from anima.core.prompt import ChatMessage, PromptBuilder
+from anima.core.messages import ChatMessage
+from anima.core.prompt import PromptBuilder
 from tests.test_prompt_budget import COUNTER, prompt_tokens
 
 PERSONA = "{{char}} is a warm illustrator who loves tea."

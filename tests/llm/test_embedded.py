@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from anima.config import EmbeddedBackend
-from anima.core.prompt import ChatMessage
+from anima.core.messages import ChatMessage
 from anima.errors import ModelFileMissing
 from anima.llm.base import GenerationRequest
 from anima.llm.embedded import EmbeddedLLM, bundled_model_path

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from anima.config import OpenAIBackend
-from anima.core.prompt import ChatMessage
+from anima.core.messages import ChatMessage
 from anima.errors import LLMError, LLMRateLimited, LLMStreamBroken, LLMUnavailable
 from anima.llm.base import GenerationRequest
 from anima.llm.openai_backend import OpenAILLM, retry_after

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anima.characters.card import CharacterCard
-from anima.core.prompt import ChatMessage, PromptBuilder, PromptTooLarge, TurnContext
+from anima.core.messages import ChatMessage
+from anima.core.prompt import PromptBuilder, PromptTooLarge, TurnContext
 from anima.core.tokens import CachedCounter, TiktokenCounter
 
 COUNTER = CachedCounter(TiktokenCounter())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from anima.core.prompt import ChatMessage, PromptBuilder, TurnContext
+from anima.core.messages import ChatMessage
+from anima.core.prompt import PromptBuilder, TurnContext
 from anima.core.runtime import Runtime
 from anima.soul import SoulError, SoulStore, Source
 from anima.soul.changes import Change

@@ -10,7 +10,7 @@ import re
 from dataclasses import replace
 
 from anima.characters.card import CharacterCard
-from anima.core.prompt import ChatMessage
+from anima.core.messages import ChatMessage
 from anima.llm.router import LLMRouter
 from anima.voice.sing.score import Score, ScoreError, Syllable
 from anima.voice.sing.syllables import syllables
