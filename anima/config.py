@@ -58,7 +58,7 @@ class LLMSettings(_Strict):
         default_factory=lambda: {"embedded": EmbeddedBackend(kind="embedded")}
     )
     max_concurrency: int = Field(4, ge=1)
-    # Faults (README "LLM faults and backpressure"): a backend's own max_retries, with backoff from
+    # Faults (docs/operations.md, "LLM faults…"): a backend's own max_retries, with backoff from
     # retry_backoff_s doubling up to retry_backoff_max_s (full jitter), inside the first-token limit;
     # a Retry-After longer than max_retry_after_s (or than the time left) moves on to the fallback.
     first_token_timeout_s: float = Field(60, gt=0)
@@ -124,7 +124,7 @@ class DiscordBotSettings(_Strict):
     edit_interval_s: float = Field(1.5, ge=0.1)  # at most one streaming edit per this many seconds
     # Discord user ids allowed to install character cards by sending the file to the bot in a DM
     admins: list[Annotated[str, Field(coerce_numbers_to_str=True)]] = Field(default_factory=list)
-    # Several processes share one bot's gateway shards (see README, "Running several processes"):
+    # Several processes share one bot's gateway shards (see docs/operations.md, "Running several processes"):
     # shard_count in all of them, and each its own shard_ids. None: one process runs every shard.
     shard_count: int | None = Field(None, ge=1)
     shard_ids: list[int] | None = None
@@ -196,7 +196,7 @@ class ModerationSettings(_Strict):
 
 
 class SafetySettings(_Strict):
-    """Moderation of what people send and what characters answer (see README, "Safety")."""
+    """Moderation of what people send and what characters answer (see docs/safety.md)."""
 
     max_input_chars: int = Field(4000, ge=1)
     flood_messages: int = Field(10, ge=1)  # per user within flood_window_s; past it one notice, then silence

@@ -3,7 +3,7 @@
 Each module has `main() -> None` (sync) or `async main()`, prints its table with the command that
 produced it, records its headline figures with `bench.report.record`, and never asserts on time:
 benchmarks report, tests decide. With `--write` (what `make bench` passes) each bench's figures
-and output are stored in bench/results/, and bench/RESULTS.md and the README's table are rebuilt.
+and output are stored in bench/results/, and bench/RESULTS.md is rebuilt.
 A bench that fails is reported and the others still run.
 """
 

@@ -4,9 +4,9 @@
     record("pipeline p99 per message", 7.3, "ms", COMMAND)
 
 `python -m bench --write` collects what every bench recorded (and everything it printed) into
-bench/results/<bench>.json, then renders bench/RESULTS.md and the README's table from all of them,
-so re-running one bench updates its rows and keeps the others'. A bench that records nothing
-still gets a row pointing at its printed output.
+bench/results/<bench>.json, then renders bench/RESULTS.md from all of them: the one place figures
+live (the README and docs/ link to it). Re-running one bench updates its rows and keeps the
+others'. A bench that records nothing still gets a row pointing at its printed output.
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ from typing import TextIO
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 RESULTS_MD = HERE / "RESULTS.md"
-README = HERE.parent / "README.md"
-README_START = "<!-- bench-results:start -->"
-README_END = "<!-- bench-results:end -->"
 
 
 @dataclass(frozen=True)
@@ -173,24 +170,10 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
-def write(directory: Path = RESULTS_DIR, results_md: Path = RESULTS_MD, readme: Path = README) -> None:
-    """Render RESULTS.md from every stored run, and the table between the README's markers."""
+def write(directory: Path = RESULTS_DIR, results_md: Path = RESULTS_MD) -> None:
+    """Render RESULTS.md from every stored run."""
     runs = load_all(directory)
     if not runs:
         return
     results_md.write_text(render(runs))
     print(f"wrote {results_md}")
-    if readme.exists():
-        text = readme.read_text()
-        if README_START in text and README_END in text:
-            head, rest = text.split(README_START, 1)
-            _, tail = rest.split(README_END, 1)
-            dates = sorted(run.date for run in runs)
-            block = (
-                f"{README_START}\n"
-                f"Latest `make bench` ({dates[-1]}; {runs[0].machine}; load average {loads(runs)}; "
-                "full output in bench/RESULTS.md):\n\n"
-                f"{table(runs)}\n{README_END}"
-            )
-            readme.write_text(head + block + tail)
-            print(f"wrote the table in {readme}")

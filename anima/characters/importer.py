@@ -139,7 +139,7 @@ def dump_card_yaml(card: CharacterCard, header: str = "") -> str:
     data = card.model_dump(mode="json", exclude_defaults=True)
     text = yaml.dump(data, Dumper=_CardDumper, sort_keys=False, allow_unicode=True, width=100)
     if header:
-        text = f'# {header}\n# Every field is described in the README ("Character cards").\n{text}'
+        text = f'# {header}\n# Every field is described in docs/cards-and-lorebooks.md.\n{text}'
     again = CharacterCard.model_validate(yaml.load(text, Loader=_LOADER))
     again.id = card.id
     if again.model_dump() != card.model_dump():

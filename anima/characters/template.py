@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 CARD_TEMPLATE = """\
-# {name}: a character card. Every field is described in the README ("Character cards");
+# {name}: a character card. Every field is described in docs/cards-and-lorebooks.md;
 # V2/V3 names are given where Character Card V2/V3 (SillyTavern, chub.ai…) has the same field.
 # Macros work in every text: {{{{char}}}} {{{{user}}}} {{{{date}}}} {{{{time}}}} {{{{weekday}}}}
 # {{{{idle_duration}}}} {{{{random:a,b,c}}}} and the V2 spellings <BOT> <USER>.
@@ -39,7 +39,7 @@ lorebook:                              # V2 character_book: world info
 #   {{{{scenario}}}} {{{{rules}}}} (those it leaves out are added after it)
 # lorebooks: [lorebooks/world.yaml]   # shared lorebook files, relative to this card
 # llm: {{temperature: 0.8}}            # per-card model settings; voice:, safety: likewise
-# growth: {{mode: propose}}            # learn from conversations, each change approved (README: Soul growth)
+# growth: {{mode: propose}}            # learn from conversations, each change approved by you
 """
 
 

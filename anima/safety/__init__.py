@@ -2,7 +2,7 @@
 
 Each check is a small object with one method (anima/safety/checks/, one per file); `SafetyPolicy`
 runs them in order for every message, on every platform, and stores every decision other than
-allow. See README, "Safety".
+allow. See docs/safety.md.
 """
 
 from anima.safety.checks import CutImpersonation

@@ -111,7 +111,7 @@ class AnimaClient(discord.AutoShardedClient):
         except discord.HTTPException as exc:
             log.warning(
                 "%s: could not register slash commands (%s); invite the bot with the applications.commands "
-                "scope (see README, Discord)",
+                "scope (see docs/discord.md)",
                 self.adapter.name,
                 exc,
             )
@@ -210,7 +210,7 @@ class DiscordAdapter:
             raise ConfigError(
                 [
                     f"{where}: Discord refused the Message Content intent; enable it under Bot → Privileged "
-                    "Gateway Intents → Message Content Intent in the developer portal (see README, Discord)"
+                    "Gateway Intents → Message Content Intent in the developer portal (see docs/discord.md)"
                 ]
             )
         raise AnimaError(f"{where}: the gateway connection closed: {exc}") from exc
