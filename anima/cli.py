@@ -264,8 +264,8 @@ def _bench(names: list[str]) -> int:
 
 
 async def _chat(settings, character: str | None, user: str | None) -> int:  # type: ignore[no-untyped-def]
+    from anima.app import Runtime
     from anima.bots.console import ConsoleChat
-    from anima.core.runtime import Runtime
 
     runtime = await Runtime.start(settings, progress=_progress)
     try:
@@ -278,8 +278,8 @@ async def _chat(settings, character: str | None, user: str | None) -> int:  # ty
 
 
 async def _run(settings) -> int:  # type: ignore[no-untyped-def]
+    from anima.app import Runtime
     from anima.bots.service import serve
-    from anima.core.runtime import Runtime
 
     runtime = await Runtime.start(settings, progress=_progress)
     try:

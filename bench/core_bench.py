@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from anima.app import Runtime
 from anima.config import EmbeddedBackend, MemorySettings, SafetySettings, Settings
 from anima.core.messages import ChatMessage, Incoming
-from anima.core.runtime import Runtime
 from anima.llm.base import GenerationRequest
 from anima.llm.embedded import EmbeddedLLM
 from bench.report import record

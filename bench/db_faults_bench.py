@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from anima.app import Runtime
 from anima.config import MemorySettings, SafetySettings, Settings
 from anima.core.messages import Incoming
-from anima.core.runtime import Runtime
 from tests.fakes.llm import InstantLLM
 
 REPO = Path(__file__).resolve().parent.parent

@@ -168,9 +168,9 @@ async def main() -> None:
 async def serve(api_base: str, token: str, database: str) -> None:
     from pydantic import SecretStr
 
+    from anima.app import Runtime
     from anima.bots.discord import DiscordAdapter
     from anima.config import DiscordBotSettings, MemorySettings, Settings
-    from anima.core.runtime import Runtime
     from tests.fakes.llm import InstantLLM
 
     settings = Settings(

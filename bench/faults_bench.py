@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from anima.app import Runtime
 from anima.config import LLMSettings, MemorySettings, OpenAIBackend, SafetySettings, Settings
 from anima.core.messages import Incoming
-from anima.core.runtime import Runtime
 from bench.report import record
 from tests.fakes.openai_server import FakeOpenAI
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
+from anima.app import Runtime
 from anima.config import MemorySettings, SafetySettings, Settings
 from anima.core.messages import ConversationKey, Incoming
-from anima.core.runtime import Runtime
 from anima.memory.embedding import EmbeddingUnavailable
 from anima.memory.locomo import evaluate, table
 from anima.memory.store import MemoryStore, _insert_turn

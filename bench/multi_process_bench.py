@@ -14,10 +14,10 @@ import statistics
 import time
 from pathlib import Path
 
+from anima.app import Runtime
 from anima.config import MemorySettings, SafetySettings, Settings
 from anima.core.messages import Incoming
 from anima.core.ordering import ConversationLocks
-from anima.core.runtime import Runtime
 from anima.memory.locks import AdvisoryLocks
 from bench.report import record
 from tests.fakes.llm import InstantLLM

@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from anima.app import Runtime
 from anima.config import MemorySettings, SafetySettings, Settings
 from anima.core.messages import Incoming
-from anima.core.runtime import Runtime
 from anima.llm.base import GenerationRequest
 from anima.soul import report as soul_report
 from tests.fakes.llm import InstantLLM, echo_reply
@@ -124,7 +124,7 @@ def day_of_talk(day: int, user_index: int) -> list[str]:
 async def simulated_month(directory: Path) -> None:
     llm = ScriptedLLM()
     runtime = await start(directory, GROWTH, llm)
-    soul, memory = runtime.pipeline.soul, runtime.memory
+    soul, memory = runtime.soul, runtime.memory
     first = datetime(2026, 10, 1, 18, tzinfo=UTC)
     sent = approved = rejected = 0
     example = ""
@@ -150,7 +150,7 @@ async def simulated_month(directory: Path) -> None:
                 await soul.rollback("aiko", await soul.version("aiko") - 1, "cli:owner")
         card = runtime.characters.get("aiko")
         history = await soul.history("aiko")
-        cost = runtime.pipeline.proposer.cost
+        cost = runtime.proposer.cost
         everything = await soul.proposals("aiko", status=None)
         auto = sum(v.approved_by == "auto" for v in history)
         held = [p for p in everything if p.decided_by == "safety"]
@@ -198,7 +198,7 @@ async def latencies(directory: Path, growth: dict[str, object], review_s: float)
             times.append((time.perf_counter() - started) * 1000)
             await asyncio.sleep(0.005)  # people do not type back within a millisecond
         await runtime.pipeline.keeper.drain(120)
-        return times, runtime.pipeline.proposer.cost.reviews
+        return times, runtime.proposer.cost.reviews
     finally:
         await runtime.close()
 

@@ -95,9 +95,9 @@ async def _start_floor(token: str, base_url: str):  # type: ignore[no-untyped-de
 async def _start_anima(token: str, base_url: str, limited: bool):  # type: ignore[no-untyped-def]
     from pydantic import SecretStr
 
+    from anima.app import Runtime
     from anima.bots.telegram import TelegramAdapter
     from anima.config import MemorySettings, Settings, TelegramBotSettings
-    from anima.core.runtime import Runtime
     from tests.fakes.llm import InstantLLM
 
     tmp = tempfile.TemporaryDirectory()

@@ -23,10 +23,10 @@ from typing import Any
 from pydantic import SecretStr
 from telegram import Bot, Update
 
+from anima.app import Runtime
 from anima.bots.telegram import TelegramAdapter
 from anima.bots.telegram.intake import DurableQueue
 from anima.config import MemorySettings, Settings, TelegramBotSettings
-from anima.core.runtime import Runtime
 from anima.memory.store import MemoryStore
 from tests.fakes.llm import InstantLLM
 from tests.fakes.telegram_server import FakeTelegram, person, private_chat

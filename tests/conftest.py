@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from anima.app import Runtime
 from anima.config import MemorySettings, Settings
-from anima.core.runtime import Runtime
 from tests.fakes.llm import InstantLLM
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from anima.app import Runtime
 from anima.characters.macros import expand
 from anima.core.admission import NOT_READ, Admission
 from anima.core.messages import Incoming, Reply
-from anima.core.runtime import Runtime
 from tests.fakes.llm import InstantLLM
 
 SENT: list[asyncio.Task[Reply | None]] = []

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+from anima.app import Runtime
 from anima.config import LLMSettings
 from anima.core.messages import Incoming, Reply
-from anima.core.runtime import Runtime
 from anima.errors import LLMError
 from anima.llm.base import GenerationRequest
 from tests.fakes.llm import InstantLLM

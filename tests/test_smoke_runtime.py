@@ -1,5 +1,5 @@
+from anima.app import Runtime
 from anima.core.messages import Incoming
-from anima.core.runtime import Runtime
 
 
 async def test_a_message_gets_a_reply_and_both_turns_are_stored(runtime: Runtime) -> None:

@@ -10,9 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from anima.app import Runtime
 from anima.characters.card import CharacterCard
 from anima.core.messages import Incoming, Reply
-from anima.core.runtime import Runtime
 from anima.errors import AnimaError
 from anima.voice import delivery_for
 

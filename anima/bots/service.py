@@ -7,7 +7,7 @@ import logging
 import signal
 from typing import Protocol
 
-from anima.core.runtime import Runtime
+from anima.app import Runtime
 from anima.errors import ConfigError
 from anima.ops.http import OpsServer
 

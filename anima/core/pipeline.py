@@ -8,6 +8,7 @@ import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Protocol
 
 from anima.characters.card import CharacterCard
 from anima.characters.library import CharacterLibrary
@@ -24,7 +25,6 @@ from anima.memory.keeper import MemoryKeeper, Turn
 from anima.memory.store import ConversationState, MemoryStore
 from anima.ops.metrics import METRICS
 from anima.safety import SafetyPolicy
-from anima.soul import SoulProposer, SoulStore, layer_lines
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,13 @@ class _Received:
         return "".join(self.pieces).strip()
 
 
+class PromptLayer(Protocol):
+    """Lines a feature adds to a turn's prompt after the persona, within the card's `growth.tokens`
+    (anima/soul's learned layer). Registered on `Pipeline.prompt_layers` by the composition root."""
+
+    async def lines(self, card: CharacterCard, message: Incoming) -> list[str]: ...
+
+
 class Pipeline:
     """Turns one Incoming into one Reply. Platform-neutral: adapters call `handle` and render the stream."""
 
@@ -67,7 +74,7 @@ class Pipeline:
         default_character: str,
         safety: SafetyPolicy | None = None,
         memory_settings: MemorySettings | None = None,
-        locks: ConversationLocks | None = None,  # with PostgreSQL, shared by every process (runtime.py)
+        locks: ConversationLocks | None = None,  # with PostgreSQL, shared by every process (anima/app.py)
     ) -> None:
         self.characters = characters
         self.memory = memory
@@ -78,11 +85,11 @@ class Pipeline:
         self.keeper = MemoryKeeper(
             memory, router, self.memory_settings.summarize_every, self.memory_settings.llm_facts_every
         )
-        self.soul = SoulStore(memory)  # what characters learned from their conversations (anima/soul)
-        self.proposer = SoulProposer(self.soul, self.keeper)
-        self.keeper.also.append(self.proposer.after_turn)  # proposals run in the background, never in a reply
+        # Features plug in here (anima/app.py registers soul growth): prompt layers are read for
+        # every turn; after-turn work goes on the keeper's worker (`keeper.also`), never in a reply.
+        self.prompt_layers: list[PromptLayer] = []
         self._locks = locks if locks is not None else ConversationLocks()
-        self.admission = Admission.from_settings(LimitsSettings())  # backpressure; Runtime sets config's
+        self.admission = Admission.from_settings(LimitsSettings())  # backpressure; anima/app.py sets config's
         self.turns = TurnsInFlight()  # a graceful shutdown waits for these, then cuts what is left
 
     async def close(self) -> None:
@@ -215,16 +222,11 @@ class Pipeline:
             return reply
 
     async def learned(self, card: CharacterCard, message: Incoming) -> list[str]:
-        """The character's learned layer this user may see (cached: no query while unchanged); a
-        database failure costs the layer, never the reply."""
-        if not card.growth.tokens:
-            return []
-        try:
-            entries = await self.soul.layer(card.id, message.platform, message.user_id)
-        except MemoryStoreError as exc:
-            log.warning("the learned layer could not be read, answering with the card alone: %s", exc)
-            return []
-        return layer_lines(entries, message.display_name)
+        """The lines the registered prompt layers add for this turn, in their order."""
+        lines: list[str] = []
+        for layer in self.prompt_layers:
+            lines += await layer.lines(card, message)
+        return lines
 
     async def recall(
         self, conversation: ConversationState, text: str, card: CharacterCard, user_name: str, in_history: int

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from anima.characters.card import CharacterCard
 from anima.core.messages import ChatMessage
@@ -51,6 +52,12 @@ class Turn:
     replied: StoredMessage | None
 
 
+class AfterTurn(Protocol):
+    """Background work a feature registers on the keeper (`keeper.also`), run after memory's own."""
+
+    async def after_turn(self, turn: Turn) -> None: ...
+
+
 class MemoryKeeper:
     """One background worker per runtime; `close()` stops it (unfinished LLM work is dropped)."""
 
@@ -77,7 +84,7 @@ class MemoryKeeper:
         self._unsummarised: dict[int, int] = {}
         self._closing = False
         # more LLM work per finished turn (anima/soul's proposals), after memory's own, off the reply path
-        self.also: list[Callable[[Turn], Awaitable[None]]] = []
+        self.also: list[AfterTurn] = []
 
     def after_turn(self, turn: Turn) -> None:
         """Queue a finished turn for background work; returns at once."""
@@ -148,7 +155,7 @@ class MemoryKeeper:
             if count >= self.llm_facts_every:
                 await self._extract_facts(turn)
         for work in self.also:
-            await work(turn)
+            await work.after_turn(turn)
 
     async def _summarize(self, turn: Turn) -> None:
         known = self._unsummarised.get(turn.state.id)

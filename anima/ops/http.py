@@ -13,25 +13,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from anima.config import OpsSettings
-from anima.core.runtime import Runtime
+from anima.config import OpsSettings, Settings
+from anima.core.pipeline import Pipeline
 from anima.errors import ConfigError
+from anima.llm.router import LLMRouter
+from anima.memory.store import MemoryStore
 from anima.ops.metrics import METRICS
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 2.0
 
 
+class Served(Protocol):
+    """The running parts the endpoints read (anima.app.Runtime has them; ops never imports it)."""
+
+    settings: Settings
+    pipeline: Pipeline
+    router: LLMRouter
+    memory: MemoryStore
+
+
 class OpsServer:
     """Serves the three endpoints for one runtime; `serving(names)` marks the adapters as started."""
 
     def __init__(
-        self, runtime: Runtime, settings: OpsSettings | None = None, ready_timeout_s: float = READY_TIMEOUT_S
+        self, runtime: Served, settings: OpsSettings | None = None, ready_timeout_s: float = READY_TIMEOUT_S
     ) -> None:
         self.runtime = runtime
         self.settings = settings or runtime.settings.ops
@@ -41,7 +53,7 @@ class OpsServer:
         self._runner: web.AppRunner | None = None
 
     @classmethod
-    async def start_for(cls, runtime: Runtime) -> OpsServer | None:
+    async def start_for(cls, runtime: Served) -> OpsServer | None:
         """The server when `ops.metrics_port` is set (started, metrics enabled); else None."""
         if runtime.settings.ops.metrics_port is None:
             return None

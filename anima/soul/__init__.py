@@ -6,7 +6,7 @@ prompt gets the learned lines after the persona, under their own token budget (l
 """
 
 from anima.soul.changes import Change, Entry, Evidence, Proposal, SoulError, Source, Version
-from anima.soul.layer import layer_lines
+from anima.soul.layer import LearnedLayer, layer_lines
 from anima.soul.proposer import ProposalCost, SoulProposer
 from anima.soul.store import SoulStore
 
@@ -14,6 +14,7 @@ __all__ = [
     "Change",
     "Entry",
     "Evidence",
+    "LearnedLayer",
     "Proposal",
     "ProposalCost",
     "SoulError",

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
+from anima.characters.card import CharacterCard
+from anima.core.messages import Incoming
+from anima.errors import MemoryStoreError
 from anima.soul.changes import Entry
+from anima.soul.store import SoulStore
+
+log = logging.getLogger(__name__)
 
 ORDER = ("relationship", "habit", "opinion", "backstory")  # what gives way last comes first
 LABEL = {"habit": "habit", "opinion": "opinion", "backstory": "lived"}
@@ -19,3 +26,22 @@ def layer_lines(entries: Sequence[Entry], user_name: str) -> list[str]:
             label = f"with {user_name}" if kind == "relationship" else LABEL[kind]
             lines.append(f"- ({label}) {entry.text}")
     return lines
+
+
+class LearnedLayer:
+    """The pipeline's prompt layer for what the character learned (anima.app registers it)."""
+
+    def __init__(self, soul: SoulStore) -> None:
+        self.soul = soul
+
+    async def lines(self, card: CharacterCard, message: Incoming) -> list[str]:
+        """The learned lines this user may see (cached: no query while unchanged); a database
+        failure costs the layer, never the reply."""
+        if not card.growth.tokens:
+            return []
+        try:
+            entries = await self.soul.layer(card.id, message.platform, message.user_id)
+        except MemoryStoreError as exc:
+            log.warning("the learned layer could not be read, answering with the card alone: %s", exc)
+            return []
+        return layer_lines(entries, message.display_name)

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from anima.app import Runtime
 from anima.bots.discord import DiscordAdapter
 from anima.bots.telegram import TelegramAdapter
-from anima.core.runtime import Runtime
 from tests.bots.test_discord import World, open_world, start_bot
 from tests.bots.test_telegram import bot_settings
 from tests.fakes.telegram_server import FakeBot, FakeTelegram

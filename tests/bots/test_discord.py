@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from anima.app import Runtime
 from anima.bots.discord import DiscordAdapter
 from anima.config import DiscordBotSettings
-from anima.core.runtime import Runtime
 from anima.errors import ConfigError
 from anima.llm.base import GenerationRequest
 from tests.fakes.discord_server import (

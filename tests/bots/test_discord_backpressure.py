@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from anima.app import Runtime
 from anima.bots.discord import DiscordAdapter
 from anima.config import LimitsSettings, MemorySettings, Settings
 from anima.core.admission import NOT_READ
-from anima.core.runtime import Runtime
 from tests.bots.test_discord import World, replies
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM

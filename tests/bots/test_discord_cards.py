@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from anima.app import Runtime
 from anima.bots.discord import DiscordAdapter
 from anima.characters.card import CharacterCard
 from anima.characters.exporter import export_card
 from anima.characters.install import MAX_INSTALL_BYTES
 from anima.characters.library import load_card_bytes
 from anima.config import DiscordBotSettings, Settings
-from anima.core.runtime import Runtime
 from tests.bots.test_discord import World, replies, settled, start_bot
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import soundfile
 
+from anima.app import Runtime
 from anima.bots.discord import DiscordAdapter
 from anima.config import OpenAIVoiceSettings, Settings, VoiceSettings
-from anima.core.runtime import Runtime
 from tests.bots.test_discord import World, command_reply, replies, settled, start_bot
 from tests.fakes.discord_server import BOT_PERMISSIONS, IS_VOICE_MESSAGE, SEND_VOICE_MESSAGES
 from tests.fakes.llm import InstantLLM

@@ -12,11 +12,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from anima.app import Runtime
 from anima.bots.service import serve
 from anima.bots.telegram import TelegramAdapter
 from anima.config import TelegramBotSettings
 from anima.core.messages import Incoming
-from anima.core.runtime import Runtime
 from anima.errors import ConfigError
 from anima.llm.base import GenerationRequest
 from anima.memory.models import Conversation, Message, Preference, User

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from anima.app import Runtime
 from anima.bots.telegram import TelegramAdapter
 from anima.config import LimitsSettings, MemorySettings, Settings
 from anima.core.admission import NOT_READ
-from anima.core.runtime import Runtime
 from tests.bots.test_telegram import ALICE, replies_texts
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from anima.app import Runtime
 from anima.bots.telegram import TelegramAdapter
 from anima.characters.card import CharacterCard
 from anima.characters.exporter import export_card
 from anima.characters.install import MAX_INSTALL_BYTES
 from anima.characters.library import load_card_bytes
 from anima.config import Settings, TelegramBotSettings
-from anima.core.runtime import Runtime
 from tests.bots.test_telegram import ALICE, BOB, bot_settings, say
 from tests.conftest import REPO
 from tests.fakes.telegram_server import FakeBot, FakeTelegram, private_chat

@@ -10,10 +10,10 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from anima.app import Runtime
 from anima.bots.telegram import TelegramAdapter
 from anima.bots.telegram.resume import PartialReplies
 from anima.core.messages import Incoming
-from anima.core.runtime import Runtime
 from anima.memory.inbox import Delivery, Inbox
 from anima.memory.models import Message
 from tests.bots.test_telegram import ALICE, BOB, bot_settings, replies_texts, say

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import soundfile
 
+from anima.app import Runtime
 from anima.bots.telegram import TelegramAdapter
 from anima.config import OpenAIVoiceSettings, Settings, VoiceSettings
-from anima.core.runtime import Runtime
 from tests.bots.test_telegram import ALICE, GROUP, bot_settings, say
 from tests.fakes.llm import InstantLLM
 from tests.fakes.telegram_server import FakeBot, FakeTelegram, SentMessage, private_chat

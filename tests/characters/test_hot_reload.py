@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from anima.app import Runtime
 from anima.config import MemorySettings, Settings
 from anima.core.messages import Incoming
-from anima.core.runtime import Runtime
 from anima.errors import CharacterNotFound
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM

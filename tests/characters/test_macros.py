@@ -6,11 +6,11 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from anima.app import Runtime
 from anima.characters.card import CharacterCard
 from anima.characters.macros import expand, idle_duration, unknown_macros
 from anima.core.messages import ChatMessage, Incoming
 from anima.core.prompt import PromptBuilder
-from anima.core.runtime import Runtime
 from anima.memory.store import StoredMessage
 from tests.test_prompt_budget import COUNTER
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from anima.app import Runtime
 from anima.characters.macros import expand
 from anima.config import LLMSettings, MemorySettings, OpenAIBackend, Settings
 from anima.core.messages import ConversationKey, Incoming, Reply
-from anima.core.runtime import Runtime
 from anima.memory.store import MemoryStore, StoredMessage
 from tests.conftest import REPO
 from tests.fakes.openai_server import FakeOpenAI

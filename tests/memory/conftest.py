@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from anima.app import Runtime
 from anima.config import MemorySettings, Settings
-from anima.core.runtime import Runtime
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from anima.app import Runtime
 from anima.config import MemorySettings, Settings
 from anima.core.messages import ConversationKey, Incoming
-from anima.core.runtime import Runtime
 from anima.errors import AnimaError
 from anima.memory.copy import copy_database
 from anima.memory.store import MemoryStore

@@ -14,9 +14,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from anima.app import Runtime
 from anima.config import MemorySettings, Settings
 from anima.core.messages import Incoming
-from anima.core.runtime import Runtime
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM
 from tests.memory.conftest import PostgresCluster

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
+from anima.app import Runtime
 from anima.core.messages import ConversationKey, Incoming
-from anima.core.runtime import Runtime
 from tests.fakes.llm import InstantLLM
 
 LIN = Incoming("test", "dm", "lin", "Lin", "")

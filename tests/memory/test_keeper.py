@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from anima.app import Runtime
 from anima.config import MemorySettings, Settings
 from anima.core.messages import ConversationKey, Incoming
-from anima.core.runtime import Runtime
 from anima.core.tokens import CachedCounter, TiktokenCounter
 from anima.llm.base import GenerationRequest
 from tests.conftest import REPO

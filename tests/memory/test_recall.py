@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from anima.app import Runtime
 from anima.core.messages import Incoming
-from anima.core.runtime import Runtime
 from anima.llm.base import GenerationRequest
 from tests.fakes.llm import InstantLLM
 

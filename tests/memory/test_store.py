@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from anima.app import Runtime
 from anima.config import Settings
 from anima.core.messages import ConversationKey, Incoming
-from anima.core.runtime import Runtime
 from anima.memory.store import MemoryStore
 from tests.fakes.llm import InstantLLM
 

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from anima.app import Runtime
 from anima.bots.service import serve
 from anima.config import BotsSettings, OpsSettings, Settings
 from anima.core.messages import Incoming
-from anima.core.runtime import Runtime
 from anima.errors import ConfigError
 from anima.llm.base import GenerationRequest
 from anima.ops.http import OpsServer

@@ -29,9 +29,9 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, TextIO
 
+from anima.app import Runtime
 from anima.config import MemorySettings, SafetySettings, Settings
 from anima.core.messages import Incoming, Reply
-from anima.core.runtime import Runtime
 from anima.llm.base import GenerationRequest
 from anima.memory.inbox import Delivery, Inbox
 from anima.memory.locks import Claim, claim_turn

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from anima.app import Runtime
 from anima.bots.discord import DiscordAdapter
-from anima.core.runtime import Runtime
 from anima.safety.profanity_model import load_profanity_model
 from tests.bots.test_discord import World, open_world, settled, start_bot
 from tests.conftest import REPO

@@ -129,8 +129,8 @@ def test_safety_report_counts_the_audited_decisions(
 ) -> None:
     import asyncio
 
+    from anima.app import Runtime
     from anima.config import load_settings
-    from anima.core.runtime import Runtime
     from tests.fakes.llm import InstantLLM
 
     config = tmp_path / "config.yaml"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from anima.app import Runtime
 from anima.characters.library import CharacterLibrary
 from anima.config import ModerationSettings, SafetySettings, Settings
 from anima.core.messages import Incoming
-from anima.core.runtime import Runtime
 from anima.llm.router import LLMRouter
 from anima.safety.policy import SafetyPolicy
 from tests.conftest import REPO

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
+from anima.app import Runtime
 from anima.config import Settings
 from anima.core.messages import Incoming, Reply
-from anima.core.runtime import Runtime
 from anima.llm.base import GenerationRequest
 from anima.memory.models import SafetyEvent
 from tests.fakes.llm import InstantLLM

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from anima.app import Runtime
 from anima.config import MemorySettings, SafetySettings, Settings
 from anima.core.messages import Incoming
-from anima.core.runtime import Runtime
 from anima.llm.base import GenerationRequest
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM, echo_reply

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from anima.app import Runtime
 from anima.config import Settings
-from anima.core.runtime import Runtime
 from anima.llm.base import GenerationRequest
 from tests.fakes.llm import InstantLLM
 from tests.soul.conftest import SoulScript, is_review, say
@@ -51,8 +51,6 @@ async def test_a_reply_is_not_held_up_by_a_proposal_in_flight(
         assert llm.cancelled == 1  # the review stepped aside for the reply, and is asked again after it
         llm.release.set()
         await runtime.pipeline.keeper.drain(10)
-        assert [p.text for p in await runtime.pipeline.soul.proposals("aiko")] == [
-            "hums while the kettle boils"
-        ]
+        assert [p.text for p in await runtime.soul.proposals("aiko")] == ["hums while the kettle boils"]
     finally:
         await runtime.close()

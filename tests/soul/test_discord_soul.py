@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from anima.app import Runtime
 from anima.bots.discord import DiscordAdapter
-from anima.core.runtime import Runtime
 from anima.soul import Source
 from anima.soul.changes import Change
 from tests.bots.test_discord import World, command_reply, open_world, start_bot
@@ -24,7 +24,7 @@ async def world() -> AsyncIterator[World]:
 @pytest.fixture
 async def bot(runtime: Runtime, world: World) -> AsyncIterator[DiscordAdapter]:
     """Aiko's bot with Alice as its admin, and one pending change (#1)."""
-    await runtime.pipeline.soul.propose("aiko", FESTIVAL, Source("discord", "7", "Bob"))
+    await runtime.soul.propose("aiko", FESTIVAL, Source("discord", "7", "Bob"))
     adapter = await start_bot(runtime, world.fake, admins=[str(world.alice["id"])])
     yield adapter
     await adapter.stop()
@@ -45,7 +45,7 @@ async def test_an_admin_approves_and_the_history_names_them(
     world: World, bot: DiscordAdapter, runtime: Runtime
 ) -> None:
     assert "soul version 1" in (await soul(world, world.alice, action="approve", target="1"))["content"]
-    [version] = await runtime.pipeline.soul.history("aiko")
+    [version] = await runtime.soul.history("aiko")
     assert version.approved_by == f"discord:{world.alice['id']}"
 
 
@@ -53,4 +53,4 @@ async def test_someone_who_is_not_an_admin_is_refused(
     world: World, bot: DiscordAdapter, runtime: Runtime
 ) -> None:
     assert "Only this bot's admins" in (await soul(world, world.bob, action="approve", target="1"))["content"]
-    assert await runtime.pipeline.soul.version("aiko") == 0
+    assert await runtime.soul.version("aiko") == 0

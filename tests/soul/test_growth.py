@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from anima.core.runtime import Runtime
+from anima.app import Runtime
 from anima.llm.base import GenerationRequest
 from tests.soul.conftest import LIN, MEI, SoulScript, is_review, say, talk
 
@@ -31,16 +31,16 @@ async def test_a_conversation_makes_a_pending_proposal_linked_to_its_messages(
     script.queue(FESTIVAL)
     await talk(soul_runtime, "You sang at the festival last night!", "Everyone loved it.")
 
-    [proposal] = await soul_runtime.pipeline.soul.proposals("aiko")
+    [proposal] = await soul_runtime.soul.proposals("aiko")
     assert (proposal.kind, proposal.text, proposal.status) == ("backstory", FESTIVAL["text"], "pending")
-    evidence = await soul_runtime.pipeline.soul.evidence(proposal)
+    evidence = await soul_runtime.soul.evidence(proposal)
     assert [e.content for e in evidence] == ["You sang at the festival last night!"]
 
 
 async def test_propose_mode_changes_nothing_until_the_owner_approves(
     soul_runtime: Runtime, script: SoulScript
 ) -> None:
-    soul = soul_runtime.pipeline.soul
+    soul = soul_runtime.soul
     script.queue(FESTIVAL)
     await talk(soul_runtime, "You sang at the festival last night!", "Everyone loved it.")
     await talk(soul_runtime, "What did you do yesterday?")
@@ -58,7 +58,7 @@ async def test_propose_mode_changes_nothing_until_the_owner_approves(
 async def test_a_rejected_proposal_never_reaches_the_prompt(
     soul_runtime: Runtime, script: SoulScript
 ) -> None:
-    soul = soul_runtime.pipeline.soul
+    soul = soul_runtime.soul
     script.queue(FESTIVAL)
     await talk(soul_runtime, "You sang at the festival last night!", "Everyone loved it.")
     [proposal] = await soul.proposals("aiko")
@@ -75,7 +75,7 @@ async def test_a_rejected_proposal_never_reaches_the_prompt(
 async def test_auto_mode_applies_only_allowed_kinds_and_at_most_its_daily_bound(
     soul_runtime: Runtime, script: SoulScript
 ) -> None:
-    soul = soul_runtime.pipeline.soul
+    soul = soul_runtime.soul
     habits = [
         {"kind": "habit", "text": text, "cite": "tea"}
         for text in ("hums while the kettle boils", "calls rain 'sky tea'", "taps her mug twice before a sip")
@@ -91,7 +91,7 @@ async def test_auto_mode_applies_only_allowed_kinds_and_at_most_its_daily_bound(
 
 @pytest.mark.parametrize("growth", [{"mode": "auto", "review_every": 2, "max_per_day": 1}])
 async def test_auto_mode_applies_again_the_next_day(soul_runtime: Runtime, script: SoulScript) -> None:
-    soul, memory = soul_runtime.pipeline.soul, soul_runtime.memory
+    soul, memory = soul_runtime.soul, soul_runtime.memory
     script.queue({"kind": "habit", "text": "hums while the kettle boils", "cite": "tea"})
     script.queue({"kind": "habit", "text": "calls rain 'sky tea'", "cite": "tea"})
     await talk(soul_runtime, "Tea time?", "Yes, tea please.")
@@ -112,8 +112,8 @@ async def test_a_protected_kind_never_changes_even_in_auto_mode(
     script.queue(FESTIVAL)
     await talk(soul_runtime, "You sang at the festival last night!", "Everyone loved it.")
 
-    assert await soul_runtime.pipeline.soul.entries("aiko") == []
-    assert await soul_runtime.pipeline.soul.proposals("aiko") == []
+    assert await soul_runtime.soul.entries("aiko") == []
+    assert await soul_runtime.soul.proposals("aiko") == []
 
 
 @pytest.mark.parametrize("growth", [{"mode": "off"}])
@@ -125,7 +125,7 @@ async def test_growth_off_asks_the_model_for_nothing(soul_runtime: Runtime, scri
 async def test_a_duplicate_of_a_learned_line_is_not_proposed_again(
     soul_runtime: Runtime, script: SoulScript
 ) -> None:
-    soul = soul_runtime.pipeline.soul
+    soul = soul_runtime.soul
     script.queue(FESTIVAL)
     script.queue({**FESTIVAL, "text": "Sang at the autumn festival with the Tuesday regulars!"})
     await talk(soul_runtime, "You sang at the festival last night!", "Everyone loved it.")
@@ -139,7 +139,7 @@ async def test_a_duplicate_of_a_learned_line_is_not_proposed_again(
 async def test_a_relationship_reaches_only_the_chats_of_its_user(
     soul_runtime: Runtime, script: SoulScript
 ) -> None:
-    soul = soul_runtime.pipeline.soul
+    soul = soul_runtime.soul
     joke = "Lin and I joke that my umbrella is cursed"
     script.queue({"kind": "relationship", "text": joke, "cite": "umbrella"})
     await talk(soul_runtime, "Your umbrella broke again?", "Cursed umbrella!")
@@ -155,7 +155,7 @@ async def test_a_relationship_reaches_only_the_chats_of_its_user(
 async def test_forget_removes_the_relationship_with_that_user_and_keeps_shared_growth(
     soul_runtime: Runtime, script: SoulScript
 ) -> None:
-    soul = soul_runtime.pipeline.soul
+    soul = soul_runtime.soul
     joke = "Lin and I joke that my umbrella is cursed"
     script.queue({"kind": "relationship", "text": joke, "cite": "umbrella"}, FESTIVAL)
     await talk(soul_runtime, "Your umbrella broke at the festival?", "Cursed umbrella!")
@@ -176,7 +176,7 @@ async def test_the_learned_layer_costs_no_query_per_message_while_unchanged(
     soul_runtime: Runtime, script: SoulScript
 ) -> None:
     await talk(soul_runtime, *[f"message {i}" for i in range(10)])
-    assert soul_runtime.pipeline.soul.loads == 1
+    assert soul_runtime.soul.loads == 1
 
 
 async def test_proposals_are_made_after_the_reply_never_before_it(
@@ -198,8 +198,8 @@ async def test_a_users_export_includes_what_the_character_learned_about_their_re
     joke = "Lin and I joke that my umbrella is cursed"
     script.queue({"kind": "relationship", "text": joke, "cite": "umbrella"})
     await talk(soul_runtime, "Your umbrella broke again?", "Cursed umbrella!")
-    [proposal] = await soul_runtime.pipeline.soul.proposals("aiko")
-    await soul_runtime.pipeline.soul.approve(proposal.id, "cli:owner")
+    [proposal] = await soul_runtime.soul.proposals("aiko")
+    await soul_runtime.soul.approve(proposal.id, "cli:owner")
 
     exported = await soul_runtime.memory.export_user("test", "lin")
     assert exported is not None

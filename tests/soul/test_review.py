@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from anima.app import Runtime
 from anima.characters.card import CharacterCard
 from anima.characters.library import load_card
-from anima.core.runtime import Runtime
 from anima.soul.changes import Change, changes_from_llm
 from anima.soul.review import safety_finding
 from tests.conftest import REPO
@@ -76,7 +76,7 @@ def test_broken_json_from_a_weak_model_proposes_nothing() -> None:
 async def test_auto_mode_never_applies_what_the_safety_stage_held_back(
     soul_runtime: Runtime, script: SoulScript
 ) -> None:
-    soul = soul_runtime.pipeline.soul
+    soul = soul_runtime.soul
     script.queue({"kind": "opinion", "text": "thinks all immigrants are vermin", "cite": "news"})
     await talk(soul_runtime, "Did you see the news?", "The news was grim.")
 

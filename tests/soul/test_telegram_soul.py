@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from anima.app import Runtime
 from anima.bots.telegram import TelegramAdapter
-from anima.core.runtime import Runtime
 from anima.soul import Source
 from anima.soul.changes import Change
 from tests.bots.test_telegram import ALICE, BOB, GROUP, bot_settings, say
@@ -27,7 +27,7 @@ async def bot(runtime: Runtime, fake: tuple[FakeTelegram, FakeBot]) -> AsyncIter
     """Aiko's bot, with Alice as its admin, and one pending change (#1)."""
     server, telegram = fake
     adapter = TelegramAdapter(runtime, bot_settings(server, telegram, admins=[str(ALICE["id"])]), 0)
-    await runtime.pipeline.soul.propose("aiko", FESTIVAL, Source("telegram", "102", "Bob"))
+    await runtime.soul.propose("aiko", FESTIVAL, Source("telegram", "102", "Bob"))
     await adapter.start()
     yield telegram
     await adapter.stop()
@@ -39,7 +39,7 @@ async def test_an_admin_reads_and_approves_a_pending_change(bot: FakeBot, runtim
     assert "soul version 1" in await say(bot, chat, ALICE, "/soul approve 1")
 
     assert "- sang at the autumn festival" in await say(bot, chat, ALICE, "/soul")
-    [version] = await runtime.pipeline.soul.history("aiko")
+    [version] = await runtime.soul.history("aiko")
     assert version.approved_by == f"telegram:{ALICE['id']}"
 
 
@@ -54,7 +54,7 @@ async def test_someone_who_is_not_an_admin_is_refused_and_nothing_changes(
     bot: FakeBot, runtime: Runtime
 ) -> None:
     assert "Only this bot's admins" in await say(bot, private_chat(BOB), BOB, "/soul approve 1")
-    assert [p.id for p in await runtime.pipeline.soul.proposals("aiko")] == [1]
+    assert [p.id for p in await runtime.soul.proposals("aiko")] == [1]
 
 
 async def test_an_admin_in_a_group_is_sent_to_a_private_chat(bot: FakeBot) -> None:

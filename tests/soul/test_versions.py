@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from anima.app import Runtime
 from anima.core.messages import ChatMessage
 from anima.core.prompt import PromptBuilder, TurnContext
-from anima.core.runtime import Runtime
 from anima.soul import SoulError, SoulStore, Source
 from anima.soul.changes import Change
 from tests.soul.conftest import LIN, MEI, say
@@ -29,7 +29,7 @@ async def prompt(runtime: Runtime, who=LIN) -> list[ChatMessage]:  # type: ignor
 
 
 async def test_a_rollback_restores_the_exact_earlier_prompt(soul_runtime: Runtime) -> None:
-    soul = soul_runtime.pipeline.soul
+    soul = soul_runtime.soul
     await learn(soul, "hums while the kettle boils")
     await learn(soul, "Lin and I joke about my cursed umbrella", "relationship")
     before = await prompt(soul_runtime)
@@ -43,7 +43,7 @@ async def test_a_rollback_restores_the_exact_earlier_prompt(soul_runtime: Runtim
 
 
 async def test_rolling_forward_again_restores_the_later_version_too(soul_runtime: Runtime) -> None:
-    soul = soul_runtime.pipeline.soul
+    soul = soul_runtime.soul
     await learn(soul, "hums while the kettle boils")
     await learn(soul, "calls rain 'sky tea'")
     later = await prompt(soul_runtime)
@@ -54,7 +54,7 @@ async def test_rolling_forward_again_restores_the_later_version_too(soul_runtime
 
 
 async def test_rollback_to_version_zero_leaves_the_card_alone(soul_runtime: Runtime) -> None:
-    soul = soul_runtime.pipeline.soul
+    soul = soul_runtime.soul
     await learn(soul, "hums while the kettle boils")
     await soul.rollback("aiko", 0, "cli:owner")
 
@@ -62,7 +62,7 @@ async def test_rollback_to_version_zero_leaves_the_card_alone(soul_runtime: Runt
 
 
 async def test_history_lists_every_version_with_who_approved_it(soul_runtime: Runtime) -> None:
-    soul = soul_runtime.pipeline.soul
+    soul = soul_runtime.soul
     await learn(soul, "hums while the kettle boils")
     await soul.rollback("aiko", 0, "telegram:42")
 
@@ -72,11 +72,11 @@ async def test_history_lists_every_version_with_who_approved_it(soul_runtime: Ru
 
 async def test_a_rollback_to_a_version_that_never_was_says_which_exist(soul_runtime: Runtime) -> None:
     with pytest.raises(SoulError, match="versions 0 to 0"):
-        await soul_runtime.pipeline.soul.rollback("aiko", 3, "cli:owner")
+        await soul_runtime.soul.rollback("aiko", 3, "cli:owner")
 
 
 async def test_a_decided_proposal_cannot_be_approved_twice(soul_runtime: Runtime) -> None:
-    soul = soul_runtime.pipeline.soul
+    soul = soul_runtime.soul
     proposal = await soul.propose("aiko", Change("habit", "hums", (1,), 0.9), SOURCE)
     await soul.approve(proposal, "cli:owner")
     with pytest.raises(SoulError, match="already applied"):
@@ -84,5 +84,5 @@ async def test_a_decided_proposal_cannot_be_approved_twice(soul_runtime: Runtime
 
 
 async def test_another_users_relationship_is_not_in_the_prompt(soul_runtime: Runtime) -> None:
-    await learn(soul_runtime.pipeline.soul, "Lin and I joke about my cursed umbrella", "relationship")
+    await learn(soul_runtime.soul, "Lin and I joke about my cursed umbrella", "relationship")
     assert "umbrella" not in "\n".join(m.content for m in await prompt(soul_runtime, MEI))

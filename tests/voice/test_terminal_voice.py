@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from anima.app import Runtime
 from anima.bots.console import ConsoleChat
 from anima.cli import main
 from anima.config import Settings, VoiceSettings
-from anima.core.runtime import Runtime
 from anima.voice.note import VoiceNote
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM

@@ -16,6 +16,7 @@ import discord
 import yarl
 from discord import app_commands
 
+from anima.app import Runtime
 from anima.bots.discord.addressing import Addressed, Addressing
 from anima.bots.discord.cards import CardInstaller, card_attachments
 from anima.bots.discord.catch_up import CATCH_UP_AGE, CATCH_UP_MESSAGES, ChannelMark, Seen, channel_marks
@@ -30,7 +31,6 @@ from anima.config import DiscordBotSettings
 from anima.core.admission import Admitted, Refused, answer_refused
 from anima.core.messages import Attachment, DiscardStream, Incoming, Reply
 from anima.core.ordering import ConversationLocks
-from anima.core.runtime import Runtime
 from anima.errors import AnimaError, ConfigError, MemoryStoreError
 from anima.memory.inbox import Delivery, Inbox
 from anima.memory.locks import Claim, claim_turn

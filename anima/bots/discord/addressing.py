@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import discord
 
+from anima.app import Runtime
 from anima.bots.discord.preferences import ChatPreferences
 from anima.bots.discord.webhooks import PersonaWebhooks
 from anima.characters.library import CharacterLibrary
-from anima.core.runtime import Runtime
 from anima.errors import AnimaError
 
 MAX_BOT_TURNS = 3  # answers in a row to allow-listed bots in one channel, before a person must speak

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import discord
 
+from anima.app import Runtime
 from anima.characters.install import MAX_INSTALL_BYTES, install_card
-from anima.core.runtime import Runtime
 from anima.errors import AnimaError, ConfigError
 
 log = logging.getLogger(__name__)

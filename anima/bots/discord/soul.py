@@ -42,7 +42,7 @@ def soul_command_for(adapter: DiscordAdapter) -> app_commands.Command:  # type: 
             raise SoulRefused(ADMINS_ONLY)
         card = await adapter.character_here(interaction.channel)
         words = [action, *(target.split() if target else [])]
-        text = await soul_command(runtime.pipeline.soul, card, words, f"{PLATFORM}:{interaction.user.id}")
+        text = await soul_command(runtime.soul, card, words, f"{PLATFORM}:{interaction.user.id}")
         if len(text) > DISCORD_LIMIT:
             text = text[: DISCORD_LIMIT - 2] + " …"
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=mentions)

@@ -21,6 +21,7 @@ from telegram.ext import (
     filters,
 )
 
+from anima.app import Runtime
 from anima.bots.telegram.cards import CardInstaller, is_card_file
 from anima.bots.telegram.chats import ChatSettings
 from anima.bots.telegram.commands import COMMANDS, Commands
@@ -38,7 +39,6 @@ from anima.config import TelegramBotSettings
 from anima.core.admission import Admitted, Refused, answer_refused
 from anima.core.messages import DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
-from anima.core.runtime import Runtime
 from anima.errors import AnimaError, ConfigError
 from anima.voice import delivery_for
 

@@ -11,8 +11,8 @@ from telegram import Document, User
 from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
+from anima.app import Runtime
 from anima.characters.install import MAX_INSTALL_BYTES, install_card
-from anima.core.runtime import Runtime
 from anima.errors import AnimaError, ConfigError
 
 log = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from anima.app import Runtime
 from anima.bots.telegram.translate import PLATFORM
 from anima.characters.card import CharacterCard
-from anima.core.runtime import Runtime
 from anima.errors import AnimaError
 
 log = logging.getLogger(__name__)

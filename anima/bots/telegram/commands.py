@@ -8,6 +8,7 @@ from __future__ import annotations
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
+from anima.app import Runtime
 from anima.bots.telegram.chats import ChatSettings
 from anima.bots.telegram.context import GroupContext
 from anima.bots.telegram.delivery import send_text
@@ -15,7 +16,6 @@ from anima.bots.telegram.sing import SingCommand
 from anima.bots.telegram.translate import PLATFORM, is_private, to_incoming
 from anima.characters.card import CharacterCard
 from anima.core.ordering import ConversationLocks
-from anima.core.runtime import Runtime
 from anima.errors import AnimaError
 
 Context = ContextTypes.DEFAULT_TYPE

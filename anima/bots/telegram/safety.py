@@ -9,10 +9,10 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import CommandHandler, ContextTypes
 
+from anima.app import Runtime
 from anima.bots.telegram.chats import ChatSettings
 from anima.bots.telegram.delivery import send_text
 from anima.bots.telegram.translate import PLATFORM, is_private
-from anima.core.runtime import Runtime
 from anima.safety import overrides
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes, ExtBot, MessageHandler, filters
 
+from anima.app import Runtime
 from anima.bots.telegram.chats import ChatSettings
 from anima.bots.telegram.delivery import chat_action, send_text
 from anima.bots.telegram.translate import is_private, to_incoming
 from anima.bots.telegram.voice import send_note
-from anima.core.runtime import Runtime
 from anima.errors import AnimaError, VoiceError
 from anima.voice.sing.checks import Refusal, admit, check_lyrics
 from anima.voice.sing.files import MAX_FILE_BYTES, is_score_file

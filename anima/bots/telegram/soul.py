@@ -5,10 +5,10 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import CommandHandler, ContextTypes
 
+from anima.app import Runtime
 from anima.bots.telegram.chats import ChatSettings
 from anima.bots.telegram.delivery import send_text
 from anima.bots.telegram.translate import PLATFORM, is_private
-from anima.core.runtime import Runtime
 from anima.soul.chat import ADMINS_ONLY, soul_command
 
 Context = ContextTypes.DEFAULT_TYPE
@@ -19,7 +19,7 @@ class SoulCommand:
     """A group never sees it: the evidence behind a change is what someone said to the character."""
 
     def __init__(self, runtime: Runtime, chats: ChatSettings, admins: list[str]) -> None:
-        self.soul = runtime.pipeline.soul
+        self.soul = runtime.soul
         self.chats = chats
         self.admins = frozenset(admins)
 

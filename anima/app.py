@@ -1,4 +1,5 @@
-"""Assembles the running parts from Settings: cards, memory, LLM router, the pipeline and voice."""
+"""The composition root: assembles the running parts from Settings (cards, memory, LLM router, the
+pipeline, soul growth and voice). Only the entry points import it (anima/cli.py, anima/bots/)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from anima.llm.router import LLMRouter
 from anima.memory.locks import AdvisoryLocks
 from anima.memory.store import MemoryStore
 from anima.safety import SafetyPolicy
+from anima.soul import LearnedLayer, SoulProposer, SoulStore
 from anima.voice import VoiceService
 
 
@@ -25,6 +27,8 @@ class Runtime:
     memory: MemoryStore
     router: LLMRouter
     pipeline: Pipeline
+    soul: SoulStore  # what characters learned from their conversations (anima/soul)
+    proposer: SoulProposer  # proposes what to learn, on the memory keeper's worker
     watcher: CardWatcher | None = None  # hot reload of characters/ (settings.reload_characters)
     voice: VoiceService = field(default_factory=VoiceService)  # runtime.voice.speak(card, text)
     shared_locks: SharedLocks | None = None  # conversation locks every process sees (PostgreSQL)
@@ -54,11 +58,15 @@ class Runtime:
             locks=ConversationLocks(shared),
         )
         pipeline.admission = Admission.from_settings(settings.limits)
+        soul = SoulStore(memory)
+        pipeline.prompt_layers.append(LearnedLayer(soul))
+        proposer = SoulProposer(soul, pipeline.keeper)
+        pipeline.keeper.also.append(proposer)  # proposals run in the background, never in a reply
         watcher = CardWatcher(characters) if settings.reload_characters else None
         if watcher is not None:
             await watcher.start()
         voice = VoiceService(settings.voice, settings.resolve)
-        return cls(settings, characters, memory, router, pipeline, watcher, voice=voice, shared_locks=shared)
+        return cls(settings, characters, memory, router, pipeline, soul, proposer, watcher, voice, shared)
 
     async def close(self) -> None:
         if self.watcher is not None:

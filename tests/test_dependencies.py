@@ -1,0 +1,141 @@
+"""The dependency rules: the core never imports the features above it, nor a platform library.
+
+Checked twice: statically (every import statement under anima/, lazy ones inside functions
+included) and by importing the modules in a fresh interpreter and reading sys.modules.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ANIMA = Path(__file__).resolve().parent.parent / "anima"
+ABOVE_THE_CORE = ("anima.app", "anima.bots", "anima.soul", "anima.voice")
+PLATFORMS = ("discord", "telegram")
+MESSAGE_TYPES = {"anima.core", "anima.core.messages", "anima.core.tokens"}  # what llm and memory may use
+CORE_MODULES = {f"anima.core.{path.stem}" for path in (ANIMA / "core").glob("*.py")}
+REST_OF_THE_CORE = tuple(sorted(CORE_MODULES - MESSAGE_TYPES))
+# Only the entry points build the runtime. The adapters still take it whole until they take the
+# conversation service instead (issue 16); then this narrows to the service entry.
+IMPORTS_APP = ("anima/cli.py", "anima/bots/")
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(ANIMA.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, module: str | None = None) -> set[str]:
+    """Every module (or module.name) an `import` or `from … import` in the file names, relative
+    imports resolved against `module` (by default the file's own name under anima/)."""
+    names: set[str] = set()
+    module = module or _module(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
+
+
+def _files(*folders: str) -> list[Path]:
+    return sorted(path for folder in folders for path in (ANIMA / folder).rglob("*.py"))
+
+
+def _where(path: Path) -> str:
+    return str(path.relative_to(ANIMA.parent))
+
+
+def test_the_core_imports_nothing_above_it() -> None:
+    wrong = {
+        _where(path): sorted(name for name in imports_of(path) if _within(name, ABOVE_THE_CORE + PLATFORMS))
+        for path in _files("core")
+    }
+    assert {where: names for where, names in wrong.items() if names} == {}
+
+
+def test_llm_and_memory_use_only_the_cores_message_types() -> None:
+    wrong = {
+        _where(path): sorted(
+            name for name in imports_of(path) if _within(name, ABOVE_THE_CORE + PLATFORMS + REST_OF_THE_CORE)
+        )
+        for path in _files("llm", "memory")
+    }
+    assert {where: names for where, names in wrong.items() if names} == {}
+
+
+def test_only_the_platform_adapters_import_platform_libraries() -> None:
+    wrong = {
+        _where(path): sorted(name for name in imports_of(path) if _within(name, PLATFORMS))
+        for path in _files(".")
+        if not _where(path).startswith("anima/bots/")
+    }
+    assert {where: names for where, names in wrong.items() if names} == {}
+
+
+def test_only_the_entry_points_import_the_composition_root() -> None:
+    importers = [
+        _where(path)
+        for path in _files(".")
+        if _within_any(imports_of(path), ("anima.app",)) and not _where(path).startswith(IMPORTS_APP)
+    ]
+    assert importers == []
+
+
+def _within_any(names: set[str], prefixes: tuple[str, ...]) -> bool:
+    return any(_within(name, prefixes) for name in names)
+
+
+def test_the_static_check_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
+    """The checker itself must be able to fail: an import inside a function still counts."""
+    source = tmp_path / "probe.py"
+    source.write_text("def later():\n    from anima.soul import SoulStore\n    from . import prompt\n")
+    names = imports_of(source, "anima.memory.probe")
+    assert {"anima.soul", "anima.soul.SoulStore", "anima.memory.prompt"} <= names
+    assert _within_any(names, ABOVE_THE_CORE)
+    assert _within_any(imports_of(source, "anima.core.probe"), REST_OF_THE_CORE)
+
+
+LOADED = """
+import importlib, json, pkgutil, sys
+import anima.{package} as package
+for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+    if ".migrations" not in info.name:  # alembic's scripts, run only by alembic
+        importlib.import_module(info.name)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _loaded_by(package: str) -> set[str]:
+    """The modules a fresh interpreter holds after importing every module of `anima.<package>`."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED.format(package=package)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(json.loads(done.stdout))
+
+
+@pytest.mark.parametrize("package", ["core", "llm", "memory"])
+def test_importing_the_lower_layers_loads_no_feature_and_no_platform(package: str) -> None:
+    loaded = _loaded_by(package)
+    assert sorted(name for name in loaded if _within(name, ABOVE_THE_CORE + PLATFORMS)) == []
+    if package != "core":
+        assert sorted(name for name in loaded if _within(name, ("anima.core",))) == sorted(MESSAGE_TYPES)
