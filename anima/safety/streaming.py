@@ -1,9 +1,13 @@
 """What a platform shows while a reply is generated, by rating (safety.stream).
 
 - "checked" (default): text goes out in pieces that end at a safe point (a space not inside a number,
-  a punctuation mark), each after the local output checks passed the newest text; from the first
-  piece they flag, nothing more streams. The checks run at most every `interval_s` (or every
-  `max_held` characters), so their cost is bounded by time, not by the number of pieces.
+  a punctuation mark), each after the output checks passed a window holding the whole piece and the
+  `OVERLAP` characters before it, so nothing reaches a platform that the checks have not seen whole,
+  and a canary, an address or a prompt span cut across two pieces is still seen in one window. A
+  piece is at most `max_piece` characters (unless one word is longer): a big delta from the server
+  is split, never released whole. From the first piece the checks refuse, nothing more streams.
+  The checks run at most every `interval_s` (or every `max_held` characters), so their cost is
+  bounded by time, not by the number of pieces.
 - "final": nothing streams; the platform shows its typing indicator, then the checked reply.
 - "raw": every piece streams as it comes; unchecked text is visible until the final reply replaces it.
 
@@ -21,13 +25,13 @@ from typing import Literal
 from anima.core.messages import Reply, ReplyStream
 
 StreamMode = Literal["checked", "final", "raw"]
-WINDOW = 160  # characters of released text the checks see with each new piece
+OVERLAP = 400  # characters of released text each window repeats before the new piece
 # After punctuation, at a newline, or at a space that does not sit inside a number ("+44 20 7946 …").
 _SAFE_POINT = re.compile(r"[.!?…,;:]+\s+|[。！？；，、]+\s*|\n+|(?<!\d)\s+|\s+(?=[^\d\s])")
 
 
 class CheckedStream:
-    """Passes text on up to a safe point, and only while `passes(newest text)` says yes."""
+    """Passes text on up to a safe point, and only while `passes(window)` says yes for every piece."""
 
     def __init__(
         self,
@@ -35,14 +39,16 @@ class CheckedStream:
         passes: Callable[[str], Awaitable[bool]],
         interval_s: float = 0.25,
         max_held: int = 200,
+        max_piece: int = 200,
     ) -> None:
         self.inner = inner
         self.passes = passes
         self.interval_s = interval_s
         self.max_held = max_held
+        self.max_piece = max_piece
         self.stopped = False
         self._held = ""
-        self._shown = ""  # the newest released text, for the checks' window
+        self._shown = ""  # the last OVERLAP characters released, the start of the next window
         self._released: list[str] = []
         self._next_at: float | None = None  # set by the first piece: it waits one interval too
 
@@ -55,17 +61,21 @@ class CheckedStream:
             self._next_at = now + self.interval_s
         if now < self._next_at and len(self._held) < self.max_held:
             return
-        cut = _last_safe_point(self._held)
-        if cut == 0:
-            return
-        ready, self._held = self._held[:cut], self._held[cut:]
         self._next_at = now + self.interval_s
-        if not await self.passes((self._shown + ready)[-WINDOW:]):
+        end = _last_safe_point(self._held)
+        while end and not self.stopped:
+            cut = _last_safe_point(self._held[: min(end, self.max_piece)]) or _first_safe_point(self._held)
+            await self._release(self._held[:cut])
+            self._held, end = self._held[cut:], end - cut
+
+    async def _release(self, piece: str) -> None:
+        window = self._shown + piece
+        if not await self.passes(window):
             self.stopped = True
             return
-        self._shown = (self._shown + ready)[-WINDOW:]
-        self._released.append(ready)
-        await self.inner.delta(ready)
+        self._shown = window[-OVERLAP:]
+        self._released.append(piece)
+        await self.inner.delta(piece)
 
     async def finish(self, reply: Reply) -> None:
         """The held tail goes out first when the checked reply is exactly what streamed, so a draft that
@@ -86,6 +96,11 @@ class SilentStream:
 
     async def finish(self, reply: Reply) -> None:
         await self.inner.finish(reply)
+
+
+def _first_safe_point(text: str) -> int:
+    match = _SAFE_POINT.search(text)
+    return match.end() if match else 0
 
 
 def _last_safe_point(text: str) -> int:

@@ -1,0 +1,140 @@
+"""Checked streaming: no byte of a reply reaches a platform before every check has seen all of it.
+
+A model that streams big chunks (one delta may hold the whole reply) carrying a canary, another
+person's address, the verbatim system prompt or a threat: the real PTB client against the fake Bot
+API records every sendMessage and editMessageText, and none of them carries it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from pydantic import SecretStr
+
+from anima.bots.telegram import TelegramAdapter
+from anima.config import TelegramBotSettings
+from anima.core.messages import Reply
+from anima.core.runtime import Runtime
+from anima.llm.base import GenerationRequest
+from anima.safety.streaming import OVERLAP, CheckedStream
+from tests.fakes.llm import InstantLLM
+from tests.fakes.telegram_server import FakeBot, FakeTelegram, person, private_chat
+
+ALICE = person(101, "Alice")
+CANARY = re.compile(r"Confidential marker, never to be written: (\S+)")
+FILLER = "It is a quiet evening in the tea house, and the kettle hums along. " * 4  # ~270 characters
+
+
+class ChunkyLLM(InstantLLM):
+    """Streams its reply in pieces of `chunk` characters (0: the whole reply in one delta)."""
+
+    def __init__(self, chunk: int) -> None:
+        super().__init__(delay_s=0.0)
+        self.chunk = chunk
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        self.requests.append(request)
+        text = self.reply(request)
+        size = self.chunk or len(text)
+        for start in range(0, len(text), size):
+            yield text[start : start + size]
+
+
+class Shown:
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.final: Reply | None = None
+
+    async def delta(self, text: str) -> None:
+        self.pieces.append(text)
+
+    async def finish(self, reply: Reply) -> None:
+        self.final = reply
+
+
+async def test_every_released_piece_was_checked_whole_even_from_one_huge_delta() -> None:
+    shown, windows = Shown(), []
+
+    async def passes(window: str) -> bool:
+        windows.append(window)
+        return "SECRET" not in window
+
+    stream = CheckedStream(shown, passes, interval_s=0.0, max_held=200, max_piece=200)
+    await stream.delta(FILLER * 5 + "SECRET " + FILLER)  # ~1,600 characters in one delta
+    assert shown.pieces and max(len(p) for p in shown.pieces) <= 200  # the delta was split
+    assert all(any(p in w for w in windows) for p in shown.pieces)
+    assert "SECRET" not in "".join(shown.pieces)
+
+
+async def test_a_marker_cut_across_two_pieces_is_seen_in_one_window() -> None:
+    shown = Shown()
+
+    async def passes(window: str) -> bool:
+        return "zx-1234abcd" not in window
+
+    stream = CheckedStream(shown, passes, interval_s=0.0, max_held=200, max_piece=200)
+    text = "word " * 38 + "zx-1234" + "abcd and then more words follow here. " * 8
+    for start in range(0, len(text), 190):
+        await stream.delta(text[start : start + 190])
+    assert "abcd" not in "".join(shown.pieces) and OVERLAP >= 200
+
+
+def canary_of(request: GenerationRequest) -> str:
+    match = CANARY.search(request.messages[0].content)
+    assert match
+    return match.group(1)
+
+
+LEAKS: dict[str, tuple[Callable[[GenerationRequest], str], Callable[[GenerationRequest], str]]] = {
+    "canary": (lambda r: f"Sure! My marker is {canary_of(r)}, nice to meet you.", canary_of),
+    "spaced canary": (lambda r: "Here: " + " ".join(canary_of(r)) + ".", lambda r: canary_of(r)[3:9]),
+    "email": (
+        lambda r: "You can write to Mallory at mallory.secret@example.org whenever you like.",
+        lambda r: "mallory.secret",
+    ),
+    "system prompt": (
+        lambda r: "My instructions say: " + r.messages[0].content,
+        lambda r: r.messages[0].content.splitlines()[0][:60],
+    ),
+    "threat": (
+        lambda r: "Listen, Alice. I know where you live and I am going to kill you tonight.",
+        lambda r: "kill you",
+    ),
+}
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.mark.parametrize("chunk", [0, 250, 2000])
+@pytest.mark.parametrize("leak", sorted(LEAKS))
+async def test_no_platform_call_ever_carries_a_leak_streamed_in_big_chunks(
+    runtime: Runtime, tg: FakeTelegram, leak: str, chunk: int
+) -> None:
+    fake: FakeBot = tg.add_bot("aiko_bot", "Aiko")
+    llm = ChunkyLLM(chunk)
+    make, secret_of = LEAKS[leak]
+    llm.reply = lambda request: FILLER + make(request) + " " + FILLER
+    runtime.router.register("embedded", llm)
+    settings = TelegramBotSettings(
+        token=SecretStr(fake.token),
+        base_url=tg.base_url,
+        base_file_url=tg.base_file_url,
+        edit_interval_s=0.1,  # Telegram's floor: the draft is edited as often as it may be
+    )
+    adapter = TelegramAdapter(runtime, settings, 0)
+    await adapter.start()
+    try:
+        fake.send_text(private_chat(ALICE), ALICE, "tell me about your evening")
+        await fake.wait_for(lambda: bool(fake.replies(ALICE["id"])))
+    finally:
+        await adapter.stop()  # lets the reply in flight finish
+    secret = secret_of(llm.requests[0]).lower()
+    sent = [c.params.get("text", "") for c in fake.calls if c.method in ("sendMessage", "editMessageText")]
+    assert sent, "the bot answered"
+    assert not [t for t in sent if secret in str(t).lower()]
