@@ -8,8 +8,12 @@ import getpass
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anima.errors import AnimaError, ConfigError
+
+if TYPE_CHECKING:
+    from anima.config import Settings
 
 
 def _progress(message: str) -> None:
@@ -97,9 +101,15 @@ def _memory_parser(commands: argparse._SubParsersAction) -> None:  # type: ignor
     for name, text in (("export", "write it all as JSON"), ("forget", "delete it all")):
         command = memory_commands.add_parser(name, help=text)
         command.add_argument("user", help="the user's id on its platform (the terminal: your user name)")
-        command.add_argument("--platform", help="telegram, discord or terminal (default: every platform)")
         if name == "export":
+            command.add_argument("--platform", help="telegram, discord or terminal (default: every platform)")
             command.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+        else:
+            where = command.add_mutually_exclusive_group()
+            where.add_argument("--platform", help="telegram, discord or terminal")
+            where.add_argument(
+                "--all-platforms", action="store_true", help="the id on every platform it is stored under"
+            )
     copy = memory_commands.add_parser("copy", help="copy the whole memory database into an empty one")
     copy.add_argument(
         "--to", required=True, metavar="URL", help="e.g. postgresql+asyncpg://anima@localhost/anima"
@@ -127,24 +137,51 @@ def _card_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure is one line on stderr, with every secret redacted."""
     args = _parser().parse_args(argv)
+    from anima.ops.logs import Redactor
+
+    redact = Redactor()
     try:
-        return asyncio.run(_dispatch(args))
+        from anima.config import load_settings
+
+        settings = load_settings(args.config)
+        redact = Redactor.for_settings(settings)
+        return asyncio.run(_dispatch(settings, args))
     except ConfigError as exc:
-        print("\n".join(f"error: {p}" for p in exc.problems), file=sys.stderr)
+        print("\n".join(f"error: {redact(p)}" for p in exc.problems), file=sys.stderr)
         return 2
     except AnimaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `anima … | head`: the reader left; the rest of the output has nowhere to go
+        _silence_stdout()
+        return 141
+    except OSError as exc:  # a missing file or folder, a full disk, no permission: named, in one line
+        print(f"error: {redact(_os_problem(exc))}", file=sys.stderr)
+        return 2
 
 
-async def _dispatch(args: argparse.Namespace) -> int:
-    from anima.config import load_settings
+def _os_problem(exc: OSError) -> str:
+    where = f"{exc.filename}" if exc.filename is not None else ""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    if isinstance(exc, FileNotFoundError) and where:
+        return f"{where}: no such file or directory (check the path; folders are not created)"
+    return f"{where}: {what}" if where else what
 
-    settings = load_settings(args.config)
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not raise BrokenPipeError again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     from anima.ops.logs import setup_logging
 
     setup_logging(settings)  # one line per event (ops.log_format: text or json), secrets redacted
@@ -169,10 +206,17 @@ async def _dispatch(args: argparse.Namespace) -> int:
             return await memory.export(settings.database_url, args.user, args.platform, args.output)
         if args.memory_command == "copy":
             from anima.memory.copy import copy_database
+            from anima.memory.database import shown_url
 
             copied = await copy_database(settings.database_url, args.to)
-            print(f"copied {sum(copied.values())} rows into {args.to}: point memory.database_url at it")
+            target = shown_url(args.to)
+            print(f"copied {sum(copied.values())} rows into {target}: point memory.database_url at it")
             return 0
+        if args.platform is None and not args.all_platforms:
+            raise AnimaError(
+                f"which {args.user!r}? the same id may be different people on different platforms: "
+                "add --platform telegram|discord|terminal, or --all-platforms"
+            )
         return await memory.forget(settings.database_url, args.user, args.platform)
     if args.command == "soul":
         from anima.soul.commands import run as soul
@@ -241,13 +285,15 @@ async def _say(settings, args: argparse.Namespace) -> int:  # type: ignore[no-un
     from anima.voice import VoiceService
 
     card = CharacterLibrary.load(settings.resolve(settings.characters_dir)).get(args.character)
+    out = Path(args.output or f"{card.id}.ogg")
+    if not out.parent.is_dir():  # before the speech is made, not after
+        raise AnimaError(f"{out}: the folder {out.parent} does not exist")
     text = sys.stdin.read() if args.text == "-" else args.text
     voice = VoiceService(settings.voice, settings.resolve)
     try:
         note = await voice.speak(card, text)
     finally:
         await voice.close()
-    out = Path(args.output or f"{card.id}.ogg")
     await asyncio.to_thread(out.write_bytes, note.ogg)
     engine = voice.choice_for(card).engine
     print(f"{out}: {note.duration_s:.1f} s of {card.name} ({engine}), {len(note.ogg) / 1024:.0f} KiB")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from anima.errors import AnimaError
+from anima.memory.database import shown_url
 from anima.memory.store import MemoryStore
 
 
@@ -17,7 +18,7 @@ async def export(database_url: str, user: str, platform: str | None, output: Pat
     try:
         found = await store.users(user, platform)
         if not found:
-            raise AnimaError(f"no user {user!r}{_on(platform)} in {database_url}")
+            raise AnimaError(f"no user {user!r}{_on(platform)} in {shown_url(database_url)}")
         data = [await store.export_user(p, u) for p, u in found]
     finally:
         await store.close()
@@ -36,7 +37,7 @@ async def forget(database_url: str, user: str, platform: str | None) -> int:
     try:
         found = await store.users(user, platform)
         if not found:
-            raise AnimaError(f"no user {user!r}{_on(platform)} in {database_url}")
+            raise AnimaError(f"no user {user!r}{_on(platform)} in {shown_url(database_url)}")
         for where, who in found:
             deleted = await store.forget_user(where, who)
             print(f"forgot {who} on {where}: {deleted} messages and everything learned from them")

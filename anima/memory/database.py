@@ -27,9 +27,11 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
+
+from anima.errors import MemoryStoreError
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
@@ -173,8 +175,30 @@ class AsyncDatabase:
         await self._engine.dispose()
 
 
+SUPPORTED = "sqlite+aiosqlite:///path/to/anima.db or postgresql+asyncpg://user@host/anima"
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit to print or log: its password masked (`***`)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<a database URL that cannot be parsed>"
+
+
 def open_database(url: str) -> Database:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
+    """The database behind `url`: SQLite or PostgreSQL; anything else is a MemoryStoreError."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise MemoryStoreError(f"{shown_url(url)}: not a database URL; expected {SUPPORTED}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
         return SqliteDatabase(parsed.database or ":memory:")
+    if backend != "postgresql":
+        raise MemoryStoreError(
+            f"{shown_url(url)}: {backend} is not supported for memory; expected {SUPPORTED}"
+        )
+    if parsed.get_driver_name() != "asyncpg":
+        raise MemoryStoreError(f"{shown_url(url)}: write postgresql+asyncpg:// (the driver Anima uses)")
     return AsyncDatabase(url)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from anima.core.messages import ChatMessage, ConversationKey, Speaker
 from anima.errors import MemoryStoreError
 from anima.memory import migrate
-from anima.memory.database import Database, open_database
+from anima.memory.database import Database, open_database, shown_url
 from anima.memory.export import export_user
 from anima.memory.facts import SINGLE_VALUED, FactCandidate
 from anima.memory.models import (
@@ -145,7 +145,9 @@ class MemoryStore:
             database = open_database(url)
             await database.transaction(migrate.upgrade)
         except (SQLAlchemyError, OSError) as exc:
-            raise MemoryStoreError(f"cannot open the memory database {url}: {exc}") from exc
+            raise MemoryStoreError(
+                f"cannot open the memory database {shown_url(url)}: {_database_error(exc)}"
+            ) from exc
         return cls(database, history_messages, index)
 
     async def close(self) -> None:

@@ -3,7 +3,9 @@
 Redaction happens on the formatted line, so a secret is caught wherever it hides: the message,
 its arguments, an exception's text or a traceback (httpx logs request URLs, and Telegram's URLs
 carry the bot token). What is secret: every `SecretStr` value in the settings (bot tokens, API
-keys, webhook secrets), plus anything shaped like a Telegram bot token or an `Authorization` value.
+keys, webhook secrets) and every password inside a URL of the settings (`memory.database_url`),
+plus anything shaped like a Telegram bot token, an `Authorization` value or a URL's password.
+The CLI runs its error messages through the same `Redactor` (anima/cli.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -26,6 +29,8 @@ PATTERNS = re.compile(
     r"|\b(?i:bearer|bot)\s+[A-Za-z0-9._~+/=-]{20,}"  # an Authorization header value
     r"|\bsk-[A-Za-z0-9_-]{16,}"  # an OpenAI-style API key
 )
+# The password of `scheme://user:password@host`, masked the way SQLAlchemy's hide_password does.
+URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(@)")
 # LogRecord attributes that are not `extra=` fields.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
@@ -38,6 +43,8 @@ def secrets_in(settings: BaseModel) -> list[str]:
         if isinstance(value, SecretStr):
             if secret := value.get_secret_value():
                 found.append(secret)
+        elif isinstance(value, str) and "://" in value and "@" in value:
+            found.extend(url_passwords(value))
         elif isinstance(value, BaseModel):
             for name in type(value).model_fields:
                 walk(getattr(value, name))
@@ -52,6 +59,15 @@ def secrets_in(settings: BaseModel) -> list[str]:
     return found
 
 
+def url_passwords(url: str) -> list[str]:
+    """The password of a URL, as written and decoded (`p%40ss` is also `p@ss`); none when it has none."""
+    try:
+        password = urlsplit(url.strip()).password
+    except ValueError:
+        return []
+    return [password, unquote(password)] if password else []
+
+
 class Redactor:
     """Replaces known secrets and secret-shaped strings in a text."""
 
@@ -60,7 +76,12 @@ class Redactor:
         known = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
         self._known = re.compile("|".join(map(re.escape, known))) if known else None
 
+    @classmethod
+    def for_settings(cls, settings: BaseModel) -> Redactor:
+        return cls(secrets_in(settings))
+
     def __call__(self, text: str) -> str:
+        text = URL_PASSWORD.sub(r"\1***\2", text)
         if self._known is not None:
             text = self._known.sub(REDACTED, text)
         return PATTERNS.sub(REDACTED, text)

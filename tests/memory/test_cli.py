@@ -40,8 +40,18 @@ def test_export_writes_the_users_data_as_json(config: Path, tmp_path: Path) -> N
 
 
 def test_forget_removes_the_user_and_only_them(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--config", str(config), "memory", "forget", "lin"]) == 0
+    assert main(["--config", str(config), "memory", "forget", "lin", "--platform", "telegram"]) == 0
     assert "forgot lin on telegram: 1 messages" in capsys.readouterr().out
     assert main(["--config", str(config), "memory", "export", "lin"]) == 2
     assert "no user 'lin'" in capsys.readouterr().err
     assert main(["--config", str(config), "memory", "export", "ana"]) == 0
+
+
+def test_forget_without_a_platform_asks_which_and_deletes_nothing(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config), "memory", "forget", "lin"]) == 2
+    assert "add --platform telegram|discord|terminal, or --all-platforms" in capsys.readouterr().err
+    assert main(["--config", str(config), "memory", "export", "lin"]) == 0  # still there
+    assert main(["--config", str(config), "memory", "forget", "lin", "--all-platforms"]) == 0
+    assert "forgot lin on telegram" in capsys.readouterr().out

@@ -140,8 +140,13 @@ class TelegramAdapter:
             logging.getLogger(name).addFilter(self._redact)
         try:
             await self.app.initialize()  # getMe: checks the token
-        except InvalidToken as exc:
-            raise ConfigError([f"bots.telegram: Telegram refused the token of {self.name} ({exc})"]) from None
+        except InvalidToken:  # its message quotes the token: never shown
+            raise ConfigError(
+                [
+                    f"bots.telegram: Telegram refused the token of {self.name}; copy it again from "
+                    "@BotFather (/mybots → API Token)"
+                ]
+            ) from None
         except TelegramError as exc:
             raise AnimaError(
                 f"{self.name}: cannot reach Telegram at {self.settings.base_url}: {exc}"
