@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from pydantic import SecretStr
 
+from anima.app import Runtime
 from anima.bots.telegram import TelegramAdapter
 from anima.config import TelegramBotSettings
 from anima.core.messages import Reply
-from anima.core.runtime import Runtime
 from anima.llm.base import GenerationRequest
 from anima.safety.streaming import OVERLAP, CheckedStream
 from tests.fakes.llm import InstantLLM
