@@ -21,7 +21,9 @@ def accompaniment(score: Score, length: int, rate: int, offset_s: float) -> np.n
         start = int((offset_s + note.start_s) * rate)
         if start >= length:
             continue
-        tone = _tone(frequency(note.pitch), note.duration_s, rate)[: length - start]
+        # Only what fits before the end is rendered: a note held past the song costs nothing.
+        duration = min(note.duration_s, (length - start) / rate)
+        tone = _tone(frequency(note.pitch), duration, rate)[: length - start]
         out[start : start + len(tone)] += tone
     return out.astype(np.float32)
 

@@ -1,28 +1,41 @@
-"""Score files: MIDI (with lyric events) through mido, MusicXML (.musicxml, .xml, .mxl) with the stdlib.
+"""Score files: MIDI (with lyric events) and MusicXML (.musicxml, .xml, .mxl), read under hard limits.
 
 The melody is the part that has lyrics (else the busiest one), reduced to one line (the highest note
-where chords sound); a MIDI file's other parts become the backing track.
+where chords sound); a MIDI file's other parts become the backing track. Every size and count is
+bounded before the work it causes (a compressed file's members from their headers and again while
+inflating, an XML file's elements while parsing), XML entity declarations are refused, and every
+malformed value is a ScoreError naming its bar, track or tick.
 """
 
 from __future__ import annotations
 
+import bisect
 import io
+import itertools
+import math
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import PurePath
 from xml.etree import ElementTree
 
-import mido
+import defusedxml.ElementTree as safe_xml
+from defusedxml import DefusedXmlException
 
+from anima.voice.sing import midi
 from anima.voice.sing.score import Note, Score, ScoreError, Syllable
 from anima.voice.sing.syllables import one_syllable
 
 SUFFIXES = (".mid", ".midi", ".kar", ".musicxml", ".xml", ".mxl")
 MAX_FILE_BYTES = 1024 * 1024
+MAX_XML_BYTES = 4 * 1024 * 1024  # one MusicXML document, inflated
+MAX_MXL_BYTES = 8 * 1024 * 1024  # all members of an .mxl archive, inflated
+MAX_MXL_MEMBERS = 64
+MAX_XML_ELEMENTS = 150_000
+MAX_XML_DEPTH = 64
+MAX_XML_NOTES = 5_000
 _STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_KEYS = {"C": 0, "G": 7, "D": 2, "A": 9, "E": 4, "B": 11, "F#": 6, "C#": 1, "F": 5, "Bb": 10, "Eb": 3,
-         "Ab": 8, "Db": 1, "Gb": 6, "Cb": 11}  # fmt: skip
-DRUMS = 9  # MIDI channel 10
+_DEFAULT_TEMPO = 500_000  # MIDI's: 120 beats a minute
 
 
 def is_score_file(name: str) -> bool:
@@ -50,9 +63,8 @@ class _Event:
     has_lyric: bool = False
 
 
-def _melody(events: list[_Event], seconds: object) -> tuple[Note, ...]:
+def _melody(events: list[_Event], seconds: Callable[[float], float]) -> tuple[Note, ...]:
     """One line: at each start the highest note; a note is cut where the next begins; gaps become rests."""
-    to_s = seconds  # a callable from the file's time unit to seconds
     line: list[_Event] = []
     for event in sorted(events, key=lambda e: (e.start, -e.pitch)):
         if line and event.start == line[-1].start:
@@ -63,7 +75,7 @@ def _melody(events: list[_Event], seconds: object) -> tuple[Note, ...]:
     notes: list[Note] = []
     at = 0.0
     for event in line:
-        start, end = to_s(event.start), to_s(event.end)  # type: ignore[operator]
+        start, end = seconds(event.start), seconds(event.end)
         if start - at > 0.02:
             notes.append(Note(None, at, start - at))
         notes.append(Note(event.pitch, start, end - start, event.lyric))
@@ -72,33 +84,11 @@ def _melody(events: list[_Event], seconds: object) -> tuple[Note, ...]:
 
 
 def read_midi(data: bytes, name: str) -> Score:
-    try:
-        midi = mido.MidiFile(file=io.BytesIO(data))
-    except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:
-        raise ScoreError(f"{name} is not a readable MIDI file ({exc})") from None
-    tempos: list[tuple[int, int]] = []  # (tick, microseconds per beat)
-    key = 0
+    file = midi.read(data, name)
     parts: list[list[_Event]] = []
-    for track in midi.tracks:
-        tick = 0
-        sounding: dict[tuple[int, int], _Event] = {}
-        events: list[_Event] = []
-        lyrics: dict[int, str] = {}
-        for message in track:
-            tick += message.time
-            if message.type == "set_tempo":
-                tempos.append((tick, message.tempo))
-            elif message.type == "key_signature":
-                key = _KEYS.get(message.key.removesuffix("m"), 0) if not message.key.endswith("m") else (
-                    (_KEYS.get(message.key.removesuffix("m"), 0) + 3) % 12)  # fmt: skip
-            elif message.type in ("lyrics", "text") and not message.text.startswith("@"):
-                lyrics[tick] = lyrics.get(tick, "") + message.text
-            elif message.type == "note_on" and message.velocity > 0 and message.channel != DRUMS:
-                sounding[(message.channel, message.note)] = _Event(tick, tick, message.note)
-            elif message.type in ("note_off", "note_on") and (message.channel, message.note) in sounding:
-                event = sounding.pop((message.channel, message.note))
-                event.end = tick
-                events.append(event)
+    for track in file.tracks:
+        events = [_Event(n.start, n.end, n.pitch) for n in track.notes]
+        lyrics = {tick: "".join(texts) for tick, texts in track.lyrics.items()}
         # A word goes on after a syllable that ends with "-", or, in files that put spaces between words,
         # one that ends without a space.
         spaced = any(t.startswith(" ") or t.endswith(" ") for t in lyrics.values())
@@ -114,63 +104,150 @@ def read_midi(data: bytes, name: str) -> Score:
     if not parts:
         raise ScoreError(f"{name} has no notes")
     melody = max(parts, key=lambda p: (sum(e.has_lyric for e in p), len(p)))
-    tempos.sort(key=lambda t: t[0])  # stable: of two changes at one tick, the later one wins
+    tempos = sorted(file.tempos, key=lambda t: t[0])  # stable: of two changes at one tick, the later one wins
     if not tempos or tempos[0][0] > 0:
-        tempos.insert(0, (0, 500_000))  # MIDI's default: 120 beats a minute
-    seconds = _tick_seconds(tempos, midi.ticks_per_beat)
+        tempos.insert(0, (0, _DEFAULT_TEMPO))
+    seconds = _tempo_map(tempos, file.ticks_per_beat)
     others = [e for p in parts if p is not melody for e in p]
     backing = tuple(Note(e.pitch, seconds(e.start), seconds(e.end) - seconds(e.start)) for e in others)
     first_tempo = 60_000_000 / [t for at, t in tempos if at == 0][-1]
-    score = Score(_melody(melody, seconds), tempo=first_tempo, key=key, accompaniment=backing)
+    score = Score(_melody(melody, seconds), tempo=first_tempo, key=file.key, accompaniment=backing)
     return _first_sung_from_zero(score)
 
 
-def _tick_seconds(tempos: list[tuple[int, int]], ticks_per_beat: int):  # type: ignore[no-untyped-def]
+def _tempo_map(tempos: list[tuple[int, int]], ticks_per_beat: int) -> Callable[[float], float]:
+    """Ticks to seconds through the tempo changes (sorted by tick, the first at tick 0): the seconds at
+    each change are added up once, so each conversion is a binary search, not a walk over the map."""
+    ticks = [at for at, _ in tempos]
+    starts = [0.0]
+    for (at, tempo), (following, _) in itertools.pairwise(tempos):
+        starts.append(starts[-1] + (following - at) * tempo / ticks_per_beat / 1e6)
+
     def seconds(tick: float) -> float:
-        total, last_tick, last_tempo = 0.0, 0, 500_000
-        for at, tempo in tempos:
-            if at >= tick:
-                break
-            total += (at - last_tick) * last_tempo / ticks_per_beat / 1e6
-            last_tick, last_tempo = at, tempo
-        return total + (tick - last_tick) * last_tempo / ticks_per_beat / 1e6
+        i = max(bisect.bisect_left(ticks, tick) - 1, 0)  # the last change before `tick`
+        return starts[i] + (tick - ticks[i]) * tempos[i][1] / ticks_per_beat / 1e6
 
     return seconds
+
+
+class _CountingBuilder(ElementTree.TreeBuilder):
+    """Builds the tree, refusing a document with more elements or deeper nesting than a score needs."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.elements = 0
+        self.depth = 0
+
+    def start(self, tag: str, attrs: dict[str, str]) -> ElementTree.Element:
+        self.elements += 1
+        self.depth += 1
+        if self.elements > MAX_XML_ELEMENTS:
+            raise ScoreError(
+                f"{self.name} has more than {MAX_XML_ELEMENTS:,} XML elements; a song needs far fewer"
+            )
+        if self.depth > MAX_XML_DEPTH:
+            raise ScoreError(f"{self.name} nests XML elements more than {MAX_XML_DEPTH} deep")
+        return super().start(tag, attrs)
+
+    def end(self, tag: str) -> ElementTree.Element:
+        self.depth -= 1
+        return super().end(tag)
+
+
+def _parse_xml(data: bytes, name: str) -> ElementTree.Element:
+    """The document's root; entity declarations and external references are refused (no XML bombs)."""
+    parser = safe_xml.DefusedXMLParser(target=_CountingBuilder(name))
+    try:
+        parser.feed(data)
+        root: ElementTree.Element = parser.close()
+    except DefusedXmlException:
+        raise ScoreError(
+            f"{name} declares XML entities, which scores never need and which are refused; "
+            "export it again from your notation program"
+        ) from None
+    except ElementTree.ParseError as exc:
+        raise ScoreError(f"{name} is not readable MusicXML ({exc})") from None
+    for element in root.iter():  # drop namespaces, if any
+        element.tag = element.tag.rpartition("}")[2]
+    return root
 
 
 def read_musicxml(data: bytes, name: str) -> Score:
     if data[:2] == b"PK":
         data = _unzip_mxl(data, name)
-    try:
-        root = ElementTree.fromstring(data)
-    except ElementTree.ParseError as exc:
-        raise ScoreError(f"{name} is not readable MusicXML ({exc})") from None
-    for element in root.iter():  # drop namespaces, if any
-        element.tag = element.tag.rpartition("}")[2]
+    root = _parse_xml(data, name)
     if root.tag != "score-partwise":
-        raise ScoreError(f"{name}: only partwise MusicXML is read (<score-partwise>), not <{root.tag}>")
+        raise ScoreError(f"{name}: only partwise MusicXML is read (<score-partwise>), not <{root.tag[:40]}>")
     parts = root.findall("part")
     if not parts:
         raise ScoreError(f"{name} has no parts")
     part = next((p for p in parts if p.find(".//lyric") is not None), parts[0])
-    tempo = next((float(s.get("tempo", "")) for s in root.iter("sound") if s.get("tempo")), 120.0)
-    fifths = next((int(f.text or 0) for f in part.iter("fifths")), 0)
+    notes = sum(1 for _ in part.iter("note"))
+    if notes > MAX_XML_NOTES:
+        raise ScoreError(
+            f"{name} has {notes:,} notes in its melody's part; at most {MAX_XML_NOTES:,} are read"
+        )
+    tempo = _tempo(root, name)
+    fifths = 0
     events: list[_Event] = []
     divisions, cursor, voice = 1.0, 0.0, None  # cursor in beats
     tied = False
-    for measure in part.findall("measure"):
+    for number, measure in enumerate(part.findall("measure"), 1):
+        where = f"{name}, bar {_shown(measure.get('number')) or number}"
         for element in measure:
-            if element.tag == "attributes" and element.find("divisions") is not None:
-                divisions = float(element.findtext("divisions") or 1)
+            if element.tag == "attributes":
+                if element.find("divisions") is not None:
+                    divisions = _number(element, "divisions", where, "a number above 0", above=0.0)
+                if element.find("key/fifths") is not None and not fifths:
+                    fifths = int(_number(element, "key/fifths", where, "a whole number from -7 to 7", -7, 7))
             elif element.tag in ("backup", "forward"):
-                step = float(element.findtext("duration") or 0) / divisions
+                step = _number(element, "duration", where, "a length of 0 or more", 0.0) / divisions
                 cursor += step if element.tag == "forward" else -step
+                if cursor < -1e-9:
+                    raise ScoreError(f"{where}: <backup> goes back before the start of the piece")
             elif element.tag == "note":
-                cursor, tied = _xml_note(element, divisions, cursor, events, tied, voice)
+                cursor, tied = _xml_note(element, divisions, cursor, events, tied, voice, where)
                 voice = voice or element.findtext("voice") or "1"
     seconds_per_beat = 60.0 / tempo
     score = Score(_melody(events, lambda beats: beats * seconds_per_beat), tempo=tempo, key=(fifths * 7) % 12)
     return _first_sung_from_zero(score)
+
+
+def _tempo(root: ElementTree.Element, name: str) -> float:
+    """The first <sound tempo="…"> (beats a minute), or 120."""
+    raw = next((s.get("tempo", "") for s in root.iter("sound") if s.get("tempo")), None)
+    if raw is None:
+        return 120.0
+    try:
+        tempo = float(raw)
+    except ValueError:
+        tempo = math.nan
+    if not 10 <= tempo <= 1000:  # NaN fails this too
+        raise ScoreError(f"{name}: <sound tempo={_shown(raw)!r}>: a tempo is 10 to 1000 beats a minute")
+    return tempo
+
+
+def _number(
+    element: ElementTree.Element, path: str, where: str, expected: str, low: float = -math.inf,
+    high: float = math.inf, above: float | None = None,
+) -> float:  # fmt: skip
+    """A finite number in [low, high] (and > `above`), else a ScoreError naming the bar and the value."""
+    raw = element.findtext(path) or ""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and low <= value <= high and (above is None or value > above)):
+        tag = path.rpartition("/")[2]
+        raise ScoreError(f"{where}: <{tag}> is {_shown(raw)!r}; it should be {expected}")
+    return value
+
+
+def _shown(raw: str | None) -> str:
+    """A value from the file, short enough to quote in a chat."""
+    raw = (raw or "").strip()
+    return raw if len(raw) <= 20 else raw[:20] + "…"
 
 
 def _xml_note(
@@ -180,42 +257,104 @@ def _xml_note(
     events: list[_Event],
     tied: bool,
     voice: str | None,
+    where: str,
 ) -> tuple[float, bool]:
     """Add one <note> of the melody's voice; returns the new cursor and whether a tie goes on."""
     if note.find("grace") is not None:
         return cursor, tied
-    length = float(note.findtext("duration") or 0) / divisions
+    length = 0.0
+    if note.find("duration") is not None:
+        length = _number(note, "duration", where, "a length of 0 or more", 0.0) / divisions
     if note.find("chord") is not None:
         return cursor, tied  # the melody takes the chord's first note; the cursor already moved
     if voice is not None and (note.findtext("voice") or "1") != voice:
         return cursor + length, tied
     pitch = note.find("pitch")
     if pitch is not None:
-        step = _STEPS[(pitch.findtext("step") or "C").upper()]
-        midi = (
-            12 * (int(pitch.findtext("octave") or 4) + 1) + step + round(float(pitch.findtext("alter") or 0))
-        )
+        step = (pitch.findtext("step") or "C").strip().upper()
+        if step not in _STEPS:
+            raise ScoreError(f"{where}: <step> is {_shown(step)!r}; a step is a note name from A to G")
+        octave = 4.0
+        if pitch.find("octave") is not None:
+            octave = _number(pitch, "octave", where, "a whole number from 0 to 9", 0, 9)
+        alter = 0.0
+        if pitch.find("alter") is not None:
+            alter = _number(pitch, "alter", where, "a number of semitones from -2 to 2", -2, 2)
+        midi_pitch = 12 * (int(octave) + 1) + _STEPS[step] + round(alter)
         ties = {t.get("type") for t in note.findall("tie")}
-        if tied and "stop" in ties and events and events[-1].pitch == midi:
+        if tied and "stop" in ties and events and events[-1].pitch == midi_pitch:
             events[-1].end = cursor + length
         else:
             lyric = note.find("lyric")
             text = lyric.findtext("text") if lyric is not None else None
             joined = lyric is not None and lyric.findtext("syllabic") in ("middle", "end")
             syllable = one_syllable(text, joined) if text else None
-            events.append(_Event(cursor, cursor + length, midi, syllable, text is not None))
+            events.append(_Event(cursor, cursor + length, midi_pitch, syllable, text is not None))
         tied = "start" in ties
     return cursor + length, tied
 
 
 def _unzip_mxl(data: bytes, name: str) -> bytes:
+    """The MusicXML document inside an .mxl archive. Sizes are checked in the archive's directory first
+    and counted again while inflating (a directory can lie); only deflate and stored members are read."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            container = ElementTree.fromstring(archive.read("META-INF/container.xml"))
-            rootfile = next(e for e in container.iter() if e.tag.rpartition("}")[2] == "rootfile")
-            return archive.read(rootfile.get("full-path", ""))
-    except (zipfile.BadZipFile, KeyError, StopIteration, ElementTree.ParseError) as exc:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
         raise ScoreError(f"{name} is not a readable compressed MusicXML file ({exc})") from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > MAX_MXL_MEMBERS:
+            raise ScoreError(
+                f"{name} holds {len(members):,} files; a compressed score holds at most {MAX_MXL_MEMBERS}"
+            )
+        for member in members:
+            where = f"{name}: {_shown(member.filename)!r}"
+            if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise ScoreError(
+                    f"{where} is compressed with method {member.compress_type}; .mxl files use deflate"
+                )
+            if member.flag_bits & 0x1:
+                raise ScoreError(f"{where} is encrypted; send the score without a password")
+            if member.file_size > MAX_XML_BYTES:
+                raise ScoreError(f"{where} inflates to {member.file_size:,} bytes; at most {MAX_XML_BYTES:,}")
+        total = sum(m.file_size for m in members)
+        if total > MAX_MXL_BYTES:
+            raise ScoreError(f"{name} inflates to {total:,} bytes in all; at most {MAX_MXL_BYTES:,}")
+        budget = _Inflated(name, MAX_MXL_BYTES)
+        container = _parse_xml(
+            budget.read(archive, "META-INF/container.xml"), f"{name} (META-INF/container.xml)"
+        )
+        rootfile = next((e for e in container.iter() if e.tag == "rootfile"), None)
+        path = rootfile.get("full-path", "") if rootfile is not None else ""
+        if not path:
+            raise ScoreError(f"{name}: its META-INF/container.xml names no <rootfile full-path=…>")
+        return budget.read(archive, path)
+
+
+class _Inflated:
+    """Counts inflated bytes against the per-member and the archive's total limits as they come out."""
+
+    def __init__(self, name: str, total: int) -> None:
+        self.name = name
+        self.left = total
+
+    def read(self, archive: zipfile.ZipFile, member: str) -> bytes:
+        limit = min(MAX_XML_BYTES, self.left)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with archive.open(member) as stream:
+                while chunk := stream.read(64 * 1024):
+                    size += len(chunk)
+                    if size > limit:
+                        raise ScoreError(f"{self.name}: {_shown(member)!r} inflates past {limit:,} bytes")
+                    chunks.append(chunk)
+        except KeyError:
+            raise ScoreError(f"{self.name} has no {_shown(member)!r} inside") from None
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, OSError, EOFError) as exc:
+            raise ScoreError(f"{self.name} is not a readable compressed MusicXML file ({exc})") from None
+        self.left -= size
+        return b"".join(chunks)
 
 
 def _first_sung_from_zero(score: Score) -> Score:
