@@ -40,7 +40,11 @@ class Runtime:
         characters.require_valid()
         characters.get(settings.default_character)  # fail at start, not on the first message
         memory = await MemoryStore.open(
-            settings.database_url, settings.memory.history_messages, settings.memory.vectors
+            settings.database_url,
+            settings.memory.history_messages,
+            settings.memory.vectors,
+            cache_conversations=settings.memory.cache_conversations,
+            cache_bytes=int(settings.memory.cache_mb * 1024 * 1024),
         )
         router = LLMRouter(settings.llm, progress)
         safety = SafetyPolicy.from_settings(settings.safety, memory, router)

@@ -86,6 +86,11 @@ class MemorySettings(_Strict):
     summarize_every: int = Field(40, ge=0)  # messages per background LLM summary (0: off)
     llm_facts_every: int = Field(10, ge=0)  # user messages per background LLM fact extraction (0: off)
     vectors: bool = False  # vector recall too (needs `make vectors`: a local model, nothing downloaded)
+    # the recent messages of this many conversations stay in memory, least recently used dropped first
+    cache_conversations: int = Field(10_000, ge=1)
+    cache_mb: float = Field(256, gt=0)  # … and at most this much of them
+    # answered platform events (raw Telegram updates, Discord messages) are deleted after this many hours
+    inbox_retention_hours: float = Field(48, ge=24)
 
 
 class TelegramBotSettings(_Strict):

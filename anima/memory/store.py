@@ -7,7 +7,7 @@ import itertools
 import json
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,6 +79,9 @@ class ConversationState:
     starts_after: int = 0  # the last message before the latest /reset: recall starts after it too
     # messages whose write failed (database locked or full), retried in order in the background
     unsaved: list[dict[str, Any]] = field(default_factory=list)
+    key: ConversationKey | None = None
+    weight: int = 0  # what its cached messages cost in memory, roughly (bytes; see _weight)
+    forgotten: bool = False  # its user was forgotten: background work on it stops, nothing is written
 
 
 @dataclass(frozen=True)
@@ -112,16 +115,35 @@ _APPEND_CONTEXT = text(
     "UPDATE search_entries SET context = context || ' ' || :next WHERE kind = 'turn' AND item_id = :previous"
 )
 TURN_IMPORTANCE = {"user": 0.5, "assistant": 0.3}  # what the user says about themself matters more
+CACHE_CONVERSATIONS = 10_000  # conversations whose recent messages stay cached (least recently used go)
+CACHE_BYTES = 256 * 1024 * 1024  # and the cached messages' size over all of them
+MESSAGE_OVERHEAD = 200  # bytes a cached message costs besides its text (the object, the deque slot)
+
+
+def _weight(recent: deque[StoredMessage]) -> int:
+    """Roughly what a conversation's cached messages cost in memory, in bytes."""
+    return sum(len(m.content) for m in recent) * 2 + MESSAGE_OVERHEAD * len(recent)
 
 
 class MemoryStore:
     def __init__(
-        self, database: Database, history_messages: int = 200, vectors: VectorIndex | None = None
+        self,
+        database: Database,
+        history_messages: int = 200,
+        vectors: VectorIndex | None = None,
+        cache_conversations: int = CACHE_CONVERSATIONS,
+        cache_bytes: int = CACHE_BYTES,
     ) -> None:
         self.database = database
         self.history_messages = history_messages
         self.vectors = vectors  # optional vector recall (memory.vectors)
-        self._conversations: dict[ConversationKey, ConversationState] = {}
+        # The recent messages of the conversations used last, bounded in count and size: the least
+        # recently used go first (read again from the database when they come back). A conversation
+        # with messages still waiting for a write retry is never dropped, so nothing unsaved is lost.
+        self._conversations: OrderedDict[ConversationKey, ConversationState] = OrderedDict()
+        self.cache_conversations = cache_conversations
+        self.cache_bytes = cache_bytes
+        self._cached_bytes = 0
         self._retrying: asyncio.Task[None] | None = None
         self._outage: WriteOutage | None = None
         # What "now" is: messages are stamped and recall measures recency with it (tests move it).
@@ -133,7 +155,14 @@ class MemoryStore:
         self.other_writers = False
 
     @classmethod
-    async def open(cls, url: str, history_messages: int = 200, vectors: bool = False) -> MemoryStore:
+    async def open(
+        cls,
+        url: str,
+        history_messages: int = 200,
+        vectors: bool = False,
+        cache_conversations: int = CACHE_CONVERSATIONS,
+        cache_bytes: int = CACHE_BYTES,
+    ) -> MemoryStore:
         """Open the database and migrate its schema to the newest revision; `vectors` loads the
         optional sentence-embedding model (an AnimaError says how to install it when missing)."""
         index = None
@@ -148,7 +177,7 @@ class MemoryStore:
             raise MemoryStoreError(
                 f"cannot open the memory database {shown_url(url)}: {_database_error(exc)}"
             ) from exc
-        return cls(database, history_messages, index)
+        return cls(database, history_messages, index, cache_conversations, cache_bytes)
 
     async def close(self) -> None:
         if self._retrying is not None:
@@ -195,7 +224,36 @@ class MemoryStore:
         if state is None:
             state = await self.run(lambda conn: self._open_conversation(conn, key, display_name))
             self._conversations[key] = state
+        self._conversations.move_to_end(key)
+        self._reweigh(state)
         return state
+
+    def _reweigh(self, state: ConversationState) -> None:
+        """Account for a cached conversation's new size, then keep the cache within its bounds."""
+        weight = _weight(state.recent)
+        self._cached_bytes += weight - state.weight
+        state.weight = weight
+        self._evict()
+
+    def _evict(self) -> None:
+        """Drop least recently used conversations while the cache is over either bound; the newest
+        one always stays, and so does one with messages waiting for a write retry."""
+        if len(self._conversations) <= self.cache_conversations and self._cached_bytes <= self.cache_bytes:
+            return
+        for key in list(self._conversations)[:-1]:
+            if (
+                len(self._conversations) <= self.cache_conversations
+                and self._cached_bytes <= self.cache_bytes
+            ):
+                return
+            state = self._conversations[key]
+            if not state.unsaved:
+                del self._conversations[key]
+                self._cached_bytes -= state.weight
+
+    def cached(self) -> tuple[int, int]:
+        """How many conversations are cached, and roughly how many bytes their messages take."""
+        return len(self._conversations), self._cached_bytes
 
     def _open_conversation(
         self, conn: Connection, key: ConversationKey, display_name: str
@@ -231,7 +289,7 @@ class MemoryStore:
         ).all()
         recent = [StoredMessage(*row) for row in reversed(rows)]
         return ConversationState(
-            conv_id, user_id, deque(recent, maxlen=self.history_messages), starts_after=starts_after
+            conv_id, user_id, deque(recent, maxlen=self.history_messages), starts_after=starts_after, key=key
         )
 
     async def add(
@@ -272,6 +330,8 @@ class MemoryStore:
             self._retry_soon()
         stored = StoredMessage(role, content, message_id, created, cut)
         state.recent.append(stored)
+        if state.key is not None and self._conversations.get(state.key) is state:
+            self._reweigh(state)
         return stored
 
     async def flush(self, wait_s: float | None = None) -> bool:
@@ -487,6 +547,8 @@ class MemoryStore:
 
         state.starts_after = await self.run(work)
         state.recent.clear()
+        if state.key is not None and self._conversations.get(state.key) is state:
+            self._reweigh(state)
 
     async def view(self, key: ConversationKey, display_name: str, last: int = 6) -> MemoryView:
         state = await self.conversation(key, display_name)
@@ -546,7 +608,9 @@ class MemoryStore:
         for key in [
             k for k in self._conversations if (k.platform, k.user_id) == (platform, platform_user_id)
         ]:
-            del self._conversations[key]
+            state = self._conversations.pop(key)
+            self._cached_bytes -= state.weight
+            state.forgotten = True
         for listener in self.forget_listeners:
             listener(platform, platform_user_id)
         return deleted
