@@ -88,11 +88,17 @@ def _safety_parsers(commands: argparse._SubParsersAction) -> None:  # type: igno
     safety_commands = safety.add_subparsers(dest="safety_command", required=True)
     report = safety_commands.add_parser("report", help="count the safety decisions other than allow")
     report.add_argument("--since", metavar="WHEN", help="24h, 7d, 2w, or a date such as 2026-11-01 (UTC)")
-    bench = commands.add_parser("bench", help="run benchmarks from a checkout (e.g. `anima bench safety`)")
-    bench.add_argument("names", nargs="*", help="safety, core, … (default: all of bench/)")
-    bench.add_argument("--locomo", metavar="PATH", type=Path, help="memory: the LoCoMo conversations")
-    bench.add_argument("--database", metavar="URL", help="memory: a PostgreSQL URL (default: SQLite)")
-    bench.add_argument("--full", action="store_true", help="memory: the 1,000,000-message scale run")
+    bench = commands.add_parser(
+        "bench", help="measure memory recall or the safety checks (the rest: `python -m bench` in a checkout)"
+    )
+    benches = bench.add_subparsers(dest="bench", required=True)
+    memory = benches.add_parser("memory", help="LoCoMo evidence recall and recall latency at scale")
+    memory.add_argument("--locomo", metavar="PATH", type=Path, help="the LoCoMo conversations (*.json)")
+    memory.add_argument("--database", metavar="URL", help="a PostgreSQL URL (default: a temporary SQLite)")
+    memory.add_argument("--full", action="store_true", help="the 1,000,000-message scale run (~10 minutes)")
+    safety = benches.add_parser("safety", help="the safety checks' precision, recall and cost")
+    cases = "the labelled cases (default: tests/data)"
+    safety.add_argument("--cases", metavar="DIR", type=Path, default=Path("tests/data"), help=cases)
 
 
 def _memory_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -227,13 +233,8 @@ async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
 
         print(await report(settings.database_url, parse_since(args.since)))
         return 0
-    if args.command == "bench" and args.names == ["memory"]:
-        from bench.memory_bench import DEFAULT_LOCOMO, run
-
-        await run(args.locomo or DEFAULT_LOCOMO, args.database, args.full)
-        return 0
-    if args.command == "bench":  # benchmarks run their own event loop: give them a thread
-        return await asyncio.to_thread(_bench, args.names)
+    if args.command == "bench":
+        return await _bench(settings, args)
     return await _chat(settings, args.character, args.user)
 
 
@@ -300,13 +301,22 @@ async def _say(settings, args: argparse.Namespace) -> int:  # type: ignore[no-un
     return 0
 
 
-def _bench(names: list[str]) -> int:
-    """bench/ lives in the repository, not in the installed package: run from a checkout."""
-    try:
-        from bench.__main__ import main as run_benchmarks
-    except ImportError:
-        raise AnimaError("anima bench needs a checkout of the repository (bench/ is not installed)") from None
-    return run_benchmarks([n if n.endswith("_bench") else f"{n}_bench" for n in names])
+async def _bench(settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """The evaluations that ship in the package; bench/ (python -m bench) has the rest."""
+    if args.bench == "safety":
+        from anima.safety.evaluation import run_bench
+
+        await run_bench(args.cases, settings.resolve(settings.characters_dir))
+        return 0
+    from anima.memory import locomo, scale
+
+    if args.locomo is None:
+        print("(LoCoMo not measured: pass --locomo PATH, the conversations' *.json)\n")
+    else:
+        await locomo.run_bench(args.locomo, args.database)
+        print()
+    await scale.run_bench(args.database, args.full)
+    return 0
 
 
 async def _chat(settings, character: str | None, user: str | None) -> int:  # type: ignore[no-untyped-def]

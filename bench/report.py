@@ -16,29 +16,17 @@ import json
 import os
 import platform
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from anima.ops.figures import Figure
+
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 RESULTS_MD = HERE / "RESULTS.md"
-
-
-@dataclass(frozen=True)
-class Figure:
-    name: str
-    value: float | int | str
-    unit: str
-    command: str
-
-    def shown(self) -> str:
-        value = self.value
-        if isinstance(value, float):  # three significant digits, no exponent
-            digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2 if abs(value) >= 1 else 3
-            value = f"{value:.{digits}f}"
-        return f"{value} {self.unit}".strip()
 
 
 _recorded: list[Figure] = []
@@ -62,6 +50,11 @@ class Tee(io.TextIOBase):
 def record(name: str, value: float | int | str, unit: str, command: str) -> None:
     """Note one headline figure of the running bench, with the command that reproduces it."""
     _recorded.append(Figure(name, value, unit, command))
+
+
+def record_all(figures: Iterable[Figure]) -> None:
+    """Note the figures an evaluation inside the package returned (anima/memory, anima/safety)."""
+    _recorded.extend(figures)
 
 
 def take() -> list[Figure]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +101,50 @@ def test_the_core_imports_no_platform_library() -> None:
     code = "import sys, anima.core, anima.cli; print(sorted({'discord', 'telegram'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+STAGES = ("input", "output")
+# The editable install puts a checkout on every interpreter's path: take it (and cwd) off again.
+INSTALLED = """
+import os, sys
+checkouts = set(os.environ["CHECKOUTS"].split(os.pathsep))
+sys.path = [os.environ["PACKAGE"], *(path for path in sys.path[1:] if path not in checkouts)]
+from anima.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def installed_anima(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`anima` as from an installed wheel: a copy of anima/ alone on the path (no bench/, no tests/)."""
+    package = tmp_path / "site"
+    shutil.copytree(REPO / "anima", package / "anima", ignore=shutil.ignore_patterns("__pycache__"))
+    editable = [line.strip() for pth in _editable_pths() for line in pth.read_text().splitlines()]
+    checkouts = {str(REPO), *editable}
+    env = {**os.environ, "PACKAGE": str(package), "CHECKOUTS": os.pathsep.join(checkouts)}
+    env.pop("PYTHONPATH", None)
+    command = [sys.executable, "-c", INSTALLED, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+
+
+def _editable_pths() -> list[Path]:
+    sites = [Path(path) for path in sys.path if Path(path).is_dir()]
+    return [pth for site in sites for pth in site.glob("_editable_impl_anima*.pth")]
+
+
+def test_anima_bench_safety_runs_without_a_checkout(tmp_path: Path, config: Path) -> None:
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    for name in ("safety_adversarial.jsonl", "safety_benign.jsonl"):
+        lines = (REPO / "tests" / "data" / name).read_text().splitlines()
+        picked = [next(line for line in lines if f'"stage": "{kind}"' in line) for kind in STAGES]
+        (cases / name).write_text("\n".join(picked) + "\n")
+    done = installed_anima(tmp_path, "--config", str(config), "bench", "safety", "--cases", str(cases))
+    assert done.returncode == 0, done.stderr
+    assert "$ anima bench safety" in done.stdout
+    assert "| benign false positives, input | 0.00% (0/1) | ≤ 1% |" in done.stdout
+
+
+def test_anima_bench_safety_without_cases_names_the_option(tmp_path: Path, config: Path) -> None:
+    done = installed_anima(tmp_path, "--config", str(config), "bench", "safety")
+    assert done.returncode != 0
+    assert "pass --cases DIR" in done.stderr and "Traceback" not in done.stderr

@@ -97,6 +97,12 @@ def test_only_the_entry_points_import_the_composition_root() -> None:
     assert importers == []
 
 
+def test_no_module_in_the_package_imports_bench() -> None:
+    """bench/ is not in the wheel: an import of it fails on an installed Anima."""
+    importers = [_where(path) for path in _files(".") if _within_any(imports_of(path), ("bench",))]
+    assert importers == []
+
+
 def _within_any(names: set[str], prefixes: tuple[str, ...]) -> bool:
     return any(_within(name, prefixes) for name in names)
 

@@ -1,6 +1,6 @@
 """LoCoMo evidence recall: replay each conversation into memory, ask recall for every question.
 
-Used by `anima bench memory --locomo PATH` and bench/memory_bench.py. speaker_a is the user and
+Used by `anima bench memory --locomo PATH` (`run_bench`) and bench/memory_bench.py. speaker_a is the user and
 speaker_b the character; each turn is stored with its session's date (an image's caption, when
 the turn shared one, is part of its text, as a platform adapter would describe the picture); rule
 facts are extracted from the user's turns as the keeper would. A recalled fact counts as the turn
@@ -20,12 +20,15 @@ from pathlib import Path
 
 from anima.core.messages import ConversationKey
 from anima.core.tokens import TiktokenCounter
+from anima.memory.embedding import EmbeddingUnavailable
 from anima.memory.facts import extract_facts
 from anima.memory.recall import Memory
 from anima.memory.store import MemoryStore
+from anima.ops.figures import Figure
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
 KS = (5, 10, 20)
+COMMAND = "anima bench memory --locomo ../shared/benchmarks/locomo"
 
 
 @dataclass
@@ -165,3 +168,26 @@ def table(results: Results, label: str) -> str:
         f"p50 {results.percentile(0.5):.2f} ms, p95 {results.percentile(0.95):.2f} ms"
     )
     return "\n".join(lines)
+
+
+async def run_bench(path: Path, database_url: str | None = None, vectors: bool = True) -> list[Figure]:
+    """`anima bench memory --locomo PATH`: print recall by full text, then with vectors (when the
+    local embedding model is installed); return the headline figures."""
+    where = database_url.split("://", 1)[0] if database_url else "sqlite (WAL file)"
+    print(f"$ anima bench memory --locomo {path}" + (f" --database {where}" if database_url else ""))
+    results = await evaluate(path, database_url)
+    print(table(results, f"LoCoMo, full-text + fusion ({where})"))
+    name = f"LoCoMo evidence recall@10, full-text ({where})"
+    figures = [Figure(name, f"{results.mean(10):.3f}", "", COMMAND)]
+    if not vectors:
+        print("\n(vector recall not measured: --vectors measures it, about 20 minutes on 2 cores)")
+        return figures
+    try:
+        with_vectors = await evaluate(path, database_url, vectors=True)
+    except EmbeddingUnavailable as exc:
+        print(f"\n(vector recall not measured: {exc})")
+        return figures
+    print()
+    print(table(with_vectors, f"LoCoMo, + vectors ({where})"))
+    name = f"LoCoMo evidence recall@10, + vectors ({where})"
+    return [*figures, Figure(name, f"{with_vectors.mean(10):.3f}", "", COMMAND)]
