@@ -69,3 +69,11 @@ class VoiceError(AnimaError):
 
     Adapters catch it after the text reply has gone out, so a voice failure never loses the text.
     """
+
+
+class InputRejected(ConfigError):
+    """A card, lorebook or config over one of its limits, or naming a path outside its folder.
+
+    Raised before any work is done on the input; like ConfigError, each problem names the file, the
+    line when there is one, the field, and what to do.
+    """

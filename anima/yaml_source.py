@@ -10,9 +10,28 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from anima.errors import ConfigError
+from anima.errors import ConfigError, InputRejected
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True)
+class YamlBounds:
+    """What a YAML file may hold, checked before it is built into objects.
+
+    `max_nodes` counts every value (texts, numbers, lists, mappings) with aliases expanded, so a
+    billion-laughs file is refused by what it would become, not by its few bytes.
+    """
+
+    max_bytes: int
+    max_nodes: int
+    max_depth: int
+    aliases: bool  # whether anchors (&name) and aliases (*name) may be used at all
+    what: str = "a config file"
+
+
+CONFIG_BOUNDS = YamlBounds(max_bytes=1024 * 1024, max_nodes=100_000, max_depth=48, aliases=True)
 
 
 @dataclass
@@ -72,21 +91,39 @@ def field_path(loc: Sequence[str | int]) -> str:
     return out
 
 
-def read_yaml(path: Path) -> YamlDocument:
-    """Read and parse a YAML file, raising ConfigError with file:line for every way it can be broken."""
+def read_bounded(path: Path, max_bytes: int, what: str) -> bytes:
+    """A file's bytes, refused (InputRejected) past `max_bytes` without reading more than that."""
     shown = display_path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(max_bytes + 1)
     except FileNotFoundError:
         raise ConfigError([f"{shown}: file not found"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{shown}: is a folder, not a file"]) from None
     except OSError as exc:
         raise ConfigError([f"{shown}: cannot read: {exc.strerror}"]) from None
-    return parse_yaml(raw, path)
+    if len(raw) > max_bytes:
+        raise InputRejected([f"{shown}: more than the {max_bytes:,} bytes {what} may have; make it smaller"])
+    return raw
 
 
-def parse_yaml(raw: bytes, path: Path) -> YamlDocument:
-    """Parse YAML bytes that came from `path` (or will be saved there), with read_yaml's errors."""
+def read_yaml(path: Path, bounds: YamlBounds = CONFIG_BOUNDS) -> YamlDocument:
+    """Read and parse a YAML file, raising ConfigError with file:line for every way it can be broken."""
+    return parse_yaml(read_bounded(path, bounds.max_bytes, bounds.what), path, bounds)
+
+
+def parse_yaml(raw: bytes, path: Path, bounds: YamlBounds = CONFIG_BOUNDS) -> YamlDocument:
+    """Parse YAML bytes that came from `path` (or will be saved there), with read_yaml's errors.
+
+    Before anything is built: the size, the nesting depth, the number of values (aliases expanded)
+    and, where `bounds` forbids them, anchors and aliases; then duplicate keys, naming both lines.
+    """
     shown = display_path(path)
+    if len(raw) > bounds.max_bytes:
+        raise InputRejected(
+            [f"{shown}: {len(raw):,} bytes is more than the {bounds.max_bytes:,} {bounds.what} may have"]
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -96,13 +133,107 @@ def parse_yaml(raw: bytes, path: Path) -> YamlDocument:
         ) from None
     text = text.removeprefix("\ufeff")
     try:
-        data = yaml.load(text, Loader=_Loader)
+        _check_events(text, shown, bounds)
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            duplicates = _duplicate_keys(node, shown) if node is not None else []
+            if duplicates:
+                raise ConfigError(duplicates)
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{shown}:{line}: invalid YAML: {problem}"]) from None
     return YamlDocument(path=path, text=text, data=data)
+
+
+def _check_events(text: str, shown: str, bounds: YamlBounds) -> None:
+    """One streaming pass over the parser's events (constant memory): depth, values, aliases."""
+    loader = _Loader(text)
+    nodes = 0
+    sizes: dict[str, int] = {}  # anchor → how many values it stands for
+    open_collections: list[tuple[str | None, int]] = []  # (anchor, values before it)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            line = event.start_mark.line + 1
+            if isinstance(event, yaml.AliasEvent):
+                if not bounds.aliases:
+                    raise InputRejected(
+                        [
+                            f"{shown}:{line}: YAML aliases (*{event.anchor}) are not allowed in "
+                            f"{bounds.what}: write the value out where it is used"
+                        ]
+                    )
+                nodes += sizes.get(event.anchor or "", 1)
+            elif isinstance(event, yaml.NodeEvent):
+                nodes += 1
+                if event.anchor is not None and not bounds.aliases:
+                    raise InputRejected(
+                        [
+                            f"{shown}:{line}: YAML anchors (&{event.anchor}) are not allowed in "
+                            f"{bounds.what}: remove it and write each value out"
+                        ]
+                    )
+                if isinstance(event, yaml.CollectionStartEvent):
+                    open_collections.append((event.anchor, nodes - 1))
+                    if len(open_collections) > bounds.max_depth:
+                        raise InputRejected(
+                            [
+                                f"{shown}:{line}: nested more than {bounds.max_depth} levels deep, "
+                                f"more than {bounds.what} may be; flatten it"
+                            ]
+                        )
+                elif event.anchor is not None:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, before = open_collections.pop()
+                if anchor is not None:
+                    sizes[anchor] = nodes - before
+            if nodes > bounds.max_nodes:
+                raise InputRejected(
+                    [
+                        f"{shown}:{line}: more than {bounds.max_nodes:,} values (aliases counted as "
+                        f"what they repeat), more than {bounds.what} may hold; make it smaller"
+                    ]
+                )
+    finally:
+        loader.dispose()
+
+
+def _duplicate_keys(root: yaml.Node, shown: str) -> list[str]:
+    """`file:line: key.path: duplicate key …` for every key set twice in one mapping (no recursion)."""
+    problems: list[tuple[int, str]] = []
+    seen_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, list[str | int]]] = [(root, [])]
+    while stack:
+        node, loc = stack.pop()
+        if id(node) in seen_nodes:
+            continue  # an alias: its node was checked where the anchor is
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE:
+                    continue
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = str(key_node.value)
+                    line = key_node.start_mark.line + 1
+                    if key in first_line:
+                        where = f"{shown}:{line}: {field_path([*loc, key])}"
+                        problems.append(
+                            (line, f"{where}: duplicate key: also set on line {first_line[key]}; keep one")
+                        )
+                    else:
+                        first_line[key] = line
+                    stack.append((value_node, [*loc, key]))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((child, [*loc, i]) for i, child in enumerate(node.value))
+    return [text for _, text in sorted(problems)]
 
 
 def describe_type(value: Any) -> str:

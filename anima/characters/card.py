@@ -12,6 +12,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from anima.characters.limits import (
+    MAX_ENTRIES_PER_LOREBOOK,
+    MAX_FIELD_CHARS,
+    MAX_KEY_CHARS,
+    MAX_KEYS_PER_ENTRY,
+    MAX_LOREBOOK_FILES,
+)
 from anima.core.messages import Role
 from anima.yaml_source import describe_type
 
@@ -31,9 +38,10 @@ DEFAULT_BUSY = (
     "*{{char}} is still answering your last messages* Give me a moment, {{user}} — one thing at a time."
 )
 
-MAX_TEXT = 200_000  # characters in one field: far above any real card, far below a memory problem
+MAX_TEXT = MAX_FIELD_CHARS  # characters in one field: far above any real card, far below a memory problem
 
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
+Key = Annotated[str, Field(max_length=MAX_KEY_CHARS)]
 
 
 class _Strict(BaseModel):
@@ -79,6 +87,18 @@ class CardVoice(_Strict):
     speed: float = Field(1.0, gt=0.25, le=4.0)
     pitch: float = Field(1.0, gt=0.25, le=4.0)
     mode: Literal["text", "voice", "both"] = "both"  # what a chat with /voice on gets
+
+    @model_validator(mode="after")
+    def _piper_voice_is_a_file_name(self) -> CardVoice:
+        # a card may only pick among the voices the operator put in voice.piper.voices_dir
+        if self.engine == "piper" and self.voice is not None:
+            path = Path(self.voice)
+            if path.is_absolute() or ".." in path.parts or "\\" in self.voice:
+                raise ValueError(
+                    f"voice: {self.voice[:80]!r}: a piper voice is a file name inside voice.piper.voices_dir "
+                    "(e.g. en_US-amy-medium.onnx), not a path out of it"
+                )
+        return self
 
 
 class CardSafety(_Strict):
@@ -126,8 +146,9 @@ Position = Literal["before_char", "after_char", "at_depth"]
 class LorebookEntry(_Strict):
     """One world-info entry: when a key appears in recent messages, `content` goes into the prompt."""
 
-    keys: list[str] = Field(default_factory=list)
-    secondary_keys: list[str] | None = None  # checked with selective_logic when `selective` is on
+    keys: list[Key] = Field(default_factory=list, max_length=MAX_KEYS_PER_ENTRY)
+    # checked with selective_logic when `selective` is on
+    secondary_keys: list[Key] | None = Field(None, max_length=MAX_KEYS_PER_ENTRY)
     content: Text
     enabled: bool = True
     insertion_order: int = 100  # lower goes higher in the prompt
@@ -161,7 +182,7 @@ class Lorebook(_Strict):
     recursive_scanning: bool | None = None  # default false
     max_recursion_steps: int | None = Field(None, ge=0)  # Anima's own; default 3
     extensions: dict[str, Any] = Field(default_factory=dict)
-    entries: list[LorebookEntry] = Field(default_factory=list)
+    entries: list[LorebookEntry] = Field(default_factory=list, max_length=MAX_ENTRIES_PER_LOREBOOK)
     unknown_fields: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -196,8 +217,9 @@ class CharacterCard(_Strict):
     language: str = "en"
     tags: list[str] = Field(default_factory=list)
     lorebook: Lorebook | None = None  # V2 character_book
-    lorebooks: list[str] = Field(default_factory=list)  # shared lorebook files, relative to the card
-    avatar: str | None = None  # an image file next to the card
+    # shared lorebook files, relative to the card (inside its folder)
+    lorebooks: list[str] = Field(default_factory=list, max_length=MAX_LOREBOOK_FILES)
+    avatar: str | None = None  # an image file next to the card (inside its folder)
     nickname: str | None = None  # V3: {{char}} says this instead of the name
     creator: str = ""
     character_version: str = ""

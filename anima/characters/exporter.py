@@ -10,8 +10,9 @@ from typing import Literal
 from anima.characters import png
 from anima.characters.card import CharacterCard
 from anima.characters.tavern import card_to_tavern
-from anima.errors import ConfigError
-from anima.yaml_source import display_path
+from anima.characters.limits import MAX_PNG_BYTES, inside
+from anima.errors import ConfigError, InputRejected
+from anima.yaml_source import display_path, read_bounded
 
 ExportFormat = Literal["v2", "v3", "png"]
 
@@ -42,11 +43,15 @@ def _chunk_text(obj: object) -> str:
 def _avatar_chunks(card: CharacterCard, directory: Path) -> list[png.Chunk]:
     if not card.avatar:
         return png.plain_image()
-    path = directory / card.avatar
+    path = inside(directory, card.avatar)
+    if path is None:
+        raise InputRejected(
+            [f"{card.id}: avatar: {card.avatar!r} is outside the characters folder; put the image next to the card"]
+        )
+    if not path.is_file():
+        raise ConfigError([f"{display_path(path)}: the card's avatar is missing"])
     try:
-        return png.read_chunks(path.read_bytes())
-    except FileNotFoundError:
-        raise ConfigError([f"{display_path(path)}: the card's avatar is missing"]) from None
+        return png.read_chunks(read_bounded(path, MAX_PNG_BYTES, "an avatar image"))
     except png.PngError as exc:
         raise ConfigError(
             [f"{display_path(path)}: the avatar must be a PNG to export the card as PNG: {exc}"]

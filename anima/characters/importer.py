@@ -18,12 +18,14 @@ import yaml
 from anima.characters import png
 from anima.characters.card import CharacterCard
 from anima.characters.library import CARD_SUFFIXES, load_card_bytes
+from anima.characters.limits import MAX_PNG_BYTES, card_id_problem, check_json, count_values, json_where, load_json
 from anima.characters.tavern import card_from_tavern
-from anima.errors import AnimaError, ConfigError
+from anima.config import LLMSettings
+from anima.errors import AnimaError, ConfigError, InputRejected
 from anima.yaml_source import display_path
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the loader cards are read with
-MAX_CARD_BYTES = 20 * 1024 * 1024  # a PNG card with a large avatar is a few MB
+MAX_CARD_BYTES = MAX_PNG_BYTES  # any card file; a JSON or YAML one is held to MAX_CARD_FILE_BYTES
 
 
 @dataclass
@@ -37,16 +39,28 @@ class ImportedCard:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_card(data: bytes, filename: str, directory: Path, card_id: str | None = None) -> ImportedCard:
-    """Validate a card file's bytes for `directory`. Nothing is written; ConfigError lists every problem."""
+def read_card(
+    data: bytes,
+    filename: str,
+    directory: Path,
+    card_id: str | None = None,
+    llm: LLMSettings | None = None,
+) -> ImportedCard:
+    """Validate a card file's bytes for `directory`. Nothing is written; ConfigError lists every problem.
+
+    With `llm` (this deployment's backends), the card's own `llm` settings are held to them
+    (clamp_llm) and every change is in the warnings.
+    """
     name = Path(filename).name
     if len(data) > MAX_CARD_BYTES:
-        raise ConfigError(
+        raise InputRejected(
             [f"{name}: {len(data):,} bytes is more than the {MAX_CARD_BYTES:,} a card may have"]
         )
+    if card_id is not None and (problem := card_id_problem(card_id)):
+        raise InputRejected([f"{name}: --id: {problem}"])
     suffix = Path(filename).suffix.lower()
     if suffix in CARD_SUFFIXES and not png.is_png(data):
-        return _read_yaml_card(data, name, directory, card_id)
+        return _read_yaml_card(data, name, directory, card_id, llm)
     avatar = None
     if png.is_png(data) or suffix in (".png", ".apng"):
         obj, where, warnings, avatar = _card_in_png(data, name)
@@ -57,32 +71,75 @@ def read_card(data: bytes, filename: str, directory: Path, card_id: str | None =
     card.id = card_id or card_id_for(card.name, filename)
     if avatar is not None:
         card.avatar = f"{card.id}.png"
+    if llm is not None:
+        warnings += clamp_llm(card, llm, name)[0]
     text = dump_card_yaml(card, f"Imported from {name} (Character Card {converted.spec.upper()}).")
     load_card_bytes(text.encode("utf-8"), directory / f"{card.id}.yaml")  # loads where it will be written
     return ImportedCard(card, converted.spec, text, avatar, [*warnings, *converted.warnings])
 
 
-def _read_yaml_card(data: bytes, name: str, directory: Path, card_id: str | None) -> ImportedCard:
+def _read_yaml_card(
+    data: bytes, name: str, directory: Path, card_id: str | None, llm: LLMSettings | None
+) -> ImportedCard:
     card_id = card_id or card_id_for("", name)
     card = load_card_bytes(data, directory / f"{card_id}.yaml")  # shared lorebooks resolve from there
-    return ImportedCard(card, "yaml", data.decode("utf-8"))
+    text = data.decode("utf-8")
+    notes, changed = clamp_llm(card, llm, name) if llm is not None else ([], False)
+    if changed:
+        text = dump_card_yaml(card, f"Installed from {name}; its llm settings were held to this deployment's.")
+        notes.append(f"{name}: the card was saved without its comments, with the llm settings above")
+    return ImportedCard(card, "yaml", text, warnings=notes)
+
+
+def clamp_llm(card: CharacterCard, llm: LLMSettings, where: str) -> tuple[list[str], bool]:
+    """Hold an imported card's `llm` overrides to this deployment's configured backends: an unknown
+    backend and another model are dropped, max_tokens is lowered to the backend's. Returns what
+    was noticed (every override is reported, kept or not) and whether the card changed."""
+    wanted = card.llm
+    notes: list[str] = []
+    changed = False
+    if wanted.backend is not None and wanted.backend not in llm.backends:
+        notes.append(
+            f"{where}: llm.backend: {wanted.backend!r} is not defined in llm.backends here; dropped, "
+            f"the card uses the default backend {llm.default!r}"
+        )
+        wanted.backend, changed = None, True
+    name = wanted.backend or llm.default
+    backend = llm.backends[name]
+    if wanted.backend is not None and wanted.backend != llm.default:
+        notes.append(
+            f"{where}: llm.backend: the card asks for backend {name!r} instead of the default "
+            f"{llm.default!r}; kept: remove llm.backend from its YAML to use the default"
+        )
+    configured = getattr(backend, "model", None)
+    if wanted.model is not None and wanted.model != configured:
+        also = f" ({configured})" if configured else ""
+        notes.append(
+            f"{where}: llm.model: {wanted.model[:80]!r} dropped: an imported card uses the model "
+            f"backend {name!r} is configured with{also}"
+        )
+        wanted.model, changed = None, True
+    if wanted.max_tokens is not None and wanted.max_tokens > backend.max_tokens:
+        notes.append(
+            f"{where}: llm.max_tokens: {wanted.max_tokens:,} lowered to {backend.max_tokens:,}, "
+            f"the max_tokens of backend {name!r}"
+        )
+        wanted.max_tokens, changed = backend.max_tokens, True
+    return notes, changed
 
 
 def _json(data: bytes, where: str) -> Any:
-    try:
-        return json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{where}: not a card: neither a PNG nor UTF-8 JSON (byte {exc.start})"]) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError([f"{where}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})"]) from None
+    obj = load_json(data, where)
+    count_values(obj, json_where(where))
+    return obj
 
 
 def _card_in_png(data: bytes, name: str) -> tuple[Any, str, list[str], bytes]:
     try:
         chunks = png.read_chunks(data)
+        texts = png.card_texts(chunks)
     except png.PngError as exc:
-        raise ConfigError([f"{name}: {exc}"]) from None
-    texts = png.card_texts(chunks)
+        raise InputRejected([f"{name}: {exc}"]) from None
     if not texts:
         raise ConfigError([f"{name}: no character card inside: the PNG has no 'ccv3' or 'chara' text chunk"])
     warnings: list[str] = []
@@ -105,10 +162,13 @@ def _decode_chunk(text: str, where: str) -> Any:
         raw = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
         raise ConfigError([f"{where}: not base64; a card chunk holds base64 of the card's JSON"]) from None
+    check_json(raw, where)
     try:
-        return json.loads(raw.decode("utf-8-sig"))
+        obj = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError([f"{where}: the base64 does not decode to JSON: {exc}"]) from None
+    count_values(obj, json_where(where))
+    return obj
 
 
 def card_id_for(name: str, filename: str) -> str:
@@ -150,6 +210,8 @@ def dump_card_yaml(card: CharacterCard, header: str = "") -> str:
 def write_card(imported: ImportedCard, directory: Path, replace: bool = False) -> Path:
     """Write the YAML (and the avatar first, so the card never names a missing image), each atomically."""
     card_id = imported.card.id
+    if problem := card_id_problem(card_id):
+        raise InputRejected([f"{problem}; nothing was written"])
     target = directory / f"{card_id}.yaml"
     existing = [directory / f"{card_id}{suffix}" for suffix in CARD_SUFFIXES]
     taken = [p for p in existing if p.exists() and (p != target or not replace)]

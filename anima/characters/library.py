@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -12,9 +11,29 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from anima.characters.card import CharacterCard, Lorebook
+from anima.characters.limits import (
+    CARD_YAML,
+    LOREBOOK_YAML,
+    MAX_CARD_CHARS,
+    MAX_CARD_FILE_BYTES,
+    MAX_ENTRIES_PER_CARD,
+    MAX_KEYS_PER_CARD,
+    check_entry_count,
+    count_values,
+    inside,
+    json_where,
+    load_json,
+)
 from anima.characters.tavern import lorebook_from_tavern
-from anima.errors import CharacterNotFound, ConfigError
-from anima.yaml_source import YamlDocument, display_path, parse_yaml, read_yaml, validation_problems
+from anima.errors import CharacterNotFound, ConfigError, InputRejected
+from anima.yaml_source import (
+    YamlDocument,
+    display_path,
+    parse_yaml,
+    read_bounded,
+    read_yaml,
+    validation_problems,
+)
 
 CARD_SUFFIXES = (".yaml", ".yml")
 LOREBOOK_SUFFIXES = (".yaml", ".yml", ".json")
@@ -24,56 +43,106 @@ log = logging.getLogger(__name__)
 
 def load_card(path: Path) -> CharacterCard:
     """Parse and validate one card; raises ConfigError naming file, line and field."""
-    return card_from_document(read_yaml(path))
+    return card_from_document(read_yaml(path, CARD_YAML))
 
 
 def card_from_document(doc: YamlDocument) -> CharacterCard:
-    """Validate a parsed card and load the shared lorebooks it names (relative to the card's folder)."""
+    """Validate a parsed card and load the shared lorebooks it names (inside the card's folder).
+
+    Its bounds come first (limits.py): the YAML's size, depth, values and anchors when it was parsed,
+    then every text and the lorebook's entries, before pydantic sees any of it.
+    """
     if not isinstance(doc.data, dict):
         raise ConfigError(
             [doc.error([], "a character card must be a mapping of fields (name:, description:, …)")]
         )
+    chars = count_values(doc.data, doc.error)
+    book = doc.data.get("lorebook")
+    if isinstance(book, dict) and isinstance(book.get("entries"), list):
+        check_entry_count(len(book["entries"]), doc.error(["lorebook", "entries"], "").removesuffix(": "))
     try:
         card = CharacterCard.model_validate(doc.data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(doc, exc)) from None
     card.id = doc.path.stem
+    folder = doc.path.parent
+    if card.avatar is not None and inside(folder, card.avatar) is None:
+        raise InputRejected(
+            [doc.error(["avatar"], f"{card.avatar!r} is outside the card's folder; put the image next to the card")]
+        )
     problems: list[str] = []
     for i, name in enumerate(card.lorebooks):
-        file = doc.path.parent / name
+        file = inside(folder, name)
+        if file is None:
+            problems.append(
+                doc.error(
+                    ["lorebooks", i],
+                    f"{name!r} is outside the card's folder (symlinks are followed); "
+                    "put the lorebook inside it",
+                )
+            )
+            continue
         try:
-            card._linked_lorebooks.append(load_lorebook(file))
-            card._linked_files.add(file.resolve())
+            lorebook, lore_chars = _load_lorebook(file)
         except ConfigError as exc:
             problems.append(doc.error(["lorebooks", i], f"cannot use {name!r}: {exc.problems[0]}"))
             problems += exc.problems[1:]
+            continue
+        chars += lore_chars
+        card._linked_lorebooks.append(lorebook)
+        card._linked_files.add(file)
     if problems:
         raise ConfigError(problems)
+    _check_card_totals(card, chars, doc)
     return card
+
+
+def _check_card_totals(card: CharacterCard, chars: int, doc: YamlDocument) -> None:
+    """What a card adds up to with its shared lorebooks: texts, entries and keys."""
+    books = card.all_lorebooks
+    entries = sum(len(book.entries) for book in books)
+    keys = sum(len(e.keys) + len(e.secondary_keys or ()) for book in books for e in book.entries)
+    problems = []
+    if chars > MAX_CARD_CHARS:
+        problems.append(f"{chars:,} characters of text with its lorebooks, more than the {MAX_CARD_CHARS:,} a card may have")
+    if entries > MAX_ENTRIES_PER_CARD:
+        problems.append(
+            f"{entries:,} lorebook entries with its shared lorebooks, more than the {MAX_ENTRIES_PER_CARD:,} "
+            "a card may use; name fewer lorebooks or remove entries"
+        )
+    if keys > MAX_KEYS_PER_CARD:
+        problems.append(f"{keys:,} lorebook keys, more than the {MAX_KEYS_PER_CARD:,} a card may have")
+    if problems:
+        where = ["lorebooks"] if card.lorebooks else ["lorebook"] if card.lorebook else []
+        raise InputRejected([doc.error(where, problem) for problem in problems])
 
 
 def load_card_bytes(raw: bytes, path: Path) -> CharacterCard:
     """Validate a card's bytes as if saved at `path`, before anything is written there."""
-    return card_from_document(parse_yaml(raw, path))
+    return card_from_document(parse_yaml(raw, path, CARD_YAML))
 
 
 def load_lorebook(path: Path) -> Lorebook:
     """A shared lorebook file: our YAML lorebook, or V3 `lorebook_v3` / V2 `character_book` JSON."""
+    return _load_lorebook(path)[0]
+
+
+def _load_lorebook(path: Path) -> tuple[Lorebook, int]:
+    shown = display_path(path)
     if path.suffix not in LOREBOOK_SUFFIXES:
-        raise ConfigError([f"{display_path(path)}: a lorebook file ends in .yaml, .yml or .json"])
+        raise ConfigError([f"{shown}: a lorebook file ends in .yaml, .yml or .json"])
     if path.suffix == ".json":
-        try:
-            data = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            raise ConfigError([f"{display_path(path)}: file not found"]) from None
-        except (OSError, ValueError) as exc:
-            raise ConfigError([f"{display_path(path)}: not a JSON lorebook: {exc}"]) from None
-        return lorebook_from_tavern(data, display_path(path))
-    doc = read_yaml(path)
+        data = load_json(read_bounded(path, MAX_CARD_FILE_BYTES, "a lorebook file"), shown, "a lorebook file")
+        chars = count_values(data, json_where(shown), "a lorebook file")
+        return lorebook_from_tavern(data, shown), chars
+    doc = read_yaml(path, LOREBOOK_YAML)
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.error([], "a lorebook must be a mapping of fields (entries:, …)")])
+    chars = count_values(doc.data, doc.error, "a lorebook file")
+    if isinstance(doc.data.get("entries"), list):
+        check_entry_count(len(doc.data["entries"]), doc.error(["entries"], "").removesuffix(": "))
     try:
-        return Lorebook.model_validate(doc.data)
+        return Lorebook.model_validate(doc.data), chars
     except ValidationError as exc:
         raise ConfigError(validation_problems(doc, exc)) from None
 

@@ -6,16 +6,22 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from anima.errors import AnimaError
+from anima.characters.limits import MAX_INFLATED_BYTES, MAX_PNG_CHUNKS
+from anima.errors import InputRejected
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CARD_KEYWORDS = ("ccv3", "chara")  # in order of preference: V3 wins when both exist
 _TEXT_TYPES = (b"tEXt", b"iTXt", b"zTXt")
-MAX_INFLATED = 50 * 1024 * 1024  # a compressed text chunk may not inflate past this (zip bombs)
+# Only card chunks are ever inflated, and all of them together within MAX_INFLATED_BYTES (zip bombs);
+# the image itself (IDAT) is kept as it came and never decompressed.
+MAX_INFLATED = MAX_INFLATED_BYTES
 
 
-class PngError(AnimaError):
-    """The file is not a PNG we can read; the message says where it broke."""
+class PngError(InputRejected):
+    """The file is not a PNG we can read, or inflates too far; the message says where it broke."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([message])
 
 
 @dataclass(frozen=True)
@@ -55,47 +61,68 @@ def read_chunks(data: bytes) -> list[Chunk]:
                 f"corrupt PNG: the {kind.decode('latin-1')!r} chunk at byte {offset} fails its CRC"
             )
         chunks.append(Chunk(kind, body))
+        if len(chunks) > MAX_PNG_CHUNKS:
+            raise PngError(f"more than {MAX_PNG_CHUNKS:,} chunks: not a card image; save the PNG again")
         if kind == b"IEND":
             return chunks
         offset = end
 
 
-def text_of(chunk: Chunk) -> tuple[str, str] | None:
-    """(keyword, text) of a tEXt/zTXt/iTXt chunk, None for other chunks."""
-    if chunk.kind not in _TEXT_TYPES or b"\0" not in chunk.data:
+def keyword_of(chunk: Chunk) -> str | None:
+    """The keyword of a tEXt/zTXt/iTXt chunk (read without inflating anything), None for other chunks."""
+    if chunk.kind not in _TEXT_TYPES or b"\0" not in chunk.data[:80]:
         return None
-    keyword, rest = chunk.data.split(b"\0", 1)
-    name = keyword.decode("latin-1")
+    return chunk.data.split(b"\0", 1)[0].decode("latin-1")
+
+
+def text_of(chunk: Chunk, budget: list[int] | None = None) -> tuple[str, str] | None:
+    """(keyword, text) of a tEXt/zTXt/iTXt chunk, None for other chunks. A compressed one inflates
+    within `budget` ([bytes left], shared by the chunks of one file; MAX_INFLATED when None)."""
+    name = keyword_of(chunk)
+    if name is None:
+        return None
+    left = budget if budget is not None else [MAX_INFLATED]
+    rest = chunk.data.split(b"\0", 1)[1]
     if chunk.kind == b"tEXt":
         return name, rest.decode("latin-1")
     if chunk.kind == b"zTXt":
-        return name, _inflate(rest[1:], name).decode("latin-1")
+        return name, _inflate(rest[1:], name, left).decode("latin-1")
     compressed, rest = rest[:1] == b"\1", rest[2:]  # iTXt: flag, method, language\0, translated\0, text
     parts = rest.split(b"\0", 2)
     if len(parts) < 3:
         return None
-    body = _inflate(parts[2], name) if compressed else parts[2]
+    body = _inflate(parts[2], name, left) if compressed else parts[2]
     return name, body.decode("utf-8", errors="replace")
 
 
-def _inflate(data: bytes, name: str) -> bytes:
+def _inflate(data: bytes, name: str, budget: list[int]) -> bytes:
     inflater = zlib.decompressobj()
     try:
-        out = inflater.decompress(data, MAX_INFLATED)
+        out = inflater.decompress(data, budget[0] + 1)
     except zlib.error as exc:
         raise PngError(f"the {name!r} text chunk is not valid compressed data: {exc}") from None
-    if inflater.unconsumed_tail:
-        raise PngError(f"the {name!r} text chunk inflates past {MAX_INFLATED // 2**20} MiB")
+    budget[0] -= len(out)
+    if budget[0] < 0 or inflater.unconsumed_tail:
+        raise PngError(
+            f"the {name!r} text chunk inflates past {MAX_INFLATED // 2**20} MiB, the most all text chunks "
+            "of a card PNG may inflate to together; save the card with uncompressed (tEXt) chunks"
+        )
     return out
 
 
 def card_texts(chunks: list[Chunk]) -> dict[str, str]:
-    """The card chunks (keyword lower-cased, as SillyTavern reads them): {"ccv3": …, "chara": …}."""
+    """The card chunks (keyword lower-cased, as SillyTavern reads them): {"ccv3": …, "chara": …}.
+
+    Other text chunks are never inflated; the card chunks share one inflate budget."""
     found: dict[str, str] = {}
+    budget = [MAX_INFLATED]
     for chunk in chunks:
-        pair = text_of(chunk)
-        if pair and pair[0].lower() in CARD_KEYWORDS:
-            found.setdefault(pair[0].lower(), pair[1])
+        keyword = keyword_of(chunk)
+        if keyword is None or keyword.lower() not in CARD_KEYWORDS or keyword.lower() in found:
+            continue
+        pair = text_of(chunk, budget)
+        if pair:
+            found[pair[0].lower()] = pair[1]
     return found
 
 
@@ -116,7 +143,7 @@ def without_card(chunks: list[Chunk]) -> bytes:
 def _is_card_chunk(chunk: Chunk) -> bool:
     if chunk.kind not in _TEXT_TYPES:
         return False
-    key = chunk.data.split(b"\0", 1)[0].decode("latin-1").lower()
+    key = chunk.data.split(b"\0", 1)[0][:80].decode("latin-1").lower()
     return key in CARD_KEYWORDS or key.startswith("chara-ext-asset_")
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from anima.characters.card import DEFAULT_SYSTEM_PROMPT, MAX_TEXT, CharacterCard, ExampleExchange, Lorebook
+from anima.characters.limits import check_entry_count
 from anima.characters.lorebook import split_decorators
 from anima.errors import ConfigError
 from anima.yaml_source import describe_type, field_path
@@ -289,6 +290,7 @@ def lorebook_fields(book: Any, path: str, where: str, problems: list[str]) -> di
     if not isinstance(entries, list):
         problems.append(f"{where}: {path}.entries: expected a list, got {describe_type(entries)}")
         entries = []
+    check_entry_count(len(entries), f"{where}: {path}.entries")
     out["entries"] = [
         _entry_fields(e, f"{path}.entries[{i}]", where, problems) for i, e in enumerate(entries)
     ]

@@ -35,7 +35,17 @@ class PiperEngine(LocalEngine):
         path = Path(name)
         if not path.suffix:
             path = path.with_suffix(".onnx")
-        return path if path.is_absolute() else self.voices_dir / path
+        if not choice.voice:  # the operator's own default may be a path anywhere
+            return path if path.is_absolute() else self.voices_dir / path
+        # a card's voice stays inside voices_dir, symlinks followed: a card never loads another file
+        folder = self.voices_dir.resolve()
+        resolved = (folder / path).resolve()
+        if not resolved.is_relative_to(folder):
+            raise VoiceError(
+                f"piper voice {name[:80]!r} is outside {self.voices_dir}: a card's voice.voice is a file "
+                "name in voice.piper.voices_dir"
+            )
+        return resolved
 
     def _voice(self, path: Path) -> Any:
         with self._lock:

@@ -80,7 +80,7 @@ def test_two_files_with_the_same_id_are_both_refused(cards: Path) -> None:
 def test_an_oversized_field_is_reported_with_its_line(cards: Path) -> None:
     (cards / "tom.yaml").write_text(CARD + f"personality: {'x' * 200_001}\n")
     assert problems_of(cards / "tom.yaml") == [
-        "characters/tom.yaml:4: personality: string should have at most 200000 characters"
+        "characters/tom.yaml:4: personality: 200,001 characters, more than the 200,000 a field may hold"
     ]
 
 
