@@ -247,7 +247,9 @@ def _card(settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped
     if args.card_command == "validate":
         return commands.validate_cards(args.paths or [characters], args.json)
     if args.card_command == "import":
-        return commands.import_cards(args.files, args.out or characters, args.replace, args.id)
+        return commands.import_cards(
+            args.files, args.out or characters, args.replace, args.id, llm=settings.llm
+        )
     return commands.export_one(args.id, args.format, characters, args.out)
 
 

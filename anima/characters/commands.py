@@ -12,6 +12,7 @@ from anima.characters.importer import MAX_CARD_BYTES, atomic_write, card_id_for,
 from anima.characters.library import CARD_SUFFIXES, CharacterLibrary
 from anima.characters.template import card_template
 from anima.characters.validate import Finding, card_paths, check_card_file
+from anima.config import LLMSettings
 from anima.errors import ConfigError
 from anima.yaml_source import display_path
 
@@ -64,8 +65,11 @@ def import_cards(
     card_id: str | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    llm: LLMSettings | None = None,
 ) -> int:
-    """Import each file into `directory`: each one whole or not at all; exit code 1 if any failed."""
+    """Import each file into `directory`: each one whole or not at all; exit code 1 if any failed.
+
+    With `llm`, a card's own llm settings are held to those backends and every change is a warning."""
     out, err = out or sys.stdout, err or sys.stderr
     if card_id is not None and len(files) > 1:
         raise ConfigError(["--id names one card: import one file at a time with it"])
@@ -79,7 +83,7 @@ def import_cards(
                         f"{MAX_CARD_BYTES:,} a card may have"
                     ]
                 )
-            imported = read_card(file.read_bytes(), file.name, directory, card_id)
+            imported = read_card(file.read_bytes(), file.name, directory, card_id, llm)
             written = write_card(imported, directory, replace=replace)
         except FileNotFoundError:
             err.write(f"error: {display_path(file)}: file not found\n")

@@ -9,8 +9,8 @@ from typing import Literal
 
 from anima.characters import png
 from anima.characters.card import CharacterCard
-from anima.characters.tavern import card_to_tavern
 from anima.characters.limits import MAX_PNG_BYTES, inside
+from anima.characters.tavern import card_to_tavern
 from anima.errors import ConfigError, InputRejected
 from anima.yaml_source import display_path, read_bounded
 
@@ -46,7 +46,10 @@ def _avatar_chunks(card: CharacterCard, directory: Path) -> list[png.Chunk]:
     path = inside(directory, card.avatar)
     if path is None:
         raise InputRejected(
-            [f"{card.id}: avatar: {card.avatar!r} is outside the characters folder; put the image next to the card"]
+            [
+                f"{card.id}: avatar: {card.avatar!r} is outside the characters folder; "
+                "put the image next to the card"
+            ]
         )
     if not path.is_file():
         raise ConfigError([f"{display_path(path)}: the card's avatar is missing"])

@@ -18,7 +18,14 @@ import yaml
 from anima.characters import png
 from anima.characters.card import CharacterCard
 from anima.characters.library import CARD_SUFFIXES, load_card_bytes
-from anima.characters.limits import MAX_PNG_BYTES, card_id_problem, check_json, count_values, json_where, load_json
+from anima.characters.limits import (
+    MAX_PNG_BYTES,
+    card_id_problem,
+    check_json,
+    count_values,
+    json_where,
+    load_json,
+)
 from anima.characters.tavern import card_from_tavern
 from anima.config import LLMSettings
 from anima.errors import AnimaError, ConfigError, InputRejected
@@ -86,7 +93,9 @@ def _read_yaml_card(
     text = data.decode("utf-8")
     notes, changed = clamp_llm(card, llm, name) if llm is not None else ([], False)
     if changed:
-        text = dump_card_yaml(card, f"Installed from {name}; its llm settings were held to this deployment's.")
+        text = dump_card_yaml(
+            card, f"Installed from {name}; its llm settings were held to this deployment's."
+        )
         notes.append(f"{name}: the card was saved without its comments, with the llm settings above")
     return ImportedCard(card, "yaml", text, warnings=notes)
 
@@ -199,7 +208,7 @@ def dump_card_yaml(card: CharacterCard, header: str = "") -> str:
     data = card.model_dump(mode="json", exclude_defaults=True)
     text = yaml.dump(data, Dumper=_CardDumper, sort_keys=False, allow_unicode=True, width=100)
     if header:
-        text = f'# {header}\n# Every field is described in docs/cards-and-lorebooks.md.\n{text}'
+        text = f"# {header}\n# Every field is described in docs/cards-and-lorebooks.md.\n{text}"
     again = CharacterCard.model_validate(yaml.load(text, Loader=_LOADER))
     again.id = card.id
     if again.model_dump() != card.model_dump():

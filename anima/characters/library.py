@@ -66,11 +66,13 @@ def card_from_document(doc: YamlDocument) -> CharacterCard:
         raise ConfigError(validation_problems(doc, exc)) from None
     card.id = doc.path.stem
     folder = doc.path.parent
-    if card.avatar is not None and inside(folder, card.avatar) is None:
-        raise InputRejected(
-            [doc.error(["avatar"], f"{card.avatar!r} is outside the card's folder; put the image next to the card")]
-        )
     problems: list[str] = []
+    if card.avatar is not None and inside(folder, card.avatar) is None:
+        problems.append(
+            doc.error(
+                ["avatar"], f"{card.avatar!r} is outside the card's folder; put the image next to the card"
+            )
+        )
     for i, name in enumerate(card.lorebooks):
         file = inside(folder, name)
         if file is None:
@@ -104,7 +106,10 @@ def _check_card_totals(card: CharacterCard, chars: int, doc: YamlDocument) -> No
     keys = sum(len(e.keys) + len(e.secondary_keys or ()) for book in books for e in book.entries)
     problems = []
     if chars > MAX_CARD_CHARS:
-        problems.append(f"{chars:,} characters of text with its lorebooks, more than the {MAX_CARD_CHARS:,} a card may have")
+        problems.append(
+            f"{chars:,} characters of text with its lorebooks, "
+            f"more than the {MAX_CARD_CHARS:,} a card may have"
+        )
     if entries > MAX_ENTRIES_PER_CARD:
         problems.append(
             f"{entries:,} lorebook entries with its shared lorebooks, more than the {MAX_ENTRIES_PER_CARD:,} "

@@ -71,9 +71,13 @@ def load_json(raw: bytes, where: str, what: str = "a card") -> Any:
     try:
         return json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        raise InputRejected([f"{where}: not {what}: neither a PNG nor UTF-8 JSON (byte {exc.start})"]) from None
+        raise InputRejected(
+            [f"{where}: not {what}: neither a PNG nor UTF-8 JSON (byte {exc.start})"]
+        ) from None
     except json.JSONDecodeError as exc:
-        raise InputRejected([f"{where}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})"]) from None
+        raise InputRejected(
+            [f"{where}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})"]
+        ) from None
 
 
 def check_json(raw: bytes, where: str, what: str = "a card") -> None:
@@ -85,7 +89,10 @@ def check_json(raw: bytes, where: str, what: str = "a card") -> None:
     depth = json_depth(raw)
     if depth > MAX_DEPTH:
         raise InputRejected(
-            [f"{where}: JSON nested {depth:,} levels deep, more than the {MAX_DEPTH} {what} may have; flatten it"]
+            [
+                f"{where}: JSON nested {depth:,} levels deep, "
+                f"more than the {MAX_DEPTH} {what} may have; flatten it"
+            ]
         )
 
 
@@ -110,7 +117,12 @@ def count_values(data: Any, where: Where, what: str = "a card") -> int:
             chars += len(value)
             if len(value) > MAX_FIELD_CHARS and loc[-1:] != ("uri",):
                 raise InputRejected(
-                    [where(loc, f"{len(value):,} characters, more than the {MAX_FIELD_CHARS:,} a field may hold")]
+                    [
+                        where(
+                            loc,
+                            f"{len(value):,} characters, more than the {MAX_FIELD_CHARS:,} a field may hold",
+                        )
+                    ]
                 )
         elif isinstance(value, dict):
             for key, child in value.items():

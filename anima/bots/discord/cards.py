@@ -58,7 +58,9 @@ class CardInstaller:
         directory = self.runtime.characters.directory
         try:
             # Parsing a PNG and writing files is blocking work: off the event loop.
-            card = await asyncio.to_thread(install_card, data, name, directory, self.max_bytes)
+            card = await asyncio.to_thread(
+                install_card, data, name, directory, self.max_bytes, llm=self.runtime.settings.llm
+            )
         except AnimaError as exc:
             problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
             lines = [f"- {discord.utils.escape_markdown(p)}" for p in problems[:MAX_PROBLEMS]]
