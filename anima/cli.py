@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     sing.add_argument(
         "--backing", action="store_true", help="add a backing track (chords, or the MIDI's parts)"
     )
+    sing.add_argument("--lyrics", help="with a hummed recording as SCORE: the words to sing on its tune")
+    hear = commands.add_parser("hear", help="print what is said in a recording (speech to text)")
+    hear.add_argument("file", help="a voice message or audio file (OGG/Opus, MP3, WAV, FLAC, M4A…)")
+    hear.add_argument("--language", help="the language spoken, e.g. en or zh (default: detect)")
+    hear.add_argument("-v", "--verbose", action="store_true", help="also print the engine, language and time")
+    melody = commands.add_parser("melody", help="print the notation of a tune hummed in a recording")
+    melody.add_argument("file", help="a voice message or audio file with a hummed or sung tune")
 
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True)
@@ -201,6 +208,11 @@ async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return _card(settings, args)
     if args.command == "say":
         return await _say(settings, args)
+    if args.command in ("hear", "melody") or (args.command == "sing" and _is_recording(args.score)):
+        from anima.hearing import command as hearing
+
+        run = {"hear": hearing.hear, "melody": hearing.melody, "sing": hearing.sing_hum}[args.command]
+        return await run(settings, args)
     if args.command == "sing":
         from anima.voice.sing.command import sing_to_file
 
@@ -236,6 +248,12 @@ async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "bench":
         return await _bench(settings, args)
     return await _chat(settings, args.character, args.user)
+
+
+def _is_recording(name: str) -> bool:
+    from anima.hearing.command import is_audio_file
+
+    return is_audio_file(name)
 
 
 def _card(settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]

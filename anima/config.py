@@ -185,6 +185,24 @@ class VoiceSettings(_Strict):
     notes_dir: Path = Path("data/voice")  # where `anima chat` writes voice notes
     openai: OpenAIVoiceSettings = Field(default_factory=OpenAIVoiceSettings)
     piper: PiperVoiceSettings = Field(default_factory=PiperVoiceSettings)
+    reply_to_voice: bool = True  # a person who speaks (a voice message) is answered with a voice note
+
+
+class SttSettings(_Strict):
+    """Speech to text for voice messages (see docs/voice.md, "Voice messages")."""
+
+    engine: Literal["whisper", "openai", "none"] = "whisper"  # whisper: offline (`make hearing`)
+    model: Literal["tiny.en", "base"] = "base"  # whisper's model for English; other languages use base
+    backend: str = "openai"  # engine openai: a name under llm.backends (an OpenAI-compatible server)
+    openai_model: str = "whisper-1"  # engine openai: the model name the server knows
+    # languages people may speak; []: the character's language and English
+    languages: list[str] = Field(default_factory=list)
+    max_seconds: float = Field(120, gt=0, le=3600)  # longer audio is refused with a clear line
+    max_mb: float = Field(20, gt=0, le=200)  # larger files are refused before they are read
+    echo: bool = False  # show the person a short "🎤 heard: …" line with what was understood
+    models_dir: Path = Path("data/stt-models")  # where the multilingual model is put together once
+    max_concurrency: int = Field(1, ge=1)  # voice messages transcribed at once, off the event loop
+    threads: int = Field(2, ge=1)  # CPU threads one transcription uses
 
 
 class ModerationSettings(_Strict):
@@ -238,6 +256,7 @@ class Settings(_Strict):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     bots: BotsSettings = Field(default_factory=BotsSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    stt: SttSettings = Field(default_factory=SttSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
@@ -246,6 +265,19 @@ class Settings(_Strict):
     shutdown_grace_s: float = Field(7.0, ge=0)
 
     source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _stt_backend_exists(self) -> Settings:
+        if self.stt.engine != "openai":
+            return self
+        backend = self.llm.backends.get(self.stt.backend)
+        if not isinstance(backend, OpenAIBackend):
+            known = ", ".join(n for n, b in self.llm.backends.items() if isinstance(b, OpenAIBackend))
+            raise ValueError(
+                f"stt.backend {self.stt.backend!r} must name an openai backend under llm.backends "
+                f"(openai backends: {known or 'none'})"
+            )
+        return self
 
     def resolve(self, path: Path) -> Path:
         """Relative paths in a config are relative to the config file, not the working directory."""

@@ -77,3 +77,10 @@ class InputRejected(ConfigError):
     Raised before any work is done on the input; like ConfigError, each problem names the file, the
     line when there is one, the field, and what to do.
     """
+
+
+class HearingError(AnimaError):
+    """A voice message could not be understood: unreadable, too long, silent, or no engine to hear it.
+
+    The message says why in words a person can act on; adapters put it in the character's mouth.
+    """

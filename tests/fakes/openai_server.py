@@ -6,7 +6,8 @@ ends; `outage_over` is set then), `hang` (no answer at all), `stall` (headers, t
 `break_after` (the stream breaks off after n pieces), `refuse_connections()` / `accept_connections()`
 (nothing listens on the port). Hung handlers are released by `stop()`. `/v1/audio/speech` answers
 with `speech_audio`, bytes the test makes (a WAV, or raw PCM for response_format "pcm"); its
-requests go to `speech_requests`.
+requests go to `speech_requests`. `/v1/audio/transcriptions` answers with `transcription_text`; each
+request's form fields and the audio file's bytes go to `transcription_requests`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class FakeOpenAI:
     peak_in_flight: int = 0
     speech_audio: bytes = b""
     speech_requests: list[dict[str, Any]] = field(default_factory=list)
+    transcription_text: str = "Hello from the fake transcriber."
+    transcription_requests: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _site: web.TCPSite | None = None
@@ -77,6 +80,7 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/speech", self._speech)
+        app.router.add_post("/v1/audio/transcriptions", self._transcription)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
         await self.accept_connections()
@@ -167,3 +171,15 @@ class FakeOpenAI:
             return web.json_response(error, status=fault.status)
         kind = {"wav": "audio/wav", "flac": "audio/flac", "pcm": "audio/pcm"}.get(body.get("response_format"))
         return web.Response(body=self.speech_audio, content_type=kind or "application/octet-stream")
+
+    async def _transcription(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        fields: dict[str, Any] = {}
+        for name, value in form.items():
+            fields[name] = value.file.read() if isinstance(value, web.FileField) else value
+        self.transcription_requests.append(fields)
+        if self.faults:
+            fault = self.faults.popleft()
+            error = {"error": {"message": f"injected {fault.status}", "type": "fake"}}
+            return web.json_response(error, status=fault.status)
+        return web.json_response({"text": self.transcription_text})
