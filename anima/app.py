@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from anima.characters.library import CharacterLibrary
 from anima.characters.reload import CardWatcher
@@ -52,6 +53,8 @@ class Runtime:
         # On PostgreSQL several `anima run` may share the database: turns also lock across processes.
         shared = AdvisoryLocks(settings.database_url) if memory.database.dialect == "postgresql" else None
         memory.other_writers = shared is not None
+        memory.locks = locks = ConversationLocks(shared)  # forgetting a person waits for their turns
+        memory.inbox_retention = timedelta(hours=settings.memory.inbox_retention_hours)
         pipeline = Pipeline(
             characters,
             memory,
@@ -59,7 +62,7 @@ class Runtime:
             settings.default_character,
             safety,
             memory_settings=settings.memory,
-            locks=ConversationLocks(shared),
+            locks=locks,
         )
         pipeline.admission = Admission.from_settings(settings.limits)
         soul = SoulStore(memory)

@@ -13,8 +13,8 @@ around "claim the delivery, answer it, mark it answered", and `Pipeline.handle` 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Hashable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from collections.abc import AsyncIterator, Hashable, Iterable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Protocol
 
@@ -65,6 +65,19 @@ class ConversationLocks:
 
     def _shared(self, key: Hashable) -> AbstractAsyncContextManager[None]:
         return self.shared.hold(repr(key)) if self.shared is not None else nullcontext()
+
+    @asynccontextmanager
+    async def hold_all(self, keys: Iterable[Hashable]) -> AsyncIterator[None]:
+        """Hold several conversations at once (forgetting a person holds all of theirs). Taken in one
+        order, so two callers never wait on each other; a turn holds only one, so it never waits on this."""
+        async with AsyncExitStack() as stack:
+            for key in sorted(set(keys), key=repr):
+                await stack.enter_async_context(self.hold(key))
+            yield
+
+    def keys(self) -> list[Hashable]:
+        """The conversations held or waited for now."""
+        return list(self._locks)
 
     @property
     def in_flight(self) -> int:

@@ -7,8 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from anima.core.ordering import ConversationLocks
 from anima.errors import AnimaError
 from anima.memory.database import shown_url
+from anima.memory.locks import AdvisoryLocks
 from anima.memory.store import MemoryStore
 
 
@@ -32,8 +34,11 @@ async def export(database_url: str, user: str, platform: str | None, output: Pat
 
 
 async def forget(database_url: str, user: str, platform: str | None) -> int:
-    """Delete everything kept about `user` (messages, summaries, facts, index entries, preferences)."""
+    """Delete everything kept about `user` (anima/memory/forget.py says what), holding their conversations."""
     store = await MemoryStore.open(database_url)
+    shared = AdvisoryLocks(database_url) if store.database.dialect == "postgresql" else None
+    if shared is not None:  # `anima run` may be answering them right now: wait for those turns
+        store.locks = ConversationLocks(shared)
     try:
         found = await store.users(user, platform)
         if not found:
@@ -42,6 +47,8 @@ async def forget(database_url: str, user: str, platform: str | None) -> int:
             deleted = await store.forget_user(where, who)
             print(f"forgot {who} on {where}: {deleted} messages and everything learned from them")
     finally:
+        if shared is not None:
+            await shared.close()
         await store.close()
     return 0
 

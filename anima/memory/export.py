@@ -6,9 +6,21 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
 
-from anima.memory.models import Conversation, Fact, Message, Preference, SoulEntry, Summary, User, as_utc
+from anima.memory.forget import export_inbox, has_audit
+from anima.memory.models import (
+    Conversation,
+    Fact,
+    Message,
+    Preference,
+    SafetyEvent,
+    SoulEntry,
+    SoulProposal,
+    Summary,
+    User,
+    as_utc,
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -16,7 +28,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[str, Any] | None:
-    """The user's conversations (messages, facts, summaries) and preferences; None if unknown."""
+    """Everything forget deletes or anonymises (anima/memory/forget.py), as JSON; None if unknown."""
     user = conn.execute(
         select(User.id, User.display_name, User.created_at).where(
             User.platform == platform, User.platform_user_id == platform_user_id
@@ -82,9 +94,33 @@ def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[
         )
     preferences = conn.execute(
         select(Preference.chat_id, Preference.key, Preference.value).where(
-            Preference.platform == platform, Preference.user_id == platform_user_id
+            Preference.platform == platform,
+            or_(Preference.user_id == platform_user_id, Preference.chat_id == platform_user_id),
         )
     ).all()
+    proposals = conn.execute(
+        select(SoulProposal.character_id, SoulProposal.kind, SoulProposal.text, SoulProposal.status)
+        .where(
+            ((SoulProposal.platform == platform) & (SoulProposal.user_id == platform_user_id))
+            | ((SoulProposal.source_platform == platform) & (SoulProposal.source_user_id == platform_user_id))
+        )
+        .order_by(SoulProposal.id)
+    ).all()
+    safety: list[Any] = []
+    if has_audit(conn):
+        safety = conn.execute(
+            select(
+                SafetyEvent.chat_id,
+                SafetyEvent.character_id,
+                SafetyEvent.stage,
+                SafetyEvent.check,
+                SafetyEvent.action,
+                SafetyEvent.excerpt,
+                SafetyEvent.created_at,
+            )
+            .where(SafetyEvent.platform == platform, SafetyEvent.user_id == platform_user_id)
+            .order_by(SafetyEvent.id)
+        ).all()
     # what characters learned about their relationship with the user (anima/soul), in any version
     relationships = conn.execute(
         select(SoulEntry.character_id, SoulEntry.text, SoulEntry.created_at, SoulEntry.removed_version)
@@ -101,5 +137,26 @@ def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[
         "relationships": [
             {"character": c, "text": text, "since": _iso(at), "current": removed is None}
             for c, text, at, removed in relationships
+        ],
+        "soul_proposals": [
+            {"character": c, "kind": kind, "text": text, "status": status}
+            for c, kind, text, status in proposals
+        ],
+        "safety_decisions": [
+            {
+                "chat_id": chat,
+                "character": character,
+                "stage": stage,
+                "check": check,
+                "action": action,
+                "excerpt": excerpt,
+                "at": _iso(at),
+            }
+            for chat, character, stage, check, action, excerpt, at in safety
+        ],
+        # the raw platform events they sent, kept until memory.inbox_retention_hours after their answer
+        "inbox": [
+            {**event, "received": _iso(event["received"])}
+            for event in export_inbox(conn, platform, platform_user_id)
         ],
     }

@@ -9,6 +9,7 @@ resume at start. Platform-neutral: payloads are the platform's JSON, decoded by 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,9 +17,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from anima.memory.models import InboxItem, as_utc, utcnow
-from anima.memory.store import MemoryStore
+from anima.memory.store import INBOX_RETENTION, MemoryStore
 
-KEEP_ANSWERED = timedelta(days=2)  # Telegram redelivers for at most 24 h; Discord ids never repeat
+KEEP_ANSWERED = INBOX_RETENTION
+PRUNE_EVERY_S = 600.0  # how often claiming an event also deletes those past their retention
 # One statement that skips a repeat, built once: cheaper than a savepoint and a caught IntegrityError.
 _INSERT_NEW = {
     "sqlite": sqlite.insert(InboxItem.__table__).on_conflict_do_nothing(),
@@ -41,9 +43,15 @@ class Inbox:
     def __init__(self, memory: MemoryStore, owner: str = "") -> None:
         self.memory = memory
         self.owner = owner  # which process claimed a row (for several `anima run` on one database)
+        self._next_prune = 0.0  # the first claim prunes: a restart after a long stop catches up
 
     async def claim(self, delivery: Delivery) -> bool:
-        """Store the event; True when this call stored it first, False when it was already there."""
+        """Store the event; True when this call stored it first, False when it was already there.
+        Now and then (every PRUNE_EVERY) it first deletes answered events past their retention, so
+        raw events are never kept longer than that, whichever platform wrote them."""
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY_S
+            await self.prune()
         values = {
             "platform": delivery.platform,
             "bot_id": delivery.bot_id,
@@ -82,9 +90,10 @@ class Inbox:
         rows = await self.memory.run(lambda conn: conn.execute(query).all())
         return [Delivery(platform, bot_id, row[0], row[1], as_utc(row[2])) for row in rows]
 
-    async def prune(self, older_than: timedelta = KEEP_ANSWERED) -> int:
-        """Drop answered rows older than `older_than`; returns how many went."""
-        cutoff = utcnow() - older_than
+    async def prune(self, older_than: timedelta | None = None) -> int:
+        """Drop rows answered longer than `older_than` ago (default: the store's inbox retention,
+        `memory.inbox_retention_hours`); returns how many went."""
+        cutoff = utcnow() - (older_than if older_than is not None else self.memory.inbox_retention)
         query = delete(InboxItem).where(
             InboxItem.answered_at.is_not(None),  # type: ignore[union-attr]
             InboxItem.answered_at < cutoff,  # type: ignore[operator]

@@ -139,6 +139,8 @@ class MemoryKeeper:
                 self._turns.task_done()
 
     async def _keep(self, turn: Turn) -> None:
+        if self.memory.is_forgotten(turn.state):  # forgotten since the turn: nothing more about them
+            return
         facts = extract_facts(turn.said.content, turn.said.created_at or utcnow())
         if facts and turn.said.id:
             await self.memory.remember_facts(
@@ -155,6 +157,8 @@ class MemoryKeeper:
             if count >= self.llm_facts_every:
                 await self._extract_facts(turn)
         for work in self.also:
+            if self.memory.is_forgotten(turn.state):  # forgotten while the LLM worked
+                return
             await work.after_turn(turn)
 
     async def _summarize(self, turn: Turn) -> None:

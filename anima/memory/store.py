@@ -9,8 +9,9 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, delete, func, select, text, update
@@ -22,15 +23,13 @@ from anima.memory import migrate
 from anima.memory.database import Database, open_database, shown_url
 from anima.memory.export import export_user
 from anima.memory.facts import SINGLE_VALUED, FactCandidate
+from anima.memory.forget import forget_person
 from anima.memory.models import (
     Conversation,
     Fact,
-    MemoryVector,
     Message,
     Preference,
     SearchEntry,
-    SoulEntry,
-    SoulProposal,
     Summary,
     User,
     as_utc,
@@ -40,6 +39,7 @@ from anima.memory.recall import Memory, RecallRequest, recall
 from anima.memory.search import index_text
 
 if TYPE_CHECKING:
+    from anima.core.ordering import ConversationLocks
     from anima.memory.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,7 @@ _APPEND_CONTEXT = text(
     "UPDATE search_entries SET context = context || ' ' || :next WHERE kind = 'turn' AND item_id = :previous"
 )
 TURN_IMPORTANCE = {"user": 0.5, "assistant": 0.3}  # what the user says about themself matters more
+INBOX_RETENTION = timedelta(days=2)  # Telegram redelivers for at most 24 h; Discord ids never repeat
 CACHE_CONVERSATIONS = 10_000  # conversations whose recent messages stay cached (least recently used go)
 CACHE_BYTES = 256 * 1024 * 1024  # and the cached messages' size over all of them
 MESSAGE_OVERHEAD = 200  # bytes a cached message costs besides its text (the object, the deque slot)
@@ -144,6 +145,11 @@ class MemoryStore:
         self.cache_conversations = cache_conversations
         self.cache_bytes = cache_bytes
         self._cached_bytes = 0
+        # The runtime's conversation locks (anima/app.py): forget_user holds the person's while it runs.
+        self.locks: ConversationLocks | None = None
+        self._forgotten: set[int] = set()  # conversations deleted by forget_user, while this store runs
+        # answered platform events are deleted this long after their answer (memory.inbox_retention_hours)
+        self.inbox_retention = INBOX_RETENTION
         self._retrying: asyncio.Task[None] | None = None
         self._outage: WriteOutage | None = None
         # What "now" is: messages are stamped and recall measures recency with it (tests move it).
@@ -309,6 +315,8 @@ class MemoryStore:
         outage lasts, later messages wait for the retries instead of trying (and waiting) again.
         """
         created = at or self.clock()
+        if self.is_forgotten(state):  # a late write for a person forgotten meanwhile: nothing is kept
+            return StoredMessage(role, content, 0, created, cut)
         row = {
             "conversation_id": state.id,
             "role": role,
@@ -443,7 +451,7 @@ class MemoryStore:
         """Give vectors to the conversation's memories that have none yet (vector recall only);
         returns how many were embedded. Runs in the background, never on a reply's path."""
         vectors = self.vectors
-        if vectors is None:
+        if vectors is None or self.is_forgotten(state):
             return 0
         done = 0
         while done < limit:
@@ -466,7 +474,7 @@ class MemoryStore:
     ) -> int:
         """Store new facts; one on a single-valued topic ("home") supersedes the current one.
         A fact already known (same topic and words) is not stored twice. Returns how many were new."""
-        if not candidates:
+        if not candidates or self.is_forgotten(state):
             return 0
         now = at or self.clock()
 
@@ -512,6 +520,8 @@ class MemoryStore:
         self, state: ConversationState, covered: Sequence[StoredMessage], content: str
     ) -> int:
         """Store a summary of `covered` (consecutive messages), searchable from now on."""
+        if self.is_forgotten(state):
+            return 0
         first, last = covered[0], covered[-1]
         now = self.clock()
 
@@ -574,46 +584,46 @@ class MemoryStore:
         )
 
     async def forget_user(self, platform: str, platform_user_id: str) -> int:
-        """Delete everything stored about a user on a platform: messages, summaries, facts, their
-        full-text index entries and preferences. Returns how many messages went."""
+        """Delete everything stored about a person on a platform (anima/memory/forget.py says what,
+        docs/privacy.md too). Returns how many messages went.
 
-        def work(conn: Connection) -> int:
-            user_id = conn.execute(
-                select(User.id).where(User.platform == platform, User.platform_user_id == platform_user_id)
-            ).scalar()
-            deleted = 0
-            if user_id is not None:
-                conversations = select(Conversation.id).where(Conversation.user_id == user_id)
-                # the index first: on SQLite its delete trigger also clears the FTS5 rows
-                conn.execute(delete(MemoryVector).where(MemoryVector.conversation_id.in_(conversations)))
-                conn.execute(delete(SearchEntry).where(SearchEntry.conversation_id.in_(conversations)))
-                conn.execute(delete(Fact).where(Fact.conversation_id.in_(conversations)))
-                conn.execute(delete(Summary).where(Summary.conversation_id.in_(conversations)))
-                deleted = conn.execute(
-                    delete(Message).where(Message.conversation_id.in_(conversations))
-                ).rowcount
-                conn.execute(delete(Conversation).where(Conversation.user_id == user_id))
-                conn.execute(delete(User).where(User.id == user_id))
-            conn.execute(
-                delete(Preference).where(
-                    Preference.platform == platform, Preference.user_id == platform_user_id
-                )
+        It holds the locks of every conversation of theirs (with `locks` set: the runtime's), so a
+        message of theirs being answered finishes first and is forgotten with the rest; background
+        work queued for their conversations finds them forgotten and writes nothing.
+        """
+        keys = await self.read(lambda conn: _conversation_keys(conn, platform, platform_user_id))
+        if self.locks is not None:
+            keys += [
+                k
+                for k in self.locks.keys()
+                if isinstance(k, ConversationKey) and (k.platform, k.user_id) == (platform, platform_user_id)
+            ]
+            holding = self.locks.hold_all(keys)
+        else:
+            holding = nullcontext()
+        async with holding:
+            deleted, conversation_ids = await self.run(
+                lambda conn: forget_person(conn, platform, platform_user_id)
             )
-            _forget_soul(conn, platform, platform_user_id)
-            return deleted or 0
-
-        deleted = await self.run(work)
+            self._forgotten.update(conversation_ids)
+            for key in [
+                k for k in self._conversations if (k.platform, k.user_id) == (platform, platform_user_id)
+            ]:
+                state = self._conversations.pop(key)
+                self._cached_bytes -= state.weight
+                state.forgotten = True
+                state.unsaved.clear()  # a write retry would store it again
         if self.vectors is not None:
             self.vectors.forget_cached()
-        for key in [
-            k for k in self._conversations if (k.platform, k.user_id) == (platform, platform_user_id)
-        ]:
-            state = self._conversations.pop(key)
-            self._cached_bytes -= state.weight
-            state.forgotten = True
         for listener in self.forget_listeners:
             listener(platform, platform_user_id)
         return deleted
+
+    def is_forgotten(self, state: ConversationState) -> bool:
+        """Whether the conversation's person was forgotten since it was opened: write nothing for it."""
+        if state.id in self._forgotten:
+            state.forgotten = True
+        return state.forgotten
 
     async def users(self, platform_user_id: str, platform: str | None = None) -> list[tuple[str, str]]:
         """(platform, user id) pairs stored under this id, on one platform or all."""
@@ -665,20 +675,13 @@ class MemoryStore:
         await self.run(work)
 
 
-def _forget_soul(conn: Connection, platform: str, user_id: str) -> None:
-    """A character's relationship with the user goes, in every soul version, and what their
-    conversations proposed but was never applied; shared growth (backstory, habits) stays."""
-    conn.execute(delete(SoulEntry).where(SoulEntry.platform == platform, SoulEntry.user_id == user_id))
-    conn.execute(
-        delete(SoulProposal).where(
-            ((SoulProposal.platform == platform) & (SoulProposal.user_id == user_id))
-            | (
-                (SoulProposal.source_platform == platform)
-                & (SoulProposal.source_user_id == user_id)
-                & (SoulProposal.status != "applied")
-            )
-        )
-    )
+def _conversation_keys(conn: Connection, platform: str, user_id: str) -> list[ConversationKey]:
+    rows = conn.execute(
+        select(Conversation.chat_id, Conversation.character_id)
+        .join(User, User.id == Conversation.user_id)
+        .where(User.platform == platform, User.platform_user_id == user_id)
+    ).all()
+    return [ConversationKey(platform, chat_id, user_id, character_id) for chat_id, character_id in rows]
 
 
 def _written_elsewhere(conn: Connection, state: ConversationState) -> bool:
