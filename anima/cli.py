@@ -304,12 +304,15 @@ async def _say(settings, args: argparse.Namespace) -> int:  # type: ignore[no-un
 
     from anima.characters.library import CharacterLibrary
     from anima.voice import VoiceService
+    from anima.voice.text import raw_limit
 
     card = CharacterLibrary.load(settings.resolve(settings.characters_dir)).get(args.character)
     out = Path(args.output or f"{card.id}.ogg")
     if not out.parent.is_dir():  # before the speech is made, not after
         raise AnimaError(f"{out}: the folder {out.parent} does not exist")
-    text = sys.stdin.read() if args.text == "-" else args.text
+    # Past what can be spoken nothing is read (`anima say - < huge.txt` stays bounded); bad bytes become �.
+    limit = raw_limit(settings.voice.max_chars)
+    text = sys.stdin.buffer.read(limit).decode("utf-8", "replace") if args.text == "-" else args.text
     voice = VoiceService(settings.voice, settings.resolve)
     try:
         note = await voice.speak(card, text)

@@ -2,7 +2,9 @@
 
 Markdown, links, URLs and emoji go; stage directions (`*smiles*`, `(laughs)`, `[sighs]`) become
 pauses; mixed Chinese/English text becomes alternating zh/en segments, so each is read by a voice
-that knows its language.
+that knows its language. The text is cut to a bound before anything reads it, and every pattern here
+runs in time linear in its input (each is anchored, or stops where the next try would start), so no
+text costs more than a few milliseconds.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ DIRECTION_PAUSE_S = 0.5  # where a stage direction was
 _PAUSE = "\ue000"  # a private-use character marking a stage direction until the text is segmented
 
 _CODE_BLOCK = re.compile(r"```.*?(?:```|$)", re.S)
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
-# A URL ends before the full stop or comma that follows it.
-_URL = re.compile(r"\b(?:https?://|www\.)\S*[^\s.,;:!?)\]」』。，；：！？]", re.I)
-_EMAIL = re.compile(r"\S+@\S+\.\w+")
-_HTML_TAG = re.compile(r"</?[A-Za-z][^>\n]*>")
+RAW_CHARS_PER_SPOKEN = 4  # markup, links and URLs that are not spoken: room for them before the cut
+# Brackets exclude their own opening mark, so a scan that fails stops where the next try begins.
+_IMAGE = re.compile(r"!\[[^\[\]]*\]\([^()]*\)")
+_LINK = re.compile(r"\[([^\[\]]+)\]\([^()]*\)")
+_URL = re.compile(r"\b(?:https?://|www\.)\S*+", re.I)
+_URL_END = ".,;:!?)]」』。，；：！？"  # a URL ends before the full stop or comma that follows it
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)+")
+_HTML_TAG = re.compile(r"</?[A-Za-z][^<>\n]*>")
 _INLINE_CODE = re.compile(r"`([^`\n]*)`")
 _STRONG = re.compile(r"(\*\*|__)(.+?)\1", re.S)
 _STRIKE = re.compile(r"~~(.+?)~~", re.S)
@@ -35,10 +39,10 @@ _HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]*", re.M)
 _LIST_MARK = re.compile(r"^[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+", re.M)
 _QUOTE_MARK = re.compile(r"^[ \t]*>[ \t]?", re.M)
 _RULE = re.compile(r"^[ \t]*(?:[-*_][ \t]*){3,}$", re.M)
-_TABLE_PIPE = re.compile(r"[ \t]*\|[ \t]*")
+_TABLE_PIPE = re.compile(r"(?<![ \t])[ \t]*\|[ \t]*")
 _STRAY_MARKS = re.compile(r"[*_~#^=<>\\{}]+")
 _SPACES = re.compile(r"[ \t\u3000]+")
-_PAUSES = re.compile(rf"\s*(?:{_PAUSE}\s*)+")
+_PAUSES = re.compile(rf"(?<!\s)\s*(?:{_PAUSE}\s*)+")
 
 # Emoji and their glue: variation selectors, zero-width joiner, keycap, skin tones (category Sk).
 _DROP_CATEGORIES = {"So", "Sk", "Cn", "Cs"}
@@ -58,7 +62,7 @@ def clean(text: str) -> str:
     text = _CODE_BLOCK.sub(" ", text)
     text = _IMAGE.sub(" ", text)
     text = _LINK.sub(r"\1", text)
-    text = _URL.sub(" ", text)
+    text = _URL.sub(_drop_url, text)
     text = _EMAIL.sub(" ", text)
     text = _HTML_TAG.sub(" ", text)
     text = _INLINE_CODE.sub(r"\1", text)
@@ -79,6 +83,18 @@ def clean(text: str) -> str:
     text = _SPACES.sub(" ", text)
     text = _PAUSES.sub(_PAUSE, text)
     return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _drop_url(match: re.Match[str]) -> str:
+    """The URL goes; the punctuation after it stays."""
+    url = match.group()
+    kept = url.rstrip(_URL_END)
+    return " " + url[len(kept) :]
+
+
+def raw_limit(max_chars: int) -> int:
+    """How much raw text is read to speak at most `max_chars`: the rest is cut before any work."""
+    return max_chars * RAW_CHARS_PER_SPOKEN
 
 
 def sentences(text: str) -> list[str]:
@@ -127,6 +143,7 @@ def script(text: str, language: str, max_chars: int = 1500) -> list[Segment]:
     Text beyond `max_chars` is dropped at a sentence end, so a runaway reply makes a bounded note.
     """
     main = base_language(language)
+    text = text[: raw_limit(max_chars)]
     pieces: list[tuple[str, str, float]] = []  # (text, language, pause after)
     spoken = 0
     for part in re.split(f"({_PAUSE})", clean(text)):

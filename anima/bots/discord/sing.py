@@ -14,7 +14,7 @@ from anima.voice.sing import ScoreError
 from anima.voice.sing.checks import Refusal, admit, check_lyrics
 from anima.voice.sing.files import MAX_FILE_BYTES
 from anima.voice.sing.request import score_for
-from anima.voice.sing.singer import Singer
+from anima.voice.sing.singer import Busy, Singer, busy_line
 
 if TYPE_CHECKING:
     from anima.bots.discord.adapter import DiscordAdapter
@@ -38,6 +38,10 @@ def sing_command(adapter: DiscordAdapter) -> app_commands.Command:  # type: igno
         if isinstance(turn, Refusal):
             await interaction.response.send_message(turn.text or SLOW_DOWN, ephemeral=True)
             return
+        if singer.busy:  # before downloading or reading the score
+            line = busy_line(card, interaction.user.display_name)
+            await interaction.response.send_message(line, allowed_mentions=adapter.mentions)
+            return
         await interaction.response.defer(thinking=True)
         if score is not None and score.size > MAX_FILE_BYTES:
             raise ScoreError(
@@ -49,6 +53,10 @@ def sing_command(adapter: DiscordAdapter) -> app_commands.Command:  # type: igno
             await interaction.followup.send(refused.text, allowed_mentions=adapter.mentions)
             return
         note = await singer.sing(card, song.score, song.backing)
+        if isinstance(note, Busy):
+            line = busy_line(card, interaction.user.display_name)
+            await interaction.followup.send(line, allowed_mentions=adapter.mentions)
+            return
         channel = interaction.channel
         assert channel is not None and adapter.client is not None
         own = card.id == adapter.own_character

@@ -20,7 +20,7 @@ from anima.errors import AnimaError, VoiceError
 from anima.voice.sing.checks import Refusal, admit, check_lyrics
 from anima.voice.sing.files import MAX_FILE_BYTES, is_score_file
 from anima.voice.sing.request import score_for
-from anima.voice.sing.singer import Singer
+from anima.voice.sing.singer import Busy, Singer, busy_line
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -58,6 +58,9 @@ class SingCommand:
             if turn.text:
                 await send_text(context.bot, message.chat.id, turn.text, quote)
             return
+        if self.singer.busy:  # before downloading or reading the score
+            await send_text(context.bot, message.chat.id, busy_line(card, sender.first_name), quote)
+            return
         try:
             async with chat_action(context.bot, message.chat.id, ChatAction.RECORD_VOICE, grace_s=0):
                 file = await _score_file(context.bot, message)
@@ -72,6 +75,9 @@ class SingCommand:
             return
         except AnimaError as exc:
             await send_text(context.bot, message.chat.id, f"I cannot sing that: {exc}", quote)
+            return
+        if isinstance(note, Busy):
+            await send_text(context.bot, message.chat.id, busy_line(card, sender.first_name), quote)
             return
         if not await send_note(context.bot, note, message.chat.id, quote):
             await send_text(

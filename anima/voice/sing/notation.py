@@ -22,6 +22,7 @@ from anima.voice.sing.score import Note, Score, ScoreError, Syllable
 from anima.voice.sing.syllables import HOLD, pieces, syllables
 
 DEFAULT_TEMPO = 100.0
+MAX_CHARS = 6000  # Discord's longest option; Telegram's messages are shorter
 _LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _DEGREES = (0, 2, 4, 5, 7, 9, 11)  # 1–7 in a major key
 _KEY = re.compile(r"^([A-Ga-g])([#b]?)(m?)$")
@@ -64,6 +65,7 @@ class Request:
 
 def parse(message: str) -> Request:
     """Parse a /sing message (the `/sing` itself is optional). Raises ScoreError pointing at a token."""
+    _check_length(message)
     text = re.sub(r"^\s*/sing(@\w+)?", lambda m: " " * len(m.group()), message)
     parts = _parts(text)
     header: list[Token] = []
@@ -108,12 +110,18 @@ def parse(message: str) -> Request:
 
 def parse_settings(text: str) -> tuple[dict[str, str], str]:
     """The settings and topic of a caption that comes with a score file: `/sing transpose=-5 about rain`."""
+    _check_length(text)
     text = re.sub(r"^\s*/sing(@\w+)?", lambda m: " " * len(m.group()), text)
     tokens = [Token(m.group(), m.start() + 1) for m in re.finditer(r"[^\s|]+", text)]
     options, topic = _header(tokens, text)
     _number(options, "transpose", 0, -24, 24, text)
     backing(options)
     return options, " ".join(topic).removeprefix("about ").strip()
+
+
+def _check_length(text: str) -> None:
+    if len(text) > MAX_CHARS:
+        raise ScoreError(f"the notation is {len(text):,} characters; at most {MAX_CHARS:,} are read")
 
 
 def backing(options: dict[str, str]) -> bool:

@@ -39,7 +39,7 @@ async def score_for(
         data, name = file
         score = await asyncio.to_thread(read_score, data, name)  # parsing is blocking work
         options, words = parse_settings(text)
-        score = score.transposed(int(options.get("transpose", 0)))
+        score = score.transposed(int(float(options.get("transpose", 0))))  # checked: a number, ±24
     else:
         request = parse(text)
         score, words, options = request.score, request.topic, request.options

@@ -1,20 +1,27 @@
-"""`Singer.sing(card, score) -> VoiceNote`: the card's voice engine speaks each syllable, WORLD sings them.
+"""`Singer.sing(card, score) -> VoiceNote | Busy`: the card's voice speaks each syllable, WORLD sings them.
 
 Syllables are spoken and analysed once per voice (an in-process LRU: a song repeats most of its
-syllables, and songs repeat each other's), the rendering runs on a worker thread under a bound, and
-finished songs go to the voice cache like any voice note.
+syllables, and songs repeat each other's), the rendering runs on the singer's own worker threads
+(`max_concurrency` of them), never on the event loop, and finished songs go to the voice cache like
+any voice note. At most `max_waiting` songs wait for a worker; past that `sing` returns BUSY at once
+and the caller answers with the card's busy line (`busy_line`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from anima.characters.card import CharacterCard
+from anima.characters.macros import expand
 from anima.errors import VoiceError
 from anima.voice.audio import finish
 from anima.voice.cache import cache_key
@@ -28,6 +35,20 @@ from anima.voice.sing.world import LEAD_S, WORK_RATE, Sound, analyse, render
 RENDER_VERSION = 3  # bump when the singing changes, so cached songs are made afresh
 _SOUNDS_MAX_BYTES = 64 * 1024 * 1024  # a syllable's envelopes take ~0.3 MB: a few hundred syllables
 _REMOTE_AT_ONCE = 4  # syllables asked of a speech server at once
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Busy:
+    """What `Singer.sing` returns instead of a song when its queue is full: nothing was rendered."""
+
+
+BUSY = Busy()
+
+
+def busy_line(card: CharacterCard, user_name: str) -> str:
+    """The card's "give me a moment" line (card `busy`), for a song refused because the singer is busy."""
+    return expand(random.choice(card.busy), {"char": card.name, "user": user_name})
 
 
 @dataclass(frozen=True)
@@ -94,30 +115,57 @@ def _goes_on(first: Syllable, following: Syllable) -> bool:
 
 
 class Singer:
-    """Sings scores in the characters' voices; at most `max_concurrency` songs rendered at once."""
+    """Sings scores in the characters' voices: at most `max_concurrency` songs rendered at once, on the
+    singer's own threads, and at most `max_waiting` more waiting; past that, `sing` returns BUSY."""
 
-    def __init__(self, voice: VoiceService, max_concurrency: int = 1) -> None:
+    def __init__(self, voice: VoiceService, max_concurrency: int = 1, max_waiting: int = 4) -> None:
         self.voice = voice
+        self.max_admitted = max_concurrency + max_waiting
+        self._admitted = 0  # rendering or waiting to
         self._slots = asyncio.Semaphore(max_concurrency)
+        self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="anima-singer")
 
-    async def sing(self, card: CharacterCard, score: Score, backing: bool = False) -> VoiceNote:
-        """The score sung by the card's voice. Raises ScoreError for a score that cannot be sung and
-        VoiceError when the voice engine fails."""
-        score.check()
+    @property
+    def busy(self) -> bool:
+        """True when a song asked for now would get BUSY."""
+        return self._admitted >= self.max_admitted
+
+    async def sing(self, card: CharacterCard, score: Score, backing: bool = False) -> VoiceNote | Busy:
+        """The score sung by the card's voice, or BUSY when `max_waiting` songs already wait (answer
+        with `busy_line(card, user_name)`). Raises ScoreError for a score that cannot be sung (checked
+        before anything waits or renders) and VoiceError when the voice engine fails."""
+        score.check(backing)
+        if self.busy:
+            return BUSY
+        self._admitted += 1
+        try:
+            return await self._sing(card, score, backing)
+        finally:
+            self._admitted -= 1
+
+    async def _sing(self, card: CharacterCard, score: Score, backing: bool) -> VoiceNote:
         choice = self.voice.choice_for(card)
         engine = self.voice.engine(choice.engine)
         key = cache_key(RENDER_VERSION, "sing", engine.fingerprint(), choice, score, backing)
         async with self._slots:
-            cached = await asyncio.to_thread(self.voice.cache.get, key)
+            cached = await self._work(lambda: self.voice.cache.get(key))
             if cached is not None:
                 return cached
             if isinstance(engine, LocalEngine):
-                note = await asyncio.to_thread(self._render_local, engine, choice, score, backing)
+                local = engine
+                note = await self._work(lambda: self._render_local(local, choice, score, backing))
             else:
                 sounds = await self._speak_remote(engine, choice, score)
-                note = await asyncio.to_thread(self._finish, score, choice, sounds, backing)
-            await asyncio.to_thread(self.voice.cache.put, key, note)
+                note = await self._work(lambda: self._finish(score, choice, sounds, backing))
+            await self._work(lambda: self.voice.cache.put(key, note))
             return note
+
+    async def _work(self, job: Callable[[], _T]) -> _T:
+        """Blocking work on the singer's threads: the event loop goes on meanwhile."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, job)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _render_local(
         self, engine: LocalEngine, choice: VoiceChoice, score: Score, backing: bool
@@ -147,7 +195,7 @@ class Singer:
             if not found:
                 async with slots:
                     pcm = await engine.synthesize([Segment(unit.text, unit.language)], choice)
-                sounds = await asyncio.to_thread(analyse, pcm.samples, pcm.sample_rate, unit.parts)
+                sounds = await self._work(lambda: analyse(pcm.samples, pcm.sample_rate, unit.parts))
                 _sounds.put(key, sounds)
             analysed[unit] = sounds
 
