@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -152,6 +153,8 @@ def _card_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every failure is one line on stderr, with every secret redacted."""
     args = _parser().parse_args(argv)
+    if isinstance(sys.stdin, io.TextIOWrapper):  # an undecodable byte is read as U+FFFD, never an error
+        sys.stdin.reconfigure(errors="replace")
     from anima.ops.logs import Redactor
 
     redact = Redactor()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,8 +42,8 @@ def _read_line(prompt: str | None) -> asyncio.Future[str | None]:
     def read() -> None:
         try:
             value = input(prompt) if prompt is not None else (sys.stdin.readline() or None)
-        except (EOFError, UnicodeDecodeError):
-            value = None
+        except EOFError:
+            value = None  # stdin decodes with errors="replace" (anima/cli.py): bad bytes never end it
         if not loop.is_closed():
             loop.call_soon_threadsafe(deliver, value)
 
@@ -94,6 +96,7 @@ class ConsoleChat:
     err: TextIO = sys.stderr
     voice_on: bool = False
     notes_written: list[Path] = field(default_factory=list)
+    _sent: deque[float] = field(default_factory=deque)  # when the recent piped lines went (see _pace)
 
     def _incoming(self, text: str) -> Incoming:
         return Incoming(
@@ -104,6 +107,20 @@ class ConsoleChat:
             text=text,
             character_id=self.character_id,
         )
+
+    def _pace(self) -> float:
+        """Seconds to wait before the next piped line, so flood control never drops one: piped
+        lines queue at the rate a person may send (safety.flood_messages per flood_window_s)."""
+        limit, window = (
+            self.runtime.settings.safety.flood_messages,
+            self.runtime.settings.safety.flood_window_s,
+        )
+        now = time.monotonic()
+        while self._sent and now - self._sent[0] > window:
+            self._sent.popleft()
+        wait = window - (now - self._sent[0]) + 0.5 if len(self._sent) >= limit else 0.0
+        self._sent.append(now + wait)
+        return wait
 
     async def run(self, interactive: bool) -> None:
         card = self.runtime.characters.get(self.character_id)
@@ -125,7 +142,13 @@ class ConsoleChat:
                 if not await self._command(line):
                     return
                 continue
-            await self.say(line)
+            if not interactive and (wait := self._pace()):
+                self.err.write(f"[flood control: the next line waits {wait:.0f} s for its turn]\n")
+                self.err.flush()
+                await asyncio.sleep(wait)
+            if await self.say(line) is None:  # dropped on the way: say so, never silently
+                self.err.write(f"[not answered: {line[:60]!r}]\n")
+                self.err.flush()
 
     async def say(self, line: str) -> Reply | None:
         """One message to the character: its reply streams out, then (with /voice on) a voice note."""
