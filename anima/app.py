@@ -9,10 +9,13 @@ from datetime import timedelta
 
 from anima.characters.library import CharacterLibrary
 from anima.characters.reload import CardWatcher
+from anima.commands import Commands
 from anima.config import Settings
 from anima.core.admission import Admission
+from anima.core.conversations import Conversations
 from anima.core.ordering import ConversationLocks, SharedLocks
 from anima.core.pipeline import Pipeline
+from anima.core.preferences import ChatPreferences
 from anima.llm.router import LLMRouter
 from anima.memory.locks import AdvisoryLocks
 from anima.memory.store import MemoryStore
@@ -33,6 +36,15 @@ class Runtime:
     watcher: CardWatcher | None = None  # hot reload of characters/ (settings.reload_characters)
     voice: VoiceService = field(default_factory=VoiceService)  # runtime.voice.speak(card, text)
     shared_locks: SharedLocks | None = None  # conversation locks every process sees (PostgreSQL)
+    conversations: Conversations = field(init=False)  # what adapters call with each message
+    commands: Commands = field(init=False)  # the chat commands, for every adapter
+
+    def __post_init__(self) -> None:
+        self.conversations = Conversations(
+            self.pipeline, ChatPreferences(self.memory, self.characters), self.voice
+        )
+        self.conversations.shared = self.shared_locks is not None
+        self.commands = Commands(self.conversations, self.voice, self.soul)
 
     @classmethod
     async def start(cls, settings: Settings, progress: Callable[[str], None] | None = None) -> Runtime:

@@ -217,7 +217,7 @@ async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         run = {"hear": hearing.hear, "melody": hearing.melody, "sing": hearing.sing_hum}[args.command]
         return await run(settings, args)
     if args.command == "sing":
-        from anima.voice.sing.command import sing_to_file
+        from anima.commands.singing.to_file import sing_to_file
 
         return await sing_to_file(settings, args)
     if args.command == "memory":

@@ -84,3 +84,8 @@ class HearingError(AnimaError):
 
     The message says why in words a person can act on; adapters put it in the character's mouth.
     """
+
+
+class NotDelivered(AnimaError):
+    """The platform did not take a reply and may later (unreachable, still rate limiting): the message
+    stays unanswered in the inbox and is answered at the next start. Raised by adapters' surfaces."""

@@ -62,7 +62,7 @@ def test_reset_and_switching_character_from_the_chat(config: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Grimble: Hmph. Forge is hot. Buying or just looking?" in result.stdout
-    assert "[Grimble starts afresh; earlier messages stay stored]" in result.stderr
+    assert "Grimble starts afresh with you here." in result.stdout
     assert (
         "Grimble has known you since" in result.stdout
         and "0 in the current conversation" not in result.stdout

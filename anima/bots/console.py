@@ -1,4 +1,8 @@
-"""The terminal adapter: `anima chat`, interactive or scripted through a pipe."""
+"""The terminal adapter: `anima chat`, interactive or scripted through a pipe.
+
+A `ConsoleSurface` is the terminal as a chat (anima.core.surface): replies print as they stream,
+commands' answers print whole, voice notes and files are written under voice.notes_dir.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,21 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from anima.app import Runtime
-from anima.characters.card import CharacterCard
-from anima.core.messages import Incoming, Reply
-from anima.errors import AnimaError
-from anima.voice import delivery_for
+from anima.commands import Context, help_text, parse
+from anima.core.messages import Attachment, Incoming, Reply, ReplyStream
+from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
+from anima.voice.sing.files import is_score_file
 
-HELP = """Commands:
-  /reset            start a fresh conversation (what was said stays stored)
-  /character NAME   talk to another character
-  /memory           what the character keeps about you
-  /voice on|off     also write each reply as a voice note (.ogg) and print its path
-  /help             this help
-  /quit             leave (Ctrl-D works too)"""
+PLATFORM = "terminal"
+QUIT = ("/quit – leave (Ctrl-D works too)",)
 
 
 def _read_line(prompt: str | None) -> asyncio.Future[str | None]:
@@ -88,25 +89,88 @@ class ConsoleStream:
 
 
 @dataclass
+class ConsoleSurface:
+    """The terminal as a chat: one person, who owns the bot (they run it)."""
+
+    chat: ConsoleChat
+    platform: str = PLATFORM
+    chat_id: str = PLATFORM
+    kind: ChatKind = "private"
+    bot_id: str = ""
+    private_answers: bool = True
+
+    @property
+    def user_id(self) -> str:
+        return self.chat.user
+
+    @property
+    def display_name(self) -> str:
+        return self.chat.user
+
+    async def addressed(self, message: Incoming) -> Incoming | None:
+        return replace(message, character_id=self.chat.character_id)
+
+    @asynccontextmanager
+    async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
+        yield ConsoleStream(self.chat.out, self.chat.err, self.chat.card_name)
+
+    def showing(self, action: Action = "typing") -> AbstractAsyncContextManager[None]:
+        return nullcontext()
+
+    async def send_text(
+        self, text: str, buttons: Sequence[Button] = (), private: bool = False, speaker: str = ""
+    ) -> None:
+        out = self.chat.out
+        out.write(f"{speaker + ': ' if speaker else ''}{text.rstrip()}\n")
+        for button in buttons:  # no buttons in a terminal: the command each one would run
+            out.write(f"  {button.command}   ({button.label.removeprefix('✓ ')})\n")
+        out.flush()
+
+    async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
+        path = await self.chat.write_note(note.ogg, "ogg")
+        self.chat.err.write(f"[voice: {path} ({note.duration_s:.1f} s)]{' ' + caption if caption else ''}\n")
+        self.chat.err.flush()
+        return True
+
+    async def send_file(self, name: str, data: bytes, caption: str = "", photo: bool = False) -> None:
+        path = await self.chat.write_note(data, Path(name).suffix.lstrip(".") or "bin")
+        self.chat.err.write(f"[file: {path}]{' ' + caption if caption else ''}\n")
+        self.chat.err.flush()
+
+    async def is_chat_admin(self) -> bool:
+        return True
+
+    def is_bot_admin(self) -> bool:
+        return True  # whoever runs the terminal owns the cards
+
+    async def fetch(self, attachment: Attachment, max_bytes: int) -> bytes | NotFetched:
+        """A file named in the terminal (its path is the attachment's url)."""
+        path = Path(attachment.url)
+
+        def read() -> bytes | NotFetched:
+            if not path.is_file():
+                return NotFetched(f"{path} is not a file")
+            if path.stat().st_size > max_bytes:
+                return NotFetched(
+                    f"{path.name} is {path.stat().st_size:,} bytes; at most {max_bytes:,} are read"
+                )
+            return path.read_bytes()[: max_bytes + 1]
+
+        return await asyncio.to_thread(read)
+
+
+@dataclass
 class ConsoleChat:
     runtime: Runtime
     character_id: str
     user: str
     out: TextIO = sys.stdout
     err: TextIO = sys.stderr
-    voice_on: bool = False
     notes_written: list[Path] = field(default_factory=list)
     _sent: deque[float] = field(default_factory=deque)  # when the recent piped lines went (see _pace)
 
-    def _incoming(self, text: str) -> Incoming:
-        return Incoming(
-            platform="terminal",
-            chat_id="terminal",
-            user_id=self.user,
-            display_name=self.user,
-            text=text,
-            character_id=self.character_id,
-        )
+    def __post_init__(self) -> None:
+        self.surface = ConsoleSurface(self)
 
     def _pace(self) -> float:
         """Seconds to wait before the next piped line, so flood control never drops one: piped
@@ -122,13 +186,16 @@ class ConsoleChat:
         self._sent.append(now + wait)
         return wait
 
+    @property
+    def card_name(self) -> str:
+        return self.runtime.characters.get(self.character_id).name
+
     async def run(self, interactive: bool) -> None:
         card = self.runtime.characters.get(self.character_id)
         self.character_id = card.id
         # Load the model before the first message, so its progress shows while the user reads.
         await self.runtime.router.chain(card)[0].start()
-        await self.load_preferences()
-        await self._greet()
+        await self.command("/start")
         if interactive:
             self.err.write("(type /help for commands)\n")
         while True:
@@ -139,7 +206,7 @@ class ConsoleChat:
             if not line:
                 continue
             if line.startswith("/"):
-                if not await self._command(line):
+                if not await self.command(line):
                     return
                 continue
             if not interactive and (wait := self._pace()):
@@ -152,105 +219,37 @@ class ConsoleChat:
 
     async def say(self, line: str) -> Reply | None:
         """One message to the character: its reply streams out, then (with /voice on) a voice note."""
+        incoming = Incoming(PLATFORM, PLATFORM, self.user, self.user, line, self.character_id)
+        return await self.runtime.conversations.handle(incoming, self.surface)
+
+    async def command(self, line: str) -> bool:
+        """Run one /command; False for /quit."""
+        parsed = parse(line)
+        name, args = parsed or ("", "")
+        if name in ("quit", "exit"):
+            return False
         card = self.runtime.characters.get(self.character_id)
-        stream = ConsoleStream(self.out, self.err, card.name)
-        reply = await self.runtime.pipeline.handle(self._incoming(line), stream)
-        if reply is not None and not reply.failed and delivery_for(card, self.voice_on).voice:
-            await self._write_voice_note(card, reply.text)
-        return reply
+        ctx = Context(self.runtime.commands, self.surface, card, args, default=card.id)
+        if name == "help":
+            await self.surface.send_text(help_text(QUIT))
+        else:
+            if name == "sing" and is_score_file(args):  # a score file named in the terminal
+                ctx.args, ctx.attachments = "", (Attachment("file", url=args, name=Path(args).name),)
+            await self.runtime.commands.run(name, ctx)
+        self.character_id = ctx.card.id  # /character switches who answers here
+        return True
 
-    async def load_preferences(self) -> None:
-        """What this user chose in earlier chats: for now, whether voice is on."""
-        voice = await self.runtime.memory.get_preference("terminal", "terminal", "voice", user_id=self.user)
-        self.voice_on = bool(voice)
-
-    async def _write_voice_note(self, card: CharacterCard, text: str) -> None:
-        try:
-            note = await self.runtime.voice.speak(card, text)
-        except AnimaError as exc:  # the text is already on screen; say why there is no sound
-            self.err.write(f"[no voice note: {exc}]\n")
-            self.err.flush()
-            return
-        folder = self.runtime.settings.resolve(self.runtime.settings.voice.notes_dir)
+    async def write_note(self, data: bytes, suffix: str) -> Path:
+        """A voice note or file the chat produced, under voice.notes_dir."""
+        settings = self.runtime.settings
+        folder = settings.resolve(settings.voice.notes_dir)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = folder / f"{card.id}-{stamp}-{len(self.notes_written) + 1}.ogg"
+        path = folder / f"{self.character_id}-{stamp}-{len(self.notes_written) + 1}.{suffix}"
 
         def write() -> None:
             folder.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(note.ogg)
+            path.write_bytes(data)
 
         await asyncio.to_thread(write)
         self.notes_written.append(path)
-        self.err.write(f"[voice: {path} ({note.duration_s:.1f} s)]\n")
-        self.err.flush()
-
-    async def _greet(self) -> None:
-        card = self.runtime.characters.get(self.character_id)
-        greeting = await self.runtime.pipeline.greet(self._incoming(""))
-        self.out.write(f"{card.name}: {greeting}\n")
-        self.out.flush()
-
-    async def _command(self, line: str) -> bool:
-        name, _, arg = line.partition(" ")
-        pipeline = self.runtime.pipeline
-        card = self.runtime.characters.get(self.character_id)
-        key = pipeline.key_for(self._incoming(""), card)
-        if name in ("/quit", "/exit"):
-            return False
-        if name == "/help":
-            self.err.write(HELP + "\n")
-        elif name == "/reset":
-            conversation = await self.runtime.memory.conversation(key, self.user)
-            await self.runtime.memory.reset(conversation)
-            self.err.write(f"[{card.name} starts afresh; earlier messages stay stored]\n")
-            await self._greet()
-        elif name == "/character":
-            if not arg.strip():
-                self.err.write("available: " + ", ".join(sorted(self.runtime.characters.cards)) + "\n")
-                return True
-            try:
-                self.character_id = self.runtime.characters.get(arg.strip()).id
-            except AnimaError as exc:
-                self.err.write(f"error: {exc}\n")
-                return True
-            await self._greet()
-        elif name == "/memory":
-            view = await self.runtime.memory.view(key, self.user)
-            since = view.first_seen.strftime("%Y-%m-%d") if view.first_seen else "today"
-            self.out.write(
-                f"{card.name} has known you since {since}: {view.total_messages} messages stored, "
-                f"{view.in_history} in the current conversation.\n"
-            )
-            if view.facts:
-                self.out.write(f"What {card.name} knows about you:\n")
-                for fact in view.facts:
-                    self.out.write(f"  - {self.user} {fact.content} (since {fact.since:%Y-%m-%d})\n")
-            if view.summary:
-                self.out.write(f"Earlier, in short: {view.summary}\n")
-            for message in view.recent:
-                who = self.user if message.role == "user" else card.name
-                self.out.write(f"  {message.created_at:%Y-%m-%d %H:%M} {who}: {message.content}\n")
-        elif name == "/voice":
-            await self._voice_command(arg.strip().lower())
-        else:
-            self.err.write(f"unknown command {name}; type /help\n")
-        self.out.flush()
-        self.err.flush()
-        return True
-
-    async def _voice_command(self, arg: str) -> None:
-        if arg not in ("on", "off"):
-            self.err.write(f"voice is {'on' if self.voice_on else 'off'}; /voice on or /voice off\n")
-            return
-        self.voice_on = arg == "on"
-        await self.runtime.memory.set_preference(
-            "terminal", "terminal", "voice", self.voice_on, user_id=self.user
-        )
-        card = self.runtime.characters.get(self.character_id)
-        if self.voice_on and card.voice.mode == "text":
-            self.err.write(f"[{card.name} speaks in text only (voice.mode: text in the card)]\n")
-        elif self.voice_on:
-            folder = self.runtime.settings.resolve(self.runtime.settings.voice.notes_dir)
-            self.err.write(f"[voice on: each reply is also written to {folder}/ as an .ogg file]\n")
-        else:
-            self.err.write("[voice off]\n")
+        return path

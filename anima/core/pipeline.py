@@ -101,8 +101,8 @@ class Pipeline:
         return self._locks.in_flight
 
     def hold(self, message: Incoming) -> AbstractAsyncContextManager[None]:
-        """The message's conversation lock, for an adapter that claims a delivery, answers it and marks
-        it answered as one turn; `handle` inside re-enters it (see anima.core.ordering)."""
+        """The message's conversation lock, for the conversation service (anima.core.conversations),
+        which claims a delivery, answers it with `reply` and marks it answered as one turn."""
         return self._locks.hold(self.key_for(message, self.character_for(message)))
 
     def character_for(self, message: Incoming) -> CharacterCard:
@@ -137,89 +137,101 @@ class Pipeline:
         if not message.text.strip():
             return None
         card = self.character_for(message)
-        user_name = message.display_name
-        METRICS.message_in(message.platform, card.id)
         admitted = admitted or self.admission.enter(self.key_for(message, card))
         if isinstance(admitted, Refused):  # too many waiting: the busy line once per burst, then silence
-            return await answer_refused(admitted, card, user_name, stream)
+            METRICS.message_in(message.platform, card.id)
+            return await answer_refused(admitted, card, message.display_name, stream)
         async with admitted, self._locks.hold(self.key_for(message, card)):
-            conversation = await self.memory.conversation(self.key_for(message, card), user_name)
+            return await self.reply(message, stream, resumed=message.resumed)
 
-            started = time.perf_counter()
-            turn = await self.safety.begin(message, card, conversation.recent)
-            METRICS.stage_since("safety_input", started)
-            verdict = turn.input
-            if verdict.action == "drop":  # flood control: no answer at all
-                return None
-            if verdict.action == "replace":
-                reply = Reply(verdict.text, card.id, card.name, notices=turn.notices)
-                await stream.finish(reply)
-                METRICS.message_out(message.platform, card.id)
-                return reply
+    async def reply(
+        self, message: Incoming, stream: ReplyStream | None = None, resumed: bool = False
+    ) -> Reply | None:
+        """Answer one message; call it holding its conversation's lock (`hold`). `resumed`: the
+        message was received before a crash and may be stored already: it is not stored twice."""
+        stream = stream or DiscardStream()
+        if not message.text.strip():
+            return None
+        card = self.character_for(message)
+        user_name = message.display_name
+        METRICS.message_in(message.platform, card.id)
+        conversation = await self.memory.conversation(self.key_for(message, card), user_name)
 
-            history: list[ChatMessage] = list(conversation.recent)
-            if message.resumed and history and history[-1].role == "user":  # stored before a crash
-                said = conversation.recent[-1]
-                history.pop()
-            else:
-                # Stored before generation starts: a crash or an LLM failure never loses it.
-                said = await self.memory.add(conversation, "user", verdict.text, message.message_id)
-            started = time.perf_counter()
-            memories = await self.recall(conversation, verdict.text, card, user_name, len(history))
-            METRICS.stage_since("recall", started)
-
-            stream = turn.stream(stream)  # what the platform may show while generating (safety.stream)
-            learned = await self.learned(card, message)
-            context = TurnContext(
-                persona=message.persona,
-                chat_context=message.chat_context,
-                memories=memories,
-                memory_tokens=self.memory_settings.recall_tokens,
-                canary=turn.canary,
-                instruction=verdict.instruction,
-                soul=learned,
-                soul_tokens=card.growth.tokens,
-            )
-            started = time.perf_counter()
-            async with self.keeper.replying():
-                generated = await self.generate(card, user_name, history, verdict.text, stream, context)
-            METRICS.stage_since("generate_total", started)
-
-            text = generated.text
-            replied = None
-            if not generated.failed:
-                started = time.perf_counter()
-                checked = await turn.check_output(text)
-                METRICS.stage_since("safety_output", started)
-                if checked.action == "regenerate":  # once, with a corrective instruction; not streamed
-                    retry = await self.generate(
-                        card,
-                        user_name,
-                        history,
-                        verdict.text,
-                        DiscardStream(),
-                        replace(context, instruction=checked.instruction),
-                    )
-                    generated = generated if retry.failed else retry
-                    checked = await turn.check_output(generated.text, retry=True)
-                text = checked.text
-                replied = await self.memory.add(conversation, "assistant", text, cut=generated.cut)
-            self.keeper.after_turn(Turn(card, conversation, user_name, said, replied))
-
-            reply = Reply(
-                text,
-                card.id,
-                card.name,
-                notices=[*generated.notices, *turn.notices],
-                cut=generated.cut,
-                failed=generated.failed,
-                backend=generated.backend,
-            )
-            started = time.perf_counter()
+        started = time.perf_counter()
+        turn = await self.safety.begin(message, card, conversation.recent)
+        METRICS.stage_since("safety_input", started)
+        verdict = turn.input
+        if verdict.action == "drop":  # flood control: no answer at all
+            return None
+        if verdict.action == "replace":
+            reply = Reply(verdict.text, card.id, card.name, notices=turn.notices)
             await stream.finish(reply)
-            METRICS.stage_since("send", started)
             METRICS.message_out(message.platform, card.id)
             return reply
+
+        history: list[ChatMessage] = list(conversation.recent)
+        if resumed and history and history[-1].role == "user":  # stored before a crash
+            said = conversation.recent[-1]
+            history.pop()
+        else:
+            # Stored before generation starts: a crash or an LLM failure never loses it.
+            said = await self.memory.add(conversation, "user", verdict.text, message.message_id)
+        started = time.perf_counter()
+        memories = await self.recall(conversation, verdict.text, card, user_name, len(history))
+        METRICS.stage_since("recall", started)
+
+        stream = turn.stream(stream)  # what the platform may show while generating (safety.stream)
+        learned = await self.learned(card, message)
+        context = TurnContext(
+            persona=message.persona,
+            chat_context=message.chat_context,
+            memories=memories,
+            memory_tokens=self.memory_settings.recall_tokens,
+            canary=turn.canary,
+            instruction=verdict.instruction,
+            soul=learned,
+            soul_tokens=card.growth.tokens,
+        )
+        started = time.perf_counter()
+        async with self.keeper.replying():
+            generated = await self.generate(card, user_name, history, verdict.text, stream, context)
+        METRICS.stage_since("generate_total", started)
+
+        text = generated.text
+        replied = None
+        if not generated.failed:
+            started = time.perf_counter()
+            checked = await turn.check_output(text)
+            METRICS.stage_since("safety_output", started)
+            if checked.action == "regenerate":  # once, with a corrective instruction; not streamed
+                retry = await self.generate(
+                    card,
+                    user_name,
+                    history,
+                    verdict.text,
+                    DiscardStream(),
+                    replace(context, instruction=checked.instruction),
+                )
+                generated = generated if retry.failed else retry
+                checked = await turn.check_output(generated.text, retry=True)
+            text = checked.text
+            replied = await self.memory.add(conversation, "assistant", text, cut=generated.cut)
+        self.keeper.after_turn(Turn(card, conversation, user_name, said, replied))
+
+        reply = Reply(
+            text,
+            card.id,
+            card.name,
+            notices=[*generated.notices, *turn.notices],
+            cut=generated.cut,
+            failed=generated.failed,
+            backend=generated.backend,
+        )
+        started = time.perf_counter()
+        await stream.finish(reply)
+        METRICS.stage_since("send", started)
+        METRICS.message_out(message.platform, card.id)
+        return reply
 
     async def learned(self, card: CharacterCard, message: Incoming) -> list[str]:
         """The lines the registered prompt layers add for this turn, in their order."""

@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from anima.memory.models import InboxItem, as_utc, utcnow
+from anima.core.messages import ConversationKey
+from anima.memory.models import Conversation, InboxItem, Message, User, as_utc, utcnow
 from anima.memory.store import INBOX_RETENTION, MemoryStore
 
 KEEP_ANSWERED = INBOX_RETENTION
@@ -37,6 +38,14 @@ class Delivery:
     delivery_id: str
     payload: str
     received_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """What memory holds of a message received before a crash, to resume its turn."""
+
+    stored: bool  # the person's message is in memory
+    reply: str | None = None  # the character's stored reply to it, if the turn got that far
 
 
 class Inbox:
@@ -75,6 +84,49 @@ class Inbox:
             .values(answered_at=utcnow())
         )
         await self.memory.run(lambda conn: conn.execute(query))
+
+    async def is_answered(self, delivery: Delivery) -> bool:
+        """Whether the stored event is marked answered (False also when it is not stored)."""
+        query = select(InboxItem.answered_at).where(
+            InboxItem.platform == delivery.platform,
+            InboxItem.bot_id == delivery.bot_id,
+            InboxItem.delivery_id == delivery.delivery_id,
+        )
+        return await self.memory.run(lambda conn: conn.execute(query).scalar()) is not None
+
+    async def remembered(self, key: ConversationKey, message_id: str) -> Remembered:
+        """What memory holds of the message with this platform id in its conversation: nothing, the
+        message, or the message and the reply that followed it (which may never have been delivered)."""
+
+        def work(conn: Connection) -> Remembered:
+            said = conn.execute(
+                select(Message.id, Message.conversation_id)
+                .join(Conversation, Conversation.id == Message.conversation_id)  # type: ignore[arg-type]  # SQLModel column
+                .join(User, User.id == Conversation.user_id)  # type: ignore[arg-type]  # SQLModel column
+                .where(
+                    User.platform == key.platform,
+                    User.platform_user_id == key.user_id,
+                    Conversation.platform == key.platform,
+                    Conversation.chat_id == key.chat_id,
+                    Conversation.character_id == key.character_id,
+                    Message.role == "user",
+                    Message.platform_message_id == message_id,
+                )
+                .order_by(Message.id.desc())  # type: ignore[union-attr]  # SQLModel column
+                .limit(1)
+            ).first()
+            if said is None:
+                return Remembered(stored=False)
+            after = conn.execute(
+                select(Message.role, Message.content)
+                .where(Message.conversation_id == said[1], Message.id > said[0])  # type: ignore[operator]  # SQLModel column
+                .order_by(Message.id)  # type: ignore[arg-type]  # SQLModel column
+                .limit(1)
+            ).first()
+            reply = after[1] if after is not None and after[0] == "assistant" else None
+            return Remembered(stored=True, reply=reply)
+
+        return await self.memory.run(work)
 
     async def pending(self, platform: str, bot_id: str) -> list[Delivery]:
         """Claimed but never answered (a crash or kill came between), oldest first."""

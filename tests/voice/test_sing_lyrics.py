@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from anima.commands.singing.lyrics import MAX_ATTEMPTS, write_lyrics
 from anima.config import Settings
 from anima.llm.base import GenerationRequest
 from anima.llm.router import LLMRouter
 from anima.voice.sing import ScoreError, parse
-from anima.voice.sing.lyrics import MAX_ATTEMPTS, write_lyrics
 from tests.fakes.llm import InstantLLM
 from tests.voice.conftest import card
 

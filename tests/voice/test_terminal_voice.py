@@ -39,7 +39,7 @@ async def test_with_voice_on_each_reply_is_written_as_a_playable_ogg(
     runtime: Runtime, tmp_path: Path
 ) -> None:
     console = chat(runtime)
-    await console._command("/voice on")
+    await console.command("/voice on")
     await console.say("Tell me about your tea.")
     [path] = console.notes_written
     assert path.parent == tmp_path / "notes" and path.suffix == ".ogg"
@@ -51,27 +51,30 @@ async def test_with_voice_on_each_reply_is_written_as_a_playable_ogg(
 
 async def test_with_voice_off_no_file_is_written(runtime: Runtime, tmp_path: Path) -> None:
     console = chat(runtime)
-    await console._command("/voice on")
-    await console._command("/voice off")
+    await console.command("/voice on")
+    await console.command("/voice off")
     await console.say("Hello!")
     assert console.notes_written == [] and not (tmp_path / "notes").exists()
 
 
 async def test_the_voice_setting_is_remembered_for_the_next_chat(runtime: Runtime) -> None:
-    await chat(runtime)._command("/voice on")
+    await chat(runtime).command("/voice on")
     later = chat(runtime)
-    await later.load_preferences()  # what `anima chat` does when it starts
-    assert later.voice_on
+    await later.say("Hello again!")
+    assert len(later.notes_written) == 1
 
 
-async def test_a_voice_failure_keeps_the_text_reply(runtime: Runtime, instant_llm: InstantLLM) -> None:
+async def test_a_voice_failure_keeps_the_text_reply(
+    runtime: Runtime, instant_llm: InstantLLM, caplog: pytest.LogCaptureFixture
+) -> None:
     instant_llm.reply = lambda _request: "🎉🎉🎉"  # nothing a voice can say
     console = chat(runtime)
-    await console._command("/voice on")
+    await console.command("/voice on")
     reply = await console.say("Celebrate!")
     assert reply is not None and reply.text == "🎉🎉🎉"
     assert "🎉🎉🎉" in console.out.getvalue()  # type: ignore[attr-defined]
-    assert "no voice note" in console.err.getvalue()  # type: ignore[attr-defined]
+    assert console.notes_written == []
+    assert "no voice note" in caplog.text  # logged to the terminal's stderr
 
 
 def test_anima_say_writes_an_ogg_opus_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

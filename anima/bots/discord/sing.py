@@ -9,11 +9,11 @@ from discord import app_commands
 
 from anima.bots.discord.delivery import BotSpeaker
 from anima.bots.discord.preferences import PLATFORM
+from anima.commands.singing.checks import Refusal, admit, check_lyrics
+from anima.commands.singing.request import score_for
 from anima.core.messages import Incoming
 from anima.voice.sing import ScoreError
-from anima.voice.sing.checks import Refusal, admit, check_lyrics
 from anima.voice.sing.files import MAX_FILE_BYTES
-from anima.voice.sing.request import score_for
 from anima.voice.sing.singer import Busy, Singer, busy_line
 
 if TYPE_CHECKING:

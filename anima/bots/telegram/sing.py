@@ -16,10 +16,10 @@ from anima.bots.telegram.chats import ChatSettings
 from anima.bots.telegram.delivery import chat_action, send_text
 from anima.bots.telegram.translate import is_private, to_incoming
 from anima.bots.telegram.voice import send_note
+from anima.commands.singing.checks import Refusal, admit, check_lyrics
+from anima.commands.singing.request import score_for
 from anima.errors import AnimaError, VoiceError
-from anima.voice.sing.checks import Refusal, admit, check_lyrics
 from anima.voice.sing.files import MAX_FILE_BYTES, is_score_file
-from anima.voice.sing.request import score_for
 from anima.voice.sing.singer import Busy, Singer, busy_line
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 from anima.characters.library import CharacterLibrary
+from anima.commands.singing.request import score_for
 from anima.config import Settings
 from anima.llm.router import LLMRouter
 from anima.voice import VoiceService
 from anima.voice.sing.files import MAX_FILE_BYTES, is_score_file
-from anima.voice.sing.request import score_for
 from anima.voice.sing.score import ScoreError
 from anima.voice.sing.singer import Busy, Singer
 

@@ -6,9 +6,9 @@ import asyncio
 from dataclasses import dataclass
 
 from anima.characters.card import CharacterCard
+from anima.commands.singing.lyrics import write_lyrics
 from anima.llm.router import LLMRouter
 from anima.voice.sing.files import read_score
-from anima.voice.sing.lyrics import write_lyrics
 from anima.voice.sing.notation import backing as notation_backing
 from anima.voice.sing.notation import parse, parse_settings
 from anima.voice.sing.score import Score

@@ -1,0 +1,160 @@
+"""The conversation's commands: /start /about /character /reset /memory /forget /voice /persona."""
+
+from __future__ import annotations
+
+from anima.characters.macros import expand
+from anima.commands.context import Context
+from anima.core.preferences import Persona
+from anima.core.surface import Answer, Answers, Button, Text
+from anima.errors import AnimaError
+
+PERSONA_MAX_CHARS = 500
+PERSONA_NAME_MAX_CHARS = 32
+
+
+async def start(ctx: Context) -> Answer:
+    """The character's greeting (it opens the stored history when that is empty)."""
+    return Text(await ctx.app.pipeline.greet(ctx.incoming()), speaker=ctx.card.name)
+
+
+async def about(ctx: Context) -> Answer:
+    """Who answers here: name, a one-line persona, voice and rating."""
+    card = ctx.card
+    values = {"char": card.name, "user": ctx.surface.display_name}
+    persona = " ".join(expand(card.personality or card.description, values).split())
+    first = persona.split(". ")[0].rstrip(".")
+    line = first if len(first) <= 200 else first[:199] + "…"
+    voice = card.voice
+    spoken = f"{voice.engine}" + (f" ({voice.voice})" if voice.voice else "")
+    modes = {"text": "text only", "voice": "voice notes", "both": "text and voice notes"}
+    return Text(
+        f"{card.name} ({card.id}): {line}.\n"
+        f"Voice: {spoken}, {modes[voice.mode]} with /voice on.\n"
+        f"Rating: {card.safety.rating}."
+    )
+
+
+async def character(ctx: Context) -> Answers:
+    """Without a name: who answers here, and a button per character. With one: bind it to the chat
+    (in a group, its admins only) and greet."""
+    library = ctx.app.pipeline.characters
+    if not ctx.args.strip():
+        buttons = tuple(
+            Button(("✓ " if card.id == ctx.card.id else "") + card.name, f"/character {card.id}")
+            for card in sorted(library.cards.values(), key=lambda c: c.name.lower())
+        )
+        return Text(f"You are talking with {ctx.card.name}. Who should answer in this chat?", buttons)
+    if ctx.surface.kind == "group" and not await ctx.surface.is_chat_admin():
+        return Text(
+            "Only this chat's admins can choose who answers here. You can still talk to any character "
+            "by starting your message with its name.",
+            private=True,
+        )
+    try:
+        card = library.get(ctx.args.strip())
+    except AnimaError as exc:
+        return Text(str(exc), private=True)
+    await ctx.app.preferences.bind(ctx.platform, ctx.surface.chat_id, ctx.bot_key, card.id)
+    ctx.card = card
+    return [Text(f"Now talking with {card.name}."), await start(ctx)]
+
+
+async def reset(ctx: Context) -> Answers:
+    """A fresh conversation with the character here; what was said stays stored."""
+    memory = ctx.app.pipeline.memory
+    incoming = ctx.incoming()
+    async with ctx.app.pipeline.hold(incoming):  # not between a message and its reply
+        key = ctx.app.pipeline.key_for(incoming, ctx.card)
+        await memory.reset(await memory.conversation(key, ctx.surface.display_name))
+    started = Text(
+        f"{ctx.card.name} starts afresh with you here. Earlier messages stay stored: /memory shows "
+        "them, /forget deletes everything."
+    )
+    return [started, await start(ctx)]
+
+
+async def memory(ctx: Context) -> Answer:
+    """What the character keeps about the person: counts, facts, the summary, the latest messages."""
+    card, name = ctx.card, ctx.surface.display_name
+    view = await ctx.app.pipeline.memory.view(ctx.app.pipeline.key_for(ctx.incoming(), card), name)
+    since = view.first_seen.strftime("%Y-%m-%d") if view.first_seen else "today"
+    lines = [
+        f"{card.name} has known you since {since}: {view.total_messages} messages stored, "
+        f"{view.in_history} in the current conversation."
+    ]
+    if view.facts:
+        lines.append(f"What {card.name} knows about you:")
+        lines += [f"  - {name} {fact.content} (since {fact.since:%Y-%m-%d})" for fact in view.facts]
+    if view.summary:
+        lines.append(f"Earlier, in short: {view.summary}")
+    for stored in view.recent:
+        who = name if stored.role == "user" else card.name
+        lines.append(f"  {stored.created_at:%Y-%m-%d %H:%M} {who}: {stored.content}")
+    return Text("\n".join(lines), private=True)
+
+
+async def forget(ctx: Context) -> Answer:
+    """Everything stored about the person on this platform, deleted once they confirm."""
+    if ctx.args.strip().lower() == "no":
+        return Text("Nothing was deleted.", private=True)
+    if ctx.args.strip().lower() != "yes":
+        return Text(
+            f"Delete everything stored about you here on {ctx.platform.title()}: every conversation "
+            "with every character, and your settings? This cannot be undone.",
+            (Button("Yes, delete everything", "/forget yes"), Button("Cancel", "/forget no")),
+            private=True,
+        )
+    app, user_id = ctx.app, ctx.surface.user_id
+    async with app.pipeline.hold(ctx.incoming()):
+        deleted = await app.pipeline.memory.forget_user(ctx.platform, user_id)
+    app.preferences.forget_user(ctx.platform, user_id)
+    for forgotten in app.on_forget:
+        forgotten(ctx.platform, user_id)
+    if ctx.surface.kind == "private":  # the private chat's own settings are the person's too
+        await app.preferences.bind(ctx.platform, ctx.surface.chat_id, ctx.bot_key, None)
+    return Text(f"Done: {deleted} messages and everything else stored about you are deleted.", private=True)
+
+
+async def voice(ctx: Context) -> Answer:
+    """Voice replies for the person in this chat: on, off, or which it is."""
+    app, surface = ctx.app, ctx.surface
+    choice = ctx.args.strip().lower()
+    if choice in ("on", "off"):
+        await app.preferences.set_voice(ctx.platform, surface.chat_id, surface.user_id, choice == "on")
+    on = await app.preferences.voice(ctx.platform, surface.chat_id, surface.user_id)
+    state = "on" if on else "off"
+    text = f"Voice replies are {state} for you in this chat. Change with /voice on or /voice off."
+    if on and ctx.card.voice.mode == "text":
+        text += f" ({ctx.card.name} speaks in text only: voice.mode is text in the card.)"
+    return Text(text, private=True)
+
+
+async def persona(ctx: Context) -> Answer:
+    """How characters see the person: `/persona` shows it, `/persona NAME: who I am` sets it,
+    `/persona clear` forgets it."""
+    app, surface = ctx.app, ctx.surface
+    text = " ".join(ctx.args.split())
+    if text.lower() == "clear":
+        await app.preferences.set_persona(ctx.platform, surface.user_id, None)
+        return Text("Your persona is gone; characters know only your display name.", private=True)
+    if not text:
+        current = await app.preferences.persona(ctx.platform, surface.user_id)
+        if current is None:
+            return Text(
+                "You have no persona: characters know your display name. "
+                "/persona NAME: who you are, in a sentence or two — sets one.",
+                private=True,
+            )
+        return Text(f"{current.name or surface.display_name}: {current.description}", private=True)
+    name, colon, description = text.partition(":")
+    if not colon or len(name) > PERSONA_NAME_MAX_CHARS:
+        name, description = "", text
+    description = description.strip()
+    if not description or len(description) > PERSONA_MAX_CHARS:
+        return Text(f"Describe yourself in up to {PERSONA_MAX_CHARS} characters.", private=True)
+    await app.preferences.set_persona(
+        ctx.platform, surface.user_id, Persona(description, name.strip() or None)
+    )
+    return Text(
+        f"Characters now know you as {name.strip() or surface.display_name}: {description}", private=True
+    )

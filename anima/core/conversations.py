@@ -1,0 +1,236 @@
+"""The conversation service: the one entry point an adapter calls with an Incoming and its Surface.
+
+`handle` takes the message's place on arrival (backpressure: the busy line once per burst), keeps
+each person's messages in arrival order, asks the surface whether the message is for the bot, and
+answers it exactly once through the inbox: claimed before work, marked answered after delivery,
+and a message a crash left unanswered is resumed with memory deciding what was done already. Then
+the pipeline answers, the reply streams to the surface, and with voice on a voice note follows.
+Adapters take no locks and never read memory's tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Hashable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from anima.characters.card import CharacterCard
+from anima.core.admission import Refused, answer_refused
+from anima.core.messages import DiscardStream, Incoming, Reply, ReplyStream
+from anima.core.ordering import ConversationLocks
+from anima.core.pipeline import Pipeline
+from anima.core.preferences import ChatPreferences
+from anima.core.surface import SpokenNote, Surface
+from anima.errors import AnimaError, NotDelivered
+from anima.memory.inbox import Delivery, Inbox
+
+log = logging.getLogger(__name__)
+
+SOMETHING_WENT_WRONG = "Sorry, something went wrong on my side; it has been logged. Please send that again."
+REPLAY_WITHIN = timedelta(hours=24)  # older unanswered messages are not answered after a restart
+
+
+class Speaker(Protocol):
+    """Makes voice notes (`anima.voice.VoiceService`)."""
+
+    async def speak(self, card: CharacterCard, text: str) -> SpokenNote: ...
+
+
+class Conversations:
+    def __init__(self, pipeline: Pipeline, preferences: ChatPreferences, voice: Speaker) -> None:
+        self.pipeline = pipeline
+        self.preferences = preferences
+        self.voice = voice
+        self.inbox = Inbox(pipeline.memory, owner=f"{socket.gethostname()}:{os.getpid()}")
+        self.shared = False  # several processes on one database (Runtime sets it with PostgreSQL)
+        self.on_forget: list[Callable[[str, str], None]] = []  # (platform, user): drop what adapters cache
+        self._order = ConversationLocks()  # one person's messages in one chat, in arrival order
+        self._fresh: set[tuple[str, str, str]] = set()  # claimed at the door by this process, not answered
+        self._resuming: set[tuple[str, str, str]] = set()  # left unanswered by an earlier run
+
+    # -- the inbox at the door (for platforms that must confirm an event before it is answered) ------
+
+    async def claim(self, delivery: Delivery) -> bool:
+        """Store an event as it arrives; False when it was stored already (a redelivery: drop it)."""
+        if not await self.inbox.claim(delivery):
+            return False
+        self._fresh.add(_id(delivery))
+        return True
+
+    async def unanswered(self, platform: str, bot_id: str) -> list[Delivery]:
+        """What was claimed and never answered when the last run ended, oldest first: the adapter
+        hands each to `handle` again. Older than REPLAY_WITHIN: marked answered, not answered."""
+        oldest = datetime.now(UTC) - REPLAY_WITHIN
+        kept = []
+        for delivery in await self.inbox.pending(platform, bot_id):
+            if delivery.received_at is not None and delivery.received_at < oldest:
+                log.warning(
+                    "%s message %s is older than a day; not answering it", platform, delivery.delivery_id
+                )
+                await self.inbox.answered(platform, bot_id, delivery.delivery_id)
+                continue
+            self._fresh.discard(_id(delivery))
+            self._resuming.add(_id(delivery))
+            kept.append(delivery)
+        return kept
+
+    async def answered(self, delivery: Delivery) -> None:
+        """Mark an event answered that never reached `handle` (an update no handler took)."""
+        self._forget(delivery)
+        await self.inbox.answered(delivery.platform, delivery.bot_id, delivery.delivery_id)
+
+    # -- one message -----------------------------------------------------------------------------
+
+    async def handle(
+        self, message: Incoming, surface: Surface, delivery: Delivery | None = None
+    ) -> Reply | None:
+        """Answer one message, exactly once when it comes with its `delivery` (its inbox entry).
+
+        Call it as the message arrives, before awaiting anything: its place in the person's queue
+        is taken before the first await, so replies keep the order messages arrived in."""
+        person: Hashable = (message.platform, surface.bot_id, message.chat_id, message.user_id)
+        place = self.pipeline.admission.enter(person)
+        async with self.pipeline.turns.track():
+            if isinstance(place, Refused):
+                return await self._busy(place, message, surface, person, delivery)
+            async with place, self._order.hold(person):
+                addressed = await surface.addressed(message)
+                if addressed is None:  # chatter: nothing to answer
+                    if delivery is not None and _id(delivery) in self._fresh | self._resuming:
+                        await self.answered(delivery)
+                    return None
+                persona = await self.preferences.persona(addressed.platform, addressed.user_id)
+                if persona is not None:  # how the person asked characters to see them (/persona)
+                    name = persona.name or addressed.display_name
+                    addressed = replace(addressed, display_name=name, persona=persona.description)
+                return await self._turn(addressed, surface, delivery)
+
+    async def _busy(
+        self,
+        refused: Refused,
+        message: Incoming,
+        surface: Surface,
+        person: Hashable,
+        delivery: Delivery | None,
+    ) -> Reply | None:
+        """Over the bound: the character's busy line, once per burst; chatter not for it gets nothing.
+        The message is not answered: a claimed one is marked answered (it was refused, not lost)."""
+        addressed = await surface.addressed(message)
+        if delivery is not None and _id(delivery) in self._fresh:
+            await self.answered(delivery)
+        if addressed is None:
+            self.pipeline.admission.not_told(person)
+            return None
+        card = self.pipeline.character_for(addressed)
+        async with surface.replying() as stream:
+            return await answer_refused(refused, card, addressed.display_name, stream)
+
+    async def _turn(self, message: Incoming, surface: Surface, delivery: Delivery | None) -> Reply | None:
+        """Claimed, answered and marked answered under the conversation's lock (shared by every
+        process on PostgreSQL): another delivery of the message finds it answered, and one found
+        claimed but unanswered was left by a process that died mid-reply."""
+        async with self.pipeline.hold(message):
+            resumed = delivery is not None and await self._resumed(delivery)
+            if resumed is None:
+                return None  # answered already (a redelivery, another process)
+            try:
+                reply = await self._answer(message, surface, resumed, delivery)
+            except NotDelivered as exc:
+                log.warning(
+                    "%s: the reply did not reach the chat; answered at the next start: %s",
+                    message.platform,
+                    exc,
+                )
+                if delivery is not None:
+                    self._forget(delivery)
+                return None
+            except Exception:
+                log.exception("%s: answering message %s failed", message.platform, message.message_id)
+                await self._apologise(surface)
+                reply = None
+            if delivery is not None:
+                await self.answered(delivery)  # an apology answers it too
+            return reply
+
+    async def _resumed(self, delivery: Delivery) -> bool | None:
+        """False for a new message, True for one to resume (stored before a crash, or by a process
+        that died), None for one answered already."""
+        key = _id(delivery)
+        if key in self._fresh and not self.shared:
+            return False  # claimed at this process's door and answered only here
+        if key in self._resuming:
+            return True
+        if key not in self._fresh and await self.inbox.claim(delivery):
+            return False
+        if await self.inbox.is_answered(delivery):
+            self._forget(delivery)
+            return None
+        return key not in self._fresh
+
+    async def _answer(
+        self, message: Incoming, surface: Surface, resumed: bool, delivery: Delivery | None
+    ) -> Reply | None:
+        card = self.pipeline.character_for(message)
+        voice_on = await self.preferences.voice(message.platform, message.chat_id, message.user_id)
+        text_too = not voice_on or card.voice.mode != "voice"
+        voice_too = voice_on and card.voice.mode != "text"
+        async with surface.replying(resumed) as stream:
+            # Voice only: nothing streams, and the chat shows "recording…" from the start.
+            async with surface.showing("typing" if text_too else "recording"):
+                reply = await self._reply(message, stream if text_too else DiscardStream(), resumed)
+            if reply is not None and voice_too:
+                await self._speak(card, reply, surface, stream, text_sent=text_too)
+        return reply
+
+    async def _reply(self, message: Incoming, stream: ReplyStream, resumed: bool) -> Reply | None:
+        """The pipeline's answer. For a message resumed after a crash, memory decides: a reply stored
+        there is sent as it is (it may never have reached the chat), a message stored without one is
+        answered without being stored twice, and one never stored takes the usual way."""
+        if resumed and message.message_id:
+            card = self.pipeline.character_for(message)
+            found = await self.inbox.remembered(self.pipeline.key_for(message, card), message.message_id)
+            if found.reply is not None:
+                reply = Reply(found.reply, card.id, card.name)
+                await stream.finish(reply)
+                return reply
+            resumed = found.stored
+        return await self.pipeline.reply(message, stream, resumed=resumed)
+
+    async def _speak(
+        self, card: CharacterCard, reply: Reply, surface: Surface, stream: ReplyStream, text_sent: bool
+    ) -> None:
+        """The voice note for a reply. Without its text already sent, the text goes out when no note
+        does (a failed reply is never spoken: its apology is text), or just the notices when one did."""
+        spoken = False
+        if not reply.failed:
+            try:
+                # No grace: making a note takes long enough that the indicator is worth its request.
+                async with surface.showing("recording"):
+                    note = await self.voice.speak(card, reply.text)
+                spoken = await surface.send_voice(note)
+            except AnimaError as exc:  # the text (if any) is out already: say nothing more
+                log.warning("no voice note for %s: %s", card.id, exc)
+        if text_sent:
+            return
+        if not spoken:
+            await stream.finish(reply)
+        elif reply.notices:
+            await surface.send_text("\n".join(f"({notice})" for notice in reply.notices))
+
+    async def _apologise(self, surface: Surface) -> None:
+        try:
+            await surface.send_text(SOMETHING_WENT_WRONG)
+        except Exception as exc:  # the chat is unreachable: the failure is logged already
+            log.warning("could not tell the person about the failure: %s", type(exc).__name__)
+
+    def _forget(self, delivery: Delivery) -> None:
+        self._fresh.discard(_id(delivery))
+        self._resuming.discard(_id(delivery))
+
+
+def _id(delivery: Delivery) -> tuple[str, str, str]:
+    return delivery.platform, delivery.bot_id, delivery.delivery_id

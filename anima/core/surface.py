@@ -1,0 +1,141 @@
+"""What a chat can do, whatever the platform: the contract each adapter implements once.
+
+An adapter makes one `Surface` per message it receives (or per command someone runs): it knows the
+chat, the person and the message it answers, and how to show things there. The core and the
+commands talk only to this contract; they never see a `telegram.Message` or a `discord.Interaction`.
+What a command returns (`Answer`: `Text`, `File`, `Voice`) is a value; `deliver` shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from anima.core.messages import Attachment, Incoming, ReplyStream
+
+ChatKind = Literal[
+    "private", "group"
+]  # a one-to-one chat (a DM, the terminal), or a chat with several people
+Action = Literal["typing", "recording"]  # what the chat shows while something is being made
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button under a text. Pressing it runs `command` ("/forget yes") as the person who was asked;
+    adapters let no one else press it, and a command line that no longer parses gets a clear answer."""
+
+    label: str
+    command: str
+
+
+@dataclass(frozen=True)
+class Text:
+    """A complete text. `private`: only the asker should see it where the platform can do that
+    (Discord's ephemeral answers); elsewhere it is sent to the chat like any text."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+    private: bool = False
+    speaker: str = ""  # said by this character (a greeting), for surfaces that show who speaks
+
+
+class SpokenNote(Protocol):
+    """A finished voice note (`anima.voice.VoiceNote`): OGG/Opus with its duration and waveform."""
+
+    @property
+    def ogg(self) -> bytes: ...
+
+    @property
+    def duration_s(self) -> float: ...
+
+    @property
+    def waveform_b64(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Voice:
+    note: SpokenNote
+    caption: str = ""  # said in text next to the note ("🎤 Aiko sings (12 s)")
+
+
+@dataclass(frozen=True)
+class File:
+    name: str
+    data: bytes
+    caption: str = ""
+    photo: bool = False  # shown as a picture where the platform shows pictures
+
+
+Answer = Text | File | Voice
+Answers = Answer | list[Answer]  # what a command returns
+
+
+@dataclass(frozen=True)
+class NotFetched:
+    """Why an attachment's bytes did not come: too large, or the platform would not give them."""
+
+    reason: str
+
+
+class Surface(Protocol):
+    """One chat, seen from one incoming message or command. Every method is safe to call in a group:
+    an adapter defuses mentions in what it sends, and never shows a platform library's exception text."""
+
+    platform: str
+    chat_id: str
+    user_id: str
+    display_name: str
+    kind: ChatKind
+    bot_id: str  # the bot account on the platform: several bots may share one chat id
+    private_answers: bool  # a Text(private=True) is shown to the person alone (Discord's ephemeral)
+
+    async def addressed(self, message: Incoming) -> Incoming | None:
+        """The message as the character should read it (which character, the chat's recent lines), or
+        None when it is not for the bot (group chatter). Called in arrival order, once per message."""
+        ...
+
+    def replying(self, resumed: bool = False) -> AbstractAsyncContextManager[ReplyStream]:
+        """Where one reply streams to, shown with edits as it grows; the final text is always shown.
+        `resumed`: the reply to a message received before a crash (a fragment may be showing)."""
+        ...
+
+    def showing(self, action: Action = "typing") -> AbstractAsyncContextManager[None]:
+        """Show "typing…" (or "recording…") in the chat while the body runs."""
+        ...
+
+    async def send_text(
+        self, text: str, buttons: Sequence[Button] = (), private: bool = False, speaker: str = ""
+    ) -> None: ...
+
+    async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
+        """False when the platform did not take the note (the caller can still send its text)."""
+        ...
+
+    async def send_file(self, name: str, data: bytes, caption: str = "", photo: bool = False) -> None: ...
+
+    async def is_chat_admin(self) -> bool:
+        """Whether the person may change this chat's settings: always in a private chat; in a group,
+        when the platform says they administer it (a failed check answers False)."""
+        ...
+
+    def is_bot_admin(self) -> bool:
+        """Whether the person is one of this bot's admins (the card owners, `admins` in config)."""
+        ...
+
+    async def fetch(self, attachment: Attachment, max_bytes: int) -> bytes | NotFetched:
+        """An attachment's bytes, never more than `max_bytes` (checked before and while downloading)."""
+        ...
+
+
+async def deliver(surface: Surface, answers: Answers) -> None:
+    """Show a command's answer(s) in the chat, in order."""
+    for answer in answers if isinstance(answers, list) else [answers]:
+        if isinstance(answer, Text):
+            await surface.send_text(answer.text, answer.buttons, answer.private, answer.speaker)
+        elif isinstance(answer, Voice):
+            if not await surface.send_voice(answer.note, answer.caption):
+                await surface.send_text("The platform did not take the voice note; please try again.")
+        else:
+            await surface.send_file(answer.name, answer.data, answer.caption, answer.photo)
