@@ -67,23 +67,27 @@ async def sing_hum(settings: Settings, args: argparse.Namespace) -> int:
     from anima.characters.library import CharacterLibrary
     from anima.errors import AnimaError
     from anima.voice import VoiceService
-    from anima.voice.sing.singer import Singer
+    from anima.voice.sing.singer import Busy, Singer
 
     if not args.lyrics:
         raise AnimaError(f"{args.score} is a recording: give the words to sing on its tune with --lyrics")
     card = CharacterLibrary.load(settings.resolve(settings.characters_dir)).get(args.character)
     hearing = HearingService(settings.stt, settings.llm, settings.resolve)
     voice = VoiceService(settings.voice, settings.resolve)
+    singer = Singer(voice)
     try:
         heard = await hearing.melody(await _read(args.score, settings))
         score = heard.score.transposed(args.transpose) if args.transpose else heard.score
         fitted = fit_lyrics(score, args.lyrics)
         started = time.perf_counter()
-        note = await Singer(voice).sing(card, fitted.score, backing=args.backing)
+        note = await singer.sing(card, fitted.score, backing=args.backing)
         took = time.perf_counter() - started
     finally:
+        singer.close()
         await voice.close()
         await hearing.close()
+    if isinstance(note, Busy):  # a fresh singer has an empty queue
+        raise AnimaError("the singer is busy; try again in a moment")
     out = Path(args.output or f"{card.id}-song.ogg")
     await asyncio.to_thread(out.write_bytes, note.ogg)
     print(f"/sing {notation(fitted.score)}")

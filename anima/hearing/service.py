@@ -119,4 +119,4 @@ def heard_line(text: str) -> str:
 
 def apology(character_name: str, error: HearingError) -> str:
     """The in-character line for a voice message that could not be heard."""
-    return f"🎤 {character_name} couldn't listen to your voice message: {error}."
+    return f"🎤 {character_name} couldn't listen to your voice message: {str(error).rstrip('.')}."

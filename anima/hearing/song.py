@@ -53,24 +53,25 @@ def _said(syllable_count: int, notes: int, how: str) -> str:
 
 
 def _melisma(score: Score, sung: list[Syllable | None]) -> list[Syllable | None]:
-    """Which notes start a syllable: every phrase's first note, then others spread evenly; the rest hold."""
-    phrases = score.phrases()
-    firsts = []
-    index = 0
-    for phrase in phrases:
-        firsts.append(index)
-        index += len(phrase)
-    total = index
-    if len(sung) < len(firsts):  # fewer syllables than phrases: the lyrics go round again
-        sung = [sung[i % len(sung)] for i in range(len(firsts))]
-    starts = set(firsts)
-    others = [i for i in range(total) if i not in starts]
-    wanted = len(sung) - len(starts)
-    if wanted > 0:
-        step = len(others) / wanted
-        starts.update(others[int(k * step)] for k in range(wanted))
+    """Which notes start a syllable: the syllables shared among the phrases by their number of notes
+    (each phrase starts on one), then spread evenly inside each phrase; the other notes hold."""
+    lengths = [len(phrase) for phrase in score.phrases()]
+    if len(sung) < len(lengths):  # fewer syllables than phrases: the lyrics go round again
+        sung = [sung[i % len(sung)] for i in range(len(lengths))]
+    total = sum(lengths)
+    shares = [1] * len(lengths)
+    for _ in range(len(sung) - len(lengths)):  # each next syllable to the phrase most short of its share
+        wanting = [
+            len(sung) * n / total - share if share < n else -1.0
+            for n, share in zip(lengths, shares, strict=True)
+        ]
+        shares[wanting.index(max(wanting))] += 1
+    starts: list[bool] = []
+    for notes, share in zip(lengths, shares, strict=True):
+        chosen = {round(k * notes / share) for k in range(share)}
+        starts += [i in chosen for i in range(notes)]
     given = iter(sung)
-    return [next(given) if i in starts else None for i in range(total)]
+    return [next(given) if start else None for start in starts]
 
 
 def _split(score: Score, wanted: int) -> Score:

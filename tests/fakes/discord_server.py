@@ -372,15 +372,25 @@ class FakeDiscord:
         message_type: int | None = None,
         webhook_id: str | None = None,
         files: list[tuple[str, bytes]] | None = None,
+        voice_duration_s: float | None = None,
     ) -> dict[str, Any]:
         """A person (or another bot) posts a message, with `files` as (name, bytes) attachments; the
-        bot receives MESSAGE_CREATE."""
+        bot receives MESSAGE_CREATE. With `voice_duration_s` it is a voice message, as Discord's
+        clients send one: flag IS_VOICE_MESSAGE, no text, one audio/ogg file with its duration and
+        waveform."""
         mentions = []
         if mention_bot:
             content = f"<@{self.bot['id']}> {content}"
             mentions.append(self.bot)
-        message = self._message(channel_id, author, content, mentions=mentions, webhook_id=webhook_id)
+        flags = IS_VOICE_MESSAGE if voice_duration_s is not None else 0
+        message = self._message(
+            channel_id, author, content, mentions=mentions, webhook_id=webhook_id, flags=flags
+        )
         message["attachments"] = [self._attachment(channel_id, name, data) for name, data in files or []]
+        if voice_duration_s is not None:
+            for attachment in message["attachments"]:
+                attachment |= {"content_type": "audio/ogg", "duration_secs": voice_duration_s,
+                               "waveform": "AAAA"}  # fmt: skip
         if reply_to is not None:
             referenced = self.messages[reply_to]
             message["type"] = MESSAGE_REPLY

@@ -9,7 +9,8 @@ or over-long texts, edits that change nothing, markup that cannot be parsed, emp
 over the Bot API's download limit, unknown methods.
 
 Tests drive it as the people in a chat would (`FakeBot.send_text`, `FakeBot.send_document`,
-`FakeBot.press`), inject faults (`FakeBot.fail_next` answers 429 with retry_after, or 5xx) and read
+`FakeBot.send_recording` for voice notes, audio and video notes, `FakeBot.press`), inject faults
+(`FakeBot.fail_next` answers 429 with retry_after, or 5xx) and read
 what the bot sent (`FakeBot.replies`, `FakeBot.calls`). Delivery is tracked as Telegram sees it: what
 getUpdates handed out (`FakeBot.handed_out`), and when an update counts as delivered (a higher offset,
 or a webhook's 2xx): `FakeBot.delivered`, and `FakeBot.on_delivered` called at that moment.
@@ -182,6 +183,41 @@ class FakeBot:
             "file_size": len(data),
         }
         message = self.message(chat, sender, document=document)
+        self.inject({"message": message})
+        return message
+
+    def send_recording(
+        self,
+        chat: dict[str, Any],
+        sender: dict[str, Any],
+        data: bytes,
+        duration: int,
+        kind: str = "voice",
+        caption: str | None = None,
+        reply_to: SentMessage | dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A person sends a recording: a voice note (kind "voice", OGG/Opus), an "audio" file or a round
+        "video_note"; its bytes are served by getFile and the file download like a document's."""
+        file_id = f"{kind}{len(self.files) + 1}-{secrets.token_hex(4)}"
+        self.files[file_id] = data
+        recording: dict[str, Any] = {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "duration": duration,
+            "file_size": len(data),
+        }
+        if kind == "voice":
+            recording["mime_type"] = "audio/ogg"
+        elif kind == "audio":
+            recording |= {"mime_type": "audio/mpeg", "file_name": "recording.mp3"}
+        else:
+            recording["length"] = 240
+        content: dict[str, Any] = {kind: recording}
+        if caption is not None:
+            content["caption"] = caption
+        message = self.message(chat, sender, **content)
+        if reply_to is not None:
+            message["reply_to_message"] = self._as_message(reply_to)
         self.inject({"message": message})
         return message
 
