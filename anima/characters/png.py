@@ -7,7 +7,7 @@ import zlib
 from dataclasses import dataclass
 
 from anima.characters.limits import MAX_INFLATED_BYTES, MAX_PNG_CHUNKS
-from anima.errors import InputRejected
+from anima.errors import PngError
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CARD_KEYWORDS = ("ccv3", "chara")  # in order of preference: V3 wins when both exist
@@ -15,13 +15,6 @@ _TEXT_TYPES = (b"tEXt", b"iTXt", b"zTXt")
 # Only card chunks are ever inflated, and all of them together within MAX_INFLATED_BYTES (zip bombs);
 # the image itself (IDAT) is kept as it came and never decompressed.
 MAX_INFLATED = MAX_INFLATED_BYTES
-
-
-class PngError(InputRejected):
-    """The file is not a PNG we can read, or inflates too far; the message says where it broke."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__([message])
 
 
 @dataclass(frozen=True)

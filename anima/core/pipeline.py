@@ -17,11 +17,11 @@ from anima.config import LimitsSettings, MemorySettings
 from anima.core.admission import Admission, Admitted, Refused, answer_refused
 from anima.core.messages import ChatMessage, ConversationKey, DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
-from anima.core.prompt import NO_CONTEXT, PromptBuilder, PromptTooLarge, TurnContext
+from anima.core.prompt import NO_CONTEXT, PromptBuilder, TurnContext
 from anima.core.turns import TurnsInFlight
-from anima.errors import LLMError, MemoryStoreError
+from anima.errors import LLMError, MemoryStoreError, PromptTooLarge
 from anima.llm.router import LLMRouter
-from anima.memory.keeper import MemoryKeeper, Turn
+from anima.memory.keeper import FinishedTurn, MemoryKeeper
 from anima.memory.store import ConversationState, MemoryStore
 from anima.ops.metrics import METRICS
 from anima.safety import SafetyPolicy
@@ -216,7 +216,7 @@ class Pipeline:
                 checked = await turn.check_output(generated.text, retry=True)
             text = checked.text
             replied = await self.memory.add(conversation, "assistant", text, cut=generated.cut)
-        self.keeper.after_turn(Turn(card, conversation, user_name, said, replied))
+        self.keeper.after_turn(FinishedTurn(card, conversation, user_name, said, replied))
 
         reply = Reply(
             text,

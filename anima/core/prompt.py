@@ -20,7 +20,7 @@ from anima.characters.lorebook import token_budget as lorebook_budget
 from anima.characters.macros import expand
 from anima.core.messages import ChatMessage
 from anima.core.tokens import TokenCounter
-from anima.errors import AnimaError
+from anima.errors import PromptTooLarge
 
 # ChatML / OpenAI chat framing: about 4 tokens per message, 3 to prime the reply.
 PER_MESSAGE_TOKENS = 4
@@ -210,7 +210,7 @@ class PromptBuilder:
         notices: list[str] = []
         if plan.user_tokens < user_cost:
             if plan.user_tokens - PER_MESSAGE_TOKENS < MIN_USER_TOKENS:
-                raise PromptTooLarge(card, fixed, budget)
+                raise PromptTooLarge(card.id, fixed, budget)
             cut = await cut_to_tokens(user_text, plan.user_tokens - PER_MESSAGE_TOKENS, self.counter)
             notices.append(
                 f"Your message was too long for {card.name} to read whole: "
@@ -323,11 +323,3 @@ class _Lore:
 
 def _soul_header(card: CharacterCard) -> str:
     return f"What {card.char_name} has lived and picked up since (the description above comes first):"
-
-
-class PromptTooLarge(AnimaError):
-    def __init__(self, card: CharacterCard, fixed: int, budget: int) -> None:
-        super().__init__(
-            f"character {card.id!r}: its persona and rules take {fixed} tokens, leaving no room in the "
-            f"model's budget of {budget}; shorten the card or use a backend with a larger context_window"
-        )

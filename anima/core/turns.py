@@ -6,14 +6,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from anima.errors import LLMError
+from anima.errors import ReplyCut
 
 T = TypeVar("T")
 OnPiece = Callable[[str], Awaitable[None]]
-
-
-class ReplyCut(LLMError):
-    """The generation was stopped by a shutdown; the pipeline keeps what arrived, marked as cut."""
 
 
 class TurnsInFlight:

@@ -54,10 +54,8 @@ def decode(data: bytes, max_seconds: float, max_bytes: int) -> Audio:
         raise AudioTooLong(
             f"the file is {len(data) / 1e6:.1f} MB; at most {max_bytes / 1e6:.0f} MB can be listened to"
         )
-    try:
-        samples, rate = _read_soundfile(data, max_seconds)
-    except _NotForLibsndfile:
-        samples, rate = _read_pyav(data, max_seconds)
+    read = _read_soundfile(data, max_seconds)
+    samples, rate = read if read is not None else _read_pyav(data, max_seconds)
     samples = np.clip(np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
     if rate != RATE and len(samples):
         samples = soxr.resample(samples, rate, RATE, quality="HQ").astype(np.float32, copy=False)
@@ -82,15 +80,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-class _NotForLibsndfile(Exception):
-    """libsndfile does not know the format: PyAV may."""
-
-
-def _read_soundfile(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
+def _read_soundfile(data: bytes, max_seconds: float) -> tuple[np.ndarray, int] | None:
+    """The samples and their rate; None when libsndfile does not know the format (PyAV may)."""
     try:
         file = soundfile.SoundFile(io.BytesIO(data))
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise _NotForLibsndfile(str(getattr(exc, "error_string", exc))) from None
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        return None
     with file:
         rate = file.samplerate
         if rate <= 0:

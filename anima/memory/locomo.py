@@ -20,7 +20,7 @@ from pathlib import Path
 
 from anima.core.messages import ConversationKey
 from anima.core.tokens import TiktokenCounter
-from anima.memory.embedding import EmbeddingUnavailable
+from anima.errors import AnimaError, EmbeddingUnavailable
 from anima.memory.facts import extract_facts
 from anima.memory.recall import Memory
 from anima.memory.store import MemoryStore
@@ -59,9 +59,9 @@ def session_time(raw: str) -> datetime:
 
 
 def conversations(path: Path) -> list[dict]:  # type: ignore[type-arg]
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path] if path.is_file() else []
     if not files:
-        raise FileNotFoundError(f"no LoCoMo conversation files (*.json) in {path}")
+        raise AnimaError(f"no LoCoMo conversation files (*.json) at {path}: pass --locomo DIR")
     return [json.loads(file.read_text()) for file in files]
 
 

@@ -6,7 +6,7 @@ allow. See docs/safety.md.
 """
 
 from anima.safety.checks import CutImpersonation
-from anima.safety.policy import ChatOverride, SafetyPolicy, Turn, override_scope, rules_of
+from anima.safety.policy import ChatOverride, SafetyPolicy, TurnSafety, override_scope, rules_of
 from anima.safety.verdict import InputCheck, OutputCheck, Rules, Verdict
 
 __all__ = [
@@ -16,7 +16,7 @@ __all__ = [
     "OutputCheck",
     "Rules",
     "SafetyPolicy",
-    "Turn",
+    "TurnSafety",
     "Verdict",
     "override_scope",
     "rules_of",

@@ -1,6 +1,6 @@
 """The safety policy: which checks run on a person's message and on a reply, in what order, and the audit.
 
-`begin(message, card, history)` runs the input checks and returns a `Turn`; the pipeline then uses the
+`begin(message, card, history)` runs the input checks and returns a `TurnSafety`; the pipeline then uses the
 turn's canary (for the system prompt), its stream (what the platform may show while generating) and
 `turn.check_output(reply)`, which says allow, redact, regenerate (once) or replace. Every decision
 other than allow goes to the audit.
@@ -194,7 +194,7 @@ class SafetyPolicy:
 
     async def begin(
         self, message: Incoming, card: CharacterCard, history: Iterable[ChatMessage] = ()
-    ) -> Turn:
+    ) -> TurnSafety:
         """Run the input checks; the returned turn carries what the rest of the message needs."""
         rules = await self.rules_for(message, card)
         context = InputContext(card, rules)
@@ -215,12 +215,12 @@ class SafetyPolicy:
                 text = step.text
         instruction = "\n".join(dict.fromkeys(v.instruction for v, _ in decisions if v.instruction))
         verdict = final or _summary(decisions, text, instruction)
-        turn = Turn(self, message, card, rules, verdict, self.canary(message, card), history)
+        turn = TurnSafety(self, message, card, rules, verdict, self.canary(message, card), history)
         turn.notices += [v.notice for v, _ in decisions if v.notice]
         await self._record(turn, "input", decisions)
         return turn
 
-    async def _record(self, turn: Turn, stage: str, decisions: list[tuple[Verdict, str]]) -> None:
+    async def _record(self, turn: TurnSafety, stage: str, decisions: list[tuple[Verdict, str]]) -> None:
         turn.decisions += [(stage, verdict) for verdict, _ in decisions]
         for verdict, _ in decisions:
             log.info("safety %s %s: %s (%s)", stage, verdict.check, verdict.action, verdict.reason)
@@ -235,7 +235,7 @@ class SafetyPolicy:
 
 
 @dataclass
-class Turn:
+class TurnSafety:
     """One message's safety state between the input checks and the reply."""
 
     policy: SafetyPolicy

@@ -5,7 +5,8 @@ approved by the owner or applied within the card's `growth:` bounds, and version
 prompt gets the learned lines after the persona, under their own token budget (layer).
 """
 
-from anima.soul.changes import Change, Entry, Evidence, Proposal, SoulError, Source, Version
+from anima.errors import SoulError
+from anima.soul.changes import Change, Entry, Evidence, Proposal, Source, Version
 from anima.soul.layer import LearnedLayer, layer_lines
 from anima.soul.proposer import ProposalCost, SoulProposer
 from anima.soul.store import SoulStore

@@ -8,14 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from anima.characters.card import SOUL_KINDS, SoulKind
-from anima.errors import AnimaError
 
 MAX_TEXT = 300  # characters in one learned line
 SHARED_KINDS: frozenset[str] = frozenset({"backstory", "habit", "opinion"})  # every chat of the character
-
-
-class SoulError(AnimaError):
-    """A soul command cannot be done (an unknown proposal or version, one already decided)."""
 
 
 @dataclass(frozen=True)

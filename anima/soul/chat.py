@@ -7,8 +7,8 @@ then hands over the command's words and shows the text that comes back.
 from __future__ import annotations
 
 from anima.characters.card import CharacterCard
+from anima.errors import SoulError
 from anima.soul import report
-from anima.soul.changes import SoulError
 from anima.soul.store import SoulStore
 
 USAGE = """/soul – what {char} has learned
@@ -48,10 +48,8 @@ async def soul_command(soul: SoulStore, card: CharacterCard, words: list[str], b
 
 async def _approve(soul: SoulStore, card: CharacterCard, proposal_id: int, by: str) -> str:
     proposal = await soul.proposal(proposal_id)
-    if proposal.character_id != card.id:
-        raise SoulError(
-            f"#{proposal_id} is a change to {proposal.character_id}; switch with /character first"
-        )
+    if proposal.character_id != card.id:  # a refusal to show, not an error
+        return f"#{proposal_id} is a change to {proposal.character_id}; switch with /character first"
     made = await soul.approve(proposal_id, by, card.growth)
     return f"#{proposal_id} applied: {card.name} is at soul version {made.version}."
 

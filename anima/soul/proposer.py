@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from anima.characters.card import CharacterCard
-from anima.memory.keeper import MESSAGE_CHARS, MemoryKeeper, Turn
+from anima.memory.keeper import MESSAGE_CHARS, FinishedTurn, MemoryKeeper
 from anima.memory.store import ConversationState, StoredMessage
 from anima.soul.changes import SHARED_KINDS, Change, Entry, Source, changes_from_llm
 from anima.soul.layer import layer_lines
@@ -65,7 +65,7 @@ class SoulProposer:
         self.cost = ProposalCost()
         self._since: dict[int, int] = {}  # user messages per conversation since its last review
 
-    async def after_turn(self, turn: Turn) -> None:
+    async def after_turn(self, turn: FinishedTurn) -> None:
         growth = turn.card.growth
         if growth.mode == "off":
             return

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
 from anima.characters.card import CardGrowth
+from anima.errors import SoulError
 from anima.memory.models import (
     Conversation,
     Message,
@@ -30,7 +31,7 @@ from anima.memory.models import (
     as_utc,
 )
 from anima.memory.store import MemoryStore
-from anima.soul.changes import Change, Entry, Evidence, Proposal, SoulError, Source, Version
+from anima.soul.changes import Change, Entry, Evidence, Proposal, Source, Version
 
 log = logging.getLogger(__name__)
 REFRESH_S = 10.0

@@ -19,13 +19,15 @@ class VoiceNote:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class ReplyForm:
+    """Whether a reply goes out as text, as a voice note, or both."""
+
     text: bool
     voice: bool
 
 
-def delivery_for(card: CharacterCard, voice_on: bool) -> Delivery:
+def reply_form(card: CharacterCard, voice_on: bool) -> ReplyForm:
     """With voice off every reply is text; with it on, the card's voice.mode decides."""
     if not voice_on or card.voice.mode == "text":
-        return Delivery(text=True, voice=False)
-    return Delivery(text=card.voice.mode == "both", voice=True)
+        return ReplyForm(text=True, voice=False)
+    return ReplyForm(text=card.voice.mode == "both", voice=True)

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from anima.characters.card import CharacterCard
 from anima.core.messages import ChatMessage
-from anima.core.prompt import PromptBuilder, PromptTooLarge, TurnContext
+from anima.core.prompt import PromptBuilder, TurnContext
 from anima.core.tokens import CachedCounter, TiktokenCounter
+from anima.errors import PromptTooLarge
 
 COUNTER = CachedCounter(TiktokenCounter())
 CARD = CharacterCard(

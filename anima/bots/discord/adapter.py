@@ -34,7 +34,7 @@ from anima.core.ordering import ConversationLocks
 from anima.errors import AnimaError, ConfigError, MemoryStoreError
 from anima.memory.inbox import Delivery, Inbox
 from anima.memory.locks import Claim, claim_turn
-from anima.voice import delivery_for
+from anima.voice import reply_form
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ class DiscordAdapter:
             self.settings.edit_interval_s,
             fallback,
         )
-        delivery = delivery_for(card, await self.preferences.voice(incoming.chat_id, incoming.user_id))
+        delivery = reply_form(card, await self.preferences.voice(incoming.chat_id, incoming.user_id))
         try:
             # Voice only: nothing streams; the stream still shows "typing" until something is sent.
             reply = await self.runtime.pipeline.handle(

@@ -40,7 +40,7 @@ from anima.core.admission import Admitted, Refused, answer_refused
 from anima.core.messages import DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
 from anima.errors import AnimaError, ConfigError
-from anima.voice import delivery_for
+from anima.voice import reply_form
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -297,7 +297,7 @@ class TelegramAdapter:
         assert message is not None and sender is not None
         bot = self.app.bot
         private = is_private(message)
-        delivery = delivery_for(card, await self.chats.voice(message.chat.id, sender.id))
+        delivery = reply_form(card, await self.chats.voice(message.chat.id, sender.id))
         stream = EditStream(
             bot,
             message.chat.id,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from anima.characters.card import CharacterCard
 from anima.core.messages import Incoming
-from anima.safety import SafetyPolicy, Turn
+from anima.safety import SafetyPolicy, TurnSafety
 from anima.voice.sing.score import Score
 
 REFUSED = "{name} won't sing these lyrics."
@@ -23,7 +23,7 @@ class Refusal:
     text: str  # what to answer; "" means no answer at all (flood control)
 
 
-async def admit(policy: SafetyPolicy, message: Incoming, card: CharacterCard) -> Turn | Refusal:
+async def admit(policy: SafetyPolicy, message: Incoming, card: CharacterCard) -> TurnSafety | Refusal:
     """The input checks on what the person sent: a turn to check the lyrics with, or a refusal."""
     turn = await policy.begin(message, card)
     if turn.input.action == "drop":
@@ -33,7 +33,7 @@ async def admit(policy: SafetyPolicy, message: Incoming, card: CharacterCard) ->
     return turn
 
 
-async def check_lyrics(turn: Turn, score: Score) -> Refusal | None:
+async def check_lyrics(turn: TurnSafety, score: Score) -> Refusal | None:
     """None when the character may sing the score's words."""
     verdict = await turn.check_output(score.lyrics())
     if verdict.action in ("allow", "log"):

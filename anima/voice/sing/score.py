@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from anima.errors import AnimaError
+from anima.errors import ScoreError
 
 # What one song may ask of the renderer, checked before any work. Rendering costs about 0.06 s of CPU
 # per second of song (WORLD synthesis and Opus) and 0.05 s per distinct syllable (spoken, then analysed).
@@ -19,10 +19,6 @@ MAX_BACKING_NOTES = 2_000
 MAX_BACKING_S = 300.0  # the backing notes' lengths added up: each is rendered sample by sample
 LOWEST, HIGHEST = 36, 84  # C2–C6: what a re-pitched speaking voice still carries
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-
-
-class ScoreError(AnimaError):
-    """A score cannot be sung as written; the message points at what to change."""
 
 
 def note_name(pitch: int) -> str:
