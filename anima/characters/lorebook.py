@@ -11,10 +11,12 @@ matches nothing.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import regex
@@ -27,7 +29,10 @@ DEFAULT_SCAN_DEPTH = 2
 DEFAULT_MAX_RECURSION_STEPS = 3
 DEFAULT_DEPTH = 4
 REGEX_TIMEOUT_S = 0.05  # one regex search
-SCAN_BUDGET_S = 0.25  # all regex searches of one prompt together
+SCAN_BUDGET_S = 0.25  # all key searches of one prompt together, plain and regex
+MAX_SCAN_DEPTH = 50  # no entry scans further back than this many messages
+MAX_RECURSION_CHARS = 50_000  # of activated entries' text scanned per recursion step
+GRAM = 3  # plain keys are indexed by this many first characters
 
 _SLASHED = regex.compile(r"^/(.+)/([a-z]*)$", regex.DOTALL)
 _SLASH_FLAGS = {"i": regex.IGNORECASE, "s": regex.DOTALL, "m": regex.MULTILINE}
@@ -114,8 +119,9 @@ class _Key:
 
 class _Searcher:
     """Key searches for one prompt. Plain keys run on `re` (an escaped literal cannot backtrack) after
-    a substring check that rejects most keys cheaply; regex keys run on `regex` with a timeout, sharing
-    one budget of search time. A timeout, a spent budget or an invalid pattern is "no match"."""
+    a substring check that rejects most keys cheaply; regex keys run on `regex` with a timeout. All
+    searches of a prompt share one budget of time: a timeout, a spent budget or an invalid pattern is
+    "no match"."""
 
     def __init__(self, budget_s: float) -> None:
         self.left = budget_s
@@ -128,16 +134,16 @@ class _Searcher:
         )
         if compiled is None or not text:
             return False
-        if compiled.needle is not None:
-            haystack = text
-            if compiled.folded:
-                haystack = self._folded.get(text) or self._folded.setdefault(text, text.casefold())
-            return compiled.needle in haystack and compiled.pattern.search(text) is not None
         if self.left <= 0:
             self.timed_out = True
             return False
         started = time.monotonic()
         try:
+            if compiled.needle is not None:
+                haystack = text
+                if compiled.folded:
+                    haystack = self._folded.get(text) or self._folded.setdefault(text, text.casefold())
+                return compiled.needle in haystack and compiled.pattern.search(text) is not None
             return compiled.pattern.search(text, timeout=min(self.left, REGEX_TIMEOUT_S)) is not None
         except TimeoutError:
             self.timed_out = True
@@ -200,15 +206,16 @@ def key_problem(key: str, use_regex: bool) -> str | None:
 def activate(
     books: Sequence[Lorebook], messages: Sequence[str], *, budget_s: float = SCAN_BUDGET_S
 ) -> list[Activation]:
-    """Entries of `books` triggered by `messages` (oldest first, the newest message last)."""
+    """Entries of `books` triggered by `messages` (oldest first, the newest message last).
+
+    Each book's index (built once) turns a message into the few entries whose plain keys can occur
+    in it; only those, the constants and the entries with regex keys are checked, all keys of the
+    prompt under one time budget."""
     searcher = _Searcher(budget_s)
-    candidates = [
-        _Candidate(entry, book, split_decorators(entry.content))
-        for book in books
-        for entry in book.entries
-        if entry.enabled
-    ]
-    candidates = [c for c in candidates if "dont_activate" not in c.decorated.decorators]
+    indexes = [_index_of(book) for book in books]
+    candidates = [c for index in indexes for c in index.candidates]
+    offsets = list(itertools.accumulate((len(index.candidates) for index in indexes), initial=0))
+    messages = messages[-MAX_SCAN_DEPTH:]
     chat_text: dict[int, str] = {}
 
     def chat(depth: int) -> str:
@@ -216,12 +223,29 @@ def activate(
             chat_text[depth] = "\n".join(messages[len(messages) - depth :]) if depth > 0 else ""
         return chat_text[depth]
 
+    def depth_of(number: int) -> int:
+        return min(candidates[number].scan_depth, len(messages))
+
+    # the newest message that holds one of a candidate's plain keys (1 = the newest), looked up per message
+    deepest = max((depth_of(n) for n in range(len(candidates))), default=0)
+    nearest: dict[int, int] = {}
+    for distance in range(1, deepest + 1):
+        text = messages[-distance]
+        for base, index in zip(offsets, indexes, strict=False):
+            for number in index.hits(text):
+                nearest.setdefault(base + number, distance)
+    to_check = {n for n, distance in nearest.items() if distance <= depth_of(n)}
+    for base, index in zip(offsets, indexes, strict=False):
+        to_check.update(base + n for n in index.constants)
+        to_check.update(base + n for n in index.unindexed)
+
     active: dict[int, Activation] = {}
-    for candidate in candidates:
+    for number in sorted(to_check):
+        candidate = candidates[number]
         entry = candidate.entry
         if entry.constant or "activate" in candidate.decorated.decorators:
             active[id(entry)] = _activation(candidate, recursive=False, constant=True)
-        elif _triggered(candidate, chat(candidate.scan_depth), searcher):
+        elif _triggered(candidate, chat(depth_of(number)), searcher):
             active[id(entry)] = _activation(candidate, recursive=False, constant=False)
 
     recursive = any(book.recursive_scanning for book in books)
@@ -231,11 +255,16 @@ def activate(
     )
     fresh = list(active.values())
     for _ in range(steps if recursive else 0):
-        buffer = "\n".join(a.text for a in fresh if not a.entry.prevent_recursion)
+        buffer = "\n".join(a.text for a in fresh if not a.entry.prevent_recursion)[:MAX_RECURSION_CHARS]
         if not buffer:
             break
         fresh = []
-        for candidate in candidates:
+        numbers: set[int] = set()
+        for base, index in zip(offsets, indexes, strict=False):
+            numbers.update(base + n for n in index.hits(buffer))
+            numbers.update(base + n for n in index.unindexed)
+        for number in sorted(numbers):
+            candidate = candidates[number]
             entry = candidate.entry
             if id(entry) in active or entry.exclude_recursion:
                 continue
@@ -247,6 +276,80 @@ def activate(
     if searcher.timed_out:
         log.warning("lorebook scan hit its time limit; some keys were treated as no match")
     return list(active.values())
+
+
+class _Index:
+    """One lorebook ready for activation: its entries with their decorators split, and each entry's
+    plain keys filed under their first characters (casefolded unless case-sensitive).
+
+    A message is then looked up by its own character triples, never searched once per key: the cost
+    of a message is its length plus the entries it can trigger, not the size of the lorebook. Entries
+    with a regex key cannot be filed and are checked every time, under the time budget."""
+
+    def __init__(self, book: Lorebook) -> None:
+        self.candidates = [
+            c
+            for c in (_Candidate(e, book, split_decorators(e.content)) for e in book.entries if e.enabled)
+            if "dont_activate" not in c.decorated.decorators
+        ]
+        self.constants: list[int] = []
+        self.unindexed: list[int] = []
+        self.folded: dict[str, list[int]] = {}  # case-insensitive keys, by their casefolded start
+        self.exact: dict[str, list[int]] = {}
+        self.lengths: set[int] = set()  # gram lengths in use: 3, or shorter for one- and two-letter keys
+        for number, candidate in enumerate(self.candidates):
+            entry = candidate.entry
+            if entry.constant or "activate" in candidate.decorated.decorators:
+                self.constants.append(number)
+                continue
+            keys = [*entry.keys, *candidate.decorated.additional_keys]
+            filed: list[tuple[dict[str, list[int]], str]] = []
+            for key in keys:
+                compiled = compile_key(
+                    key,
+                    bool(entry.case_sensitive),
+                    entry.match_whole_words is not False,
+                    bool(entry.use_regex),
+                )
+                if compiled is None:
+                    continue  # an empty key or an invalid regex never matches
+                if compiled.needle is None or "\n" in compiled.needle:
+                    filed = []
+                    self.unindexed.append(number)
+                    break
+                gram = compiled.needle[:GRAM]
+                filed.append((self.folded if compiled.folded else self.exact, gram))
+            for table, gram in filed:
+                table.setdefault(gram, []).append(number)
+                self.lengths.add(len(gram))
+
+    def hits(self, text: str) -> set[int]:
+        """Candidates that have a plain key whose first characters occur in `text`."""
+        found: set[int] = set()
+        if not text:
+            return found
+        for table, haystack in ((self.exact, text), (self.folded, text.casefold() if self.folded else "")):
+            if not table:
+                continue
+            if len(table) * 8 < len(haystack):  # few keys, long text: look for each key's start instead
+                grams: Iterable[str] = (g for g in table if g in haystack)
+            else:
+                grams = {haystack[i : i + n] for n in self.lengths for i in range(len(haystack) - n + 1)}
+            for gram in grams:
+                found.update(table.get(gram, ()))
+        return found
+
+
+_INDEXES: dict[int, _Index] = {}
+
+
+def _index_of(book: Lorebook) -> _Index:
+    """The book's index, built on first use and dropped with the book (a reloaded card is a new book)."""
+    index = _INDEXES.get(id(book))
+    if index is None:
+        index = _INDEXES[id(book)] = _Index(book)
+        weakref.finalize(book, _INDEXES.pop, id(book), None)
+    return index
 
 
 def _triggered(candidate: _Candidate, text: str, searcher: _Searcher) -> bool:
