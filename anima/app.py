@@ -19,6 +19,7 @@ from anima.core.preferences import ChatPreferences
 from anima.llm.router import LLMRouter
 from anima.memory.locks import AdvisoryLocks
 from anima.memory.store import MemoryStore
+from anima.preflight import check_start
 from anima.safety import SafetyPolicy
 from anima.soul import LearnedLayer, SoulProposer, SoulStore
 from anima.voice import VoiceService
@@ -49,9 +50,7 @@ class Runtime:
     @classmethod
     async def start(cls, settings: Settings, progress: Callable[[str], None] | None = None) -> Runtime:
         """Validate every card, open the database; LLM backends load on first use."""
-        characters = CharacterLibrary.load(settings.resolve(settings.characters_dir))
-        characters.require_valid()
-        characters.get(settings.default_character)  # fail at start, not on the first message
+        characters = check_start(settings)  # what `anima config check` checks: fail here, not on a message
         memory = await MemoryStore.open(
             settings.database_url,
             settings.memory.history_messages,

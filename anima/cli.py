@@ -289,14 +289,10 @@ def _list_characters(settings) -> int:  # type: ignore[no-untyped-def]
 
 
 def _check_config(settings) -> int:  # type: ignore[no-untyped-def]
-    from anima.characters.library import CharacterLibrary
+    """Every check a start runs (anima.preflight), without opening the database or loading a model."""
+    from anima.preflight import check_start
 
-    library = CharacterLibrary.load(settings.resolve(settings.characters_dir))
-    library.require_valid()
-    library.get(settings.default_character)
-    for name in [card.llm.backend for card in library.cards.values() if card.llm.backend]:
-        if name not in settings.llm.backends:
-            raise ConfigError([f"a card asks for llm backend {name!r}, which llm.backends does not define"])
+    library = check_start(settings)
     where = settings.source or "built-in defaults"
     print(f"ok: {where}: {len(library.cards)} characters, backends: {', '.join(settings.llm.backends)}")
     return 0

@@ -116,6 +116,12 @@ class TelegramBotSettings(_Strict):
     # Telegram user ids (numbers) allowed to install character cards by sending the file in a private chat
     admins: list[Annotated[str, Field(coerce_numbers_to_str=True)]] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _webhook_has_url(self) -> TelegramBotSettings:
+        if self.mode == "webhook" and not self.url:
+            raise ValueError("mode: webhook needs url (the public HTTPS address Telegram posts updates to)")
+        return self
+
 
 class DiscordBotSettings(_Strict):
     """One Discord bot application (one token), bound to a default character."""
@@ -302,6 +308,13 @@ def interpolate(data: Any, doc: YamlDocument, env: dict[str, str], loc: list[str
         return [interpolate(v, doc, env, [*loc, i]) for i, v in enumerate(data)]
     if not isinstance(data, str) or "${" not in data:
         return data
+    for start in (m.start() for m in re.finditer(r"\$\{", data)):
+        if not _VAR.match(data, start):
+            fragment = re.match(r"\$\{[^}\s]{0,40}\}?", data[start:])
+            shown = fragment.group(0) if fragment else "${"
+            raise ConfigError(
+                [doc.error(loc, f"malformed placeholder {shown!r}: write ${{NAME}} or ${{NAME:-default}}")]
+            )
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)

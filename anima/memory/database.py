@@ -186,19 +186,28 @@ def shown_url(url: str) -> str:
         return "<a database URL that cannot be parsed>"
 
 
-def open_database(url: str) -> Database:
-    """The database behind `url`: SQLite or PostgreSQL; anything else is a MemoryStoreError."""
+def database_url_problem(url: str) -> str | None:
+    """Why `url` cannot be Anima's memory database (its password masked), or None: SQLite or
+    PostgreSQL through asyncpg. Start and `anima config check` ask this before anything opens."""
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise MemoryStoreError(f"{shown_url(url)}: not a database URL; expected {SUPPORTED}") from None
+        return f"{shown_url(url)}: not a database URL; expected {SUPPORTED}"
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return SqliteDatabase(parsed.database or ":memory:")
+        return None
     if backend != "postgresql":
-        raise MemoryStoreError(
-            f"{shown_url(url)}: {backend} is not supported for memory; expected {SUPPORTED}"
-        )
+        return f"{shown_url(url)}: {backend} is not supported for memory; expected {SUPPORTED}"
     if parsed.get_driver_name() != "asyncpg":
-        raise MemoryStoreError(f"{shown_url(url)}: write postgresql+asyncpg:// (the driver Anima uses)")
+        return f"{shown_url(url)}: write postgresql+asyncpg:// (the driver Anima uses)"
+    return None
+
+
+def open_database(url: str) -> Database:
+    """The database behind `url`: SQLite or PostgreSQL; anything else is a MemoryStoreError."""
+    if problem := database_url_problem(url):
+        raise MemoryStoreError(problem)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return SqliteDatabase(parsed.database or ":memory:")
     return AsyncDatabase(url)
