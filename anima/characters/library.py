@@ -59,7 +59,9 @@ def card_from_document(doc: YamlDocument) -> CharacterCard:
     chars = count_values(doc.data, doc.error)
     book = doc.data.get("lorebook")
     if isinstance(book, dict) and isinstance(book.get("entries"), list):
-        check_entry_count(len(book["entries"]), doc.error(["lorebook", "entries"], "").removesuffix(": "))
+        check_entry_count(
+            len(book["entries"]), lambda: doc.error(["lorebook", "entries"], "").removesuffix(": ")
+        )
     try:
         card = CharacterCard.model_validate(doc.data)
     except ValidationError as exc:
@@ -67,7 +69,9 @@ def card_from_document(doc: YamlDocument) -> CharacterCard:
     card.id = doc.path.stem
     folder = doc.path.parent
     problems: list[str] = []
+    refused = False  # a path out of the folder: an InputRejected, like every other bound
     if card.avatar is not None and inside(folder, card.avatar) is None:
+        refused = True
         problems.append(
             doc.error(
                 ["avatar"], f"{card.avatar!r} is outside the card's folder; put the image next to the card"
@@ -76,6 +80,7 @@ def card_from_document(doc: YamlDocument) -> CharacterCard:
     for i, name in enumerate(card.lorebooks):
         file = inside(folder, name)
         if file is None:
+            refused = True
             problems.append(
                 doc.error(
                     ["lorebooks", i],
@@ -94,7 +99,7 @@ def card_from_document(doc: YamlDocument) -> CharacterCard:
         card._linked_lorebooks.append(lorebook)
         card._linked_files.add(file)
     if problems:
-        raise ConfigError(problems)
+        raise (InputRejected if refused else ConfigError)(problems)
     _check_card_totals(card, chars, doc)
     return card
 
@@ -145,7 +150,7 @@ def _load_lorebook(path: Path) -> tuple[Lorebook, int]:
         raise ConfigError([doc.error([], "a lorebook must be a mapping of fields (entries:, …)")])
     chars = count_values(doc.data, doc.error, "a lorebook file")
     if isinstance(doc.data.get("entries"), list):
-        check_entry_count(len(doc.data["entries"]), doc.error(["entries"], "").removesuffix(": "))
+        check_entry_count(len(doc.data["entries"]), lambda: doc.error(["entries"], "").removesuffix(": "))
     try:
         return Lorebook.model_validate(doc.data), chars
     except ValidationError as exc:

@@ -137,8 +137,11 @@ def count_values(data: Any, where: Where, what: str = "a card") -> int:
     return chars
 
 
-def check_entry_count(count: int, where: str) -> None:
+def check_entry_count(count: int, where: str | Callable[[], str]) -> None:
+    """At most MAX_ENTRIES_PER_LOREBOOK entries; `where` may be a function, called only on a refusal
+    (finding a YAML line means composing the file again)."""
     if count > MAX_ENTRIES_PER_LOREBOOK:
+        where = where() if callable(where) else where
         raise InputRejected(
             [
                 f"{where}: {count:,} lorebook entries, more than the {MAX_ENTRIES_PER_LOREBOOK:,} one "
