@@ -19,12 +19,14 @@ from anima.core.messages import ChatMessage, ConversationKey, DiscardStream, Inc
 from anima.core.ordering import ConversationLocks
 from anima.core.prompt import NO_CONTEXT, PromptBuilder, TurnContext
 from anima.core.turns import TurnsInFlight
+from anima.core.untrusted import speaker_name
 from anima.errors import LLMError, MemoryStoreError, PromptTooLarge
 from anima.llm.router import LLMRouter
 from anima.memory.keeper import FinishedTurn, MemoryKeeper
 from anima.memory.store import ConversationState, MemoryStore
 from anima.ops.metrics import METRICS
 from anima.safety import SafetyPolicy
+from anima.safety.checks.injection import find_injection
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +155,7 @@ class Pipeline:
         if not message.text.strip():
             return None
         card = self.character_for(message)
-        user_name = message.display_name
+        user_name = _speaker(message.display_name)  # a display name is untrusted text too
         METRICS.message_in(message.platform, card.id)
         conversation = await self.memory.conversation(self.key_for(message, card), user_name)
 
@@ -183,14 +185,17 @@ class Pipeline:
         stream = turn.stream(stream)  # what the platform may show while generating (safety.stream)
         learned = await self.learned(card, message)
         context = TurnContext(
-            persona=message.persona,
-            chat_context=message.chat_context,
+            persona=_screened(message.persona, "persona"),
+            chat_context="\n".join(
+                _screened(line, "group line") for line in message.chat_context.splitlines()
+            ),
             memories=memories,
             memory_tokens=self.memory_settings.recall_tokens,
             canary=turn.canary,
             instruction=verdict.instruction,
             soul=learned,
             soul_tokens=card.growth.tokens,
+            admits=lambda lore: bool(_screened(lore, "lorebook entry")),
         )
         started = time.perf_counter()
         async with self.keeper.replying():
@@ -311,3 +316,18 @@ class Pipeline:
 def _speaker_stops(user_name: str) -> list[str]:
     """Stop where a small model starts writing the user's next line ("\nLin:")."""
     return list(dict.fromkeys(f"\n{name}:" for name in (user_name, user_name.capitalize())))
+
+
+def _screened(text: str, what: str) -> str:
+    """Text other people wrote, for the prompt: left out whole when the injection check flags it
+    (then logged), else passed on; core/prompt.py fences it and strips role markers."""
+    found = find_injection(text) if text else None
+    if found is None:
+        return text
+    log.info("left a %s out of the prompt: it looks like a prompt injection (%r)", what, found)
+    return ""
+
+
+def _speaker(display_name: str) -> str:
+    name = speaker_name(display_name)
+    return name if find_injection(name) is None else speaker_name("")

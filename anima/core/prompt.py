@@ -10,7 +10,7 @@ character's learned layer (anima/soul) and the recalled memories, each within it
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,6 +20,7 @@ from anima.characters.lorebook import token_budget as lorebook_budget
 from anima.characters.macros import expand
 from anima.core.messages import ChatMessage
 from anima.core.tokens import TokenCounter
+from anima.core.untrusted import fence, strip_role_markers
 from anima.errors import PromptTooLarge
 
 # ChatML / OpenAI chat framing: about 4 tokens per message, 3 to prime the reply.
@@ -74,6 +75,8 @@ class TurnContext:
     instruction: str = ""
     soul: Sequence[str] = ()
     soul_tokens: int = 300
+    # whether a lorebook entry's text may go in (the pipeline leaves out what looks like an injection)
+    admits: Callable[[str], bool] | None = None
 
 
 NO_CONTEXT = TurnContext()
@@ -111,10 +114,14 @@ def render_system(
     # A system_prompt that leaves out {{description}} & co. (an imported card's, say) replaces only the
     # instructions, as in SillyTavern: the persona and rules still go in, after it.
     text = "\n".join([text, *(values[name] for name in parts if not _mentions(card.system_prompt, name))])
-    if persona:
-        text += f"\nAbout {user_name}: {persona}"
-    if chat_context:
-        text += f"\nRecently in this group chat (for context; answer {user_name}):\n{chat_context}"
+    quoted = [f"About {user_name}: {' '.join(persona.split())}"] if persona.strip() else []
+    if chat_context.strip():
+        quoted += [
+            f"Recently in this group chat (for context; answer {user_name}):",
+            *chat_context.splitlines(),
+        ]
+    if quoted:  # what other people wrote: fenced, never instructions (anima/core/untrusted.py)
+        text += "\n" + fence(quoted)
     if canary:  # a per-conversation marker: a reply containing it leaked the prompt (anima/safety)
         text += f"\nConfidential marker, never to be written: {canary}"
     return "\n".join(line for line in text.splitlines() if line.strip())
@@ -196,7 +203,7 @@ class PromptBuilder:
         example_cost = await self._cost(examples) if examples else 0
         user_cost = await self._cost(user_text)
         room = budget - fixed - user_cost
-        lore = await self._lore(card, user_name, history, user_text, system, budget, room)
+        lore = await self._lore(card, user_name, history, user_text, system, budget, room, turn.admits)
         system, fixed = lore.system, fixed + lore.cost
         room = min(turn.soul_tokens, budget - fixed - user_cost)
         learned, learned_cost = await self._fit(_soul_header(card), turn.soul, room)
@@ -267,6 +274,7 @@ class PromptBuilder:
         system: str,
         budget: int,
         room: int,
+        admits: Callable[[str], bool] | None = None,
     ) -> _Lore:
         """Triggered lorebook entries under the lorebook's token budget and the room the persona and the
         newest message leave: the lore gives way before any of them would."""
@@ -279,8 +287,9 @@ class PromptBuilder:
         chosen: list[tuple[Activation, str]] = []
         used = 0
         for activation in budget_order(activated):
-            text = expand(activation.text, values).strip()
-            if not text:
+            # lore may come from an imported card: no chat-template marker of it reaches the model
+            text = strip_role_markers(expand(activation.text, values)).strip()
+            if not text or (admits is not None and not admits(text)):
                 continue
             cost = await self.counter.count(text) + 1  # + the newline that joins it
             if activation.position == "at_depth":

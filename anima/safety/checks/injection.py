@@ -63,3 +63,10 @@ class InjectionCheck:
         guard = expand(GUARD, {"char": context.card.name, "user": message.display_name})
         reason = f"prompt injection: {match.group().strip()[:60]!r}"
         return Verdict("log", message.text, reason, self.name, "prompt_injection", instruction=guard)
+
+
+def find_injection(text: str) -> str | None:
+    """The words of `text` that look like a prompt injection, or None. For text beside the person's
+    message (group lines, personas, display names, lore), which is left out when it matches."""
+    match = _INJECTION.search(text)
+    return match.group().strip()[:60] if match else None
