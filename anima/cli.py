@@ -124,6 +124,12 @@ def _memory_parser(commands: argparse._SubParsersAction) -> None:  # type: ignor
             where.add_argument(
                 "--all-platforms", action="store_true", help="the id on every platform it is stored under"
             )
+    share = memory_commands.add_parser(
+        "share", help="let what was learned with a person in private reach their groups (or not)"
+    )
+    share.add_argument("user", help="the user's id on its platform")
+    share.add_argument("--platform", required=True, help="telegram, discord or terminal")
+    share.add_argument("state", choices=["on", "off"])
     copy = memory_commands.add_parser("copy", help="copy the whole memory database into an empty one")
     copy.add_argument(
         "--to", required=True, metavar="URL", help="e.g. postgresql+asyncpg://anima@localhost/anima"
@@ -233,6 +239,8 @@ async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
             target = shown_url(args.to)
             print(f"copied {sum(copied.values())} rows into {target}: point memory.database_url at it")
             return 0
+        if args.memory_command == "share":
+            return await memory.share(settings.database_url, args.user, args.platform, args.state == "on")
         if args.platform is None and not args.all_platforms:
             raise AnimaError(
                 f"which {args.user!r}? the same id may be different people on different platforms: "

@@ -55,3 +55,15 @@ async def forget(database_url: str, user: str, platform: str | None) -> int:
 
 def _on(platform: str | None) -> str:
     return f" on {platform}" if platform else ""
+
+
+async def share(database_url: str, user: str, platform: str, shared: bool) -> int:
+    """Let what characters learned with `user` in private (relationship lines) reach their groups, or not."""
+    store = await MemoryStore.open(database_url)
+    try:
+        await store.set_shares_private(platform, user, shared)
+    finally:
+        await store.close()
+    where = "in their groups too" if shared else "in private chats only"
+    print(f"{user} on {platform}: what characters learned with them in private now shows {where}")
+    return 0

@@ -116,6 +116,7 @@ _APPEND_CONTEXT = text(
 )
 TURN_IMPORTANCE = {"user": 0.5, "assistant": 0.3}  # what the user says about themself matters more
 INBOX_RETENTION = timedelta(days=2)  # Telegram redelivers for at most 24 h; Discord ids never repeat
+SHARE_PRIVATE = "share_private"  # a person's preference: their relationship lines may reach groups
 CACHE_CONVERSATIONS = 10_000  # conversations whose recent messages stay cached (least recently used go)
 CACHE_BYTES = 256 * 1024 * 1024  # and the cached messages' size over all of them
 MESSAGE_OVERHEAD = 200  # bytes a cached message costs besides its text (the object, the deque slot)
@@ -636,6 +637,14 @@ class MemoryStore:
     async def export_user(self, platform: str, platform_user_id: str) -> dict[str, Any] | None:
         """Everything stored about a user, as JSON-ready data (None for an unknown user)."""
         return await self.run(lambda conn: export_user(conn, platform, platform_user_id))
+
+    async def shares_private(self, platform: str, user_id: str) -> bool:
+        """Whether what a character learned with this person in private may reach their groups too
+        (off unless set with `anima memory share`)."""
+        return bool(await self.get_preference(platform, "", SHARE_PRIVATE, user_id))
+
+    async def set_shares_private(self, platform: str, user_id: str, shared: bool) -> None:
+        await self.set_preference(platform, "", SHARE_PRIVATE, shared or None, user_id)
 
     async def get_preference(self, platform: str, chat_id: str, key: str, user_id: str = "") -> Any:
         """A remembered setting (None when unset), e.g. the character bound to a chat."""

@@ -22,20 +22,24 @@ MAX_CHARS = 3800  # under Telegram's 4096 and, cut further by Discord's adapter,
 
 
 async def soul_command(soul: SoulStore, card: CharacterCard, words: list[str], by: str) -> str:
-    """The answer to `/soul WORDS` about `card`, approved or rolled back as `by` ("telegram:42")."""
+    """The answer to `/soul WORDS` about `card`, approved or rolled back as `by` ("telegram:42").
+
+    A bot's admin acts on the character of this chat only, and sees and decides only what came
+    from the conversations of their own platform's users: a Discord admin never reads what someone
+    told the character on Telegram (`anima soul` on the command line sees everything).
+    """
+    platform = by.partition(":")[0]
     action, rest = (words[0].lower(), words[1:]) if words else ("show", [])
     try:
         if action == "show":
-            return _cut(await report.show(soul, card, int(rest[0]) if rest else None))
+            return _cut(await report.show(soul, card, int(rest[0]) if rest else None, platform))
         if action == "diff":
-            return _cut(await report.diff(soul, card, "/soul"))
+            return _cut(await report.diff(soul, card, "/soul", platform))
         if action == "history":
             return _cut(await report.history(soul, card))
-        if action == "approve" and rest:
-            return "\n".join([await _approve(soul, card, int(word.lstrip("#")), by) for word in rest])
-        if action == "reject" and rest:
-            rejected = [await soul.reject(int(word.lstrip("#")), by) for word in rest]
-            return "\n".join(f"#{p.id} rejected: {p.kind}: {p.text}" for p in rejected)
+        if action in ("approve", "reject") and rest:
+            ids = [int(word.lstrip("#")) for word in rest]
+            return "\n".join([await _decide(soul, card, action, i, by, platform) for i in ids])
         if action == "rollback" and len(rest) == 1:
             made = await soul.rollback(card.id, int(rest[0].lstrip("v")), by)
             return f"{card.name} is at soul version {made.version}: the learned lines of version {rest[0]}."
@@ -46,10 +50,17 @@ async def soul_command(soul: SoulStore, card: CharacterCard, words: list[str], b
     return USAGE.format(char=card.name)
 
 
-async def _approve(soul: SoulStore, card: CharacterCard, proposal_id: int, by: str) -> str:
+async def _decide(
+    soul: SoulStore, card: CharacterCard, action: str, proposal_id: int, by: str, platform: str
+) -> str:
     proposal = await soul.proposal(proposal_id)
     if proposal.character_id != card.id:  # a refusal to show, not an error
-        return f"#{proposal_id} is a change to {proposal.character_id}; switch with /character first"
+        return f"#{proposal_id} is a change to another character; switch with /character first"
+    if not report.visible_from(proposal, platform):
+        return f"#{proposal_id} came from another platform's chats: its own admins decide it"
+    if action == "reject":
+        rejected = await soul.reject(proposal_id, by)
+        return f"#{rejected.id} rejected: {rejected.kind}: {rejected.text}"
     made = await soul.approve(proposal_id, by, card.growth)
     return f"#{proposal_id} applied: {card.name} is at soul version {made.version}."
 

@@ -35,12 +35,17 @@ class LearnedLayer:
         self.soul = soul
 
     async def lines(self, card: CharacterCard, message: Incoming) -> list[str]:
-        """The learned lines this user may see (cached: no query while unchanged); a database
+        """The learned lines this user may see (cached: no query while unchanged): in a group, their
+        relationship lines only if they were marked shareable (`anima memory share`); a database
         failure costs the layer, never the reply."""
         if not card.growth.tokens:
             return []
         try:
             entries = await self.soul.layer(card.id, message.platform, message.user_id)
+            # what is between the character and this person stays out of groups unless they share it
+            if not message.is_private and any(not e.shared for e in entries):
+                if not await self.soul.memory.shares_private(message.platform, message.user_id):
+                    entries = [e for e in entries if e.shared]
         except MemoryStoreError as exc:
             log.warning("the learned layer could not be read, answering with the card alone: %s", exc)
             return []

@@ -14,11 +14,23 @@ def _whose(item: Entry | Proposal) -> str:
     return f"with {item.platform}:{item.user_id} only" if item.user_id else "shared by every chat"
 
 
-async def show(soul: SoulStore, card: CharacterCard, version: int | None = None) -> str:
-    """The learned lines of a version (default: the current one)."""
+def visible_from(item: Entry | Proposal, platform: str | None) -> bool:
+    """Whether an admin on `platform` may see it (None: the command line, everything): shared lines,
+    and what came from (or is about) that platform's users."""
+    if platform is None:
+        return True
+    if item.user_id and item.platform != platform:
+        return False
+    return not isinstance(item, Proposal) or item.source_platform == platform
+
+
+async def show(
+    soul: SoulStore, card: CharacterCard, version: int | None = None, platform: str | None = None
+) -> str:
+    """The learned lines of a version (default: the current one); `platform`: see visible_from."""
     current = await soul.version(card.id)
     at = current if version is None else version
-    entries = await soul.entries(card.id, at)
+    entries = [e for e in await soul.entries(card.id, at) if visible_from(e, platform)]
     head = f"{card.name} ({card.id}): soul version {at}" + (f" of {current}" if at != current else "")
     head += f", growth {card.growth.mode}"
     if not entries:
@@ -32,9 +44,12 @@ async def show(soul: SoulStore, card: CharacterCard, version: int | None = None)
     return "\n".join(lines)
 
 
-async def diff(soul: SoulStore, card: CharacterCard, command: str = "anima soul") -> str:
-    """Pending proposals, each with its kind, scope, confidence and the messages behind it."""
-    pending = await soul.proposals(card.id)
+async def diff(
+    soul: SoulStore, card: CharacterCard, command: str = "anima soul", platform: str | None = None
+) -> str:
+    """Pending proposals, each with its kind, scope, confidence and the messages behind it;
+    `platform`: only those an admin there may see (visible_from)."""
+    pending = [p for p in await soul.proposals(card.id) if visible_from(p, platform)]
     version = await soul.version(card.id)
     head = f"{card.name} ({card.id}): {len(pending)} pending change{'s' * (len(pending) != 1)}"
     head += f" (soul version {version}, growth {card.growth.mode})"

@@ -1,0 +1,87 @@
+"""Scope: a bot's admins see and decide only what came from their own platform's users, for the
+character of their chat; what was learned with a person in private stays out of their groups."""
+
+from __future__ import annotations
+
+from anima.app import Runtime
+from anima.core.messages import Incoming
+from anima.soul.changes import Change, Source
+from anima.soul.chat import soul_command
+from tests.fakes.llm import InstantLLM
+
+PIN = "my bank PIN is 1234"
+
+
+async def _proposal(
+    runtime: Runtime, platform: str, user: str, said: str, text: str, character: str = "aiko"
+) -> int:
+    card = runtime.characters.get(character)
+    message = Incoming(platform, user, user, user.title(), said, character_id=character)
+    await runtime.pipeline.handle(message)
+    state = await runtime.memory.conversation(runtime.pipeline.key_for(message, card), user.title())
+    evidence = tuple(m.id for m in state.recent if m.role == "user")
+    source = Source(platform, user, user.title(), state.id)
+    return await runtime.soul.propose(character, Change("habit", text, evidence, 0.9), source)
+
+
+async def test_an_admin_sees_only_their_platforms_evidence(runtime: Runtime) -> None:
+    await _proposal(runtime, "telegram", "lin", PIN, "guards secrets well")
+    await _proposal(runtime, "discord", "ana", "I love sea shanties", "hums sea shanties")
+    aiko = runtime.characters.get("aiko")
+
+    seen_on_discord = await soul_command(runtime.soul, aiko, ["diff"], "discord:99")
+    assert "hums sea shanties" in seen_on_discord and "I love sea shanties" in seen_on_discord
+    assert PIN not in seen_on_discord and "guards secrets well" not in seen_on_discord
+    assert PIN in await soul_command(runtime.soul, aiko, ["diff"], "telegram:7")
+
+
+async def test_an_admin_cannot_decide_another_platforms_or_characters_change(runtime: Runtime) -> None:
+    from_telegram = await _proposal(runtime, "telegram", "lin", PIN, "guards secrets well")
+    for_grimble = await _proposal(runtime, "discord", "ana", "Forge talk", "talks of forges", "grimble")
+    aiko = runtime.characters.get("aiko")
+
+    for action in ("approve", "reject"):
+        answer = await soul_command(runtime.soul, aiko, [action, str(from_telegram)], "discord:99")
+        assert "another platform" in answer and PIN not in answer
+        answer = await soul_command(runtime.soul, aiko, [action, str(for_grimble)], "discord:99")
+        assert "another character" in answer and "forges" not in answer
+    assert {p.id for p in await runtime.soul.proposals("aiko")} == {from_telegram}  # still pending
+    assert {p.id for p in await runtime.soul.proposals("grimble")} == {for_grimble}
+
+
+async def test_a_relationship_learned_in_private_stays_out_of_groups_unless_shared(
+    runtime: Runtime, instant_llm: InstantLLM
+) -> None:
+    card = runtime.characters.get("aiko")
+    private = Incoming("telegram", "42", "42", "Lin", "hello")
+    await runtime.pipeline.handle(private)
+    state = await runtime.memory.conversation(runtime.pipeline.key_for(private, card), "Lin")
+    source = Source("telegram", "42", "Lin", state.id)
+    line = "Lin told Aiko about her divorce"
+    change = Change("relationship", line, tuple(m.id for m in state.recent if m.role == "user"), 0.9)
+    await runtime.soul.approve(await runtime.soul.propose("aiko", change, source), "cli:owner")
+    group = Incoming("telegram", "-100", "42", "Lin", "hi all", is_private=False)
+
+    def prompt() -> str:
+        return "\n".join(m.content for m in instant_llm.requests[-1].messages)
+
+    await runtime.pipeline.handle(private)
+    assert line in prompt()
+    await runtime.pipeline.handle(group)
+    assert line not in prompt()
+    await runtime.memory.set_shares_private("telegram", "42", True)
+    await runtime.pipeline.handle(group)
+    assert line in prompt()
+
+
+async def test_a_fact_told_in_private_is_not_recalled_in_a_group(
+    runtime: Runtime, instant_llm: InstantLLM
+) -> None:
+    await runtime.pipeline.handle(Incoming("telegram", "42", "42", "Lin", "I live in Zanzibar."))
+    await runtime.pipeline.keeper.drain()
+    await runtime.pipeline.handle(
+        Incoming("telegram", "-100", "42", "Lin", "Where do I live?", is_private=False)
+    )
+    assert "Zanzibar" not in "\n".join(m.content for m in instant_llm.requests[-1].messages)
+    await runtime.pipeline.handle(Incoming("telegram", "42", "42", "Lin", "Where do I live?"))
+    assert "Zanzibar" in "\n".join(m.content for m in instant_llm.requests[-1].messages)
