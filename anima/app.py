@@ -1,5 +1,5 @@
 """The composition root: assembles the running parts from Settings (cards, memory, LLM router, the
-pipeline, soul growth and voice). Only the entry points import it (anima/cli.py, anima/bots/)."""
+pipeline, soul growth, voice and hearing). Only the entry points import it (anima/cli.py, anima/bots/)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from anima.core.conversations import Conversations
 from anima.core.ordering import ConversationLocks, SharedLocks
 from anima.core.pipeline import Pipeline
 from anima.core.preferences import ChatPreferences
+from anima.hearing import HearingService
+from anima.hearing.stage import Listening
 from anima.llm.router import LLMRouter
 from anima.memory.locks import AdvisoryLocks
 from anima.memory.store import MemoryStore
@@ -37,15 +39,17 @@ class Runtime:
     watcher: CardWatcher | None = None  # hot reload of characters/ (settings.reload_characters)
     voice: VoiceService = field(default_factory=VoiceService)  # runtime.voice.speak(card, text)
     shared_locks: SharedLocks | None = None  # conversation locks every process sees (PostgreSQL)
+    hearing: HearingService = field(default_factory=HearingService)  # voice messages to text, hums
     conversations: Conversations = field(init=False)  # what adapters call with each message
     commands: Commands = field(init=False)  # the chat commands, for every adapter
 
     def __post_init__(self) -> None:
+        listener = Listening(self.hearing, self.settings.voice.reply_to_voice)
         self.conversations = Conversations(
-            self.pipeline, ChatPreferences(self.memory, self.characters), self.voice
+            self.pipeline, ChatPreferences(self.memory, self.characters), self.voice, listener
         )
         self.conversations.shared = self.shared_locks is not None
-        self.commands = Commands(self.conversations, self.voice, self.soul)
+        self.commands = Commands(self.conversations, self.voice, self.soul, self.hearing)
 
     @classmethod
     async def start(cls, settings: Settings, progress: Callable[[str], None] | None = None) -> Runtime:
@@ -84,12 +88,16 @@ class Runtime:
         if watcher is not None:
             await watcher.start()
         voice = VoiceService(settings.voice, settings.resolve)
-        return cls(settings, characters, memory, router, pipeline, soul, proposer, watcher, voice, shared)
+        hearing = HearingService(settings.stt, settings.llm, settings.resolve)
+        return cls(
+            settings, characters, memory, router, pipeline, soul, proposer, watcher, voice, shared, hearing
+        )
 
     async def close(self) -> None:
         if self.watcher is not None:
             await self.watcher.stop()
         await self.voice.close()
+        await self.hearing.close()
         await self.pipeline.close()
         if self.shared_locks is not None:
             await self.shared_locks.close()

@@ -22,10 +22,14 @@ from anima.app import Runtime
 from anima.commands import Context, help_text, parse
 from anima.core.messages import Attachment, Incoming, Reply, ReplyStream
 from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
+from anima.hearing.command import is_audio_file
 from anima.voice.sing.files import is_score_file
 
 PLATFORM = "terminal"
-QUIT = ("/quit – leave (Ctrl-D works too)",)
+QUIT = (
+    "/listen FILE – send a recording as a voice message",
+    "/quit – leave (Ctrl-D works too)",
+)
 
 
 def _read_line(prompt: str | None) -> asyncio.Future[str | None]:
@@ -217,9 +221,11 @@ class ConsoleChat:
                 self.err.write(f"[not answered: {line[:60]!r}]\n")
                 self.err.flush()
 
-    async def say(self, line: str) -> Reply | None:
+    async def say(self, line: str, attachments: tuple[Attachment, ...] = ()) -> Reply | None:
         """One message to the character: its reply streams out, then (with /voice on) a voice note."""
-        incoming = Incoming(PLATFORM, PLATFORM, self.user, self.user, line, self.character_id)
+        incoming = Incoming(
+            PLATFORM, PLATFORM, self.user, self.user, line, self.character_id, attachments=attachments
+        )
         return await self.runtime.conversations.handle(incoming, self.surface)
 
     async def command(self, line: str) -> bool:
@@ -230,11 +236,19 @@ class ConsoleChat:
             return False
         card = self.runtime.characters.get(self.character_id)
         ctx = Context(self.runtime.commands, self.surface, card, args, default=card.id)
+        first, _, rest = args.partition(" ")
         if name == "help":
             await self.surface.send_text(help_text(QUIT))
+        elif name == "listen":  # a recording named in the terminal, heard as a voice message
+            if not args:
+                await self.surface.send_text("Name a recording to send: /listen message.ogg")
+            else:
+                await self.say("", (Attachment("voice", url=args, name=Path(args).name),))
         else:
             if name == "sing" and is_score_file(args):  # a score file named in the terminal
                 ctx.args, ctx.attachments = "", (Attachment("file", url=args, name=Path(args).name),)
+            elif name == "sing" and is_audio_file(first):  # a hummed tune, then the lyrics
+                ctx.args, ctx.attachments = rest, (Attachment("audio", url=first, name=Path(first).name),)
             await self.runtime.commands.run(name, ctx)
         self.character_id = ctx.card.id  # /character switches who answers here
         return True

@@ -1,5 +1,6 @@
-"""/sing: the character sings a melody typed in the notation, or a MIDI/MusicXML file sent with it,
-and answers with a voice note. The song passes the safety checks a reply passes (singing/checks.py)."""
+"""/sing: the character sings a melody typed in the notation, a MIDI/MusicXML file sent with it, or
+a tune hummed in a voice note (singing/hummed.py), and answers with a voice note. The song passes
+the safety checks a reply passes (singing/checks.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 
 from anima.commands.context import Context
 from anima.commands.singing.checks import Refusal, admit, check_lyrics
+from anima.commands.singing.hummed import is_recording, sing_hummed
 from anima.commands.singing.request import score_for
 from anima.core.surface import Answers, NotFetched, Text, Voice
 from anima.errors import AnimaError, VoiceError
@@ -25,6 +27,9 @@ HOW = (
 async def sing(ctx: Context) -> Answers:
     card, surface = ctx.card, ctx.surface
     score_file = next((a for a in ctx.attachments if is_score_file(a.name)), None)
+    recording = next((a for a in ctx.attachments if is_recording(a)), None)
+    if score_file is None and recording is not None:
+        return await sing_hummed(ctx, recording)
     if not ctx.args.strip() and score_file is None:
         return Text(HOW)
     turn = await admit(ctx.app.pipeline.safety, ctx.incoming(ctx.args), card)

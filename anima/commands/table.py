@@ -17,6 +17,7 @@ from anima.core.conversations import Conversations
 from anima.core.preferences import ChatPreferences
 from anima.core.surface import Answers, Text, deliver
 from anima.errors import AnimaError
+from anima.hearing import HearingService
 from anima.soul.store import SoulStore
 from anima.voice import VoiceService
 from anima.voice.sing.singer import Singer
@@ -66,7 +67,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "sing",
         sing.sing,
-        "Sing a melody, or a MIDI/MusicXML file",
+        "Sing a melody, a MIDI/MusicXML file, or a tune you hum in a voice note",
         "tempo=96 | C4 D4 E4 | la la la",
         takes_file=True,
     ),
@@ -99,8 +100,15 @@ class Commands:
     """What commands work with (the conversation service, the chat preferences, the singer), and
     running one: permission, the command, its answer delivered to the surface."""
 
-    def __init__(self, conversations: Conversations, voice: VoiceService, soul: SoulStore) -> None:
+    def __init__(
+        self,
+        conversations: Conversations,
+        voice: VoiceService,
+        soul: SoulStore,
+        hearing: HearingService | None = None,
+    ) -> None:
         self.conversations = conversations
+        self.hearing = hearing or HearingService()  # /sing on a hummed recording
         self.soul = soul
         self.pipeline = conversations.pipeline
         self.preferences: ChatPreferences = conversations.preferences

@@ -40,11 +40,29 @@ class Speaker(Protocol):
     async def speak(self, card: CharacterCard, text: str) -> SpokenNote: ...
 
 
+class Listener(Protocol):
+    """Hears voice messages (`anima.hearing.Listening`)."""
+
+    reply_in_voice: bool  # a message that was spoken is answered in voice, as with /voice on
+
+    async def listen(self, message: Incoming, surface: Surface, card: CharacterCard) -> Incoming | None:
+        """The message with the words of its recording as its text; as it is without a recording;
+        None when the recording could not be heard (the person was told why)."""
+        ...
+
+
 class Conversations:
-    def __init__(self, pipeline: Pipeline, preferences: ChatPreferences, voice: Speaker) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        preferences: ChatPreferences,
+        voice: Speaker,
+        listener: Listener | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.preferences = preferences
         self.voice = voice
+        self.listener = listener
         self.inbox = Inbox(pipeline.memory, owner=f"{socket.gethostname()}:{os.getpid()}")
         self.shared = False  # several processes on one database (Runtime sets it with PostgreSQL)
         self.on_forget: list[Callable[[str, str], None]] = []  # (platform, user): drop what adapters cache
@@ -175,7 +193,13 @@ class Conversations:
         self, message: Incoming, surface: Surface, resumed: bool, delivery: Delivery | None
     ) -> Reply | None:
         card = self.pipeline.character_for(message)
+        if self.listener is not None and message.attachments:
+            heard = await self.listener.listen(message, surface, card)
+            if heard is None:
+                return None
+            message = heard
         voice_on = await self.preferences.voice(message.platform, message.chat_id, message.user_id)
+        voice_on = voice_on or (message.spoken and self.listener is not None and self.listener.reply_in_voice)
         text_too = not voice_on or card.voice.mode != "voice"
         voice_too = voice_on and card.voice.mode != "text"
         async with surface.replying(resumed) as stream:

@@ -48,6 +48,7 @@ class Incoming:
     chat_context: str = ""  # recent lines of a group chat, shared by its members (adapters fill it)
     guild_id: str | None = None  # the server (Discord guild) the chat is in: its admins' settings cover it
     resumed: bool = False  # stored before a crash and never answered: answer it without storing it again
+    spoken: bool = False  # the text was heard in the message's recording (a voice message)
 
 
 @dataclass

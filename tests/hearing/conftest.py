@@ -1,4 +1,5 @@
-"""Hearing fixtures: one whisper service per session (models load once), its models folder in tmp."""
+"""Hearing fixtures: the models folder (assembled once per session), a whisper service, and settings
+for a runtime that hears on the fast English model."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from anima.config import SttSettings
+from anima.config import MemorySettings, Settings, SttSettings, VoiceSettings
 from anima.hearing import HearingService
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +24,15 @@ async def whisper(models_dir: Path) -> AsyncIterator[HearingService]:
     service = HearingService(SttSettings(engine="whisper", model="tiny.en", models_dir=models_dir))
     yield service
     await service.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, models_dir: Path) -> Settings:
+    """The repo's cards on a fresh SQLite file, hearing on the fast English model."""
+    return Settings(
+        characters_dir=REPO / "characters",
+        default_character="aiko",
+        memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/anima.db"),
+        stt=SttSettings(model="tiny.en", models_dir=models_dir),
+        voice=VoiceSettings(cache_dir=tmp_path / "voice-cache", notes_dir=tmp_path / "voice-notes"),
+    )
