@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ANIMA = Path(__file__).resolve().parent.parent / "anima"
-ABOVE_THE_CORE = ("anima.app", "anima.bots", "anima.soul", "anima.voice")
+ABOVE_THE_CORE = ("anima.app", "anima.bots", "anima.soul", "anima.voice", "anima.hearing")
 PLATFORMS = ("discord", "telegram")
 CORE_MODULES = {f"anima.core.{path.stem}" for path in (ANIMA / "core").glob("*.py")} - {"anima.core.__init__"}
 # Only the entry points build the runtime. The adapters still take it whole until they take the
