@@ -1,7 +1,8 @@
 """Hostile score files and texts, built here byte by byte, and a child process that measures one.
 
 `measure(kind, data, name)` runs `read_score(...).check(backing=True)` ("score"), the chat notation
-("notation") or the speech text preparation ("say") on `data` in a fresh interpreter, and reports its
+("notation"), the speech text preparation ("say") or a whole song sung by Aiko's voice ("sing", the
+notation in `data`) in a fresh interpreter, and reports its
 CPU time and peak RSS over the child's own baseline (after imports), with what it raised. The child
 runs under an address-space limit, so a bomb that would take the host ends as a MemoryError there.
 """
@@ -42,9 +43,23 @@ def check(score):
     except TypeError:  # the code before the limits: check() took no arguments
         score.check()
 
+if kind == "sing":  # the renderer, warmed up: its voice engine loaded and one syllable spoken
+    import asyncio, tempfile
+    from pathlib import Path
+    from anima.characters.library import CharacterLibrary
+    from anima.config import VoiceSettings
+    from anima.voice import VoiceService
+    from anima.voice.sing.singer import Singer
+    card = CharacterLibrary.load(Path("characters")).get("aiko")
+    voice = VoiceService(VoiceSettings(cache_dir=Path(tempfile.mkdtemp()), cache_max_mb=0))
+    choice = voice.choice_for(card)
+    voice.engine(choice.engine).speak("la", "en", choice)
+
 cpu, rss = usage()
 try:
-    if kind == "score":
+    if kind == "sing":
+        asyncio.run(Singer(voice).sing(card, parse(data.decode()).score))
+    elif kind == "score":
         check(read_score(data, name))
     elif kind == "notation":
         check(parse(data.decode()).score)

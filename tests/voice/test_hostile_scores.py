@@ -139,6 +139,11 @@ def test_a_melody_under_the_file_cap_but_over_the_song_cap_is_refused_before_it_
     refused(cost, f"1,200 notes and rests; at most {MAX_NOTES}")
 
 
+def test_a_lyric_of_300k_characters_is_refused_without_reading_it_all() -> None:
+    data = hostile.smf(hostile.lyric(0, "星" * 300_000) + hostile.note_on(0, 60) + hostile.note_off(480, 60))
+    refused(measure("score", data, "long.mid"), "note 1 (C4 at 0.00 s) has the syllable", "longer than 24")
+
+
 # ---------------------------------------------------------------- malformed values, by name
 
 

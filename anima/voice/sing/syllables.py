@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from anima.voice.sing.score import Syllable
+from anima.voice.sing.score import MAX_SYLLABLE_CHARS, Syllable
 
 HOLD = "_"  # in lyrics: the previous syllable goes on over the next note (melisma)
 
@@ -107,6 +107,6 @@ def one_syllable(text: str, joined: bool = False) -> Syllable | None:
     if not cleaned:
         return None
     if _CJK.search(cleaned):
-        readings = _pinyin(cleaned)
+        readings = _pinyin(cleaned[: MAX_SYLLABLE_CHARS + 1])  # a longer one is refused by Score.check
         return Syllable(cleaned, "zh", " ".join(readings))
     return Syllable(cleaned, "en", cleaned.lower(), joined)
