@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import io
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -185,6 +186,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a missing file or folder, a full disk, no permission: named, in one line
         print(f"error: {redact(_os_problem(exc))}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug: still one line (ANIMA_DEBUG=1 shows where), never a secret
+        if os.environ.get("ANIMA_DEBUG"):
+            raise
+        what = redact(" ".join(str(exc).split())[:300])
+        print(
+            f"error: {type(exc).__name__}: {what} (unexpected: ANIMA_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _os_problem(exc: OSError) -> str:
@@ -197,8 +207,6 @@ def _os_problem(exc: OSError) -> str:
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so that flushing it at exit does not raise BrokenPipeError again."""
-    import os
-
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
 
