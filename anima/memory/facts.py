@@ -106,18 +106,39 @@ _RULES: list[tuple[re.Pattern[str], str, float, str]] = [
     ),
 ]
 _MY = re.compile(r"\bmy\b", re.I)
+_SENTENCES = re.compile(r"(?<=[.!?。！？])\s*|\n+")
+_CLAUSES = re.compile(r"\s*[,;，；、]\s*")
+_ASKING = re.compile(
+    r"\s*(?:what|how|where|who|whom|why|when|which|do|does|did|are|is|am|can|could|would|will|should|have|has)\b",
+    re.I,
+)
 _NOT_LIKES = re.compile(r"^(?:to (?:say|ask|know|think)|it|that|this|you|him|her|them)\b", re.I)
+
+
+def _statements(text: str) -> list[str]:
+    """The sentences of `text` that state something: a question's leading clauses count
+    ("I'm Lin, what about you?" states the name), its asking clause does not."""
+    kept = []
+    for sentence in _SENTENCES.split(text):
+        if not sentence.strip():
+            continue
+        if not sentence.rstrip().endswith(("?", "？")):
+            kept.append(sentence)
+            continue
+        clauses = _CLAUSES.split(sentence)[:-1]
+        kept += [clause + "." for clause in clauses if clause.strip() and not _ASKING.match(clause)]
+    return kept
 
 
 def extract_facts(text: str, now: datetime) -> list[FactCandidate]:
     """Facts the user states about themself in `text` (in English or Chinese), at most one per topic."""
     found: dict[str, FactCandidate] = {}
-    if "?" in text.strip()[-1:]:
-        return []  # a question states nothing
+    # A question states nothing, but the sentences around it may: "My name is Lin. What's yours?"
+    text = " ".join(_statements(text[:2000]))
     for pattern, topic, importance, template in _RULES:
         if topic in found and topic in SINGLE_VALUED:
             continue
-        match = pattern.search(text[:2000])
+        match = pattern.search(text)
         if match is None:
             continue
         parts = [_MY.sub("their", part.strip(" '\".,!")) for part in match.groups()]

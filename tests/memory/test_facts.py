@@ -36,6 +36,25 @@ def test_questions_and_fragments_state_nothing(said: str) -> None:
     assert extract_facts(said, NOW) == []
 
 
+@pytest.mark.parametrize(
+    "said",
+    [
+        "My name is Lin and I work as a nurse in Berlin. What are you drawing today?",
+        "What are you drawing today? My name is Lin and I work as a nurse in Berlin.",
+        "Hi! My name is Lin and I work as a nurse in Berlin, what about you?\nHow was your day?",
+    ],
+)
+def test_a_message_that_also_asks_something_still_states_its_facts(said: str) -> None:
+    facts = {f.topic: f.content for f in extract_facts(said, NOW)}
+    assert facts.get("name") == "is called Lin"
+    assert facts.get("job", "").startswith("works as nurse")
+
+
+def test_a_chinese_statement_before_a_question_is_kept() -> None:
+    facts = extract_facts("我叫小林。你呢？", NOW)
+    assert ("name", "is called 小林") in [(f.topic, f.content) for f in facts]
+
+
 def test_a_plan_keeps_its_date() -> None:
     (fact,) = extract_facts("I have an exam on 20 March.", NOW)
     assert fact.happened_at == datetime(2026, 3, 20, tzinfo=UTC)
