@@ -39,8 +39,6 @@ def test_the_readme_links_every_docs_page() -> None:
 
 @pytest.mark.parametrize("page", [README, *sorted(DOCS.glob("*.md"))], ids=lambda page: page.name)
 def test_relative_links_lead_somewhere(page: Path) -> None:
-    if not (DOCS / "architecture.md").exists() and page == README:
-        pytest.skip("docs/architecture.md comes with the architecture rewrite")
     dead = []
     for link in relative_links(page):
         path, _, anchor = link.partition("#")
