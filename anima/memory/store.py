@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, delete, func, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from anima.core.messages import ChatMessage, ConversationKey, Speaker
 from anima.errors import MemoryStoreError
@@ -205,7 +205,7 @@ class MemoryStore:
         try:
             return await self.database.transaction(work)
         except WRITE_ERRORS as exc:
-            raise MemoryStoreError(f"memory database error: {exc}") from exc
+            raise MemoryStoreError(f"memory database error: {_database_error(exc)}") from exc
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         """Like `run` for work that only reads: it takes no write lock, so a SQLite database that
@@ -213,7 +213,7 @@ class MemoryStore:
         try:
             return await self.database.read(work)
         except WRITE_ERRORS as exc:
-            raise MemoryStoreError(f"memory database error: {exc}") from exc
+            raise MemoryStoreError(f"memory database error: {_database_error(exc)}") from exc
 
     async def conversation(self, key: ConversationKey, display_name: str) -> ConversationState:
         """The conversation for `key`, created on first contact; cached after the first call."""
@@ -332,6 +332,10 @@ class MemoryStore:
         if not state.unsaved and self._outage is None:
             try:
                 message_id = await self.database.transaction(lambda conn: _insert_turn(conn, row), ADD_WAIT_S)
+            except IntegrityError as exc:
+                if await self._deleted_elsewhere(state):  # forgotten by another process meanwhile
+                    return StoredMessage(role, content, 0, created, cut)
+                self._write_failed(exc, f"the {role}'s message in conversation {state.id}")
             except WRITE_ERRORS as exc:
                 self._write_failed(exc, f"the {role}'s message in conversation {state.id}")
         if not message_id:
@@ -403,6 +407,8 @@ class MemoryStore:
                     lambda conn, row=row: _insert_turn_once(conn, row), wait_s
                 )
             except WRITE_ERRORS as exc:
+                if isinstance(exc, IntegrityError) and await self._deleted_elsewhere(state):
+                    return True  # its person was forgotten (`anima memory forget`): nothing to store
                 self._write_failed(exc, f"{len(state.unsaved)} messages of conversation {state.id}")
                 return False
             state.unsaved.pop(0)
@@ -619,6 +625,23 @@ class MemoryStore:
         for listener in self.forget_listeners:
             listener(platform, platform_user_id)
         return deleted
+
+    async def _deleted_elsewhere(self, state: ConversationState) -> bool:
+        """After a write broke a constraint: whether the conversation is gone (another process forgot
+        its person); then it is forgotten here too, its waiting messages dropped."""
+        query = select(Conversation.id).where(Conversation.id == state.id)
+        try:
+            if await self.read(lambda conn: conn.execute(query).first()) is not None:
+                return False
+        except MemoryStoreError:
+            return False
+        log.info(
+            "conversation %d was forgotten by another process: its late messages are not stored", state.id
+        )
+        self._forgotten.add(state.id)
+        state.forgotten = True
+        state.unsaved.clear()
+        return True
 
     def is_forgotten(self, state: ConversationState) -> bool:
         """Whether the conversation's person was forgotten since it was opened: write nothing for it."""

@@ -11,10 +11,11 @@ from datetime import timedelta
 from sqlalchemy import Connection, inspect, text
 
 from anima.app import Runtime
-from anima.core.messages import Incoming
+from anima.core.messages import ConversationKey, Incoming
 from anima.llm.base import GenerationRequest
 from anima.memory.inbox import Delivery, Inbox
 from anima.memory.models import utcnow
+from anima.memory.store import MemoryStore
 from anima.safety.audit import Where
 from anima.safety.verdict import Verdict
 from anima.soul.changes import Change, Source
@@ -169,3 +170,20 @@ async def test_answered_events_are_deleted_after_the_retention_period(any_runtim
     stored = await _everything_stored(any_runtime)
     assert '"text": "old"' not in stored
     assert '"text": "unanswered"' in stored and '"text": "new"' in stored
+
+
+async def test_a_message_after_another_process_forgot_the_person_is_not_stored(database_url: str) -> None:
+    """`anima memory forget` while `anima run` serves the person: the server's late write finds the
+    conversation gone, stores nothing and does not retry it forever."""
+    server = await MemoryStore.open(database_url)
+    cli = await MemoryStore.open(database_url)
+    try:
+        state = await server.conversation(ConversationKey("telegram", LIN_ID, LIN_ID, "aiko"), "Lin")
+        await server.add(state, "user", "hello")
+        await cli.forget_user("telegram", LIN_ID)
+        late = await server.add(state, "user", f"I live in {CANARY}.")
+        assert late.id == 0 and server.unsaved_count() == 0
+        assert await server.export_user("telegram", LIN_ID) is None
+    finally:
+        await cli.close()
+        await server.close()
