@@ -6,8 +6,8 @@
    silence, where changing state costs more than a vibrato or a slide is worth; short blips go.
 3. Time: a grid that every onset sits on (the coarsest that fits within 35 ms) gives the beat and
    the tempo; onsets and note ends are put on it, so what is printed is what is sung.
-4. Key: the major key whose scale the notes fill best (Krumhansl–Kessler profile); a note out of the
-   key that was hummed leaning towards a note of the key is moved onto it.
+4. Key: the major key whose scale holds the notes (Krumhansl–Kessler profile between equals); a note
+   out of the key that was hummed leaning towards a note of the key is moved onto it.
 """
 
 from __future__ import annotations
@@ -166,12 +166,18 @@ def _notes(path: np.ndarray, pitch: np.ndarray, voiced: np.ndarray) -> list[Hear
 
 
 def _key(notes: list[HeardNote]) -> int:
-    """The tonic's pitch class of the major key that fits the notes best, weighted by duration."""
+    """The tonic's pitch class of the major key whose scale holds most of the tune (by duration), the
+    Krumhansl–Kessler profile deciding between keys that hold as much."""
     weights = np.zeros(12)
     for note in notes:
         weights[note.pitch % 12] += note.duration_s
-    fits = [float(np.corrcoef(weights, np.roll(_PROFILE, tonic))[0, 1]) for tonic in range(12)]
-    return int(np.nanargmax(fits)) if not all(math.isnan(f) for f in fits) else 0
+
+    def fit(tonic: int) -> tuple[float, float]:
+        inside = sum(weights[(tonic + degree) % 12] for degree in _MAJOR) / max(weights.sum(), 1e-9)
+        profile = float(np.corrcoef(weights, np.roll(_PROFILE, tonic))[0, 1]) if weights.std() else 0.0
+        return round(inside, 2), profile
+
+    return max(range(12), key=fit)
 
 
 def _into_key(note: HeardNote, key: int) -> HeardNote:
@@ -212,13 +218,12 @@ def _misfit(times: np.ndarray, units: np.ndarray, step: float) -> float:
 
 
 def _beat_for(step: float) -> float:
-    """The beat: the grid step doubled or halved into 60–180 beats a minute."""
-    beat = step
-    while beat < BEAT_S[0]:
-        beat *= 2
-    while beat > BEAT_S[1]:
-        beat /= 2
-    return beat
+    """The beat: the grid step doubled or halved into 60–180 beats a minute, nearest 100 (a tune
+    heard in eighths at 80 is written at 80, not in quarters at 160)."""
+    beats = [step * 2.0**k for k in range(-4, 5) if BEAT_S[0] <= step * 2.0**k <= BEAT_S[1]]
+    if not beats:
+        return min(max(step, BEAT_S[0]), BEAT_S[1])
+    return min(beats, key=lambda beat: abs(math.log(beat / 0.6)))
 
 
 def _round_tempo(times: np.ndarray, units: np.ndarray, beat: float, grid: float) -> tuple[float, float]:
