@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 from tests.conftest import REPO
+from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.telegram_server import FakeTelegram
 
 ANIMA = str(Path(sys.executable).parent / "anima")
 TOKEN = "5432109876:AAF-rejected-token-never-to-be-printed-x"
 PASSWORD = "s3cret-Pa55word"
+DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.rejected.never-to-be-printed-discord"
 
 
 def _closed_port() -> int:
@@ -77,3 +79,17 @@ async def test_a_password_in_a_url_on_the_command_line_is_masked_too(tmp_path: P
     code, out, err = await _anima("--config", str(config), "memory", "copy", "--to", target)
     assert code == 2
     assert "anima:***@127.0.0.1" in err and PASSWORD not in out + err
+
+
+async def test_a_rejected_discord_token_is_named_but_never_printed(tmp_path: Path) -> None:
+    fake = await FakeDiscord(token="the-right-token").start()
+    try:
+        config = _config(
+            tmp_path, f"bots:\n  discord:\n    - token: '{DISCORD_TOKEN}'\n      api_base: {fake.api_base}\n"
+        )
+        code, out, err = await _anima("--config", str(config), "run")
+    finally:
+        await fake.close()
+    assert code == 2
+    assert "Discord refused the token" in err
+    assert DISCORD_TOKEN not in out + err

@@ -4,6 +4,7 @@ bytes and however many lines, every line is stored and answered, or the terminal
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import subprocess
 import sys
@@ -76,3 +77,20 @@ async def test_piped_lines_past_flood_control_wait_their_turn_and_all_are_answer
     assert _stored(tmp_path) == [f"line {n}" for n in range(1, 8)]
     assert "[flood control: the next line waits" in err
     assert "One at a time" not in out and "not answered" not in err
+
+
+async def test_chat_into_a_closed_pipe_ends_quietly(tmp_path: Path, server: FakeOpenAI) -> None:
+    """`anima chat < lines | head -1`: the reader is gone; the chat stops without a traceback."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            ANIMA, "--config", str(_config(tmp_path, server)), "chat", "--user", "lin",
+            stdin=subprocess.PIPE, stdout=write, stderr=subprocess.PIPE, cwd=REPO,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    async with asyncio.timeout(120):
+        _, err = await process.communicate(b"one\ntwo\nthree\n")
+    assert process.returncode == 141, err
+    assert b"Traceback" not in err and b"Exception ignored" not in err
