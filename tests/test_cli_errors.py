@@ -81,3 +81,13 @@ def test_output_into_a_closed_pipe_ends_quietly(config: Path) -> None:
         os.close(write)
     assert result.returncode == 141
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql+asyncpg://anima:pw-4711@[::1/anima", "postgresql+asyncpg://anima:pw-4711@host:port/x"]
+)
+def test_a_malformed_database_url_is_one_line_without_its_password(tmp_path: Path, url: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"characters_dir: {REPO / 'characters'}\nmemory:\n  database_url: '{url}'\n")
+    line = one_line_error(anima(config, "chat"))
+    assert "not a database URL" in line and "pw-4711" not in line

@@ -182,7 +182,7 @@ def shown_url(url: str) -> str:
     """A database URL fit to print or log: its password masked (`***`)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number, a broken [IPv6]
         return "<a database URL that cannot be parsed>"
 
 
@@ -191,7 +191,7 @@ def database_url_problem(url: str) -> str | None:
     PostgreSQL through asyncpg. Start and `anima config check` ask this before anything opens."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return f"{shown_url(url)}: not a database URL; expected {SUPPORTED}"
     backend = parsed.get_backend_name()
     if backend == "sqlite":
