@@ -152,6 +152,7 @@ class Pipeline:
         """Answer one message; call it holding its conversation's lock (`hold`). `resumed`: the
         message was received before a crash and may be stored already: it is not stored twice."""
         stream = stream or DiscardStream()
+        message = without_nul(message)
         if not message.text.strip():
             return None
         card = self.character_for(message)
@@ -331,3 +332,16 @@ def _screened(text: str, what: str) -> str:
 def _speaker(display_name: str) -> str:
     name = speaker_name(display_name)
     return name if find_injection(name) is None else speaker_name("")
+
+
+def without_nul(message: Incoming) -> Incoming:
+    """The message with NUL characters read as U+FFFD: PostgreSQL refuses them in text, and one
+    would otherwise keep the message (and every one after it) from being stored."""
+    if "\x00" not in message.text + message.persona + message.chat_context:
+        return message
+    return replace(
+        message,
+        text=message.text.replace("\x00", "\ufffd"),
+        persona=message.persona.replace("\x00", "\ufffd"),
+        chat_context=message.chat_context.replace("\x00", "\ufffd"),
+    )

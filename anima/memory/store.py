@@ -316,6 +316,7 @@ class MemoryStore:
         outage lasts, later messages wait for the retries instead of trying (and waiting) again.
         """
         created = at or self.clock()
+        content = content.replace("\x00", "\ufffd")  # PostgreSQL refuses NUL in text (pipeline.without_nul)
         if self.is_forgotten(state):  # a late write for a person forgotten meanwhile: nothing is kept
             return StoredMessage(role, content, 0, created, cut)
         row = {
@@ -727,6 +728,7 @@ def _written_elsewhere(conn: Connection, state: ConversationState) -> bool:
 
 
 def _user_id(conn: Connection, platform: str, platform_user_id: str, display_name: str) -> int:
+    display_name = display_name.replace("\x00", "\ufffd")
     where = (User.platform == platform, User.platform_user_id == platform_user_id)
     row = conn.execute(select(User.id, User.display_name).where(*where)).first()
     if row is None:
