@@ -23,7 +23,7 @@ from anima.core.untrusted import speaker_name
 from anima.errors import LLMError, MemoryStoreError, PromptTooLarge
 from anima.llm.router import LLMRouter
 from anima.memory.keeper import FinishedTurn, MemoryKeeper
-from anima.memory.store import ConversationState, MemoryStore
+from anima.memory.store import ConversationState, MemoryStore, storable_text
 from anima.ops.metrics import METRICS
 from anima.safety import SafetyPolicy
 from anima.safety.checks.injection import find_injection
@@ -152,7 +152,7 @@ class Pipeline:
         """Answer one message; call it holding its conversation's lock (`hold`). `resumed`: the
         message was received before a crash and may be stored already: it is not stored twice."""
         stream = stream or DiscardStream()
-        message = without_nul(message)
+        message = storable(message)
         if not message.text.strip():
             return None
         card = self.character_for(message)
@@ -334,14 +334,13 @@ def _speaker(display_name: str) -> str:
     return name if find_injection(name) is None else speaker_name("")
 
 
-def without_nul(message: Incoming) -> Incoming:
-    """The message with NUL characters read as U+FFFD: PostgreSQL refuses them in text, and one
-    would otherwise keep the message (and every one after it) from being stored."""
-    if "\x00" not in message.text + message.persona + message.chat_context:
+def storable(message: Incoming) -> Incoming:
+    """The message with what no database stores read as U+FFFD (NUL, which PostgreSQL refuses in
+    text, and lone surrogates, which are not UTF-8): one would otherwise keep the message, and every
+    one after it, from being stored."""
+    fields = (message.text, message.persona, message.chat_context, message.display_name)
+    clean = tuple(storable_text(value) for value in fields)
+    if clean == fields:
         return message
-    return replace(
-        message,
-        text=message.text.replace("\x00", "\ufffd"),
-        persona=message.persona.replace("\x00", "\ufffd"),
-        chat_context=message.chat_context.replace("\x00", "\ufffd"),
-    )
+    text, persona, chat_context, display_name = clean
+    return replace(message, text=text, persona=persona, chat_context=chat_context, display_name=display_name)

@@ -122,6 +122,17 @@ CACHE_BYTES = 256 * 1024 * 1024  # and the cached messages' size over all of the
 MESSAGE_OVERHEAD = 200  # bytes a cached message costs besides its text (the object, the deque slot)
 
 
+def storable_text(text: str) -> str:
+    """`text` with NUL (PostgreSQL refuses it) and lone surrogates (not UTF-8) as U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
+
+
 def _weight(recent: deque[StoredMessage]) -> int:
     """Roughly what a conversation's cached messages cost in memory, in bytes."""
     return sum(len(m.content) for m in recent) * 2 + MESSAGE_OVERHEAD * len(recent)
@@ -316,7 +327,7 @@ class MemoryStore:
         outage lasts, later messages wait for the retries instead of trying (and waiting) again.
         """
         created = at or self.clock()
-        content = content.replace("\x00", "\ufffd")  # PostgreSQL refuses NUL in text (pipeline.without_nul)
+        content = storable_text(content)
         if self.is_forgotten(state):  # a late write for a person forgotten meanwhile: nothing is kept
             return StoredMessage(role, content, 0, created, cut)
         row = {
@@ -728,7 +739,7 @@ def _written_elsewhere(conn: Connection, state: ConversationState) -> bool:
 
 
 def _user_id(conn: Connection, platform: str, platform_user_id: str, display_name: str) -> int:
-    display_name = display_name.replace("\x00", "\ufffd")
+    display_name = storable_text(display_name)
     where = (User.platform == platform, User.platform_user_id == platform_user_id)
     row = conn.execute(select(User.id, User.display_name).where(*where)).first()
     if row is None:

@@ -1,4 +1,4 @@
-"""Text no database takes as it is: a NUL character in a message or a name is stored (as U+FFFD) and
+"""Text no database takes as it is: a NUL or a lone surrogate in a message or a name is stored (as U+FFFD) and
 answered on SQLite and PostgreSQL, and never holds up the messages after it."""
 
 from __future__ import annotations
@@ -7,8 +7,10 @@ from anima.app import Runtime
 from anima.core.messages import Incoming
 
 
-async def test_a_nul_character_is_stored_and_answered(any_runtime: Runtime) -> None:
-    reply = await any_runtime.pipeline.handle(Incoming("telegram", "1", "1", "Li\x00n", "hello\x00 there"))
+async def test_nul_and_lone_surrogates_are_stored_and_answered(any_runtime: Runtime) -> None:
+    reply = await any_runtime.pipeline.handle(
+        Incoming("telegram", "1", "1", "Li\x00n\udc80", "hello\x00 there \ud800")
+    )
     assert reply is not None and not reply.failed
     after = await any_runtime.pipeline.handle(Incoming("telegram", "1", "1", "Lin", "and now?"))
     assert after is not None
@@ -16,4 +18,4 @@ async def test_a_nul_character_is_stored_and_answered(any_runtime: Runtime) -> N
     data = await any_runtime.memory.export_user("telegram", "1")
     assert data is not None
     said = [m["text"] for m in data["conversations"][0]["messages"] if m["role"] == "user"]
-    assert said == ["hello\ufffd there", "and now?"]
+    assert said == ["hello\ufffd there \ufffd", "and now?"]
