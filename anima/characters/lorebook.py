@@ -10,8 +10,8 @@ matches nothing.
 
 from __future__ import annotations
 
+import collections
 import functools
-import itertools
 import logging
 import re
 import time
@@ -32,7 +32,7 @@ REGEX_TIMEOUT_S = 0.05  # one regex search
 SCAN_BUDGET_S = 0.25  # all key searches of one prompt together, plain and regex
 MAX_SCAN_DEPTH = 50  # no entry scans further back than this many messages
 MAX_RECURSION_CHARS = 50_000  # of activated entries' text scanned per recursion step
-GRAM = 3  # plain keys are indexed by this many first characters
+GRAM = 4  # plain keys are indexed by one piece of this many characters
 
 _SLASHED = regex.compile(r"^/(.+)/([a-z]*)$", regex.DOTALL)
 _SLASH_FLAGS = {"i": regex.IGNORECASE, "s": regex.DOTALL, "m": regex.MULTILINE}
@@ -99,6 +99,7 @@ class _Candidate:
     entry: LorebookEntry
     book: Lorebook
     decorated: Decorated
+    compiled: dict[str, _Key | None] = field(default_factory=dict, repr=False)  # its keys, once compiled
 
     @property
     def scan_depth(self) -> int:
@@ -128,10 +129,14 @@ class _Searcher:
         self.timed_out = False
         self._folded: dict[str, str] = {}
 
-    def search(self, key: str, entry: LorebookEntry, text: str) -> bool:
-        compiled = compile_key(
-            key, bool(entry.case_sensitive), entry.match_whole_words is not False, bool(entry.use_regex)
-        )
+    def search(self, key: str, candidate: _Candidate, text: str) -> bool:
+        if key in candidate.compiled:
+            compiled = candidate.compiled[key]
+        else:
+            entry = candidate.entry
+            compiled = candidate.compiled[key] = compile_key(
+                key, bool(entry.case_sensitive), entry.match_whole_words is not False, bool(entry.use_regex)
+            )
         if compiled is None or not text:
             return False
         if self.left <= 0:
@@ -152,11 +157,11 @@ class _Searcher:
         finally:
             self.left -= time.monotonic() - started
 
-    def any(self, keys: Sequence[str], entry: LorebookEntry, text: str) -> bool:
-        return any(self.search(key, entry, text) for key in keys)
+    def any(self, keys: Sequence[str], candidate: _Candidate, text: str) -> bool:
+        return any(self.search(key, candidate, text) for key in keys)
 
-    def all(self, keys: Sequence[str], entry: LorebookEntry, text: str) -> bool:
-        return all(self.search(key, entry, text) for key in keys)
+    def all(self, keys: Sequence[str], candidate: _Candidate, text: str) -> bool:
+        return all(self.search(key, candidate, text) for key in keys)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -213,8 +218,6 @@ def activate(
     prompt under one time budget."""
     searcher = _Searcher(budget_s)
     indexes = [_index_of(book) for book in books]
-    candidates = [c for index in indexes for c in index.candidates]
-    offsets = list(itertools.accumulate((len(index.candidates) for index in indexes), initial=0))
     messages = messages[-MAX_SCAN_DEPTH:]
     chat_text: dict[int, str] = {}
 
@@ -223,30 +226,22 @@ def activate(
             chat_text[depth] = "\n".join(messages[len(messages) - depth :]) if depth > 0 else ""
         return chat_text[depth]
 
-    def depth_of(number: int) -> int:
-        return min(candidates[number].scan_depth, len(messages))
-
-    # the newest message that holds one of a candidate's plain keys (1 = the newest), looked up per message
-    deepest = max((depth_of(n) for n in range(len(candidates))), default=0)
-    nearest: dict[int, int] = {}
-    for distance in range(1, deepest + 1):
-        text = messages[-distance]
-        for base, index in zip(offsets, indexes, strict=False):
-            for number in index.hits(text):
-                nearest.setdefault(base + number, distance)
-    to_check = {n for n, distance in nearest.items() if distance <= depth_of(n)}
-    for base, index in zip(offsets, indexes, strict=False):
-        to_check.update(base + n for n in index.constants)
-        to_check.update(base + n for n in index.unindexed)
-
     active: dict[int, Activation] = {}
-    for number in sorted(to_check):
-        candidate = candidates[number]
-        entry = candidate.entry
-        if entry.constant or "activate" in candidate.decorated.decorators:
-            active[id(entry)] = _activation(candidate, recursive=False, constant=True)
-        elif _triggered(candidate, chat(depth_of(number)), searcher):
-            active[id(entry)] = _activation(candidate, recursive=False, constant=False)
+    for index in indexes:
+        # the newest message holding a piece of one of an entry's keys (1 = the newest message)
+        nearest: dict[int, int] = {}
+        for distance in range(1, min(index.deepest, len(messages)) + 1):
+            for number in index.hits(messages[-distance]):
+                nearest.setdefault(number, distance)
+        to_check = {n for n, distance in nearest.items() if distance <= index.depths[n]}
+        to_check.update(index.constants, index.unindexed)
+        for number in sorted(to_check):
+            candidate = index.candidates[number]
+            entry = candidate.entry
+            if entry.constant or "activate" in candidate.decorated.decorators:
+                active[id(entry)] = _activation(candidate, recursive=False, constant=True)
+            elif _triggered(candidate, chat(min(index.depths[number], len(messages))), searcher):
+                active[id(entry)] = _activation(candidate, recursive=False, constant=False)
 
     recursive = any(book.recursive_scanning for book in books)
     steps = min(
@@ -259,18 +254,15 @@ def activate(
         if not buffer:
             break
         fresh = []
-        numbers: set[int] = set()
-        for base, index in zip(offsets, indexes, strict=False):
-            numbers.update(base + n for n in index.hits(buffer))
-            numbers.update(base + n for n in index.unindexed)
-        for number in sorted(numbers):
-            candidate = candidates[number]
-            entry = candidate.entry
-            if id(entry) in active or entry.exclude_recursion:
-                continue
-            if _triggered(candidate, buffer, searcher):
-                active[id(entry)] = activation = _activation(candidate, recursive=True, constant=False)
-                fresh.append(activation)
+        for index in indexes:
+            for number in sorted({*index.hits(buffer), *index.unindexed}):
+                candidate = index.candidates[number]
+                entry = candidate.entry
+                if id(entry) in active or entry.exclude_recursion:
+                    continue
+                if _triggered(candidate, buffer, searcher):
+                    active[id(entry)] = activation = _activation(candidate, recursive=True, constant=False)
+                    fresh.append(activation)
         if not fresh:
             break
     if searcher.timed_out:
@@ -280,11 +272,12 @@ def activate(
 
 class _Index:
     """One lorebook ready for activation: its entries with their decorators split, and each entry's
-    plain keys filed under their first characters (casefolded unless case-sensitive).
+    plain keys filed under one piece of GRAM characters (the piece fewest other keys share;
+    casefolded unless the entry is case-sensitive).
 
-    A message is then looked up by its own character triples, never searched once per key: the cost
-    of a message is its length plus the entries it can trigger, not the size of the lorebook. Entries
-    with a regex key cannot be filed and are checked every time, under the time budget."""
+    A message is then looked up by its own pieces, never searched once per key: the cost of a message
+    is its length plus the entries it can trigger, not the size of the lorebook. Entries with a regex
+    key cannot be filed and are checked every time, under the time budget."""
 
     def __init__(self, book: Lorebook) -> None:
         self.candidates = [
@@ -292,39 +285,36 @@ class _Index:
             for c in (_Candidate(e, book, split_decorators(e.content)) for e in book.entries if e.enabled)
             if "dont_activate" not in c.decorated.decorators
         ]
+        self.depths = [c.scan_depth for c in self.candidates]
+        self.deepest = max(self.depths, default=0)
         self.constants: list[int] = []
         self.unindexed: list[int] = []
-        self.folded: dict[str, list[int]] = {}  # case-insensitive keys, by their casefolded start
+        self.folded: dict[str, list[int]] = {}  # case-insensitive keys, by a casefolded piece
         self.exact: dict[str, list[int]] = {}
-        self.lengths: set[int] = set()  # gram lengths in use: 3, or shorter for one- and two-letter keys
+        self.lengths: set[int] = set()  # piece lengths in use: GRAM, or shorter for shorter keys
+        needles: list[tuple[int, list[tuple[str, bool]]]] = []
         for number, candidate in enumerate(self.candidates):
             entry = candidate.entry
             if entry.constant or "activate" in candidate.decorated.decorators:
                 self.constants.append(number)
                 continue
-            keys = [*entry.keys, *candidate.decorated.additional_keys]
-            filed: list[tuple[dict[str, list[int]], str]] = []
-            for key in keys:
-                compiled = compile_key(
-                    key,
-                    bool(entry.case_sensitive),
-                    entry.match_whole_words is not False,
-                    bool(entry.use_regex),
-                )
-                if compiled is None:
-                    continue  # an empty key or an invalid regex never matches
-                if compiled.needle is None or "\n" in compiled.needle:
-                    filed = []
-                    self.unindexed.append(number)
-                    break
-                gram = compiled.needle[:GRAM]
-                filed.append((self.folded if compiled.folded else self.exact, gram))
-            for table, gram in filed:
-                table.setdefault(gram, []).append(number)
-                self.lengths.add(len(gram))
+            found = [_needle(key, entry) for key in (*entry.keys, *candidate.decorated.additional_keys)]
+            if any(n is _UNINDEXED for n in found):
+                self.unindexed.append(number)  # a regex key: checked every time, under the time budget
+            else:
+                needles.append((number, [n for n in found if isinstance(n, tuple)]))
+        # each key is filed under its rarest piece, so keys that share a start ("tea1", "tea2") spread out
+        counts = collections.Counter(
+            piece for _, keys in needles for needle, _ in keys for piece in set(_pieces(needle))
+        )
+        for number, keys in needles:
+            for needle, folded in keys:
+                piece = min(_pieces(needle), key=counts.__getitem__)
+                (self.folded if folded else self.exact).setdefault(piece, []).append(number)
+                self.lengths.add(len(piece))
 
     def hits(self, text: str) -> set[int]:
-        """Candidates that have a plain key whose first characters occur in `text`."""
+        """Candidates with a plain key whose filed piece occurs in `text` (the only ones that can match)."""
         found: set[int] = set()
         if not text:
             return found
@@ -338,6 +328,29 @@ class _Index:
             for gram in grams:
                 found.update(table.get(gram, ()))
         return found
+
+
+_UNINDEXED = object()
+
+
+def _needle(key: str, entry: LorebookEntry) -> tuple[str, bool] | object | None:
+    """(text every match of a plain key contains, whether casefolded), _UNINDEXED for a regex key or
+    one spanning lines, None for an empty key: compile_key's rules, without compiling anything."""
+    key = key.strip()
+    if not key:
+        return None
+    if entry.use_regex or _SLASHED.match(key):
+        return _UNINDEXED
+    if "\n" in key:
+        return _UNINDEXED
+    return (key, False) if entry.case_sensitive else (key.casefold(), True)
+
+
+def _pieces(needle: str) -> list[str]:
+    """Every GRAM-long piece of a needle (the needle itself when shorter)."""
+    if len(needle) <= GRAM:
+        return [needle]
+    return [needle[i : i + GRAM] for i in range(len(needle) - GRAM + 1)]
 
 
 _INDEXES: dict[int, _Index] = {}
@@ -355,21 +368,21 @@ def _index_of(book: Lorebook) -> _Index:
 def _triggered(candidate: _Candidate, text: str, searcher: _Searcher) -> bool:
     entry, decorated = candidate.entry, candidate.decorated
     keys = [*entry.keys, *decorated.additional_keys]
-    if not text or not searcher.any(keys, entry, text):
+    if not text or not searcher.any(keys, candidate, text):
         return False
-    if decorated.exclude_keys and searcher.any(decorated.exclude_keys, entry, text):
+    if decorated.exclude_keys and searcher.any(decorated.exclude_keys, candidate, text):
         return False
     secondary = entry.secondary_keys or []
     if not entry.selective or not secondary:
         return True
     logic = entry.selective_logic or "and_any"
     if logic == "and_any":
-        return searcher.any(secondary, entry, text)
+        return searcher.any(secondary, candidate, text)
     if logic == "and_all":
-        return searcher.all(secondary, entry, text)
+        return searcher.all(secondary, candidate, text)
     if logic == "not_any":
-        return not searcher.any(secondary, entry, text)
-    return not searcher.all(secondary, entry, text)  # not_all
+        return not searcher.any(secondary, candidate, text)
+    return not searcher.all(secondary, candidate, text)  # not_all
 
 
 def _activation(candidate: _Candidate, *, recursive: bool, constant: bool) -> Activation:
