@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class YamlDocument:
     path: Path
     text: str
     data: Any
+    _root: yaml.Node | None = field(default=None, repr=False, compare=False)  # composed on first use
 
     @property
     def display_path(self) -> str:
@@ -48,7 +49,9 @@ class YamlDocument:
 
     def line_of(self, loc: Sequence[str | int]) -> int:
         """1-based line of the deepest node on `loc` that exists in the file."""
-        node = yaml.compose(self.text, Loader=_Loader)
+        if self._root is None:
+            self._root = yaml.compose(self.text, Loader=_Loader)  # once, however many errors there are
+        node = self._root
         if node is None:
             return 1
         line = node.start_mark.line + 1

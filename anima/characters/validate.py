@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from anima.errors import ConfigError
 from anima.yaml_source import YamlDocument, display_path, field_path, read_yaml
 
 CARD_FILE_SUFFIXES = (*CARD_SUFFIXES, ".json", ".png")
+KEY_CHECK_BUDGET_S = 0.5  # for probing every regex key of a card: a card of slow keys is not a slow check
 _PROBLEM = re.compile(
     r"^(?P<file>.+?):(?:(?P<line>\d+):)? (?:(?P<field>[\w.\[\]]+): )?(?P<message>.*)$", re.DOTALL
 )
@@ -108,8 +110,13 @@ def _card_findings(card: CharacterCard, path: Path, doc: YamlDocument | None) ->
                 )
             )
     if card.lorebook is not None:
+        deadline = time.monotonic() + KEY_CHECK_BUDGET_S
+        unchecked = 0
         for i, entry in enumerate(card.lorebook.entries):
             for j, key in enumerate([*entry.keys, *(entry.secondary_keys or [])]):
+                if time.monotonic() > deadline:
+                    unchecked += 1
+                    continue
                 problem = key_problem(key, bool(entry.use_regex))
                 if problem:
                     group, index = (
@@ -117,6 +124,17 @@ def _card_findings(card: CharacterCard, path: Path, doc: YamlDocument | None) ->
                     )
                     loc: list[str | int] = ["lorebook", "entries", i, group, index]
                     findings.append(Finding("error", shown, at(loc), field_path(loc), problem))
+        if unchecked:
+            findings.append(
+                Finding(
+                    "warning",
+                    shown,
+                    at(["lorebook"]),
+                    "lorebook",
+                    f"{unchecked:,} keys were not checked for slow regular expressions (the check's "
+                    f"{KEY_CHECK_BUDGET_S:g} s were spent); at run time a slow key still matches nothing",
+                )
+            )
     if card.avatar and not (path.parent / card.avatar).exists():
         findings.append(
             Finding("warning", shown, at(["avatar"]), "avatar", f"{card.avatar} is not next to the card")

@@ -93,6 +93,14 @@ def lorebook_json(entries: int, content: str = "c", keys: int = 1) -> bytes:
     return json.dumps(v2(character_book=book)).encode()
 
 
+def slow_regex_yaml(entries: int) -> bytes:
+    """A lorebook whose every key is a catastrophic regular expression."""
+    lines = ["name: Slow", "description: d", "greeting: hi", "lorebook:", "  entries:"]
+    for i in range(entries):
+        lines += [f"    - keys: ['(x+x+)+y{i}']", "      use_regex: true", "      content: c"]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def capped_card_json() -> bytes:
     """The largest lorebook a card may carry: 5,000 entries of two keys and ~250 characters each."""
     from anima.characters.limits import MAX_ENTRIES_PER_LOREBOOK
@@ -162,7 +170,11 @@ def _shared_lorebook(levels: int) -> Callable[[Path], None]:
 
 CASES = [
     Case(
-        "YAML alias bomb (496 bytes)", "bomb.yaml", lambda _: alias_bomb(), "validate", "anchors (&a) are not"
+        "YAML alias bomb (under 500 bytes)",
+        "bomb.yaml",
+        lambda _: alias_bomb(),
+        "validate",
+        "anchors (&a) are not",
     ),
     Case(
         "billion laughs (YAML)",
@@ -224,6 +236,13 @@ CASES = [
         lambda _: lorebook_json(6_000),
         "import",
         "6,000 lorebook",
+    ),
+    Case(
+        "2,000 catastrophic regex keys",
+        "slow.yaml",
+        lambda _: slow_regex_yaml(2_000),
+        "validate",
+        "catastrophic backtracking",
     ),
     Case("a card at the caps (5,000 entries)", "capped.json", lambda _: capped_card_json(), "install", ""),
 ]
