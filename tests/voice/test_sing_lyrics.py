@@ -53,3 +53,15 @@ async def test_lyrics_that_never_fit_fail_with_what_to_do(router: LLMRouter, ins
     with pytest.raises(ScoreError, match=f"could not fit lyrics to this melody in {MAX_ATTEMPTS} tries"):
         await write_lyrics(router, card("aiko"), parse(MELODY).score, "the sea")
     assert len(instant_llm.requests) == MAX_ATTEMPTS
+
+
+async def test_a_melody_too_long_to_sing_is_refused_before_any_lyrics_are_asked_for(
+    router: LLMRouter, instant_llm: InstantLLM
+) -> None:
+    from anima.commands.singing.request import score_for
+    from anima.voice.sing.score import MAX_SUNG_NOTES
+
+    notes = "C4/2 " * (MAX_SUNG_NOTES + 1)
+    with pytest.raises(ScoreError, match=f"{MAX_SUNG_NOTES + 1} sung notes; at most {MAX_SUNG_NOTES}"):
+        await score_for(f"/sing about the sea | {notes}", card("aiko"), router)
+    assert instant_llm.requests == []

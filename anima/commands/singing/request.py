@@ -46,6 +46,7 @@ async def score_for(
     score = score.transposed(transpose) if transpose else score
     topic = topic if topic is not None else words
     if not score.has_lyrics and topic:
+        score.check(lyrics=False)  # a melody too big to sing gets no lyrics written for it
         score = await write_lyrics(router, card, score, topic)
     score.check()
     return Song(score, backing or notation_backing(options))

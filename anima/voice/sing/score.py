@@ -140,10 +140,11 @@ class Score:
         notes = tuple(n if n.pitch is None else replace(n, syllable=next(given)) for n in self.notes)
         return replace(self, notes=notes)
 
-    def check(self, backing: bool = False) -> None:
+    def check(self, backing: bool = False, lyrics: bool = True) -> None:
         """Raise ScoreError for what cannot be sung: no notes, no lyrics, too long, too many notes or
         syllables, notes too short or out of range; with `backing`, a backing track too big to render.
-        Counts come first, so an oversized score is refused before anything walks its notes."""
+        Counts come first, so an oversized score is refused before anything walks its notes. With
+        `lyrics=False` (a melody that lyrics will be written for) only the melody is checked."""
         if len(self.notes) > MAX_NOTES:
             raise ScoreError(
                 f"the melody has {len(self.notes):,} notes and rests; at most {MAX_NOTES} can be sung"
@@ -158,7 +159,7 @@ class Score:
             raise ScoreError("the score has no notes to sing, only rests")
         if len(sung) > MAX_SUNG_NOTES:
             raise ScoreError(f"the melody has {len(sung):,} sung notes; at most {MAX_SUNG_NOTES} can be sung")
-        if not self.has_lyrics:
+        if lyrics and not self.has_lyrics:
             raise ScoreError(
                 "the score has no lyrics. Add them (a line of syllables under the notes, or lyric events in "
                 "the file), or ask for new ones: /sing about the sea | C4 D4 E4 …"
