@@ -278,9 +278,10 @@ def midi_song(notes: int = 8, step: int = 480, syllable: str = "la", tempos: byt
 
 
 def midi_tempo_map(changes: int = 100_000, notes: int = 100) -> bytes:
-    """A long tempo map (a change every tick) under a short melody: 100k changes are ~700 KB."""
+    """A long tempo map (a change every tick) under a melody that spans it: 100k changes are ~700 KB."""
     changes_part = b"".join(tempo(1, 400_000 + i % 200_000) for i in range(changes))
-    melody = b"".join(lyric(0, "la ") + note_on(0, 60) + note_off(4, 60) for _ in range(notes))
+    step = max(48, changes // notes)
+    melody = b"".join(lyric(0, "la ") + note_on(0, 60) + note_off(step, 60) for _ in range(notes))
     return smf(changes_part, melody)
 
 
