@@ -44,6 +44,9 @@ class ImportedCard:
     yaml_text: str
     avatar: bytes | None = None
     warnings: list[str] = field(default_factory=list)
+    llm_notes: list[str] = field(
+        default_factory=list
+    )  # what clamp_llm kept, dropped or lowered (in warnings too)
 
 
 def read_card(
@@ -78,13 +81,12 @@ def read_card(
     card.id = card_id or card_id_for(card.name, filename)
     if avatar is not None:
         card.avatar = f"{card.id}.png"
-    if llm is not None:
-        warnings += clamp_llm(card, llm, name)[0]
+    notes = clamp_llm(card, llm, name)[0] if llm is not None else []
     header = f"Imported from {name} (Character Card {converted.spec.upper()})."
     text = dump_card_yaml(card, header, verify=False)
     # loaded where it will be written (its shared lorebooks resolve from there), and compared
     _same_card(card, load_card_bytes(text.encode("utf-8"), directory / f"{card.id}.yaml"))
-    return ImportedCard(card, converted.spec, text, avatar, [*warnings, *converted.warnings])
+    return ImportedCard(card, converted.spec, text, avatar, [*warnings, *converted.warnings, *notes], notes)
 
 
 def _read_yaml_card(
@@ -99,7 +101,7 @@ def _read_yaml_card(
             card, f"Installed from {name}; its llm settings were held to this deployment's."
         )
         notes.append(f"{name}: the card was saved without its comments, with the llm settings above")
-    return ImportedCard(card, "yaml", text, warnings=notes)
+    return ImportedCard(card, "yaml", text, warnings=notes, llm_notes=notes)
 
 
 def clamp_llm(card: CharacterCard, llm: LLMSettings, where: str) -> tuple[list[str], bool]:

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from anima.characters.card import CharacterCard
-from anima.characters.importer import read_card
+from anima.characters.importer import MAX_CARD_BYTES, read_card
 from anima.characters.library import CARD_SUFFIXES, card_files, load_card
+from anima.characters.limits import CARD_YAML
 from anima.characters.lorebook import key_problem
 from anima.characters.macros import COMPUTED_MACROS, TEMPLATE_MACROS, unknown_macros
 from anima.errors import ConfigError
-from anima.yaml_source import YamlDocument, display_path, field_path, read_yaml
+from anima.yaml_source import YamlDocument, display_path, field_path, read_bounded, read_yaml
 
 CARD_FILE_SUFFIXES = (*CARD_SUFFIXES, ".json", ".png")
 KEY_CHECK_BUDGET_S = 0.5  # for probing every regex key of a card: a card of slow keys is not a slow check
@@ -74,13 +75,13 @@ def check_card_file(path: Path) -> list[Finding]:
             card = load_card(path)
         except ConfigError as exc:
             return [parse_problem(p) for p in exc.problems]
-        return _card_findings(card, path, read_yaml(path))
+        return _card_findings(card, path, read_yaml(path, CARD_YAML))
     if path.suffix.lower() not in CARD_FILE_SUFFIXES:
         return [
             Finding("error", display_path(path), None, "", "not a card file (.yaml, .yml, .json or .png)")
         ]
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_CARD_BYTES, "a card")
         imported = read_card(data, path.name, path.parent)
     except FileNotFoundError:
         return [Finding("error", display_path(path), None, "", "file not found")]

@@ -119,3 +119,15 @@ async def test_a_file_that_is_not_a_card_gets_the_only_text_note(
 def test_admins_may_be_written_as_numbers_in_the_config() -> None:
     settings = TelegramBotSettings.model_validate({"token": "1:x", "admins": [101, "102"]})
     assert settings.admins == ["101", "102"]
+
+
+async def test_a_cards_llm_settings_are_held_to_the_config_and_the_admin_is_told(
+    adapter: TelegramAdapter, fake: FakeBot, runtime: Runtime
+) -> None:
+    text = MIRA + "llm:\n  backend: somewhere-expensive\n  max_tokens: 8192\n"
+    answer = await send_file(fake, ALICE, text.encode(), "mira.yaml")
+    assert "Installed Mira (id mira)" in answer
+    assert "llm.backend: 'somewhere-expensive' is not defined in llm.backends here; dropped" in answer
+    assert "llm.max_tokens: 8,192 lowered to" in answer
+    installed = runtime.characters.get("mira").llm
+    assert installed.backend is None and installed.max_tokens is not None and installed.max_tokens < 8192

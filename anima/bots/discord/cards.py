@@ -9,7 +9,7 @@ from pathlib import Path
 import discord
 
 from anima.app import Runtime
-from anima.characters.install import MAX_INSTALL_BYTES, install_card
+from anima.characters.install import MAX_INSTALL_BYTES, install_card_reporting
 from anima.errors import AnimaError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,10 @@ class CardInstaller:
         directory = self.runtime.characters.directory
         try:
             # Parsing a PNG and writing files is blocking work: off the event loop.
-            card = await asyncio.to_thread(
-                install_card, data, name, directory, self.max_bytes, llm=self.runtime.settings.llm
+            imported = await asyncio.to_thread(
+                install_card_reporting, data, name, directory, self.max_bytes, llm=self.runtime.settings.llm
             )
+            card = imported.card
         except AnimaError as exc:
             problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
             lines = [f"- {discord.utils.escape_markdown(p)}" for p in problems[:MAX_PROBLEMS]]
@@ -75,4 +76,4 @@ class CardInstaller:
         return (
             f"Installed **{card.name}** (id `{card.id}`). Start a message with {card.name} to talk with "
             f"them, or bind them to a channel with /character set {card.id}"
-        )
+        ) + "".join(f"\n- {discord.utils.escape_markdown(note)}" for note in imported.llm_notes)

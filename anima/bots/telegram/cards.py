@@ -12,7 +12,7 @@ from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
 from anima.app import Runtime
-from anima.characters.install import MAX_INSTALL_BYTES, install_card
+from anima.characters.install import MAX_INSTALL_BYTES, install_card_reporting
 from anima.errors import AnimaError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,10 @@ class CardInstaller:
         directory = self.runtime.characters.directory
         try:
             # Parsing a PNG and writing files is blocking work: off the event loop.
-            card = await asyncio.to_thread(
-                install_card, data, name, directory, self.max_bytes, llm=self.runtime.settings.llm
+            imported = await asyncio.to_thread(
+                install_card_reporting, data, name, directory, self.max_bytes, llm=self.runtime.settings.llm
             )
+            card = imported.card
         except AnimaError as exc:
             problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
             return f"{name} was not installed:\n" + "\n".join(f"• {p}" for p in problems)
@@ -68,4 +69,5 @@ class CardInstaller:
             return f"{name} could not be written on the server; its log says why."
         await self.runtime.characters.reload([directory / f"{card.id}.yaml"])
         log.info("user %s installed character %s from %s", sender.id, card.id, name)
-        return f"Installed {card.name} (id {card.id}). Talk with them here: /character {card.id}"
+        notes = "".join(f"\n• {note}" for note in imported.llm_notes)  # its llm settings, held to ours
+        return f"Installed {card.name} (id {card.id}). Talk with them here: /character {card.id}{notes}"
