@@ -13,7 +13,7 @@ around "claim the delivery, answer it, mark it answered", and `Pipeline.handle` 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Hashable, Iterable
+from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Protocol
@@ -29,6 +29,8 @@ class SharedLocks(Protocol):
 
     def hold(self, name: str) -> AbstractAsyncContextManager[None]: ...
 
+    def hold_many(self, names: Sequence[str]) -> AbstractAsyncContextManager[None]: ...
+
     async def close(self) -> None: ...
 
 
@@ -41,7 +43,8 @@ class ConversationLocks:
         self._users: dict[Hashable, int] = {}
 
     @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+    async def hold(self, key: Hashable, shared: bool = True) -> AsyncIterator[None]:
+        """Hold one conversation (`shared`: behind the other processes' lock too, when there is one)."""
         task = asyncio.current_task()
         held = _held.get() or {}
         mine = (id(self), key)
@@ -51,7 +54,7 @@ class ConversationLocks:
         lock = self._locks.setdefault(key, asyncio.Lock())  # asyncio.Lock wakes waiters in FIFO order
         self._users[key] = self._users.get(key, 0) + 1
         try:
-            async with lock, self._shared(key):
+            async with lock, self._shared(key) if shared else nullcontext():
                 token = _held.set({**held, mine: task}) if task is not None else None
                 try:
                     yield
@@ -69,10 +72,16 @@ class ConversationLocks:
     @asynccontextmanager
     async def hold_all(self, keys: Iterable[Hashable]) -> AsyncIterator[None]:
         """Hold several conversations at once (forgetting a person holds all of theirs). Taken in one
-        order, so two callers never wait on each other; a turn holds only one, so it never waits on this."""
+        order, so two callers never wait on each other; a turn holds only one, so it never waits on
+        this. The other processes' locks are taken on one connection, however many there are."""
+        task = asyncio.current_task()
+        held = _held.get() or {}
+        fresh = sorted({k for k in keys if task is None or held.get((id(self), k)) is not task}, key=repr)
         async with AsyncExitStack() as stack:
-            for key in sorted(set(keys), key=repr):
-                await stack.enter_async_context(self.hold(key))
+            for key in fresh:
+                await stack.enter_async_context(self.hold(key, shared=False))
+            if self.shared is not None and fresh:
+                await stack.enter_async_context(self.shared.hold_many([repr(k) for k in fresh]))
             yield
 
     def keys(self) -> list[Hashable]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from enum import Enum
 
@@ -60,6 +60,29 @@ class AdvisoryLocks:
             yield
         finally:
             await _unlock(conn, key)
+
+    @asynccontextmanager
+    async def hold_many(self, names: Sequence[str]) -> AsyncIterator[None]:
+        """Several locks on one connection (forgetting a person holds all of their conversations,
+        which may be more than the pool has connections), taken in one order; ending the session
+        releases them all at once."""
+        keys = sorted({lock_key(name) for name in names})
+        if not keys:
+            yield
+            return
+        conn = await self._locked(keys[0])
+        try:
+            for key in keys[1:]:
+                await conn.execute(_LOCK, {"key": key})
+        except BaseException as exc:
+            await _discard(conn)
+            if isinstance(exc, SQLAlchemyError):
+                raise MemoryStoreError(f"cannot take a conversation lock: {exc}") from exc
+            raise
+        try:
+            yield
+        finally:
+            await _discard(conn)
 
     async def _locked(self, key: int) -> AsyncConnection:
         try:

@@ -187,3 +187,14 @@ async def test_a_message_after_another_process_forgot_the_person_is_not_stored(d
     finally:
         await cli.close()
         await server.close()
+
+
+async def test_forgetting_a_person_in_more_chats_than_lock_connections_finishes(any_runtime: Runtime) -> None:
+    """On PostgreSQL each held conversation is an advisory lock: forget takes them on one connection,
+    so a person in more chats than the lock pool has connections (32) is forgotten, not stuck."""
+    for chat in range(40):
+        key = ConversationKey("telegram", f"-{chat}", LIN_ID, "aiko")
+        await any_runtime.memory.add(await any_runtime.memory.conversation(key, "Lin"), "user", "hi")
+    async with asyncio.timeout(60):
+        assert await any_runtime.memory.forget_user("telegram", LIN_ID) == 40
+    await any_runtime.pipeline.handle(said(LIN, "back again"))  # the locks were all given back
