@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ from anima.errors import ConfigError, InputRejected
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE = "tag:yaml.org,2002:merge"
+_INT = "tag:yaml.org,2002:int"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,20 @@ def _child(node: yaml.Node, key: str | int) -> tuple[yaml.Node | None, yaml.Node
     return None
 
 
+def _scalar_problem(node: yaml.Node, loader: Any) -> str | None:
+    """Why a plain number or date YAML resolved cannot be built (too many digits, a 13th month)."""
+    if node.tag == _INT:
+        if len(str(node.value)) > sys.get_int_max_str_digits():
+            limit = sys.get_int_max_str_digits()
+            return f"a number with more than {limit:,} digits; quote it to keep it as text"
+        return None
+    try:
+        loader.construct_yaml_timestamp(node)
+    except ValueError as exc:
+        return f"{str(node.value)[:40]!r} is not a date ({exc}); quote it to keep it as text"
+    return None
+
+
 def field_path(loc: Sequence[str | int]) -> str:
     out = ""
     for part in loc:
@@ -140,10 +157,12 @@ def parse_yaml(raw: bytes, path: Path, bounds: YamlBounds = CONFIG_BOUNDS) -> Ya
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
-            duplicates = _duplicate_keys(node, shown) if node is not None else []
-            if duplicates:
-                raise ConfigError(duplicates)
+            problems = _node_problems(node, shown, loader) if node is not None else []
+            if problems:
+                raise ConfigError(problems)
             data = loader.construct_document(node) if node is not None else None
+        except (ValueError, TypeError, OverflowError) as exc:  # a value its tag cannot hold (`!!int x`)
+            raise ConfigError([f"{shown}: cannot read a value: {exc}; quote it to keep it as text"]) from None
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
@@ -208,8 +227,9 @@ def _check_events(text: str, shown: str, bounds: YamlBounds) -> None:
         loader.dispose()
 
 
-def _duplicate_keys(root: yaml.Node, shown: str) -> list[str]:
-    """`file:line: key.path: duplicate key …` for every key set twice in one mapping (no recursion)."""
+def _node_problems(root: yaml.Node, shown: str, loader: Any) -> list[str]:
+    """Every key set twice in one mapping (`file:line: key.path: duplicate key …`, naming both lines)
+    and every whole number too long for Python to read, found in one walk without recursion."""
     problems: list[tuple[int, str]] = []
     seen_nodes: set[int] = set()
     stack: list[tuple[yaml.Node, list[str | int]]] = [(root, [])]
@@ -236,6 +256,10 @@ def _duplicate_keys(root: yaml.Node, shown: str) -> list[str]:
                     stack.append((value_node, [*loc, key]))
         elif isinstance(node, yaml.SequenceNode):
             stack.extend((child, [*loc, i]) for i, child in enumerate(node.value))
+        elif node.tag in (_INT, _TIMESTAMP) and (problem := _scalar_problem(node, loader)):
+            line = node.start_mark.line + 1
+            where = f"{shown}:{line}: {field_path(loc)}" if loc else f"{shown}:{line}"
+            problems.append((line, f"{where}: {problem}"))
     return [text for _, text in sorted(problems)]
 
 

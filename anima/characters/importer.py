@@ -25,6 +25,7 @@ from anima.characters.limits import (
     count_values,
     json_where,
     load_json,
+    parse_json,
 )
 from anima.characters.tavern import card_from_tavern
 from anima.config import LLMSettings
@@ -177,7 +178,7 @@ def _decode_chunk(text: str, where: str) -> Any:
         raise ConfigError([f"{where}: not base64; a card chunk holds base64 of the card's JSON"]) from None
     check_json(raw, where)
     try:
-        obj = json.loads(raw.decode("utf-8-sig"))
+        obj = parse_json(raw.decode("utf-8-sig"), where)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError([f"{where}: the base64 does not decode to JSON: {exc}"]) from None
     count_values(obj, json_where(where))

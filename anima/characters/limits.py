@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,29 +48,37 @@ LOREBOOK_YAML = YamlBounds(
 _ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_ID_CHARS - 1}}}")
 # A JSON string, or an unterminated one running to the end: one linear pass, no backtracking.
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b"[]{},")
 _BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 
 Where = Callable[[Sequence[str | int], str], str]  # (location, message) → "file:line: field: message"
 
 
-def json_depth(raw: bytes) -> int:
-    """How deeply lists and objects nest in JSON text, found without parsing it (and so without
-    recursion): strings are cut out, and what remains is a running count of brackets."""
+def json_shape(raw: bytes) -> tuple[int, int]:
+    """(how deeply lists and objects nest, at most how many values there are) in JSON text, found
+    without parsing it (and so without recursion or building anything): strings are cut out, what
+    remains is a running count of brackets, and every value but the first of a list or object
+    follows a comma."""
     import numpy as np
 
-    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    structure = _JSON_STRING.sub(b"", raw).translate(None, _NOT_STRUCTURE)
+    brackets = structure.translate(None, b",")
+    values = len(structure) - len(brackets) + structure.count(b"[") + structure.count(b"{") + 1
     if not brackets:
-        return 0
+        return 0, values
     steps = np.frombuffer(brackets.translate(_BRACKET_STEPS), dtype=np.int8)
-    return int(np.cumsum(steps, dtype=np.int64).max())
+    return int(np.cumsum(steps, dtype=np.int64).max()), values
+
+
+def json_depth(raw: bytes) -> int:
+    return json_shape(raw)[0]
 
 
 def load_json(raw: bytes, where: str, what: str = "a card") -> Any:
     """Parse a JSON card or lorebook after checking its size and depth (count_values comes next)."""
     check_json(raw, where, what)
     try:
-        return json.loads(raw.decode("utf-8-sig"))
+        return parse_json(raw.decode("utf-8-sig"), where)
     except UnicodeDecodeError as exc:
         raise InputRejected(
             [f"{where}: not {what}: neither a PNG nor UTF-8 JSON (byte {exc.start})"]
@@ -80,18 +89,42 @@ def load_json(raw: bytes, where: str, what: str = "a card") -> Any:
         ) from None
 
 
+def parse_json(text: str, where: str) -> Any:
+    """json.loads, refusing what is not JSON's own (NaN, Infinity) and numbers Python will not read
+    (more than 4,300 digits) as InputRejected instead of a ValueError."""
+
+    def refuse_constant(name: str) -> Any:
+        raise InputRejected([f"{where}: {name} is not a JSON number; write a number or text instead"])
+
+    try:
+        return json.loads(text, parse_constant=refuse_constant)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        raise InputRejected(
+            [f"{where}: a number with more than {sys.get_int_max_str_digits():,} digits; write it as text"]
+        ) from None
+
+
 def check_json(raw: bytes, where: str, what: str = "a card") -> None:
     """JSON text within MAX_CARD_FILE_BYTES and MAX_DEPTH, so json.loads cannot recurse too deep."""
     if len(raw) > MAX_CARD_FILE_BYTES:
         raise InputRejected(
             [f"{where}: {len(raw):,} bytes of JSON is more than the {MAX_CARD_FILE_BYTES:,} {what} may have"]
         )
-    depth = json_depth(raw)
+    depth, values = json_shape(raw)
     if depth > MAX_DEPTH:
         raise InputRejected(
             [
                 f"{where}: JSON nested {depth:,} levels deep, "
                 f"more than the {MAX_DEPTH} {what} may have; flatten it"
+            ]
+        )
+    if values > MAX_NODES:
+        raise InputRejected(
+            [
+                f"{where}: about {values:,} JSON values, "
+                f"more than the {MAX_NODES:,} {what} may hold; make it smaller"
             ]
         )
 
@@ -124,6 +157,8 @@ def count_values(data: Any, where: Where, what: str = "a card") -> int:
                         )
                     ]
                 )
+        elif isinstance(value, dict | list) and nodes + len(stack) + len(value) > MAX_NODES:
+            raise InputRejected([where(loc, f"more than {MAX_NODES:,} values, more than {what} may hold")])
         elif isinstance(value, dict):
             for key, child in value.items():
                 chars += len(key) if isinstance(key, str) else 0

@@ -231,6 +231,35 @@ CASES = [
         "bytes of JSON",
     ),
     Case(
+        "JSON of 1,390,000 empty lists (4 MiB)",
+        "lists.json",
+        lambda _: (
+            b'{"spec":"chara_card_v2","data":{"name":"x","extensions":{"l":[' + b"[]," * 1_390_000 + b"[]]}}}"
+        ),
+        "import",
+        "JSON values",
+    ),
+    Case(
+        "YAML card with numbers and dates Python cannot build",
+        "odd.yaml",
+        lambda _: (
+            b"name: T\ndescription: d\ngreeting: hi\ncreation_date: 2001-13-40\nextensions: {n: "
+            + b"9" * 5000
+            + b"}\n"
+        ),
+        "validate",
+        "is not a date",
+    ),
+    Case(
+        "JSON card with NaN and a 5,000-digit number",
+        "nan.json",
+        lambda _: (
+            b'{"spec":"chara_card_v2","data":{"name":"x","extensions":{"v":NaN,"n":' + b"9" * 5000 + b"}}}"
+        ),
+        "import",
+        "NaN is not a JSON number",
+    ),
+    Case(
         "lorebook of 6,000 entries (JSON)",
         "six.json",
         lambda _: lorebook_json(6_000),
