@@ -271,7 +271,7 @@ def smf(*tracks: bytes, ticks_per_beat: int = 480) -> bytes:
 def midi_song(notes: int = 8, step: int = 480, syllable: str = "la", tempos: bytes = b"") -> bytes:
     """`notes` sung quarter notes with a lyric each, after `tempos` (tempo events at tick 0)."""
     track = tempos + b"".join(
-        lyric(0, f"{syllable}{i % 40} ") + note_on(0, 60 + i % 12) + note_off(step, 60 + i % 12)
+        lyric(0, f"{syllable}{i % 20} ") + note_on(0, 60 + i % 12) + note_off(step, 60 + i % 12)
         for i in range(notes)
     )
     return smf(track)

@@ -117,7 +117,7 @@ def test_a_score_without_lyrics_or_topic_cannot_be_sung() -> None:
         parse("/sing | C4 D4").score.check()
 
 
-def test_a_song_longer_than_half_a_minute_is_refused() -> None:
+def test_a_song_longer_than_the_limit_is_refused() -> None:
     with pytest.raises(ScoreError, match=f"lasts 32 s; at most {MAX_SONG_S:.0f} s"):
         parse("/sing tempo=30 | " + "C4 " * 16 + "| " + "la " * 16).score.check()
 

@@ -7,12 +7,13 @@ from dataclasses import dataclass, replace
 
 from anima.errors import ScoreError
 
-# What one song may ask of the renderer, checked before any work. Rendering costs about 0.06 s of CPU
-# per second of song (WORLD synthesis and Opus) and 0.05 s per distinct syllable (spoken, then analysed).
-MAX_SONG_S = 30.0  # a voice note, not an album: longer scores are refused, not cut
+# What one song may ask of the renderer, checked before any work. Rendering costs about 0.065 s of CPU
+# per second of song (WORLD synthesis and Opus) and 0.035 s per distinct syllable (spoken, then
+# analysed): the largest song these allow costs under 2 s of CPU (bench/hostile_scores_bench.py).
+MAX_SONG_S = 20.0  # a voice note, not an album: longer scores are refused, not cut
 MAX_NOTES = 400  # the melody's notes and rests
-MAX_SUNG_NOTES = 150
-MAX_SYLLABLES = 48  # distinct syllables
+MAX_SUNG_NOTES = 100
+MAX_SYLLABLES = 24  # distinct syllables
 MAX_SYLLABLE_CHARS = 24
 MIN_NOTE_S = 0.04  # a sung note shorter than this is a glitch in the file, not something to sing
 MAX_BACKING_NOTES = 2_000
