@@ -31,6 +31,13 @@ def check_start(settings: Settings) -> CharacterLibrary:
         for i, bot in enumerate(getattr(settings.bots, platform)):
             if bot.character:
                 bound.append((["bots", platform, i, "character"], bot.character))
+            if not bot.token.get_secret_value().strip():
+                problems.append(
+                    where(
+                        ["bots", platform, i, "token"],
+                        "is empty: set the bot's token (e.g. ${TOKEN_VARIABLE})",
+                    )
+                )
     for loc, name in bound:
         try:
             library.get(name)
@@ -50,8 +57,17 @@ def check_start(settings: Settings) -> CharacterLibrary:
         elif name:
             used.append(name)
     moderation = settings.safety.moderation
-    if moderation is not None and moderation.kind == "judge" and moderation.backend:
-        used.append(moderation.backend)
+    if moderation is not None and moderation.kind == "judge":
+        if moderation.backend in settings.llm.backends:
+            used.append(moderation.backend)
+        else:
+            defined = ", ".join(settings.llm.backends)
+            problems.append(
+                where(
+                    ["safety", "moderation", "backend"] if moderation.backend else ["safety", "moderation"],
+                    f"kind judge needs `backend`, one of llm.backends ({defined})",
+                )
+            )
     for name in dict.fromkeys(used):
         backend = settings.llm.backends.get(name)
         if isinstance(backend, EmbeddedBackend) and (problem := _model_problem(name, backend)):

@@ -220,3 +220,16 @@ def test_config_check_and_start_refuse_the_same_config(
     assert [
         f"error: {p}".replace(str(tmp_path / "config.yaml"), "config.yaml") for p in caught.value.problems
     ] == lines
+
+
+def test_config_check_names_an_empty_token_and_a_judge_without_a_backend(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rest = "bots:\n  telegram:\n    - token: '${TG_TOKEN:-}'\nsafety:\n  moderation:\n    kind: judge\n"
+    code, lines = check(tmp_path, REMOTE + rest, capsys)
+    assert code == 2
+    assert lines == [
+        "error: config.yaml:9: bots.telegram[0].token: is empty: "
+        "set the bot's token (e.g. ${TOKEN_VARIABLE})",
+        "error: config.yaml:11: safety.moderation: kind judge needs `backend`, one of llm.backends (remote)",
+    ]
