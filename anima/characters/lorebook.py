@@ -33,8 +33,10 @@ SCAN_BUDGET_S = 0.25  # all key searches of one prompt together, plain and regex
 MAX_SCAN_DEPTH = 50  # no entry scans further back than this many messages
 MAX_RECURSION_CHARS = 50_000  # of activated entries' text scanned per recursion step
 GRAM = 4  # plain keys are indexed by one piece of this many characters
+MAX_REGEX_REPEATS = 10_000  # counted repeats of a regex key, multiplied (see _repeats)
 
 _SLASHED = regex.compile(r"^/(.+)/([a-z]*)$", regex.DOTALL)
+_COUNTED = re.compile(r"\{(\d{0,12})(,?)(\d{0,12})\}")
 _SLASH_FLAGS = {"i": regex.IGNORECASE, "s": regex.DOTALL, "m": regex.MULTILINE}
 _NO_SPACES_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}]")
 _DECORATOR = regex.compile(r"^@@(@?)([a-z_]+)(?:[ \t]+(.*))?$")
@@ -176,8 +178,12 @@ def compile_key(key: str, case_sensitive: bool, whole_words: bool, use_regex: bo
             flags = 0
             for letter in slashed.group(2):
                 flags |= _SLASH_FLAGS.get(letter, 0)
+            if _repeats(slashed.group(1)) > MAX_REGEX_REPEATS:
+                return None
             return _Key(regex.compile(slashed.group(1), flags))
         if use_regex:
+            if _repeats(key) > MAX_REGEX_REPEATS:
+                return None
             return _Key(regex.compile(key, 0 if case_sensitive else regex.IGNORECASE))
     except regex.error:
         return None
@@ -189,6 +195,18 @@ def compile_key(key: str, case_sensitive: bool, whole_words: bool, use_regex: bo
     return _Key(re.compile(escaped, re.IGNORECASE), key.casefold(), folded=True)
 
 
+def _repeats(pattern: str) -> int:
+    """The counts of a pattern's `{m}` / `{m,n}` repeats multiplied together: an upper bound on how
+    much they make the compiled pattern grow (`(a{1000}){1000}` takes seconds and hundreds of MB
+    to compile), found without compiling it."""
+    total = 1
+    for low, comma, high in _COUNTED.findall(pattern):
+        total *= max(int(low or 0), int(high) if comma and high else 0, 1)
+        if total > MAX_REGEX_REPEATS:
+            break
+    return total
+
+
 def key_problem(key: str, use_regex: bool) -> str | None:
     """Why a regex key can never match (for `anima card validate`), or None."""
     key = key.strip()
@@ -196,6 +214,11 @@ def key_problem(key: str, use_regex: bool) -> str | None:
     if not (slashed or use_regex):
         return None
     pattern = slashed.group(1) if slashed else key
+    if _repeats(pattern) > MAX_REGEX_REPEATS:
+        return (
+            f"regular expression {key[:80]!r} repeats too much to compile "
+            f"(its counted repeats multiply to more than {MAX_REGEX_REPEATS:,}); it matches nothing"
+        )
     try:
         compiled = regex.compile(pattern)
     except regex.error as exc:

@@ -273,6 +273,16 @@ CASES = [
         "validate",
         "catastrophic backtracking",
     ),
+    Case(
+        "regex keys that take seconds and 100s of MB to compile",
+        "grow.yaml",
+        lambda _: (
+            b"name: G\ndescription: d\ngreeting: hi\nlorebook:\n  entries:\n"
+            + b"".join(b"    - {keys: ['/(?:a{65535}){%d}/'], content: c}\n" % (65535 - i) for i in range(50))
+        ),
+        "validate",
+        "repeats too much to compile",
+    ),
     Case("a card at the caps (5,000 entries)", "capped.json", lambda _: capped_card_json(), "install", ""),
 ]
 

@@ -141,3 +141,12 @@ def test_decorators_are_removed_from_the_text_and_applied() -> None:
     assert (deep.text, deep.position, deep.depth, deep.role) == ("The well is deep.", "at_depth", 1, "user")
     assert triggered([entry("@@dont_activate\nnever", "well")], "well") == []
     assert triggered([entry("@@additional_keys pond, lake\nwater", "well")], "a lake") == ["water"]
+
+
+def test_a_regex_key_that_would_take_seconds_to_compile_matches_nothing_and_validate_says_why() -> None:
+    grows = [entry("never", "/(?:a{65535}){65535}/")]
+    assert triggered(grows, "a" * 100) == []
+    assert key_problem("(a{1000}){1000}", use_regex=True) == (
+        "regular expression '(a{1000}){1000}' repeats too much to compile (its counted repeats multiply "
+        "to more than 10,000); it matches nothing"
+    )
