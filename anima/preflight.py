@@ -47,15 +47,15 @@ def check_start(settings: Settings) -> CharacterLibrary:
             pass  # a card that does not validate: its own problems are listed above
     used = [settings.llm.default, *settings.llm.fallbacks]
     for card in library.cards.values():
-        name = card.llm.backend
-        if name and name not in settings.llm.backends:
+        asked = card.llm.backend
+        if asked and asked not in settings.llm.backends:
             card_file = display_path(library.directory / f"{card.id}.yaml")
             problems.append(
-                f"{card_file}: llm.backend: {name!r} is not defined under llm.backends in the config "
+                f"{card_file}: llm.backend: {asked!r} is not defined under llm.backends in the config "
                 f"(defined: {', '.join(settings.llm.backends)})"
             )
-        elif name:
-            used.append(name)
+        elif asked:
+            used.append(asked)
     moderation = settings.safety.moderation
     if moderation is not None and moderation.kind == "judge":
         if moderation.backend in settings.llm.backends:

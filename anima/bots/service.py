@@ -8,6 +8,7 @@ import signal
 from typing import Protocol
 
 from anima.app import Runtime
+from anima.config import DiscordBotSettings, TelegramBotSettings
 from anima.errors import ConfigError
 from anima.ops.http import OpsServer
 
@@ -39,7 +40,8 @@ def build_adapters(runtime: Runtime) -> list[PlatformAdapter]:
         from anima.bots.discord import DiscordAdapter
 
         adapters += [DiscordAdapter(runtime, bot, index) for index, bot in enumerate(bots.discord)]
-    for bot in [*bots.telegram, *bots.discord]:
+    every: list[TelegramBotSettings | DiscordBotSettings] = [*bots.telegram, *bots.discord]
+    for bot in every:
         if bot.character:
             runtime.characters.get(bot.character)  # an unknown card fails at start, listing the known ones
     if not adapters:

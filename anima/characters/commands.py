@@ -95,7 +95,8 @@ def import_cards(
             continue
         for warning in imported.warnings:
             err.write(f"warning: {warning}\n")
-        avatar = f", avatar {display_path(directory / imported.card.avatar)}" if imported.avatar else ""
+        picture = imported.card.avatar if imported.avatar else None
+        avatar = f", avatar {display_path(directory / picture)}" if picture else ""
         out.write(
             f"imported {display_path(file)} ({imported.spec.upper()}) → {display_path(written)}{avatar}\n"
         )

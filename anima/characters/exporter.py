@@ -20,7 +20,7 @@ ExportFormat = Literal["v2", "v3", "png"]
 def export_card(card: CharacterCard, fmt: ExportFormat, directory: Path) -> bytes:
     """The exported file's bytes; `directory` is where the card's avatar image is looked up."""
     if fmt in ("v2", "v3"):
-        text = json.dumps(card_to_tavern(card, fmt), ensure_ascii=False, indent=2)  # type: ignore[arg-type]
+        text = json.dumps(card_to_tavern(card, fmt), ensure_ascii=False, indent=2)
         return text.encode("utf-8") + b"\n"
     image = _avatar_chunks(card, directory)
     texts = {

@@ -113,6 +113,9 @@ class _Candidate:
         return DEFAULT_SCAN_DEPTH
 
 
+_ROLES: dict[str, Role] = {"system": "system", "user": "user", "assistant": "assistant"}
+
+
 @dataclass(frozen=True)
 class _Key:
     pattern: re.Pattern[str] | regex.Pattern[str]
@@ -151,7 +154,9 @@ class _Searcher:
                 if compiled.folded:
                     haystack = self._folded.get(text) or self._folded.setdefault(text, text.casefold())
                 return compiled.needle in haystack and compiled.pattern.search(text) is not None
-            return compiled.pattern.search(text, timeout=min(self.left, REGEX_TIMEOUT_S)) is not None
+            pattern = compiled.pattern
+            assert isinstance(pattern, regex.Pattern)  # a key without a needle is a regex key
+            return pattern.search(text, timeout=min(self.left, REGEX_TIMEOUT_S)) is not None
         except TimeoutError:
             self.timed_out = True
             log.warning("lorebook key %r took too long and was treated as no match", key[:80])
@@ -416,9 +421,7 @@ def _activation(candidate: _Candidate, *, recursive: bool, constant: bool) -> Ac
         position, depth = "at_depth", int(decorators["depth"])
     if decorators.get("position") in ("before_desc", "after_desc"):
         position = "before_char" if decorators["position"] == "before_desc" else "after_char"
-    role = entry.role or "system"
-    if decorators.get("role") in ("system", "user", "assistant"):
-        role = decorators["role"]  # type: ignore[assignment]
+    role = _ROLES.get(decorators.get("role", ""), entry.role or "system")
     return Activation(
         entry=entry,
         text=candidate.decorated.text,

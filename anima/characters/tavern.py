@@ -25,7 +25,7 @@ from anima.errors import ConfigError
 from anima.yaml_source import describe_type, field_path
 
 Spec = Literal["v1", "v2", "v3"]
-SPECS = {"chara_card_v2": ("v2", 2.0), "chara_card_v3": ("v3", 3.0)}
+SPECS: dict[str, tuple[Spec, float]] = {"chara_card_v2": ("v2", 2.0), "chara_card_v3": ("v3", 3.0)}
 ANIMA_ONLY = frozenset(
     {"backstory", "rules", "apology", "busy", "language", "lorebooks", "llm", "voice", "safety", "growth"}
 )
@@ -135,7 +135,7 @@ def card_from_tavern(obj: Any, where: str) -> Converted:
         data, path = obj, ""
         warnings.append(f"{where}: a V1 card (no `spec`): imported; export writes it as V2")
     elif spec_name in SPECS:
-        spec, newest = SPECS[spec_name]  # type: ignore[assignment]
+        spec, newest = SPECS[spec_name]
         data, path = obj.get("data"), "data."
         if not isinstance(data, dict):
             raise ConfigError(

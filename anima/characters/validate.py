@@ -123,8 +123,8 @@ def _card_findings(card: CharacterCard, path: Path, doc: YamlDocument | None) ->
                     group, index = (
                         ("keys", j) if j < len(entry.keys) else ("secondary_keys", j - len(entry.keys))
                     )
-                    loc: list[str | int] = ["lorebook", "entries", i, group, index]
-                    findings.append(Finding("error", shown, at(loc), field_path(loc), problem))
+                    where: list[str | int] = ["lorebook", "entries", i, group, index]
+                    findings.append(Finding("error", shown, at(where), field_path(where), problem))
         if unchecked:
             findings.append(
                 Finding(

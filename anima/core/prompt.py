@@ -18,7 +18,7 @@ from anima.characters.card import CharacterCard
 from anima.characters.lorebook import Activation, activate, budget_order
 from anima.characters.lorebook import token_budget as lorebook_budget
 from anima.characters.macros import expand
-from anima.core.messages import ChatMessage
+from anima.core.messages import ChatMessage, Role
 from anima.core.tokens import TokenCounter
 from anima.core.untrusted import fence, strip_role_markers
 from anima.errors import PromptTooLarge
@@ -321,11 +321,11 @@ class _Lore:
         placed = sorted(chosen, key=lambda item: item[0].order)  # lower insertion_order goes higher
         before = [text for a, text in placed if a.position == "before_char"]
         after = [text for a, text in placed if a.position == "after_char"]
-        groups: dict[tuple[int, str], list[str]] = {}
+        groups: dict[tuple[int, Role], list[str]] = {}
         for a, text in placed:
             if a.position == "at_depth":
                 groups.setdefault((a.depth, a.role), []).append(text)
-        at_depth = [(depth, ChatMessage(role, "\n".join(texts))) for (depth, role), texts in groups.items()]  # type: ignore[arg-type]
+        at_depth = [(depth, ChatMessage(role, "\n".join(texts))) for (depth, role), texts in groups.items()]
         at_depth.sort(key=lambda item: item[0])
         return cls("\n".join([*before, system, *after]), at_depth)
 

@@ -85,11 +85,15 @@ class Surface(Protocol):
 
     platform: str
     chat_id: str
-    user_id: str
-    display_name: str
     kind: ChatKind
     bot_id: str  # the bot account on the platform: several bots may share one chat id
     private_answers: bool  # a Text(private=True) is shown to the person alone (Discord's ephemeral)
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def display_name(self) -> str: ...
 
     async def addressed(self, message: Incoming) -> Incoming | None:
         """The message as the character should read it (which character, the chat's recent lines), or

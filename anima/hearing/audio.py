@@ -120,7 +120,7 @@ def _read_pyav(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
         ) from None
     try:
         with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
-            stream = next((s for s in container.streams if s.type == "audio"), None)
+            stream = next(iter(container.streams.audio), None)
             if stream is None:
                 raise AudioUnreadable("the file has no sound in it")
             if container.duration is not None and container.duration / 1e6 > max_seconds:

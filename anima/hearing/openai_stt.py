@@ -35,10 +35,10 @@ class OpenAITranscriber:
 
     async def transcribe(self, audio: Audio, languages: Sequence[str]) -> Transcript:
         wav = await asyncio.to_thread(_wav, audio)
-        extra = {"language": languages[0]} if len(languages) == 1 else {}
+        language = languages[0] if len(languages) == 1 else openai.omit
         try:
             result = await self._client.audio.transcriptions.create(
-                model=self.model, file=("voice.wav", wav, "audio/wav"), **extra
+                model=self.model, file=("voice.wav", wav, "audio/wav"), language=language
             )
         except openai.APIStatusError as exc:
             where = self.backend.base_url

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,14 +26,17 @@ class LLMBackend(Protocol):
     max_tokens: int
     temperature: float
     timeout_s: float  # the whole reply
-    counter: TokenCounter
     max_concurrency: int
-    timeout_s: float  # for the whole reply
+
+    @property
+    def counter(self) -> TokenCounter:
+        """Counts tokens as this backend's model does (read-only: each backend keeps its own)."""
+        ...
 
     async def start(self) -> None:
         """Load models / open clients; called once before the first request."""
 
-    def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[str, None]:
         """Yield the reply's text pieces as they arrive; raise LLMError on any failure."""
         ...
 

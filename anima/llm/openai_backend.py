@@ -12,7 +12,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import openai
@@ -61,7 +61,7 @@ class OpenAILLM:
             body["stop"] = request.stop[:4]  # OpenAI accepts at most four stop sequences
         return body
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[str, None]:
         await self.start()
         assert self._client is not None
         where = f"{self.name}: {self.settings.base_url}"

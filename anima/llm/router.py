@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from anima.characters.card import CharacterCard
 from anima.config import EmbeddedBackend, LLMSettings, OpenAIBackend
+from anima.core.messages import ChatMessage
 from anima.errors import ConfigError, LLMError, LLMTimedOut, LLMUnavailable
 from anima.llm.base import GenerationRequest, LLMBackend
 
@@ -131,7 +132,7 @@ class LLMRouter:
         return [self.backend(name) for name in dict.fromkeys(names)]
 
     def request(
-        self, backend: LLMBackend, card: CharacterCard, messages: list, stop: list[str]
+        self, backend: LLMBackend, card: CharacterCard, messages: list[ChatMessage], stop: list[str]
     ) -> GenerationRequest:
         return GenerationRequest(
             messages=messages,

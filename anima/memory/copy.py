@@ -10,9 +10,10 @@ not collide with them. Run it with `anima run` stopped: rows written during the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, inspect, select, text
+from sqlalchemy import Connection, Select, Table, func, inspect, select, text
 from sqlmodel import SQLModel
 
 from anima.errors import AnimaError
@@ -35,10 +36,10 @@ async def copy_database(
     try:
         # Some tables are made on first use rather than by the migrations (the safety audit's):
         # copy the ones the source has, creating them in the target when missing.
-        tables = [t for t in SQLModel.metadata.sorted_tables if await source.run(lambda c, t=t: _has(c, t))]
+        tables = [t for t in SQLModel.metadata.sorted_tables if await source.run(partial(_has, table=t))]
         for table in tables:
-            await target.run(lambda conn, t=table: t.create(conn, checkfirst=True))
-        filled = [t.name for t in tables if await target.run(lambda conn, t=t: _count(conn, t))]
+            await target.run(partial(table.create, checkfirst=True))
+        filled = [t.name for t in tables if await target.run(partial(_count, table=t))]
         if filled:
             raise AnimaError(
                 f"the target database already has rows in {', '.join(filled)}: copy into an empty one "
@@ -56,15 +57,23 @@ async def copy_database(
     return copied
 
 
+def _read_rows(conn: Connection, query: Select[Any]) -> list[dict[str, Any]]:
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    conn.execute(table.insert(), rows)
+
+
 async def _copy_table(source: MemoryStore, target: MemoryStore, table: Table) -> int:
     order = list(table.primary_key.columns)
     done = 0
     while True:
         query = select(table).order_by(*order).offset(done).limit(BATCH)
-        rows = await source.run(lambda conn, q=query: [dict(r._mapping) for r in conn.execute(q)])
+        rows = await source.run(partial(_read_rows, query=query))
         if not rows:
             return done
-        await target.run(lambda conn, r=rows: conn.execute(table.insert(), r))
+        await target.run(partial(_insert_rows, table=table, rows=rows))
         done += len(rows)
 
 

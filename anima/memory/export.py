@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, or_, select
+from sqlmodel import col
 
 from anima.memory.forget import export_inbox, has_audit
 from anima.memory.models import (
@@ -20,6 +22,7 @@ from anima.memory.models import (
     Summary,
     User,
     as_utc,
+    primary,
 )
 
 
@@ -30,41 +33,46 @@ def _iso(value: datetime | None) -> str | None:
 def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[str, Any] | None:
     """Everything forget deletes or anonymises (anima/memory/forget.py), as JSON; None if unknown."""
     user = conn.execute(
-        select(User.id, User.display_name, User.created_at).where(
-            User.platform == platform, User.platform_user_id == platform_user_id
+        select(primary(User.id), col(User.display_name), col(User.created_at)).where(
+            col(User.platform) == platform, col(User.platform_user_id) == platform_user_id
         )
     ).first()
     if user is None:
         return None
     conversations = []
     rows = conn.execute(
-        select(Conversation.id, Conversation.character_id, Conversation.chat_id, Conversation.created_at)
-        .where(Conversation.user_id == user.id)
-        .order_by(Conversation.id)
+        select(
+            primary(Conversation.id),
+            col(Conversation.character_id),
+            col(Conversation.chat_id),
+            col(Conversation.created_at),
+        )
+        .where(col(Conversation.user_id) == user.id)
+        .order_by(primary(Conversation.id))
     ).all()
     for conv_id, character_id, chat_id, created_at in rows:
         messages = conn.execute(
-            select(Message.role, Message.content, Message.created_at, Message.cut)
-            .where(Message.conversation_id == conv_id)
-            .order_by(Message.id)
+            select(col(Message.role), col(Message.content), col(Message.created_at), col(Message.cut))
+            .where(col(Message.conversation_id) == conv_id)
+            .order_by(primary(Message.id))
         ).all()
         facts = conn.execute(
             select(
-                Fact.topic,
-                Fact.content,
-                Fact.importance,
-                Fact.happened_at,
-                Fact.source,
-                Fact.created_at,
-                Fact.superseded_at,
+                col(Fact.topic),
+                col(Fact.content),
+                col(Fact.importance),
+                col(Fact.happened_at),
+                col(Fact.source),
+                col(Fact.created_at),
+                col(Fact.superseded_at),
             )
-            .where(Fact.conversation_id == conv_id)
-            .order_by(Fact.id)
+            .where(col(Fact.conversation_id) == conv_id)
+            .order_by(primary(Fact.id))
         ).all()
         summaries = conn.execute(
-            select(Summary.content, Summary.started_at, Summary.ended_at)
-            .where(Summary.conversation_id == conv_id)
-            .order_by(Summary.id)
+            select(col(Summary.content), col(Summary.started_at), col(Summary.ended_at))
+            .where(col(Summary.conversation_id) == conv_id)
+            .order_by(primary(Summary.id))
         ).all()
         conversations.append(
             {
@@ -93,39 +101,52 @@ def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[
             }
         )
     preferences = conn.execute(
-        select(Preference.chat_id, Preference.key, Preference.value).where(
-            Preference.platform == platform,
-            or_(Preference.user_id == platform_user_id, Preference.chat_id == platform_user_id),
+        select(col(Preference.chat_id), col(Preference.key), col(Preference.value)).where(
+            col(Preference.platform) == platform,
+            or_(col(Preference.user_id) == platform_user_id, col(Preference.chat_id) == platform_user_id),
         )
     ).all()
     proposals = conn.execute(
-        select(SoulProposal.character_id, SoulProposal.kind, SoulProposal.text, SoulProposal.status)
-        .where(
-            ((SoulProposal.platform == platform) & (SoulProposal.user_id == platform_user_id))
-            | ((SoulProposal.source_platform == platform) & (SoulProposal.source_user_id == platform_user_id))
+        select(
+            col(SoulProposal.character_id),
+            col(SoulProposal.kind),
+            col(SoulProposal.text),
+            col(SoulProposal.status),
         )
-        .order_by(SoulProposal.id)
+        .where(
+            ((col(SoulProposal.platform) == platform) & (col(SoulProposal.user_id) == platform_user_id))
+            | (
+                (col(SoulProposal.source_platform) == platform)
+                & (col(SoulProposal.source_user_id) == platform_user_id)
+            )
+        )
+        .order_by(primary(SoulProposal.id))
     ).all()
-    safety: list[Any] = []
+    safety: Sequence[Any] = []
     if has_audit(conn):
         safety = conn.execute(
             select(
-                SafetyEvent.chat_id,
-                SafetyEvent.character_id,
-                SafetyEvent.stage,
-                SafetyEvent.check,
-                SafetyEvent.action,
-                SafetyEvent.excerpt,
-                SafetyEvent.created_at,
+                col(SafetyEvent.chat_id),
+                col(SafetyEvent.character_id),
+                col(SafetyEvent.stage),
+                col(SafetyEvent.check),
+                col(SafetyEvent.action),
+                col(SafetyEvent.excerpt),
+                col(SafetyEvent.created_at),
             )
-            .where(SafetyEvent.platform == platform, SafetyEvent.user_id == platform_user_id)
-            .order_by(SafetyEvent.id)
+            .where(col(SafetyEvent.platform) == platform, col(SafetyEvent.user_id) == platform_user_id)
+            .order_by(primary(SafetyEvent.id))
         ).all()
     # what characters learned about their relationship with the user (anima/soul), in any version
     relationships = conn.execute(
-        select(SoulEntry.character_id, SoulEntry.text, SoulEntry.created_at, SoulEntry.removed_version)
-        .where(SoulEntry.platform == platform, SoulEntry.user_id == platform_user_id)
-        .order_by(SoulEntry.id)
+        select(
+            col(SoulEntry.character_id),
+            col(SoulEntry.text),
+            col(SoulEntry.created_at),
+            col(SoulEntry.removed_version),
+        )
+        .where(col(SoulEntry.platform) == platform, col(SoulEntry.user_id) == platform_user_id)
+        .order_by(primary(SoulEntry.id))
     ).all()
     return {
         "platform": platform,

@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from sqlalchemy import Connection, delete, inspect, or_, select, update
+from sqlmodel import col
 
 from anima.memory.models import (
     Conversation,
@@ -29,6 +30,7 @@ from anima.memory.models import (
     SoulProposal,
     Summary,
     User,
+    primary,
 )
 
 FORGOTTEN = "forgotten"  # who an anonymised row is about, once the person is forgotten
@@ -38,26 +40,29 @@ SENDER_KEYS = ("from", "author", "user")  # who wrote a Telegram or Discord obje
 def forget_person(conn: Connection, platform: str, user_id: str) -> tuple[int, list[int]]:
     """Delete and anonymise everything about one person; returns (messages deleted, conversation ids)."""
     person = conn.execute(
-        select(User.id).where(User.platform == platform, User.platform_user_id == user_id)
+        select(primary(User.id)).where(col(User.platform) == platform, col(User.platform_user_id) == user_id)
     ).scalar()
     deleted, conversation_ids = 0, []
     if person is not None:
         conversation_ids = list(
-            conn.execute(select(Conversation.id).where(Conversation.user_id == person)).scalars()
+            conn.execute(
+                select(primary(Conversation.id)).where(col(Conversation.user_id) == person)
+            ).scalars()
         )
-        theirs = select(Conversation.id).where(Conversation.user_id == person)
+        theirs = select(primary(Conversation.id)).where(col(Conversation.user_id) == person)
         # the index first: on SQLite its delete trigger also clears the FTS5 rows
-        conn.execute(delete(MemoryVector).where(MemoryVector.conversation_id.in_(theirs)))
-        conn.execute(delete(SearchEntry).where(SearchEntry.conversation_id.in_(theirs)))
-        conn.execute(delete(Fact).where(Fact.conversation_id.in_(theirs)))
-        conn.execute(delete(Summary).where(Summary.conversation_id.in_(theirs)))
-        deleted = conn.execute(delete(Message).where(Message.conversation_id.in_(theirs))).rowcount or 0
-        conn.execute(delete(Conversation).where(Conversation.user_id == person))
-        conn.execute(delete(User).where(User.id == person))
+        conn.execute(delete(MemoryVector).where(col(MemoryVector.conversation_id).in_(theirs)))
+        conn.execute(delete(SearchEntry).where(col(SearchEntry.conversation_id).in_(theirs)))
+        conn.execute(delete(Fact).where(col(Fact.conversation_id).in_(theirs)))
+        conn.execute(delete(Summary).where(col(Summary.conversation_id).in_(theirs)))
+        deleted = conn.execute(delete(Message).where(col(Message.conversation_id).in_(theirs))).rowcount or 0
+        conn.execute(delete(Conversation).where(col(Conversation.user_id) == person))
+        conn.execute(delete(User).where(primary(User.id) == person))
     # their own settings, and those of their private chat (on Telegram its id is theirs)
     conn.execute(
         delete(Preference).where(
-            Preference.platform == platform, or_(Preference.user_id == user_id, Preference.chat_id == user_id)
+            col(Preference.platform) == platform,
+            or_(col(Preference.user_id) == user_id, col(Preference.chat_id) == user_id),
         )
     )
     _forget_soul(conn, platform, user_id, conversation_ids)
@@ -70,17 +75,21 @@ def _forget_soul(conn: Connection, platform: str, user_id: str, conversation_ids
     """A character's relationship with the person goes, in every soul version, and so does what
     their conversations proposed but was never applied; shared growth (backstory, habits) applied
     from their conversations stays, with no trace of whose it was."""
-    conn.execute(delete(SoulEntry).where(SoulEntry.platform == platform, SoulEntry.user_id == user_id))
-    from_them = (SoulProposal.source_platform == platform) & (SoulProposal.source_user_id == user_id)
+    conn.execute(
+        delete(SoulEntry).where(col(SoulEntry.platform) == platform, col(SoulEntry.user_id) == user_id)
+    )
+    from_them = (col(SoulProposal.source_platform) == platform) & (
+        col(SoulProposal.source_user_id) == user_id
+    )
     conn.execute(
         delete(SoulProposal).where(
-            ((SoulProposal.platform == platform) & (SoulProposal.user_id == user_id))
-            | (from_them & (SoulProposal.status != "applied"))
+            ((col(SoulProposal.platform) == platform) & (col(SoulProposal.user_id) == user_id))
+            | (from_them & (col(SoulProposal.status) != "applied"))
         )
     )
     conn.execute(
         update(SoulProposal)
-        .where(from_them | SoulProposal.conversation_id.in_(conversation_ids or [-1]))
+        .where(from_them | col(SoulProposal.conversation_id).in_(conversation_ids or [-1]))
         .values(source_user_id=FORGOTTEN, conversation_id=None, evidence="[]")
     )
 
@@ -88,8 +97,8 @@ def _forget_soul(conn: Connection, platform: str, user_id: str, conversation_ids
 def _forget_inbox(conn: Connection, platform: str, user_id: str) -> None:
     """Events they sent go; another person's event that quotes them (a reply) loses the quote."""
     rows = conn.execute(
-        select(InboxItem.id, InboxItem.payload).where(
-            InboxItem.platform == platform, InboxItem.payload.contains(user_id, autoescape=True)
+        select(primary(InboxItem.id), col(InboxItem.payload)).where(
+            col(InboxItem.platform) == platform, col(InboxItem.payload).contains(user_id, autoescape=True)
         )
     ).all()
     for row_id, payload in rows:
@@ -98,11 +107,11 @@ def _forget_inbox(conn: Connection, platform: str, user_id: str) -> None:
         except ValueError:
             continue
         if _sent_by(event, user_id) or _sent_by(_first_object(event), user_id):
-            conn.execute(delete(InboxItem).where(InboxItem.id == row_id))
+            conn.execute(delete(InboxItem).where(primary(InboxItem.id) == row_id))
         elif _strip_quotes(event, user_id):
             conn.execute(
                 update(InboxItem)
-                .where(InboxItem.id == row_id)
+                .where(primary(InboxItem.id) == row_id)
                 .values(payload=json.dumps(event, ensure_ascii=False, separators=(",", ":")))
             )
 
@@ -110,9 +119,14 @@ def _forget_inbox(conn: Connection, platform: str, user_id: str) -> None:
 def export_inbox(conn: Connection, platform: str, user_id: str) -> list[dict[str, Any]]:
     """The raw events they sent that are still kept (for replay after a crash), oldest first."""
     rows = conn.execute(
-        select(InboxItem.bot_id, InboxItem.delivery_id, InboxItem.payload, InboxItem.received_at)
-        .where(InboxItem.platform == platform, InboxItem.payload.contains(user_id, autoescape=True))
-        .order_by(InboxItem.id)
+        select(
+            col(InboxItem.bot_id),
+            col(InboxItem.delivery_id),
+            col(InboxItem.payload),
+            col(InboxItem.received_at),
+        )
+        .where(col(InboxItem.platform) == platform, col(InboxItem.payload).contains(user_id, autoescape=True))
+        .order_by(primary(InboxItem.id))
     ).all()
     found = []
     for bot_id, delivery_id, payload, received_at in rows:
@@ -133,7 +147,7 @@ def _anonymise_audit(conn: Connection, platform: str, user_id: str) -> None:
     if has_audit(conn):
         conn.execute(
             update(SafetyEvent)
-            .where(SafetyEvent.platform == platform, SafetyEvent.user_id == user_id)
+            .where(col(SafetyEvent.platform) == platform, col(SafetyEvent.user_id) == user_id)
             .values(user_id=FORGOTTEN, chat_id="", excerpt="")
         )
 

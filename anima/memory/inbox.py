@@ -15,17 +15,18 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
 
 from anima.core.messages import ConversationKey
-from anima.memory.models import Conversation, InboxItem, Message, User, as_utc, utcnow
+from anima.memory.models import Conversation, InboxItem, Message, User, as_utc, primary, table_of, utcnow
 from anima.memory.store import INBOX_RETENTION, MemoryStore
 
 KEEP_ANSWERED = INBOX_RETENTION
 PRUNE_EVERY_S = 600.0  # how often claiming an event also deletes those past their retention
 # One statement that skips a repeat, built once: cheaper than a savepoint and a caught IntegrityError.
 _INSERT_NEW = {
-    "sqlite": sqlite.insert(InboxItem.__table__).on_conflict_do_nothing(),
-    "postgresql": postgresql.insert(InboxItem.__table__).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(table_of(InboxItem)).on_conflict_do_nothing(),
+    "postgresql": postgresql.insert(table_of(InboxItem)).on_conflict_do_nothing(),
 }
 
 
@@ -77,9 +78,9 @@ class Inbox:
         query = (
             update(InboxItem)
             .where(
-                InboxItem.platform == platform,
-                InboxItem.bot_id == bot_id,
-                InboxItem.delivery_id == delivery_id,
+                col(InboxItem.platform) == platform,
+                col(InboxItem.bot_id) == bot_id,
+                col(InboxItem.delivery_id) == delivery_id,
             )
             .values(answered_at=utcnow())
         )
@@ -87,10 +88,10 @@ class Inbox:
 
     async def is_answered(self, delivery: Delivery) -> bool:
         """Whether the stored event is marked answered (False also when it is not stored)."""
-        query = select(InboxItem.answered_at).where(
-            InboxItem.platform == delivery.platform,
-            InboxItem.bot_id == delivery.bot_id,
-            InboxItem.delivery_id == delivery.delivery_id,
+        query = select(col(InboxItem.answered_at)).where(
+            col(InboxItem.platform) == delivery.platform,
+            col(InboxItem.bot_id) == delivery.bot_id,
+            col(InboxItem.delivery_id) == delivery.delivery_id,
         )
         return await self.memory.run(lambda conn: conn.execute(query).scalar()) is not None
 
@@ -100,27 +101,27 @@ class Inbox:
 
         def work(conn: Connection) -> Remembered:
             said = conn.execute(
-                select(Message.id, Message.conversation_id)
-                .join(Conversation, Conversation.id == Message.conversation_id)  # type: ignore[arg-type]  # SQLModel column
-                .join(User, User.id == Conversation.user_id)  # type: ignore[arg-type]  # SQLModel column
+                select(primary(Message.id), col(Message.conversation_id))
+                .join(Conversation, primary(Conversation.id) == col(Message.conversation_id))
+                .join(User, primary(User.id) == col(Conversation.user_id))
                 .where(
-                    User.platform == key.platform,
-                    User.platform_user_id == key.user_id,
-                    Conversation.platform == key.platform,
-                    Conversation.chat_id == key.chat_id,
-                    Conversation.character_id == key.character_id,
-                    Message.role == "user",
-                    Message.platform_message_id == message_id,
+                    col(User.platform) == key.platform,
+                    col(User.platform_user_id) == key.user_id,
+                    col(Conversation.platform) == key.platform,
+                    col(Conversation.chat_id) == key.chat_id,
+                    col(Conversation.character_id) == key.character_id,
+                    col(Message.role) == "user",
+                    col(Message.platform_message_id) == message_id,
                 )
-                .order_by(Message.id.desc())  # type: ignore[union-attr]  # SQLModel column
+                .order_by(primary(Message.id).desc())
                 .limit(1)
             ).first()
             if said is None:
                 return Remembered(stored=False)
             after = conn.execute(
-                select(Message.role, Message.content)
-                .where(Message.conversation_id == said[1], Message.id > said[0])  # type: ignore[operator]  # SQLModel column
-                .order_by(Message.id)  # type: ignore[arg-type]  # SQLModel column
+                select(col(Message.role), col(Message.content))
+                .where(col(Message.conversation_id) == said[1], primary(Message.id) > said[0])
+                .order_by(primary(Message.id))
                 .limit(1)
             ).first()
             reply = after[1] if after is not None and after[0] == "assistant" else None
@@ -131,13 +132,13 @@ class Inbox:
     async def pending(self, platform: str, bot_id: str) -> list[Delivery]:
         """Claimed but never answered (a crash or kill came between), oldest first."""
         query = (
-            select(InboxItem.delivery_id, InboxItem.payload, InboxItem.received_at)
+            select(col(InboxItem.delivery_id), col(InboxItem.payload), col(InboxItem.received_at))
             .where(
-                InboxItem.platform == platform,
-                InboxItem.bot_id == bot_id,
-                InboxItem.answered_at.is_(None),  # type: ignore[union-attr]
+                col(InboxItem.platform) == platform,
+                col(InboxItem.bot_id) == bot_id,
+                col(InboxItem.answered_at).is_(None),
             )
-            .order_by(InboxItem.id)  # type: ignore[arg-type]
+            .order_by(primary(InboxItem.id))
         )
         rows = await self.memory.run(lambda conn: conn.execute(query).all())
         return [Delivery(platform, bot_id, row[0], row[1], as_utc(row[2])) for row in rows]
@@ -147,7 +148,7 @@ class Inbox:
         `memory.inbox_retention_hours`); returns how many went."""
         cutoff = utcnow() - (older_than if older_than is not None else self.memory.inbox_retention)
         query = delete(InboxItem).where(
-            InboxItem.answered_at.is_not(None),  # type: ignore[union-attr]
-            InboxItem.answered_at < cutoff,  # type: ignore[operator]
+            col(InboxItem.answered_at).is_not(None),
+            col(InboxItem.answered_at) < cutoff,
         )
         return await self.memory.run(lambda conn: conn.execute(query).rowcount)

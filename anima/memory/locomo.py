@@ -17,11 +17,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from anima.core.messages import ConversationKey
+from sqlmodel import col
+
+from anima.core.messages import ConversationKey, Speaker
 from anima.core.tokens import TiktokenCounter
 from anima.errors import AnimaError, EmbeddingUnavailable
 from anima.memory.facts import extract_facts
+from anima.memory.models import primary
 from anima.memory.recall import Memory
 from anima.memory.store import MemoryStore
 from anima.ops.figures import Figure
@@ -58,7 +62,7 @@ def session_time(raw: str) -> datetime:
     return datetime.strptime(raw.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
 
 
-def conversations(path: Path) -> list[dict]:  # type: ignore[type-arg]
+def conversations(path: Path) -> list[dict[str, Any]]:
     files = sorted(path.glob("*.json")) if path.is_dir() else [path] if path.is_file() else []
     if not files:
         raise AnimaError(f"no LoCoMo conversation files (*.json) at {path}: pass --locomo DIR")
@@ -83,8 +87,8 @@ async def evaluate(path: Path, database_url: str | None = None, vectors: bool = 
 
 
 async def _one(
-    store: MemoryStore, data: dict, number: int, results: Results, counter: TiktokenCounter
-) -> None:  # type: ignore[type-arg]
+    store: MemoryStore, data: dict[str, Any], number: int, results: Results, counter: TiktokenCounter
+) -> None:
     user, character = data["speaker_a"], data["speaker_b"]
     key = ConversationKey("locomo", f"conv-{number}", f"{user}-{number}", "locomo")
     state = await store.conversation(key, user)
@@ -100,7 +104,7 @@ async def _one(
             text = turn["text"]
             if turn.get("blip_caption"):
                 text += f" [shares a photo: {turn['blip_caption']}]"
-            role = "user" if turn["speaker"] == user else "assistant"
+            role: Speaker = "user" if turn["speaker"] == user else "assistant"
             stored = await store.add(state, role, text, at=at)
             dia_of[stored.id] = turn["dia_id"]
             results.turns += 1
@@ -143,8 +147,8 @@ async def _fact_ids(store: MemoryStore, conversation_id: int, message_id: int) -
 
     from anima.memory.models import Fact
 
-    query = select(Fact.id).where(
-        Fact.conversation_id == conversation_id, Fact.source_message_id == message_id
+    query = select(primary(Fact.id)).where(
+        col(Fact.conversation_id) == conversation_id, col(Fact.source_message_id) == message_id
     )
     return list(await store.run(lambda conn: conn.execute(query).scalars().all()))
 

@@ -8,8 +8,12 @@ stamped as the baseline first.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, inspect, text
+
+if TYPE_CHECKING:  # alembic loads only when a migration runs
+    from alembic.runtime.migration import MigrationContext, RevisionStep
 
 HEAD = "0005"  # the newest file in migrations/versions; a test checks the two agree
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -47,7 +51,7 @@ def upgrade(conn: Connection) -> None:
         conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
         conn.execute(text("INSERT INTO alembic_version VALUES ('0001')"))
 
-    def steps(rev, _context):  # type: ignore[no-untyped-def]
+    def steps(rev: str, _context: MigrationContext) -> list[RevisionStep]:
         return script._upgrade_revs(HEAD, rev)
 
     with EnvironmentContext(config, script, fn=steps, destination_rev=HEAD) as environment:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Index, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import DateTime, Index, Table, UniqueConstraint
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Mapped
+from sqlmodel import Field, SQLModel, col
+
+from anima.errors import MemoryStoreError
 
 
 def utcnow() -> datetime:
@@ -18,9 +22,29 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def table_of(model: type[SQLModel]) -> Table:
+    """The model's table, for Core statements (`insert`, `create`)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table=True models; its types omit it
+    return table
+
+
+def primary(column: int | None) -> Mapped[int]:
+    """A table's `id` in a query: `col()` for the primary key, which a stored row always has (the
+    model says `int | None` for rows not yet inserted)."""
+    return cast("Mapped[int]", col(column))
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the one row an INSERT made."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise MemoryStoreError("the database reported no new row for an insert")
+    return int(key[0])
+
+
 def _moment(**kwargs: Any) -> Any:
     """A timestamp column: timestamptz on PostgreSQL (asyncpg refuses aware datetimes otherwise)."""
-    return Field(sa_type=DateTime(timezone=True), **kwargs)  # type: ignore[call-overload]
+    return Field(sa_type=DateTime(timezone=True), **kwargs)
 
 
 class User(SQLModel, table=True):
@@ -154,7 +178,7 @@ class SafetyEvent(SQLModel, table=True):
     score: float = 1.0
     reason: str = ""
     excerpt: str = ""  # a short excerpt, its hash, or nothing (safety.audit_excerpt)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
 class MemoryVector(SQLModel, table=True):

@@ -17,8 +17,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, select
+from sqlmodel import col
 
-from anima.memory.models import Fact, Message, SearchEntry, Summary, as_utc
+from anima.memory.models import Fact, Message, SearchEntry, Summary, as_utc, primary
 from anima.memory.search import MAX_INDEXED_CHARS, Hit, parse_query, search
 from anima.memory.when import Window, time_window
 
@@ -121,13 +122,13 @@ def _entries(conn: Connection, entry_ids: list[int]) -> list[Hit]:
         return []
     rows = conn.execute(
         select(
-            SearchEntry.id,
-            SearchEntry.kind,
-            SearchEntry.item_id,
-            SearchEntry.role,
-            SearchEntry.importance,
-            SearchEntry.created_at,
-        ).where(SearchEntry.id.in_(entry_ids))
+            primary(SearchEntry.id),
+            col(SearchEntry.kind),
+            col(SearchEntry.item_id),
+            col(SearchEntry.role),
+            col(SearchEntry.importance),
+            col(SearchEntry.created_at),
+        ).where(primary(SearchEntry.id).in_(entry_ids))
     )
     return [Hit(*row[:5], as_utc(row[5]), 0.0) for row in rows]
 
@@ -135,19 +136,19 @@ def _entries(conn: Connection, entry_ids: list[int]) -> list[Hit]:
 def _in_window(conn: Connection, conversation_id: int, window: Window) -> list[Hit]:
     rows = conn.execute(
         select(
-            SearchEntry.id,
-            SearchEntry.kind,
-            SearchEntry.item_id,
-            SearchEntry.role,
-            SearchEntry.importance,
-            SearchEntry.created_at,
+            primary(SearchEntry.id),
+            col(SearchEntry.kind),
+            col(SearchEntry.item_id),
+            col(SearchEntry.role),
+            col(SearchEntry.importance),
+            col(SearchEntry.created_at),
         )
         .where(
-            SearchEntry.conversation_id == conversation_id,
-            SearchEntry.created_at >= window.start,
-            SearchEntry.created_at < window.end,
+            col(SearchEntry.conversation_id) == conversation_id,
+            col(SearchEntry.created_at) >= window.start,
+            col(SearchEntry.created_at) < window.end,
         )
-        .order_by(SearchEntry.created_at.desc())
+        .order_by(col(SearchEntry.created_at).desc())
         .limit(WINDOW_TURNS)
     )
     return [Hit(*row[:5], as_utc(row[5]), 0.0) for row in rows]
@@ -155,14 +156,29 @@ def _in_window(conn: Connection, conversation_id: int, window: Window) -> list[H
 
 # Built once: constructing a select() costs ~0.1 ms a call, a third of a whole recall.
 _CURRENT_FACTS = select(
-    SearchEntry.id, SearchEntry.item_id, SearchEntry.importance, SearchEntry.created_at
-).where(SearchEntry.conversation_id == bindparam("conversation"), SearchEntry.kind == "fact")
+    primary(SearchEntry.id),
+    col(SearchEntry.item_id),
+    col(SearchEntry.importance),
+    col(SearchEntry.created_at),
+).where(col(SearchEntry.conversation_id) == bindparam("conversation"), col(SearchEntry.kind) == "fact")
 _TEXTS = {
     kind: select(id_column, content, moment, covers).where(id_column.in_(bindparam("ids", expanding=True)))
     for kind, id_column, content, moment, covers in (
-        ("turn", Message.id, Message.content, Message.created_at, Message.id),
-        ("summary", Summary.id, Summary.content, Summary.ended_at, Summary.last_message_id),
-        ("fact", Fact.id, Fact.content, Fact.created_at, Fact.id),
+        (
+            "turn",
+            primary(Message.id),
+            col(Message.content),
+            col(Message.created_at),
+            primary(Message.id),
+        ),
+        (
+            "summary",
+            primary(Summary.id),
+            col(Summary.content),
+            col(Summary.ended_at),
+            col(Summary.last_message_id),
+        ),
+        ("fact", primary(Fact.id), col(Fact.content), col(Fact.created_at), primary(Fact.id)),
     )
 }
 

@@ -57,7 +57,7 @@ async def scale(
             state = await store.conversation(
                 ConversationKey("bench", f"c{user}", f"u{user}", "aiko"), f"U{user}"
             )
-            rows = []
+            rows: list[dict[str, object]] = []
             previous = ""
             for i in range(per_user):
                 content = talk.line()

@@ -190,7 +190,7 @@ def search(conn: Connection, conversation_id: int, query: Query, limit: int) -> 
         rows = conn.execute(_SQLITE_SEARCH, {"query": query.fts5(conversation_id), "limit": limit})
     else:
         rows = _postgres_search(conn, conversation_id, query, limit)
-    return [Hit(*row[:5], _as_datetime(row[5]), float(row[6])) for row in rows]
+    return [Hit(row[0], row[1], row[2], row[3], row[4], _as_datetime(row[5]), float(row[6])) for row in rows]
 
 
 def scope_of(conversation_id: int) -> str:

@@ -9,13 +9,15 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import Connection, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import col
 
 from anima.core.messages import ChatMessage, ConversationKey, Speaker
 from anima.errors import MemoryStoreError
@@ -33,6 +35,9 @@ from anima.memory.models import (
     Summary,
     User,
     as_utc,
+    inserted_id,
+    primary,
+    table_of,
     utcnow,
 )
 from anima.memory.recall import Memory, RecallRequest, recall
@@ -109,8 +114,8 @@ class MemoryView:
     summary: str | None = None  # the newest summary of older conversation, if one was made
 
 
-_INSERT_MESSAGE = Message.__table__.insert()  # built once: a per-call .values() costs ~0.1 ms
-_INSERT_ENTRY = SearchEntry.__table__.insert()
+_INSERT_MESSAGE = table_of(Message).insert()  # built once: a per-call .values() costs ~0.1 ms
+_INSERT_ENTRY = table_of(SearchEntry).insert()
 _APPEND_CONTEXT = text(
     "UPDATE search_entries SET context = context || ' ' || :next WHERE kind = 'turn' AND item_id = :previous"
 )
@@ -230,8 +235,9 @@ class MemoryStore:
         """The conversation for `key`, created on first contact; cached after the first call."""
         state = self._conversations.get(key)
         if state is not None and self.other_writers and not state.unsaved:
+            cached = state
             try:
-                elsewhere = await self.read(lambda conn: _written_elsewhere(conn, state))
+                elsewhere = await self.read(lambda conn: _written_elsewhere(conn, cached))
             except MemoryStoreError as exc:  # answer from the cached history rather than not at all
                 log.warning("could not check for other processes' writes: %s", exc)
                 elsewhere = False
@@ -278,16 +284,18 @@ class MemoryStore:
     ) -> ConversationState:
         user_id = _user_id(conn, key.platform, key.user_id, display_name)
         row = conn.execute(
-            select(Conversation.id, Conversation.history_starts_after).where(
-                Conversation.character_id == key.character_id,
-                Conversation.user_id == user_id,
-                Conversation.platform == key.platform,
-                Conversation.chat_id == key.chat_id,
+            select(primary(Conversation.id), col(Conversation.history_starts_after)).where(
+                col(Conversation.character_id) == key.character_id,
+                col(Conversation.user_id) == user_id,
+                col(Conversation.platform) == key.platform,
+                col(Conversation.chat_id) == key.chat_id,
             )
         ).first()
         if row is None:
             result = conn.execute(
-                Conversation.__table__.insert().values(
+                table_of(Conversation)
+                .insert()
+                .values(
                     character_id=key.character_id,
                     user_id=user_id,
                     platform=key.platform,
@@ -296,16 +304,25 @@ class MemoryStore:
                     created_at=utcnow(),
                 )
             )
-            conv_id, starts_after = result.inserted_primary_key[0], 0
+            conv_id, starts_after = inserted_id(result), 0
         else:
             conv_id, starts_after = row
         rows = conn.execute(
-            select(Message.role, Message.content, Message.id, Message.created_at, Message.cut)
-            .where(Message.conversation_id == conv_id, Message.id > starts_after)
-            .order_by(Message.id.desc())
+            select(
+                col(Message.role),
+                col(Message.content),
+                primary(Message.id),
+                col(Message.created_at),
+                col(Message.cut),
+            )
+            .where(col(Message.conversation_id) == conv_id, primary(Message.id) > starts_after)
+            .order_by(primary(Message.id).desc())
             .limit(self.history_messages)
         ).all()
-        recent = [StoredMessage(*row) for row in reversed(rows)]
+        recent = [
+            StoredMessage(cast(Speaker, role), content, i, at, cut)
+            for role, content, i, at, cut in reversed(rows)
+        ]
         return ConversationState(
             conv_id, user_id, deque(recent, maxlen=self.history_messages), starts_after=starts_after, key=key
         )
@@ -415,9 +432,7 @@ class MemoryStore:
         while state.unsaved:
             row = state.unsaved[0]
             try:
-                message_id = await self.database.transaction(
-                    lambda conn, row=row: _insert_turn_once(conn, row), wait_s
-                )
+                message_id = await self.database.transaction(partial(_insert_turn_once, row=row), wait_s)
             except WRITE_ERRORS as exc:
                 if isinstance(exc, IntegrityError) and await self._deleted_elsewhere(state):
                     return True  # its person was forgotten (`anima memory forget`): nothing to store
@@ -479,7 +494,9 @@ class MemoryStore:
                 break
             embedded = await vectors.embed([text for _, text in rows])
             entries = [entry for entry, _ in rows]
-            await self.run(lambda conn, e=entries, v=embedded: vectors.store(conn, state.id, e, v))
+            await self.run(
+                partial(vectors.store, conversation_id=state.id, entries=entries, vectors=embedded)
+            )
             done += len(rows)
         return done
 
@@ -506,12 +523,16 @@ class MemoryStore:
 
     async def facts(self, state: ConversationState, include_superseded: bool = False) -> list[KnownFact]:
         """The facts kept about the user in this conversation, most important first."""
-        query = select(Fact.topic, Fact.content, Fact.created_at, Fact.happened_at, Fact.superseded_at).where(
-            Fact.conversation_id == state.id
-        )
+        query = select(
+            col(Fact.topic),
+            col(Fact.content),
+            col(Fact.created_at),
+            col(Fact.happened_at),
+            col(Fact.superseded_at),
+        ).where(col(Fact.conversation_id) == state.id)
         if not include_superseded:
-            query = query.where(Fact.superseded_at.is_(None))
-        query = query.order_by(Fact.importance.desc(), Fact.id.desc())
+            query = query.where(col(Fact.superseded_at).is_(None))
+        query = query.order_by(col(Fact.importance).desc(), primary(Fact.id).desc())
         rows = await self.read(lambda conn: conn.execute(query).all())
         return [
             KnownFact(topic, content, as_utc(since), as_utc(about) if about else None, superseded is not None)
@@ -523,15 +544,24 @@ class MemoryStore:
 
         def work(conn: Connection) -> list[StoredMessage]:
             after = conn.execute(
-                select(func.max(Summary.last_message_id)).where(Summary.conversation_id == state.id)
+                select(func.max(col(Summary.last_message_id))).where(col(Summary.conversation_id) == state.id)
             ).scalar()
             rows = conn.execute(
-                select(Message.role, Message.content, Message.id, Message.created_at, Message.cut)
-                .where(Message.conversation_id == state.id, Message.id > (after or 0))
-                .order_by(Message.id)
+                select(
+                    col(Message.role),
+                    col(Message.content),
+                    primary(Message.id),
+                    col(Message.created_at),
+                    col(Message.cut),
+                )
+                .where(col(Message.conversation_id) == state.id, primary(Message.id) > (after or 0))
+                .order_by(primary(Message.id))
                 .limit(limit)
             ).all()
-            return [StoredMessage(role, content, i, as_utc(at), cut) for role, content, i, at, cut in rows]
+            return [
+                StoredMessage(cast(Speaker, role), content, i, as_utc(at), cut)
+                for role, content, i, at, cut in rows
+            ]
 
         return await self.run(work)
 
@@ -545,17 +575,21 @@ class MemoryStore:
         now = self.clock()
 
         def work(conn: Connection) -> int:
-            summary_id = conn.execute(
-                Summary.__table__.insert().values(
-                    conversation_id=state.id,
-                    first_message_id=first.id,
-                    last_message_id=last.id,
-                    content=content,
-                    started_at=first.created_at,
-                    ended_at=last.created_at,
-                    created_at=now,
+            summary_id = inserted_id(
+                conn.execute(
+                    table_of(Summary)
+                    .insert()
+                    .values(
+                        conversation_id=state.id,
+                        first_message_id=first.id,
+                        last_message_id=last.id,
+                        content=content,
+                        started_at=first.created_at,
+                        ended_at=last.created_at,
+                        created_at=now,
+                    )
                 )
-            ).inserted_primary_key[0]
+            )
             _index(conn, state.id, "summary", summary_id, content, 0.6, last.created_at or now)
             return summary_id
 
@@ -567,10 +601,12 @@ class MemoryStore:
 
         def work(conn: Connection) -> int:
             last = conn.execute(
-                select(func.max(Message.id)).where(Message.conversation_id == state.id)
+                select(func.max(primary(Message.id))).where(col(Message.conversation_id) == state.id)
             ).scalar()
             conn.execute(
-                update(Conversation).where(Conversation.id == state.id).values(history_starts_after=last or 0)
+                update(Conversation)
+                .where(primary(Conversation.id) == state.id)
+                .values(history_starts_after=last or 0)
             )
             return last or 0
 
@@ -583,14 +619,16 @@ class MemoryStore:
         state = await self.conversation(key, display_name)
 
         def work(conn: Connection) -> tuple[int, datetime, str | None]:
-            total = conn.execute(select(func.count()).where(Message.conversation_id == state.id)).scalar_one()
+            total = conn.execute(
+                select(func.count()).where(col(Message.conversation_id) == state.id)
+            ).scalar_one()
             first = conn.execute(
-                select(Conversation.created_at).where(Conversation.id == state.id)
+                select(col(Conversation.created_at)).where(primary(Conversation.id) == state.id)
             ).scalar_one()
             summary = conn.execute(
-                select(Summary.content)
-                .where(Summary.conversation_id == state.id)
-                .order_by(Summary.last_message_id.desc())
+                select(col(Summary.content))
+                .where(col(Summary.conversation_id) == state.id)
+                .order_by(col(Summary.last_message_id).desc())
                 .limit(1)
             ).scalar()
             return total, as_utc(first), summary
@@ -617,7 +655,7 @@ class MemoryStore:
                 for k in self.locks.keys()
                 if isinstance(k, ConversationKey) and (k.platform, k.user_id) == (platform, platform_user_id)
             ]
-            holding = self.locks.hold_all(keys)
+            holding: AbstractAsyncContextManager[None] = self.locks.hold_all(keys)
         else:
             holding = nullcontext()
         async with holding:
@@ -641,7 +679,7 @@ class MemoryStore:
     async def _deleted_elsewhere(self, state: ConversationState) -> bool:
         """After a write broke a constraint: whether the conversation is gone (another process forgot
         its person); then it is forgotten here too, its waiting messages dropped."""
-        query = select(Conversation.id).where(Conversation.id == state.id)
+        query = select(col(Conversation.id)).where(col(Conversation.id) == state.id)
         try:
             if await self.read(lambda conn: conn.execute(query).first()) is not None:
                 return False
@@ -663,10 +701,12 @@ class MemoryStore:
 
     async def users(self, platform_user_id: str, platform: str | None = None) -> list[tuple[str, str]]:
         """(platform, user id) pairs stored under this id, on one platform or all."""
-        query = select(User.platform, User.platform_user_id).where(User.platform_user_id == platform_user_id)
+        query = select(col(User.platform), col(User.platform_user_id)).where(
+            col(User.platform_user_id) == platform_user_id
+        )
         if platform is not None:
-            query = query.where(User.platform == platform)
-        rows = await self.run(lambda conn: conn.execute(query.order_by(User.platform)).all())
+            query = query.where(col(User.platform) == platform)
+        rows = await self.run(lambda conn: conn.execute(query.order_by(col(User.platform))).all())
         return [(p, u) for p, u in rows]
 
     async def export_user(self, platform: str, platform_user_id: str) -> dict[str, Any] | None:
@@ -683,11 +723,11 @@ class MemoryStore:
 
     async def get_preference(self, platform: str, chat_id: str, key: str, user_id: str = "") -> Any:
         """A remembered setting (None when unset), e.g. the character bound to a chat."""
-        query = select(Preference.value).where(
-            Preference.platform == platform,
-            Preference.chat_id == chat_id,
-            Preference.user_id == user_id,
-            Preference.key == key,
+        query = select(col(Preference.value)).where(
+            col(Preference.platform) == platform,
+            col(Preference.chat_id) == chat_id,
+            col(Preference.user_id) == user_id,
+            col(Preference.key) == key,
         )
         raw = await self.read(lambda conn: conn.execute(query).scalar())
         return None if raw is None else json.loads(raw)
@@ -696,17 +736,19 @@ class MemoryStore:
         self, platform: str, chat_id: str, key: str, value: Any, user_id: str = ""
     ) -> None:
         where = (
-            Preference.platform == platform,
-            Preference.chat_id == chat_id,
-            Preference.user_id == user_id,
-            Preference.key == key,
+            col(Preference.platform) == platform,
+            col(Preference.chat_id) == chat_id,
+            col(Preference.user_id) == user_id,
+            col(Preference.key) == key,
         )
 
         def work(conn: Connection) -> None:
             conn.execute(delete(Preference).where(*where))
             if value is not None:
                 conn.execute(
-                    Preference.__table__.insert().values(
+                    table_of(Preference)
+                    .insert()
+                    .values(
                         platform=platform,
                         chat_id=chat_id,
                         user_id=user_id,
@@ -721,18 +763,22 @@ class MemoryStore:
 
 def _conversation_keys(conn: Connection, platform: str, user_id: str) -> list[ConversationKey]:
     rows = conn.execute(
-        select(Conversation.chat_id, Conversation.character_id)
-        .join(User, User.id == Conversation.user_id)
-        .where(User.platform == platform, User.platform_user_id == user_id)
+        select(col(Conversation.chat_id), col(Conversation.character_id))
+        .join(User, primary(User.id) == col(Conversation.user_id))
+        .where(col(User.platform) == platform, col(User.platform_user_id) == user_id)
     ).all()
     return [ConversationKey(platform, chat_id, user_id, character_id) for chat_id, character_id in rows]
 
 
 def _written_elsewhere(conn: Connection, state: ConversationState) -> bool:
     """Whether the stored conversation moved on from the cached copy (another process added or reset)."""
-    newest = select(func.max(Message.id)).where(Message.conversation_id == Conversation.id).scalar_subquery()
+    newest = (
+        select(func.max(primary(Message.id)))
+        .where(col(Message.conversation_id) == primary(Conversation.id))
+        .scalar_subquery()
+    )
     row = conn.execute(
-        select(Conversation.history_starts_after, newest).where(Conversation.id == state.id)
+        select(col(Conversation.history_starts_after), newest).where(primary(Conversation.id) == state.id)
     ).first()
     cached = state.recent[-1].id if state.recent else state.starts_after
     return row is None or row[0] != state.starts_after or (row[1] or 0) != cached
@@ -740,20 +786,22 @@ def _written_elsewhere(conn: Connection, state: ConversationState) -> bool:
 
 def _user_id(conn: Connection, platform: str, platform_user_id: str, display_name: str) -> int:
     display_name = storable_text(display_name)
-    where = (User.platform == platform, User.platform_user_id == platform_user_id)
-    row = conn.execute(select(User.id, User.display_name).where(*where)).first()
+    where = (col(User.platform) == platform, col(User.platform_user_id) == platform_user_id)
+    row = conn.execute(select(primary(User.id), col(User.display_name)).where(*where)).first()
     if row is None:
         result = conn.execute(
-            User.__table__.insert().values(
+            table_of(User)
+            .insert()
+            .values(
                 platform=platform,
                 platform_user_id=platform_user_id,
                 display_name=display_name,
                 created_at=utcnow(),
             )
         )
-        return result.inserted_primary_key[0]
+        return inserted_id(result)
     if row[1] != display_name:
-        conn.execute(update(User).where(User.id == row[0]).values(display_name=display_name))
+        conn.execute(update(User).where(primary(User.id) == row[0]).values(display_name=display_name))
     return row[0]
 
 
@@ -767,11 +815,11 @@ def _insert_turn_once(conn: Connection, row: dict[str, Any]) -> int:
     """A retried write: the try that failed may have committed before its connection dropped
     (PostgreSQL), so a message already there is not stored twice."""
     stored = conn.execute(
-        select(Message.id).where(
-            Message.conversation_id == row["conversation_id"],
-            Message.created_at == row["created_at"],
-            Message.role == row["role"],
-            Message.content == row["content"],
+        select(primary(Message.id)).where(
+            col(Message.conversation_id) == row["conversation_id"],
+            col(Message.created_at) == row["created_at"],
+            col(Message.role) == row["role"],
+            col(Message.content) == row["content"],
         )
     ).scalar()
     return stored or _insert_turn(conn, row)
@@ -779,7 +827,7 @@ def _insert_turn_once(conn: Connection, row: dict[str, Any]) -> int:
 
 def _insert_turn(conn: Connection, row: dict[str, Any]) -> int:
     message = {k: v for k, v in row.items() if k not in ("context", "previous")}
-    message_id: int = conn.execute(_INSERT_MESSAGE, message).inserted_primary_key[0]
+    message_id: int = inserted_id(conn.execute(_INSERT_MESSAGE, message))
     body = index_text(row["content"], conn.dialect.name, row["conversation_id"])
     if row.get("previous"):  # a turn's context is the turns around it: the next one arrives now
         conn.execute(_APPEND_CONTEXT, {"next": body, "previous": row["previous"]})
@@ -832,28 +880,36 @@ def _store_fact(
     now: datetime,
 ) -> bool:
     current = conn.execute(
-        select(Fact.id, Fact.content).where(
-            Fact.conversation_id == conversation_id, Fact.topic == fact.topic, Fact.superseded_at.is_(None)
+        select(primary(Fact.id), col(Fact.content)).where(
+            col(Fact.conversation_id) == conversation_id,
+            col(Fact.topic) == fact.topic,
+            col(Fact.superseded_at).is_(None),
         )
     ).all()
     if any(content.lower() == fact.content.lower() for _, content in current):
         return False
     if fact.topic in SINGLE_VALUED and current:
         old = [fact_id for fact_id, _ in current]
-        conn.execute(update(Fact).where(Fact.id.in_(old)).values(superseded_at=now))
-        conn.execute(delete(SearchEntry).where(SearchEntry.kind == "fact", SearchEntry.item_id.in_(old)))
-    fact_id = conn.execute(
-        Fact.__table__.insert().values(
-            conversation_id=conversation_id,
-            topic=fact.topic,
-            content=fact.content,
-            importance=fact.importance,
-            happened_at=fact.happened_at,
-            source=source,
-            source_message_id=source_message_id,
-            created_at=now,
+        conn.execute(update(Fact).where(primary(Fact.id).in_(old)).values(superseded_at=now))
+        conn.execute(
+            delete(SearchEntry).where(col(SearchEntry.kind) == "fact", col(SearchEntry.item_id).in_(old))
         )
-    ).inserted_primary_key[0]
+    fact_id = inserted_id(
+        conn.execute(
+            table_of(Fact)
+            .insert()
+            .values(
+                conversation_id=conversation_id,
+                topic=fact.topic,
+                content=fact.content,
+                importance=fact.importance,
+                happened_at=fact.happened_at,
+                source=source,
+                source_message_id=source_message_id,
+                created_at=now,
+            )
+        )
+    )
     searchable = f"{fact.topic} {fact.content}" + (
         f" {fact.happened_at:%d %B %Y}" if fact.happened_at else ""
     )

@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlmodel import col
 
 from anima.memory.embedding import MiniLM
-from anima.memory.models import Fact, MemoryVector, Message, SearchEntry, Summary
+from anima.memory.models import Fact, MemoryVector, Message, SearchEntry, Summary, primary, table_of
 
 CACHED_CONVERSATIONS = 64
 EMBED_BATCH = 32
@@ -56,23 +57,25 @@ class VectorIndex:
     def unembedded(self, conn: Connection, conversation_id: int, limit: int) -> list[tuple[int, str]]:
         """(entry id, text) of memories of the conversation that have no vector yet, oldest first."""
         rows = conn.execute(
-            select(SearchEntry.id, SearchEntry.kind, SearchEntry.item_id)
-            .outerjoin(MemoryVector, MemoryVector.entry_id == SearchEntry.id)
-            .where(SearchEntry.conversation_id == conversation_id, MemoryVector.entry_id.is_(None))
-            .order_by(SearchEntry.id)
+            select(primary(SearchEntry.id), col(SearchEntry.kind), col(SearchEntry.item_id))
+            .outerjoin(MemoryVector, col(MemoryVector.entry_id) == primary(SearchEntry.id))
+            .where(col(SearchEntry.conversation_id) == conversation_id, col(MemoryVector.entry_id).is_(None))
+            .order_by(primary(SearchEntry.id))
             .limit(limit)
         ).all()
         texts: dict[tuple[str, int], str] = {}
         for kind, model in (("turn", Message), ("summary", Summary), ("fact", Fact)):
             wanted = [item for _, k, item in rows if k == kind]
             if wanted:
-                found = conn.execute(select(model.id, model.content).where(model.id.in_(wanted)))
+                found = conn.execute(
+                    select(primary(model.id), col(model.content)).where(primary(model.id).in_(wanted))
+                )
                 texts |= {(kind, item): content for item, content in found}
         return [(entry, texts.get((kind, item), "")) for entry, kind, item in rows]
 
     def store(self, conn: Connection, conversation_id: int, entries: list[int], vectors: Any) -> None:
         conn.execute(
-            MemoryVector.__table__.insert(),
+            table_of(MemoryVector).insert(),
             [
                 {
                     "entry_id": entry,
@@ -92,8 +95,8 @@ class VectorIndex:
         cached = self._cache.get(conversation_id)
         if cached is None:
             rows = conn.execute(
-                select(MemoryVector.entry_id, MemoryVector.vector).where(
-                    MemoryVector.conversation_id == conversation_id
+                select(col(MemoryVector.entry_id), col(MemoryVector.vector)).where(
+                    col(MemoryVector.conversation_id) == conversation_id
                 )
             ).all()
             ids = np.array([entry for entry, _ in rows], np.int64)

@@ -40,7 +40,13 @@ _ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _AGO = re.compile(r"\b(\d+|a|an|one|two|three|four|five|six)\s+(day|week|month|year)s?\s+ago\b", re.I)
 _WEEKDAY = re.compile(r"\b(last|on|this past)\s+(" + "|".join(WEEKDAYS) + r")\b", re.I)
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
-_CN = {"前天": (-2, 1), "昨天": (-1, 1), "今天": (0, 1), "上周": ("week", -1), "上个月": ("month", -1)}
+_CN: dict[str, tuple[int | str, int]] = {
+    "前天": (-2, 1),
+    "昨天": (-1, 1),
+    "今天": (0, 1),
+    "上周": ("week", -1),
+    "上个月": ("month", -1),
+}
 
 
 @dataclass(frozen=True)

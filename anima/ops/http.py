@@ -80,7 +80,8 @@ class OpsServer:
             raise ConfigError(
                 [f"ops.metrics_port: cannot listen on {host}:{port} ({exc.strerror}): choose another port"]
             ) from exc
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        # aiohttp keeps the server private; the port that 0 picked is only known there
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # a TCPSite's server is asyncio.Server
         log.warning("metrics and health on http://%s:%d/metrics", self.settings.metrics_host, self.port)
 
     def serving(self, adapters: list[str]) -> None:

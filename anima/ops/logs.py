@@ -148,7 +148,7 @@ def setup_logging(settings: Settings, stream: IO[str] | None = None) -> logging.
     return handler
 
 
-class _AnimaHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _AnimaHandler(logging.StreamHandler[IO[str]]):
     """The handler setup_logging installs (so a second call knows it may replace it)."""
 
 

@@ -15,22 +15,23 @@ from typing import Literal
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col
 
 from anima.errors import MemoryStoreError
 from anima.memory.database import Database
 from anima.memory.migrate import schema_lock
-from anima.memory.models import SafetyEvent, utcnow
+from anima.memory.models import SafetyEvent, primary, table_of, utcnow
 from anima.safety.checks.pii import find_pii
 from anima.safety.verdict import Verdict
 
 ExcerptMode = Literal["text", "hash", "none"]
 EXCERPT_CHARS = 80
-_INSERT = SafetyEvent.__table__.insert()
+_INSERT = table_of(SafetyEvent).insert()
 
 
 def _create_table(conn: Connection) -> None:
     schema_lock(conn)  # another process may be creating it at the same moment
-    SafetyEvent.__table__.create(conn, checkfirst=True)
+    table_of(SafetyEvent).create(conn, checkfirst=True)
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,9 @@ class Audit:
 
     async def events(self, since: datetime | None = None, limit: int = 1000) -> list[SafetyEvent]:
         await self.ensure_table()
-        query = select(SafetyEvent).order_by(SafetyEvent.id.desc()).limit(limit)
+        query = select(SafetyEvent).order_by(primary(SafetyEvent.id).desc()).limit(limit)
         if since is not None:
-            query = query.where(SafetyEvent.created_at >= since)
+            query = query.where(col(SafetyEvent.created_at) >= since)
 
         def work(conn: Connection) -> list[SafetyEvent]:
             return [SafetyEvent.model_validate(row._mapping) for row in conn.execute(query)]
@@ -121,22 +122,26 @@ class Audit:
     async def report(self, since: datetime | None = None) -> list[ReportRow]:
         """Counts per stage, check, action and category, most frequent first."""
         await self.ensure_table()
-        e = SafetyEvent
         query = (
             select(
-                e.stage,
-                e.check,
-                e.action,
-                e.category,
+                col(SafetyEvent.stage),
+                col(SafetyEvent.check),
+                col(SafetyEvent.action),
+                col(SafetyEvent.category),
                 func.count(),
-                func.count(e.chat_id.distinct()),
-                func.count(e.user_id.distinct()),
-                func.max(e.created_at),
+                func.count(col(SafetyEvent.chat_id).distinct()),
+                func.count(col(SafetyEvent.user_id).distinct()),
+                func.max(col(SafetyEvent.created_at)),
             )
-            .group_by(e.stage, e.check, e.action, e.category)
+            .group_by(
+                col(SafetyEvent.stage),
+                col(SafetyEvent.check),
+                col(SafetyEvent.action),
+                col(SafetyEvent.category),
+            )
             .order_by(func.count().desc())
         )
         if since is not None:
-            query = query.where(e.created_at >= since)
+            query = query.where(col(SafetyEvent.created_at) >= since)
         rows = await self.database.transaction(lambda conn: conn.execute(query).all())
         return [ReportRow(*row) for row in rows]

@@ -337,6 +337,6 @@ def _parse_override(raw: object) -> ChatOverride:
     rating = raw.get("rating")
     topics = raw.get("blocked_topics") or []
     return ChatOverride(
-        rating if rating in RATINGS else None,  # type: ignore[arg-type]
+        rating if rating in RATINGS else None,
         tuple(str(t) for t in topics if isinstance(t, str)),
     )

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlmodel import col
 
 from anima.characters.card import CardGrowth
 from anima.errors import SoulError
@@ -29,6 +30,9 @@ from anima.memory.models import (
     SoulVersion,
     User,
     as_utc,
+    inserted_id,
+    primary,
+    table_of,
 )
 from anima.memory.store import MemoryStore
 from anima.soul.changes import Change, Entry, Evidence, Proposal, Source, Version
@@ -68,26 +72,26 @@ class SoulStore:
     # ------------------------------------------------------------------ reading
     async def entries(self, character_id: str, version: int | None = None) -> list[Entry]:
         """The learned lines of `version` (default: the current one), in the order they were learned."""
-        where = [SoulEntry.character_id == character_id]
+        where = [col(SoulEntry.character_id) == character_id]
         if version is None:
-            where.append(SoulEntry.removed_version.is_(None))
+            where.append(col(SoulEntry.removed_version).is_(None))
         else:
             where += [
-                SoulEntry.added_version <= version,
-                or_(SoulEntry.removed_version.is_(None), SoulEntry.removed_version > version),
+                col(SoulEntry.added_version) <= version,
+                or_(col(SoulEntry.removed_version).is_(None), col(SoulEntry.removed_version) > version),
             ]
         query = (
             select(
-                SoulEntry.id,
-                SoulEntry.kind,
-                SoulEntry.text,
-                SoulEntry.platform,
-                SoulEntry.user_id,
-                SoulEntry.origin_id,
-                SoulEntry.added_version,
+                primary(SoulEntry.id),
+                col(SoulEntry.kind),
+                col(SoulEntry.text),
+                col(SoulEntry.platform),
+                col(SoulEntry.user_id),
+                col(SoulEntry.origin_id),
+                col(SoulEntry.added_version),
             )
             .where(*where)
-            .order_by(SoulEntry.origin_id, SoulEntry.id)
+            .order_by(col(SoulEntry.origin_id), primary(SoulEntry.id))
         )
         rows = await self.memory.read(lambda conn: conn.execute(query).all())
         return [Entry(*row) for row in rows]
@@ -98,16 +102,16 @@ class SoulStore:
     async def history(self, character_id: str) -> list[Version]:
         query = (
             select(
-                SoulVersion.character_id,
-                SoulVersion.version,
-                SoulVersion.action,
-                SoulVersion.note,
-                SoulVersion.approved_by,
-                SoulVersion.proposal_id,
-                SoulVersion.created_at,
+                col(SoulVersion.character_id),
+                col(SoulVersion.version),
+                col(SoulVersion.action),
+                col(SoulVersion.note),
+                col(SoulVersion.approved_by),
+                col(SoulVersion.proposal_id),
+                col(SoulVersion.created_at),
             )
-            .where(SoulVersion.character_id == character_id)
-            .order_by(SoulVersion.version)
+            .where(col(SoulVersion.character_id) == character_id)
+            .order_by(col(SoulVersion.version))
         )
         rows = await self.memory.read(lambda conn: conn.execute(query).all())
         return [Version(*row[:-1], as_utc(row[-1])) for row in rows]
@@ -118,14 +122,16 @@ class SoulStore:
         """Proposals, oldest first: pending ones by default, every one with status None."""
         query = select(SoulProposal)
         if character_id is not None:
-            query = query.where(SoulProposal.character_id == character_id)
+            query = query.where(col(SoulProposal.character_id) == character_id)
         if status is not None:
-            query = query.where(SoulProposal.status == status)
-        rows = await self.memory.read(lambda conn: conn.execute(query.order_by(SoulProposal.id)).all())
+            query = query.where(col(SoulProposal.status) == status)
+        rows = await self.memory.read(
+            lambda conn: conn.execute(query.order_by(primary(SoulProposal.id))).all()
+        )
         return [_proposal(row) for row in rows]
 
     async def proposal(self, proposal_id: int) -> Proposal:
-        query = select(SoulProposal).where(SoulProposal.id == proposal_id)
+        query = select(SoulProposal).where(primary(SoulProposal.id) == proposal_id)
         row = await self.memory.read(lambda conn: conn.execute(query).first())
         if row is None:
             raise SoulError(f"no soul proposal #{proposal_id}; `anima soul diff CHARACTER` lists them")
@@ -133,11 +139,11 @@ class SoulStore:
 
     async def evidence(self, proposal: Proposal) -> list[Evidence]:
         """The messages a proposal cites, in order; a message deleted since (/forget) says so."""
-        query = select(Message.id, Message.role, Message.content, Message.created_at).where(
-            Message.id.in_(proposal.evidence)
-        )
+        query = select(
+            primary(Message.id), col(Message.role), col(Message.content), col(Message.created_at)
+        ).where(primary(Message.id).in_(proposal.evidence))
         if proposal.conversation_id is not None:
-            query = query.where(Message.conversation_id == proposal.conversation_id)
+            query = query.where(col(Message.conversation_id) == proposal.conversation_id)
         rows = {row[0]: row for row in await self.memory.read(lambda conn: conn.execute(query).all())}
         return [
             Evidence(i, rows[i][1], rows[i][2], as_utc(rows[i][3])) if i in rows else Evidence(i)
@@ -147,19 +153,19 @@ class SoulStore:
     async def applied_since(self, character_id: str, since: datetime, by: str = "auto") -> int:
         """How many changes `by` applied to the character since `since` (auto mode's daily bound)."""
         query = select(func.count()).where(
-            SoulVersion.character_id == character_id,
-            SoulVersion.approved_by == by,
-            SoulVersion.action == "apply",
-            SoulVersion.created_at >= since,
+            col(SoulVersion.character_id) == character_id,
+            col(SoulVersion.approved_by) == by,
+            col(SoulVersion.action) == "apply",
+            col(SoulVersion.created_at) >= since,
         )
         return await self.memory.read(lambda conn: conn.execute(query).scalar_one())
 
     async def source(self, conversation_id: int) -> Source:
         """Whose conversation this is (platform, user id, display name)."""
         query = (
-            select(User.platform, User.platform_user_id, User.display_name)
-            .join(Conversation, Conversation.user_id == User.id)
-            .where(Conversation.id == conversation_id)
+            select(col(User.platform), col(User.platform_user_id), col(User.display_name))
+            .join(Conversation, col(Conversation.user_id) == primary(User.id))
+            .where(primary(Conversation.id) == conversation_id)
         )
         row = await self.memory.read(lambda conn: conn.execute(query).one())
         return Source(row[0], row[1], row[2], conversation_id)
@@ -167,9 +173,9 @@ class SoulStore:
     async def people(self, character_id: str) -> list[str]:
         """The display names of everyone who has talked with the character (for the privacy check)."""
         query = (
-            select(User.display_name)
-            .join(Conversation, Conversation.user_id == User.id)
-            .where(Conversation.character_id == character_id)
+            select(col(User.display_name))
+            .join(Conversation, col(Conversation.user_id) == primary(User.id))
+            .where(col(Conversation.character_id) == character_id)
             .distinct()
         )
         return list(await self.memory.read(lambda conn: conn.execute(query).scalars().all()))
@@ -204,8 +210,8 @@ class SoulStore:
             "created_at": now,
             "decided_at": now if status != "pending" else None,
         }
-        insert = SoulProposal.__table__.insert().values(**values)
-        return await self.memory.run(lambda conn: conn.execute(insert).inserted_primary_key[0])
+        insert = table_of(SoulProposal).insert().values(**values)
+        return await self.memory.run(lambda conn: inserted_id(conn.execute(insert)))
 
     async def approve(self, proposal_id: int, by: str, growth: CardGrowth | None = None) -> Version:
         """Apply a pending proposal as a new version; `growth` (the card's) refuses protected kinds."""
@@ -222,27 +228,35 @@ class SoulStore:
         def work(conn: Connection) -> Version:
             claimed = conn.execute(
                 update(SoulProposal)
-                .where(SoulProposal.id == proposal_id, SoulProposal.status == "pending")
+                .where(primary(SoulProposal.id) == proposal_id, col(SoulProposal.status) == "pending")
                 .values(status="applied", decided_by=by, decided_at=now)
             ).rowcount
             if not claimed:
                 raise SoulError(f"proposal #{proposal_id} was decided meanwhile")
             version = _current_version(conn, proposal.character_id) + 1
-            entry_id = conn.execute(
-                SoulEntry.__table__.insert().values(
-                    character_id=proposal.character_id,
-                    kind=proposal.kind,
-                    text=proposal.text,
-                    platform=proposal.platform,
-                    user_id=proposal.user_id,
-                    origin_id=0,
-                    proposal_id=proposal.id,
-                    added_version=version,
-                    created_at=now,
+            entry_id = inserted_id(
+                conn.execute(
+                    table_of(SoulEntry)
+                    .insert()
+                    .values(
+                        character_id=proposal.character_id,
+                        kind=proposal.kind,
+                        text=proposal.text,
+                        platform=proposal.platform,
+                        user_id=proposal.user_id,
+                        origin_id=0,
+                        proposal_id=proposal.id,
+                        added_version=version,
+                        created_at=now,
+                    )
                 )
-            ).inserted_primary_key[0]
-            conn.execute(update(SoulEntry).where(SoulEntry.id == entry_id).values(origin_id=entry_id))
-            conn.execute(update(SoulProposal).where(SoulProposal.id == proposal_id).values(version=version))
+            )
+            conn.execute(
+                update(SoulEntry).where(primary(SoulEntry.id) == entry_id).values(origin_id=entry_id)
+            )
+            conn.execute(
+                update(SoulProposal).where(primary(SoulProposal.id) == proposal_id).values(version=version)
+            )
             note = f"+ {proposal.kind}: {proposal.text}"
             return _add_version(conn, proposal.character_id, version, "apply", note, by, proposal.id, now)
 
@@ -257,7 +271,7 @@ class SoulStore:
         now = self.memory.clock()
         change = (
             update(SoulProposal)
-            .where(SoulProposal.id == proposal_id, SoulProposal.status == "pending")
+            .where(primary(SoulProposal.id) == proposal_id, col(SoulProposal.status) == "pending")
             .values(status="rejected", reason=reason, decided_by=by, decided_at=now)
         )
         await self.memory.run(lambda conn: conn.execute(change))
@@ -280,12 +294,16 @@ class SoulStore:
             keep = {row.origin_id for row in wanted}
             gone = [row.id for row in live if row.origin_id not in keep]
             if gone:
-                conn.execute(update(SoulEntry).where(SoulEntry.id.in_(gone)).values(removed_version=new))
+                conn.execute(
+                    update(SoulEntry).where(primary(SoulEntry.id).in_(gone)).values(removed_version=new)
+                )
             have = {row.origin_id for row in live}
             for row in wanted:
                 if row.origin_id not in have:  # a line the current version lacks comes back as a copy
                     conn.execute(
-                        SoulEntry.__table__.insert().values(
+                        table_of(SoulEntry)
+                        .insert()
+                        .values(
                             character_id=character_id,
                             kind=row.kind,
                             text=row.text,
@@ -306,14 +324,14 @@ class SoulStore:
 
 
 def _current_version(conn: Connection, character_id: str) -> int:
-    query = select(func.max(SoulVersion.version)).where(SoulVersion.character_id == character_id)
+    query = select(func.max(col(SoulVersion.version))).where(col(SoulVersion.character_id) == character_id)
     return conn.execute(query).scalar() or 0
 
 
 def _rows(conn: Connection, character_id: str, version: int) -> Sequence[Row[Any]]:
-    live = or_(SoulEntry.removed_version.is_(None), SoulEntry.removed_version > version)
+    live = or_(col(SoulEntry.removed_version).is_(None), col(SoulEntry.removed_version) > version)
     query = select(SoulEntry).where(
-        and_(SoulEntry.character_id == character_id, SoulEntry.added_version <= version, live)
+        and_(col(SoulEntry.character_id) == character_id, col(SoulEntry.added_version) <= version, live)
     )
     return conn.execute(query).all()
 
@@ -329,7 +347,9 @@ def _add_version(
     now: datetime,
 ) -> Version:
     conn.execute(
-        SoulVersion.__table__.insert().values(
+        table_of(SoulVersion)
+        .insert()
+        .values(
             character_id=character_id,
             version=version,
             action=action,

@@ -92,7 +92,8 @@ class AnimaClient(discord.AutoShardedClient):
             allowed_mentions=adapter.mentions,
             max_messages=None,  # replies carry the message they answer: no cache needed
             chunk_guilds_at_startup=False,
-            shard_ids=adapter.settings.shard_ids,  # None: every shard in this process
+            # None: every shard in this process (discord.py reads it so; its hints say list[int] only)
+            shard_ids=adapter.settings.shard_ids,  # type: ignore[arg-type]  # see above
             shard_count=adapter.settings.shard_count,
         )
         self.adapter = adapter
@@ -423,7 +424,7 @@ class DiscordAdapter:
         """Once ready (servers known), answer what was sent while no process ran; gateway messages wait."""
         if self._catching_up is None and not self._caught_up.is_set() and self._answering:
             self._catching_up = asyncio.create_task(self._catch_up())
-            self._in_flight.add(self._catching_up)  # type: ignore[arg-type]
+            self._in_flight.add(self._catching_up)
             self._catching_up.add_done_callback(self._in_flight.discard)
 
     async def _catch_up(self) -> None:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import discord
 from sqlalchemy import select
+from sqlmodel import col
 
 from anima.memory.models import InboxItem, utcnow
 from anima.memory.store import MemoryStore
@@ -61,10 +62,10 @@ async def channel_marks(
 ) -> list[ChannelMark]:
     """The channels the bot took a message from within CATCH_UP_AGE, each with where to read from."""
     since = (now or utcnow()) - CATCH_UP_AGE
-    query = select(InboxItem.delivery_id, InboxItem.payload, InboxItem.answered_at).where(
-        InboxItem.platform == platform,
-        InboxItem.bot_id == bot_id,
-        InboxItem.received_at >= since,  # type: ignore[operator]
+    query = select(col(InboxItem.delivery_id), col(InboxItem.payload), col(InboxItem.answered_at)).where(
+        col(InboxItem.platform) == platform,
+        col(InboxItem.bot_id) == bot_id,
+        col(InboxItem.received_at) >= since,
     )
     rows = await memory.run(lambda conn: conn.execute(query).all())
     unanswered: dict[int, int] = {}

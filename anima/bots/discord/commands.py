@@ -8,7 +8,7 @@ ephemeral and say what to do. Binding a character in a server channel needs Mana
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
@@ -179,11 +179,12 @@ def install_commands(tree: app_commands.CommandTree, adapter: DiscordAdapter) ->
         else:
             await say(interaction, text)
 
+    command: app_commands.Command[Any, ..., Any] | app_commands.Group
     for command in (character, reset, memory, forget, voice, persona, safety_commands(adapter)):
         tree.add_command(command)
     tree.add_command(sing_command(adapter))
     tree.add_command(soul_command_for(adapter))  # bot admins review what characters learn
-    tree.on_error = on_error  # type: ignore[method-assign]
+    tree.on_error = on_error  # type: ignore[method-assign]  # discord.py's documented way to set the tree's error handler
 
 
 class ForgetConfirmation(discord.ui.View):

@@ -55,7 +55,7 @@ class BotSpeaker:
 
     async def send(self, text: str, first: bool) -> discord.Message:
         reference = self.reference if first else None
-        return await self.channel.send(text, reference=reference, allowed_mentions=self.mentions)  # type: ignore[arg-type]
+        return await self.channel.send(text, reference=reference, allowed_mentions=self.mentions)  # type: ignore[arg-type]  # discord.py takes reference=None; its hints leave None out
 
     async def edit(self, sent: discord.Message, text: str) -> None:
         await sent.edit(content=text, allowed_mentions=self.mentions)
@@ -65,7 +65,7 @@ class BotSpeaker:
         permission) or when the bot speaks for another character, whose name a voice message cannot show."""
         if not self.prefix and self._may_send_voice_messages():
             try:
-                channel_id = self.channel.id  # type: ignore[attr-defined]
+                channel_id = self.channel.id  # type: ignore[attr-defined]  # the Messageable abc omits what every channel Discord hands us has
                 await post_voice_message(self.http, channel_id, note, self.mentions, self.reference)
                 return
             except discord.HTTPException as exc:
@@ -73,7 +73,7 @@ class BotSpeaker:
         await self.channel.send(
             self.prefix.strip() or None,
             file=voice_file(note),
-            reference=self.reference,  # type: ignore[arg-type]
+            reference=self.reference,  # type: ignore[arg-type]  # discord.py takes reference=None; its hints leave None out
             allowed_mentions=self.mentions,
         )
 
@@ -82,7 +82,7 @@ class BotSpeaker:
         guild = getattr(self.channel, "guild", None)
         if guild is None:
             return True
-        return self.channel.permissions_for(guild.me).send_voice_messages  # type: ignore[attr-defined,no-any-return]
+        return self.channel.permissions_for(guild.me).send_voice_messages  # type: ignore[attr-defined]  # the Messageable abc omits what every channel Discord hands us has
 
 
 class WebhookSpeaker:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 SLOW_DOWN = "Too many messages at once; try again in a moment."
 
 
-def sing_command(adapter: DiscordAdapter) -> app_commands.Command:  # type: ignore[type-arg]
+def sing_command(adapter: DiscordAdapter) -> app_commands.Command:
     singer = Singer(adapter.runtime.voice)
 
     @app_commands.command(name="sing", description="The character here sings a melody")
@@ -61,7 +61,7 @@ def sing_command(adapter: DiscordAdapter) -> app_commands.Command:  # type: igno
         assert channel is not None and adapter.client is not None
         own = card.id == adapter.own_character
         name = None if own else card.name
-        speaker = BotSpeaker(channel, adapter.client.http, adapter.mentions, name=name)  # type: ignore[arg-type]
+        speaker = BotSpeaker(channel, adapter.client.http, adapter.mentions, name=name)  # type: ignore[arg-type]  # interaction.channel's type includes channels one cannot send to; slash commands come from ones one can
         await speaker.send_voice(note)
         await interaction.followup.send(
             f"🎤 {card.name} sings ({note.duration_s:.0f} s)", allowed_mentions=adapter.mentions

@@ -25,7 +25,7 @@ class SoulRefused(AnimaError):
     """The person is not one of the bot's admins."""
 
 
-def soul_command_for(adapter: DiscordAdapter) -> app_commands.Command:  # type: ignore[type-arg]
+def soul_command_for(adapter: DiscordAdapter) -> app_commands.Command:
     """The /soul command; a refusal raises, and the tree's error handler answers it privately."""
     runtime, mentions = adapter.runtime, adapter.mentions
     admins = frozenset(adapter.settings.admins)

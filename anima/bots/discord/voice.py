@@ -52,7 +52,7 @@ async def post_voice_message(
     if reference is not None:
         payload["message_reference"] = reference.to_message_reference_dict()
     file = voice_file(note)
-    form = [
+    form: list[dict[str, Any]] = [
         {"name": "payload_json", "value": json.dumps(payload)},
         {"name": "files[0]", "value": file.fp, "filename": FILENAME, "content_type": note.mime},
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import replace
+from typing import TypedDict
 from urllib.parse import urlparse
 
 from telegram import LinkPreviewOptions, Message, Update, User
@@ -86,6 +87,16 @@ class _Sent:
         await send_text(self.bot, self.chat_id, final_text(reply), self.quote)
 
 
+class _Webhook(TypedDict):
+    """What `Updater.start_webhook` takes from the bot's settings."""
+
+    listen: str
+    port: int
+    url_path: str
+    webhook_url: str
+    secret_token: str
+
+
 class TelegramAdapter:
     """A bot bound to a default character; chats can choose another with /character."""
 
@@ -112,7 +123,7 @@ class TelegramAdapter:
         self.chats: ChatSettings
         self.partials: PartialReplies
 
-    def _build(self) -> Application:  # type: ignore[type-arg]
+    def _build(self) -> Application:
         token = self.settings.token.get_secret_value()
         self.limits = FloodLimits(self.settings.messages_per_second, self.settings.group_messages_per_minute)
         return (
@@ -179,7 +190,7 @@ class TelegramAdapter:
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).removeFilter(self._redact)
 
-    def _webhook_options(self) -> dict[str, object]:
+    def _webhook_options(self) -> _Webhook:
         url = self.settings.url or ""
         secret = self.settings.secret_token
         return {

@@ -142,7 +142,7 @@ class Commands:
             return
         message, sender, yes = answer
         if not yes:
-            await update.callback_query.edit_message_text("Nothing changed.")  # type: ignore[union-attr]
+            await update.callback_query.edit_message_text("Nothing changed.")  # type: ignore[union-attr]  # _confirmation answered: the update is a button press
             return
         card = await self.chats.character(message.chat.id)
         incoming = to_incoming(message, sender, card, "", addressed=True)
@@ -150,7 +150,7 @@ class Commands:
             key = self.runtime.pipeline.key_for(incoming, card)
             conversation = await self.runtime.memory.conversation(key, sender.first_name)
             await self.runtime.memory.reset(conversation)
-        await update.callback_query.edit_message_text(f"{card.name} starts afresh.")  # type: ignore[union-attr]
+        await update.callback_query.edit_message_text(f"{card.name} starts afresh.")  # type: ignore[union-attr]  # _confirmation answered: the update is a button press
         await self._greet(context, message, sender, card)
 
     async def memory(self, update: Update, context: Context) -> None:
@@ -187,7 +187,7 @@ class Commands:
             return
         message, sender, yes = answer
         if not yes:
-            await update.callback_query.edit_message_text("Nothing was deleted.")  # type: ignore[union-attr]
+            await update.callback_query.edit_message_text("Nothing was deleted.")  # type: ignore[union-attr]  # _confirmation answered: the update is a button press
             return
         async with self.order.hold((message.chat.id, sender.id)):
             deleted = await self.runtime.memory.forget_user(PLATFORM, str(sender.id))
@@ -195,7 +195,7 @@ class Commands:
             self.chats.forget_user(sender.id)
             if is_private(message):  # the private chat's own settings are the person's too
                 await self.chats.set_character(message.chat.id, None)
-        await update.callback_query.edit_message_text(  # type: ignore[union-attr]
+        await update.callback_query.edit_message_text(  # type: ignore[union-attr]  # _confirmation answered: the update is a button press
             f"Done: {deleted} messages and everything else stored about you are deleted."
         )
 

@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
+from sqlmodel import col
 
 from anima.core.messages import ConversationKey
 from anima.errors import MemoryStoreError
-from anima.memory.models import Conversation, Message, User
+from anima.memory.models import Conversation, Message, User, primary
 from anima.memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
@@ -30,27 +31,27 @@ async def remembered(memory: MemoryStore, key: ConversationKey, message_id: str)
 
     def work(conn: Connection) -> Remembered:
         said = conn.execute(
-            select(Message.id, Message.conversation_id)
-            .join(Conversation, Conversation.id == Message.conversation_id)  # type: ignore[arg-type]
-            .join(User, User.id == Conversation.user_id)  # type: ignore[arg-type]
+            select(primary(Message.id), col(Message.conversation_id))
+            .join(Conversation, primary(Conversation.id) == col(Message.conversation_id))
+            .join(User, primary(User.id) == col(Conversation.user_id))
             .where(
-                User.platform == key.platform,
-                User.platform_user_id == key.user_id,
-                Conversation.platform == key.platform,
-                Conversation.chat_id == key.chat_id,
-                Conversation.character_id == key.character_id,
-                Message.role == "user",
-                Message.platform_message_id == message_id,
+                col(User.platform) == key.platform,
+                col(User.platform_user_id) == key.user_id,
+                col(Conversation.platform) == key.platform,
+                col(Conversation.chat_id) == key.chat_id,
+                col(Conversation.character_id) == key.character_id,
+                col(Message.role) == "user",
+                col(Message.platform_message_id) == message_id,
             )
-            .order_by(Message.id.desc())  # type: ignore[union-attr]
+            .order_by(primary(Message.id).desc())
             .limit(1)
         ).first()
         if said is None:
             return Remembered(stored=False)
         after = conn.execute(
-            select(Message.role, Message.content)
-            .where(Message.conversation_id == said[1], Message.id > said[0])  # type: ignore[operator]
-            .order_by(Message.id)  # type: ignore[arg-type]
+            select(col(Message.role), col(Message.content))
+            .where(col(Message.conversation_id) == said[1], primary(Message.id) > said[0])
+            .order_by(primary(Message.id))
             .limit(1)
         ).first()
         reply = after[1] if after is not None and after[0] == "assistant" else None

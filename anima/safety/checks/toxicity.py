@@ -55,7 +55,8 @@ class Toxicity:
     name = "toxicity"
 
     async def model(self) -> ProfanityModel:
-        return loaded_profanity_model() or await asyncio.to_thread(load_profanity_model)
+        loaded = loaded_profanity_model()
+        return loaded if loaded is not None else await asyncio.to_thread(load_profanity_model)
 
     async def check_output(self, text: str, context: OutputContext) -> Verdict:
         limits = THRESHOLDS[context.rules.rating]

@@ -88,7 +88,7 @@ def read_midi(data: bytes, name: str) -> Score:
     parts: list[list[_Event]] = []
     for track in file.tracks:
         events = [_Event(n.start, n.end, n.pitch) for n in track.notes]
-        lyrics = {tick: "".join(texts) for tick, texts in track.lyrics.items()}
+        lyrics: dict[float, str] = {tick: "".join(texts) for tick, texts in track.lyrics.items()}
         # A word goes on after a syllable that ends with "-", or, in files that put spaces between words,
         # one that ends without a space.
         spaced = any(t.startswith(" ") or t.endswith(" ") for t in lyrics.values())

@@ -209,7 +209,8 @@ class Singer:
         silent = [unit.text for unit, sounds in analysed.items() if sounds is None]
         if silent:
             raise VoiceError(f"the voice engine said nothing usable for {', '.join(silent[:5])}")
-        sounds = [analysed[unit][k] for unit, k in spoken(score, choice)]  # type: ignore[index]
+        found = {unit: sounds for unit, sounds in analysed.items() if sounds is not None}  # all, by now
+        sounds = [found[unit][k] for unit, k in spoken(score, choice)]
         voice = render(score, sounds)
         if backing:
             voice = _mix(voice, accompaniment(score, len(voice), WORK_RATE, LEAD_S))

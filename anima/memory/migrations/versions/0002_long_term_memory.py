@@ -6,6 +6,8 @@ PostgreSQL: a generated tsvector column. Existing messages are indexed as turns.
 Revision ID: 0002
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -37,11 +39,11 @@ _POSTGRES_DOCUMENT = (
 )
 
 
-def _moment(name: str, nullable: bool = False) -> sa.Column:
+def _moment(name: str, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
-def _conversation() -> sa.Column:
+def _conversation() -> sa.Column[Any]:
     return sa.Column(
         "conversation_id", sa.Integer, sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
     )

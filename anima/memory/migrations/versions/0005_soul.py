@@ -3,6 +3,8 @@
 Revision ID: 0005
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -12,7 +14,7 @@ branch_labels = None
 depends_on = None
 
 
-def _moment(name: str, nullable: bool = False) -> sa.Column:
+def _moment(name: str, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
