@@ -283,6 +283,13 @@ CASES = [
         "validate",
         "repeats too much to compile",
     ),
+    Case(
+        "40,000 unclosed macros in the description (each prompt expands them)",
+        "braces.yaml",
+        lambda _: b"name: B\ndescription: '" + b"{{x:" * 40_000 + b"'\ngreeting: hi\n",
+        "validate",
+        "",
+    ),
     Case("a card at the caps (5,000 entries)", "capped.json", lambda _: capped_card_json(), "install", ""),
 ]
 

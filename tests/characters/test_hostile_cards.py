@@ -31,4 +31,4 @@ def test_a_hostile_card_costs_bounded_cpu_and_memory_and_gets_a_clear_answer(
         assert outcome.written == []  # nothing was installed
     else:
         assert outcome.problems == []
-        assert outcome.written  # the card was installed
+        assert outcome.written or case.action == "validate"  # the card was installed (or found valid)
