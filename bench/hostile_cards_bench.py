@@ -98,7 +98,7 @@ def main() -> None:
     for case in CASES:
         with tempfile.TemporaryDirectory() as folder:
             outcome = measure(case, Path(folder))
-        answer = "refused" if outcome.problems else "installed"
+        answer = "refused" if outcome.problems else "valid" if case.action == "validate" else "installed"
         print(f"| {case.name} ({case.action}) | {answer} | {outcome.cpu_s:.2f} | {outcome.rss_mb:.0f} |")
         worst_cpu, worst_rss = max(worst_cpu, outcome.cpu_s), max(worst_rss, outcome.rss_mb)
     record("hostile cards: worst CPU per file", round(worst_cpu, 2), "s", COMMAND)
