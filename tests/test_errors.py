@@ -1,11 +1,13 @@
-"""One exception hierarchy: every error class is an AnimaError, drawn in anima/errors.py's docstring."""
+"""One exception hierarchy, drawn in anima/errors.py's docstring; one meaning per name."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pkgutil
 import re
+from pathlib import Path
 
 import anima
 from anima import errors
@@ -56,3 +58,43 @@ def test_errors_py_docstring_draws_the_whole_hierarchy_as_it_is() -> None:
     drawn = _tree()
     assert drawn.pop("AnimaError") is None
     assert drawn == {name: base for name, base in defined.items() if name != "AnimaError"}
+
+
+# Names that still mean two things (issue 16 renames them; the adapters' copies go with the rewrite).
+# A new name may not join them.
+STILL_TWO_MEANINGS = {
+    "Action",  # safety.verdict (allow, redact, …) / core.surface (typing, recording)
+    "Button",
+    "CardInstaller",
+    "Change",  # soul.changes / safety.overrides
+    "ChatPreferences",
+    "Commands",
+    "Context",
+    "Finding",  # characters.validate / soul.review
+    "Persona",
+    "Remembered",
+    "Speaker",  # core.conversations / bots.discord.delivery
+    "Text",  # characters.card / core.surface
+    "Where",  # characters.limits / safety.audit
+}
+
+
+def test_no_new_public_name_has_two_meanings() -> None:
+    """A class or type alias is defined once under anima/ (Turn and Delivery each meant two things)."""
+    defined: dict[str, list[str]] = {}
+    for path in sorted((Path(anima.__file__).parent).rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.parse(path.read_text()).body:
+            names = []
+            if isinstance(node, ast.ClassDef):
+                names = [node.name]
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name) and t.id[:1].isupper()]
+                names = [name for name in names if not name.isupper()]  # CONSTANTS may repeat
+            for name in names:
+                if not name.startswith("_"):
+                    defined.setdefault(name, []).append(str(path))
+    twice = {name for name, paths in defined.items() if len(paths) > 1}
+    assert twice - STILL_TWO_MEANINGS == set()

@@ -12,11 +12,11 @@ from anima.core.messages import (
     ChatMessage,
     ConversationKey,
     DiscardStream,
+    HistoryRole,
     Incoming,
     Reply,
     ReplyStream,
     Role,
-    Speaker,
 )
 
 __all__ = [
@@ -24,9 +24,9 @@ __all__ = [
     "ChatMessage",
     "ConversationKey",
     "DiscardStream",
+    "HistoryRole",
     "Incoming",
     "Reply",
     "ReplyStream",
     "Role",
-    "Speaker",
 ]

@@ -6,11 +6,13 @@ types without pulling in the prompt builder or the pipeline.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 Role = Literal["system", "user", "assistant"]  # who a chat message (to or from an LLM) is from
-Speaker = Literal["user", "assistant"]  # who said a message stored in a conversation's history
+HistoryRole = Literal["user", "assistant"]  # who said a message stored in a conversation's history
+OnPiece = Callable[[str], Awaitable[None]]  # takes each piece of a reply's text as it is generated
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from anima.core.messages import OnPiece
 from anima.errors import ReplyCut
 
 T = TypeVar("T")
-OnPiece = Callable[[str], Awaitable[None]]
 
 
 class TurnsInFlight:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from anima.hearing.audio import Audio
-
-T = TypeVar("T")
-
-# Runs blocking work on the hearing pool, off the event loop.
-OffLoop = Callable[[Callable[[], T]], Awaitable[T]]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from typing import Any
 
 from anima.hearing import models
 from anima.hearing.audio import Audio, NothingHeard
-from anima.hearing.engine import OffLoop, Transcript
+from anima.hearing.engine import Transcript
+from anima.voice.engine import OffLoop
 
 # Decoding is bounded: greedy, one temperature (no fallback retries), and a cap on tokens per
 # 30-second window, so audio that makes the model loop costs no more than real speech.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -18,6 +18,9 @@ class GenerationRequest:
     top_p: float | None = None
     stop: list[str] = field(default_factory=list)
     model: str | None = None  # a card may ask for another model on the same server
+
+
+Progress = Callable[[str], None]  # told what a slow start is doing ("Loading …"), for the terminal
 
 
 class LLMBackend(Protocol):

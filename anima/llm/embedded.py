@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,10 @@ import aiohttp
 from anima.config import EmbeddedBackend
 from anima.core.tokens import CachedCounter, FunctionCounter
 from anima.errors import LLMError, ModelFileMissing
-from anima.llm.base import GenerationRequest
+from anima.llm.base import GenerationRequest, Progress
 
 log = logging.getLogger(__name__)
 BUNDLED_MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"
-Progress = Callable[[str], None]
 
 
 def bundled_model_path() -> Path:

@@ -14,19 +14,17 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
 from anima.characters.card import CharacterCard
 from anima.config import EmbeddedBackend, LLMSettings, OpenAIBackend
-from anima.core.messages import ChatMessage
+from anima.core.messages import ChatMessage, OnPiece
 from anima.errors import ConfigError, LLMError, LLMTimedOut, LLMUnavailable
-from anima.llm.base import GenerationRequest, LLMBackend
+from anima.llm.base import GenerationRequest, LLMBackend, Progress
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str], None]
-OnPiece = Callable[[str], Awaitable[None]]
 
 
 @dataclass

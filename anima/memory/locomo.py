@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlmodel import col
 
-from anima.core.messages import ConversationKey, Speaker
+from anima.core.messages import ConversationKey, HistoryRole
 from anima.core.tokens import TiktokenCounter
 from anima.errors import AnimaError, EmbeddingUnavailable
 from anima.memory.facts import extract_facts
@@ -104,7 +104,7 @@ async def _one(
             text = turn["text"]
             if turn.get("blip_caption"):
                 text += f" [shares a photo: {turn['blip_caption']}]"
-            role: Speaker = "user" if turn["speaker"] == user else "assistant"
+            role: HistoryRole = "user" if turn["speaker"] == user else "assistant"
             stored = await store.add(state, role, text, at=at)
             dia_of[stored.id] = turn["dia_id"]
             results.turns += 1

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import col
 
-from anima.core.messages import ChatMessage, ConversationKey, Speaker
+from anima.core.messages import ChatMessage, ConversationKey, HistoryRole
 from anima.errors import MemoryStoreError
 from anima.memory import migrate
 from anima.memory.database import Database, open_database, shown_url
@@ -320,7 +320,7 @@ class MemoryStore:
             .limit(self.history_messages)
         ).all()
         recent = [
-            StoredMessage(cast(Speaker, role), content, i, at, cut)
+            StoredMessage(cast(HistoryRole, role), content, i, at, cut)
             for role, content, i, at, cut in reversed(rows)
         ]
         return ConversationState(
@@ -330,7 +330,7 @@ class MemoryStore:
     async def add(
         self,
         state: ConversationState,
-        role: Speaker,
+        role: HistoryRole,
         content: str,
         platform_message_id: str | None = None,
         cut: bool = False,
@@ -559,7 +559,7 @@ class MemoryStore:
                 .limit(limit)
             ).all()
             return [
-                StoredMessage(cast(Speaker, role), content, i, as_utc(at), cut)
+                StoredMessage(cast(HistoryRole, role), content, i, as_utc(at), cut)
                 for role, content, i, at, cut in rows
             ]
 
