@@ -24,6 +24,7 @@ from anima.characters.limits import (
     json_where,
     load_json,
 )
+from anima.characters.lorebook import prepare
 from anima.characters.tavern import lorebook_from_tavern
 from anima.errors import CharacterNotFound, ConfigError, InputRejected
 from anima.yaml_source import (
@@ -250,6 +251,9 @@ class CharacterLibrary:
 
 def _load(path: Path) -> CharacterCard | ConfigError:
     try:
-        return load_card(path)
+        card = load_card(path)
     except ConfigError as exc:
         return exc
+    for book in card.all_lorebooks:
+        prepare(book)  # a reload runs here in a worker thread: the event loop never builds an index
+    return card

@@ -384,6 +384,12 @@ def _pieces(needle: str) -> list[str]:
 _INDEXES: dict[int, _Index] = {}
 
 
+def prepare(book: Lorebook) -> None:
+    """Build the book's index now (the library does, off the event loop, when it loads a card), so
+    the first message after a start or a reload does not pay for it."""
+    _index_of(book)
+
+
 def _index_of(book: Lorebook) -> _Index:
     """The book's index, built on first use and dropped with the book (a reloaded card is a new book)."""
     index = _INDEXES.get(id(book))
