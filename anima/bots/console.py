@@ -12,7 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -56,11 +56,40 @@ def _read_line(prompt: str | None) -> asyncio.Future[str | None]:
     return line
 
 
+def _line_editing() -> None:
+    """Arrow keys, Ctrl-A/E and history (↑) for input(): importing readline turns them on."""
+    try:
+        import readline  # noqa: F401  (not on every platform: Windows has none)
+    except ImportError:
+        pass
+
+
+class TypingIndicator:
+    """ "Aiko is typing…" on the line below the prompt while a reply is made, erased by the reply."""
+
+    def __init__(self, out: TextIO, enabled: bool) -> None:
+        self.out, self.enabled = out, enabled
+        self.visible = False
+
+    def show(self, name: str) -> None:
+        if self.enabled and not self.visible:
+            self.out.write(f"\033[2m{name} is typing…\033[0m")
+            self.out.flush()
+            self.visible = True
+
+    def clear(self) -> None:
+        if self.visible:
+            self.out.write("\r\033[K")  # back to the start of the line, and erase it
+            self.out.flush()
+            self.visible = False
+
+
 class ConsoleStream:
     """Prints tokens as they arrive, then whatever the person should know about the reply."""
 
-    def __init__(self, out: TextIO, err: TextIO, name: str) -> None:
+    def __init__(self, out: TextIO, err: TextIO, name: str, typing: TypingIndicator | None = None) -> None:
         self.out, self.err, self.name = out, err, name
+        self.typing = typing or TypingIndicator(out, enabled=False)
         self.shown = ""  # what was printed, without the whitespace held back at its end
         self._held = ""  # trailing whitespace: printed only if more text follows it
 
@@ -69,6 +98,7 @@ class ConsoleStream:
             text = text.lstrip()
             if not text:
                 return
+            self.typing.clear()
             self.out.write(f"{self.name}: ")
         text = self._held + text
         body = text.rstrip()
@@ -78,6 +108,7 @@ class ConsoleStream:
         self.out.flush()
 
     async def finish(self, reply: Reply) -> None:
+        self.typing.clear()
         final = reply.text.strip()
         if not self.shown:
             self.out.write(f"{reply.character_name}: {final}")
@@ -116,10 +147,16 @@ class ConsoleSurface:
 
     @asynccontextmanager
     async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
-        yield ConsoleStream(self.chat.out, self.chat.err, self.chat.card_name)
+        yield ConsoleStream(self.chat.out, self.chat.err, self.chat.card_name, self.chat.typing)
 
-    def showing(self, action: Action = "typing") -> AbstractAsyncContextManager[None]:
-        return nullcontext()
+    @asynccontextmanager
+    async def showing(self, action: Action = "typing") -> AsyncIterator[None]:
+        if action == "typing":
+            self.chat.typing.show(self.chat.card_name)
+        try:
+            yield
+        finally:
+            self.chat.typing.clear()
 
     async def send_text(
         self, text: str, buttons: Sequence[Button] = (), private: bool = False, speaker: str = ""
@@ -175,6 +212,7 @@ class ConsoleChat:
 
     def __post_init__(self) -> None:
         self.surface = ConsoleSurface(self)
+        self.typing = TypingIndicator(self.out, enabled=False)  # on for a person at a terminal (run)
 
     def _pace(self) -> float:
         """Seconds to wait before the next piped line, so flood control never drops one: piped
@@ -201,6 +239,8 @@ class ConsoleChat:
         await self.runtime.router.chain(card)[0].start()
         await self.command("/start")
         if interactive:
+            _line_editing()
+            self.typing.enabled = self.out.isatty()
             self.err.write("(type /help for commands)\n")
         while True:
             line = await _read_line("you> " if interactive else None)
