@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import io
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -214,7 +215,8 @@ def _silence_stdout() -> None:
 async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     from anima.ops.logs import setup_logging
 
-    setup_logging(settings)  # one line per event (ops.log_format: text or json), secrets redacted
+    # one line per event (ops.log_format: text or json), secrets redacted; `run` says what it does
+    setup_logging(settings, default_level="INFO" if args.command == "run" else "WARNING")
     if args.command == "characters":
         return _list_characters(settings)
     if args.command == "config":
@@ -375,7 +377,7 @@ async def _run(settings: Settings) -> int:
     from anima.app import Runtime
     from anima.bots.service import serve
 
-    runtime = await Runtime.start(settings, progress=_progress)
+    runtime = await Runtime.start(settings, progress=logging.getLogger("anima").info)
     try:
         await serve(runtime)
     finally:

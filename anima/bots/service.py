@@ -20,6 +20,7 @@ class PlatformAdapter(Protocol):
     """One bot on one platform. Adapters translate platform events to Incoming and Replies back."""
 
     name: str
+    online: str  # the start's one log line: "Aiko is online as @aiko_bot on Telegram"
 
     async def start(self) -> None:
         """Connect and begin receiving; return once the bot is serving."""
@@ -68,7 +69,7 @@ async def serve(
         for adapter in adapters:
             await adapter.start()
             started.append(adapter)
-            log.warning("serving %s", adapter.name)
+            log.info("%s", adapter.online)
         if ops is not None:
             ops.serving([adapter.name for adapter in started])
         await stop.wait()

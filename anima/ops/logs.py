@@ -130,8 +130,21 @@ def formatter_for(settings: Settings) -> logging.Formatter:
     return JsonFormatter(redact) if settings.ops.log_format == "json" else TextFormatter(redact)
 
 
-def setup_logging(settings: Settings, stream: IO[str] | None = None) -> logging.Handler | None:
-    """Send every log record to stderr (or `stream`), one redacted line each, at `settings.log_level`.
+# Libraries that report their own business at INFO (each HTTP request, gateway events, migrations).
+QUIET_LIBRARIES = ("httpx", "httpcore", "telegram", "discord", "aiohttp", "openai", "alembic", "apscheduler")
+# Library warnings that do not concern an Anima user: Anima never joins Discord voice channels.
+IRRELEVANT_WARNINGS = ("PyNaCl is not installed", "davey is not installed")
+
+
+def _relevant(record: logging.LogRecord) -> bool:
+    return not (record.name.startswith("discord") and str(record.msg).startswith(IRRELEVANT_WARNINGS))
+
+
+def setup_logging(
+    settings: Settings, stream: IO[str] | None = None, default_level: str = "WARNING"
+) -> logging.Handler | None:
+    """Send every log record to stderr (or `stream`), one redacted line each, at `settings.log_level`
+    (`default_level` when the config sets none). Libraries speak only from WARNING on, unless DEBUG.
 
     Like `logging.basicConfig`, it leaves a root logger alone that someone else has configured
     (an application embedding Anima, pytest); calling it again replaces its own handler.
@@ -143,8 +156,12 @@ def setup_logging(settings: Settings, stream: IO[str] | None = None) -> logging.
         root.removeHandler(old)
     handler = _AnimaHandler(stream)
     handler.setFormatter(formatter_for(settings))
+    handler.addFilter(_relevant)
     root.addHandler(handler)
-    root.setLevel(settings.log_level)
+    level = settings.log_level or default_level
+    root.setLevel(level)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.NOTSET if level == "DEBUG" else logging.WARNING)
     return handler
 
 

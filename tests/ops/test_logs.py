@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -113,3 +115,25 @@ def formatter_for_nothing(kind: type[TextFormatter] | type[JsonFormatter]) -> lo
 
 def test_every_secret_in_the_settings_is_found(secret_settings: Settings) -> None:
     assert set(secrets_in(secret_settings)) == {TELEGRAM_TOKEN, DISCORD_TOKEN, API_KEY}
+
+
+def test_library_chatter_and_voice_support_warnings_stay_out_of_the_log() -> None:
+    script = (
+        "import logging\n"
+        "from anima.config import Settings\n"
+        "from anima.ops.logs import setup_logging\n"
+        "setup_logging(Settings(), default_level='INFO')\n"
+        "voice = logging.getLogger('discord.client')\n"
+        "voice.warning('PyNaCl is not installed, voice will NOT be supported')\n"
+        "voice.warning('davey is not installed, voice will NOT be supported')\n"
+        "logging.getLogger('httpx').info('HTTP Request: POST https://api.telegram.org/bot/getMe')\n"
+        "logging.getLogger('discord.gateway').warning('Shard ID None has stopped responding')\n"
+        "logging.getLogger('anima.bots.service').info('Aiko is online as @aiko_bot on Telegram')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2
+    assert "WARNING discord.gateway: Shard ID None has stopped responding" in lines[0]
+    assert "INFO anima.bots.service: Aiko is online as @aiko_bot on Telegram" in lines[1]

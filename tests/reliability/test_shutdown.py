@@ -158,6 +158,19 @@ async def start_anima(
     return anima
 
 
+async def test_a_successful_start_says_so_in_one_info_line_per_bot(
+    tmp_path: Path, tg: FakeTelegram, llm: FakeOpenAI, reading: list[asyncio.Task[None]]
+) -> None:
+    bot = tg.add_bot()
+    anima = await start_anima(tmp_path, tg, bot, llm, reading, grace_s=5)
+    await anima.wait_for_log("is online")
+    started = anima.lines[: next(i for i, line in enumerate(anima.lines) if "is online" in line) + 1]
+    assert await anima.stopped(within_s=30) == 0
+    assert [line for line in started if "WARNING" in line or "ERROR" in line] == []
+    assert "INFO anima.bots.service: Aiko is online as @aiko_bot on Telegram" in started[-1]
+    assert sum("is online" in line for line in anima.lines) == 1
+
+
 async def test_a_reply_streaming_at_sigterm_finishes_is_stored_and_anima_exits_0(
     tmp_path: Path, tg: FakeTelegram, llm: FakeOpenAI, reading: list[asyncio.Task[None]]
 ) -> None:

@@ -135,6 +135,7 @@ class DiscordAdapter:
         self.settings = settings
         self.index = index
         self.name = f"discord bot #{index}"
+        self.online = f"serving {self.name}"
         own = settings.character or runtime.settings.default_character
         self.own_character = runtime.characters.get(own).id
         self.mentions = discord.AllowedMentions(
@@ -190,6 +191,8 @@ class DiscordAdapter:
             raise AnimaError(f"{where}: cannot reach Discord at {self.settings.api_base}: {exc}") from exc
         assert client.user is not None
         self.name = f"discord bot @{client.user.name} (#{self.index})"
+        character = self.runtime.characters.get(self.own_character).name
+        self.online = f"{character} is online as @{client.user.name} on Discord"
         self.bot_id = str(client.user.id)
         await self._find_backlog()
         self._connected_at = datetime.now(UTC)  # history before it is read back; after it comes live

@@ -104,6 +104,7 @@ class TelegramAdapter:
         self.runtime = runtime
         self.settings = settings
         self.name = f"telegram[{index}]"
+        self.online = f"serving {self.name}"
         self.default_character = runtime.characters.get(
             settings.character or runtime.settings.default_character
         ).id
@@ -163,6 +164,8 @@ class TelegramAdapter:
                 f"{self.name}: cannot reach Telegram at {self.settings.base_url}: {exc}"
             ) from exc
         self.name = f"{self.name} @{self.bot.username}"
+        character = self.runtime.characters.get(self.default_character).name
+        self.online = f"{character} is online as @{self.bot.username} on Telegram"
         self.chats = ChatSettings(self.runtime, self.bot.id, self.default_character)
         self.intake.bot_id = str(self.bot.id)
         self.partials = PartialReplies(self.runtime.memory, self.bot.id)

@@ -93,12 +93,21 @@ class FloodLimits(BaseRateLimiter[int]):
                 wait = retry_after_seconds(exc) + 0.1
                 if attempt >= max_attempts or not self._may_wait(wait):
                     raise
-                log.warning("Telegram flood limit on %s: waiting %.1f s as asked", endpoint, wait)
+                level = logging.INFO if attempt == 1 else logging.DEBUG  # a long wait is said once
+                log.log(level, "Telegram asked to slow down on %s: waiting %.1f s", endpoint, wait)
             except NetworkError as exc:
                 wait = min(self.first_backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
                 if isinstance(exc, BadRequest) or attempt >= max_attempts or not self._may_wait(wait):
                     raise
-                log.warning("%s failed (%s): retrying in %.1f s", endpoint, exc, wait)
+                if attempt == 1:  # said once, in plain words; each later try only at DEBUG
+                    log.info(
+                        "Telegram is not answering (%s: %s); trying %d more times, waiting longer each time",
+                        endpoint,
+                        exc,
+                        max_attempts - attempt,
+                    )
+                else:
+                    log.debug("%s failed (%s): retrying in %.1f s", endpoint, exc, wait)
             attempt += 1
             await asyncio.sleep(wait)
 
