@@ -20,16 +20,33 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# How the prompt is laid out (anima/core/prompt.py): "full" for capable models; "compact" for tiny
+# ones (a short system prompt, the example dialogue as real turns, a short history); "auto" picks
+# compact for the bundled model and for context windows of 2048 tokens or less.
+PromptStyle = Literal["auto", "full", "compact"]
+
+
 class EmbeddedBackend(_Strict):
     """llama.cpp in-process (xllamacpp) on the bundled SmolLM2-135M-Instruct, or any .gguf."""
 
     kind: Literal["embedded"]
     model_path: Path | None = None
     context_window: int = Field(2048, ge=256)
-    max_tokens: int = Field(200, ge=1)
+    max_tokens: int = Field(90, ge=1)  # the bundled model rambles and loops in long replies
     threads: int = Field(2, ge=1)
     temperature: float = 0.7
     timeout_s: float = Field(120, gt=0)
+    prompt_style: PromptStyle = "auto"
+    # Sampling, as llama.cpp names it: penalties against the loops small models fall into.
+    top_p: float = Field(0.9, gt=0, le=1)
+    top_k: int = Field(40, ge=0)  # 0: off
+    min_p: float = Field(0.05, ge=0, le=1)
+    repeat_penalty: float = Field(1.15, ge=1)  # 1: off
+    repeat_last_n: int = Field(128, ge=-1)  # the window the penalties look back over (-1: the context)
+    frequency_penalty: float = Field(0.3, ge=0, le=2)
+    presence_penalty: float = Field(0.3, ge=0, le=2)
+    # Cut loops and lines in another speaker's voice, end on a whole sentence (anima/llm/tidy.py).
+    tidy_replies: bool = True
 
 
 class OpenAIBackend(_Strict):
@@ -46,6 +63,7 @@ class OpenAIBackend(_Strict):
     timeout_s: float = Field(120, gt=0)
     max_retries: int = Field(3, ge=0)
     max_concurrency: int = Field(8, ge=1)
+    prompt_style: PromptStyle = "auto"
 
 
 Backend = Annotated[EmbeddedBackend | OpenAIBackend, Field(discriminator="kind")]
@@ -264,7 +282,8 @@ class Settings(_Strict):
     safety: SafetySettings = Field(default_factory=SafetySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    # None: INFO for `anima run` (each bot's start, waits, retries), WARNING for the other commands
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
     # SIGTERM/SIGINT: replies in flight get this long to finish, then are cut (docker stop kills at 10 s)
     shutdown_grace_s: float = Field(7.0, ge=0)
 

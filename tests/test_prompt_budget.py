@@ -163,3 +163,36 @@ async def test_recalled_memories_stay_within_their_budget_and_the_window(
         assert await COUNTER.count(recalled[0].content) + PER_MESSAGE_TOKENS <= memory_tokens
         kept = recalled[0].content.split("\n")[1:]
         assert all(line in lines for line in kept)
+
+
+async def test_the_compact_layout_gives_a_tiny_model_a_short_prompt_example_turns_and_little_history() -> (
+    None
+):
+    card = CharacterCard(
+        name="Aiko",
+        description="{{char}} is a warm illustrator who loves tea.",
+        personality="gentle, playful",
+        rules=["Answer in at most three sentences."],
+        greeting=["Hi {{user}}!"],
+        example_dialogue=[ExampleExchange(user="What are you drawing?", char="A sleepy cat, {{user}}.")],
+        post_history_instructions="Reply as {{char}}.",
+    )
+    card.id = "aiko"
+    history = [ChatMessage("user" if i % 2 == 0 else "assistant", f"turn {i}") for i in range(20)]
+    full = await PromptBuilder(COUNTER).build(card, "Lin", history, "hello", 2048, 90)
+    compact = await PromptBuilder(COUNTER, "compact").build(card, "Lin", history, "hello", 2048, 90)
+
+    system = compact.messages[0].content
+    assert system.splitlines()[:3] == [
+        "You are Aiko. You are talking with Lin.",
+        "Aiko is a warm illustrator who loves tea.",
+        "Aiko is gentle, playful.",
+    ]
+    assert "Reply as Aiko." in system and compact.messages[-1].content == "hello"  # nothing after the message
+    assert len(system) < len(full.messages[0].content)
+    assert [(m.role, m.content) for m in compact.messages[1:3]] == [
+        ("user", "What are you drawing?"),
+        ("assistant", "A sleepy cat, Lin."),
+    ]
+    assert [m.content for m in compact.messages[3:-1]] == [f"turn {i}" for i in range(14, 20)]
+    assert compact.dropped_history == 14 and compact.tokens < full.tokens

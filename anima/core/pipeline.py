@@ -282,12 +282,13 @@ class Pipeline:
         for backend in chain:
             received = _Received(stream)
             try:
-                builder = PromptBuilder(backend.counter)
+                builder = PromptBuilder(backend.counter, getattr(backend, "prompt_style", "full"))
                 max_tokens = self.router.max_tokens(backend, card)
                 prompt = await builder.build(
                     card, user_name, history, text, backend.context_window, max_tokens, context
                 )
-                request = self.router.request(backend, card, prompt.messages, stop=_speaker_stops(user_name))
+                stop = _speaker_stops(user_name)
+                request = self.router.request(backend, card, prompt.messages, stop=stop, user_name=user_name)
                 METRICS.tokens(backend.name, "prompt", prompt.tokens)
                 call = partial(self.router.generate, backend, request, last_resort=backend is chain[-1])
                 await self.turns.unless_cut(call, received.add)

@@ -18,6 +18,8 @@ class GenerationRequest:
     top_p: float | None = None
     stop: list[str] = field(default_factory=list)
     model: str | None = None  # a card may ask for another model on the same server
+    speaker_names: tuple[str, ...] = ()  # the character's names, and the person's: a small model's
+    user_name: str = ""  # reply is tidied against speaking as someone else (anima/llm/tidy.py)
 
 
 Progress = Callable[[str], None]  # told what a slow start is doing ("Loading …"), for the terminal
@@ -30,6 +32,7 @@ class LLMBackend(Protocol):
     temperature: float
     timeout_s: float  # the whole reply
     max_concurrency: int
+    prompt_style: str  # "full" or "compact" (anima/core/prompt.py)
 
     @property
     def counter(self) -> TokenCounter:
@@ -44,3 +47,10 @@ class LLMBackend(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def prompt_style(chosen: str, context_window: int, tiny_model: bool = False) -> str:
+    """Resolve `prompt_style: auto`: compact for a tiny model or a window of 2048 tokens or less."""
+    if chosen != "auto":
+        return chosen
+    return "compact" if tiny_model or context_window <= 2048 else "full"

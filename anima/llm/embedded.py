@@ -22,7 +22,8 @@ import aiohttp
 from anima.config import EmbeddedBackend
 from anima.core.tokens import CachedCounter, FunctionCounter
 from anima.errors import LLMError, ModelFileMissing
-from anima.llm.base import GenerationRequest, Progress
+from anima.llm.base import GenerationRequest, Progress, prompt_style
+from anima.llm.tidy import ReplyTidier
 
 log = logging.getLogger(__name__)
 BUNDLED_MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -51,6 +52,9 @@ class EmbeddedLLM:
         self.timeout_s = settings.timeout_s
         self.max_concurrency = 1  # one llama.cpp slot: requests queue on the worker thread
         self.model_path = settings.model_path or bundled_model_path()
+        self.prompt_style = prompt_style(
+            settings.prompt_style, settings.context_window, settings.model_path is None
+        )
         self.counter = CachedCounter(FunctionCounter(f"llama.cpp:{self.model_path.name}", self._tokenize))
         self._progress = progress or (lambda _msg: None)
         self._server: Any = None
@@ -101,16 +105,27 @@ class EmbeddedLLM:
         return len(data["tokens"])
 
     def _payload(self, request: GenerationRequest) -> str:
+        settings = self.settings
         body: dict[str, Any] = {
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
+            "top_p": request.top_p if request.top_p is not None else settings.top_p,
+            "top_k": settings.top_k,
+            "min_p": settings.min_p,
+            "repeat_penalty": settings.repeat_penalty,
+            "repeat_last_n": settings.repeat_last_n,
+            "frequency_penalty": settings.frequency_penalty,
+            "presence_penalty": settings.presence_penalty,
             "stream": True,
         }
-        if request.top_p is not None:
-            body["top_p"] = request.top_p
-        if request.stop:
-            body["stop"] = request.stop
+        stop = list(request.stop)
+        if self.prompt_style == "compact":  # a small model writing the next turn itself
+            stop += ["\nUser:", "\nuser:", "<|im_start|>", "<|im_end|>"]
+            if request.user_name:
+                stop += [f"\n{request.user_name}:", f"\n{request.user_name}："]
+        if stop:
+            body["stop"] = list(dict.fromkeys(stop))[:16]
         return json.dumps(body)
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[str, None]:
@@ -118,6 +133,10 @@ class EmbeddedLLM:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         stop = threading.Event()
+        finish: list[str] = []  # the finish_reason llama.cpp gave ("stop" or "length")
+        tidier = (
+            ReplyTidier(request.speaker_names, [request.user_name]) if self.settings.tidy_replies else None
+        )
 
         def on_chunk(raw: str) -> bool:
             # runs on the llama.cpp thread; returning True asks llama.cpp to stop generating
@@ -129,6 +148,8 @@ class EmbeddedLLM:
                 piece = choice.get("delta", {}).get("content")
                 if piece:
                     loop.call_soon_threadsafe(queue.put_nowait, piece)
+                if choice.get("finish_reason"):
+                    finish.append(choice["finish_reason"])
             return stop.is_set()
 
         def generate() -> None:
@@ -144,7 +165,16 @@ class EmbeddedLLM:
             while (item := await queue.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                if tidier is None:
+                    yield item
+                    continue
+                if shown := tidier.feed(item):
+                    yield shown
+                if tidier.done:
+                    stop.set()
+                    break
+            if tidier is not None and (rest := tidier.end(finished=finish == ["stop"] and not tidier.done)):
+                yield rest
         finally:
             stop.set()
             await asyncio.shield(job)

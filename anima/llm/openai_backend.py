@@ -20,7 +20,7 @@ import openai
 from anima.config import OpenAIBackend
 from anima.core.tokens import CachedCounter, TiktokenCounter
 from anima.errors import LLMError, LLMRateLimited, LLMStreamBroken, LLMTimedOut, LLMUnavailable
-from anima.llm.base import GenerationRequest
+from anima.llm.base import GenerationRequest, prompt_style
 
 # Local servers (Ollama, vLLM, llama.cpp) ignore the key, but the client refuses to start without one.
 PLACEHOLDER_KEY = "no-key"
@@ -35,6 +35,7 @@ class OpenAILLM:
         self.temperature = settings.temperature
         self.timeout_s = settings.timeout_s
         self.max_concurrency = settings.max_concurrency
+        self.prompt_style = prompt_style(settings.prompt_style, settings.context_window)
         self.counter = CachedCounter(TiktokenCounter())
         self._client: openai.AsyncOpenAI | None = None
 

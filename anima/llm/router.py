@@ -130,7 +130,12 @@ class LLMRouter:
         return [self.backend(name) for name in dict.fromkeys(names)]
 
     def request(
-        self, backend: LLMBackend, card: CharacterCard, messages: list[ChatMessage], stop: list[str]
+        self,
+        backend: LLMBackend,
+        card: CharacterCard,
+        messages: list[ChatMessage],
+        stop: list[str],
+        user_name: str = "",
     ) -> GenerationRequest:
         return GenerationRequest(
             messages=messages,
@@ -139,6 +144,8 @@ class LLMRouter:
             top_p=card.llm.top_p,
             stop=[*card.llm.stop, *stop],
             model=card.llm.model,
+            speaker_names=tuple(dict.fromkeys([card.char_name, card.name, *card.name.split()])),
+            user_name=user_name,
         )
 
     @staticmethod

@@ -37,6 +37,7 @@ class InstantLLM:
         self.temperature = 0.7
         self.timeout_s = 30.0
         self.max_concurrency = 64
+        self.prompt_style = "full"
         self.delay_s = delay_s
         self.counter = CachedCounter(TiktokenCounter())
         self.requests: list[GenerationRequest] = []

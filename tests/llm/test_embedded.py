@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,7 +20,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 async def llm() -> AsyncIterator[EmbeddedLLM]:
-    backend = EmbeddedLLM("embedded", EmbeddedBackend(kind="embedded", context_window=1024, max_tokens=32))
+    """The raw token stream (tidying, which goes a sentence at a time, is tested on its own below)."""
+    settings = EmbeddedBackend(kind="embedded", context_window=1024, max_tokens=32, tidy_replies=False)
+    backend = EmbeddedLLM("embedded", settings)
     yield backend
     await backend.close()
 
@@ -83,4 +86,28 @@ async def test_a_missing_model_file_says_which_setting_to_fix(tmp_path: Path) ->
         match=r"model file not found: .*missing.gguf \(check llm.backends.local.model_path\)",
     ):
         await backend.start()
+    await backend.close()
+
+
+async def test_the_bundled_model_gets_the_compact_layout_and_a_reply_that_ends_cleanly() -> None:
+    backend = EmbeddedLLM("embedded", EmbeddedBackend(kind="embedded", context_window=1024))
+    assert backend.prompt_style == "compact"
+    ask = GenerationRequest(
+        messages=[ChatMessage("system", "You are Aiko."), ChatMessage("user", "Tell me a very long story.")],
+        max_tokens=20,  # too few for the story: the reply must not stop mid-word
+        temperature=0.0,
+        speaker_names=("Aiko",),
+        user_name="Lin",
+    )
+    try:
+        reply = "".join([piece async for piece in backend.stream(ask)]).strip()
+    finally:
+        await backend.close()
+    assert re.search(r"(?:[.!?…~]|\s…)[\"'”)*]*$", reply), reply
+
+
+async def test_a_larger_model_file_with_a_large_window_gets_the_full_layout() -> None:
+    settings = EmbeddedBackend(kind="embedded", model_path=bundled_model_path(), context_window=8192)
+    backend = EmbeddedLLM("embedded", settings)
+    assert backend.prompt_style == "full"
     await backend.close()
