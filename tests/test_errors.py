@@ -60,22 +60,18 @@ def test_errors_py_docstring_draws_the_whole_hierarchy_as_it_is() -> None:
     assert drawn == {name: base for name, base in defined.items() if name != "AnimaError"}
 
 
-# Names that still mean two things (issue 16 renames them; the adapters' copies go with the rewrite).
+# Names that still mean two things: each has a copy in anima/bots, which goes with the adapter rewrite.
 # A new name may not join them.
 STILL_TWO_MEANINGS = {
-    "Action",  # safety.verdict (allow, redact, …) / core.surface (typing, recording)
+    "Action",
     "Button",
     "CardInstaller",
-    "Change",  # soul.changes / safety.overrides
     "ChatPreferences",
     "Commands",
     "Context",
-    "Finding",  # characters.validate / soul.review
     "Persona",
     "Remembered",
-    "Speaker",  # core.conversations / bots.discord.delivery
-    "Text",  # characters.card / core.surface
-    "Where",  # characters.limits / safety.audit
+    "Speaker",
 }
 
 

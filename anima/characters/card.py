@@ -40,7 +40,7 @@ DEFAULT_BUSY = (
 
 MAX_TEXT = MAX_FIELD_CHARS  # characters in one field: far above any real card, far below a memory problem
 
-Text = Annotated[str, Field(max_length=MAX_TEXT)]
+CardText = Annotated[str, Field(max_length=MAX_TEXT)]
 Key = Annotated[str, Field(max_length=MAX_KEY_CHARS)]
 
 
@@ -63,8 +63,8 @@ def _text_or_texts(value: Any) -> list[str]:
 class ExampleExchange(_Strict):
     """One example exchange: what the user says and how the character answers."""
 
-    user: Text
-    char: Text
+    user: CardText
+    char: CardText
 
 
 class CardLLM(_Strict):
@@ -149,7 +149,7 @@ class LorebookEntry(_Strict):
     keys: list[Key] = Field(default_factory=list, max_length=MAX_KEYS_PER_ENTRY)
     # checked with selective_logic when `selective` is on
     secondary_keys: list[Key] | None = Field(None, max_length=MAX_KEYS_PER_ENTRY)
-    content: Text
+    content: CardText
     enabled: bool = True
     insertion_order: int = 100  # lower goes higher in the prompt
     constant: bool | None = None  # always inserted (within the token budget)
@@ -201,17 +201,19 @@ class CharacterCard(_Strict):
 
     id: str = Field("", exclude=True)
     name: str = Field(min_length=1, max_length=1000)
-    description: Text
-    personality: Text = ""
-    scenario: Text = ""
-    backstory: Text = ""
-    rules: list[Text] = Field(default_factory=list)
+    description: CardText
+    personality: CardText = ""
+    scenario: CardText = ""
+    backstory: CardText = ""
+    rules: list[CardText] = Field(default_factory=list)
     greeting: list[str]  # V2 first_mes, then alternate_greetings
     group_greetings: list[str] | None = None  # V3 group_only_greetings
     example_dialogue: list[ExampleExchange] = Field(default_factory=list)  # V2 mes_example, parsed
-    mes_example: Text | None = None  # V2 example text kept as written when it does not parse into exchanges
-    system_prompt: Text = DEFAULT_SYSTEM_PROMPT
-    post_history_instructions: Text = ""
+    mes_example: CardText | None = (
+        None  # V2 example text kept as written when it does not parse into exchanges
+    )
+    system_prompt: CardText = DEFAULT_SYSTEM_PROMPT
+    post_history_instructions: CardText = ""
     apology: list[str] = Field(default_factory=lambda: [DEFAULT_APOLOGY])
     busy: list[str] = Field(default_factory=lambda: [DEFAULT_BUSY])  # too many messages waiting
     language: str = "en"
@@ -223,8 +225,8 @@ class CharacterCard(_Strict):
     nickname: str | None = None  # V3: {{char}} says this instead of the name
     creator: str = ""
     character_version: str = ""
-    creator_notes: Text = ""  # for people reading the card; never sent to the model
-    creator_notes_multilingual: dict[str, Text] | None = None
+    creator_notes: CardText = ""  # for people reading the card; never sent to the model
+    creator_notes_multilingual: dict[str, CardText] | None = None
     source: list[str] | None = None
     creation_date: int | None = None  # unix seconds (V3)
     modification_date: int | None = None

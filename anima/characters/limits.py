@@ -51,7 +51,7 @@ _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b"[]{},")
 _BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 
-Where = Callable[[Sequence[str | int], str], str]  # (location, message) → "file:line: field: message"
+Locator = Callable[[Sequence[str | int], str], str]  # (location, message) → "file:line: field: message"
 
 
 def json_shape(raw: bytes) -> tuple[int, int]:
@@ -129,12 +129,12 @@ def check_json(raw: bytes, where: str, what: str = "a card") -> None:
         )
 
 
-def json_where(where: str) -> Where:
+def json_where(where: str) -> Locator:
     """Locations in a JSON file, as `file: field.path: message` (JSON errors carry no line)."""
     return lambda loc, message: f"{where}: {field_path(loc)}: {message}" if loc else f"{where}: {message}"
 
 
-def count_values(data: Any, where: Where, what: str = "a card") -> int:
+def count_values(data: Any, where: Locator, what: str = "a card") -> int:
     """Walk parsed data once (no recursion): at most MAX_NODES values, each text at most MAX_FIELD_CHARS
     (asset URIs excepted: data: URLs are long), all texts together at most MAX_CARD_CHARS. Returns the
     characters counted, for the card-wide total."""

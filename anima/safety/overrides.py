@@ -17,7 +17,7 @@ MAX_TOPICS = 50
 
 
 @dataclass(frozen=True)
-class Change:
+class OverrideChange:
     """The override to store and what to tell the admin about it."""
 
     override: ChatOverride
@@ -39,9 +39,9 @@ def describe(card: CharacterCard, override: ChatOverride, where: str) -> str:
     )
 
 
-def set_rating(override: ChatOverride, card: CharacterCard, wanted: str) -> Change:
+def set_rating(override: ChatOverride, card: CharacterCard, wanted: str) -> OverrideChange:
     if wanted not in RATINGS[:-1]:
-        return Change(
+        return OverrideChange(
             override,
             f"An override can only make characters stricter: the rating is general or teen. "
             f"{'Mature is the loosest rating. ' if wanted == 'mature' else ''}"
@@ -51,45 +51,51 @@ def set_rating(override: ChatOverride, card: CharacterCard, wanted: str) -> Chan
     changed = ChatOverride(rating, override.blocked_topics)
     effective = rules_of(card, changed).rating
     if effective != rating:
-        return Change(
+        return OverrideChange(
             changed,
             f"Saved, but it would loosen {card.name}: the card's own rating, {effective}, is stricter and "
             f"stays. An override can only make a character stricter; {rating} applies to characters "
             "rated more loosely.",
         )
-    return Change(changed, f"The rating here is now {rating}.")
+    return OverrideChange(changed, f"The rating here is now {rating}.")
 
 
-def block(override: ChatOverride, card: CharacterCard, topic: str) -> Change:
+def block(override: ChatOverride, card: CharacterCard, topic: str) -> OverrideChange:
     topic = " ".join(topic.split())
     if not topic or len(topic) > TOPIC_MAX_CHARS:
-        return Change(override, f"Name the topic to block, up to {TOPIC_MAX_CHARS} characters.")
+        return OverrideChange(override, f"Name the topic to block, up to {TOPIC_MAX_CHARS} characters.")
     if _has(tuple(card.safety.blocked_topics), topic):
-        return Change(override, f"{topic!r} is already blocked by {card.name}'s card.")
+        return OverrideChange(override, f"{topic!r} is already blocked by {card.name}'s card.")
     if _has(override.blocked_topics, topic):
-        return Change(override, f"{topic!r} is already blocked here.")
+        return OverrideChange(override, f"{topic!r} is already blocked here.")
     if len(override.blocked_topics) >= MAX_TOPICS:
-        return Change(override, f"At most {MAX_TOPICS} topics can be blocked here; unblock one first.")
+        return OverrideChange(
+            override, f"At most {MAX_TOPICS} topics can be blocked here; unblock one first."
+        )
     changed = ChatOverride(override.rating, (*override.blocked_topics, topic))
-    return Change(changed, f"{topic!r} is blocked here now: characters decline it, in their own words.")
+    return OverrideChange(
+        changed, f"{topic!r} is blocked here now: characters decline it, in their own words."
+    )
 
 
-def unblock(override: ChatOverride, card: CharacterCard, topic: str) -> Change:
+def unblock(override: ChatOverride, card: CharacterCard, topic: str) -> OverrideChange:
     topic = " ".join(topic.split())
     kept = tuple(t for t in override.blocked_topics if t.lower() != topic.lower())
     if _has(tuple(card.safety.blocked_topics), topic):
-        return Change(
+        return OverrideChange(
             ChatOverride(override.rating, kept),
             f"{topic!r} is blocked by {card.name}'s card itself, and stays blocked: an override can only "
             "add topics, not lift a card's.",
         )
     if len(kept) == len(override.blocked_topics):
-        return Change(override, f"{topic!r} was not blocked here.")
-    return Change(ChatOverride(override.rating, kept), f"{topic!r} is no longer blocked here.")
+        return OverrideChange(override, f"{topic!r} was not blocked here.")
+    return OverrideChange(ChatOverride(override.rating, kept), f"{topic!r} is no longer blocked here.")
 
 
-def reset() -> Change:
-    return Change(ChatOverride(), "The override is gone: each character's card settings apply here again.")
+def reset() -> OverrideChange:
+    return OverrideChange(
+        ChatOverride(), "The override is gone: each character's card settings apply here again."
+    )
 
 
 def _has(topics: tuple[str, ...], topic: str) -> bool:

@@ -12,7 +12,7 @@ from anima.core.messages import Incoming
 # allow: nothing to do. log: go on, but record it (and, on input, add `instruction` to the prompt).
 # redact: go on with the changed text. regenerate: ask the model once more with `instruction`.
 # replace: answer with `text` instead (an in-character refusal, help resources). drop: no answer.
-Action = Literal["allow", "log", "redact", "regenerate", "replace", "drop"]
+SafetyAction = Literal["allow", "log", "redact", "regenerate", "replace", "drop"]
 Rating = Literal["general", "teen", "mature"]
 RATINGS: tuple[Rating, ...] = ("general", "teen", "mature")  # strictest first
 
@@ -21,7 +21,7 @@ RATINGS: tuple[Rating, ...] = ("general", "teen", "mature")  # strictest first
 class Verdict:
     """What a check decided. `text` is the (possibly changed) text to go on with."""
 
-    action: Action
+    action: SafetyAction
     text: str
     reason: str = ""
     check: str = ""

@@ -40,7 +40,7 @@ MIN_WORDS_FOR_OVERLAP = 3
 
 
 @dataclass(frozen=True)
-class Finding:
+class ReviewFinding:
     """Why a change may not enter the soul: the check that found it and what it found."""
 
     check: str
@@ -63,7 +63,7 @@ async def safety_finding(
     user_name: str,
     other_names: Iterable[str] = (),
     user_facts: Iterable[str] = (),
-) -> Finding | None:
+) -> ReviewFinding | None:
     """The first reason `change` may not enter the soul; None when it passes every check.
 
     `user_name` is the person whose conversation it came from; `other_names` every other person the
@@ -75,25 +75,25 @@ async def safety_finding(
     for check in (HarmCheck(), PersonaBreak(), BlockedTopics()):
         verdict = await check.check_output(text, output)
         if verdict.action != "allow":
-            return Finding(check.name, verdict.reason or verdict.category)
+            return ReviewFinding(check.name, verdict.reason or verdict.category)
     verdict = await Toxicity().check_output(text, output)
     if verdict.action not in ("allow", "log"):  # swearing the card's rating lets through may stay
-        return Finding("toxicity", verdict.reason)
+        return ReviewFinding("toxicity", verdict.reason)
     probe = Incoming("soul", "", "", user_name, text)
     verdict = await InjectionCheck().check_input(probe, InputContext(card, rules))
     if verdict.action != "allow":
-        return Finding("injection", verdict.reason)
+        return ReviewFinding("injection", verdict.reason)
     if pii := find_pii(text):
-        return Finding("pii", f"contains a {pii[0].kind}")
+        return ReviewFinding("pii", f"contains a {pii[0].kind}")
     if change.kind in SHARED_KINDS:
         if name := _named(text, [user_name, *other_names]):
-            return Finding("privacy", f"names {name!r} in a change every chat would see")
+            return ReviewFinding("privacy", f"names {name!r} in a change every chat would see")
         if fact := _repeats(text, user_facts):
-            return Finding("privacy", f"repeats what {user_name} said about themself ({fact!r})")
+            return ReviewFinding("privacy", f"repeats what {user_name} said about themself ({fact!r})")
     elif name := _named(text, [n for n in other_names if n.lower() != user_name.lower()]):
-        return Finding("privacy", f"names {name!r}, another person, in a relationship with {user_name}")
+        return ReviewFinding("privacy", f"names {name!r}, another person, in a relationship with {user_name}")
     if rule := contradicted_rule(text, card.rules):
-        return Finding("rules", f"may contradict the card's rule {rule!r}")
+        return ReviewFinding("rules", f"may contradict the card's rule {rule!r}")
     return None
 
 

@@ -24,7 +24,7 @@ SERVERS_ONLY = "Safety overrides are set per server; in a direct message the cha
 MANAGE_SERVER = (
     "Changing this server's safety settings needs the Manage Server permission; ask a server admin."
 )
-Step = Callable[[ChatOverride, CharacterCard], overrides.Change]
+Step = Callable[[ChatOverride, CharacterCard], overrides.OverrideChange]
 
 
 class SafetyRefused(AnimaError):
