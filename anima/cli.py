@@ -98,6 +98,9 @@ def _safety_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser
     safety_commands = safety.add_subparsers(dest="safety_command", required=True)
     report = safety_commands.add_parser("report", help="count the safety decisions other than allow")
     report.add_argument("--since", metavar="WHEN", help="24h, 7d, 2w, or a date such as 2026-11-01 (UTC)")
+    safety_commands.add_parser(
+        "train", help="retrain the learned guard on the train splits (needs ../shared/benchmarks/safety)"
+    )
     bench = commands.add_parser(
         "bench", help="measure memory recall or the safety checks (the rest: `python -m bench` in a checkout)"
     )
@@ -261,6 +264,12 @@ async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from anima.soul.commands import run as soul
 
         return await soul(settings, args)
+    if args.command == "safety" and args.safety_command == "train":
+        from anima.safety.train import train
+
+        result = await asyncio.to_thread(train)
+        print(f"wrote the learned guard: {result}")
+        return 0
     if args.command == "safety":
         from anima.safety.report import parse_since, report
 
@@ -344,8 +353,11 @@ async def _say(settings: Settings, args: argparse.Namespace) -> int:
 async def _bench(settings: Settings, args: argparse.Namespace) -> int:
     """The evaluations that ship in the package; bench/ (python -m bench) has the rest."""
     if args.bench == "safety":
+        from anima.safety import benchmark
         from anima.safety.evaluation import run_bench
 
+        await benchmark.run_bench(settings.resolve(settings.characters_dir))
+        print("\n--- regression set (our own labelled cases) ---\n")
         await run_bench(args.cases, settings.resolve(settings.characters_dir))
         return 0
     from anima.memory import locomo, scale

@@ -101,7 +101,7 @@ class MemorySettings(_Strict):
     recall_tokens: int = Field(400, ge=0)  # their own token budget in the prompt
     summarize_every: int = Field(40, ge=0)  # messages per background LLM summary (0: off)
     llm_facts_every: int = Field(10, ge=0)  # user messages per background LLM fact extraction (0: off)
-    vectors: bool = False  # vector recall too (needs `make vectors`: a local model, nothing downloaded)
+    vectors: bool = False  # vector recall too (a local model from the default install, nothing downloaded)
     # the recent messages of this many conversations stay in memory, least recently used dropped first
     cache_conversations: int = Field(10_000, ge=1)
     cache_mb: float = Field(256, gt=0)  # … and at most this much of them
@@ -235,6 +235,9 @@ class ModerationSettings(_Strict):
     api_key: SecretStr = SecretStr("")
     model: str = "omni-moderation-latest"
     backend: str | None = None  # kind judge: a name under llm.backends (e.g. a Llama Guard 3 model)
+    # kind judge: "prompt" sends Llama Guard 3's whole prompt as one message (any model, any server);
+    # "conversation" sends the turn as chat messages, for a server that applies Llama Guard's template
+    format: Literal["prompt", "conversation"] = "prompt"
     timeout_s: float = Field(3.0, gt=0)  # past this the local checks' decision stands
     sample_rate: float = Field(0.0, ge=0, le=1)  # share of unflagged replies also judged
     cache_size: int = Field(1024, ge=0)
@@ -247,6 +250,7 @@ class SafetySettings(_Strict):
     flood_messages: int = Field(10, ge=1)  # per user within flood_window_s; past it one notice, then silence
     flood_window_s: float = Field(20, gt=0)
     audit_excerpt: Literal["text", "hash", "none"] = "text"  # what the audit keeps of a flagged text
+    learned_guard: bool = True  # the trained classifier on messages and replies (anima/safety/classifier.py)
     # per rating: "checked" streams sentences that passed the local checks, "final" shows only the
     # checked reply, "raw" streams everything (the checked reply still replaces it at the end)
     stream: dict[Literal["general", "teen", "mature"], Literal["checked", "final", "raw"]] = Field(

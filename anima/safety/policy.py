@@ -31,6 +31,7 @@ from anima.safety.checks import (
     HarmCheck,
     InjectionCheck,
     LeakCheck,
+    LearnedGuard,
     LengthCap,
     ModerationCheck,
     NeutraliseMassMentions,
@@ -38,6 +39,7 @@ from anima.safety.checks import (
     PiiRedaction,
     Toxicity,
 )
+from anima.safety.classifier import load_guard_model
 from anima.safety.lexicon import Scan
 from anima.safety.moderation import CachedJudge, Judge, LlamaGuardJudge, OpenAIModeration
 from anima.safety.profanity_model import load_profanity_model
@@ -94,11 +96,13 @@ class SafetyPolicy:
         self.settings = settings or SafetySettings()
         self.memory = memory
         self.audit = Audit(memory.database, self.settings.audit_excerpt) if memory is not None else None
+        learned = [LearnedGuard()] if self.settings.learned_guard else []  # one: it keeps the turn's vector
         self.input_checks: list[InputCheck] = [
             LengthCap(self.settings.max_input_chars),
             CrisisCheck(),  # before flood control: someone in crisis always gets the help answer
             FloodControl(self.settings.flood_messages, self.settings.flood_window_s),
             HarmCheck(),
+            *learned,
             InjectionCheck(),
             BlockedTopics(),
         ]
@@ -109,6 +113,7 @@ class SafetyPolicy:
             LeakCheck(),
             PersonaBreak(),
             HarmCheck(),
+            *learned,
             BlockedTopics(),
             Toxicity(),
         ]
@@ -134,20 +139,21 @@ class SafetyPolicy:
                         f"({', '.join(router.settings.backends)})"
                     ]
                 )
-            judge = LlamaGuardJudge(router, spec.backend)
+            judge = LlamaGuardJudge(router, spec.backend, spec.format == "conversation")
         if judge is not None and spec is not None:
             judge = CachedJudge(judge, spec.timeout_s, spec.cache_size)
         return cls(settings, memory, judge)
 
     async def start(self) -> None:
-        """Make the audit table; start reading the profanity model (~1.5 s) in the background."""
-        self._warming = asyncio.create_task(asyncio.to_thread(load_profanity_model))
+        """Make the audit table; start reading the profanity model (~1.5 s) and the learned guard (~1 s)
+        in the background."""
+        self._warming = asyncio.create_task(asyncio.to_thread(_load_models, self.settings.learned_guard))
         if self.audit is not None:
             await self.audit.ensure_table()
 
     @property
     def ready(self) -> bool:
-        """The profanity model is loaded: until then the first turns wait for it (seconds)."""
+        """The profanity model and the learned guard are loaded: until then the first turns wait for them."""
         return self._warming is None or self._warming.done()
 
     async def warmed(self) -> None:
@@ -319,6 +325,12 @@ class TurnSafety:
                 "regenerate", current, first.reason, first.check, first.category, instruction=instruction
             )
         return _summary(decisions, current, "")
+
+
+def _load_models(learned_guard: bool) -> None:
+    load_profanity_model()
+    if learned_guard:
+        load_guard_model()
 
 
 def _summary(decisions: list[tuple[Verdict, str]], text: str, instruction: str) -> Verdict:

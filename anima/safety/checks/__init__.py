@@ -6,6 +6,7 @@ from anima.safety.checks.harm import HarmCheck
 from anima.safety.checks.impersonation import CutImpersonation
 from anima.safety.checks.injection import InjectionCheck
 from anima.safety.checks.leak import LeakCheck
+from anima.safety.checks.learned import LearnedGuard
 from anima.safety.checks.length import LengthCap
 from anima.safety.checks.mentions import NeutraliseMassMentions
 from anima.safety.checks.moderation import ModerationCheck
@@ -22,6 +23,7 @@ __all__ = [
     "HarmCheck",
     "InjectionCheck",
     "LeakCheck",
+    "LearnedGuard",
     "LengthCap",
     "ModerationCheck",
     "NeutraliseMassMentions",

