@@ -97,7 +97,7 @@ def public_dir() -> Path:
 
 def _lines(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if line.strip():
                 yield number, json.loads(line)

@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from anima.safety.classifier import MODEL_PATH, GuardModel, encode_floats, features, reply_features
 from anima.safety.corpus import DATA, Item, load_all, test_ids
@@ -174,11 +175,11 @@ def vocabulary(examples: Sequence[Example]) -> dict[str, float]:
     return {f: round(math.log((1 + n) / (1 + df[f])) + 1.0, 6) for f in sorted(kept)}
 
 
-def matrix(model: GuardModel, examples: Sequence[Example]):  # type: ignore[no-untyped-def]
+def matrix(model: GuardModel, examples: Sequence[Example]) -> Any:
     """The examples as the runtime vectorises them (GuardModel.vector and .dense), so training and scoring
     agree: the TF-IDF part, then the reply's and the request's token-vector means."""
     import numpy as np
-    from scipy.sparse import csr_matrix, hstack
+    from scipy.sparse import csr_matrix, hstack  # type: ignore[import-untyped]
 
     rows, cols, values, dense = [], [], [], []
     for r, example in enumerate(examples):
@@ -194,15 +195,15 @@ def matrix(model: GuardModel, examples: Sequence[Example]):  # type: ignore[no-u
     return hstack([sparse, csr_matrix(np.array(dense, np.float32))]).tocsr()
 
 
-def fit(x, y: Sequence[int], weights: Sequence[float], c: float = C):  # type: ignore[no-untyped-def]
-    from sklearn.linear_model import LogisticRegression
+def fit(x: Any, y: Any, weights: Any, c: float = C) -> Any:
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     clf = LogisticRegression(C=c, solver="liblinear", class_weight="balanced", random_state=0, max_iter=1000)
     clf.fit(x, y, sample_weight=weights)
     return clf
 
 
-def out_of_fold(x, examples: Sequence[Example]) -> list[float]:  # type: ignore[no-untyped-def]
+def out_of_fold(x: Any, examples: Sequence[Example]) -> list[float]:
     import numpy as np
 
     scores = np.zeros(len(examples))
@@ -276,7 +277,7 @@ def train(out: Path = MODEL_PATH) -> dict[str, object]:
     return report
 
 
-def _head(clf, idf: dict[str, float]) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _head(clf: Any, idf: dict[str, float]) -> dict[str, object]:
     return {"intercept": round(float(clf.intercept_[0]), 6), "weights": encode_floats(clf.coef_[0])}
 
 
