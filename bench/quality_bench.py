@@ -139,7 +139,8 @@ def speaks_as_someone_else(text: str, char_names: set[str], user: str) -> bool:
         label = re.match(r"\s*\**([^\W\d_][\w'-]{0,20}|[A-Z][\w'-]*(?: [A-Z][\w'-]*){1,2})\**\s*[:：]", line)
         if label and label.group(1).strip().lower() not in char_names:
             return True
-    for match in re.finditer(r"\b(?:I'm|I am|my name is|call me)\s+([A-Z][a-z]+)", text):
+    self_named = r"\b(?:I'm|I am|[Mm]y (?:real |full |actual |true )?name is|call me)\s+([A-Z][a-z]+)"
+    for match in re.finditer(self_named, text):
         name = match.group(1).lower()
         if name not in char_names and name not in NOT_NAMES:
             return True

@@ -31,7 +31,8 @@ _LINE_LABEL = re.compile(
 )
 GENERIC_SPEAKERS = ("user", "assistant", "human", "system", "you")
 _SELF_NAMED = re.compile(
-    r"(?i:\b(?:i'm|i am|my name is|my name's|call me))\s+([A-Z][^\W\d_]*)"
+    r"(?i:\b(?:i'm|i am|i'm called|call me|my (?:real |full |actual |true )?name(?: is|'s)))"
+    r"\s+([A-Z][^\W\d_]*)"
     r"|(?:我叫|我的名字[是叫])\s*([\u3400-\u9fff]{1,3})"
 )
 # Capitalised words that follow "I'm" without being a name ("I'm So glad", "I'm Not sure").

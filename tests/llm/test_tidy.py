@@ -79,6 +79,7 @@ def test_a_sentence_where_the_character_takes_another_name_is_left_out() -> None
         tidy("Hi Lin! I'm Max, a brilliant artist. Want some tea?", AIKO, ["Lin"]) == "Hi Lin! Want some tea?"
     )
     assert tidy("I'm Aiko, silly! I'm so glad you came.", AIKO) == "I'm Aiko, silly! I'm so glad you came."
+    assert tidy("Hi! My real name is Li Yehong. Tea?", AIKO) == "Hi! Tea?"
     assert tidy("你好！我叫小美。想听歌吗？", ["星瑶 Xingyao", "星瑶"]) == "你好！想听歌吗？"
 
 
