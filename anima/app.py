@@ -23,6 +23,7 @@ from anima.memory.locks import AdvisoryLocks
 from anima.memory.store import MemoryStore
 from anima.preflight import check_start
 from anima.safety import SafetyPolicy
+from anima.seeing import Seeing
 from anima.soul import LearnedLayer, SoulProposer, SoulStore
 from anima.voice import VoiceService
 
@@ -45,8 +46,9 @@ class Runtime:
 
     def __post_init__(self) -> None:
         listener = Listening(self.hearing, self.settings.voice.reply_to_voice)
+        seer = Seeing(self.settings.images)
         self.conversations = Conversations(
-            self.pipeline, ChatPreferences(self.memory, self.characters), self.voice, listener
+            self.pipeline, ChatPreferences(self.memory, self.characters), self.voice, listener, seer
         )
         self.conversations.shared = self.shared_locks is not None
         self.commands = Commands(self.conversations, self.voice, self.soul, self.hearing)

@@ -64,6 +64,7 @@ class OpenAIBackend(_Strict):
     max_retries: int = Field(3, ge=0)
     max_concurrency: int = Field(8, ge=1)
     prompt_style: PromptStyle = "auto"
+    vision: bool = False  # the model reads pictures (OpenAI-style image content parts; docs/images.md)
 
 
 Backend = Annotated[EmbeddedBackend | OpenAIBackend, Field(discriminator="kind")]
@@ -227,6 +228,26 @@ class SttSettings(_Strict):
     threads: int = Field(2, ge=1)  # CPU threads one transcription uses
 
 
+class ImagesSettings(_Strict):
+    """Pictures people send (seen by a vision backend) and pictures characters send (docs/images.md)."""
+
+    see: bool = True  # pictures people send are prepared for the model (or noted for one without vision)
+    max_mb: float = Field(10, gt=0, le=50)  # larger files are refused before they are read
+    max_pixels: int = Field(40_000_000, ge=1, le=200_000_000)  # width x height, checked before decoding
+    max_side: int = Field(1024, ge=64, le=4096)  # what the model gets: resized to fit this square
+    thumbnail_side: int = Field(256, ge=16, le=1024)  # what is stored with the message
+    retention_days: float = Field(30, ge=0)  # stored thumbnails older than this are deleted (0: none kept)
+    max_concurrency: int = Field(2, ge=1)  # pictures decoded at once, off the event loop
+    # pictures out (/selfie, and requests in plain words with auto)
+    backend: str = "openai"  # a name under llm.backends: its base_url and api_key are used
+    model: str = "gpt-image-1"  # or dall-e-3, or what the local server serves
+    size: str = Field("1024x1024", pattern=r"^\d{2,4}x\d{2,4}$")
+    per_person_per_day: int = Field(5, ge=0)
+    auto: bool = False  # "send me a picture of you at the beach" makes one, as /selfie does
+    timeout_s: float = Field(120, gt=0)
+    cache_dir: Path = Path("data/images")  # made pictures, reused for the same request within a day
+
+
 class ModerationSettings(_Strict):
     """An optional second opinion on replies: an OpenAI-compatible /v1/moderations, or an LLM judge."""
 
@@ -283,6 +304,7 @@ class Settings(_Strict):
     bots: BotsSettings = Field(default_factory=BotsSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     stt: SttSettings = Field(default_factory=SttSettings)
+    images: ImagesSettings = Field(default_factory=ImagesSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)

@@ -153,6 +153,11 @@ class HearingError(AnimaError):
     """
 
 
+class ImageError(AnimaError):
+    """A picture that cannot be used (too large, not a picture, broken) or made (no images backend,
+    the daily cap reached); the message says which, in words for the person."""
+
+
 class NotDelivered(AnimaError):
     """The platform did not take a reply and may later (unreachable, still rate limiting): the message
     stays unanswered in the inbox and is answered at the next start. Raised by adapters' surfaces."""

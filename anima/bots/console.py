@@ -28,6 +28,7 @@ from anima.voice.sing.files import is_score_file
 PLATFORM = "terminal"
 QUIT = (
     "/listen FILE – send a recording as a voice message",
+    "/image FILE [caption] – send a picture",
     "/quit – leave (Ctrl-D works too)",
 )
 
@@ -284,6 +285,11 @@ class ConsoleChat:
                 await self.surface.send_text("Name a recording to send: /listen message.ogg")
             else:
                 await self.say("", (Attachment("voice", url=args, name=Path(args).name),))
+        elif name == "image":  # a picture named in the terminal, with the words after it as its caption
+            if not first:
+                await self.surface.send_text("Name a picture to send: /image photo.jpg what do you see?")
+            else:
+                await self.say(rest, (Attachment("image", url=first, name=Path(first).name),))
         else:
             if name == "sing" and is_score_file(args):  # a score file named in the terminal
                 ctx.args, ctx.attachments = "", (Attachment("file", url=args, name=Path(args).name),)

@@ -27,7 +27,20 @@ from anima.yaml_source import describe_type, field_path
 Spec = Literal["v1", "v2", "v3"]
 SPECS: dict[str, tuple[Spec, float]] = {"chara_card_v2": ("v2", 2.0), "chara_card_v3": ("v3", 3.0)}
 ANIMA_ONLY = frozenset(
-    {"backstory", "rules", "apology", "busy", "language", "lorebooks", "llm", "voice", "safety", "growth"}
+    {
+        "backstory",
+        "rules",
+        "apology",
+        "busy",
+        "language",
+        "lorebooks",
+        "llm",
+        "voice",
+        "safety",
+        "growth",
+        "appearance",
+        "no_vision",
+    }
 )
 _ROLES = {0: "system", 1: "user", 2: "assistant"}
 _LOGIC = {0: "and_any", 1: "not_all", 2: "not_any", 3: "and_all"}  # SillyTavern's world_info_logic

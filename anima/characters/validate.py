@@ -153,6 +153,8 @@ def _texts(card: CharacterCard) -> Iterator[tuple[list[str | int], str]]:
         "system_prompt",
         "post_history_instructions",
         "mes_example",
+        "appearance",
+        "no_vision",
     ):
         value = getattr(card, name)
         if value:

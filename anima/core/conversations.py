@@ -51,6 +51,15 @@ class Listener(Protocol):
         ...
 
 
+class Seer(Protocol):
+    """Looks at pictures people send (`anima.seeing.Seeing`)."""
+
+    async def look(self, message: Incoming, surface: Surface, card: CharacterCard) -> Incoming | None:
+        """The message with its pictures prepared (`images`); as it is without pictures; None when
+        nothing of it can be answered (the person was told why)."""
+        ...
+
+
 class Conversations:
     def __init__(
         self,
@@ -58,11 +67,13 @@ class Conversations:
         preferences: ChatPreferences,
         voice: Speaker,
         listener: Listener | None = None,
+        seer: Seer | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.preferences = preferences
         self.voice = voice
         self.listener = listener
+        self.seer = seer
         self.inbox = Inbox(pipeline.memory, owner=f"{socket.gethostname()}:{os.getpid()}")
         self.shared = False  # several processes on one database (Runtime sets it with PostgreSQL)
         self.on_forget: list[Callable[[str, str], None]] = []  # (platform, user): drop what adapters cache
@@ -198,6 +209,11 @@ class Conversations:
             if heard is None:
                 return None
             message = heard
+        if self.seer is not None and message.attachments:
+            seen = await self.seer.look(message, surface, card)
+            if seen is None:
+                return None
+            message = seen
         voice_on = await self.preferences.voice(message.platform, message.chat_id, message.user_id)
         voice_on = voice_on or (message.spoken and self.listener is not None and self.listener.reply_in_voice)
         text_too = not voice_on or card.voice.mode != "voice"

@@ -21,6 +21,9 @@ class ChatMessage:
 
     role: Role
     content: str
+    # JPEGs shown with the text to a backend with vision (anima/seeing); keyword-only, so subclasses
+    # (memory's StoredMessage) keep their positional fields
+    images: tuple[bytes, ...] = field(default=(), kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Incoming:
     guild_id: str | None = None  # the server (Discord guild) the chat is in: its admins' settings cover it
     resumed: bool = False  # stored before a crash and never answered: answer it without storing it again
     spoken: bool = False  # the text was heard in the message's recording (a voice message)
+    images: tuple[bytes, ...] = ()  # the pictures sent with it, prepared (JPEG, ≤ 1024 px; anima/seeing)
 
 
 @dataclass

@@ -136,7 +136,7 @@ class Pipeline:
         self, message: Incoming, stream: ReplyStream | None, admitted: Admitted | Refused | None = None
     ) -> Reply | None:
         stream = stream or DiscardStream()
-        if not message.text.strip():
+        if not message.text.strip() and not message.images:
             return None
         card = self.character_for(message)
         admitted = admitted or self.admission.enter(self.key_for(message, card))
@@ -153,7 +153,7 @@ class Pipeline:
         message was received before a crash and may be stored already: it is not stored twice."""
         stream = stream or DiscardStream()
         message = storable(message)
-        if not message.text.strip():
+        if not message.text.strip() and not message.images:
             return None
         card = self.character_for(message)
         user_name = _speaker(message.display_name)  # a display name is untrusted text too
@@ -178,7 +178,8 @@ class Pipeline:
             history.pop()
         else:
             # Stored before generation starts: a crash or an LLM failure never loses it.
-            said = await self.memory.add(conversation, "user", verdict.text, message.message_id)
+            stored = with_pictures(verdict.text, len(message.images))
+            said = await self.memory.add(conversation, "user", stored, message.message_id)
         started = time.perf_counter()
         memories = await self.recall(conversation, verdict.text, card, user_name, len(history))
         METRICS.stage_since("recall", started)
@@ -197,6 +198,7 @@ class Pipeline:
             soul=learned,
             soul_tokens=card.growth.tokens,
             admits=lambda lore: bool(_screened(lore, "lorebook entry")),
+            images=message.images,
         )
         started = time.perf_counter()
         async with self.keeper.replying():
@@ -284,8 +286,9 @@ class Pipeline:
             try:
                 builder = PromptBuilder(backend.counter, getattr(backend, "prompt_style", "full"))
                 max_tokens = self.router.max_tokens(backend, card)
+                seen, shown = _pictures_for(backend.vision, card, user_name, text, context)
                 prompt = await builder.build(
-                    card, user_name, history, text, backend.context_window, max_tokens, context
+                    card, user_name, history, seen, backend.context_window, max_tokens, shown
                 )
                 stop = _speaker_stops(user_name)
                 request = self.router.request(backend, card, prompt.messages, stop=stop, user_name=user_name)
@@ -313,6 +316,31 @@ class Pipeline:
         return Generated(
             apology, failed=True, notices=["The character could not answer; your message was kept."]
         )
+
+
+PICTURE_MARK = "[sent a picture]"  # how a picture reads in the stored history
+NO_VISION = (
+    "({{user}} sent a picture, which you cannot see. Say so in your own words, kindly, and answer "
+    "what they wrote with it, if anything.)"
+)
+
+
+def with_pictures(text: str, pictures: int) -> str:
+    """The message as it is stored: its text, and a mark for each picture sent with it."""
+    marks = " ".join([PICTURE_MARK] * pictures)
+    return "\n".join(part for part in (text, marks) if part)
+
+
+def _pictures_for(
+    vision: bool, card: CharacterCard, user_name: str, text: str, context: TurnContext
+) -> tuple[str, TurnContext]:
+    """What one backend is given of a message with pictures: a backend with vision sees them with
+    the caption; one without gets the caption and a line saying a picture came (the card's
+    `no_vision`, or ours), and no image parts."""
+    if not context.images or vision:
+        return text, context
+    note = expand(card.no_vision or NO_VISION, {"char": card.char_name, "user": user_name})
+    return "\n".join(part for part in (text, note) if part), replace(context, images=())
 
 
 def _speaker_stops(user_name: str) -> list[str]:

@@ -30,6 +30,9 @@ MIN_USER_TOKENS = 16
 # The compact layout, for tiny models (SmolLM2-135M): they follow a short prompt of plain lines,
 # learn the voice from example turns, and copy their own recent loops, so they see little history.
 COMPACT_HISTORY_MESSAGES = 6
+# What a picture costs a vision model: OpenAI counts 765 tokens for a 1024 x 1024 picture in high
+# detail; other servers count fewer. Reserved in the budget so the reply always has its room.
+IMAGE_TOKENS = 765
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class TurnContext:
     soul_tokens: int = 300
     # whether a lorebook entry's text may go in (the pipeline leaves out what looks like an injection)
     admits: Callable[[str], bool] | None = None
+    images: Sequence[bytes] = ()  # pictures shown with the newest message (a backend with vision)
 
 
 NO_CONTEXT = TurnContext()
@@ -268,7 +272,7 @@ class PromptBuilder:
         fixed = REPLY_PRIMER_TOKENS + await self._cost(system) + (await self._cost(post) if post else 0)
         example_cost = await self._cost(examples) if examples else 0
         example_cost += sum([await self._cost(t.content) for t in turns])
-        user_cost = await self._cost(user_text)
+        user_cost = await self._cost(user_text) + IMAGE_TOKENS * len(turn.images)
         room = budget - fixed - user_cost
         lore = await self._lore(card, user_name, history, user_text, system, budget, room, turn.admits)
         system, fixed = lore.system, fixed + lore.cost
@@ -299,7 +303,7 @@ class PromptBuilder:
             messages.append(ChatMessage("system", recalled))
         if plan.keep_examples:
             messages += turns or [ChatMessage("system", examples)]
-        chat = [*history[plan.history_from :], ChatMessage("user", user_text)]
+        chat = [*history[plan.history_from :], ChatMessage("user", user_text, images=tuple(turn.images))]
         end = len(chat)
         for depth, message in lore.at_depth:  # shallowest first: an insert never shifts the next one's place
             chat.insert(max(end - depth, 0), message)

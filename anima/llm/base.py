@@ -33,6 +33,7 @@ class LLMBackend(Protocol):
     timeout_s: float  # the whole reply
     max_concurrency: int
     prompt_style: str  # "full" or "compact" (anima/core/prompt.py)
+    vision: bool  # it reads pictures sent as OpenAI-style image content parts
 
     @property
     def counter(self) -> TokenCounter:

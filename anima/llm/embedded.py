@@ -51,6 +51,7 @@ class EmbeddedLLM:
         self.temperature = settings.temperature
         self.timeout_s = settings.timeout_s
         self.max_concurrency = 1  # one llama.cpp slot: requests queue on the worker thread
+        self.vision = False  # a text model: it is told a picture came (anima/seeing)
         self.model_path = settings.model_path or bundled_model_path()
         self.prompt_style = prompt_style(
             settings.prompt_style, settings.context_window, settings.model_path is None

@@ -9,6 +9,7 @@ so a failing backend can be given up for a fallback within the reply's deadline 
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import json
 import time
@@ -18,6 +19,7 @@ from typing import Any
 import openai
 
 from anima.config import OpenAIBackend
+from anima.core.messages import ChatMessage
 from anima.core.tokens import CachedCounter, TiktokenCounter
 from anima.errors import LLMError, LLMRateLimited, LLMStreamBroken, LLMTimedOut, LLMUnavailable
 from anima.llm.base import GenerationRequest, prompt_style
@@ -36,6 +38,7 @@ class OpenAILLM:
         self.timeout_s = settings.timeout_s
         self.max_concurrency = settings.max_concurrency
         self.prompt_style = prompt_style(settings.prompt_style, settings.context_window)
+        self.vision = settings.vision
         self.counter = CachedCounter(TiktokenCounter())
         self._client: openai.AsyncOpenAI | None = None
 
@@ -51,7 +54,7 @@ class OpenAILLM:
     def _body(self, request: GenerationRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model or self.settings.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [_message(m, self.vision) for m in request.messages],
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "stream": True,
@@ -115,6 +118,18 @@ class OpenAILLM:
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+def _message(message: ChatMessage, vision: bool) -> dict[str, Any]:
+    """A chat message as the API takes it: with pictures (and vision), OpenAI's content parts, the text
+    first and each JPEG as a data URL; OpenAI, vLLM and Ollama vision models all read this form."""
+    if not (vision and message.images):
+        return {"role": message.role, "content": message.content}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
+    for jpeg in message.images:
+        url = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+    return {"role": message.role, "content": parts}
 
 
 def _status_error(where: str, exc: openai.APIStatusError) -> LLMError:

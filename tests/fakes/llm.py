@@ -29,6 +29,7 @@ class InstantLLM:
         context_window: int = 4096,
         max_tokens: int = 200,
         delay_s: float = 0.0,
+        vision: bool = False,
     ) -> None:
         self.name = name
         self.reply = reply
@@ -38,6 +39,7 @@ class InstantLLM:
         self.timeout_s = 30.0
         self.max_concurrency = 64
         self.prompt_style = "full"
+        self.vision = vision
         self.delay_s = delay_s
         self.counter = CachedCounter(TiktokenCounter())
         self.requests: list[GenerationRequest] = []

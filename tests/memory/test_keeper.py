@@ -78,6 +78,7 @@ class HeldSummaries(InstantLLM):
     def __init__(self) -> None:
         super().__init__(reply=scripted)
         self.max_concurrency = 1  # like the embedded model: one slot
+        self.vision = False
         self.counter = CachedCounter(TiktokenCounter())
         self.summary_started = asyncio.Event()
         self.release = asyncio.Event()

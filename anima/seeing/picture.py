@@ -1,0 +1,122 @@
+"""A picture someone sent, made safe and small for a model: decoded under caps, EXIF gone, ≤ 1024 px JPEG.
+
+Every check that can refuse a file runs before its pixels are decoded: the byte cap (before it is
+read, by the surface's fetch), the format (JPEG, PNG, WebP, GIF only), and width x height from the
+header against `max_pixels` (Pillow's own decompression-bomb guard is set to the same bound). A
+decompression bomb or a file that is no picture therefore costs a header read, never a decode.
+JPEGs are decoded at a reduced scale (`draft`) when they are far larger than the target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from anima.errors import ImageError
+
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF")  # what is decoded; anything else is refused by its header
+JPEG_QUALITY = 85
+THUMBNAIL_QUALITY = 70
+
+
+@dataclass(frozen=True)
+class PictureLimits:
+    max_bytes: int = 10_000_000
+    max_pixels: int = 40_000_000
+    max_side: int = 1024
+    thumbnail_side: int = 256
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A picture ready for a model: `jpeg` fits `max_side`, carries no metadata; `thumbnail` is what
+    is stored with the message; `sha256` names the original bytes (the same picture sent twice)."""
+
+    jpeg: bytes
+    thumbnail: bytes
+    width: int
+    height: int
+    original_width: int
+    original_height: int
+    sha256: str
+
+
+def prepare(data: bytes, limits: PictureLimits = PictureLimits()) -> Picture:
+    """The picture in `data`, or ImageError saying in plain words why it cannot be used. CPU-bound:
+    call it off the event loop (`Seeing` does)."""
+    if len(data) > limits.max_bytes:
+        raise ImageError(f"the picture is {len(data):,} bytes; at most {limits.max_bytes:,} are read")
+    if not data:
+        raise ImageError("the file is empty")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=FORMATS)  # reads the header only
+        except UnidentifiedImageError as exc:
+            raise ImageError("that file is not a picture I can read (JPEG, PNG, WebP or GIF)") from exc
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageError(_too_many_pixels(limits)) from exc
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise ImageError("the picture is damaged and cannot be read") from exc
+        with image:
+            width, height = image.size
+            if width < 1 or height < 1 or width * height > limits.max_pixels:
+                raise ImageError(_too_many_pixels(limits, width, height))
+            try:
+                return _shrink(image, data, limits)
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                raise ImageError(_too_many_pixels(limits)) from exc
+            except (OSError, ValueError, SyntaxError, EOFError) as exc:
+                raise ImageError("the picture is damaged and cannot be read") from exc
+
+
+def _shrink(image: Image.Image, data: bytes, limits: PictureLimits) -> Picture:
+    original = image.size
+    image.seek(0)  # an animated GIF or WebP: its first frame
+    if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that still covers the target
+        image.draft("RGB", (limits.max_side, limits.max_side))
+    image.load()
+    upright = ImageOps.exif_transpose(image)  # the orientation EXIF asked for; the EXIF itself goes
+    rgb = _flatten(upright)
+    rgb.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS)
+    small = rgb.copy()
+    small.thumbnail((limits.thumbnail_side, limits.thumbnail_side), Image.Resampling.BILINEAR)
+    return Picture(
+        jpeg=_jpeg(rgb, JPEG_QUALITY),
+        thumbnail=_jpeg(small, THUMBNAIL_QUALITY),
+        width=rgb.width,
+        height=rgb.height,
+        original_width=original[0],
+        original_height=original[1],
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """RGB, with transparency laid on white (a sticker's cut-out reads as the model would see it)."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGB", rgba.size, (255, 255, 255))
+        white.paste(rgba, mask=rgba.getchannel("A"))
+        return white
+    return image.convert("RGB")
+
+
+def _jpeg(image: Image.Image, quality: int) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality, optimize=True)  # no exif= given: nothing of it is written
+    return out.getvalue()
+
+
+def _too_many_pixels(limits: PictureLimits, width: int = 0, height: int = 0) -> str:
+    size = f" ({width:,} x {height:,})" if width and height else ""
+    return f"the picture has too many pixels{size}; at most {limits.max_pixels:,} are read"
+
+
+def configure_pillow(limits: PictureLimits) -> None:
+    """Pillow's own bomb guard at our bound: past it, opening raises (twice it, by default only warns)."""
+    Image.MAX_IMAGE_PIXELS = limits.max_pixels
