@@ -102,7 +102,9 @@ class MemorySettings(_Strict):
     recall_tokens: int = Field(400, ge=0)  # their own token budget in the prompt
     summarize_every: int = Field(40, ge=0)  # messages per background LLM summary (0: off)
     llm_facts_every: int = Field(10, ge=0)  # user messages per background LLM fact extraction (0: off)
-    vectors: bool = False  # vector recall too (a local model from the default install, nothing downloaded)
+    # vector recall too (a local model from the default install, nothing downloaded); unset: on when
+    # that model is installed, false: off, true: required (the start fails without it)
+    vectors: bool | None = None
     # the recent messages of this many conversations stay in memory, least recently used dropped first
     cache_conversations: int = Field(10_000, ge=1)
     cache_mb: float = Field(256, gt=0)  # … and at most this much of them

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, select, text
 from sqlmodel import col
 
 from anima.memory.models import Fact, Message, SearchEntry, Summary, as_utc, primary
@@ -35,6 +35,7 @@ DENSE = 0.5  # weight of vector similarity (optional), relative to the best full
 SPEAKER = 0.15
 WINDOW_TURNS = 24  # how many turns a named time window contributes, newest first
 LINE_CHARS = 600  # a recalled message longer than this is cut in the prompt
+NEIGHBOUR_CHARS = 300  # … and the turn shown with it, at this length
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,17 @@ class Memory:
     when: datetime
     role: str = ""
     score: float = 0.0
+    # the turn said just before or after (an exchange: a question with its answer), shown with it
+    neighbour: Memory | None = None
+
+    @property
+    def message_ids(self) -> tuple[int, ...]:
+        """The messages this memory shows (a fact's own id is not a message)."""
+        if self.kind != "turn":
+            return ()
+        if self.neighbour is None:
+            return (self.item_id,)
+        return tuple(sorted((self.item_id, self.neighbour.item_id)))
 
     def line(self, user_name: str, character_name: str) -> str:
         """A prompt line with its date: `[2026-05-08] Lin: I adopted a cat.`"""
@@ -54,7 +66,13 @@ class Memory:
         text = " ".join(self.text[:LINE_CHARS].split())  # one line each, a long paste cut short
         if self.kind == "turn":
             who = user_name if self.role == "user" else character_name
-            return f"[{date}] {who}: {text}"
+            said = f"{who}: {text}"
+            other = self.neighbour
+            if other is not None:
+                them = user_name if other.role == "user" else character_name
+                theirs = f"{them}: {' '.join(other.text[:NEIGHBOUR_CHARS].split())}"
+                said = f"{theirs} / {said}" if other.item_id < self.item_id else f"{said} / {theirs}"
+            return f"[{date}] {said}"
         if self.kind == "summary":
             return f"[{date}] (summary) {text}"
         return f"[{date}] {user_name} {text}"
@@ -113,8 +131,49 @@ def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None
         if hit.role and hit.role in named_roles:
             score += SPEAKER
         scored.append((score, hit))
-    ranked = sorted(scored, key=lambda pair: pair[0], reverse=True)[: request.limit]
-    return _with_text(conn, ranked, request.after_message)
+    ranked = sorted(scored, key=lambda pair: pair[0], reverse=True)
+    turn_score = {hit.item_id: score for score, hit in ranked if hit.kind == "turn"}
+    turns = [hit.item_id for _, hit in ranked[: 2 * request.limit] if hit.kind == "turn"]
+    around = _neighbours(conn, request.conversation_id, turns)
+    chosen: list[tuple[float, Hit, int | None]] = []
+    covered: set[int] = set()
+    for score, hit in ranked:
+        if len(chosen) == request.limit:
+            break
+        if hit.kind != "turn":
+            chosen.append((score, hit, None))
+            continue
+        if hit.item_id in covered:
+            continue  # shown already, as the neighbour of a better memory
+        options = [
+            m
+            for m in around.get(hit.item_id, ())
+            if m not in covered and m > request.after_message and m not in request.exclude_messages
+        ]
+        neighbour = max(options, key=lambda m: (turn_score.get(m, 0.0), m < hit.item_id), default=None)
+        covered |= {hit.item_id, *([neighbour] if neighbour is not None else [])}
+        chosen.append((score, hit, neighbour))
+    return _with_text(conn, chosen, request.after_message)
+
+
+def _neighbours(conn: Connection, conversation_id: int, message_ids: list[int]) -> dict[int, list[int]]:
+    """The messages just before and after each of `message_ids` in the conversation (one query)."""
+    if not message_ids:
+        return {}
+    parts = []
+    for i, message in enumerate(message_ids):
+        m = int(message)  # an int inlined: one statement however many, and no parameter types to guess
+        for compare, order in (("<", "DESC"), (">", "ASC")):
+            parts.append(
+                f"SELECT * FROM (SELECT {m} AS around, id FROM messages "
+                f"WHERE conversation_id = :conversation AND id {compare} {m} "
+                f"ORDER BY id {order} LIMIT 1) AS n{i}{order[0]}"
+            )
+    params = {"conversation": conversation_id}
+    found: dict[int, list[int]] = {}
+    for message, neighbour in conn.execute(text(" UNION ALL ".join(parts)), params):
+        found.setdefault(message, []).append(neighbour)
+    return found
 
 
 def _entries(conn: Connection, entry_ids: list[int]) -> list[Hit]:
@@ -183,6 +242,11 @@ _TEXTS = {
 }
 
 
+_ROLES = select(primary(Message.id), col(Message.role)).where(
+    primary(Message.id).in_(bindparam("ids", expanding=True))
+)
+
+
 def _current_facts(conn: Connection, conversation_id: int) -> list[Hit]:
     rows = conn.execute(_CURRENT_FACTS, {"conversation": conversation_id})
     return [Hit(entry, "fact", item, "", importance, as_utc(at), 0.0) for entry, item, importance, at in rows]
@@ -193,11 +257,18 @@ def _named_roles(text: str, speakers: dict[str, str]) -> set[str]:
     return {role for name, role in speakers.items() if name and name in lowered}
 
 
-def _with_text(conn: Connection, ranked: list[tuple[float, Hit]], after_message: int) -> list[Memory]:
-    """Fetch the texts of the chosen memories (one query per kind)."""
+def _with_text(
+    conn: Connection, ranked: list[tuple[float, Hit, int | None]], after_message: int
+) -> list[Memory]:
+    """Fetch the texts of the chosen memories and their neighbours (one query per kind)."""
     ids: dict[str, list[int]] = {"turn": [], "summary": [], "fact": []}
-    for _, hit in ranked:
+    roles: dict[int, str] = {}
+    for _, hit, neighbour in ranked:
         ids[hit.kind].append(hit.item_id)
+        if neighbour is not None:
+            ids["turn"].append(neighbour)
+    if ids["turn"]:
+        roles = dict(conn.execute(_ROLES, {"ids": ids["turn"]}).all())
     texts: dict[tuple[str, int], tuple[str, datetime]] = {}
     for kind, statement in _TEXTS.items():
         if ids[kind]:
@@ -205,8 +276,13 @@ def _with_text(conn: Connection, ranked: list[tuple[float, Hit]], after_message:
                 if kind == "fact" or last > after_message:  # a fact outlives a /reset; talk does not
                     texts[(kind, item_id)] = (body, as_utc(at))
     memories = []
-    for score, hit in ranked:
+    for score, hit, neighbour in ranked:
         found = texts.get((hit.kind, hit.item_id))
-        if found is not None:
-            memories.append(Memory(hit.kind, hit.item_id, found[0], found[1], hit.role, score))
+        if found is None:
+            continue
+        beside = texts.get(("turn", neighbour)) if neighbour is not None else None
+        other = None
+        if neighbour is not None and beside is not None:
+            other = Memory("turn", neighbour, beside[0], beside[1], roles.get(neighbour, ""))
+        memories.append(Memory(hit.kind, hit.item_id, found[0], found[1], hit.role, score, other))
     return memories

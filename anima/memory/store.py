@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import col
 
 from anima.core.messages import ChatMessage, ConversationKey, HistoryRole
-from anima.errors import MemoryStoreError
+from anima.errors import EmbeddingUnavailable, MemoryStoreError
 from anima.memory import migrate
 from anima.memory.database import Database, open_database, shown_url
 from anima.memory.export import export_user
@@ -182,17 +182,23 @@ class MemoryStore:
         cls,
         url: str,
         history_messages: int = 200,
-        vectors: bool = False,
+        vectors: bool | None = False,
         cache_conversations: int = CACHE_CONVERSATIONS,
         cache_bytes: int = CACHE_BYTES,
     ) -> MemoryStore:
         """Open the database and migrate its schema to the newest revision; `vectors` loads the
-        optional sentence-embedding model (an AnimaError says how to install it when missing)."""
+        sentence-embedding model (True: an AnimaError says how to install it when missing; None:
+        vector recall is on when the model is installed, full text alone otherwise)."""
         index = None
-        if vectors:
+        if vectors or vectors is None:
             from anima.memory.vectors import VectorIndex
 
-            index = await asyncio.to_thread(VectorIndex)
+            try:
+                index = await asyncio.to_thread(VectorIndex)
+            except EmbeddingUnavailable as exc:
+                if vectors:
+                    raise
+                log.warning("recall by full text alone: %s", exc)
         try:
             database = open_database(url)
             await database.transaction(migrate.upgrade)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlmodel import col
 
-from anima.memory.embedding import MiniLM
+from anima.memory.embedding import DIMENSIONS, CachedEmbedder, MiniLM, shared_model
 from anima.memory.models import Fact, MemoryVector, Message, SearchEntry, Summary, primary, table_of
 
 CACHED_CONVERSATIONS = 64
@@ -25,13 +25,13 @@ EMBED_BATCH = 32
 
 
 class VectorIndex:
-    def __init__(self, embedder: MiniLM | None = None) -> None:
+    def __init__(self, embedder: MiniLM | CachedEmbedder | None = None) -> None:
         import numpy as np
         from threadpoolctl import threadpool_limits
 
         self._np = np
         self._limits = threadpool_limits
-        self._embedder = embedder or MiniLM()
+        self._embedder = embedder or shared_model()
         # One thread, one BLAS thread: on 2 cores, BLAS's own threads fighting the event loop
         # made a query 20x slower than this.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding")
@@ -100,9 +100,8 @@ class VectorIndex:
                 )
             ).all()
             ids = np.array([entry for entry, _ in rows], np.int64)
-            matrix = (
-                np.frombuffer(b"".join(v for _, v in rows), "<f2").reshape(len(rows), -1).astype(np.float32)
-            )
+            raw = np.frombuffer(b"".join(v for _, v in rows), "<f2")
+            matrix = raw.reshape(len(rows), DIMENSIONS).astype(np.float32)
             cached = (ids, matrix)
             self._cache[conversation_id] = cached
             while len(self._cache) > CACHED_CONVERSATIONS:
