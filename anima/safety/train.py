@@ -26,7 +26,7 @@ WEIGHT = {"contrast": 6.0, "own": 2.0}  # our own sets are small and teach what 
 FOLDS = 5
 # out-of-fold false-positive rates the thresholds are set for: a reply on its own; a reply to a message
 # that asked for harm (benign there means a refusal or a non-answer); a message logged; a message refused
-TARGET_FALSE_POSITIVES = {"reply": 0.015, "reply_asked": 0.05, "request": 0.03, "request_block": 0.005}
+TARGET_FALSE_POSITIVES = {"reply": 0.015, "reply_asked": 0.08, "request": 0.03, "request_block": 0.005}
 CATEGORIES = (
     "violence",
     "weapons",
