@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", help="who you are (default: your login name)")
 
     commands.add_parser("run", help="serve every bot in the config (Telegram, Discord) until stopped")
+    studio = commands.add_parser("studio", help="the web page to write, test and govern characters")
+    studio.add_argument("--port", type=int, help="port (default studio.port, else 8765)")
     commands.add_parser("characters", help="list the cards and whether each is valid")
     say = commands.add_parser("say", help="write what a character says as a voice note (OGG/Opus)")
     say.add_argument("character", help="card id or name")
@@ -226,6 +228,8 @@ async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return _check_config(settings)
     if args.command == "run":
         return await _run(settings)
+    if args.command == "studio":
+        return await _studio(settings, args.port)
     if args.command == "card":
         return _card(settings, args)
     if args.command == "say":
@@ -392,6 +396,26 @@ async def _run(settings: Settings) -> int:
     runtime = await Runtime.start(settings, progress=logging.getLogger("anima").info)
     try:
         await serve(runtime)
+    finally:
+        await runtime.close()
+    return 0
+
+
+async def _studio(settings: Settings, port: int | None) -> int:
+    """Serve the studio (and nothing else) until Ctrl-C."""
+    from anima.app import Runtime
+    from anima.bots.service import StopSignals
+    from anima.bots.studio.server import DEFAULT_PORT, serve_studio
+
+    runtime = await Runtime.start(settings, progress=_progress)
+    signals = StopSignals()
+    signals.install()
+    try:
+        chosen = port if port is not None else settings.studio.port
+        token = os.environ.get("ANIMA_STUDIO_TOKEN") or None
+        await serve_studio(
+            runtime, settings.studio.host, DEFAULT_PORT if chosen is None else chosen, token, signals.first
+        )
     finally:
         await runtime.close()
     return 0

@@ -290,6 +290,13 @@ class OpsSettings(_Strict):
     log_format: Literal["text", "json"] = "text"  # one line per event either way; secrets redacted
 
 
+class StudioSettings(_Strict):
+    """The studio (docs/studio.md): `anima studio` serves it; `anima run` too when `port` is set."""
+
+    port: int | None = Field(None, ge=0, le=65535)  # None: `anima run` serves no studio; 0: any free port
+    host: str = "127.0.0.1"  # only this machine, unless configured otherwise
+
+
 class LimitsSettings(_Strict):
     """Backpressure: how many messages may wait to be answered before the character says it is busy."""
 
@@ -310,6 +317,7 @@ class Settings(_Strict):
     safety: SafetySettings = Field(default_factory=SafetySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    studio: StudioSettings = Field(default_factory=StudioSettings)
     # None: INFO for `anima run` (each bot's start, waits, retries), WARNING for the other commands
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
     # SIGTERM/SIGINT: replies in flight get this long to finish, then are cut (docker stop kills at 10 s)

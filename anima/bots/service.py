@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from typing import Protocol
 
@@ -64,6 +65,7 @@ async def serve(
         stop, now = signals.first, signals.again
     adapters = build_adapters(runtime)
     ops = await OpsServer.start_for(runtime)  # /metrics, /healthz, /readyz when ops.metrics_port is set
+    studio = _studio_task(runtime, stop)  # the studio too, when studio.port is set
     started: list[PlatformAdapter] = []
     try:
         for adapter in adapters:
@@ -79,6 +81,8 @@ async def serve(
         await shut_down(runtime, started, now or asyncio.Event())
         if ops is not None:
             await ops.stop()
+        if studio is not None:
+            await studio
 
 
 async def shut_down(runtime: Runtime, adapters: list[PlatformAdapter], now: asyncio.Event) -> None:
@@ -115,6 +119,17 @@ async def _stop(adapter: PlatformAdapter) -> None:
         await adapter.stop()
     except Exception:
         log.exception("stopping %s failed", adapter.name)
+
+
+def _studio_task(runtime: Runtime, stop: asyncio.Event) -> asyncio.Task[None] | None:
+    port = runtime.settings.studio.port
+    if port is None:
+        return None
+    from anima.bots.studio.server import serve_studio
+
+    token = os.environ.get("ANIMA_STUDIO_TOKEN") or None
+    host = runtime.settings.studio.host
+    return asyncio.create_task(serve_studio(runtime, host, port, token, stop), name="anima-studio")
 
 
 class StopSignals:

@@ -452,3 +452,32 @@ def token_budget(books: Sequence[Lorebook], prompt_budget: int) -> int:
         if book.token_budget is not None:
             return book.token_budget
     return prompt_budget // 4
+
+
+def trigger_of(activation: Activation, messages: Sequence[str]) -> str:
+    """The key that fired `activation` in `messages` (for the studio's dry run; read-only): the first of
+    the entry's keys found in the text it scans, "constant" for an entry always in, "" when only another
+    entry's text triggered it."""
+    if activation.constant:
+        return "constant"
+    entry = activation.entry
+    text = "\n".join(messages[-MAX_SCAN_DEPTH:])
+    decorated = split_decorators(entry.content)
+    for key in [*entry.keys, *decorated.additional_keys]:
+        compiled = compile_key(
+            key, bool(entry.case_sensitive), entry.match_whole_words is not False, bool(entry.use_regex)
+        )
+        if compiled is None:
+            continue
+        try:
+            pattern = compiled.pattern
+            found = (
+                pattern.search(text, timeout=REGEX_TIMEOUT_S)
+                if isinstance(pattern, regex.Pattern)
+                else pattern.search(text)
+            )
+        except TimeoutError:
+            continue
+        if found is not None:
+            return key
+    return ""

@@ -1,0 +1,112 @@
+"""No route of the studio works without login, and no POST without its session's CSRF token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.studio.harness import TOKEN, RunningStudio
+
+PAGES = [
+    "/characters",
+    "/characters/mira",
+    "/characters/mira/dry-run",
+    "/characters/mira/export?format=json",
+    "/chat/mira",
+    "/soul",
+    "/safety",
+    "/people?user=x",
+    "/health",
+    "/static/studio.js",
+    "/",
+]
+POSTS = [
+    "/characters/new",
+    "/characters/import",
+    "/characters/mira",
+    "/characters/mira/validate",
+    "/characters/mira/dry-run",
+    "/chat/mira",
+    "/chat/mira/wipe",
+    "/soul/1/approve",
+    "/soul/rollback",
+    "/people/export",
+    "/people/forget",
+    "/logout",
+]
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStudio]:
+    running = RunningStudio(tmp_path_factory.mktemp("studio")).start()
+    yield running
+    running.stop()
+
+
+async def _logged_in(url: str) -> tuple[aiohttp.ClientSession, str]:
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with session.post(f"{url}/login", data={"token": TOKEN}, allow_redirects=False) as response:
+        assert response.status == 302
+        cookie = response.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    async with session.get(f"{url}/characters") as response:
+        text = await response.text()
+    csrf = text.split('name="csrf" content="', 1)[1].split('"', 1)[0]
+    return session, csrf
+
+
+async def test_every_route_is_refused_without_login(studio: RunningStudio) -> None:
+    async with aiohttp.ClientSession() as session:
+        for path in PAGES:
+            async with session.get(studio.url + path, allow_redirects=False) as response:
+                assert response.status in (302, 401), path
+                if response.status == 302:
+                    assert response.headers["Location"] == "/login", path
+        for path in POSTS:
+            async with session.post(studio.url + path, data={"yaml": "name: x"}, allow_redirects=False) as r:
+                assert r.status == 401, path
+        async with session.post(f"{studio.url}/login", data={"token": "wrong"}) as response:
+            assert response.status == 403
+        async with session.get(f"{studio.url}/characters", cookies={"anima_studio": "guessed"}) as r:
+            assert r.url.path == "/login"
+
+
+async def test_every_post_is_refused_without_its_csrf_token(studio: RunningStudio) -> None:
+    session, csrf = await _logged_in(studio.url)
+    async with session:
+        for path in POSTS:
+            async with session.post(studio.url + path, data={"yaml": "x"}, allow_redirects=False) as r:
+                assert r.status == 403, path
+            wrong = {"X-CSRF-Token": csrf[:-2] + "xx"}
+            async with session.post(studio.url + path, data={}, headers=wrong, allow_redirects=False) as r:
+                assert r.status == 403, path
+        async with session.post(
+            f"{studio.url}/characters/mira/validate", data={"yaml": "name: Mira\n", "csrf": csrf}
+        ) as response:
+            assert response.status == 200  # the same request with its token works
+            problems = (await response.json())["problems"]
+            assert any(p["field"] == "description" for p in problems)
+
+
+async def test_a_card_id_never_leaves_characters_dir(studio: RunningStudio, tmp_path: Path) -> None:
+    session, _ = await _logged_in(studio.url)
+    async with session:
+        for path in ("/characters/..%2F..%2Fetc%2Fpasswd", "/characters/.hidden", "/chat/..%2Fanima"):
+            async with session.get(studio.url + path) as response:
+                assert response.status == 404, path
+
+
+async def test_the_one_time_link_logs_in_once() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from anima.bots.studio.server import Studio
+
+    studio = Studio(runtime=None, token="once-only", one_time=True)  # type: ignore[arg-type]  # login needs none
+    async with TestClient(TestServer(studio.app())) as client:
+        first = await client.get("/login?token=once-only", allow_redirects=False)
+        assert first.status == 302
+        again = await client.get("/login?token=once-only", allow_redirects=False)
+        assert again.status == 403
