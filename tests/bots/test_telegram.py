@@ -354,6 +354,24 @@ async def test_a_rate_limited_streaming_edit_is_skipped_not_waited_for(
     assert fake.calls_to("editMessageText")[0].status == 429  # an intermediate edit met the limit
 
 
+async def test_telegram_failing_to_answer_polls_is_said_once_in_plain_words(
+    runtime: Runtime, tg: FakeTelegram, fake: FakeBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    adapter = TelegramAdapter(runtime, bot_settings(tg, fake), 0)
+    await adapter.start()
+    try:
+        polled = len(fake.calls_to("getUpdates"))
+        fake.fail_next("getUpdates", status=502, times=3)
+        with caplog.at_level(logging.DEBUG, logger="anima.bots.telegram.adapter"):
+            await fake.wait_for(lambda: len(fake.calls_to("getUpdates")) >= polled + 4, 60)  # polling again
+    finally:
+        await adapter.stop()
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "anima.bots.telegram.adapter"]
+    assert [level for level, _ in said] == ["INFO", "DEBUG", "DEBUG"]
+    assert said[0][1].startswith("telegram[0] @aiko_bot: cannot reach Telegram (")
+    assert said[0][1].endswith("); trying again until it answers")
+
+
 async def test_stopping_is_bounded_while_telegram_keeps_failing(
     runtime: Runtime, tg: FakeTelegram, fake: FakeBot
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import replace
 from typing import TypedDict
 from urllib.parse import urlparse
@@ -105,6 +106,7 @@ class TelegramAdapter:
         self.settings = settings
         self.name = f"telegram[{index}]"
         self.online = f"serving {self.name}"
+        self._last_poll_failure = self._outage_since = self._outage_said = -1e9  # time.monotonic()
         self.default_character = runtime.characters.get(
             settings.character or runtime.settings.default_character
         ).id
@@ -206,7 +208,18 @@ class TelegramAdapter:
         }
 
     def _polling_failed(self, exc: TelegramError) -> None:
-        log.warning("%s: polling failed, retrying: %s", self.name, exc)
+        """PTB retries polling by itself: say so once per outage (and every 5 minutes while it lasts)."""
+        now = time.monotonic()
+        if now - self._last_poll_failure > 60:  # the failures before this one ended a while ago
+            self._outage_since, self._outage_said = now, now
+            log.info("%s: cannot reach Telegram (%s); trying again until it answers", self.name, exc)
+        elif now - self._outage_said > 300:
+            self._outage_said = now
+            minutes = (now - self._outage_since) / 60
+            log.warning("%s: Telegram unreachable for %.0f minutes: %s", self.name, minutes, exc)
+        else:
+            log.debug("%s: polling failed, retrying: %s", self.name, exc)
+        self._last_poll_failure = now
 
     def _add_handlers(self) -> None:
         app = self.app
