@@ -23,7 +23,7 @@ from anima.memory.locks import AdvisoryLocks
 from anima.memory.store import MemoryStore
 from anima.preflight import check_start
 from anima.safety import SafetyPolicy
-from anima.seeing import Seeing
+from anima.seeing import Seeing, Selfies
 from anima.soul import LearnedLayer, SoulProposer, SoulStore
 from anima.voice import VoiceService
 
@@ -43,15 +43,25 @@ class Runtime:
     hearing: HearingService = field(default_factory=HearingService)  # voice messages to text, hums
     conversations: Conversations = field(init=False)  # what adapters call with each message
     commands: Commands = field(init=False)  # the chat commands, for every adapter
+    selfies: Selfies = field(init=False)  # pictures of the characters (/selfie, images.auto)
 
     def __post_init__(self) -> None:
         listener = Listening(self.hearing, self.settings.voice.reply_to_voice)
         seer = Seeing(self.settings.images)
+        settings = self.settings
+        self.selfies = Selfies(
+            settings.images, settings.llm, self.memory, self.pipeline.safety, settings.resolve
+        )
         self.conversations = Conversations(
-            self.pipeline, ChatPreferences(self.memory, self.characters), self.voice, listener, seer
+            self.pipeline,
+            ChatPreferences(self.memory, self.characters),
+            self.voice,
+            listener,
+            seer,
+            self.selfies,
         )
         self.conversations.shared = self.shared_locks is not None
-        self.commands = Commands(self.conversations, self.voice, self.soul, self.hearing)
+        self.commands = Commands(self.conversations, self.voice, self.soul, self.hearing, self.selfies)
 
     @classmethod
     async def start(cls, settings: Settings, progress: Callable[[str], None] | None = None) -> Runtime:
@@ -99,6 +109,7 @@ class Runtime:
         if self.watcher is not None:
             await self.watcher.stop()
         await self.voice.close()
+        await self.selfies.close()
         await self.hearing.close()
         await self.pipeline.close()
         if self.shared_locks is not None:

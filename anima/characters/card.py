@@ -216,7 +216,7 @@ class CharacterCard(_Strict):
     post_history_instructions: CardText = ""
     apology: list[str] = Field(default_factory=lambda: [DEFAULT_APOLOGY])
     busy: list[str] = Field(default_factory=lambda: [DEFAULT_BUSY])  # too many messages waiting
-    appearance: CardText = ""  # how the character looks (face, hair, style): what /selfie pictures are made of
+    appearance: CardText = ""  # how the character looks (face, hair, style): what /selfie is made of
     no_vision: CardText = ""  # told to a backend without vision when a picture comes ({{user}}, {{char}})
     language: str = "en"
     tags: list[str] = Field(default_factory=list)

@@ -11,13 +11,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from anima.commands import chat, safety, sing, soul
+from anima.commands import chat, images, safety, sing, soul
 from anima.commands.context import Context
 from anima.core.conversations import Conversations
 from anima.core.preferences import ChatPreferences
 from anima.core.surface import Answers, Text, deliver
 from anima.errors import AnimaError
 from anima.hearing import HearingService
+from anima.seeing import Selfies
 from anima.soul.store import SoulStore
 from anima.voice import VoiceService
 from anima.voice.sing.singer import Singer
@@ -71,6 +72,7 @@ COMMANDS: tuple[Command, ...] = (
         "tempo=96 | C4 D4 E4 | la la la",
         takes_file=True,
     ),
+    Command("selfie", images.selfie, "A picture of me, wherever you like", "[scene]"),
     Command(
         "soul",
         soul.soul,
@@ -106,6 +108,7 @@ class Commands:
         voice: VoiceService,
         soul: SoulStore,
         hearing: HearingService | None = None,
+        selfies: Selfies | None = None,
     ) -> None:
         self.conversations = conversations
         self.hearing = hearing or HearingService()  # /sing on a hummed recording
@@ -114,6 +117,7 @@ class Commands:
         self.preferences: ChatPreferences = conversations.preferences
         self.on_forget = conversations.on_forget
         self.singer = Singer(voice)
+        self.selfies = selfies  # None: pictures are not made here
 
     async def answer(self, name: str, ctx: Context) -> Answers:
         """What command `name` answers; an unknown one or a refusal is a text too."""

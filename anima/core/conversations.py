@@ -60,6 +60,14 @@ class Seer(Protocol):
         ...
 
 
+class Photographer(Protocol):
+    """Sends pictures of the character when asked in plain words (`anima.seeing.Selfies`)."""
+
+    async def answer(self, message: Incoming, surface: Surface, card: CharacterCard) -> bool:
+        """True when the message asked for a picture and was answered with one (or why not)."""
+        ...
+
+
 class Conversations:
     def __init__(
         self,
@@ -68,12 +76,14 @@ class Conversations:
         voice: Speaker,
         listener: Listener | None = None,
         seer: Seer | None = None,
+        photographer: Photographer | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.preferences = preferences
         self.voice = voice
         self.listener = listener
         self.seer = seer
+        self.photographer = photographer
         self.inbox = Inbox(pipeline.memory, owner=f"{socket.gethostname()}:{os.getpid()}")
         self.shared = False  # several processes on one database (Runtime sets it with PostgreSQL)
         self.on_forget: list[Callable[[str, str], None]] = []  # (platform, user): drop what adapters cache
@@ -214,6 +224,8 @@ class Conversations:
             if seen is None:
                 return None
             message = seen
+        if self.photographer is not None and await self.photographer.answer(message, surface, card):
+            return None
         voice_on = await self.preferences.voice(message.platform, message.chat_id, message.user_id)
         voice_on = voice_on or (message.spoken and self.listener is not None and self.listener.reply_in_voice)
         text_too = not voice_on or card.voice.mode != "voice"

@@ -8,11 +8,15 @@ ends; `outage_over` is set then), `hang` (no answer at all), `stall` (headers, t
 with `speech_audio`, bytes the test makes (a WAV, or raw PCM for response_format "pcm"); its
 requests go to `speech_requests`. `/v1/audio/transcriptions` answers with `transcription_text`; each
 request's form fields and the audio file's bytes go to `transcription_requests`.
+`/v1/images/generations` answers with a real PNG (`picture()`: a 64 x 64 gradient) as b64_json; its
+requests go to `image_requests`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
 import time
 from collections import deque
@@ -53,6 +57,7 @@ class FakeOpenAI:
     speech_requests: list[dict[str, Any]] = field(default_factory=list)
     transcription_text: str = "Hello from the fake transcriber."
     transcription_requests: list[dict[str, Any]] = field(default_factory=list)
+    image_requests: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _site: web.TCPSite | None = None
@@ -81,6 +86,7 @@ class FakeOpenAI:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/audio/transcriptions", self._transcription)
+        app.router.add_post("/v1/images/generations", self._image)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
         await self.accept_connections()
@@ -183,3 +189,24 @@ class FakeOpenAI:
             error = {"error": {"message": f"injected {fault.status}", "type": "fake"}}
             return web.json_response(error, status=fault.status)
         return web.json_response({"text": self.transcription_text})
+
+    async def _image(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.image_requests.append(body)
+        if self.faults:
+            fault = self.faults.popleft()
+            error = {"error": {"message": f"injected {fault.status}", "type": "fake"}}
+            return web.json_response(error, status=fault.status)
+        data = base64.b64encode(picture()).decode("ascii")
+        return web.json_response({"created": int(time.time()), "data": [{"b64_json": data}]})
+
+
+def picture() -> bytes:
+    """A real PNG, 64 x 64, a gradient (what the fake images server makes)."""
+    from PIL import Image
+
+    image = Image.new("RGB", (64, 64))
+    image.putdata([(x * 4, y * 4, 128) for y in range(64) for x in range(64)])
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
