@@ -269,12 +269,18 @@ def train(out: Path = MODEL_PATH) -> dict[str, object]:
         y = np.array([int(e.category == category) for e in harmful])
         heads["category:" + category] = _head(fit(x, y, np.ones(len(harmful)), c=2.0), idf)
     model = _file(idf, heads, thresholds, tokens)
-    with gzip.GzipFile(out, "wb", mtime=0) as handle:
-        handle.write(json.dumps(model, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode())
+    write_model(model, out)
     splits = DATA / "splits.json"
     splits.write_text(json.dumps(test_ids(items), indent=0, sort_keys=True) + "\n", encoding="utf-8")
     report["thresholds"] = thresholds
     return report
+
+
+def write_model(model: dict[str, object], out: Path) -> None:
+    """Byte for byte the same for the same model: no time and no file name in the gzip header."""
+    data = json.dumps(model, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    with open(out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as handle:
+        handle.write(data)
 
 
 def _head(clf: Any, idf: dict[str, float]) -> dict[str, object]:
