@@ -174,7 +174,7 @@ async def run_bench(cases_dir: Path, characters_dir: Path) -> list[Figure]:
     langs = sorted({c.lang for c in cases})
     print(
         f"{len(adversarial)} adversarial and {len(benign)} benign cases ({', '.join(langs)}); "
-        "local checks only\n"
+        "all checks but a moderation backend\n"
     )
     print("| stage | category | cases | precision | recall |")
     print("|---|---|---|---|---|")

@@ -1,4 +1,4 @@
-"""The issue's targets, asserted on our own labelled data (tests/data), with local checks only."""
+"""Our own labelled data (tests/data) as a regression set: all checks but a moderation backend."""
 
 from __future__ import annotations
 
