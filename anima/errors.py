@@ -29,6 +29,7 @@ package, as subclasses of one here; the tree names them all (tests/test_errors.p
     │   ├── NothingHeard         too short, silent, or no words in it (same)
     │   ├── ModelMissing         a hearing model is not installed (anima/hearing/models.py)
     │   └── HearingOff           stt.engine is none (anima/hearing/service.py)
+    ├── ImageError               a picture that cannot be used or made (size, format, daily cap)
     └── ScoreError               a score cannot be sung as written
 """
 
