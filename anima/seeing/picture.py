@@ -5,6 +5,10 @@ read, by the surface's fetch), the format (JPEG, PNG, WebP, GIF only), and width
 header against `max_pixels` (Pillow's own decompression-bomb guard is set to the same bound). A
 decompression bomb or a file that is no picture therefore costs a header read, never a decode.
 JPEGs are decoded at a reduced scale (`draft`) when they are far larger than the target.
+
+Pillow walks a file's segments (JPEG markers, PNG chunks, GIF blocks) in Python, one at a time: ten
+megabytes of empty segments cost it seconds. `_walk` counts them first, jumping by their lengths, and
+refuses a file with more than MAX_SEGMENTS, which no camera or editor writes.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from anima.errors import ImageError
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")  # what is decoded; anything else is refused by its header
+MAX_SEGMENTS = 20_000  # markers, chunks or blocks; a real photo has tens (a large PNG ~1,300 IDATs)
 JPEG_QUALITY = 85
 THUMBNAIL_QUALITY = 70
 
@@ -52,6 +57,7 @@ def prepare(data: bytes, limits: PictureLimits = PictureLimits()) -> Picture:
         raise ImageError(f"the picture is {len(data):,} bytes; at most {limits.max_bytes:,} are read")
     if not data:
         raise ImageError("the file is empty")
+    _walk(data)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -61,7 +67,7 @@ def prepare(data: bytes, limits: PictureLimits = PictureLimits()) -> Picture:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageError(_too_many_pixels(limits)) from exc
         except (OSError, ValueError, SyntaxError) as exc:
-            raise ImageError("the picture is damaged and cannot be read") from exc
+            raise ImageError(DAMAGED) from exc
         with image:
             width, height = image.size
             if width < 1 or height < 1 or width * height > limits.max_pixels:
@@ -71,7 +77,78 @@ def prepare(data: bytes, limits: PictureLimits = PictureLimits()) -> Picture:
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                 raise ImageError(_too_many_pixels(limits)) from exc
             except (OSError, ValueError, SyntaxError, EOFError) as exc:
-                raise ImageError("the picture is damaged and cannot be read") from exc
+                raise ImageError(DAMAGED) from exc
+
+
+DAMAGED = "the picture is damaged and cannot be read"
+
+
+def _walk(data: bytes) -> None:
+    """Refuse a JPEG, PNG or GIF whose segments are too many to walk (see the module docstring)."""
+    if data[:2] == b"\xff\xd8":
+        _walk_jpeg(data)
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":
+        _walk_png(data)
+    elif data[:6] in (b"GIF87a", b"GIF89a"):
+        _walk_gif(data)
+
+
+def _walk_jpeg(data: bytes) -> None:
+    """Markers up to the start of the scan (what Pillow reads before it decodes, in C)."""
+    at, steps = 2, 0
+    while at + 4 <= len(data):
+        steps += 1
+        if steps > MAX_SEGMENTS:
+            raise ImageError(DAMAGED)
+        if data[at] != 0xFF:
+            raise ImageError(DAMAGED)
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill bytes
+            at += 1
+            continue
+        if marker == 0xDA:  # start of scan: the rest is entropy-coded data
+            return
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            at += 2
+            continue
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    raise ImageError(DAMAGED)
+
+
+def _walk_png(data: bytes) -> None:
+    at, steps = 8, 0
+    while at + 8 <= len(data):
+        steps += 1
+        if steps > MAX_SEGMENTS:
+            raise ImageError(DAMAGED)
+        length = int.from_bytes(data[at : at + 4], "big")
+        if data[at + 4 : at + 8] == b"IEND":
+            return
+        at += 12 + length
+    # a PNG cut short: Pillow says so when it decodes
+
+
+def _walk_gif(data: bytes) -> None:
+    """Extension blocks up to the first image (only the first frame is decoded)."""
+    flags = data[10] if len(data) > 10 else 0
+    at = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    steps = 0
+    while at < len(data):
+        steps += 1
+        if steps > MAX_SEGMENTS:
+            raise ImageError(DAMAGED)
+        if data[at] == 0x2C:  # the first image descriptor
+            return
+        if data[at] != 0x21:  # neither an image nor an extension
+            raise ImageError(DAMAGED)
+        at += 2
+        while at < len(data) and data[at]:  # the extension's sub-blocks, each led by its length
+            steps += 1
+            if steps > MAX_SEGMENTS:
+                raise ImageError(DAMAGED)
+            at += data[at] + 1
+        at += 1
+    raise ImageError(DAMAGED)
 
 
 def _shrink(image: Image.Image, data: bytes, limits: PictureLimits) -> Picture:

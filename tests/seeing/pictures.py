@@ -57,3 +57,26 @@ def png_bomb(side: int = 12_000) -> bytes:
     data = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
     header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+
+
+def png_many_chunks(chunks: int = 800_000) -> bytes:
+    """A 100 x 100 PNG with `chunks` empty ancillary chunks before its data (~10 MB)."""
+    header = struct.pack(">IIBBBBB", 100, 100, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * (101 * 100))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"abCd", b"") * chunks
+        + _chunk(b"IDAT", pixels)
+        + _chunk(b"IEND", b"")
+    )
+
+
+def jpeg_many_markers(markers: int = 2_400_000) -> bytes:
+    """A JPEG start followed by `markers` empty APP5 segments (~10 MB)."""
+    return b"\xff\xd8" + b"\xff\xe5\x00\x02" * markers + b"\xff\xd9"
+
+
+def gif_junk(size: int = 5_000_000) -> bytes:
+    """A GIF signature followed by bytes that are no GIF blocks."""
+    return b"GIF89a" + b"\xff" * size

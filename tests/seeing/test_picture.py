@@ -12,7 +12,15 @@ from PIL import Image
 
 from anima.errors import ImageError
 from anima.seeing.picture import PictureLimits, prepare
-from tests.seeing.pictures import photo, png_bomb, png_claiming, sticker
+from tests.seeing.pictures import (
+    gif_junk,
+    jpeg_many_markers,
+    photo,
+    png_bomb,
+    png_claiming,
+    png_many_chunks,
+    sticker,
+)
 
 
 def test_a_photo_comes_out_as_a_small_jpeg_without_its_exif() -> None:
@@ -81,8 +89,15 @@ def _cpu_of_refusing(data: bytes, out: multiprocessing.connection.Connection) ->
 
 @pytest.mark.parametrize(
     "data",
-    [png_bomb(), png_claiming(100_000, 100_000), b"GIF89a" + b"\xff" * 5_000_000, photo(3000, 3000)[:50_000]],
-    ids=["real-bomb", "header-bomb", "junk-gif", "truncated-jpeg"],
+    [
+        png_bomb(),
+        png_claiming(100_000, 100_000),
+        gif_junk(),
+        photo(3000, 3000)[:50_000],
+        png_many_chunks(),
+        jpeg_many_markers(),
+    ],
+    ids=["real-bomb", "header-bomb", "junk-gif", "truncated-jpeg", "png-800k-chunks", "jpeg-2m-markers"],
 )
 def test_refusing_a_hostile_file_costs_under_a_second_of_cpu(data: bytes) -> None:
     ours, theirs = multiprocessing.Pipe(duplex=False)
