@@ -27,7 +27,7 @@ from aiohttp import web
 from anima.app import Runtime
 from anima.bots.studio.pages import csrf_field, esc, login_page, page, table
 from anima.bots.studio.surface import PLATFORM, StudioSurface
-from anima.characters.exporter import export_card, export_name
+from anima.characters.exporter import ExportFormat, export_card, export_name
 from anima.characters.importer import MAX_CARD_BYTES, atomic_write
 from anima.characters.install import install_card_reporting
 from anima.characters.library import CARD_SUFFIXES, load_card_bytes
@@ -41,6 +41,7 @@ from anima.errors import AnimaError, ConfigError
 log = logging.getLogger(__name__)
 COOKIE = "anima_studio"
 DEFAULT_PORT = 8765
+EXPORTS: dict[str, ExportFormat] = {"v2": "v2", "v3": "v3", "json": "v3", "png": "png"}
 SESSION_HOURS = 12
 MAX_FORM_BYTES = MAX_CARD_BYTES + 64 * 1024  # the largest upload (a card PNG) and its form
 MAX_MESSAGE_CHARS = 4000
@@ -212,7 +213,8 @@ class Studio:
                 f'<a href="/characters/{esc(card_id)}">edit</a> · '
                 f'<a href="/characters/{esc(card_id)}/dry-run">dry run</a> · '
                 f'<a href="/chat/{esc(card_id)}">chat</a> · '
-                f'<a href="/characters/{esc(card_id)}/export?format=json">export</a>'
+                f'export <a href="/characters/{esc(card_id)}/export?format=v3">V3 JSON</a> '
+                f'<a href="/characters/{esc(card_id)}/export?format=png">PNG</a>'
             )
             rows.append([esc(card_id), esc(name), status, links])
         body = (
@@ -310,12 +312,12 @@ class Studio:
 
     async def _export(self, request: web.Request) -> web.Response:
         card_id, _ = self._card_path(request)
-        fmt = request.query.get("format", "json")
-        if fmt not in ("json", "png"):
-            raise web.HTTPBadRequest(text="format is json or png")
+        fmt = EXPORTS.get(request.query.get("format", "v3"))
+        if fmt is None:
+            raise web.HTTPBadRequest(text="format is v2, v3 (Character Card JSON) or png")
         card = self.runtime.characters.get(card_id)
-        data = await asyncio.to_thread(export_card, card, fmt, self.directory)  # type: ignore[arg-type]
-        name = export_name(card, fmt)  # type: ignore[arg-type]
+        data = await asyncio.to_thread(export_card, card, fmt, self.directory)
+        name = export_name(card, fmt)
         return web.Response(
             body=data,
             content_type="image/png" if fmt == "png" else "application/json",
@@ -611,7 +613,7 @@ class Studio:
             for platform, user_id in found:
                 data = await self.runtime.memory.export_user(platform, user_id) or {}
                 body += f"<h2>{esc(user_id)} on {esc(platform)}</h2>"
-                for key in ("facts", "summaries", "relationship"):
+                for key in ("facts", "summaries", "relationships"):
                     items = data.get(key) or [
                         item for c in data.get("conversations", []) for item in c.get(key, [])
                     ]

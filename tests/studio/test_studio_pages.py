@@ -1,0 +1,104 @@
+"""The studio's forms over HTTP: new from the template, import by upload (capped), export, a save that
+does not validate, and forgetting a person only when confirmed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+
+import aiohttp
+import pytest
+
+from anima.characters.importer import MAX_CARD_BYTES
+from tests.studio.harness import TOKEN, RunningStudio
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStudio]:
+    running = RunningStudio(tmp_path_factory.mktemp("studio")).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def client(studio: RunningStudio) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with session.post(f"{studio.url}/login", data={"token": TOKEN}) as response:
+        text = await response.text()
+    yield session, text.split('name="csrf" content="', 1)[1].split('"', 1)[0]
+    await session.close()
+
+
+async def test_a_new_card_comes_from_the_template_and_validates(
+    studio: RunningStudio, client: tuple[aiohttp.ClientSession, str]
+) -> None:
+    session, csrf = client
+    async with session.post(f"{studio.url}/characters/new", data={"name": "Tova", "csrf": csrf}) as r:
+        assert r.url.path == "/characters/tova"
+        assert "V2 description" in await r.text()  # the commented template
+    assert studio.runtime.characters.get("tova").name == "Tova"
+    async with session.post(f"{studio.url}/characters/new", data={"name": "Tova", "csrf": csrf}) as r:
+        assert r.status == 409  # never overwrites
+
+
+async def test_a_save_that_does_not_validate_changes_nothing(
+    studio: RunningStudio, client: tuple[aiohttp.ClientSession, str]
+) -> None:
+    session, csrf = client
+    path = studio.runtime.characters.directory / "mira.yaml"
+    before = path.read_text()
+    async with session.post(
+        f"{studio.url}/characters/mira", data={"yaml": "name: Mira\n", "csrf": csrf}
+    ) as r:
+        assert r.status == 400
+        assert "mira.yaml:1: description: required field is missing" in await r.text()
+    assert path.read_text() == before
+    big = "name: x\ndescription: " + "a" * (MAX_CARD_BYTES + 10)
+    async with session.post(f"{studio.url}/characters/mira", data={"yaml": big, "csrf": csrf}) as r:
+        assert r.status == 413
+    assert path.read_text() == before
+
+
+async def test_import_by_upload_is_capped_and_export_gives_it_back(
+    studio: RunningStudio, client: tuple[aiohttp.ClientSession, str]
+) -> None:
+    session, csrf = client
+    card = {
+        "spec": "chara_card_v2",
+        "spec_version": "2.0",
+        "data": {"name": "Oren", "description": "A sailor."},
+    }
+    form = aiohttp.FormData({"csrf": csrf})
+    form.add_field("card", json.dumps(card).encode(), filename="oren.json", content_type="application/json")
+    async with session.post(f"{studio.url}/characters/import", data=form) as r:
+        assert r.url.path == "/characters/oren", await r.text()
+    async with session.get(f"{studio.url}/characters/oren/export?format=json") as r:
+        assert json.loads(await r.read())["data"]["description"] == "A sailor."
+    form = aiohttp.FormData({"csrf": csrf})
+    form.add_field("card", b"x" * (MAX_CARD_BYTES + 70 * 1024), filename="huge.json")
+    async with session.post(f"{studio.url}/characters/import", data=form) as r:
+        assert r.status == 413
+    form = aiohttp.FormData({"csrf": csrf})
+    form.add_field("card", b"{not json", filename="bad.json")
+    async with session.post(f"{studio.url}/characters/import", data=form) as r:
+        assert r.status == 400 and "bad.json" in await r.text()
+
+
+async def test_a_person_is_forgotten_only_when_confirmed(
+    studio: RunningStudio, client: tuple[aiohttp.ClientSession, str]
+) -> None:
+    session, csrf = client
+    async with session.post(
+        f"{studio.url}/chat/mira", data={"message": "my boat is the Gull", "csrf": csrf}
+    ) as r:
+        lines = [json.loads(line) for line in (await r.text()).splitlines()]
+    assert lines[-1]["done"] and any("reply" in line for line in lines)
+    who = {"platform": "studio", "user": "studio-tester", "csrf": csrf}
+    async with session.post(f"{studio.url}/people/export", data=who) as r:
+        assert "my boat is the Gull" in await r.text()
+    async with session.post(f"{studio.url}/people/forget", data=who) as r:
+        assert r.status == 400  # not confirmed
+    async with session.post(f"{studio.url}/people/forget", data={**who, "confirm": "yes"}) as r:
+        assert "forgot studio-tester" in await r.text()
+    async with session.post(f"{studio.url}/people/export", data=who) as r:
+        assert r.status == 404
