@@ -61,7 +61,9 @@ class Runtime:
             self.selfies,
         )
         self.conversations.shared = self.shared_locks is not None
-        self.commands = Commands(self.conversations, self.voice, self.soul, self.hearing, self.selfies)
+        self.commands = Commands(
+            self.conversations, self.voice, self.soul, self.settings.llm, self.hearing, self.selfies
+        )
 
     @classmethod
     async def start(cls, settings: Settings, progress: Callable[[str], None] | None = None) -> Runtime:

@@ -27,7 +27,6 @@ from anima.app import Runtime
 from anima.bots.telegram import TelegramAdapter
 from anima.bots.telegram.intake import DurableQueue
 from anima.config import MemorySettings, Settings, TelegramBotSettings
-from anima.memory.store import MemoryStore
 from tests.fakes.llm import InstantLLM
 from tests.fakes.telegram_server import FakeTelegram, person, private_chat
 
@@ -43,18 +42,23 @@ def _raw(i: int) -> dict[str, Any]:
 
 
 async def intake_cost(directory: Path, count: int = 2000) -> tuple[float, float]:
-    memory = await MemoryStore.open(f"sqlite+aiosqlite:///{directory / 'cost.db'}")
+    settings = Settings(
+        characters_dir=REPO / "characters",
+        default_character="aiko",
+        memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{directory / 'cost.db'}"),
+    )
+    runtime = await Runtime.start(settings)
     bot = Bot("1:x")
     updates = [Update.de_json(_raw(i), bot) for i in range(count)]
-    queue = DurableQueue(memory)
+    queue = DurableQueue(runtime.conversations)
     queue.bot_id = "1"
     cpu, wall = time.process_time(), time.perf_counter()
     for update in updates:
         await queue.put(update)
         queue.get_nowait()
-        await queue.answered(update.update_id)
+        await runtime.conversations.answered(queue.delivery(update))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    await memory.close()
+    await runtime.close()
     return 1000 * cpu / count, 1000 * wall / count
 
 

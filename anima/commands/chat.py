@@ -5,7 +5,7 @@ from __future__ import annotations
 from anima.characters.macros import expand
 from anima.commands.context import Context
 from anima.core.preferences import Persona
-from anima.core.surface import Answer, Answers, Button, Text
+from anima.core.surface import Answer, Button, Text
 from anima.errors import AnimaError
 
 PERSONA_MAX_CHARS = 500
@@ -34,7 +34,7 @@ async def about(ctx: Context) -> Answer:
     )
 
 
-async def character(ctx: Context) -> Answers:
+async def character(ctx: Context) -> Answer:
     """Without a name: who answers here, and a button per character. With one: bind it to the chat
     (in a group, its admins only) and greet."""
     library = ctx.app.pipeline.characters
@@ -56,21 +56,21 @@ async def character(ctx: Context) -> Answers:
         return Text(str(exc), private=True)
     await ctx.app.preferences.bind(ctx.platform, ctx.surface.chat_id, ctx.bot_key, card.id)
     ctx.card = card
-    return [Text(f"Now talking with {card.name}."), await start(ctx)]
+    return await start(ctx)  # the new character's greeting says who answers now
 
 
-async def reset(ctx: Context) -> Answers:
+async def reset(ctx: Context) -> Answer:
     """A fresh conversation with the character here; what was said stays stored."""
     memory = ctx.app.pipeline.memory
     incoming = ctx.incoming()
     async with ctx.app.pipeline.hold(incoming):  # not between a message and its reply
         key = ctx.app.pipeline.key_for(incoming, ctx.card)
         await memory.reset(await memory.conversation(key, ctx.surface.display_name))
-    started = Text(
+    greeting = await ctx.app.pipeline.greet(incoming)
+    return Text(
         f"{ctx.card.name} starts afresh with you here. Earlier messages stay stored: /memory shows "
-        "them, /forget deletes everything."
+        f"them, /forget deletes everything.\n\n{greeting}"
     )
-    return [started, await start(ctx)]
 
 
 async def memory(ctx: Context) -> Answer:
@@ -105,8 +105,7 @@ async def forget(ctx: Context) -> Answer:
             private=True,
         )
     app, user_id = ctx.app, ctx.surface.user_id
-    async with app.pipeline.hold(ctx.incoming()):
-        deleted = await app.pipeline.memory.forget_user(ctx.platform, user_id)
+    deleted = await app.pipeline.memory.forget_user(ctx.platform, user_id)  # holding their conversations
     app.preferences.forget_user(ctx.platform, user_id)
     for forgotten in app.on_forget:
         forgotten(ctx.platform, user_id)

@@ -17,7 +17,7 @@ USAGE = (
     "/safety unblock TOPIC – lift a topic this chat blocked\n"
     "/safety reset – back to the character card's own settings"
 )
-ADMINS_ONLY = "Only this chat's admins can change its safety settings. /safety shows them."
+ADMINS_ONLY = "Only this chat's administrators can change its safety settings. /safety shows them."
 
 
 async def safety(ctx: Context) -> Answer:
@@ -27,9 +27,10 @@ async def safety(ctx: Context) -> Answer:
     scope = override_scope(ctx.surface.chat_id, ctx.guild_id)
     current = await policy.override_for(ctx.platform, scope)
     if action in ("", "show"):
-        return Text(overrides.describe(ctx.card, current, "in this server" if ctx.guild_id else "here"))
+        where = "in this server" if ctx.guild_id else "here"
+        return Text(overrides.describe(ctx.card, current, where), private=True)
     if action not in ("rating", "block", "unblock", "reset"):
-        return Text(USAGE)
+        return Text(USAGE, private=True)
     if not await ctx.surface.is_chat_admin():
         return Text(ADMINS_ONLY, private=True)
     if action == "rating":
@@ -42,4 +43,4 @@ async def safety(ctx: Context) -> Answer:
         change = overrides.reset()
     if change.override != current:
         await policy.set_override(ctx.platform, scope, change.override.rating, change.override.blocked_topics)
-    return Text(change.note)
+    return Text(change.note, private=True)

@@ -13,6 +13,7 @@ from typing import Literal
 
 from anima.commands import chat, images, safety, sing, soul
 from anima.commands.context import Context
+from anima.config import LLMSettings
 from anima.core.conversations import Conversations
 from anima.core.preferences import ChatPreferences
 from anima.core.surface import Answers, Text, deliver
@@ -107,12 +108,14 @@ class Commands:
         conversations: Conversations,
         voice: VoiceService,
         soul: SoulStore,
+        llm: LLMSettings,
         hearing: HearingService | None = None,
         selfies: Selfies | None = None,
     ) -> None:
         self.conversations = conversations
         self.hearing = hearing or HearingService()  # /sing on a hummed recording
         self.soul = soul
+        self.llm = llm  # what installed cards may ask of the configured backends
         self.pipeline = conversations.pipeline
         self.preferences: ChatPreferences = conversations.preferences
         self.on_forget = conversations.on_forget

@@ -68,6 +68,11 @@ class Photographer(Protocol):
         ...
 
 
+# How an adapter reads back one of its stored events: the message and its surface, or None when the
+# event is no text turn (a command, a button). Used with several processes (see `_earlier`).
+Reader = Callable[[Delivery], tuple[Incoming, Surface] | None]
+
+
 class Conversations:
     def __init__(
         self,
@@ -90,6 +95,12 @@ class Conversations:
         self._order = ConversationLocks()  # one person's messages in one chat, in arrival order
         self._fresh: set[tuple[str, str, str]] = set()  # claimed at the door by this process, not answered
         self._resuming: set[tuple[str, str, str]] = set()  # left unanswered by an earlier run
+        self._readers: dict[tuple[str, str], Reader] = {}
+
+    def read_back(self, platform: str, bot_id: str, reader: Reader) -> None:
+        """How to read back the bot's stored events (see `Reader`): with several processes, a turn
+        answers earlier unanswered messages of its conversation first, to keep their order."""
+        self._readers[(platform, bot_id)] = reader
 
     # -- the inbox at the door (for platforms that must confirm an event before it is answered) ------
 
@@ -173,27 +184,59 @@ class Conversations:
         process on PostgreSQL): another delivery of the message finds it answered, and one found
         claimed but unanswered was left by a process that died mid-reply."""
         async with self.pipeline.hold(message):
-            resumed = delivery is not None and await self._resumed(delivery)
-            if resumed is None:
-                return None  # answered already (a redelivery, another process)
-            try:
-                reply = await self._answer(message, surface, resumed, delivery)
-            except NotDelivered as exc:
-                log.warning(
-                    "%s: the reply did not reach the chat; answered at the next start: %s",
-                    message.platform,
-                    exc,
-                )
-                if delivery is not None:
-                    self._forget(delivery)
-                return None
-            except Exception:
-                log.exception("%s: answering message %s failed", message.platform, message.message_id)
-                await self._apologise(surface)
-                reply = None
+            if delivery is not None and self.shared:
+                for earlier, its_surface, its_delivery in await self._earlier(message, delivery):
+                    await self._held_turn(earlier, its_surface, its_delivery)
+            return await self._held_turn(message, surface, delivery)
+
+    async def _earlier(
+        self, message: Incoming, delivery: Delivery
+    ) -> list[tuple[Incoming, Surface, Delivery]]:
+        """Messages of this conversation stored before `delivery` and still unanswered: taken by
+        another process that has not had its turn yet, or left by one that died. Answered here
+        first (memory deciding what was done already), so the conversation keeps its order."""
+        reader = self._readers.get((delivery.platform, delivery.bot_id))
+        if reader is None:
+            return []
+        found = []
+        for stored in sorted(await self.inbox.pending(delivery.platform, delivery.bot_id), key=_order):
+            if _order(stored) >= _order(delivery):
+                break
+            read = reader(stored)
+            if read is None or (read[0].chat_id, read[0].user_id) != (message.chat_id, message.user_id):
+                continue
+            addressed = await read[1].addressed(read[0])
+            if addressed is None:
+                await self.answered(stored)
+                continue
+            found.append((addressed, read[1], stored))
+        return found
+
+    async def _held_turn(
+        self, message: Incoming, surface: Surface, delivery: Delivery | None
+    ) -> Reply | None:
+        """One turn, holding its conversation's lock."""
+        resumed = delivery is not None and await self._resumed(delivery)
+        if resumed is None:
+            return None  # answered already (a redelivery, another process)
+        try:
+            reply = await self._answer(message, surface, resumed, delivery)
+        except NotDelivered as exc:
+            log.warning(
+                "%s: the reply did not reach the chat; answered at the next start: %s",
+                message.platform,
+                exc,
+            )
             if delivery is not None:
-                await self.answered(delivery)  # an apology answers it too
-            return reply
+                self._forget(delivery)
+            return None
+        except Exception:
+            log.exception("%s: answering message %s failed", message.platform, message.message_id)
+            await self._apologise(surface)
+            reply = None
+        if delivery is not None:
+            await self.answered(delivery)  # an apology answers it too
+        return reply
 
     async def _resumed(self, delivery: Delivery) -> bool | None:
         """False for a new message, True for one to resume (stored before a crash, or by a process
@@ -282,6 +325,11 @@ class Conversations:
     def _forget(self, delivery: Delivery) -> None:
         self._fresh.discard(_id(delivery))
         self._resuming.discard(_id(delivery))
+
+
+def _order(delivery: Delivery) -> tuple[int, str]:
+    """The platform's order of its events: Telegram's update ids and Discord's message ids grow."""
+    return (int(delivery.delivery_id), "") if delivery.delivery_id.isdigit() else (0, delivery.delivery_id)
 
 
 def _id(delivery: Delivery) -> tuple[str, str, str]:

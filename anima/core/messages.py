@@ -29,9 +29,10 @@ class ChatMessage:
 @dataclass(frozen=True)
 class Attachment:
     kind: str  # "image", "audio", "file", …
-    url: str = ""
+    url: str = ""  # where the adapter fetches it from (a Telegram file id, a Discord CDN URL, a path)
     name: str = ""
     mime_type: str = ""
+    size: int | None = None  # bytes, when the platform says: a fetch over its cap is refused before it starts
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,6 @@ class Incoming:
     persona: str = ""  # how the user describes themself (Discord's /persona), told to the character
     chat_context: str = ""  # recent lines of a group chat, shared by its members (adapters fill it)
     guild_id: str | None = None  # the server (Discord guild) the chat is in: its admins' settings cover it
-    resumed: bool = False  # stored before a crash and never answered: answer it without storing it again
     spoken: bool = False  # the text was heard in the message's recording (a voice message)
     images: tuple[bytes, ...] = ()  # the pictures sent with it, prepared (JPEG, ≤ 1024 px; anima/seeing)
 

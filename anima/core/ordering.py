@@ -6,8 +6,8 @@ database (several `anima run` on one PostgreSQL), a `SharedLocks` (PostgreSQL ad
 The in-process lock stays in front: a process then asks the database for a conversation's lock
 once at a time and in arrival order, instead of parking a connection per waiting message.
 
-A task that already holds a conversation's lock may enter `hold` again for it (an adapter takes it
-around "claim the delivery, answer it, mark it answered", and `Pipeline.handle` inside takes it too).
+The lock is not re-entrant: the conversation service (anima.core.conversations) takes it once
+around "claim the delivery, answer it, mark it answered", and `Pipeline.reply` inside takes none.
 """
 
 from __future__ import annotations
@@ -15,13 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
-from contextvars import ContextVar
 from typing import Protocol
-
-# Conversation keys held by the current task, each with the task that took it: tasks started
-# inside a hold inherit this context, but only the task that took a lock may re-enter it.
-_Held = dict[tuple[int, Hashable], "asyncio.Task[object]"]
-_held: ContextVar[_Held | None] = ContextVar("held_conversations", default=None)
 
 
 class SharedLocks(Protocol):
@@ -45,22 +39,11 @@ class ConversationLocks:
     @asynccontextmanager
     async def hold(self, key: Hashable, shared: bool = True) -> AsyncIterator[None]:
         """Hold one conversation (`shared`: behind the other processes' lock too, when there is one)."""
-        task = asyncio.current_task()
-        held = _held.get() or {}
-        mine = (id(self), key)
-        if task is not None and held.get(mine) is task:  # re-entered by the task that holds it
-            yield
-            return
         lock = self._locks.setdefault(key, asyncio.Lock())  # asyncio.Lock wakes waiters in FIFO order
         self._users[key] = self._users.get(key, 0) + 1
         try:
             async with lock, self._shared(key) if shared else nullcontext():
-                token = _held.set({**held, mine: task}) if task is not None else None
-                try:
-                    yield
-                finally:
-                    if token is not None:
-                        _held.reset(token)
+                yield
         finally:
             self._users[key] -= 1
             if not self._users[key]:
@@ -74,9 +57,7 @@ class ConversationLocks:
         """Hold several conversations at once (forgetting a person holds all of theirs). Taken in one
         order, so two callers never wait on each other; a turn holds only one, so it never waits on
         this. The other processes' locks are taken on one connection, however many there are."""
-        task = asyncio.current_task()
-        held = _held.get() or {}
-        fresh = sorted({k for k in keys if task is None or held.get((id(self), k)) is not task}, key=repr)
+        fresh = sorted(set(keys), key=repr)
         async with AsyncExitStack() as stack:
             for key in fresh:
                 await stack.enter_async_context(self.hold(key, shared=False))

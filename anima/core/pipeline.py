@@ -144,7 +144,7 @@ class Pipeline:
             METRICS.message_in(message.platform, card.id)
             return await answer_refused(admitted, card, message.display_name, stream)
         async with admitted, self._locks.hold(self.key_for(message, card)):
-            return await self.reply(message, stream, resumed=message.resumed)
+            return await self.reply(message, stream)
 
     async def reply(
         self, message: Incoming, stream: ReplyStream | None = None, resumed: bool = False

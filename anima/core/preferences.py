@@ -42,18 +42,21 @@ class ChatPreferences:
     async def character(
         self, platform: str, chat_ids: Sequence[str], bot_key: str, default: str
     ) -> CharacterCard:
-        """The character bound to the first of `chat_ids` that has one (a thread, then its channel),
-        else `default`. `bot_key` names the bot where several bots share a chat id (Telegram)."""
+        """The character bound to the chat (see `bound`), else `default`."""
+        return self.characters.get(await self.bound(platform, chat_ids, bot_key) or default)
+
+    async def bound(self, platform: str, chat_ids: Sequence[str], bot_key: str) -> str | None:
+        """The id of the character bound to the first of `chat_ids` that has one (a thread, then its
+        channel) and still exists. `bot_key` names the bot where several bots share a chat id."""
         for chat_id in chat_ids:
             bound = await self._get(platform, chat_id, _character_key(bot_key))
-            if bound:
-                try:
-                    return self.characters.get(str(bound))
-                except AnimaError:  # the card was removed since the chat chose it
-                    log.warning(
-                        "chat %s chose character %r, which is gone; using the default", chat_id, bound
-                    )
-        return self.characters.get(default)
+            if not bound:
+                continue
+            try:
+                return self.characters.get(str(bound)).id
+            except AnimaError:  # the card was removed since the chat chose it
+                log.warning("chat %s chose character %r, which is gone; using the default", chat_id, bound)
+        return None
 
     async def bind(self, platform: str, chat_id: str, bot_key: str, card_id: str | None) -> None:
         """Bind the chat to a card; None goes back to the bot's default."""

@@ -86,6 +86,17 @@ class Inbox:
         )
         await self.memory.run(lambda conn: conn.execute(query))
 
+    async def taken_since(self, platform: str, bot_id: str, within: timedelta) -> list[tuple[str, str, bool]]:
+        """(delivery id, payload, answered) of the events claimed within `within`, to catch up from."""
+        since = utcnow() - within
+        query = select(col(InboxItem.delivery_id), col(InboxItem.payload), col(InboxItem.answered_at)).where(
+            col(InboxItem.platform) == platform,
+            col(InboxItem.bot_id) == bot_id,
+            col(InboxItem.received_at) >= since,
+        )
+        rows = await self.memory.run(lambda conn: conn.execute(query).all())
+        return [(row[0], row[1], row[2] is not None) for row in rows]
+
     async def is_answered(self, delivery: Delivery) -> bool:
         """Whether the stored event is marked answered (False also when it is not stored)."""
         query = select(col(InboxItem.answered_at)).where(

@@ -17,14 +17,12 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from enum import Enum
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from anima.errors import MemoryStoreError
-from anima.memory.inbox import Delivery, Inbox
 
 log = logging.getLogger(__name__)
 
@@ -122,25 +120,3 @@ async def _discard(conn: AsyncConnection) -> None:
         await conn.close()
     except Exception as exc:  # the session is gone either way
         log.debug("closing a lock connection failed: %r", exc)
-
-
-class Claim(Enum):
-    """What holding a conversation's lock found out about one delivery."""
-
-    NEW = "new"  # stored by this call: answer it
-    RESUMED = "resumed"  # stored earlier, never answered: its claimer died mid-turn, answer it now
-    ANSWERED = "answered"  # answered already (a duplicate delivery): skip it
-
-
-async def claim_turn(inbox: Inbox, delivery: Delivery) -> Claim:
-    """Whether this delivery is ours to answer; call it holding the conversation's lock.
-
-    Deliveries are claimed, answered and marked answered under their conversation's lock, so one
-    that the lock's holder finds stored but unanswered was left by a process that died mid-turn.
-    """
-    if await inbox.claim(delivery):
-        return Claim.NEW
-    pending = await inbox.pending(delivery.platform, delivery.bot_id)
-    if any(item.delivery_id == delivery.delivery_id for item in pending):
-        return Claim.RESUMED
-    return Claim.ANSWERED

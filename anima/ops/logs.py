@@ -87,6 +87,22 @@ class Redactor:
         return PATTERNS.sub(REDACTED, text)
 
 
+class RedactFilter(logging.Filter):
+    """A logging filter that redacts secrets in records of loggers Anima does not format (httpx logs
+    every request URL, and Telegram's URLs carry the bot's token)."""
+
+    def __init__(self, *secrets: str) -> None:
+        super().__init__()
+        self.redact = Redactor(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
 class TextFormatter(logging.Formatter):
     """`2026-11-25T18:40:01.123Z WARNING anima.core.pipeline: message`, tracebacks kept on the line."""
 

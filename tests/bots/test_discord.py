@@ -15,12 +15,13 @@ from pydantic import SecretStr
 
 from anima.app import Runtime
 from anima.bots.discord import DiscordAdapter
+from anima.commands import COMMANDS
 from anima.config import DiscordBotSettings
 from anima.errors import ConfigError
 from anima.llm.base import GenerationRequest
 from tests.fakes.discord_server import (
     BOT_PERMISSIONS,
-    MANAGE_CHANNELS,
+    MANAGE_GUILD,
     MANAGE_WEBHOOKS,
     FakeDiscord,
 )
@@ -110,11 +111,15 @@ async def test_connects_with_guild_dm_and_message_content_intents(bot: DiscordAd
     assert world.fake.identifies[0]["intents"] == guilds | guild_messages | dm_messages | message_content
 
 
-async def test_slash_commands_are_registered_at_start(bot: DiscordAdapter, world: World) -> None:
-    names = {c["name"] for c in world.fake.commands}
-    assert names == {"character", "reset", "memory", "forget", "voice", "persona", "safety", "sing", "soul"}
-    character = next(c for c in world.fake.commands if c["name"] == "character")
-    assert {o["name"] for o in character["options"]} == {"list", "set", "info"}
+async def test_slash_commands_are_the_command_table(bot: DiscordAdapter, world: World) -> None:
+    assert [(c["name"], c["description"]) for c in world.fake.commands] == [
+        (c.name, c.description) for c in COMMANDS
+    ]
+
+
+async def test_about_answers_from_the_one_function(bot: DiscordAdapter, world: World) -> None:
+    interaction = await world.fake.slash(world.alice_dm, world.alice, "about")
+    assert (await command_reply(world, interaction))["data"]["content"].startswith("Aiko (aiko): ")
 
 
 async def test_a_refused_token_fails_start_saying_where_to_get_a_new_one(
@@ -247,29 +252,29 @@ async def test_character_set_binds_the_channel_so_every_message_there_is_answere
     bot: DiscordAdapter, world: World
 ) -> None:
     interaction = await world.fake.slash(
-        world.general, world.alice, "character set", {"name": "grimble"}, permissions=MANAGE_CHANNELS
+        world.general, world.alice, "character", {"args": "grimble"}, permissions=MANAGE_GUILD
     )
     response = await command_reply(world, interaction)
-    assert "Grimble" in response["data"]["content"]
+    assert "Forge is hot" in response["data"]["content"]  # Grimble's greeting
     await world.fake.say(world.general, world.bob, "no mention needed")
     [answer] = await settled(world, world.general, ["You said: no mention needed"])
     assert answer["author"]["username"] == "Grimble"
 
 
-async def test_character_set_without_manage_channels_is_refused_privately(
+async def test_character_set_without_manage_server_is_refused_privately(
     bot: DiscordAdapter, world: World
 ) -> None:
-    interaction = await world.fake.slash(world.general, world.alice, "character set", {"name": "grimble"})
+    interaction = await world.fake.slash(world.general, world.alice, "character", {"args": "grimble"})
     response = await command_reply(world, interaction)
     assert response["data"]["flags"] & EPHEMERAL
-    assert "Manage Channels" in response["data"]["content"]
+    assert "Only this chat's admins" in response["data"]["content"]
 
 
 async def test_a_thread_answers_with_the_character_bound_to_its_channel(
     bot: DiscordAdapter, world: World
 ) -> None:
     interaction = await world.fake.slash(
-        world.general, world.alice, "character set", {"name": "grimble"}, permissions=MANAGE_CHANNELS
+        world.general, world.alice, "character", {"args": "grimble"}, permissions=MANAGE_GUILD
     )
     await command_reply(world, interaction)
     await world.fake.say(world.thread, world.bob, "in the thread")
@@ -281,22 +286,17 @@ async def test_a_thread_answers_with_the_character_bound_to_its_channel(
 async def test_character_set_names_the_known_characters_when_the_name_is_unknown(
     bot: DiscordAdapter, world: World
 ) -> None:
-    interaction = await world.fake.slash(world.alice_dm, world.alice, "character set", {"name": "nobody"})
+    interaction = await world.fake.slash(world.alice_dm, world.alice, "character", {"args": "nobody"})
     response = await command_reply(world, interaction)
     assert response["data"]["flags"] & EPHEMERAL
     assert "aiko" in response["data"]["content"] and "grimble" in response["data"]["content"]
 
 
 async def test_character_list_shows_every_card(bot: DiscordAdapter, world: World, runtime: Runtime) -> None:
-    interaction = await world.fake.slash(world.alice_dm, world.alice, "character list")
-    content = (await command_reply(world, interaction))["data"]["content"]
-    assert all(card.name in content for card in runtime.characters.cards.values())
-
-
-async def test_character_info_describes_the_character(bot: DiscordAdapter, world: World) -> None:
-    interaction = await world.fake.slash(world.alice_dm, world.alice, "character info", {"name": "aiko"})
-    content = (await command_reply(world, interaction))["data"]["content"]
-    assert content.startswith("**Aiko**") and "illustrator" in content
+    interaction = await world.fake.slash(world.alice_dm, world.alice, "character")
+    message = (await command_reply(world, interaction))["data"]
+    labels = [b["label"].removeprefix("✓ ") for row in message["components"] for b in row["components"]]
+    assert sorted(labels) == sorted(card.name for card in runtime.characters.cards.values())
 
 
 async def test_reset_starts_a_fresh_history_with_the_character(
@@ -305,7 +305,7 @@ async def test_reset_starts_a_fresh_history_with_the_character(
     await world.fake.say(world.alice_dm, world.alice, "remember the cat")
     await replies(world, world.alice_dm)
     response = await command_reply(world, await world.fake.slash(world.alice_dm, world.alice, "reset"))
-    assert response["data"]["flags"] & EPHEMERAL
+    assert response["data"]["content"].startswith("Aiko starts afresh")
     await world.fake.say(world.alice_dm, world.alice, "what cat?")
     await replies(world, world.alice_dm, 2)
     assert not any("remember the cat" in m.content for m in instant_llm.requests[-1].messages)
@@ -324,17 +324,15 @@ async def test_forget_asks_first_then_deletes_every_row_about_the_user(
 ) -> None:
     await world.fake.say(world.alice_dm, world.alice, "my secret")
     await settled(world, world.alice_dm, ["You said: my secret"])
-    await command_reply(
-        world, await world.fake.slash(world.alice_dm, world.alice, "persona set", {"description": "x"})
-    )
+    await command_reply(world, await world.fake.slash(world.alice_dm, world.alice, "persona", {"args": "x"}))
     asked = await world.fake.slash(world.alice_dm, world.alice, "forget")
     question = await command_reply(world, asked)
     assert question["data"]["flags"] & EPHEMERAL
     assert count_rows(runtime, "SELECT count(*) FROM messages") == 2  # nothing deleted before the button
 
-    pressed = await world.fake.press(asked, "Delete everything", world.alice)
+    pressed = await world.fake.press(asked, "Yes, delete everything", world.alice)
     done = await command_reply(world, pressed)
-    assert done["type"] == 7 and "2 messages" in done["data"]["content"]
+    assert done["data"]["flags"] & EPHEMERAL and "2 messages" in done["data"]["content"]
     assert count_rows(runtime, "SELECT count(*) FROM messages") == 0
     assert (
         count_rows(runtime, "SELECT count(*) FROM users WHERE platform_user_id = ?", world.alice["id"]) == 0
@@ -354,7 +352,7 @@ async def test_forget_cancelled_deletes_nothing(bot: DiscordAdapter, world: Worl
 async def test_voice_on_is_remembered_for_the_person_in_the_channel(
     bot: DiscordAdapter, world: World, runtime: Runtime
 ) -> None:
-    await command_reply(world, await world.fake.slash(world.alice_dm, world.alice, "voice", {"mode": "on"}))
+    await command_reply(world, await world.fake.slash(world.alice_dm, world.alice, "voice", {"args": "on"}))
     stored = await runtime.memory.get_preference("discord", world.alice_dm, "voice", world.alice["id"])
     assert stored is True
 
@@ -362,8 +360,8 @@ async def test_voice_on_is_remembered_for_the_person_in_the_channel(
 async def test_persona_is_told_to_the_character_and_names_the_user(
     bot: DiscordAdapter, world: World, instant_llm: InstantLLM
 ) -> None:
-    options = {"description": "a retired sea captain", "name": "Captain"}
-    await command_reply(world, await world.fake.slash(world.alice_dm, world.alice, "persona set", options))
+    options = {"args": "Captain: a retired sea captain"}
+    await command_reply(world, await world.fake.slash(world.alice_dm, world.alice, "persona", options))
     await world.fake.say(world.alice_dm, world.alice, "ahoy")
     await replies(world, world.alice_dm)
     system = instant_llm.requests[-1].messages[0].content

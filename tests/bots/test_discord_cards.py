@@ -69,7 +69,7 @@ async def test_an_admin_installs_a_png_card_and_the_next_message_can_talk_with_i
     instant_llm: InstantLLM,
 ) -> None:
     answer = await send_file(world, world.alice, export_card(mira, "png", tmp_path), "mira.png")
-    assert "Installed **Mira** (id `mira`)" in answer
+    assert "Installed Mira (id mira)" in answer
     assert {"mira.png", "mira.yaml"} <= set(card_files(runtime))
     await world.fake.say(world.alice_dm, world.alice, "Mira, where are you?")
     await settled(world, world.alice_dm, [answer, "**Mira**: You said: Mira, where are you?"])
@@ -80,7 +80,7 @@ async def test_an_admin_installs_a_v2_json_card(
     bot: DiscordAdapter, world: World, runtime: Runtime, mira: CharacterCard, tmp_path: Path
 ) -> None:
     answer = await send_file(world, world.alice, export_card(mira, "v2", tmp_path), "Mira.json")
-    assert "Installed **Mira** (id `mira`)" in answer
+    assert "Installed Mira (id mira)" in answer
     assert runtime.characters.get("mira").name == "Mira"
 
 

@@ -35,7 +35,7 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
 async def test_a_typed_melody_comes_back_as_a_voice_message_sung_in_tune(
     bot: DiscordAdapter, world: World
 ) -> None:
-    await world.fake.slash(world.alice_dm, world.alice, "sing", {"notation": SONG})
+    await world.fake.slash(world.alice_dm, world.alice, "sing", {"args": SONG})
 
     await world.fake.wait_until(lambda: voiced(world), within_s=60)
     [attachment] = voiced(world)[0]["attachments"]
@@ -44,7 +44,7 @@ async def test_a_typed_melody_comes_back_as_a_voice_message_sung_in_tune(
 
 
 async def test_a_bad_note_is_answered_with_the_token_to_fix(bot: DiscordAdapter, world: World) -> None:
-    await world.fake.slash(world.alice_dm, world.alice, "sing", {"notation": "| C4 H4 | la la"})
+    await world.fake.slash(world.alice_dm, world.alice, "sing", {"args": "| C4 H4 | la la"})
 
     def texts() -> list[str]:
         return [
@@ -59,7 +59,7 @@ async def test_a_bad_note_is_answered_with_the_token_to_fix(bot: DiscordAdapter,
 
 async def test_an_attached_midi_file_is_sung(bot: DiscordAdapter, world: World) -> None:
     midi = (REPO / "tests" / "data" / "scores" / "twinkle_en.mid").read_bytes()
-    await world.fake.slash(world.alice_dm, world.alice, "sing", {"score": ("twinkle.mid", midi)})
+    await world.fake.slash(world.alice_dm, world.alice, "sing", {"file": ("twinkle.mid", midi)})
     await world.fake.wait_until(lambda: voiced(world), within_s=60)
     [attachment] = voiced(world)[0]["attachments"]
     assert attachment["duration_secs"] == pytest.approx(9.6 + offset_s(), abs=0.5)

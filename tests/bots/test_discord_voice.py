@@ -37,7 +37,7 @@ def voice_mode(runtime: Runtime, mode: str) -> None:
 
 async def voice_on(world: World, channel: str, user: dict[str, Any] | None = None) -> None:
     user = user or world.alice
-    await command_reply(world, await world.fake.slash(channel, user, "voice", {"mode": "on"}))
+    await command_reply(world, await world.fake.slash(channel, user, "voice", {"args": "on"}))
 
 
 def with_files(world: World, channel: str) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from anima.app import Runtime
 from anima.bots.service import serve
 from anima.bots.telegram import TelegramAdapter
+from anima.commands import COMMANDS
 from anima.config import TelegramBotSettings
 from anima.core.messages import Incoming
 from anima.llm.base import GenerationRequest
@@ -64,9 +65,14 @@ async def test_typing_is_shown_while_the_reply_is_generated(
     assert fake.calls_to("sendChatAction")[0].params["action"] == "typing"
 
 
-async def test_commands_are_registered_at_start(adapter: TelegramAdapter, fake: FakeBot) -> None:
-    names = {c["command"] for c in fake.commands}
-    assert names == {"start", "help", "character", "reset", "memory", "forget", "voice", "safety", "sing"}
+async def test_the_menu_is_the_command_table(adapter: TelegramAdapter, fake: FakeBot) -> None:
+    assert [(c["command"], c["description"]) for c in fake.commands] == [
+        (c.name, c.description) for c in COMMANDS
+    ]
+
+
+async def test_about_answers_from_the_one_function(adapter: TelegramAdapter, fake: FakeBot) -> None:
+    assert (await say(fake, private_chat(ALICE), ALICE, "/about")).startswith("Aiko (aiko): ")
 
 
 async def test_start_sends_the_characters_greeting(adapter: TelegramAdapter, fake: FakeBot) -> None:
@@ -170,7 +176,6 @@ async def test_character_button_switches_the_chats_character_and_it_is_remembere
 
     fake.press(chat, ALICE, keyboard, "Grimble")
     greeting = (await fake.wait_for_replies(ALICE["id"], 2))[1]
-    assert keyboard.text == "Now talking with Grimble."
     assert greeting.text in [
         g.replace("{{user}}", "Alice") for g in runtime.characters.get("grimble").greeting
     ]
@@ -195,15 +200,12 @@ async def count_rows(memory: MemoryStore, model: Any, *where: Any) -> int:
     return await memory.database.transaction(lambda conn: conn.execute(query).scalar_one())
 
 
-async def test_reset_after_confirmation_empties_the_stored_history(
+async def test_reset_empties_the_stored_history(
     adapter: TelegramAdapter, fake: FakeBot, runtime: Runtime
 ) -> None:
     chat = private_chat(ALICE)
     await say(fake, chat, ALICE, "remember the lighthouse")
-    await say(fake, chat, ALICE, "/reset")
-    question = fake.replies(ALICE["id"])[-1]
-    fake.press(chat, ALICE, question, "Yes, start afresh")
-    await fake.wait_for(lambda: question.text == "Aiko starts afresh.")
+    assert (await say(fake, chat, ALICE, "/reset")).startswith("Aiko starts afresh")
 
     # A fresh store reads the history from the database: the old turns are out of it.
     store = await MemoryStore.open(runtime.settings.database_url)
@@ -216,19 +218,6 @@ async def test_reset_after_confirmation_empties_the_stored_history(
     assert not any("lighthouse" in text for text in recent)
 
 
-async def test_reset_cancelled_keeps_the_history(
-    adapter: TelegramAdapter, fake: FakeBot, instant_llm: InstantLLM
-) -> None:
-    chat = private_chat(ALICE)
-    await say(fake, chat, ALICE, "remember the lighthouse")
-    await say(fake, chat, ALICE, "/reset")
-    question = fake.replies(ALICE["id"])[-1]
-    fake.press(chat, ALICE, question, "Cancel")
-    await fake.wait_for(lambda: question.text == "Nothing changed.")
-    await say(fake, chat, ALICE, "what do you remember?")
-    assert "remember the lighthouse" in [m.content for m in instant_llm.requests[-1].messages]
-
-
 async def test_forget_after_confirmation_deletes_every_row_about_the_person(
     adapter: TelegramAdapter, fake: FakeBot, runtime: Runtime
 ) -> None:
@@ -239,7 +228,7 @@ async def test_forget_after_confirmation_deletes_every_row_about_the_person(
     await say(fake, private_chat(ALICE), ALICE, "/forget")
     question = fake.replies(ALICE["id"])[-1]
     fake.press(private_chat(ALICE), ALICE, question, "Yes, delete everything")
-    await fake.wait_for(lambda: question.text.startswith("Done"))
+    await fake.wait_for(lambda: fake.replies(ALICE["id"])[-1].text.startswith("Done"))
 
     memory = runtime.memory
     assert await count_rows(memory, User, User.platform_user_id == "101") == 0
@@ -257,8 +246,31 @@ async def test_confirmation_buttons_only_work_for_the_person_who_asked(
     question = fake.replies(GROUP["id"])[-1]
     fake.press(GROUP, BOB, question, "Yes, delete everything")
     await fake.wait_for(lambda: len(fake.calls_to("answerCallbackQuery")) == 1)
-    assert fake.calls_to("answerCallbackQuery")[0].params["show_alert"] is True
+    answer = fake.calls_to("answerCallbackQuery")[0].params
+    assert answer["show_alert"] is True and answer["text"] == "This button is for the person who asked."
     assert await count_rows(runtime.memory, User, User.platform_user_id == "101") == 1
+
+
+async def test_a_forged_button_gets_a_clear_answer(adapter: TelegramAdapter, fake: FakeBot) -> None:
+    await say(fake, private_chat(ALICE), ALICE, "/forget")
+    question = fake.replies(ALICE["id"])[-1]
+    message = {
+        "message_id": question.message_id,
+        "date": 0,
+        "chat": private_chat(ALICE),
+        "text": question.text,
+    }
+    query = {"id": "q1", "from": ALICE, "message": message, "chat_instance": "1", "data": "forget:abc"}
+    fake.inject({"callback_query": query})  # the data of an older button, or made up
+    await fake.wait_for(lambda: len(fake.calls_to("answerCallbackQuery")) == 1)
+    assert "no longer works" in fake.calls_to("answerCallbackQuery")[0].params["text"]
+    await say(fake, private_chat(ALICE), ALICE, "still here?")  # and the bot goes on
+
+
+async def test_memory_in_a_group_pings_nobody(adapter: TelegramAdapter, fake: FakeBot) -> None:
+    await say(fake, GROUP, ALICE, "@aiko_bot tell @carol_smith hello")
+    shown = await say(fake, GROUP, ALICE, "/memory")
+    assert "@carol_smith" not in shown and "@\u2060carol_smith" in shown
 
 
 async def test_memory_command_shows_what_the_character_keeps(adapter: TelegramAdapter, fake: FakeBot) -> None:

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from anima.app import Runtime
 from anima.bots.telegram import TelegramAdapter
-from anima.bots.telegram.resume import PartialReplies
 from anima.core.messages import Incoming
+from anima.core.streaming import PartialReplies
 from anima.memory.inbox import Delivery, Inbox
 from anima.memory.models import Message
 from tests.bots.test_telegram import ALICE, BOB, bot_settings, replies_texts, say
@@ -176,9 +176,8 @@ async def test_a_reply_cut_by_a_crash_while_streaming_is_finished_in_its_message
 ) -> None:
     update_id = await received_before_a_crash(runtime, fake, "tell me everything", ALICE)
     fragment = fake.sent_before(ALICE["id"], "You said: tell")  # streamed, then the process died
-    await PartialReplies(runtime.memory, fake.id).recorder(ALICE["id"], ALICE["id"], update_id)(
-        [fragment.message_id]
-    )
+    partials = PartialReplies(runtime.memory, "telegram", str(fake.id))
+    await partials.recorder(str(ALICE["id"]), str(ALICE["id"]), update_id)([fragment.message_id])
     adapter = TelegramAdapter(runtime, bot_settings(tg, fake), 0)
     await adapter.start()
     try:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anima.bots.telegram.delivery import defuse_mentions, split_text, utf16_len
-from anima.bots.telegram.translate import starts_with_name
+from anima.bots.telegram.messages import defuse_mentions, split_text, starts_with_name, utf16_len
 
 
 def test_a_short_reply_stays_one_message() -> None:

@@ -95,7 +95,7 @@ async def test_after_forget_replies_are_text_only_again(adapter: TelegramAdapter
     await say(fake, CHAT, ALICE, "/forget")
     question = fake.replies(ALICE["id"])[-1]
     fake.press(CHAT, ALICE, question, "Yes, delete everything")
-    await fake.wait_for(lambda: question.text.startswith("Done"))
+    await fake.wait_for(lambda: fake.replies(ALICE["id"])[-1].text.startswith("Done"))
     await say(fake, CHAT, ALICE, "hello")
     await say(fake, CHAT, ALICE, "hello again")
     assert fake.calls_to("sendVoice") == []

@@ -26,18 +26,18 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from contextlib import asynccontextmanager
 from typing import Any, TextIO
 
 from anima.app import Runtime
 from anima.config import MemorySettings, SafetySettings, Settings
-from anima.core.messages import Incoming, Reply
+from anima.core.messages import Incoming, Reply, ReplyStream
 from anima.llm.base import GenerationRequest
-from anima.memory.inbox import Delivery, Inbox
-from anima.memory.locks import Claim, claim_turn
+from anima.memory.inbox import Delivery
 from anima.safety.profanity_model import load_profanity_model
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM
+from tests.fakes.surface import FakeSurface
 
 PLATFORM, BOT = "test", "bot-1"
 
@@ -107,10 +107,25 @@ def _write(out: TextIO, record: dict[str, Any]) -> None:
     out.flush()
 
 
+class WorkerChat(FakeSurface):
+    """The chat as the conversation service sees it; what it decided (a new message, or one resumed
+    after a process died) is written out as the reply starts."""
+
+    def __init__(self, worker: Worker, item: dict[str, str]) -> None:
+        super().__init__(PLATFORM, item["chat"], item["user"], "Lin", bot_id=BOT, character_id=None)
+        self.worker, self.item = worker, item
+
+    @asynccontextmanager
+    async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
+        worker, item_id = self.worker, self.item["id"]
+        _write(worker.out, {"event": "resumed" if resumed else "new", "worker": worker.name, "id": item_id})
+        yield RecordingStream(worker.out, worker.name, item_id)
+
+
 class Worker:
     def __init__(self, runtime: Runtime, name: str, freezer: Freezer, out: TextIO) -> None:
         self.runtime, self.name, self.freezer, self.out = runtime, name, freezer, out
-        self.inbox = Inbox(runtime.memory, owner=name)
+        runtime.conversations.inbox.owner = name
 
     async def deliver(self, item: dict[str, str]) -> None:
         incoming = Incoming(
@@ -122,14 +137,7 @@ class Worker:
             message_id=item["id"],
         )
         delivery = Delivery(PLATFORM, BOT, item["id"], json.dumps(item))
-        async with self.runtime.pipeline.hold(incoming):
-            claim = await claim_turn(self.inbox, delivery)
-            if claim is Claim.ANSWERED:
-                return
-            _write(self.out, {"event": claim.value, "worker": self.name, "id": item["id"]})
-            stream = RecordingStream(self.out, self.name, item["id"])
-            await self.runtime.pipeline.handle(replace(incoming, resumed=claim is Claim.RESUMED), stream)
-            await self.inbox.answered(PLATFORM, BOT, item["id"])
+        if await self.runtime.conversations.handle(incoming, WorkerChat(self, item), delivery) is not None:
             self.freezer.answered(item["text"])
 
 

@@ -31,7 +31,8 @@ async def bot(runtime: Runtime, world: World) -> AsyncIterator[DiscordAdapter]:
 
 
 async def soul(world: World, who: dict, **options: str) -> dict:  # type: ignore[type-arg]
-    interaction = await world.fake.slash(world.general, who, "soul", options)
+    words = " ".join(options.values())
+    interaction = await world.fake.slash(world.general, who, "soul", {"args": words} if words else None)
     return (await command_reply(world, interaction))["data"]
 
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-import os
-import socket
 from collections import Counter
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -17,24 +14,20 @@ import yarl
 from discord import app_commands
 
 from anima.app import Runtime
-from anima.bots.discord.addressing import Addressed, Addressing
-from anima.bots.discord.cards import CardInstaller, card_attachments
+from anima.bots.discord.addressing import Addressing
 from anima.bots.discord.catch_up import CATCH_UP_AGE, CATCH_UP_MESSAGES, ChannelMark, Seen, channel_marks
 from anima.bots.discord.commands import install_commands
-from anima.bots.discord.delivery import BotSpeaker, DiscordReplyStream, Speaker, WebhookSpeaker
-from anima.bots.discord.preferences import PLATFORM, ChatPreferences
-from anima.bots.discord.split import split_message
-from anima.bots.discord.voice import send_voice_reply
+from anima.bots.discord.delivery import BotSpeaker, Speaker, WebhookSpeaker
+from anima.bots.discord.surface import PLATFORM, DiscordSurface
 from anima.bots.discord.webhooks import PersonaWebhooks
 from anima.characters.card import CharacterCard
+from anima.commands import Context, parse
+from anima.commands.cards import install_cards, is_card_file
 from anima.config import DiscordBotSettings
-from anima.core.admission import Admitted, Refused, answer_refused
-from anima.core.messages import Attachment, DiscardStream, Incoming, Reply
-from anima.core.ordering import ConversationLocks
+from anima.core.messages import Attachment, Incoming
+from anima.core.streaming import EditPacer
 from anima.errors import AnimaError, ConfigError, MemoryStoreError
-from anima.memory.inbox import Delivery, Inbox
-from anima.memory.locks import Claim, claim_turn
-from anima.voice import reply_form
+from anima.memory.inbox import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -141,17 +134,14 @@ class DiscordAdapter:
         self.mentions = discord.AllowedMentions(
             everyone=False, users=False, roles=False, replied_user=settings.mention_replied_user
         )
-        self.preferences = ChatPreferences(runtime.memory)
-        self.cards = CardInstaller(runtime, settings.admins)
         self.client: AnimaClient | None = None
+        self.pacer = EditPacer(settings.edit_interval_s)  # streaming edits, per channel
         self.webhooks: PersonaWebhooks | None = None
         self.addressing: Addressing | None = None
         self._connection: asyncio.Task[None] | None = None
-        self._order = ConversationLocks()
         self._in_flight: set[asyncio.Task[object]] = set()
         self._answering = False
         self._holds_api_base = False
-        self.inbox = Inbox(runtime.memory, owner=f"{socket.gethostname()}:{os.getpid()}")
         self.bot_id = ""
         self._connected_at: datetime | None = None
         self._caught_up = asyncio.Event()  # gateway messages wait until the backlog is answered
@@ -175,9 +165,7 @@ class DiscordAdapter:
         client = self.client = AnimaClient(self)
         self.webhooks = PersonaWebhooks(client)
         allow = {int(bot_id) for bot_id in self.settings.allow_bots}
-        self.addressing = Addressing(
-            client, self.runtime, self.own_character, self.preferences, self.webhooks, allow
-        )
+        self.addressing = Addressing(client, self.runtime, self.own_character, self.webhooks, allow)
         try:
             await client.login(self.settings.token.get_secret_value())
         except discord.LoginFailure:
@@ -256,164 +244,105 @@ class DiscordAdapter:
         await self._receive(message, after_backlog=True)
 
     async def _receive(self, message: discord.Message, after_backlog: bool = False) -> None:
-        """Answer one message if it is addressed to a character; never raise."""
+        """To the conversation service, which answers it once and in order; never raises."""
         if not self._answering or self.addressing is None or self.addressing.ignored(message):
             return
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)
         try:
-            # A place in the person's queue first (synchronous, so arrival order holds): a flood
-            # gets the busy line once, and waits in a bounded queue, never in an unbounded one.
-            slot = self.runtime.pipeline.admission.enter((PLATFORM, message.channel.id, message.author.id))
-            if isinstance(slot, Refused):
-                await self._busy(message, slot)
-                return
             if after_backlog:
-                await self._caught_up.wait()
-            # Strict order per person and channel from here on: the lookups below await.
-            async with slot, self._order.hold((message.channel.id, message.author.id)):
-                cards = card_attachments(message) if message.guild is None else []
-                if cards:
-                    await self._install_cards(message, cards)
-                    return
-                addressed = await self.addressing.resolve(message)
-                if addressed is not None:
-                    await self._answer(message, addressed, slot)
+                await self._caught_up.wait()  # returns at once when set: arrival order holds
+            surface = DiscordSurface(self, message.channel, message.author, message)
+            cards = (
+                [a for a in message.attachments if is_card_file(a.filename)] if message.guild is None else []
+            )
+            if cards:
+                answer = await install_cards(self._context(surface, "", cards, await self._here(surface)))
+                await surface.send_text(answer.text)
+                return
+            taken = Delivery(PLATFORM, self.bot_id, str(message.id), Seen.of(message).payload())
+            await self.runtime.conversations.handle(_incoming(message), surface, taken)
         except Exception:
             log.exception("%s: answering message %s failed", self.name, message.id)
-            await self._apologise(message)
         finally:
             self._in_flight.discard(task)
 
-    async def _busy(self, message: discord.Message, refused: Refused) -> None:
-        """Over the bound: the character's busy line, once per burst; chatter not for it gets nothing."""
-        assert self.addressing is not None and self.client is not None
-        addressed = await self.addressing.resolve(message)
-        if addressed is None:
-            self.runtime.pipeline.admission.not_told((PLATFORM, message.channel.id, message.author.id))
-            return
-        card = self.runtime.characters.get(addressed.character_id)
-        fallback = BotSpeaker(message.channel, self.client.http, self.mentions, message, name=card.name)
-        stream = DiscordReplyStream(
-            await self._speaker(message, card, fallback),
-            message.channel,
-            self.settings.edit_interval_s,
-            fallback,
-        )
-        try:
-            await answer_refused(refused, card, message.author.display_name, stream)
-        finally:
-            stream.close()
-
-    async def _answer(
-        self, message: discord.Message, addressed: Addressed, slot: Admitted | None = None
-    ) -> None:
-        card = self.runtime.characters.get(addressed.character_id)
-        persona = await self.preferences.persona(str(message.author.id))
-        reference = message.reference
-        incoming = Incoming(
-            platform=PLATFORM,
-            chat_id=str(message.channel.id),
-            user_id=str(message.author.id),
-            display_name=(persona.name if persona and persona.name else None) or message.author.display_name,
-            text=addressed.text,
-            character_id=card.id,
-            message_id=str(message.id),
-            reply_to=str(reference.message_id) if reference and reference.message_id else None,
-            is_private=message.guild is None,
-            guild_id=str(message.guild.id) if message.guild else None,
-            mentions_bot=addressed.mentioned,
-            attachments=tuple(_attachment(a) for a in message.attachments),
-            persona=persona.description if persona else "",
-        )
-        # Claimed, answered and marked answered under the conversation's lock: another delivery of
-        # the message (a replay, the backlog after a restart, another process) finds it answered,
-        # and one found claimed but unanswered was left by a process that died mid-reply.
-        taken = Delivery(PLATFORM, self.bot_id, str(message.id), Seen.of(message).payload())
-        async with self.runtime.pipeline.hold(incoming):
-            claim = await claim_turn(self.inbox, taken)
-            if claim is Claim.ANSWERED:
-                return
-            try:
-                await self._reply(
-                    message, card, dataclasses.replace(incoming, resumed=claim is Claim.RESUMED), slot
-                )
-            except Exception:
-                await self.inbox.answered(PLATFORM, self.bot_id, taken.delivery_id)  # the apology answers it
-                raise
-            await self.inbox.answered(PLATFORM, self.bot_id, taken.delivery_id)
-
-    async def _reply(
-        self, message: discord.Message, card: CharacterCard, incoming: Incoming, slot: Admitted | None = None
-    ) -> None:
-        assert self.client is not None
-        fallback = BotSpeaker(message.channel, self.client.http, self.mentions, message, name=card.name)
-        stream = DiscordReplyStream(
-            await self._speaker(message, card, fallback),
-            message.channel,
-            self.settings.edit_interval_s,
-            fallback,
-        )
-        delivery = reply_form(card, await self.preferences.voice(incoming.chat_id, incoming.user_id))
-        try:
-            # Voice only: nothing streams; the stream still shows "typing" until something is sent.
-            reply = await self.runtime.pipeline.handle(
-                incoming, stream if delivery.text else DiscardStream(), slot
-            )
-            if reply is not None and delivery.voice:
-                await self._speak(card, reply, stream, text_sent=delivery.text)
-        finally:
-            stream.close()
-
-    async def _speak(
-        self, card: CharacterCard, reply: Reply, stream: DiscordReplyStream, text_sent: bool
-    ) -> None:
-        """The voice note for a reply. Without its text already sent, the text goes out when no note
-        does (a failed reply is never spoken: its apology is text), or just the notices when one did."""
-        spoken = not reply.failed and await send_voice_reply(stream, self.runtime.voice, card, reply.text)
-        if text_sent:
-            return
-        if not spoken:
-            await stream.finish(reply)
-        elif reply.notices:
-            await stream.finish(dataclasses.replace(reply, text=""))
-
-    async def _install_cards(self, message: discord.Message, attachments: list[discord.Attachment]) -> None:
-        answer = await self.cards.install_all(message.author, attachments)
-        for piece in split_message(answer):
-            await message.channel.send(piece, allowed_mentions=self.mentions)
-
-    async def _speaker(self, message: discord.Message, card: CharacterCard, fallback: BotSpeaker) -> Speaker:
+    async def speaker(
+        self,
+        channel: discord.abc.Messageable,
+        message: discord.Message | None,
+        card_id: str,
+        fallback: BotSpeaker,
+    ) -> Speaker:
         """The bot's own character speaks as the bot; others through a webhook, or in bold without one."""
-        if card.id == self.own_character:
-            return BotSpeaker(message.channel, fallback.http, self.mentions, message)
+        if card_id == self.own_character:
+            return BotSpeaker(channel, fallback.http, self.mentions, message)
         assert self.webhooks is not None
-        if message.guild is not None and self.webhooks.allowed(message.channel):
+        if getattr(channel, "guild", None) is not None and self.webhooks.allowed(channel):
             try:
-                webhook = await self.webhooks.for_channel(message.channel)
+                webhook = await self.webhooks.for_channel(channel)
             except discord.HTTPException as exc:
-                log.warning("%s: no webhook in %s (%s); the bot speaks", self.name, message.channel, exc)
+                log.warning(
+                    "%s: no webhook in %s (%s); the bot speaks", self.name, channel, type(exc).__name__
+                )
                 webhook = None
             if webhook is not None:
-                thread = message.channel if isinstance(message.channel, discord.Thread) else None
+                card = self.runtime.characters.get(card_id)
                 return WebhookSpeaker(
                     webhook,
                     card.name,
                     self.settings.avatars.get(card.id),
                     self.mentions,
-                    thread,
-                    on_gone=lambda: self.webhooks.forget(message.channel) if self.webhooks else None,
+                    channel if isinstance(channel, discord.Thread) else None,
+                    on_gone=lambda: self.webhooks.forget(channel) if self.webhooks else None,
                 )
         return fallback
+
+    # -- slash commands and buttons, made from anima.commands' table -------------------------
+
+    async def run_line(
+        self, interaction: discord.Interaction, line: str, files: list[discord.Attachment] | None = None
+    ) -> None:
+        """Run one command line ("/forget yes") as the person of `interaction`."""
+        channel = interaction.channel
+        assert isinstance(channel, discord.abc.Messageable)
+        surface = DiscordSurface(self, channel, interaction.user, interaction=interaction, files=files)
+        name, args = parse(line) or ("", "")
+        await self.runtime.commands.run(
+            name, self._context(surface, args, files or [], await self._here(surface))
+        )
+
+    def _context(
+        self, surface: DiscordSurface, args: str, files: list[discord.Attachment], card: CharacterCard
+    ) -> Context:
+        parent = getattr(surface.channel, "parent_id", None)
+        return Context(
+            self.runtime.commands,
+            surface,
+            card,
+            args,
+            tuple(_attachment(a) for a in files),
+            "",
+            self.own_character,
+            parent_chat=str(parent) if parent else None,
+            guild_id=surface.guild_id,
+        )
+
+    async def _here(self, surface: DiscordSurface) -> CharacterCard:
+        """The character that answers in the channel unless addressed by name or reply."""
+        parent = getattr(surface.channel, "parent_id", None)
+        chats = [surface.chat_id, *([str(parent)] if parent else [])]
+        return await self.runtime.conversations.preferences.character(PLATFORM, chats, "", self.own_character)
 
     # -- the backlog after a start --------------------------------------------------------------
 
     async def _find_backlog(self) -> None:
         """The channels to read back at start; with none (the usual case) nothing waits for ready."""
         try:
-            await self.inbox.prune()
-            self._backlog = await channel_marks(self.runtime.memory, PLATFORM, self.bot_id)
+            inbox = self.runtime.conversations.inbox
+            await inbox.prune()
+            self._backlog = channel_marks(await inbox.taken_since(PLATFORM, self.bot_id, CATCH_UP_AGE))
         except MemoryStoreError as exc:
             log.warning(
                 "%s: cannot read the inbox; what was sent while it was down stays unanswered: %s",
@@ -473,41 +402,29 @@ class DiscordAdapter:
             log.warning("%s: cannot read back channel %s: %s", self.name, mark.channel_id, exc)
             return
         for message in backlog:
-            if message.guild is None and card_attachments(message):
+            if message.guild is None and any(is_card_file(a.filename) for a in message.attachments):
                 continue  # a card sent to install is not a message to answer again
             await self._receive(message)
-
-    async def _apologise(self, message: discord.Message) -> None:
-        try:
-            await message.channel.send(
-                "Sorry, something went wrong while answering; it has been logged. Please try again.",
-                reference=message.to_reference(fail_if_not_exists=False),
-                allowed_mentions=self.mentions,
-            )
-        except discord.HTTPException as exc:
-            log.warning("%s: could not tell the user about the failure: %s", self.name, exc)
-
-    # -- used by the slash commands ----------------------------------------------------------
-
-    def chat_ids(self, channel: object) -> list[str]:
-        """Where a binding can live for `channel`: itself, then (for a thread) its parent channel."""
-        ids = [str(getattr(channel, "id", ""))]
-        if isinstance(channel, discord.Thread) and channel.parent_id:
-            ids.append(str(channel.parent_id))
-        return ids
-
-    async def character_here(self, channel: object) -> CharacterCard:
-        """The character that answers in `channel` unless addressed by name or reply."""
-        bound = await self.preferences.bound_character(self.chat_ids(channel))
-        if bound:
-            try:
-                return self.runtime.characters.get(bound)
-            except AnimaError:
-                log.warning("%s: %s is bound to %r, which no longer exists", self.name, channel, bound)
-        return self.runtime.characters.get(self.own_character)
 
 
 def _attachment(attachment: discord.Attachment) -> Attachment:
     mime = attachment.content_type or ""
     kind = mime.split("/")[0] if mime.split("/")[0] in ("image", "audio", "video") else "file"
-    return Attachment(kind=kind, url=attachment.url, name=attachment.filename, mime_type=mime)
+    return Attachment(kind, attachment.url, attachment.filename, mime, attachment.size)
+
+
+def _incoming(message: discord.Message) -> Incoming:
+    """The message as it came; the surface's `addressed` decides the character and the text."""
+    reference = message.reference
+    return Incoming(
+        platform=PLATFORM,
+        chat_id=str(message.channel.id),
+        user_id=str(message.author.id),
+        display_name=message.author.display_name,
+        text=message.content,
+        message_id=str(message.id),
+        reply_to=str(reference.message_id) if reference and reference.message_id else None,
+        is_private=message.guild is None,
+        guild_id=str(message.guild.id) if message.guild else None,
+        attachments=tuple(_attachment(a) for a in message.attachments),
+    )

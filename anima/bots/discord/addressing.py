@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import discord
 
 from anima.app import Runtime
-from anima.bots.discord.preferences import ChatPreferences
 from anima.bots.discord.webhooks import PersonaWebhooks
 from anima.characters.library import CharacterLibrary
 from anima.errors import AnimaError
@@ -42,14 +41,12 @@ class Addressing:
         client: discord.Client,
         runtime: Runtime,
         own_character: str,
-        preferences: ChatPreferences,
         webhooks: PersonaWebhooks,
         allow_bots: set[int],
     ) -> None:
         self._client = client
         self._runtime = runtime
         self.own_character = own_character
-        self._preferences = preferences
         self._webhooks = webhooks
         self._allow_bots = allow_bots
         self._seen: OrderedDict[int, None] = OrderedDict()
@@ -88,7 +85,7 @@ class Addressing:
         chat_ids = [str(channel.id)]
         if isinstance(channel, discord.Thread) and channel.parent_id:
             chat_ids.append(str(channel.parent_id))
-        bound = await self._preferences.bound_character(chat_ids)
+        bound = await self._runtime.conversations.preferences.bound("discord", chat_ids, "")
         if not (message.guild is None or mentioned or replied or bound):
             return None
         text = self._readable_text(message, me)

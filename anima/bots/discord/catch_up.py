@@ -14,14 +14,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import discord
-from sqlalchemy import select
-from sqlmodel import col
-
-from anima.memory.models import InboxItem, utcnow
-from anima.memory.store import MemoryStore
 
 CATCH_UP_MESSAGES = 50  # per channel, oldest first
 CATCH_UP_AGE = timedelta(hours=12)  # older messages are not answered after a restart
@@ -57,23 +52,15 @@ class ChannelMark:
     after: int | None
 
 
-async def channel_marks(
-    memory: MemoryStore, platform: str, bot_id: str, now: datetime | None = None
-) -> list[ChannelMark]:
-    """The channels the bot took a message from within CATCH_UP_AGE, each with where to read from."""
-    since = (now or utcnow()) - CATCH_UP_AGE
-    query = select(col(InboxItem.delivery_id), col(InboxItem.payload), col(InboxItem.answered_at)).where(
-        col(InboxItem.platform) == platform,
-        col(InboxItem.bot_id) == bot_id,
-        col(InboxItem.received_at) >= since,
-    )
-    rows = await memory.run(lambda conn: conn.execute(query).all())
+def channel_marks(taken: list[tuple[str, str, bool]]) -> list[ChannelMark]:
+    """The channels of the messages taken lately (delivery id, payload, answered), each with where
+    to read from: after the oldest one never answered, or its newest messages."""
     unanswered: dict[int, int] = {}
     guilds: dict[int, int | None] = {}
-    for delivery_id, payload, answered_at in rows:
+    for delivery_id, payload, answered in taken:
         seen, message_id = Seen.parse(payload), int(delivery_id)
         guilds[seen.channel_id] = seen.guild_id
-        if answered_at is None:
+        if not answered:
             unanswered[seen.channel_id] = min(unanswered.get(seen.channel_id, message_id), message_id)
     return [
         ChannelMark(channel, guild, unanswered[channel] - 1 if channel in unanswered else None)

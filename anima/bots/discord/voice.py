@@ -11,22 +11,16 @@ from __future__ import annotations
 import io
 import json
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 import discord
 
-from anima.characters.card import CharacterCard
-from anima.errors import AnimaError
-from anima.voice import VoiceNote, VoiceService
+from anima.voice import VoiceNote
 
 log = logging.getLogger(__name__)
 
 IS_VOICE_MESSAGE = 1 << 13
 FILENAME = "voice-message.ogg"
-
-
-class VoiceSpeaker(Protocol):
-    async def send_voice(self, note: VoiceNote) -> None: ...
 
 
 def voice_file(note: VoiceNote) -> discord.File:
@@ -59,20 +53,3 @@ async def post_voice_message(
     route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
     # `files` lets discord.py rewind the file before each retry.
     return await http.request(route, form=form, files=[file])
-
-
-async def send_voice_reply(
-    speaker: VoiceSpeaker, voice: VoiceService, card: CharacterCard, text: str
-) -> bool:
-    """Speak `text` in the card's voice and send it. False (and logged) when no note could be made or
-    Discord took neither form of it, so that the caller can still deliver the text."""
-    try:
-        note = await voice.speak(card, text)
-        await speaker.send_voice(note)
-    except AnimaError as exc:
-        log.warning("no voice note for %s: %s", card.id, exc)
-        return False
-    except discord.HTTPException as exc:
-        log.warning("Discord did not take the voice note of %s: %s", card.id, exc)
-        return False
-    return True

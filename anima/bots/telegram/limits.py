@@ -16,6 +16,8 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
+from anima.core.streaming import Pacer
+
 log = logging.getLogger(__name__)
 
 # Requests that do not post into a chat are not counted against the message limits.
@@ -131,25 +133,6 @@ class FloodLimits(BaseRateLimiter[int]):
                 self._groups = {k: v for k, v in self._groups.items() if not v.idle()}
             pacer = self._groups[chat_id] = Pacer(self.per_group_minute, 60)
         return pacer
-
-
-class Pacer:
-    """`count` per `period_s`, evenly spaced: each caller takes the next free slot, so no window of
-    `period_s` sees more than count + 1 (a token bucket of `count` would allow twice that)."""
-
-    def __init__(self, count: float, period_s: float) -> None:
-        self.interval = period_s / count
-        self._next = 0.0
-
-    async def turn(self) -> None:
-        now = asyncio.get_running_loop().time()
-        at = max(now, self._next)
-        self._next = at + self.interval
-        if at > now:
-            await asyncio.sleep(at - now)
-
-    def idle(self) -> bool:
-        return self._next <= asyncio.get_running_loop().time()
 
 
 def _is_group(chat_id: Any) -> bool:

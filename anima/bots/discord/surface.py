@@ -1,0 +1,211 @@
+"""One Discord channel as the core's Surface, seen from a message or a slash command: the reply
+streamed through the character's speaker (the bot, or a webhook under its name), whole texts with
+buttons, voice messages, "typing…", permissions, and attachments fetched under a size cap."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from anima.bots.discord.delivery import BotSpeaker, DiscordPosts
+from anima.bots.discord.split import split_message
+from anima.core.messages import Attachment, Incoming, ReplyStream
+from anima.core.streaming import EditedReply, showing_while
+from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
+from anima.errors import NotDelivered
+
+if TYPE_CHECKING:
+    from anima.bots.discord.adapter import DiscordAdapter
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+TYPING_EVERY_S = 8.0  # Discord shows "typing" for 10 s after each trigger
+NOT_YOURS = "This button is for the person who asked."
+TYPING_AFTER_S = 0.3  # a reply that starts sooner needs no indicator (and saves a request)
+
+
+@asynccontextmanager
+async def delivering() -> AsyncIterator[None]:
+    """Discord unreachable (5xx after discord.py's own retries, a dropped connection) becomes
+    NotDelivered; its exception text is never shown to a person."""
+    try:
+        yield
+    except discord.DiscordServerError as exc:
+        raise NotDelivered(f"Discord did not take it ({type(exc).__name__})") from None
+
+
+class DiscordSurface:
+    """A channel, the person who wrote (or ran a command) and, for a message, the message itself."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        adapter: DiscordAdapter,
+        channel: discord.abc.Messageable,
+        user: discord.abc.User,
+        message: discord.Message | None = None,
+        interaction: discord.Interaction | None = None,
+        files: list[discord.Attachment] | None = None,
+    ) -> None:
+        self.adapter, self.channel, self.user = adapter, channel, user
+        self.message, self.interaction = message, interaction
+        self.chat_id = str(getattr(channel, "id", ""))
+        self.user_id = str(user.id)
+        self.display_name = user.display_name
+        self.bot_id = adapter.bot_id
+        guild = getattr(channel, "guild", None)
+        self.guild_id = str(guild.id) if guild is not None else None
+        self.kind: ChatKind = "private" if guild is None else "group"
+        self.private_answers = interaction is not None  # ephemeral answers to a slash command
+        self._files = {a.url: a for a in (message.attachments if message else files or [])}
+        self.card_id = adapter.own_character  # who speaks here (set by `addressed`)
+
+    async def addressed(self, message: Incoming) -> Incoming | None:
+        assert self.message is not None and self.adapter.addressing is not None
+        found = await self.adapter.addressing.resolve(self.message)
+        if found is None:
+            return None
+        self.card_id = found.character_id
+        return replace(
+            message, character_id=found.character_id, text=found.text, mentions_bot=found.mentioned
+        )
+
+    @asynccontextmanager
+    async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
+        card = self.adapter.runtime.characters.get(self.card_id)
+        fallback = BotSpeaker(self.channel, self._http(), self.adapter.mentions, self.message, name=card.name)
+        speaker = await self.adapter.speaker(self.channel, self.message, card.id, fallback)
+        self._posts = DiscordPosts(speaker, fallback)
+        async with delivering():
+            yield EditedReply(self._posts, self.adapter.pacer, self.chat_id)
+
+    def showing(self, action: Action = "typing") -> AbstractAsyncContextManager[None]:
+        async def show() -> None:
+            await self.channel.typing()  # one trigger: Discord shows it for ten seconds
+
+        return showing_while(show, TYPING_EVERY_S, TYPING_AFTER_S if action == "typing" else 0.0)
+
+    async def send_text(
+        self, text: str, buttons: Sequence[Button] = (), private: bool = False, speaker: str = ""
+    ) -> None:
+        view = ButtonsView(self.adapter, self.user.id, buttons) if buttons else discord.utils.MISSING
+        mentions = self.adapter.mentions
+        async with delivering():
+            for i, piece in enumerate(split_message(text)):
+                last = i == len(split_message(text)) - 1
+                shown_view = view if last else discord.utils.MISSING
+                if self.interaction is not None:
+                    await self._answer(piece, private, shown_view)
+                else:
+                    reference = self.message.to_reference(fail_if_not_exists=False) if self.message else None
+                    await self.channel.send(
+                        piece,
+                        reference=reference,
+                        allowed_mentions=mentions,
+                        view=shown_view,  # type: ignore[arg-type]  # discord.py's Messageable.send overloads
+                    )
+
+    async def _answer(self, text: str, private: bool, view: Any) -> None:
+        assert self.interaction is not None
+        response, mentions = self.interaction.response, self.adapter.mentions
+        if response.is_done():
+            await self.interaction.followup.send(
+                text, ephemeral=private, allowed_mentions=mentions, view=view
+            )
+        else:
+            await response.send_message(text, ephemeral=private, allowed_mentions=mentions, view=view)
+
+    async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
+        posts: DiscordPosts | None = getattr(self, "_posts", None)
+        try:
+            async with delivering():
+                if posts is not None:  # a reply's note, by whoever spoke its text
+                    await posts.send_voice(note)  # type: ignore[arg-type]  # a VoiceNote
+                else:
+                    card = self.adapter.runtime.characters.get(self.card_id)
+                    name = None if card.id == self.adapter.own_character else card.name
+                    speaker = BotSpeaker(self.channel, self._http(), self.adapter.mentions, name=name)
+                    await speaker.send_voice(note)  # type: ignore[arg-type]  # a VoiceNote
+                if caption and self.interaction is not None:
+                    await self._answer(caption, False, discord.utils.MISSING)
+        except discord.HTTPException as exc:
+            log.warning("Discord did not take the voice note in %s: %s", self.chat_id, type(exc).__name__)
+            return False
+        return True
+
+    async def send_file(self, name: str, data: bytes, caption: str = "", photo: bool = False) -> None:
+        async with delivering():
+            await self.channel.send(
+                caption or None,
+                file=discord.File(io.BytesIO(data), name),
+                allowed_mentions=self.adapter.mentions,
+            )
+
+    async def is_chat_admin(self) -> bool:
+        if self.kind == "private":
+            return True
+        if self.interaction is not None:
+            return self.interaction.permissions.manage_guild
+        member = self.user
+        return isinstance(member, discord.Member) and member.guild_permissions.manage_guild
+
+    def is_bot_admin(self) -> bool:
+        return self.user_id in self.adapter.settings.admins
+
+    async def fetch(self, attachment: Attachment, max_bytes: int) -> bytes | NotFetched:
+        name = attachment.name or "the file"
+        size = attachment.size or 0
+        if size > max_bytes:
+            return NotFetched(f"{name} is {size:,} bytes; a file may have at most {max_bytes:,} here")
+        found = self._files.get(attachment.url)
+        if found is None:
+            return NotFetched(f"I could not find {name} on Discord; please send it again")
+        try:
+            data = await asyncio.wait_for(found.read(), 60)
+        except (discord.HTTPException, TimeoutError) as exc:
+            log.warning("could not download %s: %s", name, type(exc).__name__)
+            return NotFetched(f"I could not download {name} from Discord; please send it again")
+        if len(data) > max_bytes:
+            return NotFetched(f"{name} is over {max_bytes:,} bytes, the most a file may have here")
+        return data
+
+    def _http(self) -> discord.http.HTTPClient:
+        assert self.adapter.client is not None
+        return self.adapter.client.http
+
+
+class ButtonsView(discord.ui.View):
+    """Buttons under a text; only the person who was asked can press them, and a press runs the
+    button's command line as them."""
+
+    def __init__(self, adapter: DiscordAdapter, user_id: int, buttons: Sequence[Button]) -> None:
+        super().__init__(timeout=300)
+        self.adapter, self.user_id = adapter, user_id
+        for button in buttons[:25]:
+            item: discord.ui.Button[ButtonsView] = discord.ui.Button(label=button.label[:80])
+            item.callback = self._pressed(button.command)  # type: ignore[method-assign]  # discord.py's way
+            self.add_item(item)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.user_id:
+            await interaction.response.send_message(
+                "This button is for the person who asked.", ephemeral=True
+            )
+            return False
+        return True
+
+    def _pressed(self, command: str) -> Any:
+        async def pressed(interaction: discord.Interaction) -> None:
+            self.stop()
+            await self.adapter.run_line(interaction, command)
+
+        return pressed

@@ -1,0 +1,148 @@
+"""Telegram messages in and out: an update's message to the core's Incoming (and whether a group
+message is addressed to the bot), and replies back as plain text, split at 4096 UTF-16 units.
+
+Replies go out as plain text (no parse_mode), so nothing a model writes can cause a "can't parse
+entities" error. Rate limits and retries are not handled here but in `limits.FloodLimits`, which
+PTB calls for every request.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from telegram import Message, ReplyParameters, User
+from telegram.constants import ChatAction, ChatType, MessageEntityType, MessageLimit
+from telegram.error import BadRequest
+from telegram.ext import ExtBot
+
+from anima.characters.card import CharacterCard
+from anima.core.messages import Incoming, Reply
+from anima.core.streaming import showing_while
+from anima.core.text import defuse_mentions
+from anima.core.text import split_text as split
+
+PLATFORM = "telegram"
+ACTION_REFRESH_S = 4.0  # Telegram shows "typing…" for 5 s or until the bot sends a message
+ONE_TRY = 1  # rate_limit_args for requests not worth retrying (see limits.FloodLimits)
+TYPING_GRACE_S = 0.3  # a reply faster than this needs no indicator (and saves a request)
+
+
+def utf16_len(text: str) -> int:
+    """Telegram counts message length in UTF-16 code units (an emoji can count two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """Messages of at most `limit` UTF-16 units (anima.core.text.split_text)."""
+    return split(text, limit, utf16_len)
+
+
+def final_text(reply: Reply) -> str:
+    notes = "\n".join(f"({notice})" for notice in reply.notices)
+    return f"{reply.text}\n\n{notes}" if notes else reply.text
+
+
+class TelegramPosts:
+    """One chat's messages for a streamed reply (anima.core.streaming): plain text, split at 4096,
+    mentions defused in groups. Intermediate steps get one try: the final text follows anyway."""
+
+    def __init__(self, bot: ExtBot[Any], chat_id: int, quote: int | None, in_group: bool) -> None:
+        self.bot, self.chat_id, self.quote, self.in_group = bot, chat_id, quote, in_group
+
+    def pieces(self, text: str) -> list[str]:
+        return split_text(defuse_mentions(text) if self.in_group else text)
+
+    def render(self, reply: Reply) -> str:
+        return final_text(reply)
+
+    async def post(self, text: str, first: bool, final: bool) -> int:
+        quote = self.quote if first else None
+        reply = ReplyParameters(quote, allow_sending_without_reply=True) if quote else None
+        message = await self.bot.send_message(
+            self.chat_id, text, reply_parameters=reply, rate_limit_args=None if final else ONE_TRY
+        )
+        return message.message_id
+
+    async def edit(self, sent: int, text: str, final: bool) -> int:
+        tries = None if final else ONE_TRY
+        try:
+            await self.bot.edit_message_text(text, self.chat_id, sent, rate_limit_args=tries)
+        except BadRequest as exc:
+            if "not modified" in exc.message:
+                return sent
+            if "not found" in exc.message:  # deleted by someone: the text still has to arrive
+                message = await self.bot.send_message(self.chat_id, text, rate_limit_args=tries)
+                return message.message_id
+            raise
+        return sent
+
+    async def delete(self, sent: int) -> None:
+        await self.bot.delete_message(self.chat_id, sent)
+
+
+def chat_action(
+    bot: ExtBot[Any], chat_id: int, action: str = ChatAction.TYPING, grace_s: float = TYPING_GRACE_S
+) -> AbstractAsyncContextManager[None]:
+    """Show `action` ("typing…", "recording a voice message…") in the chat while the body runs,
+    refreshed before Telegram hides it; one try each time (it is worth nothing late)."""
+
+    async def show() -> None:
+        await bot.send_chat_action(chat_id, action, rate_limit_args=ONE_TRY)
+
+    return showing_while(show, ACTION_REFRESH_S, grace_s)
+
+
+async def send_text(bot: ExtBot[Any], chat_id: int, text: str, quote: int | None = None) -> None:
+    """Send a complete text (a command's answer), split when it is long."""
+    for i, piece in enumerate(split_text(text)):
+        reply = ReplyParameters(quote, allow_sending_without_reply=True) if quote and i == 0 else None
+        await bot.send_message(chat_id, piece, reply_parameters=reply)
+
+
+def is_private(message: Message) -> bool:
+    return message.chat.type == ChatType.PRIVATE
+
+
+def is_addressed(message: Message, bot: User, card: CharacterCard) -> bool:
+    """In a group: an @mention of the bot, a reply to the bot, or a message opening with the name."""
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
+        return True
+    for entity, text in message.parse_entities([MessageEntityType.MENTION]).items():
+        if entity.type == MessageEntityType.MENTION and text[1:].lower() == (bot.username or "").lower():
+            return True
+    if any(
+        e.type == MessageEntityType.TEXT_MENTION and e.user and e.user.id == bot.id for e in message.entities
+    ):
+        return True
+    return starts_with_name(message.text or "", card.name)
+
+
+def starts_with_name(text: str, name: str) -> bool:
+    """ "Aiko, hi" and "aiko: hi" open with the name; "Aikos" does not."""
+    return re.match(rf"\s*{re.escape(name)}(?![\w])", text, re.IGNORECASE) is not None
+
+
+def without_mention(text: str, bot: User) -> str:
+    """The text with the bot's @username taken out: the character need not read its own handle."""
+    if not bot.username:
+        return text
+    cleaned = re.sub(rf"@{re.escape(bot.username)}\b", "", text, flags=re.IGNORECASE)
+    return re.sub(r"[ \t]{2,}", " ", cleaned).strip() if cleaned != text else text
+
+
+def to_incoming(message: Message, sender: User, text: str) -> Incoming:
+    """The message as it came; the surface's `addressed` decides the character and the rest."""
+    replied = message.reply_to_message
+    return Incoming(
+        platform=PLATFORM,
+        chat_id=str(message.chat.id),
+        user_id=str(sender.id),
+        display_name=sender.first_name,
+        text=text,
+        message_id=str(message.message_id),
+        reply_to=str(replied.message_id) if replied else None,
+        is_private=is_private(message),
+    )

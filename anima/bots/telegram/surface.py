@@ -1,0 +1,198 @@
+"""One Telegram chat as the core's Surface: streamed edits, whole texts with buttons, voice notes,
+"typing…", admins, and files fetched under a size cap. Built per update by the adapter."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, User
+from telegram.constants import ChatAction, ChatMemberStatus
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+
+from anima.bots.telegram.messages import (
+    PLATFORM,
+    TelegramPosts,
+    chat_action,
+    defuse_mentions,
+    is_addressed,
+    is_private,
+    send_text,
+    without_mention,
+)
+from anima.core.messages import Attachment, Incoming, ReplyStream
+from anima.core.streaming import EditedReply, Shown
+from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
+from anima.errors import NotDelivered
+
+if TYPE_CHECKING:
+    from anima.bots.telegram.adapter import TelegramAdapter
+
+log = logging.getLogger(__name__)
+
+ADMIN_STATUSES = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+MAX_CALLBACK_BYTES = 64  # Telegram's limit on a button's callback_data
+
+
+def worth_retrying_later(exc: BaseException) -> bool:
+    """Telegram unreachable or still limiting after every retry: the reply may go through later.
+    Refusals (a bad request, a bot blocked by the person) will not."""
+    return isinstance(exc, RetryAfter) or (isinstance(exc, NetworkError) and not isinstance(exc, BadRequest))
+
+
+@asynccontextmanager
+async def delivering() -> AsyncIterator[None]:
+    """Telegram errors worth a later try become NotDelivered (the message stays in the inbox); the
+    library's text is never passed on (it may quote the request, and the request the token)."""
+    try:
+        yield
+    except TelegramError as exc:
+        if worth_retrying_later(exc):
+            raise NotDelivered(f"Telegram did not take it ({type(exc).__name__})") from None
+        raise
+
+
+def callback_data(user_id: str, command: str) -> str | None:
+    """A button's data: who may press it, and the command line it runs (None when too long)."""
+    data = f"{user_id} {command}"
+    return data if len(data.encode()) <= MAX_CALLBACK_BYTES else None
+
+
+class TelegramSurface:
+    platform = PLATFORM
+    private_answers = False  # Telegram shows everything sent to a group to all of it
+
+    def __init__(self, adapter: TelegramAdapter, message: Message, sender: User, update_id: int) -> None:
+        self.adapter = adapter
+        self.message = message
+        self.sender = sender
+        self.update_id = update_id
+        self.chat_id = str(message.chat.id)
+        self.user_id = str(sender.id)
+        self.display_name = sender.first_name
+        self.bot_id = str(adapter.bot.id)
+        self.kind: ChatKind = "private" if is_private(message) else "group"
+        self.quote = None if self.kind == "private" else message.message_id
+
+    async def addressed(self, message: Incoming) -> Incoming | None:
+        adapter = self.adapter
+        card = await adapter.character(self.chat_id)
+        shared = ""
+        if self.kind == "group":  # the group's recent lines, for a character that follows them
+            shared = adapter.group_context.for_user(self.message.chat.id, self.sender.id)
+            adapter.group_context.add(self.message.chat.id, self.sender.id, self.display_name, message.text)
+            if not is_addressed(self.message, adapter.bot, card):
+                return None
+        text = without_mention(message.text, adapter.bot)
+        return replace(message, text=text, character_id=card.id, mentions_bot=True, chat_context=shared)
+
+    @asynccontextmanager
+    async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
+        adapter = self.adapter
+        chat_id = self.message.chat.id
+        pacer = adapter.pacer if self.kind == "private" else adapter.group_pacer
+        stream = EditedReply(
+            TelegramPosts(adapter.app.bot, chat_id, self.quote, self.kind == "group"),
+            pacer,
+            chat_id,
+            first_after_s=pacer.interval,
+            on_partial=adapter.partials.recorder(self.chat_id, self.user_id, self.update_id),
+        )
+        if resumed:  # the fragment it had streamed before the crash becomes the reply
+            shown = await adapter.partials.shown(self.chat_id, self.user_id, self.update_id)
+            stream.shown = [Shown(message_id, "") for message_id in shown]
+        async with delivering():
+            yield stream
+        if stream.final is not None and self.kind == "group":
+            adapter.group_context.add(chat_id, self.sender.id, stream.final.character_name, stream.final.text)
+
+    def showing(self, action: Action = "typing") -> AbstractAsyncContextManager[None]:
+        if action == "recording":  # making a note takes long enough that the indicator is worth it
+            return chat_action(self.adapter.app.bot, self.message.chat.id, ChatAction.RECORD_VOICE, grace_s=0)
+        return chat_action(self.adapter.app.bot, self.message.chat.id)
+
+    async def send_text(
+        self, text: str, buttons: Sequence[Button] = (), private: bool = False, speaker: str = ""
+    ) -> None:
+        text = defuse_mentions(text) if self.kind == "group" else text
+        rows = [
+            [InlineKeyboardButton(b.label, callback_data=data)]
+            for b in buttons
+            if (data := callback_data(self.user_id, b.command))
+        ]
+        async with delivering():
+            if not rows:
+                await send_text(self.adapter.app.bot, self.message.chat.id, text, self.quote)
+                return
+            await self.adapter.app.bot.send_message(
+                self.message.chat.id,
+                text,
+                reply_markup=InlineKeyboardMarkup(rows),
+                reply_parameters=self._reply(),
+            )
+
+    async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
+        try:
+            async with delivering():
+                await self.adapter.app.bot.send_voice(
+                    self.message.chat.id,
+                    voice=note.ogg,
+                    filename="voice.ogg",
+                    duration=max(1, round(note.duration_s)),  # Telegram takes whole seconds
+                    reply_parameters=self._reply(),
+                )
+        except TelegramError as exc:  # e.g. the person does not accept voice messages
+            log.warning(
+                "Telegram did not take the voice note for chat %s: %s", self.chat_id, type(exc).__name__
+            )
+            return False
+        return True
+
+    async def send_file(self, name: str, data: bytes, caption: str = "", photo: bool = False) -> None:
+        bot = self.adapter.app.bot
+        async with delivering():
+            if photo:
+                await bot.send_photo(self.message.chat.id, data, caption=caption or None, filename=name)
+            else:
+                await bot.send_document(self.message.chat.id, data, caption=caption or None, filename=name)
+
+    async def is_chat_admin(self) -> bool:
+        if self.kind == "private":
+            return True
+        try:
+            member = await self.adapter.app.bot.get_chat_member(self.message.chat.id, self.sender.id)
+        except TelegramError as exc:
+            log.warning(
+                "checking %s's status in chat %s failed: %s", self.user_id, self.chat_id, type(exc).__name__
+            )
+            return False
+        return member.status in ADMIN_STATUSES
+
+    def is_bot_admin(self) -> bool:
+        return self.user_id in self.adapter.settings.admins
+
+    async def fetch(self, attachment: Attachment, max_bytes: int) -> bytes | NotFetched:
+        name = attachment.name or "the file"
+        if attachment.size is not None and attachment.size > max_bytes:
+            return NotFetched(
+                f"{name} is {attachment.size:,} bytes; a file may have at most {max_bytes:,} here"
+            )
+        try:
+            file = await self.adapter.app.bot.get_file(attachment.url)
+            if file.file_size is not None and file.file_size > max_bytes:
+                return NotFetched(
+                    f"{name} is {file.file_size:,} bytes; a file may have at most {max_bytes:,} here"
+                )
+            data = bytes(await file.download_as_bytearray())
+        except TelegramError as exc:
+            log.warning("could not download %s: %s", name, type(exc).__name__)
+            return NotFetched(f"I could not download {name} from Telegram; please send it again")
+        if len(data) > max_bytes:
+            return NotFetched(f"{name} is over {max_bytes:,} bytes, the most a file may have here")
+        return data
+
+    def _reply(self) -> ReplyParameters | None:
+        return ReplyParameters(self.quote, allow_sending_without_reply=True) if self.quote else None
