@@ -191,6 +191,7 @@ class TelegramAdapter:
         self.app.add_handlers(
             [
                 MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, self._on_text),
+                MessageHandler(filters.UpdateType.MESSAGE & (filters.VOICE | filters.AUDIO), self._on_text),
                 CallbackQueryHandler(self._once(self._on_button)),
                 MessageHandler(filters.UpdateType.MESSAGE & command, self._once(self._on_command)),
                 MessageHandler(
@@ -221,10 +222,10 @@ class TelegramAdapter:
 
     def _read(self, update: Update) -> tuple[Incoming, Surface] | None:
         message, sender = update.message, update.effective_user
-        if message is None or sender is None or sender.is_bot or not message.text:
+        if message is None or sender is None or sender.is_bot:
             return None  # bots are never answered: no loops between bots
         surface = TelegramSurface(self, message, sender, update.update_id)
-        return to_incoming(message, sender, message.text), surface
+        return to_incoming(message, sender, message.text or message.caption or ""), surface
 
     def _read_back(self, delivery: Delivery) -> tuple[Incoming, Surface] | None:
         """A stored update as a text turn (for another process's turn; see Conversations.read_back)."""

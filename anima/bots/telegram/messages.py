@@ -18,7 +18,7 @@ from telegram.error import BadRequest
 from telegram.ext import ExtBot
 
 from anima.characters.card import CharacterCard
-from anima.core.messages import Incoming, Reply
+from anima.core.messages import Attachment, Incoming, Reply
 from anima.core.streaming import showing_while
 from anima.core.text import defuse_mentions
 from anima.core.text import split_text as split
@@ -145,4 +145,9 @@ def to_incoming(message: Message, sender: User, text: str) -> Incoming:
         message_id=str(message.message_id),
         reply_to=str(replied.message_id) if replied else None,
         is_private=is_private(message),
+        attachments=tuple(
+            Attachment(kind, url=f.file_id, name=f"{kind}.ogg", mime_type=f.mime_type or "", size=f.file_size)
+            for kind, f in (("voice", message.voice), ("audio", message.audio))
+            if f is not None
+        ),
     )
