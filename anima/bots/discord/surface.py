@@ -100,18 +100,18 @@ class DiscordSurface:
         view = ButtonsView(self.adapter, self.user.id, buttons) if buttons else discord.utils.MISSING
         mentions = self.adapter.mentions
         async with delivering():
-            for i, piece in enumerate(split_message(text)):
-                last = i == len(split_message(text)) - 1
-                shown_view = view if last else discord.utils.MISSING
+            pieces = split_message(text)
+            for i, piece in enumerate(pieces):
+                shown_view = view if i == len(pieces) - 1 else discord.utils.MISSING
                 if self.interaction is not None:
                     await self._answer(piece, private, shown_view)
                 else:
                     reference = self.message.to_reference(fail_if_not_exists=False) if self.message else None
                     await self.channel.send(
                         piece,
-                        reference=reference,
+                        reference=reference,  # type: ignore[arg-type]  # discord.py takes None; its hints leave it out
                         allowed_mentions=mentions,
-                        view=shown_view,  # type: ignore[arg-type]  # discord.py's Messageable.send overloads
+                        view=shown_view,
                     )
 
     async def _answer(self, text: str, private: bool, view: Any) -> None:

@@ -7,8 +7,8 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypedDict
+from collections.abc import Callable, Coroutine
+from typing import Any, TypedDict
 from urllib.parse import urlparse
 
 from telegram import BotCommand, LinkPreviewOptions, Message, Update, User
@@ -43,7 +43,7 @@ from anima.memory.inbox import Delivery
 from anima.ops.logs import RedactFilter
 
 log = logging.getLogger(__name__)
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 ONLY_TEXT = "Sorry, I can only read text for now."
 ONLY_FIRST_VERSION = "I only read a message once; if you changed it, send it again."
