@@ -63,6 +63,11 @@ class Breaker:
         self._probing.add(name)
         return 0.0
 
+    def open_s(self, name: str) -> float:
+        """Seconds the backend's breaker stays open (0: closed, or its cooldown is over); read-only,
+        unlike skip_s, which lets the probe through."""
+        return max(self._open_until.get(name, 0.0) - self.clock(), 0.0)
+
     def record(self, name: str, ok: bool | None) -> None:
         """A call's outcome: True answered, False failed, None neither (cancelled)."""
         self._probing.discard(name)

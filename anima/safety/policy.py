@@ -57,6 +57,7 @@ from anima.safety.verdict import (
 
 log = logging.getLogger(__name__)
 PREFERENCE = "safety"  # the chat preference holding an admin's override: {"rating": …, "blocked_topics": […]}
+PREVIEW_SKIPS = ("flood", "moderation")  # checks a dry run does not run: they count, or call out
 USER_TEXTS = 50  # how many of this user's recent messages count as "their own data" for PII
 
 
@@ -225,6 +226,19 @@ class SafetyPolicy:
         turn.notices += [v.notice for v, _ in decisions if v.notice]
         await self._record(turn, "input", decisions)
         return turn
+
+    async def preview(self, message: Incoming, card: CharacterCard) -> list[tuple[str, Verdict | None]]:
+        """What each input check would decide about `message` (the studio's dry run): nothing is
+        recorded; flood control (it counts messages) and moderation (it calls a service or a model)
+        are not run and come with None."""
+        context = InputContext(card, await self.rules_for(message, card))
+        seen: list[tuple[str, Verdict | None]] = []
+        for check in self.input_checks:
+            if check.name in PREVIEW_SKIPS:
+                seen.append((check.name, None))
+                continue
+            seen.append((check.name, await check.check_input(message, context)))
+        return seen
 
     async def _record(self, turn: TurnSafety, stage: str, decisions: list[tuple[Verdict, str]]) -> None:
         turn.decisions += [(stage, verdict) for verdict, _ in decisions]

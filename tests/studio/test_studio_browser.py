@@ -118,6 +118,9 @@ def test_a_dry_run_shows_the_prompt_and_the_key_that_fired_an_entry(
     sync_api.expect(lore.locator("td").nth(1)).to_have_text("beacon")
     sync_api.expect(page.locator("main")).to_contain_text("built in 1822")
     sync_api.expect(page.locator("h2").first).to_contain_text("tokens")
+    checks = page.locator("h2:has-text('Safety') ~ table")
+    sync_api.expect(checks.locator("tr", has_text="injection")).to_contain_text("allow")
+    sync_api.expect(checks.locator("tr", has_text="flood")).to_contain_text("not run in a dry run")
     shot(page, "dry-run")
     assert len(studio.fake.requests) == asked  # the model was never called
 
@@ -155,7 +158,7 @@ def test_the_other_pages_render(page: sync_api.Page, studio: RunningStudio) -> N
     for path, name, expected in (
         ("/safety", "safety", "Counts"),
         ("/people?user=studio-tester", "people", "studio-tester on studio"),
-        ("/health", "health", "Backends and breakers"),
+        ("/health", "health", "closed"),
     ):
         page.goto(studio.url + path)
         sync_api.expect(page.locator("main")).to_contain_text(expected)

@@ -379,7 +379,13 @@ class Studio:
             for a in fired
         ]
         rules = await pipeline.safety.rules_for(incoming, card)
-        checks = [[esc(name), esc(value)] for name, value in vars(rules).items()]
+        ruled = ", ".join(f"{name}: {value}" for name, value in vars(rules).items())
+        checks = [
+            [esc(name), "not run in a dry run", ""]
+            if v is None
+            else [esc(name), esc(f"{v.action} {v.category}".strip()), esc(v.reason)]
+            for name, v in await pipeline.safety.preview(incoming, card)
+        ]
         return (
             f"<h2>Prompt: {prompt.tokens:,} of {budget:,} tokens (backend {esc(backend.name)})</h2>"
             + table(["role", "tokens", "text"], parts)
@@ -387,8 +393,8 @@ class Studio:
             + (table(["keys", "triggered by", "text"], lore) if lore else "<p>none</p>")
             + "<h2>Memory recalled</h2>"
             + ("".join(f"<pre>{esc(m)}</pre>" for m in memories) or "<p>nothing recalled</p>")
-            + "<h2>Safety rules the checks apply</h2>"
-            + table(["rule", "value"], checks)
+            + f"<h2>Safety input checks</h2><p>rules: {esc(ruled)}</p>"
+            + table(["check", "decision", "why"], checks)
             + '<p class="muted">Nothing was sent to the model.</p>'
         )
 
@@ -668,7 +674,7 @@ class Studio:
         router = runtime.router
         rows = []
         for name in runtime.settings.llm.backends:
-            skip = router.breaker.skip_s(name) if name in router.breaker._open_until else 0.0
+            skip = router.breaker.open_s(name)
             rows.append(
                 [esc(name), '<span class="bad">open</span>' if skip else '<span class="ok">closed</span>']
             )
