@@ -84,6 +84,7 @@ class Runtime:
         memory.other_writers = shared is not None
         memory.locks = locks = ConversationLocks(shared)  # forgetting a person waits for their turns
         memory.inbox_retention = timedelta(hours=settings.memory.inbox_retention_hours)
+        memory.picture_retention = timedelta(days=settings.images.retention_days)
         pipeline = Pipeline(
             characters,
             memory,

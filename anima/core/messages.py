@@ -36,6 +36,18 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class KeptPicture:
+    """What is stored of a picture someone sent: the platform's reference to the original (never the
+    original), its size, and a small JPEG thumbnail (anima/seeing)."""
+
+    reference: str
+    sha256: str
+    width: int
+    height: int
+    thumbnail: bytes
+
+
+@dataclass(frozen=True)
 class Incoming:
     """One message from a person, as every platform adapter hands it to the core."""
 
@@ -55,6 +67,7 @@ class Incoming:
     guild_id: str | None = None  # the server (Discord guild) the chat is in: its admins' settings cover it
     spoken: bool = False  # the text was heard in the message's recording (a voice message)
     images: tuple[bytes, ...] = ()  # the pictures sent with it, prepared (JPEG, ≤ 1024 px; anima/seeing)
+    kept: tuple[KeptPicture, ...] = ()  # what is stored of them with the message
 
 
 @dataclass

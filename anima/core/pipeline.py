@@ -180,6 +180,7 @@ class Pipeline:
             # Stored before generation starts: a crash or an LLM failure never loses it.
             stored = with_pictures(verdict.text, len(message.images))
             said = await self.memory.add(conversation, "user", stored, message.message_id)
+            await self.memory.keep_pictures(conversation, said.id, message.kept)
         started = time.perf_counter()
         memories = await self.recall(conversation, verdict.text, card, user_name, len(history))
         METRICS.stage_since("recall", started)

@@ -28,6 +28,7 @@ from anima.memory.models import (
     SearchEntry,
     SoulEntry,
     SoulProposal,
+    StoredPicture,
     Summary,
     User,
     primary,
@@ -54,6 +55,7 @@ def forget_person(conn: Connection, platform: str, user_id: str) -> tuple[int, l
         conn.execute(delete(MemoryVector).where(col(MemoryVector.conversation_id).in_(theirs)))
         conn.execute(delete(SearchEntry).where(col(SearchEntry.conversation_id).in_(theirs)))
         conn.execute(delete(Fact).where(col(Fact.conversation_id).in_(theirs)))
+        conn.execute(delete(StoredPicture).where(col(StoredPicture.conversation_id).in_(theirs)))
         conn.execute(delete(Summary).where(col(Summary.conversation_id).in_(theirs)))
         deleted = conn.execute(delete(Message).where(col(Message.conversation_id).in_(theirs))).rowcount or 0
         conn.execute(delete(Conversation).where(col(Conversation.user_id) == person))

@@ -192,6 +192,27 @@ class MemoryVector(SQLModel, table=True):
     vector: bytes
 
 
+class StoredPicture(SQLModel, table=True):
+    """A picture someone sent, kept with their message: the platform's reference to the original
+    (never the original itself) and a small JPEG thumbnail, until images.retention_days."""
+
+    __tablename__ = "pictures"
+    __table_args__ = (
+        Index("ix_pictures_message_id", "message_id"),
+        Index("ix_pictures_created_at", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    message_id: int = Field(foreign_key="messages.id", ondelete="CASCADE")
+    reference: str  # a Telegram file id, a Discord attachment URL, a path named in the terminal
+    sha256: str  # of the original bytes
+    width: int  # of the original
+    height: int
+    thumbnail: bytes  # JPEG, ≤ images.thumbnail_side px
+    created_at: datetime = _moment(default_factory=utcnow)
+
+
 class InboxItem(SQLModel, table=True):
     """A platform event stored the moment it arrives, before the platform is told it was received.
 

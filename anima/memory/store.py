@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import col
 
-from anima.core.messages import ChatMessage, ConversationKey, HistoryRole
+from anima.core.messages import ChatMessage, ConversationKey, HistoryRole, KeptPicture
 from anima.errors import EmbeddingUnavailable, MemoryStoreError
 from anima.memory import migrate
 from anima.memory.database import Database, open_database, shown_url
@@ -32,6 +32,7 @@ from anima.memory.models import (
     Message,
     Preference,
     SearchEntry,
+    StoredPicture,
     Summary,
     User,
     as_utc,
@@ -167,6 +168,8 @@ class MemoryStore:
         self._forgotten: set[int] = set()  # conversations deleted by forget_user, while this store runs
         # answered platform events are deleted this long after their answer (memory.inbox_retention_hours)
         self.inbox_retention = INBOX_RETENTION
+        # thumbnails of pictures people sent are deleted this long after (images.retention_days; 0: none kept)
+        self.picture_retention = timedelta(days=30)
         self._retrying: asyncio.Task[None] | None = None
         self._outage: WriteOutage | None = None
         # What "now" is: messages are stamped and recall measures recency with it (tests move it).
@@ -738,6 +741,34 @@ class MemoryStore:
         raw = await self.read(lambda conn: conn.execute(query).scalar())
         return None if raw is None else json.loads(raw)
 
+    async def keep_pictures(
+        self, state: ConversationState, message_id: int, pictures: Sequence[KeptPicture]
+    ) -> None:
+        """Keep the pictures sent with stored message `message_id` (a reference and a thumbnail each);
+        nothing is kept with a retention of 0, or for a message not stored (id 0: an outage)."""
+        if not pictures or not message_id or self.is_forgotten(state) or not self.picture_retention:
+            return
+        await _keep_pictures_of(self, state, message_id, pictures)
+
+    async def pictures(self, state: ConversationState) -> list[KeptPicture]:
+        """The pictures kept in a conversation, oldest first."""
+
+        def work(conn: Connection) -> list[KeptPicture]:
+            rows = conn.execute(
+                select(
+                    col(StoredPicture.reference),
+                    col(StoredPicture.sha256),
+                    col(StoredPicture.width),
+                    col(StoredPicture.height),
+                    col(StoredPicture.thumbnail),
+                )
+                .where(col(StoredPicture.conversation_id) == state.id)
+                .order_by(primary(StoredPicture.id))
+            ).all()
+            return [KeptPicture(*row) for row in rows]
+
+        return await self.run(work)
+
     async def set_preference(
         self, platform: str, chat_id: str, key: str, value: Any, user_id: str = ""
     ) -> None:
@@ -765,6 +796,35 @@ class MemoryStore:
                 )
 
         await self.run(work)
+
+
+async def _keep_pictures_of(
+    store: MemoryStore, state: ConversationState, message_id: int, pictures: Sequence[KeptPicture]
+) -> None:
+    """Pictures kept with a stored message, and those past the retention deleted (by the indexed
+    created_at), in one transaction."""
+    now = utcnow()
+    cutoff = now - store.picture_retention
+
+    def work(conn: Connection) -> None:
+        conn.execute(delete(StoredPicture).where(col(StoredPicture.created_at) < cutoff))
+        for picture in pictures:
+            conn.execute(
+                table_of(StoredPicture)
+                .insert()
+                .values(
+                    conversation_id=state.id,
+                    message_id=message_id,
+                    reference=picture.reference,
+                    sha256=picture.sha256,
+                    width=picture.width,
+                    height=picture.height,
+                    thumbnail=picture.thumbnail,
+                    created_at=now,
+                )
+            )
+
+    await store.run(work)
 
 
 def _conversation_keys(conn: Connection, platform: str, user_id: str) -> list[ConversationKey]:

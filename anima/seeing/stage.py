@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 
 from anima.characters.card import CharacterCard
 from anima.config import ImagesSettings
-from anima.core.messages import Attachment, Incoming
+from anima.core.messages import Attachment, Incoming, KeptPicture
 from anima.core.surface import NotFetched, Surface
 from anima.errors import ImageError
 from anima.seeing.picture import Picture, PictureLimits, configure_pillow, prepare
@@ -73,12 +73,23 @@ class Seeing:
         if not found or not self.settings.see:
             return message
         prepared: list[Picture] = []
+        kept: list[KeptPicture] = []
         for attachment in found[:MAX_PER_MESSAGE]:
             try:
                 data = await surface.fetch(attachment, self.limits.max_bytes)
                 if isinstance(data, NotFetched):
                     raise ImageError(data.reason)
-                prepared.append(await self.prepare(data))
+                picture = await self.prepare(data)
+                prepared.append(picture)
+                kept.append(
+                    KeptPicture(
+                        attachment.url,
+                        picture.sha256,
+                        picture.original_width,
+                        picture.original_height,
+                        picture.thumbnail,
+                    )
+                )
             except ImageError as exc:
                 log.info("%s: a picture was not used: %s", message.platform, exc)
                 await surface.send_text(apology(card.name, exc))
@@ -86,4 +97,4 @@ class Seeing:
             await surface.send_text(f"(Only the first {MAX_PER_MESSAGE} pictures were looked at.)")
         if not prepared and not message.text.strip():
             return None
-        return replace(message, images=tuple(p.jpeg for p in prepared))
+        return replace(message, images=tuple(p.jpeg for p in prepared), kept=tuple(kept))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+from datetime import timedelta
 from collections.abc import AsyncIterator
 from io import StringIO
 from pathlib import Path
@@ -17,6 +18,7 @@ from anima.app import Runtime
 from anima.bots.console import ConsoleChat
 from anima.config import LLMSettings, MemorySettings, OpenAIBackend, Settings
 from anima.core.messages import Attachment, Incoming
+from anima.memory.store import ConversationState
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM
 from tests.fakes.openai_server import FakeOpenAI
@@ -190,3 +192,36 @@ async def test_the_terminal_sends_a_picture_named_with_image(
     user = [m for m in request.messages if m.role == "user"][-1]
     assert user.content == "what is this?" and len(user.images) == 1
     assert "Aiko: You said: what is this?" in out.getvalue()
+
+
+async def conversation_of(runtime: Runtime, surface: FakeSurface) -> ConversationState:
+    card = runtime.characters.get("aiko")
+    key = runtime.pipeline.key_for(sent(surface, b""), card)
+    return await runtime.memory.conversation(key, surface.display_name)
+
+
+async def test_a_reference_and_a_small_thumbnail_are_kept_with_the_message(
+    vision: Runtime, server: FakeOpenAI
+) -> None:
+    surface = FakeSurface()
+    original = photo(3000, 2000)
+    await vision.conversations.handle(sent(surface, original, "my cat"), surface)
+    (kept,) = await vision.memory.pictures(await conversation_of(vision, surface))
+    assert kept.reference == PHOTO.url and (kept.width, kept.height) == (3000, 2000)
+    thumb = Image.open(io.BytesIO(kept.thumbnail))
+    assert max(thumb.size) == 256 and len(kept.thumbnail) < len(original) // 20
+
+
+async def test_forgetting_a_person_deletes_their_pictures(vision: Runtime, server: FakeOpenAI) -> None:
+    surface = FakeSurface()
+    await vision.conversations.handle(sent(surface, photo(800, 600)), surface)
+    conversation = await conversation_of(vision, surface)
+    await vision.memory.forget_user(surface.platform, surface.user_id)
+    assert await vision.memory.pictures(conversation) == []
+
+
+async def test_with_a_retention_of_zero_no_picture_is_kept(vision: Runtime, server: FakeOpenAI) -> None:
+    vision.memory.picture_retention = timedelta(0)
+    surface = FakeSurface()
+    await vision.conversations.handle(sent(surface, photo(800, 600)), surface)
+    assert await vision.memory.pictures(await conversation_of(vision, surface)) == []
