@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import base64
 import io
-from datetime import timedelta
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
