@@ -43,7 +43,7 @@ from anima.memory.inbox import Delivery
 from anima.ops.logs import RedactFilter
 
 log = logging.getLogger(__name__)
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+UpdateHandler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 ONLY_TEXT = "Sorry, I can only read text for now."
 ONLY_FIRST_VERSION = "I only read a message once; if you changed it, send it again."
@@ -235,7 +235,7 @@ class TelegramAdapter:
             return None
         return self._read(update)
 
-    def _once(self, handler: Handler) -> Handler:
+    def _once(self, handler: UpdateHandler) -> UpdateHandler:
         """Run `handler` for an update, then mark the update answered, unless Telegram did not take
         the answer (it stays in the inbox, and is handled again at the next start)."""
 
@@ -306,7 +306,7 @@ class TelegramAdapter:
         answer = await install_cards(await self._context(surface, ""))
         await surface.send_text(answer.text)
 
-    def _note(self, text: str | None) -> Handler:
+    def _note(self, text: str | None) -> UpdateHandler:
         """A short note in a private chat (these handlers are for private chats only); None: silence."""
 
         async def note(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
