@@ -74,23 +74,78 @@ async def reset(ctx: Context) -> Answer:
 
 
 async def memory(ctx: Context) -> Answer:
-    """What the character keeps about the person: counts, facts, the summary, the latest messages."""
+    """What the character keeps about the person, each with its number; `why`: what the latest reply
+    was given; `forget N` and `pin N`: one memory deleted, or recalled every time from now on."""
+    words = ctx.words
+    if words and words[0].lower() in ("forget", "pin"):
+        return await _memory_item(ctx, words[0].lower(), words[1:])
     card, name = ctx.card, ctx.surface.display_name
-    view = await ctx.app.pipeline.memory.view(ctx.app.pipeline.key_for(ctx.incoming(), card), name)
+    pipeline = ctx.app.pipeline
+    key = pipeline.key_for(ctx.incoming(), card)
+    if words and words[0].lower() == "why":
+        state = await pipeline.memory.conversation(key, name)
+        used = pipeline.memory.last_recalled(state)
+        if not used:
+            return Text(f"{card.name} recalled no older memories for the latest reply here.", private=True)
+        lines = [f"What {card.name} recalled for the latest reply ({_chat(ctx)}):"]
+        for found in used:
+            where = ", ".join(f"message {m}" for m in found.message_ids) or found.kind
+            shown = found.line(name, card.name)
+            lines.append(f"  #{found.entry_id} [{where}, {found.when:%Y-%m-%d}] {shown}")
+        lines.append("/memory forget N deletes one, /memory pin N keeps it in every recall.")
+        return Text("\n".join(lines), private=True)
+    if words:
+        return Text("Usage: /memory, /memory why, /memory forget N, /memory pin N", private=True)
+    view = await pipeline.memory.view(key, name)
+    state = await pipeline.memory.conversation(key, name)
     since = view.first_seen.strftime("%Y-%m-%d") if view.first_seen else "today"
     lines = [
         f"{card.name} has known you since {since}: {view.total_messages} messages stored, "
-        f"{view.in_history} in the current conversation."
+        f"{view.in_history} in the current conversation ({_chat(ctx)})."
     ]
-    if view.facts:
-        lines.append(f"What {card.name} knows about you:")
-        lines += [f"  - {name} {fact.content} (since {fact.since:%Y-%m-%d})" for fact in view.facts]
     if view.summary:
         lines.append(f"Earlier, in short: {view.summary}")
-    for stored in view.recent:
-        who = name if stored.role == "user" else card.name
-        lines.append(f"  {stored.created_at:%Y-%m-%d %H:%M} {who}: {stored.content}")
+    kept = await pipeline.memory.kept(state)
+    if kept:
+        lines.append(f"What {card.name} keeps (#N: /memory forget N or /memory pin N):")
+    for item in kept:
+        pin = " (pinned)" if item.pinned else ""
+        if item.kind == "fact":
+            lines.append(f"  #{item.entry_id} {name} {item.content} (since {item.when:%Y-%m-%d}){pin}")
+        elif item.kind == "summary":
+            lines.append(f"  #{item.entry_id} {item.when:%Y-%m-%d} (summary) {item.content}{pin}")
+        else:
+            who = name if item.role == "user" else card.name
+            lines.append(
+                f"  #{item.entry_id} {item.when:%Y-%m-%d %H:%M} {who}: {item.content} "
+                f"(message {item.item_id}){pin}"
+            )
     return Text("\n".join(lines), private=True)
+
+
+async def _memory_item(ctx: Context, action: str, rest: list[str]) -> Answer:
+    """`/memory forget N` or `/memory pin N` on one memory of this conversation."""
+    if len(rest) != 1 or not rest[0].lstrip("#").isdigit() or len(rest[0]) > 18:
+        return Text(f"Usage: /memory {action} N, with N a number from /memory or /memory why.", private=True)
+    number = int(rest[0].lstrip("#"))
+    pipeline, card = ctx.app.pipeline, ctx.card
+    incoming = ctx.incoming()
+    async with pipeline.hold(incoming):  # not between a message and its reply
+        state = await pipeline.memory.conversation(pipeline.key_for(incoming, card), ctx.surface.display_name)
+        if action == "forget":
+            item = await pipeline.memory.forget_item(state, number)
+        else:
+            item = await pipeline.memory.pin_item(state, number)
+    if item is None:
+        return Text(f"No memory #{number} with {card.name} here: /memory lists them.", private=True)
+    if action == "forget":
+        return Text(f"{card.name} forgot #{number}: {item.content[:80]}", private=True)
+    return Text(f"{card.name} will keep #{number} in mind: {item.content[:80]}", private=True)
+
+
+def _chat(ctx: Context) -> str:
+    surface = ctx.surface
+    return f"{surface.platform} chat {surface.chat_id}"
 
 
 async def forget(ctx: Context) -> Answer:

@@ -56,7 +56,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("about", chat.about, "Who answers here: persona, voice, rating"),
     Command("character", chat.character, "Choose who answers in this chat", "[NAME]"),
     Command("reset", chat.reset, "Start a fresh conversation (what was said stays stored)"),
-    Command("memory", chat.memory, "What the character remembers about you"),
+    Command("memory", chat.memory, "What the character remembers about you", "[why | forget N | pin N]"),
     Command("forget", chat.forget, "Delete everything stored about you"),
     Command("voice", chat.voice, "Voice replies on or off", "on|off"),
     Command("persona", chat.persona, "How characters see you", "[NAME: who you are | clear]"),

@@ -1,16 +1,19 @@
 """Recall for one message: full-text matches fused with recency, importance, dates and speakers.
 
 score = matched / best match (BM25 on SQLite, IDF-weighted ts_rank on PostgreSQL, 0..1)
-        + DENSE × similarity / best similarity (only with the optional vector recall)
+        + DENSE × similarity, scaled 0..1 between the nearest and the farthest of the nearest
+          (the message embedded without the speakers' names, which stored turns rarely say)
         + RECENCY × 0.5^(age / half-life) + IMPORTANCE × importance
         + IN_WINDOW when the message names a time ("last weekend") the memory falls in
         + SPEAKER when the message names who said it.
-Facts still true are always candidates: they are few, and a companion should not need the right
-keyword to remember the user's name. Everything runs as one read transaction; no LLM is involved.
+Facts still true and pinned memories are always candidates: they are few, and a companion should
+not need the right keyword to remember the user's name. Everything runs as one read transaction;
+no LLM is involved.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,8 +34,9 @@ RECENCY = 0.1
 HALF_LIFE_DAYS = 60.0
 IMPORTANCE = 0.15
 IN_WINDOW = 0.6
-DENSE = 0.5  # weight of vector similarity (optional), relative to the best full-text match: tuned on LoCoMo
+DENSE = 1.0  # weight of vector similarity, scaled 0..1 over the nearest: tuned on 4 LoCoMo conversations
 SPEAKER = 0.15
+PINNED = 2.0  # the importance of a memory pinned with /memory pin: a candidate in every recall
 WINDOW_TURNS = 24  # how many turns a named time window contributes, newest first
 LINE_CHARS = 600  # a recalled message longer than this is cut in the prompt
 NEIGHBOUR_CHARS = 300  # … and the turn shown with it, at this length
@@ -50,6 +54,7 @@ class Memory:
     score: float = 0.0
     # the turn said just before or after (an exchange: a question with its answer), shown with it
     neighbour: Memory | None = None
+    entry_id: int = 0  # the number /memory why shows, and /memory forget and pin take
 
     @property
     def message_ids(self) -> tuple[int, ...]:
@@ -115,7 +120,9 @@ def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None
         hits |= {hit.entry_id: hit for hit in _entries(conn, unknown)}
 
     best = max((h.score for h in hits.values()), default=0.0) or 1.0
-    closest = max(similar.values(), default=0.0) or 1.0
+    closest = max(similar.values(), default=0.0)
+    floor = min(similar.values(), default=0.0)  # the farthest of the nearest: similarity scaled 0..1
+    spread = (closest - floor) or 1.0
     named_roles = _named_roles(request.text, request.speakers or {})
     scored: list[tuple[float, Hit]] = []
     for hit in hits.values():
@@ -124,7 +131,7 @@ def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None
         ):
             continue
         age_days = max((request.now - hit.created_at).total_seconds(), 0.0) / 86400
-        score = hit.score / best + DENSE * max(similar.get(hit.entry_id, 0.0), 0.0) / closest
+        score = hit.score / best + DENSE * max(similar.get(hit.entry_id, floor) - floor, 0.0) / spread
         score += RECENCY * 0.5 ** (age_days / HALF_LIFE_DAYS) + IMPORTANCE * hit.importance
         if window is not None and hit.created_at in window:
             score += IN_WINDOW
@@ -219,7 +226,12 @@ _CURRENT_FACTS = select(
     col(SearchEntry.item_id),
     col(SearchEntry.importance),
     col(SearchEntry.created_at),
-).where(col(SearchEntry.conversation_id) == bindparam("conversation"), col(SearchEntry.kind) == "fact")
+    col(SearchEntry.kind),
+    col(SearchEntry.role),
+).where(
+    col(SearchEntry.conversation_id) == bindparam("conversation"),
+    (col(SearchEntry.kind) == "fact") | (col(SearchEntry.importance) >= PINNED),
+)
 _TEXTS = {
     kind: select(id_column, content, moment, covers).where(id_column.in_(bindparam("ids", expanding=True)))
     for kind, id_column, content, moment, covers in (
@@ -249,7 +261,21 @@ _ROLES = select(primary(Message.id), col(Message.role)).where(
 
 def _current_facts(conn: Connection, conversation_id: int) -> list[Hit]:
     rows = conn.execute(_CURRENT_FACTS, {"conversation": conversation_id})
-    return [Hit(entry, "fact", item, "", importance, as_utc(at), 0.0) for entry, item, importance, at in rows]
+    return [
+        Hit(entry, kind, item, role, importance, as_utc(at), 0.0)
+        for entry, item, importance, at, kind, role in rows
+    ]
+
+
+def without_names(text: str, speakers: dict[str, str]) -> str:
+    """`text` with the speakers' names (and their 's) taken out: "What did Mel paint?" → "What did paint?"."""
+    words = {word for name in speakers for word in name.split() if word}
+    if not words:
+        return text
+    pattern = (
+        r"\b(?:" + "|".join(re.escape(word) for word in sorted(words, key=len, reverse=True)) + r")(?:'s)?\b"
+    )
+    return " ".join(re.sub(pattern, " ", text, flags=re.IGNORECASE).split()) or text
 
 
 def _named_roles(text: str, speakers: dict[str, str]) -> set[str]:
@@ -284,5 +310,7 @@ def _with_text(
         other = None
         if neighbour is not None and beside is not None:
             other = Memory("turn", neighbour, beside[0], beside[1], roles.get(neighbour, ""))
-        memories.append(Memory(hit.kind, hit.item_id, found[0], found[1], hit.role, score, other))
+        memories.append(
+            Memory(hit.kind, hit.item_id, found[0], found[1], hit.role, score, other, hit.entry_id)
+        )
     return memories

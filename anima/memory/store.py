@@ -29,6 +29,7 @@ from anima.memory.forget import forget_person
 from anima.memory.models import (
     Conversation,
     Fact,
+    MemoryVector,
     Message,
     Preference,
     SearchEntry,
@@ -41,7 +42,7 @@ from anima.memory.models import (
     table_of,
     utcnow,
 )
-from anima.memory.recall import Memory, RecallRequest, recall
+from anima.memory.recall import PINNED, Memory, RecallRequest, recall, without_names
 from anima.memory.search import index_text
 
 if TYPE_CHECKING:
@@ -120,6 +121,7 @@ _INSERT_ENTRY = table_of(SearchEntry).insert()
 _APPEND_CONTEXT = text(
     "UPDATE search_entries SET context = context || ' ' || :next WHERE kind = 'turn' AND item_id = :previous"
 )
+RECALLED_CONVERSATIONS = 4096  # conversations whose last recall /memory why can show
 TURN_IMPORTANCE = {"user": 0.5, "assistant": 0.3}  # what the user says about themself matters more
 INBOX_RETENTION = timedelta(days=2)  # Telegram redelivers for at most 24 h; Discord ids never repeat
 SHARE_PRIVATE = "share_private"  # a person's preference: their relationship lines may reach groups
@@ -165,6 +167,7 @@ class MemoryStore:
         self._cached_bytes = 0
         # The runtime's conversation locks (anima/app.py): forget_user holds the person's while it runs.
         self.locks: ConversationLocks | None = None
+        self._recalled: OrderedDict[int, list[Memory]] = OrderedDict()  # conversation → last recall
         self._forgotten: set[int] = set()  # conversations deleted by forget_user, while this store runs
         # answered platform events are deleted this long after their answer (memory.inbox_retention_hours)
         self.inbox_retention = INBOX_RETENTION
@@ -477,7 +480,9 @@ class MemoryStore:
         `speakers` maps lower-cased names to roles, so "what did Lin say about…" favours Lin's turns.
         """
         recent = list(state.recent)[-skip_recent:] if skip_recent else []
-        vector = (await self.vectors.embed([text[:2000]]))[0] if self.vectors is not None else None
+        vector = None
+        if self.vectors is not None:  # without the speakers' names: stored turns rarely say them
+            vector = (await self.vectors.embed([without_names(text[:2000], speakers or {})]))[0]
         request = RecallRequest(
             state.id,
             text,
@@ -488,7 +493,16 @@ class MemoryStore:
             state.starts_after,
             vector,
         )
-        return await self.read(lambda conn: recall(conn, request, self.vectors))
+        found = await self.read(lambda conn: recall(conn, request, self.vectors))
+        self._recalled[state.id] = found  # for /memory why: what the latest reply was given
+        self._recalled.move_to_end(state.id)
+        while len(self._recalled) > RECALLED_CONVERSATIONS:
+            self._recalled.popitem(last=False)
+        return found
+
+    def last_recalled(self, state: ConversationState) -> list[Memory]:
+        """The memories the latest recall in this conversation found (in this process), best first."""
+        return list(self._recalled.get(state.id, ()))
 
     async def embed_pending(self, state: ConversationState, limit: int = 256) -> int:
         """Give vectors to the conversation's memories that have none yet (vector recall only);
@@ -649,6 +663,101 @@ class MemoryStore:
             key.character_id, display_name, total, len(state.recent), first, recent, facts, summary
         )
 
+    async def kept(self, state: ConversationState, last: int = 6) -> list[KeptItem]:
+        """What the character keeps of this conversation, each with the id /memory forget and pin
+        take: current facts, pinned memories, the newest summary and the `last` turns."""
+
+        def work(conn: Connection) -> list[KeptItem]:
+            facts = conn.execute(
+                _KEPT.where(
+                    col(SearchEntry.conversation_id) == state.id,
+                    col(SearchEntry.kind) == "fact",
+                    col(Fact.superseded_at).is_(None),
+                ).order_by(col(SearchEntry.importance).desc(), primary(SearchEntry.id).desc())
+            ).all()
+            pinned = conn.execute(
+                _KEPT.where(
+                    col(SearchEntry.conversation_id) == state.id,
+                    col(SearchEntry.kind) != "fact",
+                    col(SearchEntry.importance) >= PINNED,
+                ).order_by(primary(SearchEntry.id))
+            ).all()
+            newest = conn.execute(
+                _KEPT.where(col(SearchEntry.conversation_id) == state.id)
+                .where(col(SearchEntry.kind).in_(("turn", "summary")))
+                .where(col(SearchEntry.item_id) > state.starts_after)
+                .order_by(primary(SearchEntry.id).desc())
+                .limit(last)
+            ).all()
+            rows = {row[0]: row for row in [*facts, *pinned, *reversed(newest)]}
+            return _kept_items(conn, list(rows.values()))
+
+        return await self.read(work)
+
+    async def forget_item(self, state: ConversationState, entry_id: int) -> KeptItem | None:
+        """Delete one memory of this conversation (a turn, a summary or a fact) and its vector;
+        None when the id is not one of this conversation's."""
+
+        def work(conn: Connection) -> KeptItem | None:
+            row = conn.execute(
+                _KEPT.where(primary(SearchEntry.id) == entry_id, col(SearchEntry.conversation_id) == state.id)
+            ).first()
+            if row is None:
+                return None
+            item = _kept_items(conn, [row])[0]
+            model = {"turn": Message, "summary": Summary, "fact": Fact}[item.kind]
+            conn.execute(delete(MemoryVector).where(col(MemoryVector.entry_id) == entry_id))
+            conn.execute(delete(SearchEntry).where(primary(SearchEntry.id) == entry_id))
+            if item.kind == "turn":  # facts learned from the message go with it
+                learned = (
+                    conn.execute(select(primary(Fact.id)).where(col(Fact.source_message_id) == item.item_id))
+                    .scalars()
+                    .all()
+                )
+                if learned:
+                    gone = select(primary(SearchEntry.id)).where(
+                        col(SearchEntry.kind) == "fact", col(SearchEntry.item_id).in_(learned)
+                    )
+                    conn.execute(delete(MemoryVector).where(col(MemoryVector.entry_id).in_(gone)))
+                    conn.execute(
+                        delete(SearchEntry).where(
+                            col(SearchEntry.kind) == "fact", col(SearchEntry.item_id).in_(learned)
+                        )
+                    )
+                    conn.execute(delete(Fact).where(primary(Fact.id).in_(learned)))
+            conn.execute(delete(model).where(primary(model.id) == item.item_id))  # type: ignore[attr-defined]
+            return item
+
+        item = await self.run(work)
+        if item is not None and item.kind == "turn":
+            kept = [m for m in state.recent if m.id != item.item_id]
+            if len(kept) != len(state.recent):
+                state.recent.clear()
+                state.recent.extend(kept)
+                if state.key is not None and self._conversations.get(state.key) is state:
+                    self._reweigh(state)
+        if item is not None and self.vectors is not None:
+            self.vectors.forget_cached()
+        if item is not None and state.id in self._recalled:
+            self._recalled[state.id] = [m for m in self._recalled[state.id] if m.entry_id != entry_id]
+        return item
+
+    async def pin_item(self, state: ConversationState, entry_id: int) -> KeptItem | None:
+        """Pin one memory of this conversation: it is a candidate in every recall from now on."""
+
+        def work(conn: Connection) -> KeptItem | None:
+            done = conn.execute(
+                update(SearchEntry)
+                .where(primary(SearchEntry.id) == entry_id, col(SearchEntry.conversation_id) == state.id)
+                .values(importance=PINNED)
+            )
+            if not done.rowcount:
+                return None
+            row = conn.execute(_KEPT.where(primary(SearchEntry.id) == entry_id)).one()
+            return _kept_items(conn, [row])[0]
+
+        return await self.run(work)
+
     async def forget_user(self, platform: str, platform_user_id: str) -> int:
         """Delete everything stored about a person on a platform (anima/memory/forget.py says what,
         docs/privacy.md too). Returns how many messages went.
@@ -672,6 +781,8 @@ class MemoryStore:
                 lambda conn: forget_person(conn, platform, platform_user_id)
             )
             self._forgotten.update(conversation_ids)
+            for forgotten in conversation_ids:
+                self._recalled.pop(forgotten, None)
             for key in [
                 k for k in self._conversations if (k.platform, k.user_id) == (platform, platform_user_id)
             ]:
@@ -911,6 +1022,44 @@ def _insert_turn(conn: Connection, row: dict[str, Any]) -> int:
         },
     )
     return message_id
+
+
+@dataclass(frozen=True)
+class KeptItem:
+    """One memory as /memory lists it: `entry_id` is the number forget and pin take."""
+
+    entry_id: int
+    kind: str  # "turn" | "summary" | "fact"
+    item_id: int  # the message, summary or fact
+    content: str
+    when: datetime
+    role: str
+    pinned: bool
+
+
+_KEPT = select(
+    primary(SearchEntry.id),
+    col(SearchEntry.kind),
+    col(SearchEntry.item_id),
+    col(SearchEntry.role),
+    col(SearchEntry.importance),
+    col(SearchEntry.created_at),
+).outerjoin(Fact, (col(SearchEntry.kind) == "fact") & (primary(Fact.id) == col(SearchEntry.item_id)))
+
+
+def _kept_items(conn: Connection, rows: Sequence[Any]) -> list[KeptItem]:
+    contents: dict[tuple[str, int], str] = {}
+    for kind, model in (("turn", Message), ("summary", Summary), ("fact", Fact)):
+        wanted = [row[2] for row in rows if row[1] == kind]
+        if wanted:
+            found = conn.execute(
+                select(primary(model.id), col(model.content)).where(primary(model.id).in_(wanted))
+            )
+            contents |= {(kind, item): content for item, content in found}
+    return [
+        KeptItem(entry, kind, item, contents.get((kind, item), ""), as_utc(at), role, importance >= PINNED)
+        for entry, kind, item, role, importance, at in rows
+    ]
 
 
 def _index(

@@ -132,3 +132,31 @@ async def test_a_score_file_over_the_cap_is_not_fetched(runtime: Runtime) -> Non
 
 async def test_an_unknown_command_says_where_to_look(runtime: Runtime) -> None:
     assert "/help lists what I understand" in await run(runtime, FakeSurface(), "/frobnicate")
+
+
+async def test_memory_why_shows_what_the_reply_used_and_forget_and_pin_act_on_one_item(
+    runtime: Runtime,
+) -> None:
+    surface = FakeSurface()
+    await say(runtime, surface, "My cat is called Miso.")
+    await runtime.pipeline.keeper.drain()  # the rule fact is learned in the background
+    await say(runtime, surface, "What is my cat called?")
+    why = await run(runtime, surface, "/memory why")
+    fact = next(line for line in why.splitlines() if "cat" in line and "Miso" in line and "#" in line)
+    number = fact.split("#", 1)[1].split()[0]
+    assert why.startswith("What Aiko recalled for the latest reply (") and surface.last().private
+
+    listed = await run(runtime, surface, "/memory")
+    assert f"#{number} Lin" in listed
+    assert (await run(runtime, surface, f"/memory forget {number}")).startswith(f"Aiko forgot #{number}:")
+    assert f"#{number} " not in await run(runtime, surface, "/memory")
+    assert f"#{number} " not in await run(runtime, surface, "/memory why")
+
+    message = next(line for line in listed.splitlines() if "What is my cat called?" in line)
+    other = message.split("#", 1)[1].split()[0]
+    assert "keep" in await run(runtime, surface, f"/memory pin {other}")
+    after = (await run(runtime, surface, "/memory")).splitlines()
+    pinned = next(line for line in after if f"#{other} " in line)
+    assert pinned.endswith("(pinned)")
+    assert "No memory #999999" in await run(runtime, surface, "/memory forget 999999")
+    assert "Usage" in await run(runtime, surface, "/memory forget everything")

@@ -8,6 +8,7 @@ from pathlib import Path
 from anima.app import Runtime
 from anima.config import Settings
 from anima.core.messages import ConversationKey, Incoming
+from anima.memory.facts import extract_facts
 from anima.memory.store import MemoryStore
 from tests.fakes.llm import InstantLLM
 
@@ -105,3 +106,32 @@ async def test_preferences_are_remembered_per_chat_and_per_user(runtime: Runtime
     assert await memory.get_preference("telegram", "43", "character") is None
     await memory.set_preference("telegram", "42", "character", None)
     assert await memory.get_preference("telegram", "42", "character") is None
+
+
+async def test_forget_item_deletes_one_message_and_what_was_learned_from_it(database_url: str) -> None:
+    store = await MemoryStore.open(database_url)
+    try:
+        mine = await store.conversation(ConversationKey("test", "dm", "lin", "aiko"), "Lin")
+        theirs = await store.conversation(ConversationKey("test", "dm", "max", "aiko"), "Max")
+        said = await store.add(mine, "user", "My cat is called Miso.")
+        await store.remember_facts(
+            mine, extract_facts(said.content, said.created_at), source_message_id=said.id
+        )
+        await store.add(mine, "assistant", "Miso is a lovely name for a cat.")
+        other = await store.add(theirs, "user", "My cat is called Miso too.")
+        kept = await store.kept(mine)
+        entry = next(item.entry_id for item in kept if item.kind == "turn" and item.item_id == said.id)
+        other_entry = next(i.entry_id for i in await store.kept(theirs) if i.item_id == other.id)
+
+        assert await store.forget_item(mine, other_entry) is None  # another person's memory: untouched
+        assert (await store.forget_item(mine, entry)).content == "My cat is called Miso."  # type: ignore[union-attr]
+        left = await store.kept(mine)
+        assert [item.content for item in left] == ["Miso is a lovely name for a cat."]  # the fact went too
+        found = await store.recall(mine, "what is my cat called", skip_recent=0)
+        assert [m.text for m in found] == ["Miso is a lovely name for a cat."]
+
+        pinned = await store.pin_item(mine, left[0].entry_id)
+        assert pinned is not None and pinned.pinned
+        assert [m.text for m in await store.recall(mine, "volcanoes", skip_recent=0)] == [pinned.content]
+    finally:
+        await store.close()
