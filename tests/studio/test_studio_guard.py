@@ -99,14 +99,34 @@ async def test_a_card_id_never_leaves_characters_dir(studio: RunningStudio, tmp_
                 assert response.status == 404, path
 
 
-async def test_the_one_time_link_logs_in_once() -> None:
+async def test_the_printed_link_logs_in_once() -> None:
+    from anima.bots.studio.server import open_studio
+
+    runner, line = await open_studio(None, "127.0.0.1", 0, None)  # type: ignore[arg-type]  # login needs none
+    link = line.split("open ", 1)[1].split(" ", 1)[0]
+    assert link.startswith("http://127.0.0.1:") and "/login?token=" in link
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(link, allow_redirects=False) as first:
+                assert first.status == 302 and "HttpOnly" in first.headers["Set-Cookie"]
+            async with session.get(link, allow_redirects=False) as again:
+                assert again.status == 403
+    finally:
+        await runner.cleanup()
+
+
+async def test_guessing_tokens_pauses_logins() -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
-    from anima.bots.studio.server import Studio
+    from anima.bots.studio.server import MAX_LOGIN_FAILURES, Studio
 
-    studio = Studio(runtime=None, token="once-only", one_time=True)  # type: ignore[arg-type]  # login needs none
+    studio = Studio(runtime=None, token="the-right-one")  # type: ignore[arg-type]  # login needs none
     async with TestClient(TestServer(studio.app())) as client:
-        first = await client.get("/login?token=once-only", allow_redirects=False)
-        assert first.status == 302
-        again = await client.get("/login?token=once-only", allow_redirects=False)
-        assert again.status == 403
+        for _ in range(MAX_LOGIN_FAILURES):
+            assert (await client.post("/login", data={"token": "guess"})).status == 403
+        paused = await client.post("/login", data={"token": "the-right-one"}, allow_redirects=False)
+        assert paused.status == 403  # even the right token waits until the minute has passed
+        studio.failures.clear()
+        assert (
+            await client.post("/login", data={"token": "the-right-one"}, allow_redirects=False)
+        ).status == 302

@@ -43,6 +43,8 @@ COOKIE = "anima_studio"
 DEFAULT_PORT = 8765
 EXPORTS: dict[str, ExportFormat] = {"v2": "v2", "v3": "v3", "json": "v3", "png": "png"}
 SESSION_HOURS = 12
+MAX_SESSIONS = 32  # logged-in browsers at once
+MAX_LOGIN_FAILURES, LOGIN_WINDOW_S = 10, 60.0  # more wrong tokens than this a minute: logins pause
 MAX_FORM_BYTES = MAX_CARD_BYTES + 64 * 1024  # the largest upload (a card PNG) and its form
 MAX_MESSAGE_CHARS = 4000
 CARD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -71,6 +73,7 @@ class Studio:
     token: str  # ANIMA_STUDIO_TOKEN, or a random one for the one-time link
     one_time: bool = False  # the token logs in once (the printed link), then never again
     sessions: dict[str, Session] = field(default_factory=dict)
+    failures: list[float] = field(default_factory=list)  # when the recent wrong tokens came
 
     # --- the application and its guards ---------------------------------------------------------
 
@@ -141,13 +144,23 @@ class Studio:
         return session
 
     def _accepts(self, token: str) -> bool:
-        if not self.token or not hmac.compare_digest(token.encode(), self.token.encode()):
+        now = time.monotonic()
+        self.failures = [at for at in self.failures if now - at < LOGIN_WINDOW_S]
+        if len(self.failures) >= MAX_LOGIN_FAILURES:  # guessing: every try refused until the window passes
+            return False
+        if not self.token or not hmac.compare_digest(token.encode()[:200], self.token.encode()):
+            self.failures.append(now)
+            log.warning("studio: a login with a wrong token was refused")
             return False
         if self.one_time:
             self.token = ""  # the printed link worked once; a copy of it is worthless now
         return True
 
     def _logged_in(self, to: str = "/characters") -> web.HTTPFound:
+        now = time.monotonic()
+        self.sessions = {k: v for k, v in self.sessions.items() if v.expires > now}
+        while len(self.sessions) >= MAX_SESSIONS:  # the oldest login gives way
+            self.sessions.pop(next(iter(self.sessions)))
         sid = secrets.token_urlsafe(32)
         self.sessions[sid] = Session(secrets.token_urlsafe(32), time.monotonic() + SESSION_HOURS * 3600)
         response = web.HTTPFound(to)
@@ -766,22 +779,26 @@ def _status_text(findings: list[Finding]) -> str:
     return f"{len(findings)} problem(s)" if findings else "valid"
 
 
-async def serve_studio(
-    runtime: Runtime, host: str, port: int, token: str | None, stop: asyncio.Event
-) -> None:
-    """Serve the studio until `stop` is set; print the one-time link when no token was configured."""
+async def open_studio(runtime: Runtime, host: str, port: int, token: str | None) -> tuple[web.AppRunner, str]:
+    """Start serving the studio; returns the runner and the line to print: the one-time link when
+    no token was configured (it holds the secret: it goes to the terminal, never to the log)."""
     one_time = not token
     studio = Studio(runtime, token or secrets.token_urlsafe(24), one_time)
     runner = web.AppRunner(studio.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0][1] if runner.addresses else port
-    shown = f"http://{host}:{bound}"
+    await web.TCPSite(runner, host, port).start()
+    shown = f"http://{host}:{runner.addresses[0][1]}"
     if one_time:
-        print(f"anima studio: open {shown}/login?token={studio.token} (this link works once)", flush=True)
-    else:
-        print(f"anima studio: open {shown}/login and paste ANIMA_STUDIO_TOKEN", flush=True)
+        return runner, f"anima studio: open {shown}/login?token={studio.token} (this link works once)"
+    return runner, f"anima studio: open {shown}/login and paste ANIMA_STUDIO_TOKEN"
+
+
+async def serve_studio(
+    runtime: Runtime, host: str, port: int, token: str | None, stop: asyncio.Event
+) -> None:
+    """Serve the studio until `stop` is set."""
+    runner, line = await open_studio(runtime, host, port, token)
+    print(line, flush=True)
     try:
         await stop.wait()
     finally:
