@@ -1,10 +1,12 @@
-"""Any OpenAI-compatible server through AsyncOpenAI: OpenAI, vLLM, Ollama, llama.cpp server, OpenRouter.
+"""Any OpenAI-compatible server over HTTP: OpenAI, vLLM, Ollama, llama.cpp server, OpenRouter.
 
-The stream is read as raw SSE lines with json.loads rather than the client's typed chunk objects:
-measured here, typed chunks cost ~78 ms of CPU per 200-chunk reply against ~20 ms for raw lines.
-The client's own retries are off (max_retries=0): every failure is translated here into a typed
-LLMError (retryable or not, with the server's Retry-After), and the router owns the one retry policy,
-so a failing backend can be given up for a fallback within the reply's deadline and counted.
+A streamed chat completion is the hot path, so it is read with aiohttp (one session per backend,
+built once): the `data:` lines of the SSE stream and json.loads per line. Measured here
+(bench/stream_bench.py), the `openai` client's own raw lines cost over twice the CPU per
+200-chunk reply (its typed chunk objects cost far more still). There are no retries here: every failure
+is translated into a typed LLMError (retryable or not, with the server's Retry-After), and the
+router owns the one retry policy, so a failing backend can be given up for a fallback within the
+reply's deadline and counted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
-import openai
+import aiohttp
 
 from anima.config import OpenAIBackend
 from anima.core.messages import ChatMessage
@@ -24,8 +26,9 @@ from anima.core.tokens import CachedCounter, TiktokenCounter
 from anima.errors import LLMError, LLMRateLimited, LLMStreamBroken, LLMTimedOut, LLMUnavailable
 from anima.llm.base import GenerationRequest, prompt_style
 
-# Local servers (Ollama, vLLM, llama.cpp) ignore the key, but the client refuses to start without one.
+# Local servers (Ollama, vLLM, llama.cpp) ignore the key; OpenAI's own client sends a placeholder too.
 PLACEHOLDER_KEY = "no-key"
+ERROR_BODY_BYTES = 2048  # of a failed answer's body, read for nothing but to free the connection
 
 
 class OpenAILLM:
@@ -40,15 +43,22 @@ class OpenAILLM:
         self.prompt_style = prompt_style(settings.prompt_style, settings.context_window)
         self.vision = settings.vision
         self.counter = CachedCounter(TiktokenCounter())
-        self._client: openai.AsyncOpenAI | None = None
+        self._url = settings.base_url.rstrip("/") + "/chat/completions"
+        self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        if self._client is None:
-            self._client = openai.AsyncOpenAI(
-                base_url=self.settings.base_url,
-                api_key=self.settings.api_key.get_secret_value() or PLACEHOLDER_KEY,
-                max_retries=0,  # the router retries (see the module docstring)
-                timeout=openai.Timeout(self.settings.timeout_s, connect=self.settings.connect_timeout_s),
+        if self._session is None or self._session.closed:
+            key = self.settings.api_key.get_secret_value() or PLACEHOLDER_KEY
+            self._session = aiohttp.ClientSession(
+                headers={"Authorization": f"Bearer {key}", "Accept": "text/event-stream"},
+                # as the openai client had it: connect within connect_timeout_s, and no read waits
+                # longer than timeout_s (the router holds the first-token and whole-reply deadlines)
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=self.settings.connect_timeout_s,
+                    sock_read=self.settings.timeout_s,
+                ),
+                trust_env=True,  # HTTPS_PROXY / NO_PROXY, as the openai client honoured them
             )
 
     def _body(self, request: GenerationRequest) -> dict[str, Any]:
@@ -67,24 +77,27 @@ class OpenAILLM:
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[str, None]:
         await self.start()
-        assert self._client is not None
+        assert self._session is not None
         where = f"{self.name}: {self.settings.base_url}"
         shown = False  # once a piece is out, a failure is a broken stream, never a retry
         try:
-            async with self._client.chat.completions.with_streaming_response.create(
-                **self._body(request)
-            ) as response:
+            async with self._session.post(self._url, json=self._body(request)) as response:
+                if response.status >= 400:
+                    await response.content.read(ERROR_BODY_BYTES)
+                    raise _status_error(where, response.status, response.headers)
                 finished = False
-                async for line in response.iter_lines():
-                    if not line.startswith("data:"):
+                async for raw in response.content:  # one SSE line at a time
+                    if not raw.startswith(b"data:"):
                         continue
-                    payload = line[5:].strip()
-                    if payload == "[DONE]":
+                    payload = raw[5:].strip()
+                    if payload == b"[DONE]":
                         return
                     data = json.loads(payload)
+                    if not isinstance(data, dict):
+                        raise LLMError(f"{where}: broken response: a stream event that is not an object")
                     if "error" in data:
                         raise LLMStreamBroken(f"{where} reported an error mid-stream: {data['error']}")
-                    for choice in data.get("choices", ()):
+                    for choice in data.get("choices") or ():
                         finished = finished or bool(choice.get("finish_reason"))
                         piece = (choice.get("delta") or {}).get("content")
                         if piece:
@@ -94,30 +107,25 @@ class OpenAILLM:
                     raise LLMStreamBroken(f"{where} ended the stream before the reply finished")
                 if not finished:
                     raise LLMUnavailable(f"{where} ended the stream before the reply began")
-        except openai.APIStatusError as exc:
-            raise _status_error(where, exc) from exc
-        except openai.APITimeoutError as exc:
+        except LLMError:
+            raise
+        except TimeoutError as exc:  # connect or read (aiohttp's are both)
             if shown:
                 raise LLMStreamBroken(f"{where} stopped sending mid-reply (read timeout)") from exc
             raise LLMTimedOut(f"{where} timed out") from exc
-        except openai.APIConnectionError as exc:
-            if shown:
-                raise LLMStreamBroken(f"{where}: the stream broke off ({exc.__cause__ or exc})") from exc
-            raise LLMUnavailable(
-                f"{self.name}: cannot reach {self.settings.base_url} ({exc.__cause__ or exc})"
-            ) from exc
-        except (json.JSONDecodeError, openai.OpenAIError) as exc:
+        except aiohttp.ClientConnectorError as exc:
+            raise LLMUnavailable(f"{self.name}: cannot reach {self.settings.base_url} ({exc})") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
             raise LLMError(f"{where}: broken response: {exc}") from exc
-        except LLMError:
-            raise
-        except Exception as exc:  # the HTTP library's own errors once the stream is open (peer closed, …)
+        except Exception as exc:  # aiohttp's errors once the stream is open (peer closed, cut payload …)
             if shown:
                 raise LLMStreamBroken(f"{where}: the stream broke off: {exc}") from exc
             raise LLMUnavailable(f"{where}: the connection broke before the reply began: {exc}") from exc
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 def _message(message: ChatMessage, vision: bool) -> dict[str, Any]:
@@ -132,15 +140,12 @@ def _message(message: ChatMessage, vision: bool) -> dict[str, Any]:
     return {"role": message.role, "content": parts}
 
 
-def _status_error(where: str, exc: openai.APIStatusError) -> LLMError:
+def _status_error(where: str, status: int, headers: Mapping[str, str]) -> LLMError:
     """429 and 5xx (and 408/409, as the openai client counts them) are worth a retry; other 4xx are not."""
-    status = exc.status_code
     if status == 429:
-        return LLMRateLimited(f"{where} answered HTTP 429 (rate limited)", retry_after(exc.response.headers))
+        return LLMRateLimited(f"{where} answered HTTP 429 (rate limited)", retry_after(headers))
     if status >= 500 or status in (408, 409):
-        return LLMUnavailable(
-            f"{where} answered HTTP {status} — the server is failing", retry_after(exc.response.headers)
-        )
+        return LLMUnavailable(f"{where} answered HTTP {status} — the server is failing", retry_after(headers))
     hint = {
         401: "check the api_key (e.g. OPENAI_API_KEY)",
         403: "the key may not have access to this model",

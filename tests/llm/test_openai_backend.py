@@ -107,3 +107,14 @@ async def test_a_stream_that_breaks_off_raises_after_the_pieces_that_arrived(ser
             received.append(piece)
     await backend.close()
     assert "".join(received) == " ".join(server.reply.split(" ")[:3])
+
+
+async def test_the_api_key_is_in_no_error_message(server: FakeOpenAI) -> None:
+    secret = "sk-test-do-not-show"
+    server.fail_next(401)
+    with pytest.raises(LLMError) as refused:
+        await collect(backend_for(server.base_url, api_key=secret))
+    with pytest.raises(LLMUnavailable) as unreachable:
+        await collect(backend_for("http://127.0.0.1:9/v1", api_key=secret))
+    for caught in (refused, unreachable):
+        assert secret not in str(caught.value) and secret not in repr(caught.value.__cause__)
