@@ -344,7 +344,10 @@ class TurnSafety:
 def _load_models(learned_guard: bool) -> None:
     load_profanity_model()
     if learned_guard:
-        load_guard_model()
+        try:
+            load_guard_model()
+        except AnimaError as exc:  # the check logs it and goes on without the guard
+            log.error("the learned guard could not load: %s", exc)
 
 
 def _summary(decisions: list[tuple[Verdict, str]], text: str, instruction: str) -> Verdict:

