@@ -407,9 +407,12 @@ class DiscordAdapter:
             await self._receive(message)
 
 
-def _attachment(attachment: discord.Attachment) -> Attachment:
+def _attachment(attachment: discord.Attachment, voice_message: bool = False) -> Attachment:
+    """An attachment as the core sees it; an audio one is heard (anima/hearing), a voice message's
+    (flag IS_VOICE_MESSAGE) as "voice"."""
     mime = attachment.content_type or ""
     kind = mime.split("/")[0] if mime.split("/")[0] in ("image", "audio", "video") else "file"
+    kind = "voice" if voice_message and kind == "audio" else kind
     return Attachment(kind, attachment.url, attachment.filename, mime, attachment.size)
 
 
@@ -426,5 +429,5 @@ def _incoming(message: discord.Message) -> Incoming:
         reply_to=str(reference.message_id) if reference and reference.message_id else None,
         is_private=message.guild is None,
         guild_id=str(message.guild.id) if message.guild else None,
-        attachments=tuple(_attachment(a) for a in message.attachments),
+        attachments=tuple(_attachment(a, message.flags.voice) for a in message.attachments),
     )

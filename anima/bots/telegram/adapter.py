@@ -28,7 +28,7 @@ from telegram.ext import (
 from anima.app import Runtime
 from anima.bots.telegram.intake import DurableQueue
 from anima.bots.telegram.limits import FloodLimits
-from anima.bots.telegram.messages import PLATFORM, is_private, to_incoming
+from anima.bots.telegram.messages import PLATFORM, is_private, recordings, to_incoming
 from anima.bots.telegram.surface import TelegramSurface
 from anima.characters.card import CharacterCard
 from anima.commands import COMMANDS, Context, parse
@@ -187,11 +187,13 @@ class TelegramAdapter:
 
     def _add_handlers(self) -> None:
         private = filters.ChatType.PRIVATE
-        command = filters.COMMAND | (filters.Document.ALL & filters.CaptionRegex(r"^/\w"))
+        recording = filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE
+        captioned = filters.CaptionRegex(r"^/\w")  # /sing as a voice note's caption is a command
+        command = filters.COMMAND | ((filters.Document.ALL | recording) & captioned)
         self.app.add_handlers(
             [
                 MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, self._on_text),
-                MessageHandler(filters.UpdateType.MESSAGE & (filters.VOICE | filters.AUDIO), self._on_text),
+                MessageHandler(filters.UpdateType.MESSAGE & recording & ~captioned, self._on_text),
                 CallbackQueryHandler(self._once(self._on_button)),
                 MessageHandler(filters.UpdateType.MESSAGE & command, self._once(self._on_command)),
                 MessageHandler(
@@ -231,7 +233,9 @@ class TelegramAdapter:
         """A stored update as a text turn (for another process's turn; see Conversations.read_back)."""
         update = Update.de_json(json.loads(delivery.payload), self.app.bot)
         message = update.message
-        if message is None or not message.text or message.text.startswith("/"):
+        if message is None or (message.text or message.caption or "").startswith("/"):
+            return None
+        if not message.text and not recordings(message):
             return None
         return self._read(update)
 
@@ -290,6 +294,9 @@ class TelegramAdapter:
         attachments = tuple(
             Attachment("file", url=d.file_id, name=d.file_name or "file", size=d.file_size) for d in files
         )
+        # a hummed voice note with /sing as its caption, or the one /sing replies to
+        for message in (surface.message, surface.message.reply_to_message):
+            attachments += recordings(message) if message is not None else ()
         return Context(
             self.runtime.commands, surface, card, args, attachments, str(self.bot.id), self.default_character
         )

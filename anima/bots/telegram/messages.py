@@ -145,9 +145,23 @@ def to_incoming(message: Message, sender: User, text: str) -> Incoming:
         message_id=str(message.message_id),
         reply_to=str(replied.message_id) if replied else None,
         is_private=is_private(message),
-        attachments=tuple(
-            Attachment(kind, url=f.file_id, name=f"{kind}.ogg", mime_type=f.mime_type or "", size=f.file_size)
-            for kind, f in (("voice", message.voice), ("audio", message.audio))
-            if f is not None
-        ),
+        attachments=recordings(message),
     )
+
+
+def recordings(message: Message) -> tuple[Attachment, ...]:
+    """A voice note, an audio file or a round video note, as the attachment anima/hearing listens to."""
+    found = []
+    if message.voice is not None:
+        voice = message.voice
+        found.append(
+            Attachment("voice", voice.file_id, "voice.ogg", voice.mime_type or "audio/ogg", voice.file_size)
+        )
+    if message.audio is not None:
+        audio = message.audio
+        name = audio.file_name or "audio"
+        found.append(Attachment("audio", audio.file_id, name, audio.mime_type or "", audio.file_size))
+    if message.video_note is not None:
+        note = message.video_note
+        found.append(Attachment("video_note", note.file_id, "video_note.mp4", "video/mp4", note.file_size))
+    return tuple(found)
