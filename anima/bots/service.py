@@ -81,8 +81,9 @@ async def serve(
         await shut_down(runtime, started, now or asyncio.Event())
         if ops is not None:
             await ops.stop()
-        if studio is not None:
-            await studio
+        if studio is not None:  # stopped with the bots (an adapter that failed to start included)
+            studio.cancel()
+            await asyncio.gather(studio, return_exceptions=True)
 
 
 async def shut_down(runtime: Runtime, adapters: list[PlatformAdapter], now: asyncio.Event) -> None:
