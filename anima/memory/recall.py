@@ -164,23 +164,37 @@ def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None
 
 
 def _neighbours(conn: Connection, conversation_id: int, message_ids: list[int]) -> dict[int, list[int]]:
-    """The messages just before and after each of `message_ids` in the conversation (one query)."""
+    """The messages just before and after each of `message_ids` in the conversation.
+
+    Usually the ids next to a message's are its conversation's too (one IN query); only where
+    another conversation wrote in between is the neighbour looked up by order (one more query)."""
     if not message_ids:
         return {}
+    wanted = {m + step for m in message_ids for step in (-1, 1)}
+    present = set(conn.execute(_NEXT_TO, {"conversation": conversation_id, "ids": sorted(wanted)}).scalars())
+    found: dict[int, list[int]] = {m: [n for n in (m - 1, m + 1) if n in present] for m in message_ids}
     parts = []
     for i, message in enumerate(message_ids):
         m = int(message)  # an int inlined: one statement however many, and no parameter types to guess
-        for compare, order in (("<", "DESC"), (">", "ASC")):
-            parts.append(
-                f"SELECT * FROM (SELECT {m} AS around, id FROM messages "
-                f"WHERE conversation_id = :conversation AND id {compare} {m} "
-                f"ORDER BY id {order} LIMIT 1) AS n{i}{order[0]}"
-            )
-    params = {"conversation": conversation_id}
-    found: dict[int, list[int]] = {}
-    for message, neighbour in conn.execute(text(" UNION ALL ".join(parts)), params):
-        found.setdefault(message, []).append(neighbour)
+        for compare, order, n in (("<", "DESC", m - 1), (">", "ASC", m + 1)):
+            if n not in present:
+                parts.append(
+                    f"SELECT * FROM (SELECT {m} AS around, id FROM messages "
+                    f"WHERE conversation_id = :conversation AND id {compare} {m} "
+                    f"ORDER BY id {order} LIMIT 1) AS n{i}{order[0]}"
+                )
+    if parts:
+        for message, neighbour in conn.execute(
+            text(" UNION ALL ".join(parts)), {"conversation": conversation_id}
+        ):
+            found[message].append(neighbour)
     return found
+
+
+_NEXT_TO = select(primary(Message.id)).where(
+    col(Message.conversation_id) == bindparam("conversation"),
+    primary(Message.id).in_(bindparam("ids", expanding=True)),
+)
 
 
 def _entries(conn: Connection, entry_ids: list[int]) -> list[Hit]:

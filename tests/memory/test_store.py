@@ -135,3 +135,18 @@ async def test_forget_item_deletes_one_message_and_what_was_learned_from_it(data
         assert [m.text for m in await store.recall(mine, "volcanoes", skip_recent=0)] == [pinned.content]
     finally:
         await store.close()
+
+
+async def test_a_recalled_turn_comes_with_its_neighbour_from_its_own_conversation(database_url: str) -> None:
+    store = await MemoryStore.open(database_url)
+    try:
+        mine = await store.conversation(ConversationKey("test", "dm", "lin", "aiko"), "Lin")
+        theirs = await store.conversation(ConversationKey("test", "dm", "max", "aiko"), "Max")
+        await store.add(mine, "user", "Where should I go hiking this summer?")
+        await store.add(theirs, "user", "I bought new boots.")  # written between Lin's two turns
+        await store.add(mine, "assistant", "The Dolomites: the huts serve great polenta.")
+        found = await store.recall(mine, "polenta", skip_recent=0, limit=1)
+        exchange = "Lin: Where should I go hiking this summer? / Aiko: The Dolomites: the huts serve"
+        assert exchange in found[0].line("Lin", "Aiko")
+    finally:
+        await store.close()
