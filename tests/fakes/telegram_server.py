@@ -92,6 +92,7 @@ class SentMessage:
     deleted: bool = False
     voice: bytes | None = None  # kind "voice": the uploaded file
     duration: int | None = None  # kind "voice": the duration the bot declared, in seconds
+    photo: bytes | None = None  # kind "photo": the uploaded picture
 
     @property
     def buttons(self) -> dict[str, str]:
@@ -218,6 +219,38 @@ class FakeBot:
         message = self.message(chat, sender, **content)
         if reply_to is not None:
             message["reply_to_message"] = self._as_message(reply_to)
+        self.inject({"message": message})
+        return message
+
+    def send_photo(
+        self,
+        chat: dict[str, Any],
+        sender: dict[str, Any],
+        data: bytes,
+        width: int,
+        height: int,
+        caption: str | None = None,
+    ) -> dict[str, Any]:
+        """A person sends a photo: Telegram offers it in sizes, smallest first (here a 90 px and an
+        320 px one that serve a few bytes, and the full one that serves `data`)."""
+        sizes = []
+        for side, payload in ((90, b"small"), (320, b"medium"), (max(width, height), data)):
+            file_id = f"photo{len(self.files) + 1}-{secrets.token_hex(4)}"
+            self.files[file_id] = payload
+            scale = side / max(width, height)
+            sizes.append(
+                {
+                    "file_id": file_id,
+                    "file_unique_id": file_id,
+                    "width": round(width * scale),
+                    "height": round(height * scale),
+                    "file_size": len(payload),
+                }
+            )
+        content: dict[str, Any] = {"photo": sizes}
+        if caption is not None:
+            content["caption"] = caption
+        message = self.message(chat, sender, **content)
         self.inject({"message": message})
         return message
 
@@ -539,6 +572,18 @@ class FakeTelegram:
             "file_size": len(data),
         }
         return message | {"voice": voice}
+
+    async def _sendPhoto(self, bot: FakeBot, params: dict[str, Any]) -> dict[str, Any]:
+        upload = params.get("photo")
+        if not isinstance(upload, FileField):
+            raise ApiError(400, "Bad Request: wrong remote file identifier specified")
+        data = upload.file.read()
+        if not data:
+            raise ApiError(400, "Bad Request: file must be non-empty")
+        message = self._store(bot, params, params.get("caption", ""), None, kind="photo")
+        bot.messages[(int(params["chat_id"]), message["message_id"])].photo = data
+        size = {"file_id": f"sent{message['message_id']}", "file_unique_id": "s", "width": 64, "height": 64}
+        return message | {"photo": [size]}
 
     async def _getFile(self, bot: FakeBot, params: dict[str, Any]) -> dict[str, Any]:
         file_id = str(params.get("file_id", ""))

@@ -194,6 +194,10 @@ class TelegramAdapter:
             [
                 MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, self._on_text),
                 MessageHandler(filters.UpdateType.MESSAGE & recording & ~captioned, self._on_text),
+                MessageHandler(
+                    filters.UpdateType.MESSAGE & (filters.PHOTO | filters.Document.IMAGE) & ~command,
+                    self._on_text,
+                ),
                 CallbackQueryHandler(self._once(self._on_button)),
                 MessageHandler(filters.UpdateType.MESSAGE & command, self._once(self._on_command)),
                 MessageHandler(

@@ -26,6 +26,7 @@ from anima.core.text import split_text as split
 PLATFORM = "telegram"
 ACTION_REFRESH_S = 4.0  # Telegram shows "typing…" for 5 s or until the bot sends a message
 ONE_TRY = 1  # rate_limit_args for requests not worth retrying (see limits.FloodLimits)
+PHOTO_MAX_BYTES = 10_000_000  # the largest photo size taken (images.max_mb refuses larger when fetched)
 TYPING_GRACE_S = 0.3  # a reply faster than this needs no indicator (and saves a request)
 
 
@@ -145,7 +146,7 @@ def to_incoming(message: Message, sender: User, text: str) -> Incoming:
         message_id=str(message.message_id),
         reply_to=str(replied.message_id) if replied else None,
         is_private=is_private(message),
-        attachments=recordings(message),
+        attachments=(*recordings(message), *pictures(message)),
     )
 
 
@@ -165,3 +166,28 @@ def recordings(message: Message) -> tuple[Attachment, ...]:
         note = message.video_note
         found.append(Attachment("video_note", note.file_id, "video_note.mp4", "video/mp4", note.file_size))
     return tuple(found)
+
+
+def pictures(message: Message) -> tuple[Attachment, ...]:
+    """A photo (the largest size Telegram offers under PHOTO_MAX_BYTES), or an image sent as a file."""
+    if message.photo:
+        fitting = [p for p in message.photo if (p.file_size or 0) <= PHOTO_MAX_BYTES] or [message.photo[0]]
+        best = max(fitting, key=lambda p: p.width * p.height)
+        return (
+            Attachment(
+                "photo", url=best.file_id, name="photo.jpg", mime_type="image/jpeg", size=best.file_size
+            ),
+        )
+    document = message.document
+    if document is not None and (document.mime_type or "").startswith("image/"):
+        name = document.file_name or "image"
+        return (
+            Attachment(
+                "image",
+                url=document.file_id,
+                name=name,
+                mime_type=document.mime_type or "",
+                size=document.file_size,
+            ),
+        )
+    return ()
