@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -29,14 +30,14 @@ async def answered(fake: FakeBot) -> None:
 
 
 @pytest.fixture
-async def server(runtime: Runtime) -> AsyncIterator[FakeOpenAI]:
+async def server(runtime: Runtime, tmp_path: Path) -> AsyncIterator[FakeOpenAI]:
     """A fake vision server answering as the runtime's default backend, and making pictures."""
     fake = FakeOpenAI(reply="A red and blue picture, how bold!")
     await fake.start()
     backend = OpenAIBackend(kind="openai", base_url=fake.base_url, model="vision-model", vision=True)
     runtime.settings.llm.backends["vision"] = backend
     runtime.settings.images.backend = "vision"
-    runtime.settings.images.cache_dir = runtime.settings.resolve(runtime.settings.images.cache_dir)
+    runtime.selfies.cache_dir = tmp_path / "images"
     runtime.router.register("embedded", OpenAILLM("embedded", backend))
     yield fake
     await fake.stop()
