@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -84,10 +85,39 @@ async def test_import_by_upload_is_capped_and_export_gives_it_back(
         assert r.status == 400 and "bad.json" in await r.text()
 
 
-async def test_a_person_is_forgotten_only_when_confirmed(
+async def test_wiping_the_test_person_forgets_what_they_said(
     studio: RunningStudio, client: tuple[aiohttp.ClientSession, str]
 ) -> None:
     session, csrf = client
+    async with session.post(
+        f"{studio.url}/chat/mira", data={"message": "I am called Ilse", "csrf": csrf}
+    ) as r:
+        assert '"done": true' in await r.text()
+    dry_run = {"message": "hi", "csrf": csrf}
+    async with session.post(f"{studio.url}/characters/mira/dry-run", data=dry_run) as r:
+        assert "I am called Ilse" in await r.text()  # in the prompt's history
+    async with session.post(f"{studio.url}/chat/mira/wipe", data={"csrf": csrf}) as r:
+        assert r.url.path == "/chat/mira"
+    async with session.post(
+        f"{studio.url}/characters/mira/dry-run", data={"message": "hi", "csrf": csrf}
+    ) as r:
+        assert "I am called Ilse" not in await r.text()  # no longer in the prompt's history
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[RunningStudio]:
+    """A studio of its own: after a wipe, the same process does not store that person's next turn
+    (a known problem of the memory cache, reported to the lead), so forgetting comes last in its own."""
+    running = RunningStudio(tmp_path).start()
+    yield running
+    running.stop()
+
+
+async def test_a_person_is_forgotten_only_when_confirmed(fresh: RunningStudio) -> None:
+    studio = fresh
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with session.post(f"{studio.url}/login", data={"token": TOKEN}) as response:
+        csrf = (await response.text()).split('name="csrf" content="', 1)[1].split('"', 1)[0]
     async with session.post(
         f"{studio.url}/chat/mira", data={"message": "my boat is the Gull", "csrf": csrf}
     ) as r:
@@ -102,3 +132,4 @@ async def test_a_person_is_forgotten_only_when_confirmed(
         assert "forgot studio-tester" in await r.text()
     async with session.post(f"{studio.url}/people/export", data=who) as r:
         assert r.status == 404
+    await session.close()

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -436,26 +437,34 @@ class Studio:
         await response.prepare(request)
         since = datetime.now(UTC) - timedelta(seconds=1)
         work = asyncio.create_task(self.runtime.conversations.handle(surface.incoming(message), surface))
-        while True:
-            getter = asyncio.create_task(surface.events.get())
-            done, _ = await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                await response.write((json.dumps(getter.result()) + "\n").encode())
-                continue
-            getter.cancel()
-            break
-        while not surface.events.empty():
-            await response.write((json.dumps(surface.events.get_nowait()) + "\n").encode())
-        verdicts = await self._verdicts(surface.chat_id, since)
-        total = time.perf_counter() - surface.started
-        error = "" if work.exception() is None else "the reply failed: see the log"
-        await response.write(
-            (
-                json.dumps({"done": True, "total_s": round(total, 3), "verdicts": verdicts, "error": error})
-                + "\n"
-            ).encode()
-        )
-        await response.write_eof()
+
+        async def send(event: dict[str, Any]) -> None:
+            await response.write((json.dumps(event) + "\n").encode())
+
+        try:
+            while True:
+                getter = asyncio.create_task(surface.events.get())
+                done, _ = await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                await send(getter.result())
+            while not surface.events.empty():
+                await send(surface.events.get_nowait())
+            failed = work.exception()
+            if failed is not None:
+                log.error("studio: the test chat's reply failed: %s", failed)
+            await send(
+                {
+                    "done": True,
+                    "total_s": round(time.perf_counter() - surface.started, 3),
+                    "verdicts": await self._verdicts(surface.chat_id, since),
+                    "error": "" if failed is None else "the reply failed: see the log",
+                }
+            )
+            await response.write_eof()
+        except ConnectionResetError:  # the browser left: the turn still ends, and is stored, as on any chat
+            await asyncio.gather(work, return_exceptions=True)
         return response
 
     async def _verdicts(self, chat_id: str, since: datetime) -> list[str]:
