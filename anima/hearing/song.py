@@ -8,10 +8,13 @@ notes are split into repeated notes. What was done is said, so the person can fi
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from anima.hearing.melody import Melody
 from anima.voice.sing.score import MAX_SONG_S, NOTE_NAMES, Note, Score, ScoreError, Syllable, note_name
 from anima.voice.sing.syllables import HOLD, syllables
+
+if TYPE_CHECKING:  # pyworld (under melody) is loaded only when a tune is heard
+    from anima.hearing.melody import Melody
 
 MIN_SPLIT_S = 0.12  # a note is split into two only while both halves last this long
 

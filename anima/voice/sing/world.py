@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pyworld
-import soxr
 
 from anima.voice.sing.contour import FRAME_S, hertz, target_pitch
 from anima.voice.sing.score import Score, Sung
@@ -53,6 +51,9 @@ def analyse(samples: np.ndarray, rate: int, parts: int = 1) -> list[Sound] | Non
     "klee") and cut at the quietest frame between its loudest voiced frames, so a stop's silent
     closure ends one syllable and its burst starts the next.
     """
+    import pyworld  # loaded with the first song, not with every runtime (a text-only chat never sings)
+    import soxr
+
     x = np.asarray(samples, dtype=np.float64)
     if rate != WORK_RATE:
         x = soxr.resample(x, rate, WORK_RATE)
@@ -169,6 +170,8 @@ class _Timeline:
 def render(score: Score, sounds: Sequence[Sound]) -> np.ndarray:
     """Blocking: the sung melody at WORK_RATE, with LEAD_S of silence before the first note; `sounds`
     has one Sound for each of `score.sung()`."""
+    import pyworld
+
     frames = int((LEAD_S + score.duration_s + TAIL_S) / FRAME_S) + 1
     bins = pyworld.get_cheaptrick_fft_size(WORK_RATE) // 2 + 1
     line = _Timeline.empty(frames, bins)
@@ -217,6 +220,8 @@ def _frame(seconds: float) -> int:
 
 
 def _synthesise(line: _Timeline, score: Score) -> np.ndarray:
+    import pyworld
+
     written = line.weight > 1e-9
     weight = np.where(written, line.weight, 1.0)[:, None]
     # Divided by at least 1: a lone fade is a real fade (to silence), two overlapping ones a crossfade.
