@@ -21,9 +21,8 @@ import shutil
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import openai
 from PIL import Image, UnidentifiedImageError
 
 from anima.characters.card import CharacterCard
@@ -34,6 +33,9 @@ from anima.errors import ImageError
 from anima.llm.openai_backend import PLACEHOLDER_KEY
 from anima.memory.store import MemoryStore
 from anima.safety import SafetyPolicy
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +188,8 @@ class Selfies:
         return backend
 
     async def _generate(self, prompt: str) -> bytes:
+        import openai  # ~50 MB of client, loaded with the first picture rather than with every runtime
+
         backend = self._backend()
         if self._client is None:
             self._client = openai.AsyncOpenAI(
