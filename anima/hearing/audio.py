@@ -11,7 +11,6 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-import soundfile
 import soxr
 
 from anima.errors import HearingError
@@ -82,6 +81,8 @@ def _duration(seconds: float) -> str:
 
 def _read_soundfile(data: bytes, max_seconds: float) -> tuple[np.ndarray, int] | None:
     """The samples and their rate; None when libsndfile does not know the format (PyAV may)."""
+    import soundfile  # libsndfile (~20 MB), loaded with the first recording heard
+
     try:
         file = soundfile.SoundFile(io.BytesIO(data))
     except (soundfile.LibsndfileError, RuntimeError, TypeError):

@@ -7,7 +7,6 @@ import io
 import math
 
 import numpy as np
-import soundfile
 import soxr
 
 from anima.errors import VoiceError
@@ -67,6 +66,8 @@ def waveform(samples: np.ndarray) -> str:
 
 
 def encode_ogg_opus(samples: np.ndarray) -> bytes:
+    import soundfile  # libsndfile (~20 MB), loaded with the first voice note
+
     buffer = io.BytesIO()
     soundfile.write(buffer, samples, SAMPLE_RATE, format="OGG", subtype="OPUS")
     return buffer.getvalue()
