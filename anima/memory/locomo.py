@@ -210,7 +210,9 @@ async def run_bench(path: Path, database_url: str | None = None, vectors: bool =
     name = f"LoCoMo evidence recall@10, full-text ({where})"
     figures = [Figure(name, f"{results.mean(10):.3f}", "", COMMAND)]
     if not vectors:
-        print("\n(vector recall not measured: --vectors measures it; embeddings are cached in ~/.cache/anima)")
+        print(
+            "\n(vector recall not measured: --vectors measures it; embeddings are cached in ~/.cache/anima)"
+        )
         return figures
     try:
         with_vectors = await evaluate(path, database_url, vectors=True)
