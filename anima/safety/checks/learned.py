@@ -5,9 +5,11 @@ card's rating lets a reply carry real-world instructions; a reply to a message t
 is held to a stricter line), the model is asked once more with a
 corrective line; a second such reply is replaced by the card's refusal, or by the help answer when it
 is about self-harm. Adult sexual content is the rating's business (HarmCheck), not this check's.
-On the message: a request for serious harm that the model must never see is refused up front; a
-likely one is logged and the model gets a guard line. Until the model has loaded (in the background
-at start, ~1 s) a turn waits at most `WAIT_S` for it, then goes on without it.
+On the message: a likely request for harm is logged and tightens the line its reply is held to; past
+the block threshold the model also gets a guard line. The request head never refuses a message alone
+(everyday lines score as high as real requests; the local checks refuse the plain ones). Until the
+model has loaded (in the background at start, ~1 s) a turn waits at most `WAIT_S` for it, then goes
+on without it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from anima.errors import AnimaError
 from anima.safety.checks.crisis import crisis_reply
 from anima.safety.checks.harm import refusal
 from anima.safety.classifier import REQUEST_CHARS, GuardModel, load_guard_model, loaded_guard_model
-from anima.safety.lexicon import Scan
 from anima.safety.verdict import InputContext, OutputContext, Rating, Verdict
 
 log = logging.getLogger(__name__)
@@ -86,15 +87,15 @@ class LearnedGuard:
         category = model.category(message.text, "")
         if category == "sexual" and context.rules.rating in ADULT:
             return Verdict("allow", message.text)
-        reason = f"learned guard: the message asks for {category} ({score:.2f})"
+        reason = f"learned guard: the message may ask for {category} ({score:.2f})"
+        # The request head alone never refuses a message: on everyday lines ("tell me everything",
+        # "Tell me about yourself") it scores as high as on real requests for harm. A likely request
+        # is logged and its reply held to the stricter line (check_output); the model sees a guard
+        # line only past the block threshold.
         if score >= model.thresholds["request_block"] and category != "sexual":
-            if category == "self_harm":
-                return Verdict("replace", crisis_reply(message.text), reason, self.name, category, score)
-            language = "zh" if Scan.of(message.text).has_cjk else "en"
-            line = refusal(context.rules, language, context.card.name, message.display_name)
-            return Verdict("replace", line, reason, self.name, category, score)
-        guard = GUARD.format(category=category.replace("_", " "))
-        return Verdict("log", message.text, reason, self.name, category, score, instruction=guard)
+            guard = GUARD.format(category=category.replace("_", " "))
+            return Verdict("log", message.text, reason, self.name, category, score, instruction=guard)
+        return Verdict("log", message.text, reason, self.name, category, score)
 
     async def check_output(self, text: str, context: OutputContext) -> Verdict:
         model = await self.model()
