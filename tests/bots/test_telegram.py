@@ -454,11 +454,13 @@ async def test_group_limit_spaces_the_bots_messages_in_a_group(
 # --- other updates --------------------------------------------------------------------------------
 
 
-async def test_photo_in_a_private_chat_gets_a_short_note(adapter: TelegramAdapter, fake: FakeBot) -> None:
-    photo = [{"file_id": "p1", "file_unique_id": "u1", "width": 90, "height": 90}]
+async def test_a_photo_telegram_cannot_deliver_gets_a_clear_line(
+    adapter: TelegramAdapter, fake: FakeBot
+) -> None:
+    photo = [{"file_id": "p1", "file_unique_id": "u1", "width": 90, "height": 90}]  # no file behind it
     fake.inject({"message": fake.message(private_chat(ALICE), ALICE, photo=photo)})
     reply = (await fake.wait_for_replies(ALICE["id"]))[0]
-    assert reply.text == "Sorry, I can only read text for now."
+    assert "couldn't look at your picture" in reply.text and "send it again" in reply.text
 
 
 async def test_edited_message_in_a_private_chat_gets_a_short_note(
