@@ -16,7 +16,7 @@ import struct
 import threading
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from anima.errors import EmbeddingUnavailable
 
@@ -50,7 +50,7 @@ def _safetensors(raw: Any) -> dict[str, Any]:
 
 
 UNPACK_CHUNK = 1 << 20  # a ZipExtFile reads (and holds) as much as it is asked for at once
-ALIGN = 64  # the tensors start on a cache line, as a fresh numpy array would (BLAS is slower off it)
+ALIGN = 64  # the tensor data starts on a cache line, as a fresh numpy array's does
 
 
 def _unpacked(archive: zipfile.ZipFile, name: str) -> Any:
@@ -60,14 +60,14 @@ def _unpacked(archive: zipfile.ZipFile, name: str) -> Any:
     import numpy as np
 
     size = archive.getinfo(name).file_size
-    with archive.open(name) as member:
+    with cast(zipfile.ZipExtFile, archive.open(name)) as member:
         head = member.read(8)
         data_start = 8 + struct.unpack("<Q", head)[0]
         room = np.empty(size + ALIGN, np.uint8)
         skip = -(room.ctypes.data + data_start) % ALIGN
         buffer = room[skip : skip + size]
         buffer[:8] = np.frombuffer(head, np.uint8)
-        view, filled = memoryview(buffer), 8  # type: ignore[arg-type]
+        view, filled = memoryview(buffer), 8  # type: ignore[arg-type]  # numpy arrays are buffers
         while filled < size and (got := member.readinto(view[filled : filled + UNPACK_CHUNK])):
             filled += got
     return buffer
