@@ -76,6 +76,9 @@ class StoredMessage(ChatMessage):
     cut: bool = False
 
 
+_OPENINGS = itertools.count(1)
+
+
 @dataclass
 class ConversationState:
     """A conversation's ids and its recent messages, cached so recall needs no query per turn."""
@@ -89,6 +92,9 @@ class ConversationState:
     key: ConversationKey | None = None
     weight: int = 0  # what its cached messages cost in memory, roughly (bytes; see _weight)
     forgotten: bool = False  # its user was forgotten: background work on it stops, nothing is written
+    # when it was opened: SQLite reuses a deleted conversation's id, so "forgotten" is about the states
+    # opened before the forget, never about a new conversation that got the same id
+    opened: int = field(default_factory=lambda: next(_OPENINGS))
 
 
 @dataclass(frozen=True)
@@ -168,7 +174,8 @@ class MemoryStore:
         # The runtime's conversation locks (anima/app.py): forget_user holds the person's while it runs.
         self.locks: ConversationLocks | None = None
         self._recalled: OrderedDict[int, list[Memory]] = OrderedDict()  # conversation → last recall
-        self._forgotten: set[int] = set()  # conversations deleted by forget_user, while this store runs
+        # conversations deleted by forget_user while this store runs: id → the first opening after it
+        self._forgotten: dict[int, int] = {}
         # answered platform events are deleted this long after their answer (memory.inbox_retention_hours)
         self.inbox_retention = INBOX_RETENTION
         # thumbnails of pictures people sent are deleted this long after (images.retention_days; 0: none kept)
@@ -256,6 +263,7 @@ class MemoryStore:
             if elsewhere:
                 fresh = await self.run(lambda conn: self._open_conversation(conn, key, display_name))
                 state.id, state.user_id = fresh.id, fresh.user_id  # new ones if it was forgotten
+                state.opened, state.forgotten = fresh.opened, False
                 state.recent, state.starts_after = fresh.recent, fresh.starts_after
         if state is None:
             state = await self.run(lambda conn: self._open_conversation(conn, key, display_name))
@@ -780,7 +788,8 @@ class MemoryStore:
             deleted, conversation_ids = await self.run(
                 lambda conn: forget_person(conn, platform, platform_user_id)
             )
-            self._forgotten.update(conversation_ids)
+            for forgotten in conversation_ids:
+                self._forgotten[forgotten] = next(_OPENINGS)
             for forgotten in conversation_ids:
                 self._recalled.pop(forgotten, None)
             for key in [
@@ -808,14 +817,14 @@ class MemoryStore:
         log.info(
             "conversation %d was forgotten by another process: its late messages are not stored", state.id
         )
-        self._forgotten.add(state.id)
+        self._forgotten[state.id] = next(_OPENINGS)
         state.forgotten = True
         state.unsaved.clear()
         return True
 
     def is_forgotten(self, state: ConversationState) -> bool:
         """Whether the conversation's person was forgotten since it was opened: write nothing for it."""
-        if state.id in self._forgotten:
+        if state.opened < self._forgotten.get(state.id, 0):
             state.forgotten = True
         return state.forgotten
 

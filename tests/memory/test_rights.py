@@ -154,6 +154,22 @@ async def test_a_forget_racing_a_message_in_flight_leaves_nothing_behind(any_run
     assert CANARY not in await _everything_stored(any_runtime)
 
 
+async def test_what_a_person_says_after_forget_is_stored_and_remembered(any_runtime: Runtime) -> None:
+    """/forget, then talking on: the new conversation is kept (SQLite gives it the forgotten one's id)."""
+    await any_runtime.pipeline.handle(said(LIN, "My home is the old town."))
+    assert await any_runtime.memory.forget_user("telegram", LIN_ID) == 2
+    await any_runtime.pipeline.handle(said(LIN, "Hello again, I am new here."))
+    await any_runtime.pipeline.keeper.drain()
+    key = ConversationKey("telegram", LIN_ID, LIN_ID, "aiko")
+    restarted = await MemoryStore.open(any_runtime.settings.database_url)
+    try:
+        kept = [m.content for m in (await restarted.conversation(key, "Lin")).recent]
+    finally:
+        await restarted.close()
+    assert "Hello again, I am new here." in kept and len(kept) == 2  # her message and its reply
+    assert "My home is the old town." not in kept
+
+
 async def test_answered_events_are_deleted_after_the_retention_period(any_runtime: Runtime) -> None:
     inbox = Inbox(any_runtime.memory)
     await inbox.claim(Delivery("telegram", "bot", "1", _update(1, LIN_ID, "old")))
