@@ -4,18 +4,15 @@ the safety checks a reply passes (singing/checks.py)."""
 
 from __future__ import annotations
 
-import logging
-
 from anima.commands.context import Context
 from anima.commands.singing.checks import Refusal, admit, check_lyrics
+from anima.commands.singing.failures import song_failed
 from anima.commands.singing.hummed import is_recording, sing_hummed
 from anima.commands.singing.request import score_for
 from anima.core.surface import Answers, NotFetched, Text, Voice
-from anima.errors import AnimaError, VoiceError
+from anima.errors import AnimaError
 from anima.voice.sing.files import MAX_FILE_BYTES, is_score_file
 from anima.voice.sing.singer import Busy, busy_line
-
-log = logging.getLogger(__name__)
 
 HOW = (
     "Write the notes, then the lyrics: /sing tempo=96 | C4 D4 E4/2 G4/2 | 小 星 星 亮\n"
@@ -49,11 +46,8 @@ async def sing(ctx: Context) -> Answers:
             if refused := await check_lyrics(turn, song.score):
                 return Text(refused.text)
             sung = await ctx.app.singer.sing(card, song.score, song.backing)
-    except VoiceError as exc:
-        log.warning("no song for chat %s: %s", surface.chat_id, exc)
-        return Text(f"{card.name} cannot sing right now: {exc}")
     except AnimaError as exc:
-        return Text(f"I cannot sing that: {exc}")
+        return song_failed(card.name, surface.chat_id, exc)
     if isinstance(sung, Busy):  # the singer's queue filled meanwhile
         return Text(busy_line(card, surface.display_name))
     return Voice(sung, caption=f"🎤 {card.name} sings ({sung.duration_s:.0f} s)")

@@ -4,21 +4,18 @@ notes, and the character sings them; the answer shows the notation heard, to cor
 
 from __future__ import annotations
 
-import logging
-
 from anima.commands.context import Context
 from anima.commands.singing.checks import Refusal, admit, check_lyrics
+from anima.commands.singing.failures import song_failed
 from anima.core.messages import Attachment
 from anima.core.surface import Answers, NotFetched, Text, Voice
-from anima.errors import AnimaError, HearingError, VoiceError
+from anima.errors import AnimaError, HearingError
 from anima.hearing import apology
 from anima.hearing.command import is_audio_file
 from anima.hearing.song import fit_lyrics, notation
 from anima.hearing.stage import RECORDING_KINDS
 from anima.voice.sing.notation import parse_settings
 from anima.voice.sing.singer import Busy, busy_line
-
-log = logging.getLogger(__name__)
 
 HOW = (
     "Hum me the tune in a voice note and write the words as its caption: /sing twinkle twinkle little "
@@ -57,11 +54,8 @@ async def sing_hummed(ctx: Context, recording: Attachment) -> Answers:
             sung = await ctx.app.singer.sing(card, fitted.score, options.get("backing") in ("on", "yes"))
     except HearingError as exc:
         return Text(apology(card.name, exc))
-    except VoiceError as exc:
-        log.warning("no song for chat %s: %s", surface.chat_id, exc)
-        return Text(f"{card.name} cannot sing right now: {exc}")
     except AnimaError as exc:
-        return Text(f"I cannot sing that: {exc}")
+        return song_failed(card.name, surface.chat_id, exc)
     if isinstance(sung, Busy):  # the singer's queue filled meanwhile
         return Text(busy_line(card, surface.display_name))
     heard = f"🎵 I heard: /sing {notation(fitted.score)}"
