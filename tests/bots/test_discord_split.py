@@ -1,17 +1,22 @@
-"""Splitting replies into Discord's 2,000-character messages."""
+"""Splitting replies into Discord's 2,000-character messages (anima.core.text.split_markdown)."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anima.bots.discord.split import MESSAGE_LIMIT, split_message
+from anima.bots.discord.delivery import MESSAGE_LIMIT
+from anima.core.text import split_markdown
 
 words = st.text(alphabet="abcdefghij,.!?éß星", min_size=1, max_size=30)
 separators = st.sampled_from([" ", " ", " ", "\n", "\n\n"])
 prose = st.lists(st.tuples(words, separators), min_size=1, max_size=600).map(
     lambda pairs: "".join(w + s for w, s in pairs).strip()
 )
+
+
+def split_message(text: str) -> list[str]:
+    return split_markdown(text, MESSAGE_LIMIT)
 
 
 def fence_lines(piece: str) -> int:

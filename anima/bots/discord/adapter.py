@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from datetime import UTC, datetime
 from typing import ClassVar
 
 import aiohttp
@@ -15,19 +14,18 @@ from discord import app_commands
 
 from anima.app import Runtime
 from anima.bots.discord.addressing import Addressing
-from anima.bots.discord.catch_up import CATCH_UP_AGE, CATCH_UP_MESSAGES, ChannelMark, Seen, channel_marks
 from anima.bots.discord.commands import install_commands
-from anima.bots.discord.delivery import BotSpeaker, Speaker, WebhookSpeaker
+from anima.bots.discord.delivery import BotSender, Sender, WebhookSender
 from anima.bots.discord.surface import PLATFORM, DiscordSurface
 from anima.bots.discord.webhooks import PersonaWebhooks
 from anima.characters.card import CharacterCard
 from anima.commands import Context, parse
 from anima.commands.cards import install_cards, is_card_file
 from anima.config import DiscordBotSettings
+from anima.core.catch_up import CATCH_UP_MESSAGES, CatchUp, ChatMark
 from anima.core.messages import Attachment, Incoming
 from anima.core.streaming import EditPacer
-from anima.errors import AnimaError, ConfigError, MemoryStoreError
-from anima.memory.inbox import Delivery
+from anima.errors import AnimaError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +141,7 @@ class DiscordAdapter:
         self._answering = False
         self._holds_api_base = False
         self.bot_id = ""
-        self._connected_at: datetime | None = None
-        self._caught_up = asyncio.Event()  # gateway messages wait until the backlog is answered
-        self._catching_up: asyncio.Task[None] | None = None
-        self._backlog: list[ChannelMark] = []  # channels to read back once ready
+        self.backlog: CatchUp | None = None  # once the bot knows who it is (in start)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -182,8 +177,8 @@ class DiscordAdapter:
         character = self.runtime.characters.get(self.own_character).name
         self.online = f"{character} is online as @{client.user.name} on Discord"
         self.bot_id = str(client.user.id)
-        await self._find_backlog()
-        self._connected_at = datetime.now(UTC)  # history before it is read back; after it comes live
+        self.backlog = CatchUp(self.runtime.conversations.inbox, PLATFORM, self.bot_id, self.name)
+        await self.backlog.find()
         self._answering = True  # before connecting: a message may arrive right after READY
         self._connection = asyncio.create_task(client.connect(reconnect=True))
         connected = asyncio.create_task(client.connected.wait())
@@ -214,7 +209,8 @@ class DiscordAdapter:
     async def stop(self) -> None:
         """Stop answering, let replies in flight finish (bounded), close the gateway and HTTP sessions."""
         self._answering = False
-        self._caught_up.set()  # messages held for the backlog are in flight too: let them finish
+        if self.backlog is not None:
+            self.backlog.release()  # messages held for the backlog are in flight too: let them finish
         if self._in_flight:
             _, late = await asyncio.wait(set(self._in_flight), timeout=STOP_TIMEOUT_S)
             for task in late:
@@ -247,12 +243,13 @@ class DiscordAdapter:
         """To the conversation service, which answers it once and in order; never raises."""
         if not self._answering or self.addressing is None or self.addressing.ignored(message):
             return
+        assert self.backlog is not None  # made before answering starts
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)
         try:
             if after_backlog:
-                await self._caught_up.wait()  # returns at once when set: arrival order holds
+                await self.backlog.wait()
             surface = DiscordSurface(self, message.channel, message.author, message)
             cards = (
                 [a for a in message.attachments if is_card_file(a.filename)] if message.guild is None else []
@@ -261,23 +258,24 @@ class DiscordAdapter:
                 answer = await install_cards(self._context(surface, "", cards, await self._here(surface)))
                 await surface.send_text(answer.text)
                 return
-            taken = Delivery(PLATFORM, self.bot_id, str(message.id), Seen.of(message).payload())
+            guild = message.guild.id if message.guild else None
+            taken = self.backlog.delivery(message.id, message.channel.id, guild)
             await self.runtime.conversations.handle(_incoming(message), surface, taken)
         except Exception:
             log.exception("%s: answering message %s failed", self.name, message.id)
         finally:
             self._in_flight.discard(task)
 
-    async def speaker(
+    async def sender(
         self,
         channel: discord.abc.Messageable,
         message: discord.Message | None,
         card_id: str,
-        fallback: BotSpeaker,
-    ) -> Speaker:
+        fallback: BotSender,
+    ) -> Sender:
         """The bot's own character speaks as the bot; others through a webhook, or in bold without one."""
         if card_id == self.own_character:
-            return BotSpeaker(channel, fallback.http, self.mentions, message)
+            return BotSender(channel, fallback.http, self.mentions, message)
         assert self.webhooks is not None
         if getattr(channel, "guild", None) is not None and self.webhooks.allowed(channel):
             try:
@@ -289,7 +287,7 @@ class DiscordAdapter:
                 webhook = None
             if webhook is not None:
                 card = self.runtime.characters.get(card_id)
-                return WebhookSpeaker(
+                return WebhookSender(
                     webhook,
                     card.name,
                     self.settings.avatars.get(card.id),
@@ -335,73 +333,41 @@ class DiscordAdapter:
         chats = [surface.chat_id, *([str(parent)] if parent else [])]
         return await self.runtime.conversations.preferences.character(PLATFORM, chats, "", self.own_character)
 
-    # -- the backlog after a start --------------------------------------------------------------
-
-    async def _find_backlog(self) -> None:
-        """The channels to read back at start; with none (the usual case) nothing waits for ready."""
-        try:
-            inbox = self.runtime.conversations.inbox
-            await inbox.prune()
-            self._backlog = channel_marks(await inbox.taken_since(PLATFORM, self.bot_id, CATCH_UP_AGE))
-        except MemoryStoreError as exc:
-            log.warning(
-                "%s: cannot read the inbox; what was sent while it was down stays unanswered: %s",
-                self.name,
-                exc,
-            )
-        if not self._backlog:
-            self._caught_up.set()
+    # -- the backlog after a start (anima.core.catch_up) ------------------------------------------
 
     def catch_up(self) -> None:
         """Once ready (servers known), answer what was sent while no process ran; gateway messages wait."""
-        if self._catching_up is None and not self._caught_up.is_set() and self._answering:
-            self._catching_up = asyncio.create_task(self._catch_up())
-            self._in_flight.add(self._catching_up)
-            self._catching_up.add_done_callback(self._in_flight.discard)
+        if self._answering and self.backlog is not None:
+            reading = self.backlog.start(self._read_back, self._mine)
+            if reading is not None:
+                self._in_flight.add(reading)
+                reading.add_done_callback(self._in_flight.discard)
 
-    async def _catch_up(self) -> None:
-        try:
-            marks = [mark for mark in self._backlog if self._mine(mark)]
-            log.info(
-                "%s: reading back %d channels for messages sent while it was down", self.name, len(marks)
-            )
-            await asyncio.gather(*(self._catch_up_channel(mark) for mark in marks))
-        finally:
-            self._caught_up.set()
-
-    def _mine(self, mark: ChannelMark) -> bool:
+    def _mine(self, mark: ChatMark) -> bool:
         """Whether this process serves the channel's shard: its server's (known once ready); DMs: shard 0."""
         assert self.client is not None
-        if mark.guild_id is not None:
-            return self.client.get_guild(mark.guild_id) is not None
+        if mark.group_id is not None:
+            return self.client.get_guild(mark.group_id) is not None
         return self.settings.shard_ids is None or 0 in self.settings.shard_ids
 
-    async def _catch_up_channel(self, mark: ChannelMark) -> None:
+    async def _read_back(self, mark: ChatMark) -> None:
         """One channel's backlog, oldest first, up to the connection (what came after came live)."""
-        assert self.client is not None and self._connected_at is not None
-        oldest = discord.utils.time_snowflake(self._connected_at - CATCH_UP_AGE)
-        before = discord.Object(discord.utils.time_snowflake(self._connected_at))
+        assert self.client is not None and self.backlog is not None
+        oldest = discord.utils.time_snowflake(self.backlog.since)
+        newest_first = mark.after is None  # else from the oldest message taken and never answered
+        after = discord.Object(oldest if mark.after is None else max(mark.after, oldest))
+        before = discord.Object(discord.utils.time_snowflake(self.backlog.until))
         try:
-            channel = self.client.get_channel(mark.channel_id) or await self.client.fetch_channel(
-                mark.channel_id
-            )
+            channel = self.client.get_channel(mark.chat_id) or await self.client.fetch_channel(mark.chat_id)
             assert isinstance(channel, discord.abc.Messageable)
-            if mark.after is not None:  # from the oldest message taken and never answered
-                after = discord.Object(max(mark.after, oldest))
-                pages = channel.history(
-                    limit=CATCH_UP_MESSAGES, after=after, before=before, oldest_first=True
-                )
-                backlog = [m async for m in pages]
-            else:  # the newest ones: the inbox tells which were answered
-                after = discord.Object(oldest)
-                pages = channel.history(
-                    limit=CATCH_UP_MESSAGES, after=after, before=before, oldest_first=False
-                )
-                backlog = [m async for m in pages][::-1]
+            pages = channel.history(
+                limit=CATCH_UP_MESSAGES, after=after, before=before, oldest_first=not newest_first
+            )
+            backlog = [m async for m in pages]
         except discord.HTTPException as exc:
-            log.warning("%s: cannot read back channel %s: %s", self.name, mark.channel_id, exc)
+            log.warning("%s: cannot read back channel %s: %s", self.name, mark.chat_id, exc)
             return
-        for message in backlog:
+        for message in reversed(backlog) if newest_first else backlog:
             if message.guild is None and any(is_card_file(a.filename) for a in message.attachments):
                 continue  # a card sent to install is not a message to answer again
             await self._receive(message)

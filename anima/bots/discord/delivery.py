@@ -1,4 +1,4 @@
-"""Who speaks a reply on Discord (the bot, or a webhook under the character's name) and its messages
+"""Who sends a reply on Discord (the bot, or a webhook under the character's name) and its messages
 for a streamed reply: 2000-character pieces, safe mentions; then, with voice on, its voice note."""
 
 from __future__ import annotations
@@ -10,15 +10,16 @@ from typing import Any, Protocol
 
 import discord
 
-from anima.bots.discord.split import MESSAGE_LIMIT, split_message
 from anima.bots.discord.voice import post_voice_message, voice_file
 from anima.core.messages import Reply
+from anima.core.text import split_markdown
 from anima.voice import VoiceNote
 
 log = logging.getLogger(__name__)
+MESSAGE_LIMIT = 2000  # characters in one Discord message
 
 
-class Speaker(Protocol):
+class Sender(Protocol):
     """One identity a character speaks with in one channel."""
 
     prefix: str  # put before the reply's text (the bold name when the bot speaks for another character)
@@ -32,7 +33,7 @@ class Speaker(Protocol):
         """Post a voice note (after the text, if any). Raises discord.HTTPException when refused."""
 
 
-class BotSpeaker:
+class BotSender:
     """The bot's own account; the first piece replies to the user's message."""
 
     def __init__(
@@ -81,7 +82,7 @@ class BotSpeaker:
         return self.channel.permissions_for(guild.me).send_voice_messages  # type: ignore[attr-defined]  # the Messageable abc omits what every channel Discord hands us has
 
 
-class WebhookSpeaker:
+class WebhookSender:
     """A channel webhook posting under a character's name and avatar (webhooks cannot reply to a message)."""
 
     prefix = ""
@@ -135,33 +136,33 @@ def render_final(reply: Reply) -> str:
 
 
 class DiscordPosts:
-    """A channel's messages for a streamed reply (anima.core.streaming), by the character's speaker.
+    """A channel's messages for a streamed reply (anima.core.streaming), by the character's sender.
     When the first send through a webhook is refused (deleted meanwhile), the bot speaks instead."""
 
-    def __init__(self, speaker: Speaker, fallback: Speaker | None = None) -> None:
-        self.speaker, self.fallback = speaker, fallback
+    def __init__(self, sender: Sender, fallback: Sender | None = None) -> None:
+        self.sender, self.fallback = sender, fallback
         self.posted = False
 
     def pieces(self, text: str) -> list[str]:
-        return split_message(self.speaker.prefix + text.strip(), MESSAGE_LIMIT) if text.strip() else []
+        return split_markdown(self.sender.prefix + text.strip(), MESSAGE_LIMIT) if text.strip() else []
 
     def render(self, reply: Reply) -> str:
         return render_final(reply)
 
     async def post(self, text: str, first: bool, final: bool) -> Any:
         try:
-            sent = await self.speaker.send(text, first)
+            sent = await self.sender.send(text, first)
         except (discord.NotFound, discord.Forbidden):
             if self.posted or self.fallback is None:
                 raise
             log.warning("the webhook was refused; the bot speaks for the character itself")
-            self.speaker, self.fallback = self.fallback, None
-            sent = await self.speaker.send(self.speaker.prefix + text, first)
+            self.sender, self.fallback = self.fallback, None
+            sent = await self.sender.send(self.sender.prefix + text, first)
         self.posted = True
         return sent
 
     async def edit(self, sent: Any, text: str, final: bool) -> Any:
-        await self.speaker.edit(sent, text)
+        await self.sender.edit(sent, text)
         return sent
 
     async def delete(self, sent: Any) -> None:
@@ -171,10 +172,10 @@ class DiscordPosts:
     async def send_voice(self, note: VoiceNote) -> None:
         """The reply's voice note, by whoever spoke its text (or would have)."""
         try:
-            await self.speaker.send_voice(note)
+            await self.sender.send_voice(note)
         except (discord.NotFound, discord.Forbidden):
             if self.posted or self.fallback is None:
                 raise
             log.warning("the webhook was refused; the bot sends the character's voice note itself")
-            self.speaker, self.fallback = self.fallback, None
-            await self.speaker.send_voice(note)
+            self.sender, self.fallback = self.fallback, None
+            await self.sender.send_voice(note)

@@ -1,5 +1,5 @@
 """One Discord channel as the core's Surface, seen from a message or a slash command: the reply
-streamed through the character's speaker (the bot, or a webhook under its name), whole texts with
+streamed through the character's sender (the bot, or a webhook under its name), whole texts with
 buttons, voice messages, "typing…", permissions, and attachments fetched under a size cap."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from anima.bots.discord.delivery import BotSpeaker, DiscordPosts
-from anima.bots.discord.split import split_message
+from anima.bots.discord.delivery import MESSAGE_LIMIT, BotSender, DiscordPosts
 from anima.core.messages import Attachment, Incoming, ReplyStream
 from anima.core.streaming import EditedReply, showing_while
 from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
+from anima.core.text import split_markdown
 from anima.errors import NotDelivered
 
 if TYPE_CHECKING:
@@ -82,9 +82,9 @@ class DiscordSurface:
     @asynccontextmanager
     async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
         card = self.adapter.runtime.characters.get(self.card_id)
-        fallback = BotSpeaker(self.channel, self._http(), self.adapter.mentions, self.message, name=card.name)
-        speaker = await self.adapter.speaker(self.channel, self.message, card.id, fallback)
-        self._posts = DiscordPosts(speaker, fallback)
+        fallback = BotSender(self.channel, self._http(), self.adapter.mentions, self.message, name=card.name)
+        sender = await self.adapter.sender(self.channel, self.message, card.id, fallback)
+        self._posts = DiscordPosts(sender, fallback)
         async with delivering():
             yield EditedReply(self._posts, self.adapter.pacer, self.chat_id)
 
@@ -100,7 +100,7 @@ class DiscordSurface:
         view = ButtonsView(self.adapter, self.user.id, buttons) if buttons else discord.utils.MISSING
         mentions = self.adapter.mentions
         async with delivering():
-            pieces = split_message(text)
+            pieces = split_markdown(text, MESSAGE_LIMIT)
             for i, piece in enumerate(pieces):
                 shown_view = view if i == len(pieces) - 1 else discord.utils.MISSING
                 if self.interaction is not None:
@@ -133,8 +133,8 @@ class DiscordSurface:
                 else:
                     card = self.adapter.runtime.characters.get(self.card_id)
                     name = None if card.id == self.adapter.own_character else card.name
-                    speaker = BotSpeaker(self.channel, self._http(), self.adapter.mentions, name=name)
-                    await speaker.send_voice(note)  # type: ignore[arg-type]  # a VoiceNote
+                    sender = BotSender(self.channel, self._http(), self.adapter.mentions, name=name)
+                    await sender.send_voice(note)  # type: ignore[arg-type]  # a VoiceNote
                 if caption and self.interaction is not None:
                     await self._answer(caption, False, discord.utils.MISSING)
         except discord.HTTPException as exc:
