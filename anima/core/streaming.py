@@ -76,25 +76,6 @@ async def showing_while(
             task.cancel()  # one still in flight is worth nothing now
 
 
-class Pacer:
-    """`count` per `period_s`, evenly spaced: each caller takes the next free slot, so no window of
-    `period_s` sees more than count + 1 (a token bucket of `count` would allow twice that)."""
-
-    def __init__(self, count: float, period_s: float) -> None:
-        self.interval = period_s / count
-        self._next = 0.0
-
-    async def turn(self) -> None:
-        now = asyncio.get_running_loop().time()
-        at = max(now, self._next)
-        self._next = at + self.interval
-        if at > now:
-            await asyncio.sleep(at - now)
-
-    def idle(self) -> bool:
-        return self._next <= asyncio.get_running_loop().time()
-
-
 class EditPacer:
     """At most one edit per `interval` per chat, shared by every reply streaming into that chat."""
 

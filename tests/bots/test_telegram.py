@@ -388,7 +388,7 @@ async def test_stopping_is_bounded_while_telegram_keeps_failing(
     runtime: Runtime, tg: FakeTelegram, fake: FakeBot
 ) -> None:
     adapter = TelegramAdapter(runtime, bot_settings(tg, fake), 0)
-    adapter.limits.stop_grace_s = 1.0
+    adapter.limits.retries.stop_grace_s = 1.0
     await adapter.start()
     fake.fail_next("sendMessage", status=502, times=100)
     fake.send_text(private_chat(ALICE), ALICE, "hello?")

@@ -152,7 +152,7 @@ async def test_a_reply_telegram_would_not_take_is_sent_at_the_next_start(
     runtime: Runtime, tg: FakeTelegram, fake: FakeBot, instant_llm: InstantLLM
 ) -> None:
     first = TelegramAdapter(runtime, bot_settings(tg, fake), 0)
-    first.limits.max_attempts = 2
+    first.limits.retries.max_attempts = 2
     await first.start()
     fake.fail_next("sendMessage", status=502, times=2)
     fake.send_text(private_chat(ALICE), ALICE, "hello?")

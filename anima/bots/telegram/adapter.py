@@ -148,7 +148,7 @@ class TelegramAdapter:
     async def stop(self) -> None:
         """Stop fetching, answer what was fetched (retrying for at most a few seconds more: a reply
         Telegram did not take stays in the inbox for the next start), close the HTTP sessions."""
-        self.limits.stopping()
+        self.limits.retries.stopping()
         if self.app.updater and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:

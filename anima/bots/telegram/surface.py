@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, User
 from telegram.constants import ChatAction, ChatMemberStatus
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.error import TelegramError
 
+from anima.bots.telegram.limits import transient
 from anima.bots.telegram.messages import (
     PLATFORM,
     TelegramPosts,
@@ -24,9 +25,9 @@ from anima.bots.telegram.messages import (
     without_mention,
 )
 from anima.core.messages import Attachment, Incoming, ReplyStream
+from anima.core.sending import delivering
 from anima.core.streaming import EditedReply, Shown
 from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
-from anima.errors import NotDelivered
 
 if TYPE_CHECKING:
     from anima.bots.telegram.adapter import TelegramAdapter
@@ -35,24 +36,6 @@ log = logging.getLogger(__name__)
 
 ADMIN_STATUSES = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 MAX_CALLBACK_BYTES = 64  # Telegram's limit on a button's callback_data
-
-
-def worth_retrying_later(exc: BaseException) -> bool:
-    """Telegram unreachable or still limiting after every retry: the reply may go through later.
-    Refusals (a bad request, a bot blocked by the person) will not."""
-    return isinstance(exc, RetryAfter) or (isinstance(exc, NetworkError) and not isinstance(exc, BadRequest))
-
-
-@asynccontextmanager
-async def delivering() -> AsyncIterator[None]:
-    """Telegram errors worth a later try become NotDelivered (the message stays in the inbox); the
-    library's text is never passed on (it may quote the request, and the request the token)."""
-    try:
-        yield
-    except TelegramError as exc:
-        if worth_retrying_later(exc):
-            raise NotDelivered(f"Telegram did not take it ({type(exc).__name__})") from None
-        raise
 
 
 def callback_data(user_id: str, command: str) -> str | None:
@@ -104,7 +87,7 @@ class TelegramSurface:
         if resumed:  # the fragment it had streamed before the crash becomes the reply
             shown = await adapter.partials.shown(self.chat_id, self.user_id, self.update_id)
             stream.shown = [Shown(message_id, "") for message_id in shown]
-        async with delivering():
+        async with delivering("Telegram", transient):
             yield stream
         if stream.final is not None and self.kind == "group":
             adapter.group_context.add(chat_id, self.sender.id, stream.final.character_name, stream.final.text)
@@ -123,7 +106,7 @@ class TelegramSurface:
             for b in buttons
             if (data := callback_data(self.user_id, b.command))
         ]
-        async with delivering():
+        async with delivering("Telegram", transient):
             if not rows:
                 await send_text(self.adapter.app.bot, self.message.chat.id, text, self.quote)
                 return
@@ -136,7 +119,7 @@ class TelegramSurface:
 
     async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
         try:
-            async with delivering():
+            async with delivering("Telegram", transient):
                 await self.adapter.app.bot.send_voice(
                     self.message.chat.id,
                     voice=note.ogg,
@@ -153,7 +136,7 @@ class TelegramSurface:
 
     async def send_file(self, name: str, data: bytes, caption: str = "", photo: bool = False) -> None:
         bot = self.adapter.app.bot
-        async with delivering():
+        async with delivering("Telegram", transient):
             if photo:
                 await bot.send_photo(self.message.chat.id, data, caption=caption or None, filename=name)
             else:

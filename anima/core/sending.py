@@ -1,0 +1,154 @@
+"""Sending to a platform, written once for every platform: requests paced under its limits, a failure
+worth another try retried with a cap, and what is still not taken after every try turned into
+`NotDelivered` (the message stays in the inbox and is answered at the next start).
+
+A platform's sender only says which of its errors are which (`Transient`); it never loops itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+from anima.errors import NotDelivered
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_PACED_CHATS = 1024
+
+
+@dataclass(frozen=True)
+class Transient:
+    """A failure worth another try. `retry_after_s`: the platform's own wait (a rate limit);
+    None for a network error or a 5xx, retried with doubling waits."""
+
+    retry_after_s: float | None = None
+
+
+Classify = Callable[[BaseException], Transient | None]  # None: a refusal, never retried
+
+
+class Pacer:
+    """`count` per `period_s`, evenly spaced: each caller takes the next free slot, so no window of
+    `period_s` sees more than count + 1 (a token bucket of `count` would allow twice that)."""
+
+    def __init__(self, count: float, period_s: float) -> None:
+        self.interval = period_s / count
+        self._next = 0.0
+
+    async def turn(self) -> None:
+        now = asyncio.get_running_loop().time()
+        at = max(now, self._next)
+        self._next = at + self.interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+    def idle(self) -> bool:
+        return self._next <= asyncio.get_running_loop().time()
+
+
+class ChatPacers:
+    """One `Pacer` per chat (e.g. 20 messages a minute in each group), forgetting idle chats."""
+
+    def __init__(self, count: float, period_s: float) -> None:
+        self.count, self.period_s = count, period_s
+        self._chats: dict[Hashable, Pacer] = {}
+
+    def __getitem__(self, chat: Hashable) -> Pacer:
+        pacer = self._chats.get(chat)
+        if pacer is None:
+            if len(self._chats) > MAX_PACED_CHATS:  # forget chats whose next slot is already free
+                self._chats = {k: v for k, v in self._chats.items() if not v.idle()}
+            pacer = self._chats[chat] = Pacer(self.count, self.period_s)
+        return pacer
+
+
+class RetryPolicy:
+    """Tries a request until it is taken, up to `max_attempts` tries in all.
+
+    - a rate limit waits what the platform asked, then tries again: a reply is not dropped for it;
+    - a network error or 5xx is retried with doubling waits, from `first_backoff_s` up to
+      `max_backoff_s` (a timed-out send may have arrived, so a retry can duplicate it);
+    - a refusal (`classify` says None) is raised at once.
+
+    Once the bot is stopping, no wait may end later than `stop_grace_s` from then, so shutdown is
+    bounded even with the platform unreachable.
+    """
+
+    def __init__(
+        self,
+        platform: str,
+        max_attempts: int = 8,
+        first_backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        stop_grace_s: float = 10.0,
+    ) -> None:
+        self.platform = platform
+        self.max_attempts = max_attempts
+        self.first_backoff_s = first_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.stop_grace_s = stop_grace_s
+        self._retry_until = float("inf")
+
+    def stopping(self) -> None:
+        """The bot is stopping: requests in flight get `stop_grace_s` more to succeed, no longer."""
+        self._retry_until = asyncio.get_running_loop().time() + self.stop_grace_s
+
+    async def run(
+        self, call: Callable[[], Awaitable[T]], classify: Classify, what: str, max_attempts: int | None = None
+    ) -> T:
+        """`call` until it returns; `max_attempts` (1: what is worth nothing late) overrides the policy's."""
+        attempts = max_attempts or self.max_attempts
+        attempt = 1
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                transient = classify(exc)
+                if transient is None:
+                    raise
+                wait = self._wait(transient, attempt)
+                if attempt >= attempts or asyncio.get_running_loop().time() + wait > self._retry_until:
+                    raise
+                self._say(transient, what, exc, attempt, attempts, wait)
+            attempt += 1
+            await asyncio.sleep(wait)
+
+    def _wait(self, transient: Transient, attempt: int) -> float:
+        if transient.retry_after_s is not None:
+            return transient.retry_after_s + 0.1
+        return min(self.first_backoff_s * 2.0 ** (attempt - 1), self.max_backoff_s)
+
+    def _say(
+        self, transient: Transient, what: str, exc: BaseException, attempt: int, attempts: int, wait: float
+    ) -> None:
+        """Said once per request, in plain words; each later try only at DEBUG."""
+        if attempt > 1:
+            log.debug("%s failed (%s): retrying in %.1f s", what, type(exc).__name__, wait)
+        elif transient.retry_after_s is not None:
+            log.info("%s asked to slow down on %s: waiting %.1f s", self.platform, what, wait)
+        else:
+            log.info(
+                "%s is not answering (%s: %s); trying %d more times, waiting longer each time",
+                self.platform,
+                what,
+                type(exc).__name__,
+                attempts - attempt,
+            )
+
+
+@asynccontextmanager
+async def delivering(platform: str, classify: Classify) -> AsyncIterator[None]:
+    """A failure `classify` calls transient (left after every retry) becomes NotDelivered: the message
+    stays in the inbox. The library's text is never passed on (it may quote the request, and the
+    request the bot's token)."""
+    try:
+        yield
+    except Exception as exc:
+        if classify(exc) is None:
+            raise
+        raise NotDelivered(f"{platform} did not take it ({type(exc).__name__})") from None

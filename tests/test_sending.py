@@ -1,0 +1,78 @@
+"""The core's sending policy, which every platform's sender uses: what is retried, how often, and
+what becomes NotDelivered."""
+
+from __future__ import annotations
+
+import pytest
+
+from anima.core.sending import RetryPolicy, Transient, delivering
+from anima.errors import NotDelivered
+
+
+class Flaky:
+    """A request failing with `errors` in turn, then answering "taken"."""
+
+    def __init__(self, *errors: Exception) -> None:
+        self.errors = list(errors)
+        self.tries = 0
+
+    async def __call__(self) -> str:
+        self.tries += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "taken"
+
+
+def classify(exc: BaseException) -> Transient | None:
+    if isinstance(exc, TimeoutError):
+        return Transient()
+    if isinstance(exc, OverflowError):  # stands for a rate limit, with the platform's wait
+        return Transient(retry_after_s=0.0)
+    return None
+
+
+def policy(max_attempts: int = 8) -> RetryPolicy:
+    return RetryPolicy("Platform", max_attempts, first_backoff_s=0.0)
+
+
+async def test_network_errors_and_rate_limits_are_retried_until_the_request_is_taken() -> None:
+    request = Flaky(TimeoutError(), OverflowError(), TimeoutError())
+    assert await policy().run(request, classify, "send") == "taken"
+    assert request.tries == 4
+
+
+async def test_a_refusal_is_raised_at_once() -> None:
+    request = Flaky(ValueError("bad request"))
+    with pytest.raises(ValueError):
+        await policy().run(request, classify, "send")
+    assert request.tries == 1
+
+
+async def test_tries_are_capped_and_one_try_means_one() -> None:
+    request = Flaky(*[TimeoutError()] * 5)
+    with pytest.raises(TimeoutError):
+        await policy(max_attempts=3).run(request, classify, "send")
+    assert request.tries == 3
+    once = Flaky(TimeoutError())
+    with pytest.raises(TimeoutError):
+        await policy().run(once, classify, "typing", max_attempts=1)
+    assert once.tries == 1
+
+
+async def test_once_stopping_no_wait_outlasts_the_grace() -> None:
+    stopping = RetryPolicy("Platform", first_backoff_s=5.0, stop_grace_s=1.0)
+    stopping.stopping()
+    request = Flaky(TimeoutError(), TimeoutError())
+    with pytest.raises(TimeoutError):
+        await stopping.run(request, classify, "send")
+    assert request.tries == 1
+
+
+async def test_what_is_still_transient_becomes_not_delivered_without_the_librarys_text() -> None:
+    with pytest.raises(NotDelivered) as caught:
+        async with delivering("Platform", classify):
+            raise TimeoutError("https://api.example/bot123:SECRET/sendMessage timed out")
+    assert str(caught.value) == "Platform did not take it (TimeoutError)"
+    with pytest.raises(ValueError):
+        async with delivering("Platform", classify):
+            raise ValueError("refused")
