@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,6 +20,7 @@ from anima.memory.models import (
     SafetyEvent,
     SoulEntry,
     SoulProposal,
+    StoredPicture,
     Summary,
     User,
     as_utc,
@@ -74,6 +76,18 @@ def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[
             .where(col(Summary.conversation_id) == conv_id)
             .order_by(primary(Summary.id))
         ).all()
+        pictures = conn.execute(
+            select(
+                col(StoredPicture.reference),
+                col(StoredPicture.sha256),
+                col(StoredPicture.width),
+                col(StoredPicture.height),
+                col(StoredPicture.thumbnail),
+                col(StoredPicture.created_at),
+            )
+            .where(col(StoredPicture.conversation_id) == conv_id)
+            .order_by(primary(StoredPicture.id))
+        ).all()
         conversations.append(
             {
                 "character": character_id,
@@ -97,6 +111,18 @@ def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[
                 ],
                 "summaries": [
                     {"text": text, "from": _iso(start), "to": _iso(end)} for text, start, end in summaries
+                ],
+                # what is kept of the pictures they sent: the platform's reference and the thumbnail
+                "pictures": [
+                    {
+                        "reference": reference,
+                        "sha256": sha256,
+                        "width": width,
+                        "height": height,
+                        "thumbnail_jpeg_base64": base64.b64encode(thumbnail).decode("ascii"),
+                        "at": _iso(at),
+                    }
+                    for reference, sha256, width, height, thumbnail, at in pictures
                 ],
             }
         )

@@ -4,6 +4,7 @@ export holds all of it, and a forget racing a message in flight leaves nothing b
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -11,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import Connection, inspect, text
 
 from anima.app import Runtime
-from anima.core.messages import ConversationKey, Incoming
+from anima.core.messages import ConversationKey, Incoming, KeptPicture
 from anima.llm.base import GenerationRequest
 from anima.memory.inbox import Delivery, Inbox
 from anima.memory.models import utcnow
@@ -75,6 +76,8 @@ async def _fill(runtime: Runtime) -> None:
     card = runtime.characters.get("aiko")
     state = await runtime.memory.conversation(runtime.pipeline.key_for(said(LIN, ""), card), "Lin")
     await runtime.memory.add_summary(state, list(state.recent), f"Lin lives in {CANARY}.")
+    photo = KeptPicture(f"photos/{CANARY}.jpg", "ab" * 32, 640, 480, f"JPEG {CANARY}".encode())
+    await runtime.memory.keep_pictures(state, state.recent[0].id, [photo])
     evidence = tuple(m.id for m in state.recent if m.role == "user")
     source = Source("telegram", LIN_ID, "Lin", state.id)
     soul = runtime.soul
@@ -120,6 +123,9 @@ async def test_export_holds_everything_forget_deletes(any_runtime: Runtime) -> N
     assert {p["status"] for p in data["soul_proposals"]} == {"pending", "applied"}
     assert data["safety_decisions"][0]["check"] == "pii"
     assert [e["id"] for e in data["inbox"]] == ["1"]  # what she sent, not Ana's reply
+    (picture,) = [p for c in data["conversations"] for p in c["pictures"]]
+    assert picture["reference"] == f"photos/{CANARY}.jpg" and picture["width"] == 640
+    assert base64.b64decode(picture["thumbnail_jpeg_base64"]) == f"JPEG {CANARY}".encode()
     assert exported.count(CANARY) >= 6
 
 
