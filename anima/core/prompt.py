@@ -18,9 +18,9 @@ from anima.characters.card import DEFAULT_SYSTEM_PROMPT, CharacterCard
 from anima.characters.lorebook import Activation, activate, budget_order
 from anima.characters.lorebook import token_budget as lorebook_budget
 from anima.characters.macros import expand
-from anima.core.messages import ChatMessage, Role
+from anima.core.messages import ChatMessage
 from anima.core.tokens import TokenCounter
-from anima.core.untrusted import fence, strip_role_markers
+from anima.core.untrusted import LORE_NOTE, fence, strip_role_markers
 from anima.errors import PromptTooLarge
 
 # ChatML / OpenAI chat framing: about 4 tokens per message, 3 to prime the reply.
@@ -353,9 +353,11 @@ class PromptBuilder:
         if not books or room <= 0:
             return _Lore(system)
         activated = activate(books, [*(m.content for m in history), user_text])
-        limit = min(lorebook_budget(books, budget), room)
+        limit = lorebook_budget(books, budget)  # the lorebook's own budget, for its entries' text
+        wrap = await self.counter.count(fence(["."], LORE_NOTE)) - await self.counter.count(".")
         values = {"char": card.char_name, "user": user_name}
         chosen: list[tuple[Activation, str]] = []
+        blocks: set[tuple[str, int]] = set()  # each placement is one fence: its note costs once
         used = 0
         for activation in budget_order(activated):
             # lore may come from an imported card: no chat-template marker of it reaches the model
@@ -363,18 +365,20 @@ class PromptBuilder:
             if not text or (admits is not None and not admits(text)):
                 continue
             cost = await self.counter.count(text) + 1  # + the newline that joins it
-            if activation.position == "at_depth":
-                cost += PER_MESSAGE_TOKENS
-            if used + cost > limit:
+            block = (activation.position, activation.depth if activation.position == "at_depth" else 0)
+            framing = _framing(blocks | {block}, wrap)
+            if used + cost > limit or used + cost + framing > room:
                 break  # as in SillyTavern: spent in priority order, up to the first entry that overflows
             chosen.append((activation, text))
+            blocks.add(block)
             used += cost
         base = await self._cost(system)
         while True:  # counts of joined texts are not exact sums: check the real cost, drop the last if over
             lore = _Lore.of(system, chosen)
             lore.cost = await self._cost(lore.system) - base
             lore.cost += sum([await self._cost(m.content) for _, m in lore.at_depth])
-            if lore.cost <= limit or not chosen:
+            text_cost = lore.cost - wrap * lore.blocks - PER_MESSAGE_TOKENS * len(lore.at_depth)
+            if (lore.cost <= room and text_cost <= limit) or not chosen:
                 return lore
             chosen.pop()
 
@@ -386,19 +390,32 @@ class _Lore:
     system: str
     at_depth: list[tuple[int, ChatMessage]] = field(default_factory=list)
     cost: int = 0
+    blocks: int = 0  # fenced blocks: before, after, one per depth
 
     @classmethod
     def of(cls, system: str, chosen: Sequence[tuple[Activation, str]]) -> _Lore:
+        """Lore is quoted, never obeyed (anima/core/untrusted.py): each placement is one fenced block,
+        and an entry asking for a depth goes there as a fenced note, whatever role it asked to speak
+        in: no lorebook text, an imported card's included, becomes an instruction or someone's turn."""
         placed = sorted(chosen, key=lambda item: item[0].order)  # lower insertion_order goes higher
         before = [text for a, text in placed if a.position == "before_char"]
         after = [text for a, text in placed if a.position == "after_char"]
-        groups: dict[tuple[int, Role], list[str]] = {}
+        groups: dict[int, list[str]] = {}
         for a, text in placed:
             if a.position == "at_depth":
-                groups.setdefault((a.depth, a.role), []).append(text)
-        at_depth = [(depth, ChatMessage(role, "\n".join(texts))) for (depth, role), texts in groups.items()]
+                groups.setdefault(a.depth, []).append(text)
+        at_depth = [
+            (depth, ChatMessage("system", fence(lines, LORE_NOTE))) for depth, lines in groups.items()
+        ]
         at_depth.sort(key=lambda item: item[0])
-        return cls("\n".join([*before, system, *after]), at_depth)
+        framed = [fence(before, LORE_NOTE), system, fence(after, LORE_NOTE)]
+        blocks = bool(before) + bool(after) + len(at_depth)
+        return cls("\n".join(part for part in framed if part), at_depth, blocks=blocks)
+
+
+def _framing(blocks: set[tuple[str, int]], wrap: int) -> int:
+    """What the fences of the chosen placements cost beyond their entries' text."""
+    return sum(wrap + (PER_MESSAGE_TOKENS if position == "at_depth" else 0) for position, _ in blocks)
 
 
 def _soul_header(card: CharacterCard) -> str:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from anima.characters.card import CharacterCard, Lorebook, LorebookEntry
 from anima.core.messages import ChatMessage
 from anima.core.prompt import PromptBuilder
+from anima.core.untrusted import LORE_NOTE, fence
 from tests.test_prompt_budget import COUNTER, prompt_tokens
 
 PERSONA = "{{char}} is a warm illustrator who loves tea."
@@ -49,13 +50,14 @@ async def test_an_at_depth_entry_goes_before_the_last_messages() -> None:
     card = card_with(LorebookEntry(keys=["moon"], content="The moon is red.", position="at_depth", depth=1))
     messages = await build(card, ["one", "two"], "look at the moon")
     assert messages[-2:] == [
-        ChatMessage("system", "The moon is red."),
+        ChatMessage("system", fence(["The moon is red."], LORE_NOTE)),
         ChatMessage("user", "look at the moon"),
     ]
     depth_zero = card_with(
         LorebookEntry(keys=["moon"], content="Red.", position="at_depth", depth=0, role="user")
     )
-    assert (await build(depth_zero, [], "moon"))[-1] == ChatMessage("user", "Red.")
+    # quoted as lore, never as a turn of the person's: the role an entry asks for is not given
+    assert (await build(depth_zero, [], "moon"))[-1] == ChatMessage("system", fence(["Red."], LORE_NOTE))
 
 
 async def test_entries_are_placed_by_insertion_order() -> None:
