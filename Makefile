@@ -25,9 +25,10 @@ $(STAMP): pyproject.toml Makefile
 	@echo "==> ready. Call Anima as .venv/bin/anima (or run 'source .venv/bin/activate' once, then 'anima'):"
 	@echo "    .venv/bin/anima chat aiko      .venv/bin/anima --help"
 
-# The developer tools on top: pytest, hypothesis, ruff, mypy.
+# The developer tools on top (pytest, hypothesis, ruff, mypy, Playwright), and the hearing extra:
+# the suite hears voice messages for real on Telegram and Discord, so it needs the offline engine.
 $(DEV_STAMP): $(STAMP)
-	$(UV) -e '.[dev]'
+	$(UV) -e '.[dev,hearing]'
 	@touch $(DEV_STAMP)
 
 install-dev: $(DEV_STAMP)
