@@ -15,6 +15,10 @@ from tests.conftest import REPO
 CANARY = "zx-3f9a01bc77de"
 
 
+def _chunks(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
 def fullwidth(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
@@ -29,6 +33,16 @@ def fullwidth(text: str) -> str:
         "encoded: " + base64.urlsafe_b64encode(CANARY.encode()).decode().rstrip("="),
         "hex: " + CANARY.encode().hex(),
         "hex: " + " ".join(f"{b:02x}" for b in f"is {CANARY}".encode()),
+        "hex: abc" + CANARY.encode().hex(),  # starting on an odd digit
+        "bytes: " + ", ".join(f"0x{b:02x}" for b in CANARY.encode()),
+        "escaped: " + "".join(f"\\x{b:02x}" for b in CANARY.encode()),
+        "url: " + "".join(f"%{b:02X}" for b in CANARY.encode()),
+        "lines:\n" + "\n".join(_chunks(base64.b64encode(f"the marker is {CANARY}".encode()).decode(), 8)),
+        "groups: " + " ".join(_chunks(base64.b64encode(f"marker {CANARY}".encode()).decode(), 4)),
+        "backwards: " + CANARY[::-1],
+        "no-break spaces: " + "\u00a0".join(CANARY),
+        "soft hyphens: " + "\u00ad".join(CANARY),
+        "circled: ⓩⓧ-③ⓕ⑨ⓐ⓪①ⓑⓒ⑦⑦ⓓⓔ",
     ],
 )
 def test_a_disguised_canary_is_still_found(reply: str) -> None:

@@ -25,7 +25,9 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[\u3400-\u9fff]")
 _ALNUM = re.compile(r"[^a-z0-9]+")
 _NOT_WORD = re.compile(r"[\W_]+")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
-_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}[\s:]?){8,}")
+_HEX_RUN = re.compile(r"[0-9a-fA-F](?:[\s:]?[0-9a-fA-F]){15,}")
+_HEX_SPACING = re.compile(r"0x|\\x|%|[\s:,;-]", re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
 MAX_DECODED = 64  # encoded runs decoded per reply: bounded work whatever the reply holds
 
 REMINDER = (
@@ -57,21 +59,29 @@ def _char_shingles(text: str) -> set[int]:
 
 
 def _decoded_runs(text: str) -> list[str]:
-    """What base64 and hex runs in the reply decode to (as text), the first MAX_DECODED of them."""
+    """What base64 and hex runs in the reply decode to (as text), the first MAX_DECODED of them.
+
+    Runs are also looked for with the spacing a model adds dropped: lines or groups of base64, hex
+    bytes written `0x7a, 0x78`, `\\x7a`, `%7a`, and hex that starts on an odd digit."""
     found: list[str] = []
-    for match in _HEX_RUN.finditer(text):
+    hex_stream = _HEX_SPACING.sub("", text)
+    for match in [*_HEX_RUN.finditer(text), *_HEX_RUN.finditer(hex_stream)]:
         digits = re.sub(r"[\s:]", "", match.group())
-        try:
-            found.append(bytes.fromhex(digits[: len(digits) // 2 * 2]).decode("utf-8", "ignore"))
-        except ValueError:
-            pass
+        for start in (0, 1):
+            chunk = digits[start:]
+            try:
+                found.append(bytes.fromhex(chunk[: len(chunk) // 2 * 2]).decode("utf-8", "ignore"))
+            except ValueError:
+                pass
         if len(found) >= MAX_DECODED:
             return found
-    for match in _BASE64_RUN.finditer(text):
+    for match in [*_BASE64_RUN.finditer(text), *_BASE64_RUN.finditer(_SPACES.sub("", text))]:
         run = match.group().rstrip("=").replace("-", "+").replace("_", "/")
         for start in range(min(4, len(run))):  # the run may start mid-quantum
             chunk = run[start:]
-            chunk = chunk[: len(chunk) // 4 * 4]
+            if len(chunk) % 4 == 1:
+                chunk = chunk[:-1]
+            chunk += "=" * (-len(chunk) % 4)  # the last quantum counts, padded or not
             try:
                 found.append(base64.b64decode(chunk, validate=True).decode("utf-8", "ignore"))
             except (binascii.Error, ValueError):
@@ -110,11 +120,13 @@ def _compute_secret_shingles(card: CharacterCard, user_name: str) -> Secret:
 
 
 def contains_canary(text: str, canary: str) -> bool:
-    """Also spaced out, in another case, in full-width letters, or encoded in base64 or hex."""
+    """Also spaced out, in another case, in full-width letters, written backwards, or encoded in
+    base64 or hex (spaced or prefixed as a model writes them)."""
     if not canary:
         return False
     core = _ALNUM.sub("", canary.lower())
-    if canary.lower() in text.lower() or core in _ALNUM.sub("", normalised(text)):
+    stream = _ALNUM.sub("", normalised(text))
+    if canary.lower() in text.lower() or core in stream or core[::-1] in stream:
         return True
     return any(core in _ALNUM.sub("", normalised(decoded)) for decoded in _decoded_runs(text))
 
