@@ -13,17 +13,15 @@ import yarl
 from discord import app_commands
 
 from anima.app import Runtime
-from anima.bots.discord.addressing import Addressing
 from anima.bots.discord.commands import install_commands
-from anima.bots.discord.delivery import BotSender, Sender, WebhookSender
-from anima.bots.discord.surface import PLATFORM, DiscordSurface
+from anima.bots.discord.messages import PLATFORM, Addressing, chat_ids, to_attachment, to_incoming
+from anima.bots.discord.surface import DiscordSurface
 from anima.bots.discord.webhooks import PersonaWebhooks
 from anima.characters.card import CharacterCard
 from anima.commands import Context, parse
 from anima.commands.cards import install_cards, is_card_file
 from anima.config import DiscordBotSettings
 from anima.core.catch_up import CATCH_UP_MESSAGES, CatchUp, ChatMark
-from anima.core.messages import Attachment, Incoming
 from anima.core.streaming import EditPacer
 from anima.errors import AnimaError, ConfigError
 
@@ -260,42 +258,11 @@ class DiscordAdapter:
                 return
             guild = message.guild.id if message.guild else None
             taken = self.backlog.delivery(message.id, message.channel.id, guild)
-            await self.runtime.conversations.handle(_incoming(message), surface, taken)
+            await self.runtime.conversations.handle(to_incoming(message), surface, taken)
         except Exception:
             log.exception("%s: answering message %s failed", self.name, message.id)
         finally:
             self._in_flight.discard(task)
-
-    async def sender(
-        self,
-        channel: discord.abc.Messageable,
-        message: discord.Message | None,
-        card_id: str,
-        fallback: BotSender,
-    ) -> Sender:
-        """The bot's own character speaks as the bot; others through a webhook, or in bold without one."""
-        if card_id == self.own_character:
-            return BotSender(channel, fallback.http, self.mentions, message)
-        assert self.webhooks is not None
-        if getattr(channel, "guild", None) is not None and self.webhooks.allowed(channel):
-            try:
-                webhook = await self.webhooks.for_channel(channel)
-            except discord.HTTPException as exc:
-                log.warning(
-                    "%s: no webhook in %s (%s); the bot speaks", self.name, channel, type(exc).__name__
-                )
-                webhook = None
-            if webhook is not None:
-                card = self.runtime.characters.get(card_id)
-                return WebhookSender(
-                    webhook,
-                    card.name,
-                    self.settings.avatars.get(card.id),
-                    self.mentions,
-                    channel if isinstance(channel, discord.Thread) else None,
-                    on_gone=lambda: self.webhooks.forget(channel) if self.webhooks else None,
-                )
-        return fallback
 
     # -- slash commands and buttons, made from anima.commands' table -------------------------
 
@@ -314,24 +281,24 @@ class DiscordAdapter:
     def _context(
         self, surface: DiscordSurface, args: str, files: list[discord.Attachment], card: CharacterCard
     ) -> Context:
-        parent = getattr(surface.channel, "parent_id", None)
+        chats = chat_ids(surface.channel)
+        attachments = tuple(to_attachment(a) for a in files)
         return Context(
             self.runtime.commands,
             surface,
             card,
             args,
-            tuple(_attachment(a) for a in files),
+            attachments,
             "",
             self.own_character,
-            parent_chat=str(parent) if parent else None,
+            parent_chat=chats[1] if len(chats) > 1 else None,
             guild_id=surface.guild_id,
         )
 
     async def _here(self, surface: DiscordSurface) -> CharacterCard:
         """The character that answers in the channel unless addressed by name or reply."""
-        parent = getattr(surface.channel, "parent_id", None)
-        chats = [surface.chat_id, *([str(parent)] if parent else [])]
-        return await self.runtime.conversations.preferences.character(PLATFORM, chats, "", self.own_character)
+        preferences = self.runtime.conversations.preferences
+        return await preferences.character(PLATFORM, chat_ids(surface.channel), "", self.own_character)
 
     # -- the backlog after a start (anima.core.catch_up) ------------------------------------------
 
@@ -371,29 +338,3 @@ class DiscordAdapter:
             if message.guild is None and any(is_card_file(a.filename) for a in message.attachments):
                 continue  # a card sent to install is not a message to answer again
             await self._receive(message)
-
-
-def _attachment(attachment: discord.Attachment, voice_message: bool = False) -> Attachment:
-    """An attachment as the core sees it; an audio one is heard (anima/hearing), a voice message's
-    (flag IS_VOICE_MESSAGE) as "voice"."""
-    mime = attachment.content_type or ""
-    kind = mime.split("/")[0] if mime.split("/")[0] in ("image", "audio", "video") else "file"
-    kind = "voice" if voice_message and kind == "audio" else kind
-    return Attachment(kind, attachment.url, attachment.filename, mime, attachment.size)
-
-
-def _incoming(message: discord.Message) -> Incoming:
-    """The message as it came; the surface's `addressed` decides the character and the text."""
-    reference = message.reference
-    return Incoming(
-        platform=PLATFORM,
-        chat_id=str(message.channel.id),
-        user_id=str(message.author.id),
-        display_name=message.author.display_name,
-        text=message.content,
-        message_id=str(message.id),
-        reply_to=str(reference.message_id) if reference and reference.message_id else None,
-        is_private=message.guild is None,
-        guild_id=str(message.guild.id) if message.guild else None,
-        attachments=tuple(_attachment(a, message.flags.voice) for a in message.attachments),
-    )

@@ -1,36 +1,22 @@
-"""Who sends a reply on Discord (the bot, or a webhook under the character's name) and its messages
-for a streamed reply: 2000-character pieces, safe mentions; then, with voice on, its voice note."""
+"""Discord messages out, for a streamed reply: who sends them (the bot, or a channel webhook under
+the character's name), in 2000-character pieces that ping nobody; then, with voice on, its voice note."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import discord
 
 from anima.bots.discord.voice import post_voice_message, voice_file
 from anima.core.messages import Reply
+from anima.core.surface import SpokenNote
 from anima.core.text import split_markdown
-from anima.voice import VoiceNote
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 2000  # characters in one Discord message
-
-
-class Sender(Protocol):
-    """One identity a character speaks with in one channel."""
-
-    prefix: str  # put before the reply's text (the bold name when the bot speaks for another character)
-
-    async def send(self, text: str, first: bool) -> Any:
-        """Post a new message; `first` is the reply's first piece. Returns something with `edit`."""
-
-    async def edit(self, sent: Any, text: str) -> None: ...
-
-    async def send_voice(self, note: VoiceNote) -> None:
-        """Post a voice note (after the text, if any). Raises discord.HTTPException when refused."""
 
 
 class BotSender:
@@ -57,7 +43,7 @@ class BotSender:
     async def edit(self, sent: discord.Message, text: str) -> None:
         await sent.edit(content=text, allowed_mentions=self.mentions)
 
-    async def send_voice(self, note: VoiceNote) -> None:
+    async def send_voice(self, note: SpokenNote) -> None:
         """A native voice message; an OGG file where Discord refuses one (no Send Voice Messages
         permission) or when the bot speaks for another character, whose name a voice message cannot show."""
         if not self.prefix and self._may_send_voice_messages():
@@ -109,7 +95,7 @@ class WebhookSender:
     async def edit(self, sent: discord.WebhookMessage, text: str) -> None:
         await sent.edit(content=text, allowed_mentions=self.mentions)
 
-    async def send_voice(self, note: VoiceNote) -> None:
+    async def send_voice(self, note: SpokenNote) -> None:
         """An OGG file under the character's name: webhooks may not post voice messages (Execute Webhook
         takes no IS_VOICE_MESSAGE flag), and the bot posting one would lose the character's identity."""
         await self._post(file=voice_file(note))
@@ -129,17 +115,14 @@ class WebhookSender:
             raise
 
 
-def render_final(reply: Reply) -> str:
-    """The reply's text with what the user should know about it as small print underneath."""
-    notes = "".join(f"\n-# {note}" for note in reply.notices)
-    return reply.text + notes
+Sender = BotSender | WebhookSender  # one identity a character speaks with in one channel
 
 
 class DiscordPosts:
     """A channel's messages for a streamed reply (anima.core.streaming), by the character's sender.
     When the first send through a webhook is refused (deleted meanwhile), the bot speaks instead."""
 
-    def __init__(self, sender: Sender, fallback: Sender | None = None) -> None:
+    def __init__(self, sender: Sender, fallback: BotSender | None = None) -> None:
         self.sender, self.fallback = sender, fallback
         self.posted = False
 
@@ -147,16 +130,15 @@ class DiscordPosts:
         return split_markdown(self.sender.prefix + text.strip(), MESSAGE_LIMIT) if text.strip() else []
 
     def render(self, reply: Reply) -> str:
-        return render_final(reply)
+        """The reply's text with what the person should know about it as small print underneath."""
+        return reply.text + "".join(f"\n-# {note}" for note in reply.notices)
 
     async def post(self, text: str, first: bool, final: bool) -> Any:
         try:
             sent = await self.sender.send(text, first)
         except (discord.NotFound, discord.Forbidden):
-            if self.posted or self.fallback is None:
+            if not self._fall_back():
                 raise
-            log.warning("the webhook was refused; the bot speaks for the character itself")
-            self.sender, self.fallback = self.fallback, None
             sent = await self.sender.send(self.sender.prefix + text, first)
         self.posted = True
         return sent
@@ -169,13 +151,19 @@ class DiscordPosts:
         with contextlib.suppress(discord.NotFound):
             await sent.delete()
 
-    async def send_voice(self, note: VoiceNote) -> None:
+    async def send_voice(self, note: SpokenNote) -> None:
         """The reply's voice note, by whoever spoke its text (or would have)."""
         try:
             await self.sender.send_voice(note)
         except (discord.NotFound, discord.Forbidden):
-            if self.posted or self.fallback is None:
+            if not self._fall_back():
                 raise
-            log.warning("the webhook was refused; the bot sends the character's voice note itself")
-            self.sender, self.fallback = self.fallback, None
             await self.sender.send_voice(note)
+
+    def _fall_back(self) -> bool:
+        """The webhook was refused before anything was posted through it: the bot speaks instead."""
+        if self.posted or self.fallback is None:
+            return False
+        log.warning("the webhook was refused; the bot speaks for the character itself")
+        self.sender, self.fallback = self.fallback, None
+        return True

@@ -9,12 +9,12 @@ import io
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import discord
 
-from anima.bots.discord.delivery import MESSAGE_LIMIT, BotSender, DiscordPosts
+from anima.bots.discord.delivery import MESSAGE_LIMIT, BotSender, DiscordPosts, Sender, WebhookSender
+from anima.bots.discord.messages import PLATFORM
 from anima.core.messages import Attachment, Incoming, ReplyStream
 from anima.core.streaming import EditedReply, showing_while
 from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "discord"
 TYPING_EVERY_S = 8.0  # Discord shows "typing" for 10 s after each trigger
 NOT_YOURS = "This button is for the person who asked."
 TYPING_AFTER_S = 0.3  # a reply that starts sooner needs no indicator (and saves a request)
@@ -68,25 +67,41 @@ class DiscordSurface:
         self.private_answers = interaction is not None  # ephemeral answers to a slash command
         self._files = {a.url: a for a in (message.attachments if message else files or [])}
         self.card_id = adapter.own_character  # who speaks here (set by `addressed`)
+        self._posts: DiscordPosts | None = None  # the reply's, once it streams
 
     async def addressed(self, message: Incoming) -> Incoming | None:
         assert self.message is not None and self.adapter.addressing is not None
-        found = await self.adapter.addressing.resolve(self.message)
-        if found is None:
-            return None
-        self.card_id = found.character_id
-        return replace(
-            message, character_id=found.character_id, text=found.text, mentions_bot=found.mentioned
-        )
+        found = await self.adapter.addressing.resolve(self.message, message)
+        if found is not None and found.character_id:
+            self.card_id = found.character_id
+        return found
 
     @asynccontextmanager
     async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
-        card = self.adapter.runtime.characters.get(self.card_id)
-        fallback = BotSender(self.channel, self._http(), self.adapter.mentions, self.message, name=card.name)
-        sender = await self.adapter.sender(self.channel, self.message, card.id, fallback)
-        self._posts = DiscordPosts(sender, fallback)
+        self._posts = DiscordPosts(*await self._senders())
         async with delivering():
             yield EditedReply(self._posts, self.adapter.pacer, self.chat_id)
+
+    async def _senders(self) -> tuple[Sender, BotSender | None]:
+        """Who sends the reply, and who instead when that is refused: the bot's own character speaks
+        as the bot; another through the channel's webhook, else as the bot with its name in bold."""
+        adapter, card = self.adapter, self.adapter.runtime.characters.get(self.card_id)
+        if card.id == adapter.own_character:
+            return self._bot(reply=True), None
+        fallback, webhooks = self._bot(card.name, reply=True), adapter.webhooks
+        assert webhooks is not None  # made at start, before any message
+        webhook = await webhooks.for_channel(self.channel)
+        if webhook is None:
+            return fallback, None
+        avatar = adapter.settings.avatars.get(card.id)
+        thread = self.channel if isinstance(self.channel, discord.Thread) else None
+        gone = lambda: webhooks.forget(self.channel)  # noqa: E731  # deleted: the next reply makes a new one
+        return WebhookSender(webhook, card.name, avatar, adapter.mentions, thread, gone), fallback
+
+    def _bot(self, name: str | None = None, reply: bool = False) -> BotSender:
+        assert self.adapter.client is not None
+        message = self.message if reply else None
+        return BotSender(self.channel, self.adapter.client.http, self.adapter.mentions, message, name)
 
     def showing(self, action: Action = "typing") -> AbstractAsyncContextManager[None]:
         async def show() -> None:
@@ -125,16 +140,14 @@ class DiscordSurface:
             await response.send_message(text, ephemeral=private, allowed_mentions=mentions, view=view)
 
     async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
-        posts: DiscordPosts | None = getattr(self, "_posts", None)
+        if self._posts is None:  # not a reply's note: the bot sends it, naming another character
+            own = self.card_id == self.adapter.own_character
+            self._posts = DiscordPosts(
+                self._bot(None if own else self.adapter.runtime.characters.get(self.card_id).name)
+            )
         try:
             async with delivering():
-                if posts is not None:  # a reply's note, by whoever spoke its text
-                    await posts.send_voice(note)  # type: ignore[arg-type]  # a VoiceNote
-                else:
-                    card = self.adapter.runtime.characters.get(self.card_id)
-                    name = None if card.id == self.adapter.own_character else card.name
-                    sender = BotSender(self.channel, self._http(), self.adapter.mentions, name=name)
-                    await sender.send_voice(note)  # type: ignore[arg-type]  # a VoiceNote
+                await self._posts.send_voice(note)  # a reply's note goes by whoever spoke its text
                 if caption and self.interaction is not None:
                     await self._answer(caption, False, discord.utils.MISSING)
         except discord.HTTPException as exc:
@@ -178,10 +191,6 @@ class DiscordSurface:
             return NotFetched(f"{name} is over {max_bytes:,} bytes, the most a file may have here")
         return data
 
-    def _http(self) -> discord.http.HTTPClient:
-        assert self.adapter.client is not None
-        return self.adapter.client.http
-
 
 class ButtonsView(discord.ui.View):
     """Buttons under a text; only the person who was asked can press them, and a press runs the
@@ -197,9 +206,7 @@ class ButtonsView(discord.ui.View):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.user_id:
-            await interaction.response.send_message(
-                "This button is for the person who asked.", ephemeral=True
-            )
+            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
             return False
         return True
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import discord
 
-from anima.voice import VoiceNote
+from anima.core.surface import SpokenNote
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +23,14 @@ IS_VOICE_MESSAGE = 1 << 13
 FILENAME = "voice-message.ogg"
 
 
-def voice_file(note: VoiceNote) -> discord.File:
+def voice_file(note: SpokenNote) -> discord.File:
     return discord.File(io.BytesIO(note.ogg), FILENAME)
 
 
 async def post_voice_message(
     http: discord.http.HTTPClient,
     channel_id: int,
-    note: VoiceNote,
+    note: SpokenNote,
     mentions: discord.AllowedMentions,
     reference: discord.MessageReference | None = None,
 ) -> Any:
@@ -48,7 +48,7 @@ async def post_voice_message(
     file = voice_file(note)
     form: list[dict[str, Any]] = [
         {"name": "payload_json", "value": json.dumps(payload)},
-        {"name": "files[0]", "value": file.fp, "filename": FILENAME, "content_type": note.mime},
+        {"name": "files[0]", "value": file.fp, "filename": FILENAME, "content_type": "audio/ogg"},
     ]
     route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
     # `files` lets discord.py rewind the file before each retry.

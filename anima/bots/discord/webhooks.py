@@ -34,17 +34,22 @@ class PersonaWebhooks:
         return home is not None and home.permissions_for(home.guild.me).manage_webhooks
 
     async def for_channel(self, channel: object) -> discord.Webhook | None:
-        """Our webhook for `channel`, created when missing; None without the Manage Webhooks permission."""
+        """Our webhook for `channel`, created when missing; None without the Manage Webhooks permission
+        (a DM has none) or when Discord refuses it (then the bot speaks for the character)."""
         home = webhook_home(channel)
         if home is None or not self.allowed(home):
             return None
         async with self._locks.setdefault(home.id, asyncio.Lock()):
-            webhook = await self._find(home)
-            if webhook is None:
-                webhook = await home.create_webhook(
-                    name=WEBHOOK_NAME, reason="Anima characters speak through it"
-                )
-                self._by_channel[home.id] = webhook
+            try:
+                webhook = await self._find(home)
+                if webhook is None:
+                    webhook = await home.create_webhook(
+                        name=WEBHOOK_NAME, reason="Anima characters speak through it"
+                    )
+            except discord.HTTPException as exc:
+                log.warning("no webhook in %s (%s); the bot speaks", channel, type(exc).__name__)
+                return None
+            self._by_channel[home.id] = webhook
             return webhook
 
     async def is_ours(self, channel: object, webhook_id: int) -> bool:

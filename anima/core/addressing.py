@@ -1,0 +1,88 @@
+"""Whether the bot answers a message in a group, and which character does: the rules, written once
+over what an adapter read from its platform (a mention of the bot, the message replied to, a binding).
+
+Always in private chats; in a group when the bot is mentioned, when the message replies to one of
+its characters, or when an admin bound a character to the chat. Other bots are answered only when
+allow-listed, and at most MAX_BOT_TURNS times in a row before a person speaks, so that two bots
+never loop. Which character: the one replied to, else the one whose name opens the message, else
+the one bound to the chat, else the bot's own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Hashable
+from functools import lru_cache
+
+from anima.characters.library import CharacterLibrary
+from anima.errors import AnimaError
+
+MAX_BOT_TURNS = 3  # answers in a row to allow-listed bots in one chat, before a person must speak
+SEEN_MESSAGES = 10_000  # ids remembered to answer a message once even if the platform replays it
+
+
+class Arrivals:
+    """What is decided as messages arrive, before any await (so that handling them concurrently
+    cannot reorder it): a message the platform replays is dropped, and bots take turns."""
+
+    def __init__(self, allow_bots: set[Hashable]) -> None:
+        self.allow_bots = allow_bots
+        self._seen: OrderedDict[Hashable, None] = OrderedDict()
+        self._bot_turns: dict[Hashable, int] = {}
+
+    def admit(self, message_id: Hashable, chat: Hashable, author: Hashable, from_bot: bool) -> bool:
+        """False for a message seen already, for a bot not allow-listed, and for one past its turns."""
+        if message_id in self._seen:
+            return False
+        self._seen[message_id] = None
+        if len(self._seen) > SEEN_MESSAGES:
+            self._seen.popitem(last=False)
+        if not from_bot:
+            self._bot_turns.pop(chat, None)  # a person spoke: bots may be answered again
+            return True
+        turns = self._bot_turns.get(chat, 0)
+        if author not in self.allow_bots or turns >= MAX_BOT_TURNS:
+            return False
+        self._bot_turns[chat] = turns + 1
+        return True
+
+
+def who_answers(
+    characters: CharacterLibrary,
+    own: str,
+    text: str,
+    *,
+    private: bool,
+    mentioned: bool,
+    replied: str | None,
+    bound: str | None,
+) -> str | None:
+    """The id of the character answering `text`, or None when the bot stays quiet. `replied`: the
+    character whose message it replies to; `bound`: the one bound to the chat; `own`: the bot's."""
+    if not (private or mentioned or replied or bound):
+        return None
+    return replied or named(characters, text) or bound or own
+
+
+def named(characters: CharacterLibrary, text: str) -> str | None:
+    """The character whose name opens the message ("Grimble, what do you think?")."""
+    names = tuple(sorted({n for c in characters.cards.values() for n in (c.id, c.name)}, key=len))
+    match = _opening_name(names).match(text)
+    return known(characters, match.group(1)) if match else None
+
+
+def known(characters: CharacterLibrary, name: str | None) -> str | None:
+    """The id of the card called `name` (id or display name), None if there is none (any more)."""
+    if not name:
+        return None
+    try:
+        return characters.get(name).id
+    except AnimaError:
+        return None
+
+
+@lru_cache(maxsize=8)  # the names change only when cards are installed or removed
+def _opening_name(names: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(n) for n in reversed(names))  # the longest first
+    return re.compile(rf"^\W*(?:hey\s+|hi\s+)?({alternatives})\b", re.IGNORECASE)
