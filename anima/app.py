@@ -12,6 +12,7 @@ from anima.characters.reload import CardWatcher
 from anima.commands import Commands
 from anima.config import Settings
 from anima.core.admission import Admission
+from anima.core.casts import Casts
 from anima.core.conversations import Conversations
 from anima.core.ordering import ConversationLocks, SharedLocks
 from anima.core.pipeline import Pipeline
@@ -59,6 +60,7 @@ class Runtime:
             listener,
             seer,
             self.selfies,
+            Casts(settings.casts, self.characters),
         )
         self.conversations.shared = self.shared_locks is not None
         self.commands = Commands(

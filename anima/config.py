@@ -171,6 +171,35 @@ class DiscordBotSettings(_Strict):
         return self
 
 
+CastStrategy = Literal["natural", "list", "pooled", "manual"]
+
+
+class CastSettings(_Strict):
+    """Several characters on one stage: a group chat where the members take turns (docs/casts.md)."""
+
+    # "telegram:-1001234567890" (the group's id) or "discord:CHANNEL_ID"
+    chat: str = Field(pattern=r"^(telegram|discord):-?\d{1,20}$")
+    members: list[str] = Field(min_length=2, max_length=16)  # card ids
+    # natural: who is addressed, then talkativeness; list: each in order; pooled: each once before
+    # repeats; manual: only who is addressed
+    strategy: CastStrategy = "natural"
+    max_bot_turns: int = Field(3, ge=1, le=20)  # member messages in a row, then a person must speak
+
+    @property
+    def platform(self) -> str:
+        return self.chat.partition(":")[0]
+
+    @property
+    def chat_id(self) -> str:
+        return self.chat.partition(":")[2]
+
+    @model_validator(mode="after")
+    def _members_differ(self) -> CastSettings:
+        if len(set(self.members)) != len(self.members):
+            raise ValueError(f"members: a character is named twice in {self.members}")
+        return self
+
+
 class BotsSettings(_Strict):
     telegram: list[TelegramBotSettings] = Field(default_factory=list)
     discord: list[DiscordBotSettings] = Field(default_factory=list)
@@ -312,6 +341,7 @@ class Settings(_Strict):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     bots: BotsSettings = Field(default_factory=BotsSettings)
+    casts: list[CastSettings] = Field(default_factory=list, max_length=1000)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     stt: SttSettings = Field(default_factory=SttSettings)
     images: ImagesSettings = Field(default_factory=ImagesSettings)
@@ -325,6 +355,14 @@ class Settings(_Strict):
     shutdown_grace_s: float = Field(7.0, ge=0)
 
     source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _one_cast_per_chat(self) -> Settings:
+        chats = [cast.chat for cast in self.casts]
+        twice = sorted({chat for chat in chats if chats.count(chat) > 1})
+        if twice:
+            raise ValueError(f"casts: {twice[0]} has two casts; give each chat one")
+        return self
 
     @model_validator(mode="after")
     def _stt_backend_exists(self) -> Settings:

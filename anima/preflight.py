@@ -38,6 +38,8 @@ def check_start(settings: Settings) -> CharacterLibrary:
                         "is empty: set the bot's token (e.g. ${TOKEN_VARIABLE})",
                     )
                 )
+    for i, cast in enumerate(settings.casts):
+        bound += [(["casts", i, "members", j], member) for j, member in enumerate(cast.members)]
     for loc, name in bound:
         try:
             library.get(name)

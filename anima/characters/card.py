@@ -44,6 +44,20 @@ CardText = Annotated[str, Field(max_length=MAX_TEXT)]
 Key = Annotated[str, Field(max_length=MAX_KEY_CHARS)]
 
 
+DEFAULT_TALKATIVENESS = 0.5  # SillyTavern's
+
+
+def tavern_talkativeness(value: Any) -> float | None:
+    """SillyTavern's talkativeness (a number, or one as text: "0.5"); None when neither, or not in 0-1."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if 0 <= number <= 1 else None
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -207,7 +221,9 @@ class CharacterCard(_Strict):
     backstory: CardText = ""
     rules: list[CardText] = Field(default_factory=list)
     greeting: list[str]  # V2 first_mes, then alternate_greetings
-    group_greetings: list[str] | None = None  # V3 group_only_greetings
+    group_greetings: list[str] | None = None  # V3 group_only_greetings: said when a cast starts in a chat
+    # how readily it speaks up in a cast (0-1; SillyTavern's extensions.talkativeness, default 0.5)
+    talkativeness: float | None = Field(None, ge=0, le=1)
     example_dialogue: list[ExampleExchange] = Field(default_factory=list)  # V2 mes_example, parsed
     mes_example: CardText | None = (
         None  # V2 example text kept as written when it does not parse into exchanges
@@ -251,6 +267,14 @@ class CharacterCard(_Strict):
     def char_name(self) -> str:
         """What {{char}} stands for: the V3 nickname when there is one."""
         return self.nickname or self.name
+
+    @property
+    def speaks_up(self) -> float:
+        """Its talkativeness: the card's own, else SillyTavern's as imported (in extensions), else 0.5."""
+        if self.talkativeness is not None:
+            return self.talkativeness
+        imported = tavern_talkativeness(self.extensions.get("talkativeness"))
+        return DEFAULT_TALKATIVENESS if imported is None else imported
 
     @property
     def all_lorebooks(self) -> list[Lorebook]:

@@ -18,7 +18,14 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from anima.characters.card import DEFAULT_SYSTEM_PROMPT, MAX_TEXT, CharacterCard, ExampleExchange, Lorebook
+from anima.characters.card import (
+    DEFAULT_SYSTEM_PROMPT,
+    MAX_TEXT,
+    CharacterCard,
+    ExampleExchange,
+    Lorebook,
+    tavern_talkativeness,
+)
 from anima.characters.limits import check_entry_count
 from anima.characters.lorebook import split_decorators
 from anima.errors import ConfigError
@@ -229,6 +236,10 @@ def _card_fields(
             out[key] = anima.pop(key)
         if not anima:
             del extensions["anima"]
+    talkativeness = extensions.get("talkativeness")
+    if isinstance(talkativeness, str) and tavern_talkativeness(talkativeness) is not None:
+        if format(float(talkativeness), "g") == talkativeness:  # as SillyTavern writes it: exported so again
+            out["talkativeness"] = float(extensions.pop("talkativeness"))
     out["extensions"] = extensions
     # V3 additions, kept when the source has them (a V1/V2 card may carry them too)
     out["nickname"] = f.optional("nickname", lambda v: isinstance(v, str))
@@ -350,6 +361,8 @@ def card_to_tavern(
     """Our card as a V2 or V3 card object (JSON-ready)."""
     greeting = list(card.greeting)
     extensions = dict(card.extensions)
+    if card.talkativeness is not None:  # where SillyTavern reads it, as text as it writes it
+        extensions["talkativeness"] = format(card.talkativeness, "g")
     anima = card.model_dump(include=set(ANIMA_ONLY), exclude_defaults=True, mode="json")
     if anima:
         extensions["anima"] = {**extensions.get("anima", {}), **anima}

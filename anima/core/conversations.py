@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 from collections.abc import Callable, Hashable
 from dataclasses import replace
@@ -19,7 +20,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from anima.characters.card import CharacterCard
+from anima.characters.macros import expand
 from anima.core.admission import Refused, answer_refused
+from anima.core.casts import Casts, Stage
 from anima.core.messages import DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
 from anima.core.pipeline import Pipeline
@@ -82,6 +85,7 @@ class Conversations:
         listener: Listener | None = None,
         seer: Seer | None = None,
         photographer: Photographer | None = None,
+        casts: Casts | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.preferences = preferences
@@ -89,6 +93,7 @@ class Conversations:
         self.listener = listener
         self.seer = seer
         self.photographer = photographer
+        self.casts = casts or Casts([], pipeline.characters)  # several characters on one stage
         self.inbox = Inbox(pipeline.memory, owner=f"{socket.gethostname()}:{os.getpid()}")
         self.shared = False  # several processes on one database (Runtime sets it with PostgreSQL)
         self.on_forget: list[Callable[[str, str], None]] = []  # (platform, user): drop what adapters cache
@@ -149,15 +154,93 @@ class Conversations:
                 return await self._busy(place, message, surface, person, delivery)
             async with place, self._order.hold(person):
                 addressed = await surface.addressed(message)
+                stage = None if message.is_private else self.casts.stage(message.platform, message.chat_id)
+                if stage is not None:
+                    return await self._scene(stage, message, addressed, surface, delivery)
                 if addressed is None:  # chatter: nothing to answer
-                    if delivery is not None and _id(delivery) in self._fresh | self._resuming:
-                        await self.answered(delivery)
+                    await self._unanswered(delivery)
                     return None
-                persona = await self.preferences.persona(addressed.platform, addressed.user_id)
-                if persona is not None:  # how the person asked characters to see them (/persona)
-                    name = persona.name or addressed.display_name
-                    addressed = replace(addressed, display_name=name, persona=persona.description)
-                return await self._turn(addressed, surface, delivery)
+                return await self._turn(await self._as_seen(addressed), surface, delivery)
+
+    async def _as_seen(self, message: Incoming) -> Incoming:
+        """The message with the name and description the person asked characters to see (/persona)."""
+        persona = await self.preferences.persona(message.platform, message.user_id)
+        if persona is None:
+            return message
+        name = persona.name or message.display_name
+        return replace(message, display_name=name, persona=persona.description)
+
+    async def _unanswered(self, delivery: Delivery | None) -> None:
+        """A claimed message that gets no answer: marked answered, it was read."""
+        if delivery is not None and _id(delivery) in self._fresh | self._resuming:
+            await self.answered(delivery)
+
+    # -- casts: several characters on one stage (anima/core/casts.py) --------------------------------
+
+    async def _scene(
+        self,
+        stage: Stage,
+        message: Incoming,
+        addressed: Incoming | None,
+        surface: Surface,
+        delivery: Delivery | None,
+    ) -> Reply | None:
+        """A person spoke where a cast plays: the members answer, one after another as the strategy
+        names them (each reading what the others said), until it names nobody or `max_bot_turns`.
+        Every message is for the cast, addressed to one bot or not; heard by several bots of the
+        cast (one per member on Telegram), it is played once."""
+        if not stage.first_hearing(message.message_id):
+            await self._unanswered(delivery)
+            return None
+        called = addressed.character_id if addressed is not None and addressed.mentions_bot else None
+        line = await self._as_seen(addressed or message)
+        async with stage.lock:
+            voices = self.casts.voices(stage, surface)
+            members = self.casts.members(stage, list(voices))
+            await self._greet(stage, members, voices, line.display_name)
+            stage.heard(line.display_name, line.text)
+            reply, taken = None, delivery
+            while (member := stage.next_speaker(members, line.text, called)) is not None:
+                turn = replace(line, character_id=member, chat_context=stage.context(), is_private=False)
+                reply = await self._turn(turn, voices[member], taken)
+                taken = called = None  # the person's message is answered by the first member
+                if reply is None or reply.failed:
+                    break
+                stage.said(member, reply.character_name, reply.text)
+                line = Incoming(  # the next member answers this member's line
+                    message.platform,
+                    message.chat_id,
+                    f"cast:{member}",
+                    reply.character_name,
+                    reply.text,
+                    is_private=False,
+                    guild_id=message.guild_id,
+                )
+        await self._unanswered(taken)
+        return reply
+
+    async def _greet(
+        self, stage: Stage, members: list[CharacterCard], voices: dict[str, Surface], person: str
+    ) -> None:
+        """The first time a cast plays in a chat, each member says one of its group greetings (or
+        its greeting), once per chat (remembered with the chat's preferences)."""
+        if stage.greeted:
+            return
+        stage.greeted = True
+        platform, chat_id = stage.cast.platform, stage.cast.chat_id
+        if await self.preferences.cast_greeted(platform, chat_id):
+            return
+        await self.preferences.set_cast_greeted(platform, chat_id)
+        for card in members:
+            greetings = card.group_greetings or card.greeting
+            text = expand(random.choice(greetings), {"char": card.char_name, "user": person})
+            try:
+                async with voices[card.id].replying() as stream:
+                    await stream.finish(Reply(text, card.id, card.name))
+            except Exception:  # a greeting lost is no reason to leave the person unanswered
+                log.exception("%s: %s's greeting in %s failed", platform, card.id, chat_id)
+                continue
+            stage.said(card.id, card.name, text)  # no turn: the person's line comes next
 
     async def _busy(
         self,

@@ -23,6 +23,7 @@ CACHE_S = 60.0
 MAX_CACHED = 50_000
 VOICE_KEY = "voice"  # per chat × person: True when they want voice replies
 PERSONA_KEY = "persona"  # per person, in no chat ("")
+CAST_GREETED_KEY = "cast_greeted"  # per chat: its cast said its greetings there
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,12 @@ class ChatPreferences:
 
     async def set_voice(self, platform: str, chat_id: str, user_id: str, on: bool) -> None:
         await self._set(platform, chat_id, VOICE_KEY, on, user_id)
+
+    async def cast_greeted(self, platform: str, chat_id: str) -> bool:
+        return bool(await self._get(platform, chat_id, CAST_GREETED_KEY))
+
+    async def set_cast_greeted(self, platform: str, chat_id: str) -> None:
+        await self._set(platform, chat_id, CAST_GREETED_KEY, True)
 
     async def persona(self, platform: str, user_id: str) -> Persona | None:
         value = await self._get(platform, "", PERSONA_KEY, user_id)

@@ -248,3 +248,19 @@ def test_a_name_in_another_script_falls_back_to_the_file_name_for_the_id(cards: 
 def test_any_text_survives_the_yaml_card_file(text: str) -> None:
     card = CharacterCard(name="X", description=text, greeting=[text, "b"], scenario=text + "\n")
     assert dump_card_yaml(card)  # raises if the YAML would not read back as the same card
+
+
+def test_sillytaverns_talkativeness_is_the_cards_and_goes_back_where_it_came_from(cards: Path) -> None:
+    source = v2_card()
+    source["data"]["extensions"]["talkativeness"] = "0.8"
+    card = imported(cards, source)
+    assert (card.talkativeness, card.speaks_up, "talkativeness" in card.extensions) == (0.8, 0.8, False)
+    assert json.loads(export_card(card, "v2", cards)) == source
+
+
+def test_a_talkativeness_written_unusually_is_kept_as_written_and_still_read(cards: Path) -> None:
+    source = v2_card()
+    source["data"]["extensions"]["talkativeness"] = 0.25  # a number, not SillyTavern's text
+    card = imported(cards, source)
+    assert (card.talkativeness, card.speaks_up) == (None, 0.25)
+    assert json.loads(export_card(card, "v2", cards)) == source

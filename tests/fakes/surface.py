@@ -39,6 +39,8 @@ class RecordedStream:
             raise NotDelivered("the fake chat is unreachable")
         self.chat.shown.append(Shown("reply", reply.text))
         self.chat.replies.append(reply)
+        if self.chat.room is not None:
+            self.chat.room.append((reply.character_id, reply.text))
 
 
 @dataclass
@@ -60,6 +62,7 @@ class FakeSurface:
     replies: list[Reply] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     resumed: list[bool] = field(default_factory=list)  # `replying(resumed)` per reply
+    room: list[tuple[str, str]] | None = None  # shared by several surfaces: (character id, text) in order
 
     def texts(self) -> list[str]:
         return [s.text for s in self.shown]
