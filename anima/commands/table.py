@@ -7,7 +7,7 @@ Adding a command is one function (a Context in, an Answer out) and one row here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,8 +15,9 @@ from anima.commands import chat, images, safety, sing, soul
 from anima.commands.context import Context
 from anima.config import LLMSettings
 from anima.core.conversations import Conversations
+from anima.core.messages import Attachment
 from anima.core.preferences import ChatPreferences
-from anima.core.surface import Answers, Text, deliver
+from anima.core.surface import Answers, Surface, Text, deliver
 from anima.errors import AnimaError
 from anima.hearing import HearingService
 from anima.seeing import Selfies
@@ -121,6 +122,25 @@ class Commands:
         self.on_forget = conversations.on_forget
         self.singer = Singer(voice)
         self.selfies = selfies  # None: pictures are not made here
+
+    async def context(
+        self,
+        surface: Surface,
+        args: str = "",
+        attachments: tuple[Attachment, ...] = (),
+        *,
+        default: str,
+        chats: Sequence[str] = (),
+        bot_key: str = "",
+        guild_id: str | None = None,
+    ) -> Context:
+        """A command's context in `surface`'s chat, with the character answering there: the one bound
+        to the first of `chats` that has one (a thread, then its channel; by default the chat), else
+        `default`."""
+        chats = list(chats) or [surface.chat_id]
+        card = await self.preferences.character(surface.platform, chats, bot_key, default)
+        parent = chats[1] if len(chats) > 1 else None
+        return Context(self, surface, card, args, attachments, bot_key, default, parent, guild_id)
 
     async def answer(self, name: str, ctx: Context) -> Answers:
         """What command `name` answers; an unknown one or a refusal is a text too."""

@@ -41,8 +41,9 @@ class ChatMark:
 class CatchUp:
     """One bot's backlog: found in the inbox before it connects, read once the platform is ready."""
 
-    def __init__(self, inbox: Inbox, platform: str, bot_id: str, name: str) -> None:
-        self.inbox, self.platform, self.bot_id, self.name = inbox, platform, bot_id, name
+    def __init__(self, inbox: Inbox, platform: str) -> None:
+        self.inbox, self.platform = inbox, platform
+        self.bot_id = self.name = ""  # known once the bot has logged in (see `find`)
         self.marks: list[ChatMark] = []
         self.until = datetime.now(UTC)  # history before it is read back; after it came live
         self._done = asyncio.Event()
@@ -58,9 +59,10 @@ class CatchUp:
         where = json.dumps({"channel_id": str(chat_id), "guild_id": str(group_id or "")})
         return Delivery(self.platform, self.bot_id, str(message_id), where)
 
-    async def find(self) -> None:
-        """The chats to read back; with none (the usual case) nothing waits. Call it just before
-        connecting: what comes after it comes live."""
+    async def find(self, bot_id: str, name: str) -> None:
+        """The chats to read back for the bot `bot_id`; with none (the usual case) nothing waits.
+        Call it just before connecting: what comes after it comes live."""
+        self.bot_id, self.name = bot_id, name
         try:
             await self.inbox.prune()
             self.marks = chat_marks(await self.inbox.taken_since(self.platform, self.bot_id, CATCH_UP_AGE))

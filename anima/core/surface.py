@@ -79,6 +79,13 @@ class NotFetched:
     reason: str
 
 
+def too_large(name: str, size: int | None, max_bytes: int) -> NotFetched | None:
+    """Why a file of `size` bytes is not fetched, or None when it fits (or its size is not known)."""
+    if size is None or size <= max_bytes:
+        return None
+    return NotFetched(f"{name} is {size:,} bytes; a file may have at most {max_bytes:,} here")
+
+
 class Surface(Protocol):
     """One chat, seen from one incoming message or command. Every method is safe to call in a group:
     an adapter defuses mentions in what it sends, and never shows a platform library's exception text."""

@@ -1,4 +1,6 @@
-"""The Discord adapter: one bot application, its gateway connection, and one reply per addressed message."""
+"""The Discord adapter: one bot application (one token) and its gateway connection. Each message goes
+to the conversation service, each slash command or button to the command table; messages.py
+translates in, surface.py delivers out."""
 
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ from anima.bots.discord.commands import install_commands
 from anima.bots.discord.messages import PLATFORM, Addressing, chat_ids, to_attachment, to_incoming
 from anima.bots.discord.surface import DiscordSurface
 from anima.bots.discord.webhooks import PersonaWebhooks
-from anima.characters.card import CharacterCard
 from anima.commands import Context, parse
 from anima.commands.cards import install_cards, is_card_file
 from anima.config import DiscordBotSettings
@@ -31,15 +32,19 @@ CONNECT_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0  # how long `stop` lets in-flight replies finish
 DEFAULT_API_BASE = discord.http.Route.BASE
 DEFAULT_GATEWAY = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+REFUSED_TOKEN = (
+    "Discord refused the token; copy it again from the Bot page of your application in the developer portal"
+)
+NO_CONTENT_INTENT = (
+    "Discord refused the Message Content intent; enable it under Bot → Privileged Gateway Intents → "
+    "Message Content Intent in the developer portal (see docs/discord.md)"
+)
 
 
 def intents() -> discord.Intents:
     """Servers, server and DM messages, and their content (a privileged intent, enabled in the portal)."""
     wanted = discord.Intents.none()
-    wanted.guilds = True
-    wanted.guild_messages = True
-    wanted.dm_messages = True
-    wanted.message_content = True
+    wanted.guilds = wanted.guild_messages = wanted.dm_messages = wanted.message_content = True
     return wanted
 
 
@@ -65,8 +70,7 @@ class _ApiBase:
 
     @classmethod
     def release(cls, api_base: str) -> None:
-        base = api_base.rstrip("/")
-        cls.users[base] -= 1
+        cls.users[api_base.rstrip("/")] -= 1
         if not +cls.users:
             discord.http.Route.BASE = DEFAULT_API_BASE
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = DEFAULT_GATEWAY
@@ -120,9 +124,8 @@ class DiscordAdapter:
     """One Discord bot application (one token), serving DMs, servers, threads and slash commands."""
 
     def __init__(self, runtime: Runtime, settings: DiscordBotSettings, index: int) -> None:
-        self.runtime = runtime
-        self.settings = settings
-        self.index = index
+        self.runtime, self.settings, self.index = runtime, settings, index
+        self.where = f"bots.discord[{index}]"
         self.name = f"discord bot #{index}"
         self.online = f"serving {self.name}"
         own = settings.character or runtime.settings.default_character
@@ -130,75 +133,65 @@ class DiscordAdapter:
         self.mentions = discord.AllowedMentions(
             everyone=False, users=False, roles=False, replied_user=settings.mention_replied_user
         )
-        self.client: AnimaClient | None = None
         self.pacer = EditPacer(settings.edit_interval_s)  # streaming edits, per channel
-        self.webhooks: PersonaWebhooks | None = None
-        self.addressing: Addressing | None = None
+        self.client = AnimaClient(self)
+        self.webhooks = PersonaWebhooks(self.client)
+        allow = {int(bot_id) for bot_id in settings.allow_bots}
+        self.addressing = Addressing(self.client, runtime, self.own_character, self.webhooks, allow)
+        self.backlog = CatchUp(runtime.conversations.inbox, PLATFORM)
+        self.bot_id = ""
         self._connection: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[object]] = set()
         self._answering = False
         self._holds_api_base = False
-        self.bot_id = ""
-        self.backlog: CatchUp | None = None  # once the bot knows who it is (in start)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        where = f"bots.discord[{self.index}]"
-        _ApiBase.acquire(self.settings.api_base, where)
+        _ApiBase.acquire(self.settings.api_base, self.where)
         self._holds_api_base = True
         try:
-            await self._start(where)
+            await self._log_in()
+            await self.backlog.find(self.bot_id, self.name)
+            self._answering = True  # before connecting: a message may arrive right after READY
+            await self._connect()
         except BaseException:
-            await self._close_client()
-            self._release_api_base()
+            await self._close()
             raise
 
-    async def _start(self, where: str) -> None:
-        client = self.client = AnimaClient(self)
-        self.webhooks = PersonaWebhooks(client)
-        allow = {int(bot_id) for bot_id in self.settings.allow_bots}
-        self.addressing = Addressing(client, self.runtime, self.own_character, self.webhooks, allow)
+    async def _log_in(self) -> None:
         try:
-            await client.login(self.settings.token.get_secret_value())
+            await self.client.login(self.settings.token.get_secret_value())
         except discord.LoginFailure:
-            raise ConfigError(
-                [
-                    f"{where}.token: Discord refused the token; copy it again from the Bot page of your "
-                    "application in the developer portal"
-                ]
-            ) from None
+            raise ConfigError([f"{self.where}.token: {REFUSED_TOKEN}"]) from None
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-            raise AnimaError(f"{where}: cannot reach Discord at {self.settings.api_base}: {exc}") from exc
-        assert client.user is not None
-        self.name = f"discord bot @{client.user.name} (#{self.index})"
+            raise AnimaError(
+                f"{self.where}: cannot reach Discord at {self.settings.api_base}: {exc}"
+            ) from exc
+        assert self.client.user is not None
+        self.name = f"discord bot @{self.client.user.name} (#{self.index})"
         character = self.runtime.characters.get(self.own_character).name
-        self.online = f"{character} is online as @{client.user.name} on Discord"
-        self.bot_id = str(client.user.id)
-        self.backlog = CatchUp(self.runtime.conversations.inbox, PLATFORM, self.bot_id, self.name)
-        await self.backlog.find()
-        self._answering = True  # before connecting: a message may arrive right after READY
-        self._connection = asyncio.create_task(client.connect(reconnect=True))
-        connected = asyncio.create_task(client.connected.wait())
+        self.online = f"{character} is online as @{self.client.user.name} on Discord"
+        self.bot_id = str(self.client.user.id)
+
+    async def _connect(self) -> None:
+        """Open the gateway session; discord.py reconnects by itself from then on."""
+        connection = self._connection = asyncio.create_task(self.client.connect(reconnect=True))
+        connected = asyncio.create_task(self.client.connected.wait())
         done, _ = await asyncio.wait(
-            {self._connection, connected}, timeout=CONNECT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+            {connection, connected}, timeout=CONNECT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
         )
         connected.cancel()
-        if self._connection in done:
-            self._raise_connection_error(where, self._connection.exception())
+        if connection in done:
+            exc = connection.exception()
+            if isinstance(exc, discord.PrivilegedIntentsRequired):
+                raise ConfigError([f"{self.where}: {NO_CONTENT_INTENT}"])
+            raise AnimaError(f"{self.where}: the gateway connection closed: {exc}") from exc
         if not done:
-            raise AnimaError(f"{where}: no gateway session within {CONNECT_TIMEOUT_S:.0f} s; is Discord up?")
-        self._connection.add_done_callback(self._connection_ended)
-
-    def _raise_connection_error(self, where: str, exc: BaseException | None) -> None:
-        if isinstance(exc, discord.PrivilegedIntentsRequired):
-            raise ConfigError(
-                [
-                    f"{where}: Discord refused the Message Content intent; enable it under Bot → Privileged "
-                    "Gateway Intents → Message Content Intent in the developer portal (see docs/discord.md)"
-                ]
+            raise AnimaError(
+                f"{self.where}: no gateway session within {CONNECT_TIMEOUT_S:.0f} s; is Discord up?"
             )
-        raise AnimaError(f"{where}: the gateway connection closed: {exc}") from exc
+        connection.add_done_callback(self._connection_ended)
 
     def _connection_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -207,29 +200,31 @@ class DiscordAdapter:
     async def stop(self) -> None:
         """Stop answering, let replies in flight finish (bounded), close the gateway and HTTP sessions."""
         self._answering = False
-        if self.backlog is not None:
-            self.backlog.release()  # messages held for the backlog are in flight too: let them finish
+        self.backlog.release()  # messages held for the backlog are in flight too: let them finish
         if self._in_flight:
             _, late = await asyncio.wait(set(self._in_flight), timeout=STOP_TIMEOUT_S)
             for task in late:
                 log.warning("%s: a reply did not finish within %.0f s of stopping", self.name, STOP_TIMEOUT_S)
                 task.cancel()
-        await self._close_client()
-        self._release_api_base()
+        await self._close()
 
-    def _release_api_base(self) -> None:
-        if self._holds_api_base:
-            self._holds_api_base = False
-            _ApiBase.release(self.settings.api_base)
-
-    async def _close_client(self) -> None:
-        if self.client is not None and not self.client.is_closed():
+    async def _close(self) -> None:
+        if not self.client.is_closed():
             await self.client.close()
         if self._connection is not None:
             try:
                 await asyncio.wait_for(self._connection, 10)
             except Exception as exc:  # already logged by _connection_ended
                 log.debug("%s: connection task ended with %r", self.name, exc)
+        if self._holds_api_base:
+            self._holds_api_base = False
+            _ApiBase.release(self.settings.api_base)
+
+    def _track(self, task: asyncio.Task[object] | None) -> None:
+        """Keep `task` for `stop` to wait for, until it is done."""
+        assert task is not None
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
     # -- messages --------------------------------------------------------------------------
 
@@ -239,21 +234,15 @@ class DiscordAdapter:
 
     async def _receive(self, message: discord.Message, after_backlog: bool = False) -> None:
         """To the conversation service, which answers it once and in order; never raises."""
-        if not self._answering or self.addressing is None or self.addressing.ignored(message):
+        if not self._answering or self.addressing.ignored(message):
             return
-        assert self.backlog is not None  # made before answering starts
-        task = asyncio.current_task()
-        assert task is not None
-        self._in_flight.add(task)
+        self._track(asyncio.current_task())
         try:
             if after_backlog:
                 await self.backlog.wait()
             surface = DiscordSurface(self, message.channel, message.author, message)
-            cards = (
-                [a for a in message.attachments if is_card_file(a.filename)] if message.guild is None else []
-            )
-            if cards:
-                answer = await install_cards(self._context(surface, "", cards, await self._here(surface)))
+            if message.guild is None and any(is_card_file(a.filename) for a in message.attachments):
+                answer = await install_cards(await self._context(surface, "", message.attachments))
                 await surface.send_text(answer.text)
                 return
             guild = message.guild.id if message.guild else None
@@ -261,8 +250,6 @@ class DiscordAdapter:
             await self.runtime.conversations.handle(to_incoming(message), surface, taken)
         except Exception:
             log.exception("%s: answering message %s failed", self.name, message.id)
-        finally:
-            self._in_flight.discard(task)
 
     # -- slash commands and buttons, made from anima.commands' table -------------------------
 
@@ -274,52 +261,34 @@ class DiscordAdapter:
         assert isinstance(channel, discord.abc.Messageable)
         surface = DiscordSurface(self, channel, interaction.user, interaction=interaction, files=files)
         name, args = parse(line) or ("", "")
-        await self.runtime.commands.run(
-            name, self._context(surface, args, files or [], await self._here(surface))
-        )
+        await self.runtime.commands.run(name, await self._context(surface, args, files or []))
 
-    def _context(
-        self, surface: DiscordSurface, args: str, files: list[discord.Attachment], card: CharacterCard
-    ) -> Context:
-        chats = chat_ids(surface.channel)
-        attachments = tuple(to_attachment(a) for a in files)
-        return Context(
-            self.runtime.commands,
+    async def _context(self, surface: DiscordSurface, args: str, files: list[discord.Attachment]) -> Context:
+        """With the character answering in the channel unless addressed by name or reply."""
+        return await self.runtime.commands.context(
             surface,
-            card,
             args,
-            attachments,
-            "",
-            self.own_character,
-            parent_chat=chats[1] if len(chats) > 1 else None,
+            tuple(to_attachment(a) for a in files),
+            default=self.own_character,
+            chats=chat_ids(surface.channel),
             guild_id=surface.guild_id,
         )
-
-    async def _here(self, surface: DiscordSurface) -> CharacterCard:
-        """The character that answers in the channel unless addressed by name or reply."""
-        preferences = self.runtime.conversations.preferences
-        return await preferences.character(PLATFORM, chat_ids(surface.channel), "", self.own_character)
 
     # -- the backlog after a start (anima.core.catch_up) ------------------------------------------
 
     def catch_up(self) -> None:
         """Once ready (servers known), answer what was sent while no process ran; gateway messages wait."""
-        if self._answering and self.backlog is not None:
-            reading = self.backlog.start(self._read_back, self._mine)
-            if reading is not None:
-                self._in_flight.add(reading)
-                reading.add_done_callback(self._in_flight.discard)
+        if self._answering and (reading := self.backlog.start(self._read_back, self._mine)) is not None:
+            self._track(reading)
 
     def _mine(self, mark: ChatMark) -> bool:
         """Whether this process serves the channel's shard: its server's (known once ready); DMs: shard 0."""
-        assert self.client is not None
         if mark.group_id is not None:
             return self.client.get_guild(mark.group_id) is not None
         return self.settings.shard_ids is None or 0 in self.settings.shard_ids
 
     async def _read_back(self, mark: ChatMark) -> None:
         """One channel's backlog, oldest first, up to the connection (what came after came live)."""
-        assert self.client is not None and self.backlog is not None
         oldest = discord.utils.time_snowflake(self.backlog.since)
         newest_first = mark.after is None  # else from the oldest message taken and never answered
         after = discord.Object(oldest if mark.after is None else max(mark.after, oldest))

@@ -1,26 +1,37 @@
 """Discord messages out, for a streamed reply: who sends them (the bot, or a channel webhook under
-the character's name), in 2000-character pieces that ping nobody; then, with voice on, its voice note."""
+the character's name), in 2000-character pieces that ping nobody; then, with voice on, its voice note.
+
+discord.py has no API for voice messages (its issue #10165), so one is posted through its own HTTP
+client with a raw route: rate limits and retries stay in discord.py, the multipart shape is the one
+its `send_files` builds (`payload_json`, then `files[0]`), and the attachment carries the duration
+and waveform that make Discord show a voice message.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import discord
 
-from anima.bots.discord.voice import post_voice_message, voice_file
 from anima.core.messages import Reply
 from anima.core.surface import SpokenNote
 from anima.core.text import split_markdown
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 2000  # characters in one Discord message
+IS_VOICE_MESSAGE = 1 << 13
+VOICE_FILENAME = "voice-message.ogg"
 
 
 class BotSender:
-    """The bot's own account; the first piece replies to the user's message."""
+    """The bot's own account; the first piece replies to the user's message. Speaking for a
+    character other than its own, it writes the character's name in bold first."""
 
     def __init__(
         self,
@@ -30,9 +41,7 @@ class BotSender:
         reply_to: discord.Message | None = None,
         name: str | None = None,
     ) -> None:
-        self.channel = channel
-        self.http = http
-        self.mentions = mentions
+        self.channel, self.http, self.mentions = channel, http, mentions
         self.reference = reply_to.to_reference(fail_if_not_exists=False) if reply_to else None
         self.prefix = f"**{discord.utils.escape_markdown(name)}**: " if name else ""
 
@@ -40,16 +49,12 @@ class BotSender:
         reference = self.reference if first else None
         return await self.channel.send(text, reference=reference, allowed_mentions=self.mentions)  # type: ignore[arg-type]  # discord.py takes reference=None; its hints leave None out
 
-    async def edit(self, sent: discord.Message, text: str) -> None:
-        await sent.edit(content=text, allowed_mentions=self.mentions)
-
     async def send_voice(self, note: SpokenNote) -> None:
         """A native voice message; an OGG file where Discord refuses one (no Send Voice Messages
         permission) or when the bot speaks for another character, whose name a voice message cannot show."""
         if not self.prefix and self._may_send_voice_messages():
             try:
-                channel_id = self.channel.id  # type: ignore[attr-defined]  # the Messageable abc omits what every channel Discord hands us has
-                await post_voice_message(self.http, channel_id, note, self.mentions, self.reference)
+                await self._post_voice_message(note)
                 return
             except discord.HTTPException as exc:
                 log.info("Discord refused the voice message (%s); sending the note as a file", exc)
@@ -67,33 +72,47 @@ class BotSender:
             return True
         return self.channel.permissions_for(guild.me).send_voice_messages  # type: ignore[attr-defined]  # the Messageable abc omits what every channel Discord hands us has
 
+    async def _post_voice_message(self, note: SpokenNote) -> None:
+        """Raises discord.HTTPException when Discord refuses it (without SEND_VOICE_MESSAGES, 403 with
+        code 50013; where voice messages are off, 50173)."""
+        attachment = {
+            "id": "0",
+            "filename": VOICE_FILENAME,
+            "duration_secs": note.duration_s,
+            "waveform": note.waveform_b64,
+        }
+        payload: dict[str, Any] = {
+            "flags": IS_VOICE_MESSAGE,
+            "attachments": [attachment],
+            "allowed_mentions": self.mentions.to_dict(),
+        }
+        if self.reference is not None:
+            payload["message_reference"] = self.reference.to_message_reference_dict()
+        file = voice_file(note)
+        form: list[dict[str, Any]] = [
+            {"name": "payload_json", "value": json.dumps(payload)},
+            {"name": "files[0]", "value": file.fp, "filename": VOICE_FILENAME, "content_type": "audio/ogg"},
+        ]
+        channel_id = self.channel.id  # type: ignore[attr-defined]  # the Messageable abc omits what every channel Discord hands us has
+        route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
+        await self.http.request(route, form=form, files=[file])  # `files`: rewound before each retry
 
+
+@dataclass
 class WebhookSender:
-    """A channel webhook posting under a character's name and avatar (webhooks cannot reply to a message)."""
+    """A channel webhook posting under a character's name and avatar (webhooks cannot reply to a
+    message). `on_gone`: the webhook was deleted; forget it so that the next reply makes a new one."""
 
+    webhook: discord.Webhook
+    name: str
+    avatar_url: str | None
+    mentions: discord.AllowedMentions
+    thread: discord.Thread | None = None
+    on_gone: Callable[[], None] = lambda: None
     prefix = ""
-
-    def __init__(
-        self,
-        webhook: discord.Webhook,
-        name: str,
-        avatar_url: str | None,
-        mentions: discord.AllowedMentions,
-        thread: discord.Thread | None = None,
-        on_gone: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.on_gone = on_gone  # the webhook was deleted: forget it so the next reply makes a new one
-        self.webhook = webhook
-        self.name = name
-        self.avatar_url = avatar_url
-        self.mentions = mentions
-        self.thread = thread
 
     async def send(self, text: str, first: bool) -> discord.WebhookMessage:
         return await self._post(content=text)
-
-    async def edit(self, sent: discord.WebhookMessage, text: str) -> None:
-        await sent.edit(content=text, allowed_mentions=self.mentions)
 
     async def send_voice(self, note: SpokenNote) -> None:
         """An OGG file under the character's name: webhooks may not post voice messages (Execute Webhook
@@ -116,6 +135,10 @@ class WebhookSender:
 
 
 Sender = BotSender | WebhookSender  # one identity a character speaks with in one channel
+
+
+def voice_file(note: SpokenNote) -> discord.File:
+    return discord.File(io.BytesIO(note.ogg), VOICE_FILENAME)
 
 
 class DiscordPosts:
@@ -144,7 +167,7 @@ class DiscordPosts:
         return sent
 
     async def edit(self, sent: Any, text: str, final: bool) -> Any:
-        await self.sender.edit(sent, text)
+        await sent.edit(content=text, allowed_mentions=self.sender.mentions)
         return sent
 
     async def delete(self, sent: Any) -> None:

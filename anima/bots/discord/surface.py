@@ -15,11 +15,12 @@ import discord
 
 from anima.bots.discord.delivery import MESSAGE_LIMIT, BotSender, DiscordPosts, Sender, WebhookSender
 from anima.bots.discord.messages import PLATFORM
+from anima.core import sending
 from anima.core.messages import Attachment, Incoming, ReplyStream
+from anima.core.sending import Transient
 from anima.core.streaming import EditedReply, showing_while
-from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
+from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote, too_large
 from anima.core.text import split_markdown
-from anima.errors import NotDelivered
 
 if TYPE_CHECKING:
     from anima.bots.discord.adapter import DiscordAdapter
@@ -31,14 +32,13 @@ NOT_YOURS = "This button is for the person who asked."
 TYPING_AFTER_S = 0.3  # a reply that starts sooner needs no indicator (and saves a request)
 
 
-@asynccontextmanager
-async def delivering() -> AsyncIterator[None]:
-    """Discord unreachable (5xx after discord.py's own retries, a dropped connection) becomes
-    NotDelivered; its exception text is never shown to a person."""
-    try:
-        yield
-    except discord.DiscordServerError as exc:
-        raise NotDelivered(f"Discord did not take it ({type(exc).__name__})") from None
+def transient(exc: BaseException) -> Transient | None:
+    """Discord unreachable (5xx after discord.py's own retries): the reply may go through later."""
+    return Transient() if isinstance(exc, discord.DiscordServerError) else None
+
+
+def delivering() -> AbstractAsyncContextManager[None]:
+    return sending.delivering("Discord", transient)
 
 
 class DiscordSurface:
@@ -176,9 +176,8 @@ class DiscordSurface:
 
     async def fetch(self, attachment: Attachment, max_bytes: int) -> bytes | NotFetched:
         name = attachment.name or "the file"
-        size = attachment.size or 0
-        if size > max_bytes:
-            return NotFetched(f"{name} is {size:,} bytes; a file may have at most {max_bytes:,} here")
+        if refused := too_large(name, attachment.size, max_bytes):
+            return refused
         found = self._files.get(attachment.url)
         if found is None:
             return NotFetched(f"I could not find {name} on Discord; please send it again")
@@ -187,9 +186,7 @@ class DiscordSurface:
         except (discord.HTTPException, TimeoutError) as exc:
             log.warning("could not download %s: %s", name, type(exc).__name__)
             return NotFetched(f"I could not download {name} from Discord; please send it again")
-        if len(data) > max_bytes:
-            return NotFetched(f"{name} is over {max_bytes:,} bytes, the most a file may have here")
-        return data
+        return too_large(name, len(data), max_bytes) or data
 
 
 class ButtonsView(discord.ui.View):
