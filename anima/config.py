@@ -432,16 +432,20 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     file = config_path(path)
     if path is None and not os.environ.get("ANIMA_CONFIG") and not file.exists():
         return Settings()
-    doc = read_yaml(file)
+    return settings_of(read_yaml(file), dict(os.environ) if env is None else env)
+
+
+def settings_of(doc: YamlDocument, env: dict[str, str]) -> Settings:
+    """The settings a parsed config file holds (the studio checks a config it is about to write)."""
     raw = doc.data if doc.data is not None else {}
     if not isinstance(raw, dict):
         raise ConfigError([doc.error([], "expected a mapping of settings at the top level")])
-    data = interpolate(raw, doc, dict(os.environ) if env is None else env, [])
+    data = interpolate(raw, doc, env, [])
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(doc, exc)) from None
-    settings.source = file.resolve()
+    settings.source = doc.path.resolve()
     return settings
 
 

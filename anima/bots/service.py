@@ -6,11 +6,12 @@ import asyncio
 import logging
 import os
 import signal
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from anima.app import Runtime
 from anima.config import DiscordBotSettings, TelegramBotSettings
-from anima.errors import ConfigError
+from anima.errors import AnimaError, ConfigError
 from anima.ops.http import OpsServer
 
 log = logging.getLogger(__name__)
@@ -30,27 +31,76 @@ class PlatformAdapter(Protocol):
         """Stop receiving, let in-flight replies finish, close sessions."""
 
 
-def build_adapters(runtime: Runtime) -> list[PlatformAdapter]:
-    """Adapters for every bot in the config; platform libraries are imported only when used."""
-    bots = runtime.settings.bots
-    adapters: list[PlatformAdapter] = []
-    if bots.telegram:
+BotSettings = TelegramBotSettings | DiscordBotSettings
+
+
+@dataclass
+class ServedBot:
+    """One bot of the fleet: its platform, the character it is bound to, and its adapter."""
+
+    platform: Literal["telegram", "discord"]
+    character: str
+    adapter: PlatformAdapter
+
+
+def build_adapter(runtime: Runtime, bot: BotSettings, index: int) -> ServedBot:
+    """The adapter of one configured bot; platform libraries are imported only when used."""
+    character = runtime.characters.get(bot.character or runtime.settings.default_character).id
+    if isinstance(bot, TelegramBotSettings):
         from anima.bots.telegram import TelegramAdapter
 
-        adapters += [TelegramAdapter(runtime, bot, index) for index, bot in enumerate(bots.telegram)]
-    if bots.discord:
-        from anima.bots.discord import DiscordAdapter
+        return ServedBot("telegram", character, TelegramAdapter(runtime, bot, index))
+    from anima.bots.discord import DiscordAdapter
 
-        adapters += [DiscordAdapter(runtime, bot, index) for index, bot in enumerate(bots.discord)]
-    every: list[TelegramBotSettings | DiscordBotSettings] = [*bots.telegram, *bots.discord]
-    for bot in every:
-        if bot.character:
-            runtime.characters.get(bot.character)  # an unknown card fails at start, listing the known ones
-    if not adapters:
+    return ServedBot("discord", character, DiscordAdapter(runtime, bot, index))
+
+
+def build_bots(runtime: Runtime) -> list[ServedBot]:
+    """The adapters for every bot in the config (an unknown card fails here, listing the known ones)."""
+    bots = runtime.settings.bots
+    every: list[BotSettings] = [*bots.telegram, *bots.discord]
+    if not every:
         raise ConfigError(
             ["no bots configured: add bots.telegram or bots.discord to config.yaml (see README)"]
         )
-    return adapters
+    indexes = [*range(len(bots.telegram)), *range(len(bots.discord))]
+    return [build_adapter(runtime, bot, index) for bot, index in zip(every, indexes, strict=True)]
+
+
+def build_adapters(runtime: Runtime) -> list[PlatformAdapter]:
+    return [served.adapter for served in build_bots(runtime)]
+
+
+@dataclass
+class Fleet:
+    """The bots `anima run` serves: those of the config at its start, and any the studio adds while
+    it runs (stopped with the others)."""
+
+    runtime: Runtime
+    served: list[ServedBot] = field(default_factory=list)
+    stopping: bool = False  # set when the shutdown begins: no bot starts after that
+    _adding: asyncio.Lock = field(default_factory=asyncio.Lock)  # one at a time: each gets its own index
+
+    async def start(self, served: ServedBot) -> None:
+        await served.adapter.start()
+        self.served.append(served)
+        log.info("%s", served.adapter.online)
+
+    async def add(self, bot: BotSettings) -> ServedBot:
+        """Start one more bot now; it joins the running config's bots (config.yaml has it already)."""
+        bots = self.runtime.settings.bots
+        configured: list[Any] = bots.telegram if isinstance(bot, TelegramBotSettings) else bots.discord
+        async with self._adding:
+            if self.stopping:
+                raise AnimaError("anima run is stopping: the bot starts with the next `anima run`")
+            served = build_adapter(self.runtime, bot, len(configured))
+            await self.start(served)
+            configured.append(bot)
+        return served
+
+    @property
+    def adapters(self) -> list[PlatformAdapter]:
+        return [served.adapter for served in self.served]
 
 
 async def serve(
@@ -63,22 +113,21 @@ async def serve(
         signals = StopSignals()
         signals.install()
         stop, now = signals.first, signals.again
-    adapters = build_adapters(runtime)
+    planned = build_bots(runtime)
     ops = await OpsServer.start_for(runtime)  # /metrics, /healthz, /readyz when ops.metrics_port is set
-    studio = _studio_task(runtime, stop)  # the studio too, when studio.port is set
-    started: list[PlatformAdapter] = []
+    fleet = Fleet(runtime)
+    studio = _studio_task(runtime, stop, fleet)  # the studio too, when studio.port is set
     try:
-        for adapter in adapters:
-            await adapter.start()
-            started.append(adapter)
-            log.info("%s", adapter.online)
+        for served in planned:
+            await fleet.start(served)
         if ops is not None:
-            ops.serving([adapter.name for adapter in started])
+            ops.serving([adapter.name for adapter in fleet.adapters])
         await stop.wait()
     finally:
+        fleet.stopping = True
         if ops is not None:
             ops.draining()  # /readyz answers 503 while the adapters stop
-        await shut_down(runtime, started, now or asyncio.Event())
+        await shut_down(runtime, fleet.adapters, now or asyncio.Event())
         if ops is not None:
             await ops.stop()
         if studio is not None:  # stopped with the bots (an adapter that failed to start included)
@@ -122,7 +171,7 @@ async def _stop(adapter: PlatformAdapter) -> None:
         log.exception("stopping %s failed", adapter.name)
 
 
-def _studio_task(runtime: Runtime, stop: asyncio.Event) -> asyncio.Task[None] | None:
+def _studio_task(runtime: Runtime, stop: asyncio.Event, fleet: Fleet) -> asyncio.Task[None] | None:
     port = runtime.settings.studio.port
     if port is None:
         return None
@@ -130,7 +179,8 @@ def _studio_task(runtime: Runtime, stop: asyncio.Event) -> asyncio.Task[None] | 
 
     token = os.environ.get("ANIMA_STUDIO_TOKEN") or None
     host = runtime.settings.studio.host
-    return asyncio.create_task(serve_studio(runtime, host, port, token, stop), name="anima-studio")
+    serving = serve_studio(runtime, host, port, token, stop, fleet)
+    return asyncio.create_task(serving, name="anima-studio")
 
 
 class StopSignals:

@@ -108,18 +108,23 @@ class Audit:
         except SQLAlchemyError as exc:
             raise MemoryStoreError(f"could not store the safety audit: {exc}") from exc
 
-    async def events(self, since: datetime | None = None, limit: int = 1000) -> list[SafetyEvent]:
+    async def events(
+        self, since: datetime | None = None, limit: int = 1000, until: datetime | None = None
+    ) -> list[SafetyEvent]:
+        """The newest events first, from `since` up to (not including) `until`."""
         await self.ensure_table()
         query = select(SafetyEvent).order_by(primary(SafetyEvent.id).desc()).limit(limit)
         if since is not None:
             query = query.where(col(SafetyEvent.created_at) >= since)
+        if until is not None:
+            query = query.where(col(SafetyEvent.created_at) < until)
 
         def work(conn: Connection) -> list[SafetyEvent]:
             return [SafetyEvent.model_validate(row._mapping) for row in conn.execute(query)]
 
         return await self.database.transaction(work)
 
-    async def report(self, since: datetime | None = None) -> list[ReportRow]:
+    async def report(self, since: datetime | None = None, until: datetime | None = None) -> list[ReportRow]:
         """Counts per stage, check, action and category, most frequent first."""
         await self.ensure_table()
         query = (
@@ -143,5 +148,7 @@ class Audit:
         )
         if since is not None:
             query = query.where(col(SafetyEvent.created_at) >= since)
+        if until is not None:
+            query = query.where(col(SafetyEvent.created_at) < until)
         rows = await self.database.transaction(lambda conn: conn.execute(query).all())
         return [ReportRow(*row) for row in rows]

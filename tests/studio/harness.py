@@ -13,9 +13,11 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from anima.app import Runtime
+from anima.bots.service import Fleet, shut_down
 from anima.bots.studio.server import Studio
-from anima.config import LLMSettings, MemorySettings, OpenAIBackend, Settings
+from anima.config import load_settings
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.telegram_server import FakeTelegram
 
 T = TypeVar("T")
 TOKEN = "studio-test-token-7f3a"
@@ -47,7 +49,30 @@ def card_folder(root: Path) -> Path:
     return folder
 
 
+CONFIG = """\
+# The studio test's config: the fake OpenAI-compatible server as the only backend.
+characters_dir: characters
+default_character: mira
+reload_characters: false
+llm:
+  default: fake
+  backends:
+    fake:
+      kind: openai
+      base_url: {base}
+      model: m
+      max_retries: 0
+      timeout_s: 10
+memory:
+  database_url: sqlite+aiosqlite:///anima.db
+  summarize_every: 0
+  llm_facts_every: 0
+"""
+
+
 class RunningStudio:
+    """The studio as `anima run` serves it (its bots in a Fleet the go-online page adds to)."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.loop = asyncio.new_event_loop()
@@ -65,18 +90,14 @@ class RunningStudio:
     async def _start(self) -> None:
         self.fake = FakeOpenAI(reply="The lamp is lit. The sea is calm tonight, and the ships are home.")
         base = await self.fake.start()
-        backend = OpenAIBackend(kind="openai", base_url=base, model="m", max_retries=0, timeout_s=10)
-        settings = Settings(
-            characters_dir=card_folder(self.root),
-            default_character="mira",
-            reload_characters=False,
-            llm=LLMSettings(default="fake", backends={"fake": backend}),
-            memory=MemorySettings(
-                database_url=f"sqlite+aiosqlite:///{self.root}/anima.db", summarize_every=0, llm_facts_every=0
-            ),
-        )
-        self.runtime = await Runtime.start(settings)
-        self.studio = Studio(self.runtime, TOKEN)
+        self.telegram = FakeTelegram()  # a platform for the bots the go-online page starts
+        await self.telegram.start()
+        card_folder(self.root)
+        self.config = self.root / "config.yaml"
+        self.config.write_text(CONFIG.format(base=base), "utf-8")
+        self.runtime = await Runtime.start(load_settings(self.config))
+        self.fleet = Fleet(self.runtime)
+        self.studio = Studio(self.runtime, TOKEN, fleet=self.fleet)
         self.runner = web.AppRunner(self.studio.app(), access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -90,5 +111,7 @@ class RunningStudio:
 
     async def _stop(self) -> None:
         await self.runner.cleanup()
+        await shut_down(self.runtime, self.fleet.adapters, asyncio.Event())
+        await self.telegram.close()
         await self.runtime.close()
         await self.fake.stop()

@@ -4,7 +4,7 @@ does not validate, and forgetting a person only when confirmed."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -14,28 +14,14 @@ from anima.characters.importer import MAX_CARD_BYTES
 from tests.studio.harness import TOKEN, RunningStudio
 
 
-@pytest.fixture(scope="module")
-def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStudio]:
-    running = RunningStudio(tmp_path_factory.mktemp("studio")).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-async def client(studio: RunningStudio) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
-    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    async with session.post(f"{studio.url}/login", data={"token": TOKEN}) as response:
-        text = await response.text()
-    yield session, text.split('name="csrf" content="', 1)[1].split('"', 1)[0]
-    await session.close()
-
-
 async def test_a_new_card_comes_from_the_template_and_validates(
     studio: RunningStudio, client: tuple[aiohttp.ClientSession, str]
 ) -> None:
     session, csrf = client
     async with session.post(f"{studio.url}/characters/new", data={"name": "Tova", "csrf": csrf}) as r:
-        assert r.url.path == "/characters/tova"
+        assert r.url.path == "/characters/tova/form"  # the form, for a creator who never saw YAML
+        assert 'name="name" value="Tova"' in await r.text()
+    async with session.get(f"{studio.url}/characters/tova") as r:
         assert "V2 description" in await r.text()  # the commented template
     assert studio.runtime.characters.get("tova").name == "Tova"
     async with session.post(f"{studio.url}/characters/new", data={"name": "Tova", "csrf": csrf}) as r:
@@ -133,3 +119,37 @@ async def test_a_person_is_forgotten_only_when_confirmed(fresh: RunningStudio) -
     async with session.post(f"{studio.url}/people/export", data=who) as r:
         assert r.status == 404
     await session.close()
+
+
+async def test_the_safety_page_filters_by_time(
+    studio: RunningStudio, client: tuple[aiohttp.ClientSession, str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from anima.memory.models import SafetyEvent, table_of
+
+    session, _ = client
+    audit = studio.runtime.pipeline.safety.audit
+    assert audit is not None
+    await_ = studio.call
+    old = datetime.now(UTC) - timedelta(days=3)
+    row = {"platform": "telegram", "user_id": "u", "character_id": "mira", "stage": "input"}
+    rows = [
+        {**row, "chat_id": "chat-then", "check": "harm", "action": "replace", "created_at": old},
+        {**row, "chat_id": "chat-now", "check": "pii", "action": "redact", "created_at": datetime.now(UTC)},
+    ]
+    await_(audit.ensure_table())
+    await_(audit.database.transaction(lambda conn: conn.execute(table_of(SafetyEvent).insert(), rows)))
+    async with session.get(f"{studio.url}/safety") as r:  # the last 24 hours
+        page = await r.text()
+    assert "chat-now" in page and "chat-then" not in page
+    then = {
+        "from": (old - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "to": (old + timedelta(hours=1)).isoformat(),
+    }
+    async with session.get(f"{studio.url}/safety", params=then) as r:
+        page = await r.text()
+    assert "chat-then" in page and "chat-now" not in page
+    assert "<td>harm</td><td>replace</td><td></td><td>1</td>" in page  # the counts over the same time
+    async with session.get(f"{studio.url}/safety", params={"from": "yesterday"}) as r:
+        assert "from and to are times" in await r.text()

@@ -23,6 +23,10 @@ background:#f0eef6;padding:.5em;margin:.2em 0}.editor{display:flex;gap:1em}.edit
 .lines{font:13px/1.4 monospace;white-space:pre-wrap}.lines .err{background:#fde2e2}
 .lines .msg{color:#a4161a;display:block;padding-left:4em}.muted{color:#777}
 .chatlog p{margin:.3em 0}form.inline{display:inline}
+fieldset{border:1px solid #ddd;margin:.8em 0;padding:.5em .8em}legend{font-weight:600}
+#cardform label{display:block;margin:.3em 0}#cardform textarea,#cardform .row input{width:100%;
+box-sizing:border-box}.row{margin:.3em 0}.problems .msg{color:#a4161a;display:block}
+img.avatar{max-width:96px;max-height:96px;vertical-align:middle}code{background:#f0eef6;padding:0 .2em}
 """
 
 

@@ -81,3 +81,38 @@ if (chat) {
     }
   });
 }
+
+const cardform = document.getElementById("cardform");
+if (cardform) {
+  // live validation: the form's values as the card would be saved, the errors beside their fields
+  let timer = 0;
+  const check = () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const body = new FormData(cardform);
+      body.delete("avatar");  // the picture is checked when it is saved, not sent at every key
+      const response = await fetch(location.pathname + "/validate", {
+        method: "POST", body, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin",
+      });
+      if (!response.ok) return;
+      const result = await response.json();
+      for (const box of document.querySelectorAll(".problems[data-for]")) {
+        box.innerHTML = result.fields[box.dataset.for] || "";  // escaped by the server
+      }
+      const status = document.getElementById("status");
+      status.textContent = result.status;
+      status.className = result.valid ? "ok" : "bad";
+    }, 250);
+  };
+  cardform.addEventListener("input", check);
+  // "add": one more empty row like the group's last one
+  for (const button of cardform.querySelectorAll("button[data-add]")) {
+    button.addEventListener("click", () => {
+      const rows = cardform.querySelectorAll('.row[data-group="' + button.dataset.add + '"]');
+      const row = rows[rows.length - 1].cloneNode(true);
+      for (const input of row.querySelectorAll("input, textarea")) input.value = "";
+      button.before(row);
+      row.querySelector("input:not([type=hidden]), textarea").focus();
+    });
+  }
+}
