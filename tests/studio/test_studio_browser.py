@@ -27,13 +27,6 @@ sync_api.expect.set_options(timeout=STEP_MS)
 
 
 @pytest.fixture(scope="module")
-def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStudio]:
-    running = RunningStudio(tmp_path_factory.mktemp("studio")).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def page(studio: RunningStudio) -> Iterator[sync_api.Page]:
     """One browser for the module, logged in once through the login form."""
     with sync_api.sync_playwright() as p:
@@ -141,17 +134,88 @@ def test_a_proposal_is_approved_then_rolled_back(page: sync_api.Page, studio: Ru
 
 
 def test_a_hostile_card_is_shown_as_text_and_never_runs(page: sync_api.Page, studio: RunningStudio) -> None:
-    for path in ("/characters", "/characters/hostile", "/chat/hostile"):
+    for path in ("/characters", "/characters/hostile", "/characters/hostile/form", "/chat/hostile"):
         page.goto(studio.url + path)
         assert page.evaluate("window.__xss") is None, path
     sync_api.expect(page.locator("text=window.__xss = 3")).to_have_count(0)  # greeting not yet sent
     page.goto(f"{studio.url}/characters/hostile")
     assert "<script>window.__xss = 2</script>" in page.locator('textarea[name="yaml"]').input_value()
+    page.goto(f"{studio.url}/characters/hostile/form")
+    assert page.locator('input[name="name"]').input_value() == '<img src=x onerror="window.__xss = 1">'
+    assert page.evaluate("window.__xss") is None
     page.goto(f"{studio.url}/characters/hostile/dry-run")
     page.fill('input[name="message"]', "hi")
     page.click("button:has-text('Dry run')")
     sync_api.expect(page.locator("main")).to_contain_text("<script>window.__xss = 2</script>")
     assert page.evaluate("window.__xss") is None
+
+
+def test_a_character_made_with_the_form_only_is_dry_run_and_chatted_with(
+    page: sync_api.Page, studio: RunningStudio
+) -> None:
+    page.goto(f"{studio.url}/characters")
+    page.fill('input[name="name"]', "Selka")
+    page.click("button:has-text('Create')")
+    page.wait_for_url(f"{studio.url}/characters/selka/form")
+    form = page.locator("#cardform")
+    form.locator('textarea[name="description"]').fill("{{char}} mends nets in the harbour of Vell.")
+    form.locator('textarea[name="backstory"]').fill("She came from the islands at nine.")
+    greeting = form.locator('textarea[name="greeting"]').first
+    greeting.fill("")  # no greeting left: the error shows under the greetings as it is typed
+    problem = page.locator('.problems[data-for="greeting"]')
+    sync_api.expect(problem).to_contain_text("selka.yaml:")
+    sync_api.expect(problem).to_contain_text("greeting: expected text or a list of texts")
+    sync_api.expect(page.locator("#status")).to_have_text("1 problem(s)")
+    shot(page, "form")
+    greeting.fill("Mind the nets, {{user}}.")
+    form.locator('input[name="rule"]').first.fill("Speak as {{char}}, briefly.")
+    form.locator('input[name="lore_keys"]').first.fill("harbour, quay")
+    form.locator('textarea[name="lore_content"]').first.fill("The harbour of Vell freezes every January.")
+    form.locator('select[name="rating"]').select_option("teen")
+    sync_api.expect(page.locator("#status")).to_have_text("valid")
+    page.click("#cardform button:has-text('Save')")
+    sync_api.expect(page.locator("p.ok")).to_have_text("saved")
+    card = studio.runtime.characters.get("selka")  # written and reloaded, never typed as YAML
+    assert card.backstory == "She came from the islands at nine." and card.safety.rating == "teen"
+
+    page.click("a:has-text('dry run')")
+    page.fill('input[name="message"]', "Does the quay ever freeze?")
+    page.click("button:has-text('Dry run')")
+    lore = page.locator("h2:has-text('Lorebook') + table tr").nth(1)
+    sync_api.expect(lore.locator("td").nth(1)).to_have_text("quay")
+    sync_api.expect(page.locator("main")).to_contain_text("freezes every January")
+
+    page.goto(f"{studio.url}/chat/selka")
+    page.fill('input[name="message"]', "good morning")
+    page.click("text=Send")
+    reply = page.locator("p.reply[data-state=done]")
+    sync_api.expect(reply).to_have_text("The lamp is lit. The sea is calm tonight, and the ships are home.")
+    assert "mends nets in the harbour" in studio.fake.requests[-1]["messages"][0]["content"]
+
+
+def test_a_telegram_bot_line_is_added_and_the_bot_is_on_health(
+    page: sync_api.Page, studio: RunningStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = studio.telegram.add_bot("selka_bot", "Selka")
+    monkeypatch.setenv("SELKA_TELEGRAM_TOKEN", fake.token)  # where `anima run` runs, never in the page
+    page.goto(f"{studio.url}/characters/selka/online")
+    sync_api.expect(page.locator("#config-lines")).to_contain_text('token: "${TELEGRAM_TOKEN}"')
+    page.fill('input[name="variable"]', "SELKA_TELEGRAM_TOKEN")
+    page.fill('input[name="api"]', studio.telegram.base_url.removesuffix("/bot"))  # the fake platform
+    page.click("button:has-text('Show')")
+    lines = page.locator("#config-lines")
+    sync_api.expect(lines).to_contain_text('token: "${SELKA_TELEGRAM_TOKEN}"')
+    sync_api.expect(lines).to_contain_text("character: selka")
+    page.click("button:has-text('Add it to')")
+    sync_api.expect(page.locator("main")).to_contain_text("Selka is online as @selka_bot on Telegram")
+    shot(page, "online")
+    assert (
+        "${SELKA_TELEGRAM_TOKEN}" in studio.config.read_text() and fake.token not in studio.config.read_text()
+    )
+    page.click("a:has-text('Health')")
+    row = page.locator("h2:has-text('Bots online') + table tr", has_text="selka")
+    sync_api.expect(row).to_contain_text("telegram")
+    sync_api.expect(row).to_contain_text("Selka is online as @selka_bot on Telegram")
 
 
 def test_the_other_pages_render(page: sync_api.Page, studio: RunningStudio) -> None:

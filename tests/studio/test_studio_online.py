@@ -43,6 +43,7 @@ async def test_an_added_bot_is_written_checked_started_and_listed(
     async with session.get(f"{studio.url}/health") as r:
         health = await r.text()
     assert "<td>telegram</td><td>mira</td><td>Mira is online as @mira_bot on Telegram</td>" in health
+    assert "<td>received, not yet answered</td><td>0</td>" in health
     async with session.post(f"{studio.url}/characters/mira/online", data=bot) as r:
         assert r.status == 400 and "reads MIRA_TELEGRAM_TOKEN already" in await r.text()
     assert studio.config.read_text() == text  # refused: nothing written

@@ -50,7 +50,8 @@ async def health_page(request: web.Request) -> web.Response:
             ["what", "value"],
             [
                 ["messages waiting or answered now", str(len(runtime.pipeline.admission))],
-                ["replies in flight", str(runtime.pipeline.in_flight)],
+                ["received, not yet answered", str(runtime.pipeline.in_flight())],
+                ["replies being generated", str(runtime.pipeline.turns.count)],
                 [
                     "cards valid / invalid",
                     f"{len(runtime.characters.cards)} / {len(runtime.characters.problems)}",
