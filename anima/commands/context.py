@@ -53,4 +53,5 @@ class Context:
             character_id=self.card.id,
             is_private=surface.kind == "private",
             guild_id=self.guild_id,
+            bot_id=surface.bot_id,
         )

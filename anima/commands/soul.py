@@ -17,4 +17,4 @@ async def soul(ctx: Context) -> Answer:
     if ctx.surface.kind == "group" and not ctx.surface.private_answers:
         return Text(PRIVATE_ONLY)
     by = f"{ctx.platform}:{ctx.surface.user_id}"
-    return Text(await soul_command(ctx.app.soul, ctx.card, ctx.words, by), private=True)
+    return Text(await soul_command(ctx.app.soul, ctx.card, ctx.words, by, ctx.surface.bot_id), private=True)

@@ -154,6 +154,8 @@ class Conversations:
                 return await self._busy(place, message, surface, person, delivery)
             async with place, self._order.hold(person):
                 addressed = await surface.addressed(message)
+                if addressed is not None and not addressed.bot_id:  # what is learned from it is that bot's
+                    addressed = replace(addressed, bot_id=surface.bot_id)
                 stage = None if message.is_private else self.casts.stage(message.platform, message.chat_id)
                 if stage is not None:
                     return await self._scene(stage, message, addressed, surface, delivery)

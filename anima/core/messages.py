@@ -68,6 +68,7 @@ class Incoming:
     spoken: bool = False  # the text was heard in the message's recording (a voice message)
     images: tuple[bytes, ...] = ()  # the pictures sent with it, prepared (JPEG, ≤ 1024 px; anima/seeing)
     kept: tuple[KeptPicture, ...] = ()  # what is stored of them with the message
+    bot_id: str = ""  # the bot account it came to (the surface's; its admins see what came of it)
 
 
 @dataclass

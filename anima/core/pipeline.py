@@ -158,7 +158,7 @@ class Pipeline:
         card = self.character_for(message)
         user_name = _speaker(message.display_name)  # a display name is untrusted text too
         METRICS.message_in(message.platform, card.id)
-        conversation = await self.memory.conversation(self.key_for(message, card), user_name)
+        conversation = await self.memory.conversation(self.key_for(message, card), user_name, message.bot_id)
 
         started = time.perf_counter()
         turn = await self.safety.begin(message, card, conversation.recent)

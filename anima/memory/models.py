@@ -67,6 +67,7 @@ class Conversation(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
     platform: str
     chat_id: str
+    bot_id: str = ""  # the bot account it is held through (its admins see what came of it); "": before 0007
     # /reset hides older messages from the short-term history without deleting them.
     history_starts_after: int = 0
     created_at: datetime = _moment(default_factory=utcnow)
@@ -272,6 +273,7 @@ class SoulEntry(SQLModel, table=True):
     text: str
     platform: str = ""
     user_id: str = ""
+    bot_id: str = ""  # relationship lines: the bot they were learned through
     origin_id: int = 0  # the row first holding this line (a rollback copies lines back): the prompt's order
     proposal_id: int | None = None
     added_version: int
@@ -296,6 +298,7 @@ class SoulProposal(SQLModel, table=True):
     user_id: str = ""
     source_platform: str  # whose conversation it came from
     source_user_id: str
+    source_bot: str = ""  # and through which bot account ("": before migration 0007)
     conversation_id: int | None = None
     evidence: str = "[]"  # JSON list of message ids
     confidence: float = 0.5

@@ -250,8 +250,11 @@ class MemoryStore:
         except WRITE_ERRORS as exc:
             raise MemoryStoreError(f"memory database error: {_database_error(exc)}") from exc
 
-    async def conversation(self, key: ConversationKey, display_name: str) -> ConversationState:
-        """The conversation for `key`, created on first contact; cached after the first call."""
+    async def conversation(
+        self, key: ConversationKey, display_name: str, bot_id: str = ""
+    ) -> ConversationState:
+        """The conversation for `key`, created on first contact; cached after the first call.
+        `bot_id`: the bot account it is held through, kept with it (the first one it is seen with)."""
         state = self._conversations.get(key)
         if state is not None and self.other_writers and not state.unsaved:
             cached = state
@@ -261,12 +264,12 @@ class MemoryStore:
                 log.warning("could not check for other processes' writes: %s", exc)
                 elsewhere = False
             if elsewhere:
-                fresh = await self.run(lambda conn: self._open_conversation(conn, key, display_name))
+                fresh = await self.run(lambda conn: self._open_conversation(conn, key, display_name, bot_id))
                 state.id, state.user_id = fresh.id, fresh.user_id  # new ones if it was forgotten
                 state.opened, state.forgotten = fresh.opened, False
                 state.recent, state.starts_after = fresh.recent, fresh.starts_after
         if state is None:
-            state = await self.run(lambda conn: self._open_conversation(conn, key, display_name))
+            state = await self.run(lambda conn: self._open_conversation(conn, key, display_name, bot_id))
             self._conversations[key] = state
         self._conversations.move_to_end(key)
         self._reweigh(state)
@@ -300,11 +303,13 @@ class MemoryStore:
         return len(self._conversations), self._cached_bytes
 
     def _open_conversation(
-        self, conn: Connection, key: ConversationKey, display_name: str
+        self, conn: Connection, key: ConversationKey, display_name: str, bot_id: str = ""
     ) -> ConversationState:
         user_id = _user_id(conn, key.platform, key.user_id, display_name)
         row = conn.execute(
-            select(primary(Conversation.id), col(Conversation.history_starts_after)).where(
+            select(
+                primary(Conversation.id), col(Conversation.history_starts_after), col(Conversation.bot_id)
+            ).where(
                 col(Conversation.character_id) == key.character_id,
                 col(Conversation.user_id) == user_id,
                 col(Conversation.platform) == key.platform,
@@ -320,13 +325,18 @@ class MemoryStore:
                     user_id=user_id,
                     platform=key.platform,
                     chat_id=key.chat_id,
+                    bot_id=bot_id,
                     history_starts_after=0,
                     created_at=utcnow(),
                 )
             )
             conv_id, starts_after = inserted_id(result), 0
         else:
-            conv_id, starts_after = row
+            conv_id, starts_after, known_bot = row
+            if bot_id and not known_bot:  # held before bots were told apart (migration 0007)
+                conn.execute(
+                    update(Conversation).where(primary(Conversation.id) == conv_id).values(bot_id=bot_id)
+                )
         rows = conn.execute(
             select(
                 col(Message.role),

@@ -31,6 +31,7 @@ class Source:
     user_id: str
     display_name: str
     conversation_id: int | None = None
+    bot_id: str = ""  # the bot account the conversation is held through
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Entry:
     user_id: str = ""
     origin_id: int = 0
     added_version: int = 0
+    bot_id: str = ""  # relationship lines: the bot they were learned through
 
     @property
     def shared(self) -> bool:
@@ -69,6 +71,7 @@ class Proposal:
     version: int | None
     created_at: datetime
     decided_at: datetime | None
+    source_bot: str = ""  # the bot account of the conversation it came from ("": before bots were told apart)
 
 
 @dataclass(frozen=True)

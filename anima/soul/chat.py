@@ -21,25 +21,27 @@ ADMINS_ONLY = "Only this bot's admins (the card owners) can review what characte
 MAX_CHARS = 3800  # under Telegram's 4096 and, cut further by Discord's adapter, its 2000
 
 
-async def soul_command(soul: SoulStore, card: CharacterCard, words: list[str], by: str) -> str:
-    """The answer to `/soul WORDS` about `card`, approved or rolled back as `by` ("telegram:42").
+async def soul_command(soul: SoulStore, card: CharacterCard, words: list[str], by: str, bot: str = "") -> str:
+    """The answer to `/soul WORDS` about `card`, approved or rolled back as `by` ("telegram:42"), an
+    admin of bot account `bot`.
 
     A bot's admin acts on the character of this chat only, and sees and decides only what came
-    from the conversations of their own platform's users: a Discord admin never reads what someone
-    told the character on Telegram (`anima soul` on the command line sees everything).
+    from the conversations held through their own bot: a Discord admin never reads what someone
+    told the character on Telegram, nor one Telegram bot's admin what was told to another bot
+    (`anima soul` on the command line sees everything).
     """
     platform = by.partition(":")[0]
     action, rest = (words[0].lower(), words[1:]) if words else ("show", [])
     try:
         if action == "show":
-            return _cut(await report.show(soul, card, int(rest[0]) if rest else None, platform))
+            return _cut(await report.show(soul, card, int(rest[0]) if rest else None, platform, bot))
         if action == "diff":
-            return _cut(await report.diff(soul, card, "/soul", platform))
+            return _cut(await report.diff(soul, card, "/soul", platform, bot))
         if action == "history":
-            return _cut(await report.history(soul, card))
+            return _cut(await report.history(soul, card, platform, bot))
         if action in ("approve", "reject") and rest:
             ids = [int(word.lstrip("#")) for word in rest]
-            return "\n".join([await _decide(soul, card, action, i, by, platform) for i in ids])
+            return "\n".join([await _decide(soul, card, action, i, by, platform, bot) for i in ids])
         if action == "rollback" and len(rest) == 1:
             made = await soul.rollback(card.id, int(rest[0].lstrip("v")), by)
             return f"{card.name} is at soul version {made.version}: the learned lines of version {rest[0]}."
@@ -51,13 +53,13 @@ async def soul_command(soul: SoulStore, card: CharacterCard, words: list[str], b
 
 
 async def _decide(
-    soul: SoulStore, card: CharacterCard, action: str, proposal_id: int, by: str, platform: str
+    soul: SoulStore, card: CharacterCard, action: str, proposal_id: int, by: str, platform: str, bot: str
 ) -> str:
     proposal = await soul.proposal(proposal_id)
     if proposal.character_id != card.id:  # a refusal to show, not an error
         return f"#{proposal_id} is a change to another character; switch with /character first"
-    if not report.visible_from(proposal, platform):
-        return f"#{proposal_id} came from another platform's chats: its own admins decide it"
+    if not report.visible_from(proposal, platform, bot):
+        return f"#{proposal_id} came from another platform's or bot's chats: its own admins decide it"
     if action == "reject":
         rejected = await soul.reject(proposal_id, by)
         return f"#{rejected.id} rejected: {rejected.kind}: {rejected.text}"

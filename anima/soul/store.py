@@ -89,6 +89,7 @@ class SoulStore:
                 col(SoulEntry.user_id),
                 col(SoulEntry.origin_id),
                 col(SoulEntry.added_version),
+                col(SoulEntry.bot_id),
             )
             .where(*where)
             .order_by(col(SoulEntry.origin_id), primary(SoulEntry.id))
@@ -163,12 +164,17 @@ class SoulStore:
     async def source(self, conversation_id: int) -> Source:
         """Whose conversation this is (platform, user id, display name)."""
         query = (
-            select(col(User.platform), col(User.platform_user_id), col(User.display_name))
+            select(
+                col(User.platform),
+                col(User.platform_user_id),
+                col(User.display_name),
+                col(Conversation.bot_id),
+            )
             .join(Conversation, col(Conversation.user_id) == primary(User.id))
             .where(primary(Conversation.id) == conversation_id)
         )
         row = await self.memory.read(lambda conn: conn.execute(query).one())
-        return Source(row[0], row[1], row[2], conversation_id)
+        return Source(row[0], row[1], row[2], conversation_id, row[3])
 
     async def people(self, character_id: str) -> list[str]:
         """The display names of everyone who has talked with the character (for the privacy check)."""
@@ -201,6 +207,7 @@ class SoulStore:
             "user_id": source.user_id if private else "",
             "source_platform": source.platform,
             "source_user_id": source.user_id,
+            "source_bot": source.bot_id,
             "conversation_id": source.conversation_id,
             "evidence": json.dumps(list(change.evidence)),
             "confidence": change.confidence,
@@ -244,6 +251,7 @@ class SoulStore:
                         text=proposal.text,
                         platform=proposal.platform,
                         user_id=proposal.user_id,
+                        bot_id=proposal.source_bot if proposal.user_id else "",
                         origin_id=0,
                         proposal_id=proposal.id,
                         added_version=version,
@@ -309,6 +317,7 @@ class SoulStore:
                             text=row.text,
                             platform=row.platform,
                             user_id=row.user_id,
+                            bot_id=row.bot_id,
                             origin_id=row.origin_id,
                             proposal_id=row.proposal_id,
                             added_version=new,
@@ -385,4 +394,5 @@ def _proposal(row: Row[Any]) -> Proposal:
         row.version,
         as_utc(row.created_at),
         as_utc(row.decided_at) if row.decided_at else None,
+        row.source_bot,
     )

@@ -1,13 +1,17 @@
-"""Scope: a bot's admins see and decide only what came from their own platform's users, for the
+"""Scope: a bot's admins see and decide only what came from their own bot's users, for the
 character of their chat; what was learned with a person in private stays out of their groups."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from anima.app import Runtime
+from anima.commands.context import Context
 from anima.core.messages import Incoming
 from anima.soul.changes import Change, Source
 from anima.soul.chat import soul_command
 from tests.fakes.llm import InstantLLM
+from tests.fakes.surface import FakeSurface
 
 PIN = "my bank PIN is 1234"
 
@@ -85,3 +89,50 @@ async def test_a_fact_told_in_private_is_not_recalled_in_a_group(
     assert "Zanzibar" not in "\n".join(m.content for m in instant_llm.requests[-1].messages)
     await runtime.pipeline.handle(Incoming("telegram", "42", "42", "Lin", "Where do I live?"))
     assert "Zanzibar" in "\n".join(m.content for m in instant_llm.requests[-1].messages)
+
+
+async def _told_through(runtime: Runtime, bot: str, user: str, said: str, change: Change) -> int:
+    """`user` says `said` to Aiko in a private chat with bot account `bot` (through the conversation
+    service, as an adapter would), and a change is proposed from that conversation."""
+    surface = FakeSurface(
+        platform="telegram", chat_id=user, user_id=user, display_name=user.title(), bot_id=bot
+    )
+    message = Incoming("telegram", user, user, user.title(), said)
+    await runtime.conversations.handle(message, surface)
+    card = runtime.characters.get("aiko")
+    state = await runtime.memory.conversation(runtime.pipeline.key_for(message, card), user.title())
+    evidence = tuple(m.id for m in state.recent if m.role == "user")
+    source = await runtime.soul.source(state.id)
+    return await runtime.soul.propose("aiko", replace(change, evidence=evidence), source)
+
+
+async def _soul_as_admin_of(runtime: Runtime, bot: str, args: str) -> str:
+    admin = FakeSurface(platform="telegram", chat_id="900", user_id="900", bot_id=bot, bot_admin=True)
+    card = runtime.characters.get("aiko")
+    await runtime.commands.run("soul", Context(runtime.commands, admin, card, args, default="aiko"))
+    return admin.texts()[-1]
+
+
+async def test_two_bots_admins_see_and_decide_only_what_came_through_their_own_bot(runtime: Runtime) -> None:
+    from_a = await _told_through(
+        runtime, "aiko_bot", "10", PIN, Change("habit", "guards secrets well", (), 0.9)
+    )
+    from_b = await _told_through(
+        runtime, "tea_bot", "20", "I love sea shanties", Change("habit", "hums sea shanties", (), 0.9)
+    )
+
+    seen_by_b = await _soul_as_admin_of(runtime, "tea_bot", "diff")
+    assert "hums sea shanties" in seen_by_b and "I love sea shanties" in seen_by_b
+    assert PIN not in seen_by_b and "guards secrets well" not in seen_by_b
+    assert PIN in await _soul_as_admin_of(runtime, "aiko_bot", "diff")
+    for action in ("approve", "reject"):
+        answer = await _soul_as_admin_of(runtime, "tea_bot", f"{action} {from_a}")
+        assert "another platform's or bot's" in answer and PIN not in answer
+    assert {p.id for p in await runtime.soul.proposals("aiko")} == {from_a, from_b}  # both still pending
+
+    line = "Lin trusts Aiko with her bank details"
+    relationship = await _told_through(runtime, "aiko_bot", "10", "ok", Change("relationship", line, (), 0.9))
+    await runtime.soul.approve(relationship, "cli:owner")
+    assert line not in await _soul_as_admin_of(runtime, "tea_bot", "show")
+    assert line not in await _soul_as_admin_of(runtime, "tea_bot", "history")
+    assert line in await _soul_as_admin_of(runtime, "aiko_bot", "show")
