@@ -241,7 +241,7 @@ class DiscordAdapter:
             if after_backlog:
                 await self.backlog.wait()
             surface = DiscordSurface(self, message.channel, message.author, message)
-            if message.guild is None and any(is_card_file(a.filename) for a in message.attachments):
+            if _is_card_upload(message):
                 answer = await install_cards(await self._context(surface, "", message.attachments))
                 await surface.send_text(answer.text)
                 return
@@ -304,6 +304,11 @@ class DiscordAdapter:
             log.warning("%s: cannot read back channel %s: %s", self.name, mark.chat_id, exc)
             return
         for message in reversed(backlog) if newest_first else backlog:
-            if message.guild is None and any(is_card_file(a.filename) for a in message.attachments):
+            if _is_card_upload(message):
                 continue  # a card sent to install is not a message to answer again
             await self._receive(message)
+
+
+def _is_card_upload(message: discord.Message) -> bool:
+    """A character card sent to the bot in a DM, to install (anima.commands.cards)."""
+    return message.guild is None and any(is_card_file(a.filename) for a in message.attachments)

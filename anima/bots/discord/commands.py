@@ -11,12 +11,12 @@ import discord
 from discord import app_commands
 
 from anima.commands import COMMANDS, Command
+from anima.commands.table import FAILED
 
 if TYPE_CHECKING:
     from anima.bots.discord.adapter import DiscordAdapter
 
 log = logging.getLogger(__name__)
-FAILED = "Something went wrong on our side; it has been logged. Please try again in a moment."
 
 
 def install_commands(tree: app_commands.CommandTree[Any], adapter: DiscordAdapter) -> None:
