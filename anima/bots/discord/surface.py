@@ -70,7 +70,7 @@ class DiscordSurface:
         self._posts: DiscordPosts | None = None  # the reply's, once it streams
 
     async def addressed(self, message: Incoming) -> Incoming | None:
-        assert self.message is not None and self.adapter.addressing is not None
+        assert self.message is not None  # a message's surface (a slash command's has none to address)
         found = await self.adapter.addressing.resolve(self.message, message)
         if found is not None and found.character_id:
             self.card_id = found.character_id
@@ -89,7 +89,6 @@ class DiscordSurface:
         if card.id == adapter.own_character:
             return self._bot(reply=True), None
         fallback, webhooks = self._bot(card.name, reply=True), adapter.webhooks
-        assert webhooks is not None  # made at start, before any message
         webhook = await webhooks.for_channel(self.channel)
         if webhook is None:
             return fallback, None
@@ -99,7 +98,6 @@ class DiscordSurface:
         return WebhookSender(webhook, card.name, avatar, adapter.mentions, thread, gone), fallback
 
     def _bot(self, name: str | None = None, reply: bool = False) -> BotSender:
-        assert self.adapter.client is not None
         message = self.message if reply else None
         return BotSender(self.channel, self.adapter.client.http, self.adapter.mentions, message, name)
 
