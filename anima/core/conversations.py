@@ -14,7 +14,7 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -137,6 +137,21 @@ class Conversations:
         """Mark an event answered that never reached `handle` (an update no handler took)."""
         self._forget(delivery)
         await self.inbox.answered(delivery.platform, delivery.bot_id, delivery.delivery_id)
+
+    async def once(self, delivery: Delivery, work: Awaitable[object]) -> None:
+        """Run an event that is not a message to answer (a command, a button press), then mark it
+        answered; unless the platform did not take the answer: then it stays for the next start."""
+        try:
+            await work
+        except NotDelivered as exc:
+            log.warning(
+                "%s: event %s kept for the next start: %s", delivery.platform, delivery.delivery_id, exc
+            )
+            self._forget(delivery)
+            return
+        except Exception:  # logged; a failing command never stops the bot
+            log.exception("%s: handling event %s failed", delivery.platform, delivery.delivery_id)
+        await self.answered(delivery)
 
     # -- one message -----------------------------------------------------------------------------
 
@@ -399,7 +414,7 @@ class Conversations:
         if not spoken:
             await stream.finish(reply)
         elif reply.notices:
-            await surface.send_text("\n".join(f"({notice})" for notice in reply.notices))
+            await surface.send_text(replace(reply, text="").noted)
 
     async def _apologise(self, surface: Surface) -> None:
         try:

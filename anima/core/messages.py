@@ -83,6 +83,12 @@ class Reply:
     failed: bool = False  # the LLM could not answer: text is the in-character apology
     backend: str = ""
 
+    @property
+    def noted(self) -> str:
+        """The text with its notices after it, in parentheses (for chats without a muted style)."""
+        notes = "\n".join(f"({notice})" for notice in self.notices)
+        return f"{self.text}\n\n{notes}" if self.text and notes else self.text or notes
+
 
 @dataclass(frozen=True)
 class ConversationKey:

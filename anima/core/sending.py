@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -152,3 +153,25 @@ async def delivering(platform: str, classify: Classify) -> AsyncIterator[None]:
         if classify(exc) is None:
             raise
         raise NotDelivered(f"{platform} did not take it ({type(exc).__name__})") from None
+
+
+class Outage:
+    """Says that a platform cannot be reached once per outage, then every `remind_s` while it lasts
+    (the library retries by itself); a failure `over_s` after the last one starts a new outage."""
+
+    def __init__(self, name: str, over_s: float = 60.0, remind_s: float = 300.0) -> None:
+        self.name, self.over_s, self.remind_s = name, over_s, remind_s
+        self._last = self._since = self._said = -1e9  # time.monotonic()
+
+    def failed(self, platform: str, exc: BaseException) -> None:
+        now, why = time.monotonic(), type(exc).__name__  # its text may quote the request's URL
+        if now - self._last > self.over_s:
+            self._since = self._said = now
+            log.info("%s: cannot reach %s (%s); trying again until it answers", self.name, platform, why)
+        elif now - self._said > self.remind_s:
+            self._said = now
+            minutes = (now - self._since) / 60
+            log.warning("%s: %s unreachable for %.0f minutes: %s", self.name, platform, minutes, why)
+        else:
+            log.debug("%s: %s failed, retrying: %s", self.name, platform, why)
+        self._last = now

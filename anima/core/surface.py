@@ -8,7 +8,8 @@ What a command returns (`Answer`: `Text`, `File`, `Voice`) is a value; `deliver`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -19,6 +20,7 @@ ChatKind = Literal[
     "private", "group"
 ]  # a one-to-one chat (a DM, the terminal), or a chat with several people
 Action = Literal["typing", "recording"]  # what the chat shows while something is being made
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,28 @@ def too_large(name: str, size: int | None, max_bytes: int) -> NotFetched | None:
     if size is None or size <= max_bytes:
         return None
     return NotFetched(f"{name} is {size:,} bytes; a file may have at most {max_bytes:,} here")
+
+
+async def fetch_capped(
+    attachment: Attachment,
+    max_bytes: int,
+    download: Callable[[], Awaitable[bytes | NotFetched]],
+    platform: str,
+    failures: tuple[type[BaseException], ...],
+) -> bytes | NotFetched:
+    """`Surface.fetch` around a platform's `download`: refused by the declared size first, then by the
+    size of what came; a download failing with `failures` is said in words of our own."""
+    name = attachment.name or "the file"
+    if refused := too_large(name, attachment.size, max_bytes):
+        return refused
+    try:
+        data = await download()
+    except failures as exc:
+        log.warning("could not download %s: %s", name, type(exc).__name__)
+        return NotFetched(f"I could not download {name} from {platform}; please send it again")
+    if isinstance(data, NotFetched):
+        return data
+    return too_large(name, len(data), max_bytes) or data
 
 
 class Surface(Protocol):

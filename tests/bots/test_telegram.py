@@ -374,11 +374,11 @@ async def test_telegram_failing_to_answer_polls_is_said_once_in_plain_words(
     try:
         polled = len(fake.calls_to("getUpdates"))
         fake.fail_next("getUpdates", status=502, times=3)
-        with caplog.at_level(logging.DEBUG, logger="anima.bots.telegram.adapter"):
+        with caplog.at_level(logging.DEBUG, logger="anima.core.sending"):
             await fake.wait_for(lambda: len(fake.calls_to("getUpdates")) >= polled + 4, 60)  # polling again
     finally:
         await adapter.stop()
-    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "anima.bots.telegram.adapter"]
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "anima.core.sending"]
     assert [level for level, _ in said] == ["INFO", "DEBUG", "DEBUG"]
     assert said[0][1].startswith("telegram[0] @aiko_bot: cannot reach Telegram (")
     assert said[0][1].endswith("); trying again until it answers")

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypedDict
+from typing import Any
 from urllib.parse import urlparse
 
 from telegram import BotCommand, LinkPreviewOptions, Message, Update, User
@@ -25,10 +24,10 @@ from telegram.ext import (
     filters,
 )
 
-from anima.app import Runtime
+from anima.bots.services import Services
 from anima.bots.telegram.intake import DurableQueue
 from anima.bots.telegram.limits import FloodLimits
-from anima.bots.telegram.messages import PLATFORM, is_private, recordings, to_incoming
+from anima.bots.telegram.messages import PLATFORM, recordings, to_incoming
 from anima.bots.telegram.surface import TelegramSurface
 from anima.characters.card import CharacterCard
 from anima.commands import COMMANDS, Context, parse
@@ -36,9 +35,10 @@ from anima.commands.cards import install_cards, is_card_file
 from anima.config import TelegramBotSettings
 from anima.core.group_context import GroupContext
 from anima.core.messages import Attachment, Incoming
+from anima.core.sending import Outage
 from anima.core.streaming import EditPacer, PartialReplies
 from anima.core.surface import Surface
-from anima.errors import AnimaError, ConfigError, NotDelivered
+from anima.errors import AnimaError, ConfigError
 from anima.memory.inbox import Delivery
 from anima.ops.logs import RedactFilter
 
@@ -54,26 +54,16 @@ POOL_TIMEOUT_S = 30.0
 ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.EDITED_MESSAGE, UpdateType.CALLBACK_QUERY]
 
 
-class _Webhook(TypedDict):
-    """What `Updater.start_webhook` takes from the bot's settings."""
-
-    listen: str
-    port: int
-    url_path: str
-    webhook_url: str
-    secret_token: str
-
-
 class TelegramAdapter:
     """A bot bound to a default character; chats can choose another with /character."""
 
-    def __init__(self, runtime: Runtime, settings: TelegramBotSettings, index: int = 0) -> None:
+    def __init__(self, runtime: Services, settings: TelegramBotSettings, index: int = 0) -> None:
         self.runtime = runtime
         self.conversations = runtime.conversations
         self.settings = settings
         self.name = f"telegram[{index}]"
         self.online = f"serving {self.name}"
-        self._last_poll_failure = self._outage_since = self._outage_said = -1e9  # time.monotonic()
+        self.outage = Outage(self.name)
         self.default_character = runtime.characters.get(
             settings.character or runtime.settings.default_character
         ).id
@@ -87,7 +77,6 @@ class TelegramAdapter:
         self.app = self._build()
         self._redact = RedactFilter(settings.token.get_secret_value())
         self.partials: PartialReplies  # once the bot knows who it is (getMe, in start())
-        self._last_poll_failure = self._outage_since = self._outage_said = -1e9  # time.monotonic()
 
     def _build(self) -> Application:
         return (
@@ -126,7 +115,7 @@ class TelegramAdapter:
             raise AnimaError(
                 f"{self.name}: cannot reach Telegram at {self.settings.base_url} ({type(exc).__name__})"
             ) from None
-        self.name = f"{self.name} @{self.bot.username}"
+        self.name = self.outage.name = f"{self.name} @{self.bot.username}"
         character = self.runtime.characters.get(self.default_character).name
         self.online = f"{character} is online as @{self.bot.username} on Telegram"
         bot_id = self.intake.bot_id = str(self.bot.id)
@@ -141,9 +130,21 @@ class TelegramAdapter:
         updater = self.app.updater
         assert updater is not None
         if self.settings.mode == "webhook":
-            await updater.start_webhook(**self._webhook_options(), allowed_updates=ALLOWED_UPDATES)
+            url, secret = self.settings.url or "", self.settings.secret_token
+            await updater.start_webhook(
+                self.settings.listen,
+                self.settings.port,
+                url_path=urlparse(url).path.lstrip("/"),
+                webhook_url=url,
+                allowed_updates=ALLOWED_UPDATES,
+                # Telegram sends it back in a header; PTB refuses requests without it.
+                secret_token=secret.get_secret_value() if secret else secrets.token_urlsafe(32),
+            )
         else:
-            await updater.start_polling(allowed_updates=ALLOWED_UPDATES, error_callback=self._polling_failed)
+            await updater.start_polling(
+                allowed_updates=ALLOWED_UPDATES,
+                error_callback=lambda exc: self.outage.failed("Telegram", exc),  # PTB retries by itself
+            )
 
     async def stop(self) -> None:
         """Stop fetching, answer what was fetched (retrying for at most a few seconds more: a reply
@@ -158,32 +159,6 @@ class TelegramAdapter:
             self.conversations.on_forget.remove(self._forget)
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).removeFilter(self._redact)
-
-    def _webhook_options(self) -> _Webhook:
-        url = self.settings.url or ""
-        secret = self.settings.secret_token
-        return {
-            "listen": self.settings.listen,
-            "port": self.settings.port,
-            "url_path": urlparse(url).path.lstrip("/"),
-            "webhook_url": url,
-            # Telegram sends it back in a header; PTB refuses requests without it.
-            "secret_token": secret.get_secret_value() if secret else secrets.token_urlsafe(32),
-        }
-
-    def _polling_failed(self, exc: TelegramError) -> None:
-        """PTB retries polling by itself: say so once per outage (and every 5 minutes while it lasts)."""
-        now, why = time.monotonic(), type(exc).__name__  # its text may quote the request's URL
-        if now - self._last_poll_failure > 60:  # the failures before this one ended a while ago
-            self._outage_since, self._outage_said = now, now
-            log.info("%s: cannot reach Telegram (%s); trying again until it answers", self.name, why)
-        elif now - self._outage_said > 300:
-            self._outage_said = now
-            minutes = (now - self._outage_since) / 60
-            log.warning("%s: Telegram unreachable for %.0f minutes: %s", self.name, minutes, why)
-        else:
-            log.debug("%s: polling failed, retrying: %s", self.name, why)
-        self._last_poll_failure = now
 
     def _add_handlers(self) -> None:
         private = filters.ChatType.PRIVATE
@@ -218,6 +193,14 @@ class TelegramAdapter:
 
     # -- updates -------------------------------------------------------------------------------
 
+    def _surface(self, update: Update) -> TelegramSurface | None:
+        """The chat of an update's message, with its sender; None for a bot's (bots are never
+        answered: no loops between bots)."""
+        message, sender = update.effective_message, update.effective_user
+        if not isinstance(message, Message) or sender is None or sender.is_bot:
+            return None
+        return TelegramSurface(self, message, sender, update.update_id)
+
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A text message: to the conversation service at once (it keeps the arrival order)."""
         read = self._read(update)
@@ -227,11 +210,11 @@ class TelegramAdapter:
         await self.conversations.handle(*read, self.intake.delivery(update))
 
     def _read(self, update: Update) -> tuple[Incoming, Surface] | None:
-        message, sender = update.message, update.effective_user
-        if message is None or sender is None or sender.is_bot:
-            return None  # bots are never answered: no loops between bots
-        surface = TelegramSurface(self, message, sender, update.update_id)
-        return to_incoming(message, sender, message.text or message.caption or ""), surface
+        surface = self._surface(update)
+        if surface is None:
+            return None
+        message = surface.message
+        return to_incoming(message, surface.sender, message.text or message.caption or ""), surface
 
     def _read_back(self, delivery: Delivery) -> tuple[Incoming, Surface] | None:
         """A stored update as a text turn (for another process's turn; see Conversations.read_back)."""
@@ -239,38 +222,28 @@ class TelegramAdapter:
         message = update.message
         if message is None or (message.text or message.caption or "").startswith("/"):
             return None
-        if not message.text and not recordings(message):
-            return None
-        return self._read(update)
+        return self._read(update) if message.text or recordings(message) else None
 
     def _once(self, handler: UpdateHandler) -> UpdateHandler:
-        """Run `handler` for an update, then mark the update answered, unless Telegram did not take
-        the answer (it stays in the inbox, and is handled again at the next start)."""
+        """`handler`, then the update marked answered (Conversations.once)."""
 
         async def handled(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            try:
-                await handler(update, context)
-            except NotDelivered as exc:
-                log.warning("%s: update %s kept for the next start: %s", self.name, update.update_id, exc)
-                return
-            except Exception:  # logged; a failing handler never stops the bot
-                log.exception("%s: handling update %s failed", self.name, update.update_id)
-            await self.conversations.answered(self.intake.delivery(update))
+            await self.conversations.once(self.intake.delivery(update), handler(update, context))
 
         return handled
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message, sender = update.message, update.effective_user
-        if message is None or sender is None or sender.is_bot:
+        surface = self._surface(update)
+        if surface is None:
             return
-        head, _, _ = (message.text or message.caption or "").partition(" ")
-        target = head.partition("@")[2]
+        line = surface.message.text or surface.message.caption or ""
+        target = line.partition(" ")[0].partition("@")[2]
         if target and target.lower() != (self.bot.username or "").lower():
             return  # a command for another bot in the group
-        parsed = parse(message.text or message.caption or "")
-        if parsed is None or (parsed[0] not in {c.name for c in COMMANDS} and not is_private(message)):
+        parsed = parse(line)
+        if parsed is None or (parsed[0] not in {c.name for c in COMMANDS} and surface.kind != "private"):
             return  # an unknown command in a group may be another bot's
-        await self._command(TelegramSurface(self, message, sender, update.update_id), *parsed)
+        await self._command(surface, *parsed)
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A button under one of the bot's texts: its data is "USER /command args", checked here
@@ -289,41 +262,40 @@ class TelegramAdapter:
         await self._command(TelegramSurface(self, query.message, query.from_user, update.update_id), *parsed)
 
     async def _command(self, surface: TelegramSurface, name: str, args: str) -> None:
-        ctx = await self._context(surface, args)
-        await self.runtime.commands.run(name, ctx)
+        await self.runtime.commands.run(name, await self._context(surface, args))
 
     async def _context(self, surface: TelegramSurface, args: str) -> Context:
         card = await self.character(surface.chat_id)
-        files = [m.document for m in (surface.message, surface.message.reply_to_message) if m and m.document]
-        attachments = tuple(
-            Attachment("file", url=d.file_id, name=d.file_name or "file", size=d.file_size) for d in files
-        )
-        # a hummed voice note with /sing as its caption, or the one /sing replies to
-        for message in (surface.message, surface.message.reply_to_message):
-            attachments += recordings(message) if message is not None else ()
+        attachments: tuple[Attachment, ...] = ()
+        # a card file, or a hummed voice note with /sing as its caption, or the one /sing replies to
+        for message in filter(None, (surface.message, surface.message.reply_to_message)):
+            file = message.document
+            if file is not None:
+                attachments += (
+                    Attachment("file", file.file_id, file.file_name or "file", size=file.file_size),
+                )
+            attachments += recordings(message)
         return Context(
             self.runtime.commands, surface, card, args, attachments, str(self.bot.id), self.default_character
         )
 
     async def _on_file(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A document in a private chat: a character card to install, or a file the bot cannot read."""
-        message, sender = update.message, update.effective_user
-        if message is None or message.document is None or sender is None or sender.is_bot:
+        surface = self._surface(update)
+        if surface is None or surface.message.document is None:
             return
-        surface = TelegramSurface(self, message, sender, update.update_id)
-        if not is_card_file(message.document.file_name or ""):
+        if not is_card_file(surface.message.document.file_name or ""):
             await surface.send_text(ONLY_TEXT)
             return
-        answer = await install_cards(await self._context(surface, ""))
-        await surface.send_text(answer.text)
+        await surface.send_text((await install_cards(await self._context(surface, ""))).text)
 
     def _note(self, text: str | None) -> UpdateHandler:
         """A short note in a private chat (these handlers are for private chats only); None: silence."""
 
         async def note(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            message, sender = update.effective_message, update.effective_user
-            if text and isinstance(message, Message) and sender is not None and not sender.is_bot:
-                await TelegramSurface(self, message, sender, update.update_id).send_text(text)
+            surface = self._surface(update)
+            if text and surface is not None:
+                await surface.send_text(text)
 
         return note
 

@@ -12,7 +12,7 @@ import re
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from telegram import Message, ReplyParameters, User
+from telegram import InlineKeyboardMarkup, Message, ReplyParameters, User
 from telegram.constants import ChatAction, ChatType, MessageEntityType, MessageLimit
 from telegram.error import BadRequest
 from telegram.ext import ExtBot
@@ -40,11 +40,6 @@ def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str
     return split(text, limit, utf16_len)
 
 
-def final_text(reply: Reply) -> str:
-    notes = "\n".join(f"({notice})" for notice in reply.notices)
-    return f"{reply.text}\n\n{notes}" if notes else reply.text
-
-
 class TelegramPosts:
     """One chat's messages for a streamed reply (anima.core.streaming): plain text, split at 4096,
     mentions defused in groups. Intermediate steps get one try: the final text follows anyway."""
@@ -56,7 +51,7 @@ class TelegramPosts:
         return split_text(defuse_mentions(text) if self.in_group else text)
 
     def render(self, reply: Reply) -> str:
-        return final_text(reply)
+        return reply.noted
 
     async def post(self, text: str, first: bool, final: bool) -> int:
         quote = self.quote if first else None
@@ -95,11 +90,19 @@ def chat_action(
     return showing_while(show, ACTION_REFRESH_S, grace_s)
 
 
-async def send_text(bot: ExtBot[Any], chat_id: int, text: str, quote: int | None = None) -> None:
-    """Send a complete text (a command's answer), split when it is long."""
-    for i, piece in enumerate(split_text(text)):
+async def send_text(
+    bot: ExtBot[Any],
+    chat_id: int,
+    text: str,
+    quote: int | None = None,
+    buttons: InlineKeyboardMarkup | None = None,
+) -> None:
+    """Send a complete text (a command's answer), split when it is long; buttons under its end."""
+    pieces = split_text(text)
+    for i, piece in enumerate(pieces):
         reply = ReplyParameters(quote, allow_sending_without_reply=True) if quote and i == 0 else None
-        await bot.send_message(chat_id, piece, reply_parameters=reply)
+        markup = buttons if i == len(pieces) - 1 else None
+        await bot.send_message(chat_id, piece, reply_parameters=reply, reply_markup=markup)
 
 
 def is_private(message: Message) -> bool:
@@ -152,18 +155,15 @@ def to_incoming(message: Message, sender: User, text: str) -> Incoming:
 
 def recordings(message: Message) -> tuple[Attachment, ...]:
     """A voice note, an audio file or a round video note, as the attachment anima/hearing listens to."""
-    found = []
-    if message.voice is not None:
-        voice = message.voice
+    voice, audio, note, found = message.voice, message.audio, message.video_note, []
+    if voice is not None:
         found.append(
             Attachment("voice", voice.file_id, "voice.ogg", voice.mime_type or "audio/ogg", voice.file_size)
         )
-    if message.audio is not None:
-        audio = message.audio
+    if audio is not None:
         name = audio.file_name or "audio"
         found.append(Attachment("audio", audio.file_id, name, audio.mime_type or "", audio.file_size))
-    if message.video_note is not None:
-        note = message.video_note
+    if note is not None:
         found.append(Attachment("video_note", note.file_id, "video_note.mp4", "video/mp4", note.file_size))
     return tuple(found)
 
@@ -173,21 +173,12 @@ def pictures(message: Message) -> tuple[Attachment, ...]:
     if message.photo:
         fitting = [p for p in message.photo if (p.file_size or 0) <= PHOTO_MAX_BYTES] or [message.photo[0]]
         best = max(fitting, key=lambda p: p.width * p.height)
-        return (
-            Attachment(
-                "photo", url=best.file_id, name="photo.jpg", mime_type="image/jpeg", size=best.file_size
-            ),
-        )
-    document = message.document
-    if document is not None and (document.mime_type or "").startswith("image/"):
-        name = document.file_name or "image"
-        return (
-            Attachment(
-                "image",
-                url=document.file_id,
-                name=name,
-                mime_type=document.mime_type or "",
-                size=document.file_size,
-            ),
-        )
-    return ()
+        return (Attachment("photo", best.file_id, "photo.jpg", "image/jpeg", best.file_size),)
+    image = message.document
+    if image is None or not (image.mime_type or "").startswith("image/"):
+        return ()
+    return (
+        Attachment(
+            "image", image.file_id, image.file_name or "image", image.mime_type or "", image.file_size
+        ),
+    )

@@ -27,7 +27,7 @@ from anima.bots.telegram.messages import (
 from anima.core.messages import Attachment, Incoming, ReplyStream
 from anima.core.sending import delivering
 from anima.core.streaming import EditedReply, Shown
-from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
+from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote, fetch_capped, too_large
 
 if TYPE_CHECKING:
     from anima.bots.telegram.adapter import TelegramAdapter
@@ -107,15 +107,8 @@ class TelegramSurface:
             if (data := callback_data(self.user_id, b.command))
         ]
         async with delivering("Telegram", transient):
-            if not rows:
-                await send_text(self.adapter.app.bot, self.message.chat.id, text, self.quote)
-                return
-            await self.adapter.app.bot.send_message(
-                self.message.chat.id,
-                text,
-                reply_markup=InlineKeyboardMarkup(rows),
-                reply_parameters=self._reply(),
-            )
+            markup = InlineKeyboardMarkup(rows) if rows else None
+            await send_text(self.adapter.app.bot, self.message.chat.id, text, self.quote, markup)
 
     async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
         try:
@@ -135,12 +128,9 @@ class TelegramSurface:
         return True
 
     async def send_file(self, name: str, data: bytes, caption: str = "", photo: bool = False) -> None:
-        bot = self.adapter.app.bot
+        send = self.adapter.app.bot.send_photo if photo else self.adapter.app.bot.send_document
         async with delivering("Telegram", transient):
-            if photo:
-                await bot.send_photo(self.message.chat.id, data, caption=caption or None, filename=name)
-            else:
-                await bot.send_document(self.message.chat.id, data, caption=caption or None, filename=name)
+            await send(self.message.chat.id, data, caption=caption or None, filename=name)
 
     async def is_chat_admin(self) -> bool:
         if self.kind == "private":
@@ -158,24 +148,12 @@ class TelegramSurface:
         return self.user_id in self.adapter.settings.admins
 
     async def fetch(self, attachment: Attachment, max_bytes: int) -> bytes | NotFetched:
-        name = attachment.name or "the file"
-        if attachment.size is not None and attachment.size > max_bytes:
-            return NotFetched(
-                f"{name} is {attachment.size:,} bytes; a file may have at most {max_bytes:,} here"
-            )
-        try:
+        async def download() -> bytes | NotFetched:
             file = await self.adapter.app.bot.get_file(attachment.url)
-            if file.file_size is not None and file.file_size > max_bytes:
-                return NotFetched(
-                    f"{name} is {file.file_size:,} bytes; a file may have at most {max_bytes:,} here"
-                )
-            data = bytes(await file.download_as_bytearray())
-        except TelegramError as exc:
-            log.warning("could not download %s: %s", name, type(exc).__name__)
-            return NotFetched(f"I could not download {name} from Telegram; please send it again")
-        if len(data) > max_bytes:
-            return NotFetched(f"{name} is over {max_bytes:,} bytes, the most a file may have here")
-        return data
+            refused = too_large(attachment.name or "the file", file.file_size, max_bytes)
+            return refused or bytes(await file.download_as_bytearray())
+
+        return await fetch_capped(attachment, max_bytes, download, "Telegram", (TelegramError,))
 
     def _reply(self) -> ReplyParameters | None:
         return ReplyParameters(self.quote, allow_sending_without_reply=True) if self.quote else None
