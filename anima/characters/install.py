@@ -9,31 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from anima.characters.card import CharacterCard
 from anima.characters.importer import ImportedCard, read_card, write_card
 from anima.config import LLMSettings
 from anima.errors import InputRejected
 
 MAX_INSTALL_BYTES = 8 * 1024 * 1024
-
-
-def install_card(
-    data: bytes,
-    filename: str,
-    directory: Path,
-    max_bytes: int = MAX_INSTALL_BYTES,
-    replace: bool = False,
-    llm: LLMSettings | None = None,
-) -> CharacterCard:
-    """Validate `data` as a card and write it into `directory` (atomically); return the installed card.
-
-    `filename` is only used for its suffix, for messages and as a fallback id: it never becomes a path.
-    Raises ConfigError (its problems are safe to show the sender) when the file is too large, is not a
-    card, does not validate, or its id is already taken and `replace` is false. The running library
-    picks the new card up through hot reload. `llm` (the deployment's settings) clamps the card's own
-    llm overrides; install_card_reporting also returns what was changed.
-    """
-    return install_card_reporting(data, filename, directory, max_bytes, replace, llm).card
 
 
 def install_card_reporting(
@@ -44,7 +24,15 @@ def install_card_reporting(
     replace: bool = False,
     llm: LLMSettings | None = None,
 ) -> ImportedCard:
-    """install_card, returning the imported card with its warnings (what was kept, dropped, clamped)."""
+    """Validate `data` as a card and write it into `directory` (atomically); return the installed card
+    with its warnings (what was kept, dropped, clamped).
+
+    `filename` is only used for its suffix, for messages and as a fallback id: it never becomes a path.
+    Raises ConfigError (its problems are safe to show the sender) when the file is too large, is not a
+    card, does not validate, or its id is already taken and `replace` is false. The running library
+    picks the new card up through hot reload. `llm` (the deployment's settings) clamps the card's own
+    llm overrides.
+    """
     if len(data) > max_bytes:
         raise InputRejected(
             [

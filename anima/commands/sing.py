@@ -5,12 +5,13 @@ the safety checks a reply passes (singing/checks.py)."""
 from __future__ import annotations
 
 from anima.commands.context import Context
-from anima.commands.singing.checks import Refusal, admit, check_lyrics
+from anima.commands.singing.checks import check_lyrics, may_sing
 from anima.commands.singing.failures import song_failed
 from anima.commands.singing.hummed import is_recording, sing_hummed
 from anima.commands.singing.request import score_for
 from anima.core.surface import Answers, NotFetched, Text, Voice
 from anima.errors import AnimaError
+from anima.safety import TurnSafety
 from anima.voice.sing.files import MAX_FILE_BYTES, is_score_file
 from anima.voice.sing.singer import Busy, busy_line
 
@@ -29,11 +30,9 @@ async def sing(ctx: Context) -> Answers:
         return await sing_hummed(ctx, recording)
     if not ctx.args.strip() and score_file is None:
         return Text(HOW)
-    turn = await admit(ctx.app.pipeline.safety, ctx.incoming(ctx.args), card)
-    if isinstance(turn, Refusal):
-        return Text(turn.text, private=True) if turn.text else []
-    if ctx.app.singer.busy:  # before anything is downloaded or written
-        return Text(busy_line(card, surface.display_name))
+    turn = await may_sing(ctx)
+    if not isinstance(turn, TurnSafety):
+        return turn
     file = None
     if score_file is not None:
         data = await surface.fetch(score_file, MAX_FILE_BYTES)

@@ -140,16 +140,11 @@ def _quoted(user_name: str, persona: str, chat_context: str) -> str:
 
 
 def render_compact_system(
-    card: CharacterCard,
-    user_name: str,
-    persona: str = "",
-    chat_context: str = "",
-    idle_since: datetime | None = None,
-    canary: str = "",
-    post: str = "",
+    card: CharacterCard, user_name: str, turn: TurnContext, idle_since: datetime | None, post: str
 ) -> str:
     """The system prompt for a tiny model: who it is and who it talks to, the persona as a few plain
     lines, the rules as sentences; a card's own system_prompt is kept as its author wrote it."""
+    persona, chat_context, canary = turn.persona, turn.chat_context, turn.canary
     if card.system_prompt.strip() != DEFAULT_SYSTEM_PROMPT.strip():
         text = render_system(card, user_name, persona, chat_context, idle_since, canary)
         return "\n".join(part for part in (text, post) if part)
@@ -257,9 +252,7 @@ class PromptBuilder:
         if compact:
             skipped = max(len(history) - COMPACT_HISTORY_MESSAGES, 0)
             history = history[skipped:]
-            system = render_compact_system(
-                card, user_name, turn.persona, turn.chat_context, idle_since, turn.canary, post
-            )
+            system = render_compact_system(card, user_name, turn, idle_since, post)
             post = turn.instruction  # the card's own instruction went into the system prompt
             turns = example_turns(card, user_name) if card.mes_example is None else []
             examples = "" if turns else render_examples(card, user_name)

@@ -16,8 +16,7 @@ from anima.config import OpenAIBackend
 from anima.errors import HearingError
 from anima.hearing.audio import Audio, NothingHeard
 from anima.hearing.engine import Transcript
-
-PLACEHOLDER_KEY = "no-key"  # local servers ignore the key; the client refuses to start without one
+from anima.llm.openai_backend import openai_client
 
 
 class OpenAITranscriber:
@@ -26,12 +25,7 @@ class OpenAITranscriber:
     def __init__(self, backend: OpenAIBackend, model: str) -> None:
         self.backend = backend
         self.model = model
-        self._client = openai.AsyncOpenAI(
-            base_url=backend.base_url,
-            api_key=backend.api_key.get_secret_value() or PLACEHOLDER_KEY,
-            max_retries=backend.max_retries,
-            timeout=backend.timeout_s,
-        )
+        self._client = openai_client(backend)
 
     async def transcribe(self, audio: Audio, languages: Sequence[str]) -> Transcript:
         wav = await asyncio.to_thread(_wav, audio)

@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from anima.config import EmbeddedBackend, OpenAIBackend
 from anima.core.messages import ChatMessage
 from anima.core.tokens import TokenCounter
 
@@ -48,6 +49,17 @@ class LLMBackend(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class SettingsBackend:
+    """The LLMBackend attributes a backend takes from its settings as they are."""
+
+    def __init__(self, name: str, settings: EmbeddedBackend | OpenAIBackend) -> None:
+        self.name = name
+        self.context_window = settings.context_window
+        self.max_tokens = settings.max_tokens
+        self.temperature = settings.temperature
+        self.timeout_s = settings.timeout_s
 
 
 def prompt_style(chosen: str, context_window: int, tiny_model: bool = False) -> str:

@@ -22,7 +22,7 @@ import aiohttp
 from anima.config import EmbeddedBackend
 from anima.core.tokens import CachedCounter, FunctionCounter
 from anima.errors import LLMError, ModelFileMissing
-from anima.llm.base import GenerationRequest, Progress, prompt_style
+from anima.llm.base import GenerationRequest, Progress, SettingsBackend, prompt_style
 from anima.llm.tidy import ReplyTidier
 
 log = logging.getLogger(__name__)
@@ -40,16 +40,12 @@ def bundled_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / BUNDLED_MODEL
 
 
-class EmbeddedLLM:
+class EmbeddedLLM(SettingsBackend):
     """One llama.cpp model loaded once per process and shared by every character that uses it."""
 
     def __init__(self, name: str, settings: EmbeddedBackend, progress: Progress | None = None) -> None:
-        self.name = name
+        super().__init__(name, settings)
         self.settings = settings
-        self.context_window = settings.context_window
-        self.max_tokens = settings.max_tokens
-        self.temperature = settings.temperature
-        self.timeout_s = settings.timeout_s
         self.max_concurrency = 1  # one llama.cpp slot: requests queue on the worker thread
         self.vision = False  # a text model: it is told a picture came (anima/seeing)
         self.model_path = settings.model_path or bundled_model_path()

@@ -16,29 +16,51 @@ import email.utils
 import json
 import time
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
+from pydantic import SecretStr
 
 from anima.config import OpenAIBackend
 from anima.core.messages import ChatMessage
 from anima.core.tokens import CachedCounter, TiktokenCounter
 from anima.errors import LLMError, LLMRateLimited, LLMStreamBroken, LLMTimedOut, LLMUnavailable
-from anima.llm.base import GenerationRequest, prompt_style
+from anima.llm.base import GenerationRequest, SettingsBackend, prompt_style
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
 
 # Local servers (Ollama, vLLM, llama.cpp) ignore the key; OpenAI's own client sends a placeholder too.
 PLACEHOLDER_KEY = "no-key"
 ERROR_BODY_BYTES = 2048  # of a failed answer's body, read for nothing but to free the connection
 
 
-class OpenAILLM:
+class Endpoint(Protocol):
+    """An OpenAI-compatible server's settings (llm.backends, voice.openai)."""
+
+    base_url: str
+    api_key: SecretStr
+    max_retries: int
+    timeout_s: float
+
+
+def openai_client(endpoint: Endpoint, max_retries: int | None = None, timeout: Any = None) -> AsyncOpenAI:
+    """The `openai` package's client for what is not chat (speech, transcription, pictures): its
+    retries and timeouts are its own. Imported on first use: a text chat never loads it."""
+    import openai
+
+    return openai.AsyncOpenAI(
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key.get_secret_value() or PLACEHOLDER_KEY,
+        max_retries=endpoint.max_retries if max_retries is None else max_retries,
+        timeout=endpoint.timeout_s if timeout is None else timeout,
+    )
+
+
+class OpenAILLM(SettingsBackend):
     def __init__(self, name: str, settings: OpenAIBackend) -> None:
-        self.name = name
+        super().__init__(name, settings)
         self.settings = settings
-        self.context_window = settings.context_window
-        self.max_tokens = settings.max_tokens
-        self.temperature = settings.temperature
-        self.timeout_s = settings.timeout_s
         self.max_concurrency = settings.max_concurrency
         self.prompt_style = prompt_style(settings.prompt_style, settings.context_window)
         self.vision = settings.vision

@@ -28,6 +28,12 @@ from anima.memory.models import (
 )
 
 
+def _rows(conn: Connection, table: Any, names: str, *where: Any) -> Sequence[Any]:
+    """The columns `names` (space-separated) of `table`'s rows matching `where`, in stored order."""
+    columns = [col(getattr(table, name)) for name in names.split()]
+    return conn.execute(select(*columns).where(*where).order_by(primary(table.id))).all()
+
+
 def _iso(value: datetime | None) -> str | None:
     return as_utc(value).isoformat() if value is not None else None
 
@@ -42,52 +48,33 @@ def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[
     if user is None:
         return None
     conversations = []
-    rows = conn.execute(
-        select(
-            primary(Conversation.id),
-            col(Conversation.character_id),
-            col(Conversation.chat_id),
-            col(Conversation.created_at),
-        )
-        .where(col(Conversation.user_id) == user.id)
-        .order_by(primary(Conversation.id))
-    ).all()
+
+    def person(table: Any) -> tuple[Any, ...]:
+        """Rows of the user, in tables keyed by (platform, user_id)."""
+        return col(table.platform) == platform, col(table.user_id) == platform_user_id
+
+    rows = _rows(
+        conn, Conversation, "id character_id chat_id created_at", col(Conversation.user_id) == user.id
+    )
     for conv_id, character_id, chat_id, created_at in rows:
-        messages = conn.execute(
-            select(col(Message.role), col(Message.content), col(Message.created_at), col(Message.cut))
-            .where(col(Message.conversation_id) == conv_id)
-            .order_by(primary(Message.id))
-        ).all()
-        facts = conn.execute(
-            select(
-                col(Fact.topic),
-                col(Fact.content),
-                col(Fact.importance),
-                col(Fact.happened_at),
-                col(Fact.source),
-                col(Fact.created_at),
-                col(Fact.superseded_at),
-            )
-            .where(col(Fact.conversation_id) == conv_id)
-            .order_by(primary(Fact.id))
-        ).all()
-        summaries = conn.execute(
-            select(col(Summary.content), col(Summary.started_at), col(Summary.ended_at))
-            .where(col(Summary.conversation_id) == conv_id)
-            .order_by(primary(Summary.id))
-        ).all()
-        pictures = conn.execute(
-            select(
-                col(StoredPicture.reference),
-                col(StoredPicture.sha256),
-                col(StoredPicture.width),
-                col(StoredPicture.height),
-                col(StoredPicture.thumbnail),
-                col(StoredPicture.created_at),
-            )
-            .where(col(StoredPicture.conversation_id) == conv_id)
-            .order_by(primary(StoredPicture.id))
-        ).all()
+        messages = _rows(
+            conn, Message, "role content created_at cut", col(Message.conversation_id) == conv_id
+        )
+        facts = _rows(
+            conn,
+            Fact,
+            "topic content importance happened_at source created_at superseded_at",
+            col(Fact.conversation_id) == conv_id,
+        )
+        summaries = _rows(
+            conn, Summary, "content started_at ended_at", col(Summary.conversation_id) == conv_id
+        )
+        pictures = _rows(
+            conn,
+            StoredPicture,
+            "reference sha256 width height thumbnail created_at",
+            col(StoredPicture.conversation_id) == conv_id,
+        )
         conversations.append(
             {
                 "character": character_id,
@@ -132,48 +119,31 @@ def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[
             or_(col(Preference.user_id) == platform_user_id, col(Preference.chat_id) == platform_user_id),
         )
     ).all()
-    proposals = conn.execute(
-        select(
-            col(SoulProposal.character_id),
-            col(SoulProposal.kind),
-            col(SoulProposal.text),
-            col(SoulProposal.status),
-        )
-        .where(
-            ((col(SoulProposal.platform) == platform) & (col(SoulProposal.user_id) == platform_user_id))
-            | (
-                (col(SoulProposal.source_platform) == platform)
-                & (col(SoulProposal.source_user_id) == platform_user_id)
-            )
-        )
-        .order_by(primary(SoulProposal.id))
-    ).all()
+    proposals = _rows(
+        conn,
+        SoulProposal,
+        "character_id kind text status",
+        ((col(SoulProposal.platform) == platform) & (col(SoulProposal.user_id) == platform_user_id))
+        | (
+            (col(SoulProposal.source_platform) == platform)
+            & (col(SoulProposal.source_user_id) == platform_user_id)
+        ),
+    )
     safety: Sequence[Any] = []
     if has_audit(conn):
-        safety = conn.execute(
-            select(
-                col(SafetyEvent.chat_id),
-                col(SafetyEvent.character_id),
-                col(SafetyEvent.stage),
-                col(SafetyEvent.check),
-                col(SafetyEvent.action),
-                col(SafetyEvent.excerpt),
-                col(SafetyEvent.created_at),
-            )
-            .where(col(SafetyEvent.platform) == platform, col(SafetyEvent.user_id) == platform_user_id)
-            .order_by(primary(SafetyEvent.id))
-        ).all()
-    # what characters learned about their relationship with the user (anima/soul), in any version
-    relationships = conn.execute(
-        select(
-            col(SoulEntry.character_id),
-            col(SoulEntry.text),
-            col(SoulEntry.created_at),
-            col(SoulEntry.removed_version),
+        safety = _rows(
+            conn,
+            SafetyEvent,
+            "chat_id character_id stage check action excerpt created_at",
+            *person(SafetyEvent),
         )
-        .where(col(SoulEntry.platform) == platform, col(SoulEntry.user_id) == platform_user_id)
-        .order_by(primary(SoulEntry.id))
-    ).all()
+    # what characters learned about their relationship with the user (anima/soul), in any version
+    relationships = _rows(
+        conn,
+        SoulEntry,
+        "character_id text created_at removed_version",
+        *person(SoulEntry),
+    )
     return {
         "platform": platform,
         "user_id": platform_user_id,

@@ -68,27 +68,21 @@ class AdvisoryLocks:
         if not keys:
             yield
             return
-        conn = await self._locked(keys[0])
-        try:
-            for key in keys[1:]:
-                await conn.execute(_LOCK, {"key": key})
-        except BaseException as exc:
-            await _discard(conn)
-            if isinstance(exc, SQLAlchemyError):
-                raise MemoryStoreError(f"cannot take a conversation lock: {exc}") from exc
-            raise
+        conn = await self._locked(*keys)
         try:
             yield
         finally:
             await _discard(conn)
 
-    async def _locked(self, key: int) -> AsyncConnection:
+    async def _locked(self, *keys: int) -> AsyncConnection:
+        """A connection holding every lock of `keys`, taken in that order."""
         try:
             conn = await self._engine.connect()
         except SQLAlchemyError as exc:
             raise MemoryStoreError(f"cannot take a conversation lock: {exc}") from exc
         try:
-            await conn.execute(_LOCK, {"key": key})
+            for key in keys:
+                await conn.execute(_LOCK, {"key": key})
         except BaseException as exc:
             # Cancelled or failed while waiting: the lock may have been granted anyway, so the
             # session goes rather than back to the pool (ending it drops whatever it holds).

@@ -197,32 +197,27 @@ _NEXT_TO = select(primary(Message.id)).where(
 )
 
 
+# What a search hit is read from (anima.memory.search.Hit, but its score).
+HIT_COLUMNS = (
+    primary(SearchEntry.id),
+    col(SearchEntry.kind),
+    col(SearchEntry.item_id),
+    col(SearchEntry.role),
+    col(SearchEntry.importance),
+    col(SearchEntry.created_at),
+)
+
+
 def _entries(conn: Connection, entry_ids: list[int]) -> list[Hit]:
     if not entry_ids:
         return []
-    rows = conn.execute(
-        select(
-            primary(SearchEntry.id),
-            col(SearchEntry.kind),
-            col(SearchEntry.item_id),
-            col(SearchEntry.role),
-            col(SearchEntry.importance),
-            col(SearchEntry.created_at),
-        ).where(primary(SearchEntry.id).in_(entry_ids))
-    )
+    rows = conn.execute(select(*HIT_COLUMNS).where(primary(SearchEntry.id).in_(entry_ids)))
     return [Hit(*row[:5], as_utc(row[5]), 0.0) for row in rows]
 
 
 def _in_window(conn: Connection, conversation_id: int, window: Window) -> list[Hit]:
     rows = conn.execute(
-        select(
-            primary(SearchEntry.id),
-            col(SearchEntry.kind),
-            col(SearchEntry.item_id),
-            col(SearchEntry.role),
-            col(SearchEntry.importance),
-            col(SearchEntry.created_at),
-        )
+        select(*HIT_COLUMNS)
         .where(
             col(SearchEntry.conversation_id) == conversation_id,
             col(SearchEntry.created_at) >= window.start,

@@ -42,7 +42,7 @@ from anima.memory.models import (
     table_of,
     utcnow,
 )
-from anima.memory.recall import PINNED, Memory, RecallRequest, recall, without_names
+from anima.memory.recall import HIT_COLUMNS, PINNED, Memory, RecallRequest, recall, without_names
 from anima.memory.search import index_text
 
 if TYPE_CHECKING:
@@ -154,12 +154,7 @@ def _weight(recent: deque[StoredMessage]) -> int:
 
 class MemoryStore:
     def __init__(
-        self,
-        database: Database,
-        history_messages: int = 200,
-        vectors: VectorIndex | None = None,
-        cache_conversations: int = CACHE_CONVERSATIONS,
-        cache_bytes: int = CACHE_BYTES,
+        self, database: Database, history_messages: int = 200, vectors: VectorIndex | None = None
     ) -> None:
         self.database = database
         self.history_messages = history_messages
@@ -168,8 +163,8 @@ class MemoryStore:
         # recently used go first (read again from the database when they come back). A conversation
         # with messages still waiting for a write retry is never dropped, so nothing unsaved is lost.
         self._conversations: OrderedDict[ConversationKey, ConversationState] = OrderedDict()
-        self.cache_conversations = cache_conversations
-        self.cache_bytes = cache_bytes
+        self.cache_conversations = CACHE_CONVERSATIONS  # set by `open`
+        self.cache_bytes = CACHE_BYTES
         self._cached_bytes = 0
         # The runtime's conversation locks (anima/app.py): forget_user holds the person's while it runs.
         self.locks: ConversationLocks | None = None
@@ -219,7 +214,9 @@ class MemoryStore:
             raise MemoryStoreError(
                 f"cannot open the memory database {shown_url(url)}: {_database_error(exc)}"
             ) from exc
-        return cls(database, history_messages, index, cache_conversations, cache_bytes)
+        store = cls(database, history_messages, index)
+        store.cache_conversations, store.cache_bytes = cache_conversations, cache_bytes
+        return store
 
     async def close(self) -> None:
         if self._retrying is not None:
@@ -1056,14 +1053,9 @@ class KeptItem:
     pinned: bool
 
 
-_KEPT = select(
-    primary(SearchEntry.id),
-    col(SearchEntry.kind),
-    col(SearchEntry.item_id),
-    col(SearchEntry.role),
-    col(SearchEntry.importance),
-    col(SearchEntry.created_at),
-).outerjoin(Fact, (col(SearchEntry.kind) == "fact") & (primary(Fact.id) == col(SearchEntry.item_id)))
+_KEPT = select(*HIT_COLUMNS).outerjoin(
+    Fact, (col(SearchEntry.kind) == "fact") & (primary(Fact.id) == col(SearchEntry.item_id))
+)
 
 
 def _kept_items(conn: Connection, rows: Sequence[Any]) -> list[KeptItem]:

@@ -30,7 +30,7 @@ from anima.config import ImagesSettings, LLMSettings, OpenAIBackend
 from anima.core.messages import Incoming
 from anima.core.surface import Surface
 from anima.errors import ImageError
-from anima.llm.openai_backend import PLACEHOLDER_KEY
+from anima.llm.openai_backend import openai_client
 from anima.memory.store import MemoryStore
 from anima.safety import SafetyPolicy
 
@@ -192,12 +192,8 @@ class Selfies:
 
         backend = self._backend()
         if self._client is None:
-            self._client = openai.AsyncOpenAI(
-                base_url=backend.base_url,
-                api_key=backend.api_key.get_secret_value() or PLACEHOLDER_KEY,
-                max_retries=1,
-                timeout=openai.Timeout(self.settings.timeout_s, connect=backend.connect_timeout_s),
-            )
+            timeout = openai.Timeout(self.settings.timeout_s, connect=backend.connect_timeout_s)
+            self._client = openai_client(backend, max_retries=1, timeout=timeout)
         extra: dict[str, Any] = {}
         if self.settings.model.startswith("dall-e"):  # gpt-image-1 always answers base64, refuses this
             extra["response_format"] = "b64_json"

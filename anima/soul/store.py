@@ -308,22 +308,9 @@ class SoulStore:
             have = {row.origin_id for row in live}
             for row in wanted:
                 if row.origin_id not in have:  # a line the current version lacks comes back as a copy
-                    conn.execute(
-                        table_of(SoulEntry)
-                        .insert()
-                        .values(
-                            character_id=character_id,
-                            kind=row.kind,
-                            text=row.text,
-                            platform=row.platform,
-                            user_id=row.user_id,
-                            bot_id=row.bot_id,
-                            origin_id=row.origin_id,
-                            proposal_id=row.proposal_id,
-                            added_version=new,
-                            created_at=now,
-                        )
-                    )
+                    copy = {**row._mapping, "added_version": new, "removed_version": None, "created_at": now}
+                    del copy["id"]
+                    conn.execute(table_of(SoulEntry).insert().values(copy))
             note = f"rolled back to version {version}"
             return _add_version(conn, character_id, new, "rollback", note, by, None, now)
 

@@ -15,9 +15,9 @@ import soundfile
 
 from anima.config import OpenAIVoiceSettings
 from anima.errors import VoiceError
+from anima.llm.openai_backend import openai_client
 from anima.voice.engine import OffLoop, Pcm, Segment, VoiceChoice
 
-PLACEHOLDER_KEY = "no-key"  # local servers ignore the key; the client refuses to start without one
 MAX_INPUT_CHARS = 4096  # OpenAI's limit on `input`
 
 
@@ -27,12 +27,7 @@ class OpenAIEngine:
     def __init__(self, settings: OpenAIVoiceSettings, off_loop: OffLoop[Pcm]) -> None:
         self.settings = settings
         self._off_loop = off_loop
-        self._client = openai.AsyncOpenAI(
-            base_url=settings.base_url,
-            api_key=settings.api_key.get_secret_value() or PLACEHOLDER_KEY,
-            max_retries=settings.max_retries,
-            timeout=settings.timeout_s,
-        )
+        self._client = openai_client(settings)
 
     def fingerprint(self) -> str:
         s = self.settings

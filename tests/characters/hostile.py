@@ -127,9 +127,9 @@ def _import(path: Path) -> list[str]:
 
 
 def _install(path: Path) -> list[str]:
-    from anima.characters.install import install_card
+    from anima.characters.install import install_card_reporting
 
-    install_card(path.read_bytes(), path.name, path.parent / "characters")
+    install_card_reporting(path.read_bytes(), path.name, path.parent / "characters")
     return []
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from anima.characters.card import CharacterCard
+from anima.commands.context import Context
 from anima.core.messages import Incoming
+from anima.core.surface import Answers, Text
 from anima.safety import SafetyPolicy, TurnSafety
 from anima.voice.sing.score import Score
+from anima.voice.sing.singer import busy_line
 
 REFUSED = "{name} won't sing these lyrics."
 
@@ -30,6 +33,17 @@ async def admit(policy: SafetyPolicy, message: Incoming, card: CharacterCard) ->
         return Refusal("")
     if turn.input.action == "replace":
         return Refusal(turn.input.text)
+    return turn
+
+
+async def may_sing(ctx: Context) -> TurnSafety | Answers:
+    """A song request through the input checks, then the singer's room, before anything is
+    downloaded: the turn to check the lyrics with, or the answer to give instead."""
+    turn = await admit(ctx.app.pipeline.safety, ctx.incoming(ctx.args), ctx.card)
+    if isinstance(turn, Refusal):
+        return Text(turn.text, private=True) if turn.text else []
+    if ctx.app.singer.busy:
+        return Text(busy_line(ctx.card, ctx.surface.display_name))
     return turn
 
 

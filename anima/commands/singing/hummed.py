@@ -5,7 +5,7 @@ notes, and the character sings them; the answer shows the notation heard, to cor
 from __future__ import annotations
 
 from anima.commands.context import Context
-from anima.commands.singing.checks import Refusal, admit, check_lyrics
+from anima.commands.singing.checks import check_lyrics, may_sing
 from anima.commands.singing.failures import song_failed
 from anima.core.messages import Attachment
 from anima.core.surface import Answers, NotFetched, Text, Voice
@@ -14,6 +14,7 @@ from anima.hearing import apology
 from anima.hearing.command import is_audio_file
 from anima.hearing.song import fit_lyrics, notation
 from anima.hearing.stage import RECORDING_KINDS
+from anima.safety import TurnSafety
 from anima.voice.sing.notation import parse_settings
 from anima.voice.sing.singer import Busy, busy_line
 
@@ -36,11 +37,9 @@ async def sing_hummed(ctx: Context, recording: Attachment) -> Answers:
     options, lyrics = parse_settings(ctx.args)  # transpose=-12, backing=on, then the words
     if not lyrics.strip():
         return Text(HOW)
-    turn = await admit(ctx.app.pipeline.safety, ctx.incoming(ctx.args), card)
-    if isinstance(turn, Refusal):
-        return Text(turn.text, private=True) if turn.text else []
-    if ctx.app.singer.busy:  # before anything is downloaded or heard
-        return Text(busy_line(card, surface.display_name))
+    turn = await may_sing(ctx)
+    if not isinstance(turn, TurnSafety):
+        return turn
     data = await surface.fetch(recording, int(hearing.settings.max_mb * 1e6))
     if isinstance(data, NotFetched):
         return Text(apology(card.name, HearingError(data.reason)))

@@ -6,17 +6,14 @@ PostgreSQL: a generated tsvector column. Existing messages are indexed as turns.
 Revision ID: 0002
 """
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
 
+from anima.memory.migrations.columns import key, moment, of, owned_by
 from anima.memory.search import index_text
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 _SQLITE_FTS = [
     "CREATE VIRTUAL TABLE search_fts USING fts5(body, context, content='search_entries', "
@@ -39,54 +36,38 @@ _POSTGRES_DOCUMENT = (
 )
 
 
-def _moment(name: str, nullable: bool = False) -> sa.Column[Any]:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
-
-
-def _conversation() -> sa.Column[Any]:
-    return sa.Column(
-        "conversation_id", sa.Integer, sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
-    )
-
-
 def upgrade() -> None:
     op.create_table(
         "summaries",
-        sa.Column("id", sa.Integer, primary_key=True),
-        _conversation(),
-        sa.Column("first_message_id", sa.Integer, nullable=False),
-        sa.Column("last_message_id", sa.Integer, nullable=False),
-        sa.Column("content", sa.String, nullable=False),
-        _moment("started_at"),
-        _moment("ended_at"),
-        _moment("created_at"),
+        key(),
+        owned_by("conversation_id", "conversations.id"),
+        *of(sa.Integer, "first_message_id last_message_id"),
+        *of(sa.String, "content"),
+        *(moment(name) for name in ("started_at", "ended_at", "created_at")),
     )
     op.create_index("ix_summaries_conversation_id", "summaries", ["conversation_id", "last_message_id"])
     op.create_table(
         "facts",
-        sa.Column("id", sa.Integer, primary_key=True),
-        _conversation(),
-        sa.Column("topic", sa.String, nullable=False),
-        sa.Column("content", sa.String, nullable=False),
-        sa.Column("importance", sa.Float, nullable=False),
-        _moment("happened_at", nullable=True),
-        sa.Column("source", sa.String, nullable=False),
-        sa.Column("source_message_id", sa.Integer, nullable=True),
-        _moment("superseded_at", nullable=True),
-        _moment("created_at"),
+        key(),
+        owned_by("conversation_id", "conversations.id"),
+        *of(sa.String, "topic content"),
+        *of(sa.Float, "importance"),
+        moment("happened_at", nullable=True),
+        *of(sa.String, "source"),
+        *of(sa.Integer, "source_message_id", nullable=True),
+        moment("superseded_at", nullable=True),
+        moment("created_at"),
     )
     op.create_index("ix_facts_conversation_id", "facts", ["conversation_id", "topic"])
     op.create_table(
         "search_entries",
-        sa.Column("id", sa.Integer, primary_key=True),
-        _conversation(),
-        sa.Column("kind", sa.String, nullable=False),
-        sa.Column("item_id", sa.Integer, nullable=False),
-        sa.Column("role", sa.String, nullable=False),
-        sa.Column("body", sa.String, nullable=False),
-        sa.Column("context", sa.String, nullable=False),
-        sa.Column("importance", sa.Float, nullable=False),
-        _moment("created_at"),
+        key(),
+        owned_by("conversation_id", "conversations.id"),
+        *of(sa.String, "kind"),
+        *of(sa.Integer, "item_id"),
+        *of(sa.String, "role body context"),
+        *of(sa.Float, "importance"),
+        moment("created_at"),
         sa.UniqueConstraint("kind", "item_id"),
     )
     op.create_index("ix_search_entries_conversation_id", "search_entries", ["conversation_id", "created_at"])

@@ -6,23 +6,20 @@ Revision ID: 0004
 import sqlalchemy as sa
 from alembic import op
 
+from anima.memory.migrations.columns import key, moment, of
+
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
         "inbox",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("platform", sa.String, nullable=False),
-        sa.Column("bot_id", sa.String, nullable=False),
-        sa.Column("delivery_id", sa.String, nullable=False),
-        sa.Column("payload", sa.String, nullable=False),
+        key(),
+        *of(sa.String, "platform bot_id delivery_id payload"),
         sa.Column("owner", sa.String, nullable=False, server_default=""),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+        moment("received_at"),
+        moment("answered_at", nullable=True),
         sa.UniqueConstraint("platform", "bot_id", "delivery_id"),
     )
     op.create_index("ix_inbox_pending", "inbox", ["platform", "bot_id", "answered_at"])
