@@ -265,18 +265,16 @@ class TelegramAdapter:
         await self.runtime.commands.run(name, await self._context(surface, args))
 
     async def _context(self, surface: TelegramSurface, args: str) -> Context:
-        card = await self.character(surface.chat_id)
         attachments: tuple[Attachment, ...] = ()
         # a card file, or a hummed voice note with /sing as its caption, or the one /sing replies to
         for message in filter(None, (surface.message, surface.message.reply_to_message)):
-            file = message.document
-            if file is not None:
+            if file := message.document:
                 attachments += (
                     Attachment("file", file.file_id, file.file_name or "file", size=file.file_size),
                 )
             attachments += recordings(message)
-        return Context(
-            self.runtime.commands, surface, card, args, attachments, str(self.bot.id), self.default_character
+        return await self.runtime.commands.context(
+            surface, args, attachments, default=self.default_character, bot_key=str(self.bot.id)
         )
 
     async def _on_file(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
