@@ -16,6 +16,7 @@ from anima.app import Runtime
 from anima.bots.service import Fleet, shut_down
 from anima.bots.studio.server import Studio
 from anima.config import load_settings
+from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -90,8 +91,9 @@ class RunningStudio:
     async def _start(self) -> None:
         self.fake = FakeOpenAI(reply="The lamp is lit. The sea is calm tonight, and the ships are home.")
         base = await self.fake.start()
-        self.telegram = FakeTelegram()  # a platform for the bots the go-online page starts
+        self.telegram = FakeTelegram()  # platforms for the bots the go-online page starts
         await self.telegram.start()
+        self.discord = await FakeDiscord("Hostile", "studio-discord-token").start()
         card_folder(self.root)
         self.config = self.root / "config.yaml"
         self.config.write_text(CONFIG.format(base=base), "utf-8")
@@ -113,5 +115,6 @@ class RunningStudio:
         await self.runner.cleanup()
         await shut_down(self.runtime, self.fleet.adapters, asyncio.Event())
         await self.telegram.close()
+        await self.discord.close()
         await self.runtime.close()
         await self.fake.stop()

@@ -9,7 +9,7 @@ import pytest
 
 from anima.config import load_settings
 from anima.preflight import check_start
-from tests.studio.harness import RunningStudio
+from tests.studio.harness import TOKEN, RunningStudio
 
 
 async def test_the_config_lines_read_the_token_from_the_environment(
@@ -49,7 +49,7 @@ async def test_an_added_bot_is_written_checked_started_and_listed(
     assert studio.config.read_text() == text  # refused: nothing written
 
 
-async def test_a_bot_whose_token_is_not_set_yet_is_written_with_how_to_start_it(  # after the one above
+async def test_a_bot_whose_token_is_not_set_here_is_written_with_how_to_start_it(  # after the one above
     studio: RunningStudio, client: tuple[aiohttp.ClientSession, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     session, csrf = client
@@ -57,10 +57,55 @@ async def test_a_bot_whose_token_is_not_set_yet_is_written_with_how_to_start_it(
     monkeypatch.delenv("MIRA_TELEGRAM_TOKEN", raising=False)
     bot = {"platform": "discord", "variable": "HOSTILE_DISCORD_TOKEN", "csrf": csrf}
     async with session.post(f"{studio.url}/characters/hostile/online", data=bot) as r:
-        page = await r.text()  # the config's other bot reads a variable this process lacks
-    assert r.status == 400 and "environment variable MIRA_TELEGRAM_TOKEN is not set" in page
-    monkeypatch.setenv("MIRA_TELEGRAM_TOKEN", "set-where-anima-run-runs")
-    async with session.post(f"{studio.url}/characters/hostile/online", data=bot) as r:
-        page = await r.text()
+        page = await r.text()  # neither its token nor the other bot's is set here: both count as set
     assert "Added bots.discord[0]" in page and "HOSTILE_DISCORD_TOKEN is not set" in page
     assert len(studio.fleet.served) == 1  # not started
+
+
+async def test_a_discord_bot_is_added_and_started_the_same_way(  # after the ones above
+    studio: RunningStudio, client: tuple[aiohttp.ClientSession, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session, csrf = client
+    monkeypatch.setenv("MIRA_DISCORD_TOKEN", studio.discord.token)
+    api = studio.discord.api_base
+    bot = {"platform": "discord", "variable": "MIRA_DISCORD_TOKEN", "api": api, "csrf": csrf}
+    async with session.post(f"{studio.url}/characters/mira/online", data=bot) as r:
+        page = await r.text()
+    assert "Added bots.discord[1]" in page and "Mira is online as @hostile on Discord" in page
+    assert f"api_base: {api}" in studio.config.read_text()
+    async with session.get(f"{studio.url}/health") as r:
+        assert "<td>discord</td><td>mira</td>" in await r.text()
+
+
+async def test_under_anima_studio_the_page_says_how_to_start_the_bot(
+    studio: RunningStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from anima.bots.studio.server import Studio
+
+    alone = Studio(studio.runtime, TOKEN)  # `anima studio`: no bots of its own
+    async with TestClient(TestServer(alone.app())) as http:
+        page = await (await http.post("/login", data={"token": TOKEN})).text()
+        csrf = page.split('name="csrf" content="', 1)[1].split('"', 1)[0]
+        assert "`anima studio` serves no bots" in await (await http.get("/health")).text()
+        bot = {"platform": "telegram", "variable": "MIRA_TOKEN_2", "csrf": csrf}
+        page = await (await http.post("/characters/mira/online", data=bot)).text()
+    assert "Added bots.telegram[1]" in page and "Start it: <code>MIRA_TOKEN_2=… anima run</code>" in page
+
+
+async def test_a_config_the_check_refuses_is_left_as_it_was(
+    studio: RunningStudio, client: tuple[aiohttp.ClientSession, str]
+) -> None:
+    session, csrf = client
+    before = studio.config.read_text()
+    broken = before.replace("default_character: mira", "default_character: nobody")
+    studio.config.write_text(broken)
+    try:
+        bot = {"platform": "telegram", "variable": "MIRA_TOKEN_3", "csrf": csrf}
+        async with session.post(f"{studio.url}/characters/mira/online", data=bot) as r:
+            page = await r.text()
+        assert r.status == 400 and "config.yaml:3: default_character:" in page and "nobody" in page
+        assert studio.config.read_text() == broken  # nothing written
+    finally:
+        studio.config.write_text(before)

@@ -178,14 +178,27 @@ def _add_to_config(path: Path, line: BotLine) -> tuple[int, Settings]:
         yaml_edit.put(bots, line.platform, [line.entry()])
         index = 0
     new = yaml_edit.dump(config)
+    written = parse_yaml(new.encode("utf-8"), path, CONFIG_BOUNDS)
+    # The tokens may be set only where `anima run` runs: a bot's token variable missing here counts as set.
     env = dict(os.environ)
-    env.setdefault(
-        line.variable, "set-it-before-anima-run"
-    )  # the check is of the file; the token comes later
-    settings = settings_of(parse_yaml(new.encode("utf-8"), path, CONFIG_BOUNDS), env)
+    for variable in _token_variables(written.data):
+        env.setdefault(variable, "set-where-anima-run-runs")
+    settings = settings_of(written, env)
     check_start(settings)
     atomic_write(path, new.encode("utf-8"))
     return index, settings
+
+
+def _token_variables(data: object) -> set[str]:
+    """The variables the bots' tokens read (`token: "${TELEGRAM_TOKEN}"`)."""
+    bots = data.get("bots") if isinstance(data, dict) else None
+    found: set[str] = set()
+    for platform in ("telegram", "discord"):
+        listed = bots.get(platform) if isinstance(bots, dict) else None
+        for bot in listed if isinstance(listed, list) else []:
+            token = bot.get("token") if isinstance(bot, dict) else None
+            found |= set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", token if isinstance(token, str) else ""))
+    return found
 
 
 async def _start(request: web.Request, line: BotLine, settings: Settings) -> str:
@@ -240,6 +253,8 @@ def _body(request: web.Request, line: BotLine, said: str) -> str:
         + f"<pre id=config-lines>{esc(line.lines())}</pre>"
         + f'<form method=post action="{at}">{csrf_field(request[CSRF])}{hidden}'
         + f"<button>Add it to {config}</button></form>"
+        + '<p class="muted">Added only when the whole file then passes the checks of '
+        + "<code>anima config check</code> (a bot token's variable not set here counts as set).</p>"
         + "<h2>3. Start it</h2><p><code>anima config check</code>, then <code>anima run</code>. "
         + "Inside <code>anima run</code> (with <code>studio.port</code> set) the bot starts once added; "
         + '<a href="/health">Health</a> lists the bots online.</p>'
