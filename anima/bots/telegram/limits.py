@@ -17,7 +17,7 @@ from anima.core.sending import ChatPacers, Pacer, RetryPolicy, Transient
 
 # Requests that do not post into a chat are not counted against the message limits.
 UNCOUNTED = frozenset({"sendChatAction", "answerCallbackQuery", "getChatMember", "getChat", "getFile"})
-Answer = bool | dict[str, Any] | list[dict[str, Any]]
+ApiResult = bool | dict[str, Any] | list[dict[str, Any]]
 
 
 def transient(exc: BaseException) -> Transient | None:
@@ -48,20 +48,20 @@ class FloodLimits(BaseRateLimiter[int]):
 
     async def process_request(
         self,
-        callback: Callable[..., Coroutine[Any, Any, Answer]],
+        callback: Callable[..., Coroutine[Any, Any, ApiResult]],
         args: Any,
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
         rate_limit_args: int | None,
-    ) -> Answer:
+    ) -> ApiResult:
         chat_id = data.get("chat_id")
         counted = chat_id is not None and endpoint not in UNCOUNTED
         # The group's slot first: waiting for it must not hold a slot of the whole bot.
         pacers = [self._groups[chat_id]] if counted and self._groups and _is_group(chat_id) else []
         pacers += [self._overall] if counted and self._overall else []
 
-        async def attempt() -> Answer:
+        async def attempt() -> ApiResult:
             for pacer in pacers:
                 await pacer.turn()
             return await callback(*args, **kwargs)
