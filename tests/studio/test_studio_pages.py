@@ -131,15 +131,14 @@ async def test_the_safety_page_filters_by_time(
     session, _ = client
     audit = studio.runtime.pipeline.safety.audit
     assert audit is not None
-    await_ = studio.call
     old = datetime.now(UTC) - timedelta(days=3)
     row = {"platform": "telegram", "user_id": "u", "character_id": "mira", "stage": "input"}
     rows = [
         {**row, "chat_id": "chat-then", "check": "harm", "action": "replace", "created_at": old},
         {**row, "chat_id": "chat-now", "check": "pii", "action": "redact", "created_at": datetime.now(UTC)},
     ]
-    await_(audit.ensure_table())
-    await_(audit.database.transaction(lambda conn: conn.execute(table_of(SafetyEvent).insert(), rows)))
+    studio.call(audit.ensure_table())
+    studio.call(audit.database.transaction(lambda conn: conn.execute(table_of(SafetyEvent).insert(), rows)))
     async with session.get(f"{studio.url}/safety") as r:  # the last 24 hours
         page = await r.text()
     assert "chat-now" in page and "chat-then" not in page

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from pathlib import Path
 
 from aiohttp import web
 from PIL import Image
@@ -81,9 +80,9 @@ async def save_form(request: web.Request) -> web.Response:
         new = form.apply(text, path, avatar[0] if avatar else "")
     except ConfigError as exc:
         return _unreadable(request, card_id, exc)
-    if avatar:  # validated with the card's new text: the picture is named by then
+    if avatar:
         form.avatar = avatar[0]
-    findings = await asyncio.to_thread(_validate_with_avatar, new, path, avatar)
+    findings = await asyncio.to_thread(findings_of, new, path)
     if any(f.severity == "error" for f in findings):
         body = _body(request, card_id, form, findings, "")
         return html(page(card_id, body, request[CSRF], script=True), 400)
@@ -148,14 +147,6 @@ def _is_picture(data: bytes) -> bool:
     except Exception:  # Pillow raises many kinds for a broken file: each means "not a picture"
         return False
     return True
-
-
-def _validate_with_avatar(text: str, path: Path, avatar: tuple[str, bytes] | None) -> list[Finding]:
-    """The card's errors; a picture not yet written is not a missing one."""
-    findings = findings_of(text, path)
-    if avatar:
-        findings = [f for f in findings if not (f.field == "avatar" and f.severity == "warning")]
-    return findings
 
 
 def _top_key(finding: Finding) -> str:
