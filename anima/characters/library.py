@@ -37,6 +37,7 @@ from anima.yaml_source import (
 )
 
 CARD_SUFFIXES = (".yaml", ".yml")
+MAX_AVATAR_BYTES = 8 * 1024 * 1024  # Discord takes avatars up to 10 MB
 LOREBOOK_SUFFIXES = (".yaml", ".yml", ".json")
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,18 @@ class CharacterLibrary:
         if name in self.problems:
             raise ConfigError(self.problems[name])
         raise CharacterNotFound(name, sorted(self.cards))
+
+    def avatar_image(self, card: CharacterCard) -> bytes | None:
+        """The card's avatar image (its `avatar`, a file next to it), None when it has none or the
+        file cannot be read (logged); never more than MAX_AVATAR_BYTES."""
+        path = inside(self.directory, card.avatar) if card.avatar else None
+        if path is None:
+            return None
+        try:
+            return read_bounded(path, MAX_AVATAR_BYTES, "an avatar image")
+        except (ConfigError, InputRejected) as exc:
+            log.warning("%s: no avatar image: %s", card.id, exc)
+            return None
 
     def require_valid(self) -> None:
         """At start-up every card must validate: fail with all problems at once."""

@@ -3,9 +3,10 @@ over what an adapter read from its platform (a mention of the bot, the message r
 
 Always in private chats; in a group when the bot is mentioned, when the message replies to one of
 its characters, or when an admin bound a character to the chat. Other bots are answered only when
-allow-listed, and at most MAX_BOT_TURNS times in a row before a person speaks, so that two bots
-never loop. Which character: the one replied to, else the one whose name opens the message, else
-the one bound to the chat, else the bot's own.
+allow-listed, and only while a run of bot messages in the chat (the bot's own included) is at most
+MAX_BOT_TURNS long: a person must speak before more, so that two bots never loop. Which character:
+the one replied to, else the one whose name opens the message, else the one bound to the chat,
+else the bot's own.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from functools import lru_cache
 from anima.characters.library import CharacterLibrary
 from anima.errors import AnimaError
 
-MAX_BOT_TURNS = 3  # answers in a row to allow-listed bots in one chat, before a person must speak
+MAX_BOT_TURNS = 3  # bot messages in a row in one chat (its own too) after which bots get no answer
 SEEN_MESSAGES = 10_000  # ids remembered to answer a message once even if the platform replays it
 
 
@@ -41,11 +42,10 @@ class Arrivals:
         if not from_bot:
             self._bot_turns.pop(chat, None)  # a person spoke: bots may be answered again
             return True
-        turns = self._bot_turns.get(chat, 0)
-        if author not in self.allow_bots or turns >= MAX_BOT_TURNS:
-            return False
-        self._bot_turns[chat] = turns + 1
-        return True
+        # Every bot message in a row counts, the bot's own too (as the platform shows them back): an
+        # allow-listed bot's is answered while the run, with it, is at most MAX_BOT_TURNS long.
+        turns = self._bot_turns[chat] = self._bot_turns.get(chat, 0) + 1
+        return author in self.allow_bots and turns <= MAX_BOT_TURNS
 
 
 def who_answers(

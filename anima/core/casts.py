@@ -70,9 +70,12 @@ class Stage:
             self._heard.popitem(last=False)
         return True
 
-    def heard(self, speaker: str, text: str) -> None:
-        """A person spoke: the members may speak again."""
+    def heard(self, speaker: str, text: str, from_bot: bool = False) -> None:
+        """A person spoke: the members may speak again. Another bot's line is one more bot turn."""
         self._add(Line(speaker, text))
+        if from_bot:
+            self.bot_turns += 1
+            return
         self.bot_turns = 0
         self.spoken = []
 

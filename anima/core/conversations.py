@@ -214,8 +214,9 @@ class Conversations:
         async with stage.lock:
             voices = self.casts.voices(stage, surface)
             members = self.casts.members(stage, list(voices))
-            await self._greet(stage, members, voices, line.display_name)
-            stage.heard(line.display_name, line.text)
+            if not message.from_bot:
+                await self._greet(stage, members, voices, line.display_name)
+            stage.heard(line.display_name, line.text, message.from_bot)
             reply, taken = None, delivery
             while (member := stage.next_speaker(members, line.text, called)) is not None:
                 turn = replace(line, character_id=member, chat_context=stage.context(), is_private=False)

@@ -29,6 +29,8 @@ any there is testing less than it thinks.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import itertools
 import json
 import mimetypes
@@ -189,6 +191,12 @@ class FakeDiscord:
         self.sessions: dict[str, Session] = {}
         self.history_reads: list[str] = []  # channels whose history the bot read
         self.held: list[tuple[str, re.Pattern[str], asyncio.Event]] = []  # see hold()
+        # As on Discord, what the bot and its webhooks post comes back to it as MESSAGE_CREATE (off by
+        # default: most tests count the gateway's events), and other bots may answer it (`add_chatty_bot`).
+        self.echo = False
+        self.chatty_bots: list[dict[str, Any]] = []
+        self._avatars: dict[str, bytes] = {}  # avatar hash → the picture
+        self._posting: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -208,6 +216,8 @@ class FakeDiscord:
         return self
 
     async def close(self) -> None:
+        for task in list(self._posting):
+            task.cancel()
         for session in self.sessions.values():
             if session.socket is not None and not session.socket.closed:
                 await session.socket.close()
@@ -876,7 +886,7 @@ class FakeDiscord:
         flags = body.get("flags", 0)
         if flags & IS_VOICE_MESSAGE and (refusal := self._refuse_voice_message(channel_id, body, call.files)):
             return refusal
-        return _json(self._bot_message(channel_id, body, files=call.files, flags=flags))
+        return _json(self._posted(self._bot_message(channel_id, body, files=call.files, flags=flags)))
 
     def _refuse_voice_message(
         self, channel_id: str, body: dict[str, Any], files: list[Upload]
@@ -1001,13 +1011,58 @@ class FakeDiscord:
             "guild_id": channel.get("guild_id"),
             "channel_id": channel_id,
             "name": call.body["name"],
-            "avatar": None,
+            "avatar": self._avatar(call.body.get("avatar")),
             "token": f"wtoken-{next(self._ids)}",
             "application_id": self.application_id,
             "user": self.bot,
         }
         self.webhooks[webhook["id"]] = webhook
         return _json(webhook)
+
+    def _avatar(self, data_uri: str | None) -> str | None:
+        """A picture sent as Discord takes one ("data:image/png;base64,…"): its hash, the bytes kept."""
+        if data_uri is None:
+            return None
+        kind, _, encoded = data_uri.partition(";base64,")
+        if kind not in ("data:image/png", "data:image/jpeg", "data:image/gif", "data:image/webp"):
+            raise ValueError(f"not an image data URI: {data_uri[:40]!r}")
+        avatar = hashlib.md5(base64.b64decode(encoded)).hexdigest()
+        self._avatars[avatar] = base64.b64decode(encoded)
+        return avatar
+
+    def webhook_picture(self, webhook_id: str) -> bytes | None:
+        """The picture a webhook was created with."""
+        avatar = self.webhooks[webhook_id]["avatar"]
+        return self._avatars.get(avatar) if avatar else None
+
+    def add_chatty_bot(self, channel_id: str, name: str = "Chatter") -> dict[str, Any]:
+        """Another bot in a channel, answering each message the bot or its webhooks post there with a
+        line that mentions the bot (an echo bot, or a second AI bot)."""
+        other = self.user(name, bot=True)
+        self.chatty_bots.append(other | {"_channel": channel_id})
+        return other
+
+    def _posted(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A message the bot or one of its webhooks posted: shown back (`echo`), answered by chatty bots."""
+        if self.echo or self.chatty_bots:
+            shown = {k: v for k, v in message.items() if not k.startswith("_")}
+            task = asyncio.get_running_loop().create_task(self._after_post(shown))
+            self._posting.add(task)
+            task.add_done_callback(self._posting.discard)
+        return message
+
+    async def _after_post(self, message: dict[str, Any]) -> None:
+        if self.echo:
+            await self.dispatch("MESSAGE_CREATE", message)
+        for other in self.chatty_bots:
+            if other["_channel"] == message["channel_id"]:
+                author = {k: v for k, v in other.items() if k != "_channel"}
+                await self.say(message["channel_id"], author, "I heard that. What else?", mention_bot=True)
+
+    async def settled(self) -> None:
+        """Once the echoes and the chatty bots' answers of what was posted so far are out."""
+        while self._posting:
+            await asyncio.gather(*self._posting)
 
     async def _execute_webhook(self, call: Call, webhook_id: str, token: str) -> web.Response:
         body = call.body or {}
@@ -1030,6 +1085,7 @@ class FakeDiscord:
         }
         message = self._bot_message(channel_id, body, author=author, webhook_id=webhook_id, files=call.files)
         message["_avatar_url"] = body.get("avatar_url")
+        self._posted(message)
         return _json(message) if call.query.get("wait") in ("true", "1", "True") else web.Response(status=204)
 
     def _interaction_channel(self, token: str) -> str:

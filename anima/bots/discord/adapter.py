@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from typing import ClassVar
 
 import aiohttp
@@ -24,6 +25,7 @@ from anima.commands.cards import install_cards, is_card_file
 from anima.config import DiscordBotSettings
 from anima.core.catch_up import CATCH_UP_MESSAGES, CatchUp, ChatMark
 from anima.core.streaming import EditPacer
+from anima.core.surface import Surface
 from anima.errors import AnimaError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -140,6 +142,7 @@ class DiscordAdapter:
         self.addressing = Addressing(self.client, runtime, self.own_character, self.webhooks, allow)
         self.backlog = CatchUp(runtime.conversations.inbox, PLATFORM)
         self.bot_id = ""
+        self._unvoice: Callable[[], None] = lambda: None  # undoes speaking for casts (core/casts.py)
         self._connection: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[object]] = set()
         self._answering = False
@@ -154,6 +157,7 @@ class DiscordAdapter:
             await self._log_in()
             await self.backlog.find(self.bot_id, self.name)
             self._answering = True  # before connecting: a message may arrive right after READY
+            self._unvoice = self.runtime.conversations.casts.speaks(PLATFORM, None, self._as_member)
             await self._connect()
         except BaseException:
             await self._close()
@@ -200,6 +204,7 @@ class DiscordAdapter:
     async def stop(self) -> None:
         """Stop answering, let replies in flight finish (bounded), close the gateway and HTTP sessions."""
         self._answering = False
+        self._unvoice()
         self.backlog.release()  # messages held for the backlog are in flight too: let them finish
         if self._in_flight:
             _, late = await asyncio.wait(set(self._in_flight), timeout=STOP_TIMEOUT_S)
@@ -250,6 +255,15 @@ class DiscordAdapter:
             await self.runtime.conversations.handle(to_incoming(message), surface, taken)
         except Exception:
             log.exception("%s: answering message %s failed", self.name, message.id)
+
+    def _as_member(self, heard: Surface, card_id: str) -> Surface | None:
+        """A cast member speaking in the channel of a message this bot received (see core/casts.py):
+        the bot's own character as the bot, any other through a webhook under its name."""
+        if not isinstance(heard, DiscordSurface) or heard.adapter is not self:
+            return None
+        voice = DiscordSurface(self, heard.channel, heard.user, heard.message)
+        voice.card_id = card_id
+        return voice
 
     # -- slash commands and buttons, made from anima.commands' table -------------------------
 

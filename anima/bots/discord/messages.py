@@ -32,6 +32,7 @@ def to_incoming(message: discord.Message) -> Incoming:
         message_id=str(message.id),
         reply_to=str(reference.message_id) if reference and reference.message_id else None,
         is_private=message.guild is None,
+        from_bot=message.author.bot or message.webhook_id is not None,
         guild_id=str(message.guild.id) if message.guild else None,
         attachments=tuple(to_attachment(a, message.flags.voice) for a in message.attachments),
     )
@@ -70,10 +71,11 @@ class Addressing:
     def ignored(self, message: discord.Message) -> bool:
         """Messages never answered, decided without any I/O, in arrival order (see `Arrivals`)."""
         me = self._client.user
-        if me is None or message.author.id == me.id or message.type not in ANSWERED_TYPES:
+        if me is None or message.type not in ANSWERED_TYPES:
             return True
-        from_bot = message.author.bot or message.webhook_id is not None
-        return not self.arrivals.admit(message.id, message.channel.id, message.author.id, from_bot)
+        from_bot = message.author.bot or message.webhook_id is not None  # its own count as bots' turns
+        admitted = self.arrivals.admit(message.id, message.channel.id, message.author.id, from_bot)
+        return message.author.id == me.id or not admitted
 
     async def resolve(self, message: discord.Message, incoming: Incoming) -> Incoming | None:
         """`incoming` as its character reads it, or None when the bot stays quiet."""
@@ -84,18 +86,20 @@ class Addressing:
         )
         bound = await self._runtime.conversations.preferences.bound(PLATFORM, chat_ids(message.channel), "")
         text = _readable_text(message, me)
+        replied = await self._replied_character(message)
         character = who_answers(
             self._runtime.characters,  # looked up each time: the library may be reloaded
             self.own_character,
             text,
             private=message.guild is None,
             mentioned=mentioned,
-            replied=await self._replied_character(message),
+            replied=replied,
             bound=bound,
         )
         if character is None:
             return None
-        return replace(incoming, character_id=character, text=text, mentions_bot=mentioned)
+        called = mentioned or replied is not None
+        return replace(incoming, character_id=character, text=text, mentions_bot=called)
 
     async def _replied_character(self, message: discord.Message) -> str | None:
         """The character who wrote the message that `message` replies to, if it was one of ours."""

@@ -15,6 +15,7 @@ import discord
 
 from anima.bots.discord.delivery import MESSAGE_LIMIT, BotSender, DiscordPosts, Sender, WebhookSender
 from anima.bots.discord.messages import PLATFORM
+from anima.bots.discord.webhooks import WEBHOOK_NAME
 from anima.core import sending
 from anima.core.messages import Attachment, Incoming, ReplyStream
 from anima.core.sending import Transient
@@ -89,10 +90,12 @@ class DiscordSurface:
         if card.id == adapter.own_character:
             return self._bot(reply=True), None
         fallback, webhooks = self._bot(card.name, reply=True), adapter.webhooks
-        webhook = await webhooks.for_channel(self.channel)
+        pictures = adapter.runtime.characters
+        webhook = await webhooks.for_channel(self.channel, card.id, lambda: pictures.avatar_image(card))
         if webhook is None:
             return fallback, None
-        avatar = adapter.settings.avatars.get(card.id)
+        # a webhook of the card's own shows its picture; the shared one, the configured URL if any
+        avatar = adapter.settings.avatars.get(card.id) if webhook.name == WEBHOOK_NAME else None
         thread = self.channel if isinstance(self.channel, discord.Thread) else None
         gone = lambda: webhooks.forget(self.channel)  # noqa: E731  # deleted: the next reply makes a new one
         return WebhookSender(webhook, card.name, avatar, adapter.mentions, thread, gone), fallback
