@@ -56,8 +56,8 @@ def test_errors_py_docstring_draws_the_whole_hierarchy_as_it_is() -> None:
     assert drawn == {name: base for name, base in defined.items() if name != "AnimaError"}
 
 
-# Still two meanings: core.conversations' voice maker and the Discord adapter's message sender.
-STILL_TWO_MEANINGS = {"Speaker"}
+# Every public name has one meaning (Speaker is only the core's voice protocol since Discord's became Sender).
+STILL_TWO_MEANINGS: set[str] = set()
 
 
 def test_no_new_public_name_has_two_meanings() -> None:

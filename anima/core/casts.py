@@ -31,7 +31,7 @@ MAX_HEARD = 2_000  # message ids remembered per stage: several bots of a cast re
 
 # How an adapter speaks as a member: from the surface a message came on and the member's card id,
 # a surface of the same chat that speaks as that member, or None when it cannot.
-Voice = Callable[[Surface, str], Surface | None]
+MemberSurface = Callable[[Surface, str], Surface | None]
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ class Casts:
         self._characters = characters
         self._rng = rng or random.Random()
         self._stages: dict[tuple[str, str], Stage] = {}
-        self._voices: list[tuple[str, str | None, Voice]] = []
+        self._voices: list[tuple[str, str | None, MemberSurface]] = []
 
     def stage(self, platform: str, chat_id: str) -> Stage | None:
         """The stage of the cast playing in this chat, None when no cast does."""
@@ -186,7 +186,7 @@ class Casts:
             stage = self._stages[(platform, chat_id)] = Stage(cast, self._rng)
         return stage
 
-    def speaks(self, platform: str, card_id: str | None, voice: Voice) -> Callable[[], None]:
+    def speaks(self, platform: str, card_id: str | None, voice: MemberSurface) -> Callable[[], None]:
         """Register how an adapter speaks as `card_id` (None: as any character, e.g. Discord's
         webhook personas) on `platform`; returns what unregisters it (when the adapter stops)."""
         entry = (platform, card_id, voice)

@@ -30,7 +30,7 @@ class TooMany(ValueError):
 
 
 @dataclass
-class Entry:
+class LoreRow:
     keys: list[str]
     content: str
     index: int | None = None  # its place in the card's lorebook; None for a new entry
@@ -44,7 +44,7 @@ class CardForm:
     greetings: list[str] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
     examples: list[tuple[str, str]] = field(default_factory=list)
-    entries: list[Entry] | None = field(default_factory=list)  # None: the lorebook is left to the YAML view
+    entries: list[LoreRow] | None = field(default_factory=list)  # None: the lorebook is left to the YAML view
     voice_engine: str = DEFAULT_VOICE.engine
     voice_name: str = ""
     voice_speed: str = str(DEFAULT_VOICE.speed)  # as typed: a wrong one is the validator's to name
@@ -63,7 +63,7 @@ class CardForm:
         entries = None
         if len(raw_entries) <= MAX_ROWS:
             entries = [
-                Entry([_text(k) for k in _list(e.get("keys"))], _text(e.get("content")), i)
+                LoreRow([_text(k) for k in _list(e.get("keys"))], _text(e.get("content")), i)
                 for i, e in enumerate(raw_entries)
                 if isinstance(e, dict)
             ]
@@ -100,7 +100,7 @@ class CardForm:
         entries = None
         if "lore_shown" in form:
             entries = [
-                Entry([k.strip() for k in key.split(",") if k.strip()], content, _index(index))
+                LoreRow([k.strip() for k in key.split(",") if k.strip()], content, _index(index))
                 for index, key, content in zip(indexes, keys, contents, strict=False)
                 if key.strip() or content.strip()
             ]
@@ -148,7 +148,7 @@ class CardForm:
             yaml_edit.put(card, "avatar", avatar, after=("tags", "description"))
         return yaml_edit.dump(card)
 
-    def _lore_changed(self, before: list[Entry]) -> bool:
+    def _lore_changed(self, before: list[LoreRow]) -> bool:
         return [(e.keys, e.content, e.index) for e in self.entries or []] != [
             (e.keys, e.content, e.index) for e in before
         ]

@@ -13,7 +13,7 @@ import logging
 from aiohttp import web
 from PIL import Image
 
-from anima.bots.studio.card_form import ENGINES, RATINGS, CardForm, Entry, TooMany
+from anima.bots.studio.card_form import ENGINES, RATINGS, CardForm, LoreRow, TooMany
 from anima.bots.studio.characters import write_card
 from anima.bots.studio.context import CSRF, card_path, html, runtime
 from anima.bots.studio.pages import csrf_field, esc, page
@@ -216,7 +216,7 @@ def _body(request: web.Request, card_id: str, form: CardForm, findings: list[Fin
             f'<p class="muted">Too many entries for a form: edit them in the <a href="{at}">YAML view</a></p>'
         )
     else:
-        entries = [_entry(e) for e in [*form.entries, Entry([], "")]]
+        entries = [_entry(e) for e in [*form.entries, LoreRow([], "")]]
         lore = "<input type=hidden name=lore_shown value=1>" + _rows("lore", entries)
     avatar = (
         f'<img src="{at}/avatar" alt="avatar" class=avatar> {esc(form.avatar)}' if form.avatar else "none yet"
@@ -262,7 +262,7 @@ def _rows(group: str, rows: list[str]) -> str:
     return f'{shown}<button type=button data-add="{group}">add</button>'
 
 
-def _entry(entry: Entry) -> str:
+def _entry(entry: LoreRow) -> str:
     index = "" if entry.index is None else str(entry.index)
     return (
         f'<input type=hidden name=lore_index value="{index}">'
