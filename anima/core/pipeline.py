@@ -158,7 +158,8 @@ class Pipeline:
         card = self.character_for(message)
         user_name = _speaker(message.display_name)  # a display name is untrusted text too
         METRICS.message_in(message.platform, card.id)
-        conversation = await self.memory.conversation(self.key_for(message, card), user_name, message.bot_id)
+        key = self.key_for(message, card)
+        conversation = await self.memory.conversation(key, user_name, message.bot_id, message.is_private)
 
         started = time.perf_counter()
         turn = await self.safety.begin(message, card, conversation.recent)

@@ -94,6 +94,11 @@ def _forget_soul(conn: Connection, platform: str, user_id: str, conversation_ids
         .where(from_them | col(SoulProposal.conversation_id).in_(conversation_ids or [-1]))
         .values(source_user_id=FORGOTTEN, conversation_id=None, evidence="[]")
     )
+    conn.execute(  # shared growth from their private chat: still out of groups, no longer whose
+        update(SoulEntry)
+        .where(col(SoulEntry.source_platform) == platform, col(SoulEntry.source_user_id) == user_id)
+        .values(source_user_id=FORGOTTEN)
+    )
 
 
 def _forget_inbox(conn: Connection, platform: str, user_id: str) -> None:

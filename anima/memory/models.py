@@ -68,6 +68,7 @@ class Conversation(SQLModel, table=True):
     platform: str
     chat_id: str
     bot_id: str = ""  # the bot account it is held through (its admins see what came of it); "": before 0007
+    private: bool = False  # a private chat (a DM, the terminal): what is learned there stays out of groups
     # /reset hides older messages from the short-term history without deleting them.
     history_starts_after: int = 0
     created_at: datetime = _moment(default_factory=utcnow)
@@ -274,6 +275,9 @@ class SoulEntry(SQLModel, table=True):
     platform: str = ""
     user_id: str = ""
     bot_id: str = ""  # relationship lines: the bot they were learned through
+    # a shared line learned in someone's private chat: whose, so it stays out of groups unless they share
+    source_platform: str = ""
+    source_user_id: str = ""
     origin_id: int = 0  # the row first holding this line (a rollback copies lines back): the prompt's order
     proposal_id: int | None = None
     added_version: int
@@ -299,6 +303,7 @@ class SoulProposal(SQLModel, table=True):
     source_platform: str  # whose conversation it came from
     source_user_id: str
     source_bot: str = ""  # and through which bot account ("": before migration 0007)
+    source_private: bool = False  # and whether it was a private chat
     conversation_id: int | None = None
     evidence: str = "[]"  # JSON list of message ids
     confidence: float = 0.5

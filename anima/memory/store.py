@@ -248,10 +248,11 @@ class MemoryStore:
             raise MemoryStoreError(f"memory database error: {_database_error(exc)}") from exc
 
     async def conversation(
-        self, key: ConversationKey, display_name: str, bot_id: str = ""
+        self, key: ConversationKey, display_name: str, bot_id: str = "", private: bool = False
     ) -> ConversationState:
         """The conversation for `key`, created on first contact; cached after the first call.
-        `bot_id`: the bot account it is held through, kept with it (the first one it is seen with)."""
+        `bot_id`: the bot account it is held through, kept with it (the first one it is seen with);
+        `private`: whether it is a private chat, kept when it is created."""
         state = self._conversations.get(key)
         if state is not None and self.other_writers and not state.unsaved:
             cached = state
@@ -261,12 +262,16 @@ class MemoryStore:
                 log.warning("could not check for other processes' writes: %s", exc)
                 elsewhere = False
             if elsewhere:
-                fresh = await self.run(lambda conn: self._open_conversation(conn, key, display_name, bot_id))
+                fresh = await self.run(
+                    lambda conn: self._open_conversation(conn, key, display_name, bot_id, private)
+                )
                 state.id, state.user_id = fresh.id, fresh.user_id  # new ones if it was forgotten
                 state.opened, state.forgotten = fresh.opened, False
                 state.recent, state.starts_after = fresh.recent, fresh.starts_after
         if state is None:
-            state = await self.run(lambda conn: self._open_conversation(conn, key, display_name, bot_id))
+            state = await self.run(
+                lambda conn: self._open_conversation(conn, key, display_name, bot_id, private)
+            )
             self._conversations[key] = state
         self._conversations.move_to_end(key)
         self._reweigh(state)
@@ -300,7 +305,12 @@ class MemoryStore:
         return len(self._conversations), self._cached_bytes
 
     def _open_conversation(
-        self, conn: Connection, key: ConversationKey, display_name: str, bot_id: str = ""
+        self,
+        conn: Connection,
+        key: ConversationKey,
+        display_name: str,
+        bot_id: str = "",
+        private: bool = False,
     ) -> ConversationState:
         user_id = _user_id(conn, key.platform, key.user_id, display_name)
         row = conn.execute(
@@ -323,6 +333,7 @@ class MemoryStore:
                     platform=key.platform,
                     chat_id=key.chat_id,
                     bot_id=bot_id,
+                    private=private,
                     history_starts_after=0,
                     created_at=utcnow(),
                 )

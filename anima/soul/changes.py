@@ -32,6 +32,7 @@ class Source:
     display_name: str
     conversation_id: int | None = None
     bot_id: str = ""  # the bot account the conversation is held through
+    private: bool = False  # a private chat: what is learned there stays out of groups unless shared
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,16 @@ class Entry:
     origin_id: int = 0
     added_version: int = 0
     bot_id: str = ""  # relationship lines: the bot they were learned through
+    source_platform: str = ""  # a shared line learned in this person's private chat ("": elsewhere)
+    source_user_id: str = ""
 
     @property
     def shared(self) -> bool:
         return not self.user_id
+
+    @property
+    def learned_in_private(self) -> bool:
+        return bool(self.source_user_id)
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class Proposal:
     created_at: datetime
     decided_at: datetime | None
     source_bot: str = ""  # the bot account of the conversation it came from ("": before bots were told apart)
+    source_private: bool = False  # whether that conversation was a private chat
 
 
 @dataclass(frozen=True)

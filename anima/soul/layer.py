@@ -42,11 +42,33 @@ class LearnedLayer:
             return []
         try:
             entries = await self.soul.layer(card.id, message.platform, message.user_id)
-            # what is between the character and this person stays out of groups unless they share it
-            if not message.is_private and any(not e.shared for e in entries):
-                if not await self.soul.memory.shares_private(message.platform, message.user_id):
-                    entries = [e for e in entries if e.shared]
+            if not message.is_private:
+                entries = await self._fit_for_a_group(entries, message)
         except MemoryStoreError as exc:
             log.warning("the learned layer could not be read, answering with the card alone: %s", exc)
             return []
         return layer_lines(entries, message.display_name)
+
+    async def _fit_for_a_group(self, entries: list[Entry], message: Incoming) -> list[Entry]:
+        """What was learned in a private chat stays out of groups unless its person shares it
+        (`anima memory share`): the relationship with this person, and shared growth that came
+        from anyone's private chat."""
+        sharing: dict[tuple[str, str], bool] = {}
+
+        async def shares(platform: str, user_id: str) -> bool:
+            if (platform, user_id) not in sharing:
+                sharing[platform, user_id] = await self.soul.memory.shares_private(platform, user_id)
+            return sharing[platform, user_id]
+
+        fit = []
+        for entry in entries:
+            if not entry.shared:
+                whose = (message.platform, message.user_id)
+            elif entry.learned_in_private:
+                whose = (entry.source_platform, entry.source_user_id)
+            else:
+                fit.append(entry)
+                continue
+            if await shares(*whose):
+                fit.append(entry)
+        return fit

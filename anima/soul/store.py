@@ -90,12 +90,14 @@ class SoulStore:
                 col(SoulEntry.origin_id),
                 col(SoulEntry.added_version),
                 col(SoulEntry.bot_id),
+                col(SoulEntry.source_platform),
+                col(SoulEntry.source_user_id),
             )
             .where(*where)
             .order_by(col(SoulEntry.origin_id), primary(SoulEntry.id))
         )
         rows = await self.memory.read(lambda conn: conn.execute(query).all())
-        return [Entry(*row) for row in rows]
+        return [Entry(**row._asdict()) for row in rows]  # the columns are named as its fields
 
     async def version(self, character_id: str) -> int:
         return await self.memory.read(lambda conn: _current_version(conn, character_id))
@@ -169,12 +171,13 @@ class SoulStore:
                 col(User.platform_user_id),
                 col(User.display_name),
                 col(Conversation.bot_id),
+                col(Conversation.private),
             )
             .join(Conversation, col(Conversation.user_id) == primary(User.id))
             .where(primary(Conversation.id) == conversation_id)
         )
         row = await self.memory.read(lambda conn: conn.execute(query).one())
-        return Source(row[0], row[1], row[2], conversation_id, row[3])
+        return Source(row[0], row[1], row[2], conversation_id, row[3], bool(row[4]))
 
     async def people(self, character_id: str) -> list[str]:
         """The display names of everyone who has talked with the character (for the privacy check)."""
@@ -208,6 +211,7 @@ class SoulStore:
             "source_platform": source.platform,
             "source_user_id": source.user_id,
             "source_bot": source.bot_id,
+            "source_private": source.private,
             "conversation_id": source.conversation_id,
             "evidence": json.dumps(list(change.evidence)),
             "confidence": change.confidence,
@@ -252,6 +256,7 @@ class SoulStore:
                         platform=proposal.platform,
                         user_id=proposal.user_id,
                         bot_id=proposal.source_bot if proposal.user_id else "",
+                        **_learned_in_private(proposal),
                         origin_id=0,
                         proposal_id=proposal.id,
                         added_version=version,
@@ -382,4 +387,12 @@ def _proposal(row: Row[Any]) -> Proposal:
         as_utc(row.created_at),
         as_utc(row.decided_at) if row.decided_at else None,
         row.source_bot,
+        bool(row.source_private),
     )
+
+
+def _learned_in_private(proposal: Proposal) -> dict[str, str]:
+    """A shared line from someone's private chat keeps whose it was: it reaches groups only if they share."""
+    if proposal.user_id or not proposal.source_private:
+        return {"source_platform": "", "source_user_id": ""}
+    return {"source_platform": proposal.source_platform, "source_user_id": proposal.source_user_id}

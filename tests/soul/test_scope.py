@@ -136,3 +136,30 @@ async def test_two_bots_admins_see_and_decide_only_what_came_through_their_own_b
     assert line not in await _soul_as_admin_of(runtime, "tea_bot", "show")
     assert line not in await _soul_as_admin_of(runtime, "tea_bot", "history")
     assert line in await _soul_as_admin_of(runtime, "aiko_bot", "show")
+
+
+async def test_growth_learned_in_a_private_chat_stays_out_of_groups_unless_its_person_shares_it(
+    runtime: Runtime, instant_llm: InstantLLM
+) -> None:
+    card = runtime.characters.get("aiko")
+    private = Incoming("telegram", "42", "42", "Lin", "I once sailed to Zanzibar with my late father.")
+    await runtime.pipeline.handle(private)
+    state = await runtime.memory.conversation(runtime.pipeline.key_for(private, card), "Lin")
+    line = "once sailed to Zanzibar"
+    evidence = tuple(m.id for m in state.recent if m.role == "user")
+    proposal = await runtime.soul.propose(
+        "aiko", Change("backstory", line, evidence, 0.9), await runtime.soul.source(state.id)
+    )
+    await runtime.soul.approve(proposal, "cli:owner")
+
+    def prompt() -> str:
+        return "\n".join(m.content for m in instant_llm.requests[-1].messages)
+
+    await runtime.pipeline.handle(Incoming("telegram", "43", "43", "Bo", "hello"))
+    assert line in prompt()  # shared growth: every private chat of the character
+    group = Incoming("telegram", "-100", "77", "Ana", "hi all", is_private=False)
+    await runtime.pipeline.handle(group)
+    assert line not in prompt()
+    await runtime.memory.set_shares_private("telegram", "42", True)
+    await runtime.pipeline.handle(group)
+    assert line in prompt()
