@@ -1,14 +1,24 @@
-"""Discord adapter benchmark: N users x M messages through the real discord.py client and the fake Discord.
+"""Discord: the hot path's burst (bench/burst.py) through the real discord.py client and the fake Discord.
 
-The bot (Runtime + DiscordAdapter, instant LLM, SQLite file) runs in a child process so that its CPU
-time and peak RSS are its own; this process runs the fake Discord and the load. Latency is measured
-by the fake: from sending MESSAGE_CREATE to receiving the first POST that replies to it.
+20 people × 10 direct messages at once, each answered from an instant OpenAI-compatible server
+streaming a 150-word reply in 200 chunks. Three bots, each in its own child process (so its CPU time
+and peak RSS are its own; this process runs the fake Discord, the fake LLM server and the load):
+
+- "Anima": Runtime + DiscordAdapter, a Discord-only config with default settings, SQLite;
+- "floor: discord.py + aiohttp SSE": a minimal discord.py bot that reads the same stream with
+  aiohttp and sends the whole reply once (no memory, no safety, no streaming edits);
+- "floor: discord.py, fixed reply": discord.py alone, answering with a fixed text (no LLM call).
+
+Latency is measured by the fake Discord: from sending MESSAGE_CREATE to the first POST replying to
+it. One person's first message, answered before the burst, warms each bot up and is not counted.
 
 Run: make bench  (or: .venv/bin/python -m bench discord_bench)
+     with a per-stage profile of Anima's process: .venv/bin/python -m bench.discord_bench --profile
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import resource
@@ -17,30 +27,44 @@ import tempfile
 import time
 from dataclasses import dataclass
 from importlib.metadata import version
-from pathlib import Path
+from typing import TYPE_CHECKING
 
+from bench.burst import (
+    MESSAGES,
+    PEOPLE,
+    REPO,
+    anima_settings,
+    answer_commands,
+    percentile,
+    prepare_database,
+    print_stages,
+    reply_pieces,
+    stream_reply,
+)
 from bench.report import record
-from tests.fakes.discord_server import FakeDiscord
 
-REPO = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from tests.fakes.discord_server import FakeDiscord
+
 COMMAND = ".venv/bin/python -m bench discord_bench"
-REPLY = "Sure, I remember that. " * 4  # 20 words: 20 streamed pieces per reply
+BOTS = {
+    "anima": "Anima",
+    "stream": "floor: discord.py + aiohttp SSE",
+    "fixed": "floor: discord.py, fixed reply",
+}
+FIXED_REPLY = "Sure, I remember that."
 
 
 @dataclass
 class Result:
-    scenario: str
+    bot: str
     messages: int
+    answered: int
     msgs_per_s: float
     p50_ms: float
     p99_ms: float
     cpu_ms_per_msg: float
     peak_rss_mb: float
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class Bot:
@@ -50,10 +74,13 @@ class Bot:
         self.process = process
 
     @classmethod
-    async def spawn(cls, fake: FakeDiscord, database: Path, bare: bool) -> Bot:
-        mode = "bare" if bare else "serve"
+    async def spawn(
+        cls, kind: str, fake: FakeDiscord, llm_url: str, database: str, profile: str = "", shard: str = ""
+    ) -> Bot:
+        """`database`: a SQLite file or a URL; `shard`: "i/n", this process's shard of n (else all)."""
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.discord_bench", mode, fake.api_base, fake.token, str(database),
+            sys.executable, "-m", "bench.discord_bench", "--serve", kind, fake.api_base, fake.token,
+            llm_url, database, profile, shard,
             cwd=REPO, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         bot = cls(process)
@@ -80,44 +107,51 @@ class Bot:
         return peak_kib / 1024
 
 
-async def run(users: int, per_user: int, rate: float | None, bare: bool = False) -> Result:
-    """`rate` None: every message at once (throughput); else messages/s spread evenly (latency).
-    `bare`: a minimal discord.py bot that sends a fixed reply instead of Anima (the library's floor)."""
+async def run(kind: str, profile: str = "") -> Result:
+    from tests.fakes.discord_server import FakeDiscord
+    from tests.fakes.openai_server import FakeOpenAI
+
+    llm = FakeOpenAI(pieces=reply_pieces())
+    llm_url = await llm.start()
     fake = await FakeDiscord().start()
-    people = [fake.user(f"user{i}") for i in range(users)]
+    warm_up = fake.user("warm-up")
+    people = [fake.user(f"user{i}") for i in range(PEOPLE)]
     channels = [fake.dm_channel(person) for person in people]
     with tempfile.TemporaryDirectory() as tmp:
-        bot = await Bot.spawn(fake, Path(tmp) / "bench.db", bare)
+        await prepare_database(f"{tmp}/bench.db")
+        bot = await Bot.spawn(kind, fake, llm_url, f"{tmp}/bench.db", profile)
         try:
-            # Warm-up: each user's first message opens their conversation; not measured.
-            for person, channel in zip(people, channels, strict=True):
-                await fake.say(channel, person, "hello")
-            await fake.wait_until(lambda: all(fake.bot_messages(c) for c in channels), within_s=120)
+            warm_channel = fake.dm_channel(warm_up)
+            await fake.say(warm_channel, warm_up, "hello")
+            await fake.wait_until(lambda: bool(fake.bot_messages(warm_channel)), within_s=120)
 
             sent_at: dict[str, float] = {}
             cpu_before = float(await bot.ask("cpu"))
             started = time.monotonic()
-            for turn in range(per_user):
+            for turn in range(MESSAGES):
                 for person, channel in zip(people, channels, strict=True):
                     message = await fake.say(channel, person, f"message {turn}: how was your day?")
                     sent_at[message["id"]] = time.monotonic()
-                    if rate:
-                        await asyncio.sleep(max(0.0, started + len(sent_at) / rate - time.monotonic()))
-            total = users * (per_user + 1)
-            await fake.wait_until(lambda: len(_first_sends(fake)) >= total, within_s=300)
-            wall = max(_first_sends(fake)[m] for m in sent_at) - started
+            await fake.wait_until(lambda: len(_first_sends(fake).keys() & sent_at) == len(sent_at), 600)
+            try:  # the final edits are in (a reply cut short or refused never gets there)
+                await fake.wait_until(lambda: _answered(fake, channels) == len(sent_at), within_s=60)
+            except TimeoutError:
+                pass
+            wall = time.monotonic() - started
             cpu_after = float(await bot.ask("cpu"))
         finally:
             peak_mb = await bot.stop()
     await fake.close()
+    await llm.stop()
 
     first = _first_sends(fake)
     latencies = [(first[m] - sent_at[m]) * 1000 for m in sent_at]
+    answered = _answered(fake, channels)
     count = len(sent_at)
-    load = f"{users} users × {per_user}, " + ("all at once" if rate is None else f"{rate:.0f} msg/s")
     return Result(
-        ("bare discord.py, " if bare else "Anima, ") + load,
+        BOTS[kind],
         count,
+        answered,
         count / wall,
         percentile(latencies, 0.50),
         percentile(latencies, 0.99),
@@ -135,60 +169,77 @@ def _first_sends(fake: FakeDiscord) -> dict[str, float]:
     return first
 
 
-async def main() -> None:
-    # At most 9 messages per person in 20 s: more would meet the safety flood limit (10 per 20 s).
-    results = [
-        await run(100, 8, None),
-        await run(100, 8, None, bare=True),
-        await run(50, 6, 40.0),
-        await run(50, 6, 40.0, bare=True),
-    ]
+def _answered(fake: FakeDiscord, channels: list[str]) -> int:
+    """Bot messages that show a whole reply: the streamed one to its last word, or the fixed one."""
+    ending = "".join(reply_pieces())[-40:]
+    return sum(
+        1
+        for channel in channels
+        for message in fake.bot_messages(channel)
+        if ending in message["content"] or message["content"] == FIXED_REPLY
+    )
+
+
+async def main(profile: bool = False) -> None:
+    profile_path = tempfile.mktemp(suffix=".prof") if profile else ""
+    results = [await run("anima", profile_path)]
+    results += [await run(kind) for kind in ("stream", "fixed")]  # the floors
     print(f"$ {COMMAND}   # {os.cpu_count()} CPUs, discord.py {version('discord.py')}")
-    print("| Discord, instant LLM (20-word replies), SQLite WAL | messages | messages/s "
-          "| p50 update→first send | p99 | bot CPU per message | bot peak RSS |")  # fmt: skip
+    print(
+        f"{PEOPLE} people × {MESSAGES} DMs at once; an instant OpenAI-compatible server streams each "
+        "reply: 150 words in 200 chunks"
+    )
+    print("| bot | answered | messages/s | p50 message → first send | p99 | CPU per message | peak RSS |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r.scenario} | {r.messages} | {r.msgs_per_s:.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms "
-            f"| {r.cpu_ms_per_msg:.2f} ms | {r.peak_rss_mb:.0f} MiB |"
+            f"| {r.bot} | {r.answered}/{r.messages} | {r.msgs_per_s:.1f} | {r.p50_ms / 1000:.2f} s "
+            f"| {r.p99_ms / 1000:.2f} s | {r.cpu_ms_per_msg:.2f} ms | {r.peak_rss_mb:.0f} MiB |"
         )
-    for r in results:
-        if r.scenario.startswith("Anima"):
-            load = r.scenario.removeprefix("Anima, ")
-            record(f"Discord {load}: messages/s", r.msgs_per_s, "", COMMAND)
-            record(f"Discord {load}: p99 message → first send", r.p99_ms, "ms", COMMAND)
-            record(f"Discord {load}: bot CPU per message", r.cpu_ms_per_msg, "ms", COMMAND)
-    print("(CPU and RSS are the bot process's own; the fake Discord runs in the benchmark process.")
-    print(" 'bare discord.py' receives the same messages and sends a fixed reply: no memory, no LLM.)")
+    anima, floor = results[0], results[1]
+    ratio = anima.cpu_ms_per_msg / floor.cpu_ms_per_msg
+    print(f"Anima / the discord.py + aiohttp SSE floor, CPU per message: {ratio:.2f}× (target ≤ 2.5×)")
+    print("(CPU and RSS are each bot process's own; the fakes and the load run in the benchmark process.)")
+    record("Discord burst: Anima CPU per message", anima.cpu_ms_per_msg, "ms", COMMAND)
+    record("Discord burst: discord.py + aiohttp floor, CPU per message", floor.cpu_ms_per_msg, "ms", COMMAND)
+    record("Discord burst: Anima / floor CPU (target ≤ 2.5×)", f"{ratio:.2f}×", "", COMMAND)
+    record("Discord burst: Anima peak RSS, Discord-only (target < 190 MB)", anima.peak_rss_mb, "MiB", COMMAND)
+    record("Discord burst: Anima p50 message → first send", anima.p50_ms / 1000, "s", COMMAND)
+    record("Discord burst: Anima p99 message → first send", anima.p99_ms / 1000, "s", COMMAND)
+    if profile_path:
+        print()
+        print_stages(profile_path, anima.messages, "Anima on Discord, the burst")
+        os.unlink(profile_path)
 
 
 # -- the bot process ---------------------------------------------------------------------------
 
 
-async def serve(api_base: str, token: str, database: str) -> None:
+async def serve(api_base: str, token: str, llm_url: str, database: str, profile: str, shard: str) -> None:
     from pydantic import SecretStr
 
     from anima.app import Runtime
     from anima.bots.discord import DiscordAdapter
-    from anima.config import DiscordBotSettings, MemorySettings, Settings
-    from tests.fakes.llm import InstantLLM
+    from anima.config import DiscordBotSettings
 
-    settings = Settings(
-        characters_dir=REPO / "characters",
-        memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{database}"),
-    )
-    runtime = await Runtime.start(settings)
-    runtime.router.register("embedded", InstantLLM(reply=lambda _request: REPLY))
-    adapter = DiscordAdapter(runtime, DiscordBotSettings(token=SecretStr(token), api_base=api_base), 0)
+    runtime = await Runtime.start(anima_settings(database, llm_url))
+    shards = {}
+    if shard:  # this process serves shard i of n (docs/operations.md, "Running several processes")
+        i, n = shard.split("/")
+        shards = {"shard_ids": [int(i)], "shard_count": int(n)}
+    settings = DiscordBotSettings(token=SecretStr(token), api_base=api_base, **shards)
+    adapter = DiscordAdapter(runtime, settings, 0)
     await adapter.start()
-    await answer_commands()
+    await answer_commands(profile or None)
     await adapter.stop()
     await runtime.close()
     print(f"stop {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", flush=True)
 
 
-async def serve_bare(api_base: str, token: str) -> None:
-    """What discord.py itself costs: receive each message, send one fixed reply to it."""
+async def serve_floor(api_base: str, token: str, llm_url: str, streamed: bool) -> None:
+    """What discord.py itself costs: receive each message, send one reply to it (streamed from the
+    LLM server with aiohttp, or a fixed text)."""
+    import aiohttp
     import discord
 
     discord.http.Route.BASE = api_base
@@ -196,11 +247,14 @@ async def serve_bare(api_base: str, token: str) -> None:
     intents.guilds = intents.guild_messages = intents.dm_messages = intents.message_content = True
     client = discord.AutoShardedClient(intents=intents, max_messages=None)
     mentions = discord.AllowedMentions.none()
+    session = aiohttp.ClientSession()
+    url = llm_url.rstrip("/") + "/chat/completions"
 
     @client.event
     async def on_message(message: discord.Message) -> None:
         if message.author != client.user:
-            await message.channel.send(REPLY.strip(), reference=message, allowed_mentions=mentions)
+            text = await stream_reply(session, url, message.content) if streamed else FIXED_REPLY
+            await message.channel.send(text, reference=message, allowed_mentions=mentions)
 
     await client.login(token)
     connection = asyncio.create_task(client.connect())
@@ -208,21 +262,20 @@ async def serve_bare(api_base: str, token: str) -> None:
     await answer_commands()
     await client.close()
     await connection
+    await session.close()
     print(f"stop {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", flush=True)
 
 
-async def answer_commands() -> None:
-    """Tell the benchmark process this bot is ready, then answer `cpu` until `stop`."""
-    print("ready", flush=True)
-    while (command := (await asyncio.to_thread(sys.stdin.readline)).strip()) != "stop":
-        if command == "cpu":
-            print(f"cpu {time.process_time()}", flush=True)
-
-
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["serve"]:
-        asyncio.run(serve(*sys.argv[2:5]))
-    elif sys.argv[1:2] == ["bare"]:
-        asyncio.run(serve_bare(*sys.argv[2:4]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--profile", action="store_true", help="print where Anima's CPU per message goes")
+    parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        kind, api_base, token, llm_url, database, profile, shard = [*args.serve, "", ""][:7]
+        if kind == "anima":
+            asyncio.run(serve(api_base, token, llm_url, database, profile, shard))
+        else:
+            asyncio.run(serve_floor(api_base, token, llm_url, streamed=kind == "stream"))
     else:
-        asyncio.run(main())
+        asyncio.run(main(profile=args.profile))

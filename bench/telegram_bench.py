@@ -1,83 +1,89 @@
-"""Telegram: N people × M messages through the real PTB client and the fake Bot API.
+"""Telegram: the hot path's burst (bench/burst.py) through the real PTB client and the fake Bot API.
 
-The bot runs in its own process (so its CPU time and peak RSS are its own); this process hosts
-the fake server, sends the updates and times each from "update available" to "final reply text
-shown". Two loads, each for two bots:
+20 people × 10 private messages, each answered from an instant OpenAI-compatible server streaming
+a 150-word reply in 200 chunks. Two loads, each for two bots, every bot in its own child process
+(so its CPU time and peak RSS are its own; this process hosts the fakes and sends the updates):
 
-- burst: every message at once, flood limits off: throughput and latency under overload;
-- 30 msg/s: messages arriving evenly at Telegram's per-bot ceiling, default flood limits on:
-  what serving a full-speed bot costs.
+- burst: every message at once, the adapter's flood limits off: throughput and latency under overload;
+- 30 msg/s: messages arriving evenly at Telegram's per-bot ceiling, default flood limits on.
 
-The bots: "ptb floor", a bare PTB Application answering each text with a fixed-form reply (no
-Anima) on the adapter's connection pool size; "anima", the TelegramAdapter with the pipeline,
-SQLite memory and an instant LLM. Anima's own cost is the anima row's CPU less the floor's.
-"requests" counts Bot API calls per message besides getUpdates: under overload a reply is slow
-enough for "typing…" and a first streamed piece, which the floor never sends.
+The bots: "Anima", the TelegramAdapter with a Telegram-only config (defaults, SQLite); "floor: PTB +
+aiohttp SSE", a bare PTB Application that reads the same stream with aiohttp and sends the whole
+reply once (no memory, no safety, no streamed edits), on the adapter's connection pool size.
+"first send": from the update becoming available to the reply's first message; "whole reply": to
+the text showing all of it. One person's first message, answered before the load, warms each bot
+up and is not counted. "requests" counts Bot API calls per message besides getUpdates.
 
 Run: make bench  (or: .venv/bin/python -m bench telegram_bench)
-     fewer rows: .venv/bin/python -m bench.telegram_bench --users 50 --messages 5 --load burst
+     with a per-stage profile of Anima's process: .venv/bin/python -m bench.telegram_bench --profile
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from bench.burst import (
+    MESSAGES,
+    PEOPLE,
+    REPO,
+    anima_settings,
+    answer_commands,
+    percentile,
+    prepare_database,
+    print_stages,
+    reply_pieces,
+    stream_reply,
+)
 from bench.report import record
-from tests.fakes.telegram_server import FakeBot, FakeTelegram, person, private_chat
 
-REPO = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from tests.fakes.telegram_server import FakeBot
+
 COMMAND = ".venv/bin/python -m bench telegram_bench"
 LOADS = {"burst": None, "30 msg/s": 30.0}  # arrival rate; None: all at once
-BOTS = {"ptb floor": "floor", "anima": "anima"}
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+BOTS = {"anima": "Anima", "floor": "floor: PTB + aiohttp SSE"}
+ENDING = "".join(reply_pieces())[-40:]  # what a whole reply shows
+POOL_SIZE = 8  # anima/bots/telegram/adapter.py's
 
 
 # --- the bot process -------------------------------------------------------------------------------
 
 
-async def serve_bot(scenario: str, token: str, base_url: str) -> None:
-    """Serve until stdin closes; then print the CPU seconds used while serving and the peak RSS."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(1 << 16) else None)
-    if scenario == "floor":
-        close = await _start_floor(token, base_url)
+async def serve_bot(kind: str, token: str, base_url: str, llm_url: str, database: str, profile: str) -> None:
+    if kind == "floor":
+        close = await _start_floor(token, base_url, llm_url)
     else:
-        close = await _start_anima(token, base_url, limited=scenario == "anima-limited")
-    print("ready", flush=True)
-    cpu = time.process_time()
-    await stop.wait()
-    cpu = time.process_time() - cpu
+        close = await _start_anima(token, base_url, llm_url, database, limited=kind == "anima-limited")
+    await answer_commands(profile or None)
     await close()
-    maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"cpu_s": cpu, "maxrss_mb": maxrss_mb}), flush=True)
+    print(f"stop {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", flush=True)
 
 
-async def _start_floor(token: str, base_url: str):  # type: ignore[no-untyped-def]
+async def _start_floor(token: str, base_url: str, llm_url: str) -> Any:
+    import aiohttp
     from telegram import Update
     from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert update.message and update.message.text
-        await update.message.reply_text(f"You said: {update.message.text}")
+    session = aiohttp.ClientSession()
+    url = llm_url.rstrip("/") + "/chat/completions"
 
-    from anima.bots.telegram.adapter import POOL_SIZE
+    async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message and update.message.text
+        await update.message.reply_text(await stream_reply(session, url, update.message.text))
 
     builder = ApplicationBuilder().token(token).base_url(base_url).concurrent_updates(True)
-    app = builder.connection_pool_size(POOL_SIZE).build()
-    app.add_handler(MessageHandler(filters.TEXT, echo))
+    # The adapter's pool size (anima/bots/telegram/adapter.py, not imported: this bot loads no Anima);
+    # a burst waits for a connection instead of losing its reply after PTB's default 1 s.
+    app = builder.connection_pool_size(POOL_SIZE).pool_timeout(60).build()
+    app.add_handler(MessageHandler(filters.TEXT, answer))
     await app.initialize()
     await app.start()
     assert app.updater
@@ -88,35 +94,27 @@ async def _start_floor(token: str, base_url: str):  # type: ignore[no-untyped-de
         await app.updater.stop()
         await app.stop()
         await app.shutdown()
+        await session.close()
 
     return close
 
 
-async def _start_anima(token: str, base_url: str, limited: bool):  # type: ignore[no-untyped-def]
+async def _start_anima(token: str, base_url: str, llm_url: str, database: str, limited: bool) -> Any:
     from pydantic import SecretStr
 
     from anima.app import Runtime
     from anima.bots.telegram import TelegramAdapter
-    from anima.config import MemorySettings, Settings, TelegramBotSettings
-    from tests.fakes.llm import InstantLLM
+    from anima.config import TelegramBotSettings
 
-    tmp = tempfile.TemporaryDirectory()
-    settings = Settings(
-        characters_dir=REPO / "characters",
-        memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp.name}/bench.db"),
-    )
-    runtime = await Runtime.start(settings)
-    runtime.router.register("embedded", InstantLLM())
+    runtime = await Runtime.start(anima_settings(database, llm_url))
     limits = {} if limited else {"messages_per_second": 0, "group_messages_per_minute": 0}
-    bot = TelegramAdapter(
-        runtime, TelegramBotSettings(token=SecretStr(token), base_url=base_url, **limits), 0
-    )
+    settings = TelegramBotSettings(token=SecretStr(token), base_url=base_url, **limits)
+    bot = TelegramAdapter(runtime, settings, 0)
     await bot.start()
 
     async def close() -> None:
         await bot.stop()
         await runtime.close()
-        tmp.cleanup()
 
     return close
 
@@ -124,116 +122,137 @@ async def _start_anima(token: str, base_url: str, limited: bool):  # type: ignor
 # --- the driver ------------------------------------------------------------------------------------
 
 
-async def run_scenario(scenario: str, users: int, messages: int, rate: float | None) -> dict[str, float]:
+async def run_scenario(kind: str, rate: float | None, profile: str = "") -> dict[str, float]:
+    from tests.fakes.openai_server import FakeOpenAI
+    from tests.fakes.telegram_server import FakeTelegram, person, private_chat
+
+    llm = FakeOpenAI(pieces=reply_pieces())
+    llm_url = await llm.start()
     async with FakeTelegram() as tg:
         fake = tg.add_bot("bench_bot", "Aiko")
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.telegram_bench",
-            "--serve",
-            scenario,
-            "--token",
-            fake.token,
-            "--base-url",
-            tg.base_url,
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        assert child.stdin and child.stdout
-        assert (await asyncio.wait_for(child.stdout.readline(), 60)).strip() == b"ready"
-        await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), within_s=30)
+        with tempfile.TemporaryDirectory() as tmp:
+            await prepare_database(f"{tmp}/bench.db")
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.telegram_bench", "--serve", kind, fake.token, tg.base_url,
+                llm_url, f"{tmp}/bench.db", profile,
+                cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            )  # fmt: skip
 
-        people = [person(10_000 + i, f"P{i}") for i in range(users)]
-        sent_at: dict[tuple[int, str], float] = {}
-        started = time.monotonic()
-        for n, (turn, p) in enumerate((t, p) for t in range(messages) for p in people):
-            if rate:  # a load generator's pacing: the n-th message is due at n / rate
-                await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
-            text = f"message {turn} from {p['id']}"
-            fake.send_text(private_chat(p), p, text)
-            sent_at[(p["id"], f"You said: {text}")] = time.monotonic()
-        shown = _shown_at(fake, sent_at)
-        await fake.wait_for(lambda: len(shown()) == len(sent_at), within_s=600)
-        wall = time.monotonic() - started
-        latencies = [(at - sent_at[key]) * 1000 for key, at in shown().items()]
-        requests = sum(1 for c in fake.calls if c.method != "getUpdates")
+            async def ask(command: str) -> str:
+                assert child.stdin and child.stdout
+                child.stdin.write(f"{command}\n".encode())
+                await child.stdin.drain()
+                line = (await asyncio.wait_for(child.stdout.readline(), 120)).decode().strip()
+                if not line.startswith(command):
+                    raise RuntimeError(f"the bot process said {line!r}, expected {command!r}")
+                return line.removeprefix(command).strip()
 
-        child.stdin.close()
-        result = json.loads((await asyncio.wait_for(child.stdout.readline(), 60)).decode())
-        await child.wait()
-    total = users * messages
+            assert child.stdout
+            assert (await asyncio.wait_for(child.stdout.readline(), 120)).strip() == b"ready"
+            warm_up = person(9_999, "Warm")
+            fake.send_text(private_chat(warm_up), warm_up, "hello")
+            await fake.wait_for(lambda: _whole(fake, warm_up["id"]) == 1, within_s=120)
+
+            people = [person(10_000 + i, f"P{i}") for i in range(PEOPLE)]
+            sent_at: dict[int, list[float]] = {p["id"]: [] for p in people}
+            cpu_before = float(await ask("cpu"))
+            started = time.monotonic()
+            for n, (turn, p) in enumerate((t, p) for t in range(MESSAGES) for p in people):
+                if rate:  # a load generator's pacing: the n-th message is due at n / rate
+                    await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+                fake.send_text(private_chat(p), p, f"message {turn}: how was your day?")
+                sent_at[p["id"]].append(time.monotonic())
+            total = PEOPLE * MESSAGES
+            try:
+                await fake.wait_for(lambda: sum(_whole(fake, c) for c in sent_at) == total, within_s=240)
+            except TimeoutError:
+                pass  # reported: fewer whole replies than messages
+            wall = time.monotonic() - started
+            cpu_after = float(await ask("cpu"))
+            requests = sum(1 for c in fake.calls if c.method != "getUpdates" and c.at >= started)
+            peak_mb = float(await ask("stop")) / 1024
+            await child.wait()
+    await llm.stop()
+
+    first, whole = [], []
+    for chat, times in sent_at.items():
+        for at, reply in zip(times, fake.replies(chat), strict=False):  # the k-th reply answers the k-th
+            first.append((reply.versions[0][0] - at) * 1000)
+            shown = [t for t, text in reply.versions if ENDING in text]
+            if shown:
+                whole.append((shown[0] - at) * 1000)
     return {
+        "answered": sum(_whole(fake, c) for c in sent_at),
+        "messages": total,
         "msgs_per_s": total / wall,
-        "p50_ms": percentile(latencies, 0.50),
-        "p99_ms": percentile(latencies, 0.99),
-        "cpu_ms_per_msg": result["cpu_s"] * 1000 / total,
-        "core_share": result["cpu_s"] / wall,
-        "maxrss_mb": result["maxrss_mb"],
+        "p50_first_ms": percentile(first, 0.50),
+        "p99_first_ms": percentile(first, 0.99),
+        "p50_whole_ms": percentile(whole, 0.50),
+        "cpu_ms_per_msg": (cpu_after - cpu_before) * 1000 / total,
+        "maxrss_mb": peak_mb,
         "requests_per_msg": requests / total,
     }
 
 
-def _shown_at(fake: FakeBot, expected: dict[tuple[int, str], float]):  # type: ignore[no-untyped-def]
-    """A function returning {(chat, reply text): when the text first showed}, updated incrementally."""
-    found: dict[tuple[int, str], float] = {}
-    scanned: dict[tuple[int, int], int] = {}
-
-    def shown() -> dict[tuple[int, str], float]:
-        for key, message in fake.messages.items():
-            start = scanned.get(key, 0)
-            for at, text in message.versions[start:]:
-                if (message.chat_id, text) in expected:
-                    found.setdefault((message.chat_id, text), at)
-            scanned[key] = len(message.versions)
-        return found
-
-    return shown
+def _whole(fake: FakeBot, chat: int) -> int:
+    """Replies in a chat that show the whole streamed text."""
+    return sum(1 for reply in fake.replies(chat) if ENDING in reply.text)
 
 
-async def run(users: int, messages: int, loads: list[str]) -> None:
+async def run(loads: list[str], profile: bool) -> None:
     rows: dict[tuple[str, str], dict[str, float]] = {}
+    profile_path = tempfile.mktemp(suffix=".prof") if profile else ""
     for load in loads:
-        for bot, kind in BOTS.items():
-            scenario = kind if kind == "floor" or LOADS[load] is None else "anima-limited"
-            rows[(load, bot)] = await run_scenario(scenario, users, messages, LOADS[load])
-    print(f"$ {COMMAND}  ({users} people × {messages} messages, instant LLM, fake Bot API)")
-    print("| load | bot | msgs/s | p50 update→reply | p99 | CPU/msg | core share | peak RSS | requests/msg |")
-    print("|---|---|---|---|---|---|---|---|---|")
+        for bot in BOTS:
+            kind = bot if bot == "floor" or LOADS[load] is None else "anima-limited"
+            path = profile_path if bot == "anima" and load == loads[0] else ""
+            rows[(load, bot)] = await run_scenario(kind, LOADS[load], path)
+    print(f"$ {COMMAND}   # {os.cpu_count()} CPUs")
+    print(
+        f"{PEOPLE} people × {MESSAGES} messages; an instant OpenAI-compatible server streams each "
+        "reply: 150 words in 200 chunks"
+    )
+    print(
+        "| load | bot | answered | msgs/s | p50 first send | p99 first send | p50 whole reply "
+        "| CPU/msg | peak RSS | requests/msg |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for (load, bot), r in rows.items():
         print(
-            f"| {load} | {bot} | {r['msgs_per_s']:.0f} | {r['p50_ms']:.0f} ms | {r['p99_ms']:.0f} ms "
-            f"| {r['cpu_ms_per_msg']:.2f} ms | {r['core_share'] * 100:.0f}% | {r['maxrss_mb']:.0f} MB "
+            f"| {load} | {BOTS[bot]} | {r['answered']:.0f}/{r['messages']:.0f} | {r['msgs_per_s']:.1f} "
+            f"| {r['p50_first_ms'] / 1000:.2f} s | {r['p99_first_ms'] / 1000:.2f} s "
+            f"| {r['p50_whole_ms'] / 1000:.2f} s | {r['cpu_ms_per_msg']:.2f} ms | {r['maxrss_mb']:.0f} MiB "
             f"| {r['requests_per_msg']:.2f} |"
         )
-        if bot == "anima":
-            record(f"Telegram {load}: messages/s", r["msgs_per_s"], "", COMMAND)
-            record(f"Telegram {load}: p99 update → reply", r["p99_ms"], "ms", COMMAND)
-    print()
     for load in loads:
-        own = rows[(load, "anima")]["cpu_ms_per_msg"] - rows[(load, "ptb floor")]["cpu_ms_per_msg"]
-        print(
-            f"{load}: Anima's own CPU per message (anima − ptb floor) {own:.2f} ms (target < 2 ms), "
-            f"{own * 3:.0f}% of one core at 30 msg/s; the whole bot "
-            f"{rows[(load, 'anima')]['cpu_ms_per_msg'] * 3:.0f}%."
-        )
-        record(f"Telegram {load}: Anima's own CPU per message (target < 2 ms)", own, "ms", COMMAND)
+        anima, floor = rows[(load, "anima")], rows[(load, "floor")]
+        ratio = anima["cpu_ms_per_msg"] / floor["cpu_ms_per_msg"]
+        print(f"{load}: Anima / the PTB + aiohttp SSE floor, CPU per message: {ratio:.2f}× (target ≤ 2.5×)")
+        record(f"Telegram {load}: Anima CPU per message", anima["cpu_ms_per_msg"], "ms", COMMAND)
+        record(f"Telegram {load}: PTB + aiohttp floor, CPU/message", floor["cpu_ms_per_msg"], "ms", COMMAND)
+        record(f"Telegram {load}: Anima / floor CPU (target ≤ 2.5×)", f"{ratio:.2f}×", "", COMMAND)
+        record(f"Telegram {load}: Anima p50 first send", anima["p50_first_ms"] / 1000, "s", COMMAND)
+        record(f"Telegram {load}: Anima p99 first send", anima["p99_first_ms"] / 1000, "s", COMMAND)
+        rss = f"Telegram {load}: Anima peak RSS, Telegram-only (target < 150 MB)"
+        record(rss, anima["maxrss_mb"], "MiB", COMMAND)
+    print("(CPU and RSS are each bot process's own; the fakes and the load run in the benchmark process.)")
+    if profile_path:
+        print()
+        print_stages(profile_path, PEOPLE * MESSAGES, f"Anima on Telegram, {loads[0]}")
+        os.unlink(profile_path)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--messages", type=int, default=5)
     parser.add_argument("--load", action="append", choices=list(LOADS), help="repeatable; default: all")
-    parser.add_argument("--serve", help=argparse.SUPPRESS)
-    parser.add_argument("--token", help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true", help="print where Anima's CPU per message goes")
+    parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args([] if argv is None else argv)
     if args.serve:
-        asyncio.run(serve_bot(args.serve, args.token, args.base_url))
+        kind, token, base_url, llm_url, database, *profile = args.serve
+        asyncio.run(serve_bot(kind, token, base_url, llm_url, database, profile[0] if profile else ""))
     else:
-        asyncio.run(run(args.users, args.messages, args.load or list(LOADS)))
+        asyncio.run(run(args.load or list(LOADS), args.profile))
 
 
 if __name__ == "__main__":

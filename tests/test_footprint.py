@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-HEAVY = ("discord", "telegram", "pyworld", "llama_cpp", "faster_whisper", "openai", "soundfile")
+HEAVY = ("discord", "telegram", "pyworld", "llama_cpp", "faster_whisper", "openai", "soundfile", "soxr")
 PROBE = """
 import asyncio, json, sys
 from anima.app import Runtime
@@ -63,4 +63,6 @@ def test_a_one_platform_text_chat_loads_neither_the_other_platform_nor_singing_n
 ) -> None:
     loaded = loaded_after_a_text_chat(platform, tmp_path)
     assert platform in loaded  # the probe sees an import when there is one
-    assert loaded.isdisjoint({other, "pyworld", "llama_cpp", "faster_whisper", "openai", "soundfile"}), loaded
+    assert loaded.isdisjoint(
+        {other, "pyworld", "llama_cpp", "faster_whisper", "openai", "soundfile", "soxr"}
+    ), loaded

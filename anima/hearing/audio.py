@@ -11,7 +11,6 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-import soxr
 
 from anima.errors import HearingError
 
@@ -57,6 +56,8 @@ def decode(data: bytes, max_seconds: float, max_bytes: int) -> Audio:
     samples, rate = read if read is not None else _read_pyav(data, max_seconds)
     samples = np.clip(np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
     if rate != RATE and len(samples):
+        import soxr  # ~11 MB: loaded with the first recording heard, not by every text chat
+
         samples = soxr.resample(samples, rate, RATE, quality="HQ").astype(np.float32, copy=False)
     if len(samples) < MIN_SECONDS * RATE:
         raise NothingHeard(f"the recording is too short ({len(samples) / RATE:.1f} s) to hear anything in")

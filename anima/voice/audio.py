@@ -7,7 +7,6 @@ import io
 import math
 
 import numpy as np
-import soxr
 
 from anima.errors import VoiceError
 from anima.voice.engine import Pcm
@@ -28,6 +27,8 @@ def to_48k(pcm: Pcm) -> np.ndarray:
         samples = samples.mean(axis=1, dtype=np.float32)
     if pcm.sample_rate == SAMPLE_RATE:
         return samples
+    import soxr  # ~11 MB: loaded with the first voice note, not by every text chat
+
     return soxr.resample(samples, pcm.sample_rate, SAMPLE_RATE, quality="HQ").astype(np.float32, copy=False)
 
 

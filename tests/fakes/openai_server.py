@@ -36,6 +36,7 @@ class Fault:
 @dataclass
 class FakeOpenAI:
     reply: str = "Hello from the fake server, friend."
+    pieces: list[str] | None = None  # streamed as they are, one chunk each (else `reply` word by word)
     requests: list[dict[str, Any]] = field(default_factory=list)
     request_times: list[float] = field(default_factory=list)
     faults: deque[Fault] = field(default_factory=deque)
@@ -149,13 +150,13 @@ class FakeOpenAI:
             await self._hang()
             return response
         words = self.reply.split(" ")
-        for i, word in enumerate(words):
+        pieces = self.pieces or [word if i == 0 else " " + word for i, word in enumerate(words)]
+        for i, piece in enumerate(pieces):
             if self.break_after is not None and i >= self.break_after:
                 request.transport.close()  # type: ignore[union-attr]
                 return response
             if i and self.chunk_delay_s:
                 await asyncio.sleep(self.chunk_delay_s)
-            piece = word if i == 0 else " " + word
             chunk = {
                 "id": "c1",
                 "object": "chat.completion.chunk",
