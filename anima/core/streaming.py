@@ -99,6 +99,10 @@ class EditPacer:
         if at > now:
             await asyncio.sleep(at - now)
 
+    def free_at(self, chat: Hashable) -> float:
+        """When the chat's next edit slot is free (loop time; in the past when it is free now)."""
+        return self._next.get(chat, 0.0)
+
     def _reserve(self, chat: Hashable, at: float) -> None:
         if len(self._next) > MAX_PACED_CHATS:  # forget chats whose slot is long free
             self._next = {c: t for c, t in self._next.items() if t > at}
@@ -159,6 +163,11 @@ class EditedReply(Generic[Sent]):
         self.shown: list[Shown[Sent]] = []
         self._flush: asyncio.Task[None] | None = None
         self._first_at = asyncio.get_running_loop().time() + first_after_s
+
+    def shows_at(self) -> float:
+        """When new text could show next (loop time): not before the first message is due, nor while
+        the chat's edit slot is taken. A stream in front (the safety checks) holds text until then."""
+        return max(self._first_at, self.pacer.free_at(self.chat))
 
     async def delta(self, text: str) -> None:
         self.text += text

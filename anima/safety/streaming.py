@@ -7,7 +7,10 @@
   piece is at most `max_piece` characters (unless one word is longer): a big delta from the server
   is split, never released whole. From the first piece the checks refuse, nothing more streams.
   The checks run at most every `interval_s` (or every `max_held` characters), so their cost is
-  bounded by time, not by the number of pieces.
+  bounded by time, not by the number of pieces; and never before the platform could show the text
+  (a stream with `shows_at`, as an edited reply paced per chat has): checking text earlier would
+  only check it again, in more windows, before anyone saw it. A reply that ends before then is
+  checked once, whole, as the final reply.
 - "final": nothing streams; the platform shows its typing indicator, then the checked reply.
 - "raw": every piece streams as it comes; unchecked text is visible until the final reply replaces it.
 
@@ -51,6 +54,8 @@ class CheckedStream:
         self._shown = ""  # the last OVERLAP characters released, the start of the next window
         self._released: list[str] = []
         self._next_at: float | None = None  # set by the first piece: it waits one interval too
+        # When the platform can next show text (loop time), if the stream behind says so.
+        self._shows_at: Callable[[], float] | None = getattr(inner, "shows_at", None)
 
     async def delta(self, text: str) -> None:
         if self.stopped:
@@ -60,6 +65,8 @@ class CheckedStream:
         if self._next_at is None:
             self._next_at = now + self.interval_s
         if now < self._next_at and len(self._held) < self.max_held:
+            return
+        if self._shows_at is not None and now < self._shows_at():
             return
         self._next_at = now + self.interval_s
         end = _last_safe_point(self._held)

@@ -7,6 +7,7 @@ API records every sendMessage and editMessageText, and none of them carries it.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 
@@ -66,6 +67,34 @@ async def test_every_released_piece_was_checked_whole_even_from_one_huge_delta()
     assert shown.pieces and max(len(p) for p in shown.pieces) <= 200  # the delta was split
     assert all(any(p in w for w in windows) for p in shown.pieces)
     assert "SECRET" not in "".join(shown.pieces)
+
+
+class Paced(Shown):
+    """A platform stream that cannot show text before `at` (its edit slot is taken until then)."""
+
+    def __init__(self, at: float) -> None:
+        super().__init__()
+        self.at = at
+
+    def shows_at(self) -> float:
+        return self.at
+
+
+async def test_nothing_is_checked_or_shown_before_the_platform_could_show_it() -> None:
+    now = asyncio.get_running_loop().time()
+    later, windows = Paced(now + 3600), []
+
+    async def passes(window: str) -> bool:
+        windows.append(window)
+        return True
+
+    stream = CheckedStream(later, passes, interval_s=0.0, max_held=200, max_piece=200)
+    for start in range(0, len(FILLER * 4), 40):
+        await stream.delta((FILLER * 4)[start : start + 40])
+    assert windows == [] and later.pieces == []  # held, unchecked: the final check sees it whole
+    reply = Reply((FILLER * 4).strip(), "aiko", "Aiko")
+    await stream.finish(reply)
+    assert later.final == reply and "".join(later.pieces).strip() == reply.text  # whole, once checked
 
 
 async def test_a_marker_cut_across_two_pieces_is_seen_in_one_window() -> None:
