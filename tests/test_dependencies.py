@@ -18,9 +18,9 @@ ANIMA = Path(__file__).resolve().parent.parent / "anima"
 ABOVE_THE_CORE = ("anima.app", "anima.bots", "anima.soul", "anima.voice", "anima.hearing")
 PLATFORMS = ("discord", "telegram")
 CORE_MODULES = {f"anima.core.{path.stem}" for path in (ANIMA / "core").glob("*.py")} - {"anima.core.__init__"}
-# Only the entry points build the runtime. The adapters still take it whole until they take the
-# conversation service instead (issue 16); then this narrows to the service entry.
-IMPORTS_APP = ("anima/cli.py", "anima/bots/")
+# Only the entry points build the runtime: the `anima` command and the service running the bots. The
+# surfaces (adapters, terminal, studio) take its parts through anima/bots/services.Services.
+IMPORTS_APP = ("anima/cli.py", "anima/bots/service.py")
 
 
 def _module(path: Path) -> str:

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from anima.app import Runtime
+from anima.bots.services import Services
 from anima.commands import Context, help_text, parse
 from anima.core.messages import Attachment, Incoming, Reply, ReplyStream
 from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
@@ -203,7 +203,7 @@ class ConsoleSurface:
 
 @dataclass
 class ConsoleChat:
-    runtime: Runtime
+    runtime: Services
     character_id: str
     user: str
     out: TextIO = sys.stdout

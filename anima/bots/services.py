@@ -1,17 +1,20 @@
-"""What a chat's runner (a platform adapter, the terminal) uses of the runtime, as a protocol: the
-parts, never the composition root itself. `anima/app.py` builds them; the service hands its
-`Runtime` over, which fits."""
+"""What the surfaces (the platform adapters, the terminal, the studio) use of the runtime, as a
+protocol: the parts, never the composition root itself. `anima/app.py` builds them; the entry points
+(`anima/cli.py`, `anima/bots/service.py`) hand its `Runtime` over, which fits."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from anima.characters.library import CharacterLibrary
-from anima.commands import Commands
-from anima.config import Settings
-from anima.core.conversations import Conversations
-from anima.llm.router import LLMRouter
-from anima.memory.store import MemoryStore
+if TYPE_CHECKING:  # names for the checker only: importing this module loads none of them
+    from anima.characters.library import CharacterLibrary
+    from anima.commands import Commands
+    from anima.config import Settings
+    from anima.core.conversations import Conversations
+    from anima.core.pipeline import Pipeline
+    from anima.llm.router import LLMRouter
+    from anima.memory.store import MemoryStore
+    from anima.soul import SoulStore
 
 
 class Services(Protocol):
@@ -26,6 +29,12 @@ class Services(Protocol):
 
     @property
     def router(self) -> LLMRouter: ...
+
+    @property
+    def pipeline(self) -> Pipeline: ...
+
+    @property
+    def soul(self) -> SoulStore: ...
 
     @property
     def conversations(self) -> Conversations: ...

@@ -15,11 +15,11 @@ import discord
 import yarl
 from discord import app_commands
 
-from anima.app import Runtime
 from anima.bots.discord.commands import install_commands
 from anima.bots.discord.messages import PLATFORM, Addressing, chat_ids, to_attachment, to_incoming
 from anima.bots.discord.surface import DiscordSurface
 from anima.bots.discord.webhooks import PersonaWebhooks
+from anima.bots.services import Services
 from anima.commands import Context, parse
 from anima.commands.cards import install_cards, is_card_file
 from anima.config import DiscordBotSettings
@@ -125,7 +125,7 @@ class AnimaClient(discord.AutoShardedClient):
 class DiscordAdapter:
     """One Discord bot application (one token), serving DMs, servers, threads and slash commands."""
 
-    def __init__(self, runtime: Runtime, settings: DiscordBotSettings, index: int) -> None:
+    def __init__(self, runtime: Services, settings: DiscordBotSettings, index: int) -> None:
         self.runtime, self.settings, self.index = runtime, settings, index
         self.where = f"bots.discord[{index}]"
         self.name = f"discord bot #{index}"

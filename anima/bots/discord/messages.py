@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import discord
 
-from anima.app import Runtime
 from anima.bots.discord.webhooks import PersonaWebhooks
+from anima.bots.services import Services
 from anima.core.addressing import Arrivals, known, who_answers
 from anima.core.messages import Attachment, Incoming
 
@@ -59,7 +59,7 @@ class Addressing:
     def __init__(
         self,
         client: discord.Client,
-        runtime: Runtime,
+        runtime: Services,
         own_character: str,
         webhooks: PersonaWebhooks,
         allow_bots: set[int],

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from anima.app import Runtime
+from anima.bots.services import Services
 from anima.bots.studio.auth import secure
 from anima.bots.studio.context import CSRF, MAX_MESSAGE_CHARS, TEST_PERSON, card_path, html, runtime
 from anima.bots.studio.pages import csrf_field, esc, page
@@ -77,7 +77,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _verdicts(runtime: Runtime, chat_id: str, since: datetime) -> list[str]:
+async def _verdicts(runtime: Services, chat_id: str, since: datetime) -> list[str]:
     audit = runtime.pipeline.safety.audit
     if audit is None:
         return []

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from anima.app import Runtime
+from anima.bots.services import Services
 from anima.characters.library import CARD_SUFFIXES
 from anima.characters.limits import MAX_CARD_FILE_BYTES
 
@@ -28,7 +28,7 @@ TEST_PERSON = "studio-tester"
 class StudioState:
     """What the pages work on: the runtime, and the bots `anima run` serves (None under `anima studio`)."""
 
-    runtime: Runtime
+    runtime: Services
     fleet: Fleet | None = None
     config_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one change of config.yaml at a time
 
@@ -41,7 +41,7 @@ def state(request: web.Request) -> StudioState:
     return request.app[STUDIO]
 
 
-def runtime(request: web.Request) -> Runtime:
+def runtime(request: web.Request) -> Services:
     return request.app[STUDIO].runtime
 
 

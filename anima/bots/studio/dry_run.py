@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from anima.app import Runtime
+from anima.bots.services import Services
 from anima.bots.studio.context import CSRF, MAX_MESSAGE_CHARS, TEST_PERSON, card_path, html, runtime
 from anima.bots.studio.pages import csrf_field, esc, page, table
 from anima.bots.studio.surface import StudioSurface
@@ -30,7 +30,7 @@ async def dry_run(request: web.Request) -> web.Response:
     return html(page(f"Dry run: {card_id}", form + report, csrf))
 
 
-async def explain(runtime: Runtime, card_id: str, message: str) -> str:
+async def explain(runtime: Services, card_id: str, message: str) -> str:
     """The exact prompt the model would get for `message`, part by part, without calling it."""
     card = runtime.characters.get(card_id)
     surface = StudioSurface(card.id, TEST_PERSON)

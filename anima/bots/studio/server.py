@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from anima.app import Runtime
+from anima.bots.services import Services
 from anima.bots.studio import characters, chat, dry_run, form, health, online, people, safety, soul
 from anima.bots.studio.auth import SCRIPT, Logins
 from anima.bots.studio.context import STUDIO, StudioState
@@ -37,7 +37,7 @@ PAGES = (characters, form, dry_run, chat, online, soul, safety, people, health)
 class Studio:
     """The studio's routes over one running Runtime (and the bots of `anima run`, when it runs there)."""
 
-    runtime: Runtime
+    runtime: Services
     token: str  # ANIMA_STUDIO_TOKEN, or a random one for the one-time link
     one_time: bool = False  # the token logs in once (the printed link), then never again
     fleet: Fleet | None = None
@@ -70,7 +70,7 @@ async def _script(request: web.Request) -> web.Response:
 
 
 async def open_studio(
-    runtime: Runtime, host: str, port: int, token: str | None, fleet: Fleet | None = None
+    runtime: Services, host: str, port: int, token: str | None, fleet: Fleet | None = None
 ) -> tuple[web.AppRunner, str]:
     """Start serving the studio; returns the runner and the line to print: the one-time link when
     no token was configured (it holds the secret: it goes to the terminal, never to the log)."""
@@ -86,7 +86,12 @@ async def open_studio(
 
 
 async def serve_studio(
-    runtime: Runtime, host: str, port: int, token: str | None, stop: asyncio.Event, fleet: Fleet | None = None
+    runtime: Services,
+    host: str,
+    port: int,
+    token: str | None,
+    stop: asyncio.Event,
+    fleet: Fleet | None = None,
 ) -> None:
     """Serve the studio until `stop` is set."""
     runner, line = await open_studio(runtime, host, port, token, fleet)
