@@ -222,7 +222,7 @@ class SafetyPolicy:
                 text = step.text
         instruction = "\n".join(dict.fromkeys(v.instruction for v, _ in decisions if v.instruction))
         verdict = final or _summary(decisions, text, instruction)
-        turn = TurnSafety(self, message, card, rules, verdict, self.canary(message, card), history)
+        turn = TurnSafety(self, message, card, rules, verdict, self.canary(message, card), history, read=text)
         turn.notices += [v.notice for v, _ in decisions if v.notice]
         await self._record(turn, "input", decisions)
         return turn
@@ -267,10 +267,17 @@ class TurnSafety:
     history: Iterable[ChatMessage] = ()
     notices: list[str] = field(default_factory=list)
     decisions: list[tuple[str, Verdict]] = field(default_factory=list)  # (stage, verdict), allow left out
+    # the message as the input checks left it (cut to max_input_chars): what the reply is checked
+    # against, so a megabyte pasted costs the output checks no more than what was read of it
+    read: str | None = None
+
+    @property
+    def said(self) -> str:
+        return self.message.text if self.read is None else self.read
 
     @property
     def language(self) -> str:
-        return "zh" if Scan.of(self.message.text).has_cjk else "en"
+        return "zh" if Scan.of(self.said).has_cjk else "en"
 
     def context(self, retry: bool) -> OutputContext:
         own = [m.content for m in self.history if m.role == "user"][-USER_TEXTS:]
@@ -278,7 +285,7 @@ class TurnSafety:
             self.card,
             self.rules,
             self.message.display_name,
-            (*own, self.message.text),
+            (*own, self.said),
             self.canary,
             retry,
             self.language,

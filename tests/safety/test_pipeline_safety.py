@@ -241,3 +241,16 @@ async def test_someone_in_crisis_gets_the_help_answer_even_in_a_flood(runtime: R
         await runtime.pipeline.handle(say(f"spam {i}"))
     reply = await runtime.pipeline.handle(say("I don't want to live anymore."))
     assert reply is not None and "988" in reply.text
+
+
+async def test_a_megabyte_pasted_is_checked_and_answered_as_the_part_that_was_read(
+    runtime: Runtime, instant_llm: InstantLLM
+) -> None:
+    cap = runtime.settings.safety.max_input_chars
+    pasted = "a@b" * 340_000  # a megabyte without a space
+    card = runtime.characters.get("aiko")
+    turn = await runtime.pipeline.safety.begin(Incoming("test", "dm", "lin", "Lin", pasted), card)
+    assert turn.context(retry=False).user_texts[-1] == pasted[:cap]  # what every output check is given
+    reply = await runtime.pipeline.handle(Incoming("test", "dm", "lin", "Lin", pasted))
+    assert reply is not None and any(f"first {cap:,} characters" in n for n in reply.notices)
+    assert max(len(m.content) for m in instant_llm.requests[-1].messages) < cap + 2000
