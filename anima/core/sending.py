@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from anima.errors import NotDelivered
@@ -68,6 +68,7 @@ class ChatPacers:
         return pacer
 
 
+@dataclass
 class RetryPolicy:
     """Tries a request until it is taken, up to `max_attempts` tries in all.
 
@@ -80,20 +81,12 @@ class RetryPolicy:
     bounded even with the platform unreachable.
     """
 
-    def __init__(
-        self,
-        platform: str,
-        max_attempts: int = 8,
-        first_backoff_s: float = 0.5,
-        max_backoff_s: float = 30.0,
-        stop_grace_s: float = 10.0,
-    ) -> None:
-        self.platform = platform
-        self.max_attempts = max_attempts
-        self.first_backoff_s = first_backoff_s
-        self.max_backoff_s = max_backoff_s
-        self.stop_grace_s = stop_grace_s
-        self._retry_until = float("inf")
+    platform: str
+    max_attempts: int = 8
+    first_backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    stop_grace_s: float = 10.0
+    _retry_until: float = field(default=float("inf"), init=False)
 
     def stopping(self) -> None:
         """The bot is stopping: requests in flight get `stop_grace_s` more to succeed, no longer."""

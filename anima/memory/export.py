@@ -27,6 +27,14 @@ from anima.memory.models import (
     primary,
 )
 
+# What is exported of each conversation: messages, facts, summaries and the pictures kept.
+_OF_A_CONVERSATION = (
+    (Message, "role content created_at cut"),
+    (Fact, "topic content importance happened_at source created_at superseded_at"),
+    (Summary, "content started_at ended_at"),
+    (StoredPicture, "reference sha256 width height thumbnail created_at"),
+)
+
 
 def _rows(conn: Connection, table: Any, names: str, *where: Any) -> Sequence[Any]:
     """The columns `names` (space-separated) of `table`'s rows matching `where`, in stored order."""
@@ -57,23 +65,9 @@ def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[
         conn, Conversation, "id character_id chat_id created_at", col(Conversation.user_id) == user.id
     )
     for conv_id, character_id, chat_id, created_at in rows:
-        messages = _rows(
-            conn, Message, "role content created_at cut", col(Message.conversation_id) == conv_id
-        )
-        facts = _rows(
-            conn,
-            Fact,
-            "topic content importance happened_at source created_at superseded_at",
-            col(Fact.conversation_id) == conv_id,
-        )
-        summaries = _rows(
-            conn, Summary, "content started_at ended_at", col(Summary.conversation_id) == conv_id
-        )
-        pictures = _rows(
-            conn,
-            StoredPicture,
-            "reference sha256 width height thumbnail created_at",
-            col(StoredPicture.conversation_id) == conv_id,
+        messages, facts, summaries, pictures = (
+            _rows(conn, table, names, col(table.conversation_id) == conv_id)
+            for table, names in _OF_A_CONVERSATION
         )
         conversations.append(
             {
