@@ -18,6 +18,7 @@ USAGE = """/soul – what {char} has learned
 /soul history – every version, who approved it
 /soul rollback VERSION – restore a version exactly (0: the card alone)"""
 ADMINS_ONLY = "Only this bot's admins (the card owners) can review what characters learn."
+MAX_DIGITS = 15  # of an id or a version: past this no row has it, and SQLite's integers end at 19
 MAX_CHARS = 3800  # under Telegram's 4096 and, cut further by Discord's adapter, its 2000
 
 
@@ -34,16 +35,16 @@ async def soul_command(soul: SoulStore, card: CharacterCard, words: list[str], b
     action, rest = (words[0].lower(), words[1:]) if words else ("show", [])
     try:
         if action == "show":
-            return _cut(await report.show(soul, card, int(rest[0]) if rest else None, platform, bot))
+            return _cut(await report.show(soul, card, _number(rest[0]) if rest else None, platform, bot))
         if action == "diff":
             return _cut(await report.diff(soul, card, "/soul", platform, bot))
         if action == "history":
             return _cut(await report.history(soul, card, platform, bot))
         if action in ("approve", "reject") and rest:
-            ids = [int(word.lstrip("#")) for word in rest]
+            ids = [_number(word.lstrip("#")) for word in rest]
             return "\n".join([await _decide(soul, card, action, i, by, platform, bot) for i in ids])
         if action == "rollback" and len(rest) == 1:
-            made = await soul.rollback(card.id, int(rest[0].lstrip("v")), by)
+            made = await soul.rollback(card.id, _number(rest[0].lstrip("v")), by)
             return f"{card.name} is at soul version {made.version}: the learned lines of version {rest[0]}."
     except ValueError:
         pass
@@ -65,6 +66,13 @@ async def _decide(
         return f"#{rejected.id} rejected: {rejected.kind}: {rejected.text}"
     made = await soul.approve(proposal_id, by, card.growth)
     return f"#{proposal_id} applied: {card.name} is at soul version {made.version}."
+
+
+def _number(word: str) -> int:
+    """A proposal id or version as typed: digits, and small enough for the database (ValueError if not)."""
+    if not word.isdigit() or len(word) > MAX_DIGITS:
+        raise ValueError(word)
+    return int(word)
 
 
 def _cut(text: str) -> str:

@@ -9,7 +9,7 @@ from anima.app import Runtime
 from anima.commands.context import Context
 from anima.core.messages import Incoming
 from anima.soul.changes import Change, Source
-from anima.soul.chat import soul_command
+from anima.soul.chat import USAGE, soul_command
 from tests.fakes.llm import InstantLLM
 from tests.fakes.surface import FakeSurface
 
@@ -163,3 +163,10 @@ async def test_growth_learned_in_a_private_chat_stays_out_of_groups_unless_its_p
     await runtime.memory.set_shares_private("telegram", "42", True)
     await runtime.pipeline.handle(group)
     assert line in prompt()
+
+
+async def test_an_id_too_big_for_the_database_gets_the_usage_not_an_error(runtime: Runtime) -> None:
+    aiko = runtime.characters.get("aiko")
+    for words in (["approve", "9" * 20], ["reject", "#-1"], ["rollback", "v" + "9" * 30], ["show", "1e9"]):
+        answer = await soul_command(runtime.soul, aiko, words, "telegram:7")
+        assert answer == USAGE.format(char="Aiko")
