@@ -136,6 +136,9 @@ class FakeBot:
         self.downloads: list[str] = []  # file paths the bot downloaded
         self.members: dict[tuple[int, int], str] = {}  # (chat, person) -> status other than "member"
         self.people: dict[int, dict[str, Any]] = {}  # everyone who wrote, for getChatMember's user
+        # Telegram never shows a bot what other bots write; True makes this one get their group
+        # messages anyway (what a bot-to-bot bridge or a future Bot API would do), to test it stays quiet.
+        self.sees_bots = False
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -253,6 +256,12 @@ class FakeBot:
         message = self.message(chat, sender, **content)
         self.inject({"message": message})
         return message
+
+    def post(self, chat_id: int, text: str) -> SentMessage:
+        """This bot sends `text` to a chat, as if its own program called sendMessage (a bot that is
+        no client under test: another bot in a group)."""
+        message = self.server._store(self, {"chat_id": chat_id}, text, None)
+        return self.messages[(chat_id, message["message_id"])]
 
     def sent_before(self, chat_id: int, text: str) -> SentMessage:
         """A message the bot sent before the test started (by an earlier run of it)."""
@@ -390,6 +399,20 @@ class FakeTelegram:
     @property
     def base_file_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/file/bot"
+
+    def say_in_group(
+        self, bots: list[FakeBot], chat: dict[str, Any], sender: dict[str, Any], text: str
+    ) -> dict[str, Any]:
+        """A person writes in a group where several bots are (privacy mode off): each gets the same
+        message, with its one message id, as an update of its own."""
+        message = bots[0].message(chat, sender, text=text)
+        entities = parse_entities(text)
+        if entities:
+            message["entities"] = entities
+        for bot in bots:
+            bot.people[sender["id"]] = sender
+            bot.inject({"message": message})
+        return message
 
     def add_bot(
         self, username: str = "aiko_bot", first_name: str = "Aiko", token: str | None = None
@@ -656,7 +679,12 @@ class FakeTelegram:
             [(time.monotonic(), text)],
         )
         bot.messages[(chat_id, sent.message_id)] = sent
-        return self._render(bot, sent)
+        message = self._render(bot, sent)
+        if chat_id < 0 and kind == "text":  # a group: the bots there that see other bots get it
+            for other in self.bots.values():
+                if other is not bot and other.sees_bots:
+                    other.inject({"message": message | {"chat": group_chat(chat_id), "from": bot.user}})
+        return message
 
     def _render(self, bot: FakeBot, sent: SentMessage) -> dict[str, Any]:
         message = bot._as_message(sent)

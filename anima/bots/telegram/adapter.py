@@ -73,6 +73,7 @@ class TelegramAdapter:
         self.group_pacer = EditPacer(settings.group_edit_interval_s)
         self.group_context = GroupContext(settings.group_context_lines)
         self.intake = DurableQueue(self.conversations)
+        self._unvoice: Callable[[], None] = lambda: None  # undoes speaking for casts (core/casts.py)
         self.limits = FloodLimits(settings.messages_per_second, settings.group_messages_per_minute)
         self.app = self._build()
         self._redact = RedactFilter(settings.token.get_secret_value())
@@ -122,6 +123,7 @@ class TelegramAdapter:
         self.partials = PartialReplies(self.runtime.memory, PLATFORM, bot_id)
         self.conversations.read_back(PLATFORM, bot_id, self._read_back)
         self.conversations.on_forget.append(self._forget)
+        self._unvoice = self.conversations.casts.speaks(PLATFORM, self.default_character, self._as_member)
         self._add_handlers()
         await self.app.bot.set_my_commands([BotCommand(c.name, c.description) for c in COMMANDS])
         await self.app.start()
@@ -155,6 +157,7 @@ class TelegramAdapter:
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
+        self._unvoice()
         if self._forget in self.conversations.on_forget:
             self.conversations.on_forget.remove(self._forget)
         for name in ("httpx", "httpcore"):
@@ -215,6 +218,13 @@ class TelegramAdapter:
             return None
         message = surface.message
         return to_incoming(message, surface.sender, message.text or message.caption or ""), surface
+
+    def _as_member(self, heard: Surface, card_id: str) -> Surface | None:
+        """This bot's character in a cast (core/casts.py), answering in the chat of a message that
+        any bot of the cast received: it speaks through this bot, under this bot's name."""
+        if not isinstance(heard, TelegramSurface) or card_id != self.default_character:
+            return None
+        return TelegramSurface(self, heard.message, heard.sender, heard.update_id)
 
     def _read_back(self, delivery: Delivery) -> tuple[Incoming, Surface] | None:
         """A stored update as a text turn (for another process's turn; see Conversations.read_back)."""
