@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import subprocess
 import sys
@@ -10,7 +11,8 @@ from pathlib import Path
 
 from tests.conftest import REPO
 from tests.fakes.discord_server import FakeDiscord
-from tests.fakes.telegram_server import FakeTelegram
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.telegram_server import FakeTelegram, person, private_chat
 
 ANIMA = str(Path(sys.executable).parent / "anima")
 TOKEN = "5432109876:AAF-rejected-token-never-to-be-printed-x"
@@ -93,3 +95,42 @@ async def test_a_rejected_discord_token_is_named_but_never_printed(tmp_path: Pat
     assert code == 2
     assert "Discord refused the token" in err
     assert DISCORD_TOKEN not in out + err
+
+
+async def test_a_bot_that_runs_and_answers_logs_neither_its_token_nor_the_api_key(tmp_path: Path) -> None:
+    """`anima run` at DEBUG (every library's log lines: PTB's, httpx's request URLs, aiohttp's):
+    a private message answered through the real PTB client, then stopped; nothing printed holds
+    the bot token or the LLM's key."""
+    token = "5432109876:AAF-a-working-token-never-to-be-printed"
+    key = "sk-a-working-key-never-to-be-printed-0123"
+    llm = FakeOpenAI(reply="Hello Alice!")
+    await llm.start()
+    try:
+        async with FakeTelegram() as telegram:
+            fake = telegram.add_bot("aiko_bot", "Aiko", token=token)
+            config = tmp_path / "config.yaml"
+            config.write_text(
+                f"characters_dir: {REPO / 'characters'}\ndefault_character: aiko\nlog_level: DEBUG\n"
+                "llm:\n  default: fake\n  backends:\n"
+                f"    fake: {{kind: openai, base_url: '{llm.base_url}', api_key: {key}, max_retries: 0}}\n"
+                f"memory:\n  database_url: sqlite+aiosqlite:///{tmp_path / 'anima.db'}\n"
+                f"bots:\n  telegram:\n    - token: '{token}'\n      base_url: {telegram.base_url}\n"
+                f"      base_file_url: {telegram.base_file_url}\n"
+            )
+            process = await asyncio.create_subprocess_exec(
+                ANIMA, "--config", str(config), "run",
+                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            alice = person(101, "Alice")
+            fake.send_text(private_chat(alice), alice, "hello")
+            await fake.wait_for_replies(alice["id"], 1, within_s=90)
+            process.send_signal(signal.SIGINT)
+            async with asyncio.timeout(60):
+                out, err = await process.communicate()
+    finally:
+        await llm.stop()
+    printed = out.decode() + err.decode()
+    assert "Hello Alice!" in fake.replies(alice["id"])[-1].text
+    assert "getUpdates" in printed or "sendMessage" in printed  # the libraries did log their requests
+    for secret in (token.split(":")[1], key):
+        assert secret not in printed
