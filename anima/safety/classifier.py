@@ -33,6 +33,7 @@ MODEL_PATH = Path(__file__).resolve().parent / "data" / "guard_model.json.gz"
 MAX_CHARS = 2000  # scored at once; a longer text is scored in windows and the worst one counts
 STEP = 1500
 REQUEST_CHARS = 1000  # of the person's message, as context for the reply head
+WORDS_KEPT = 50_000  # words whose character n-grams' indices are kept (a few MB at most)
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 
@@ -122,6 +123,7 @@ class GuardModel:
 
         vocabulary = raw["vocabulary"].split("\n") if raw["vocabulary"] else []
         self.index: dict[str, int] = {f: i for i, f in enumerate(vocabulary)}
+        self._grams: dict[str, tuple[int, ...]] = {}  # word -> its character n-grams' indices
         self.idf = _floats(raw["idf"])
         self.tokens = tokens or TokenVectors(raw["tokens"])
         self.heads: dict[str, Head] = {}
@@ -134,14 +136,58 @@ class GuardModel:
 
     def vector(self, counts: dict[str, int]) -> dict[int, float]:
         """Sublinear TF-IDF, L2-normalised over the vocabulary (as scikit-learn's TfidfVectorizer)."""
-        index, idf = self.index, self.idf
-        vector: dict[int, float] = {}
-        for feature, tf in counts.items():
-            j = index.get(feature)
-            if j is not None:
-                vector[j] = (1.0 + math.log(tf)) * idf[j]
+        index = self.index
+        return self._tfidf({j: tf for f, tf in counts.items() if (j := index.get(f)) is not None})
+
+    def text_vector(self, text: str, request: str | None = None) -> dict[int, float]:
+        """`vector(features(text))`, or with `request` `vector(reply_features(request, text))`, counted
+        straight into the vocabulary: a word's character n-grams are looked up once per word (kept for
+        the next text), not built and looked up as strings each time (most of a reply's scoring)."""
+        counts: dict[int, int] = {}
+        self._count(counts, text, "", chars=True)
+        if request is not None:
+            self._count(counts, request[-REQUEST_CHARS:], "q", chars=False)
+        return self._tfidf(counts)
+
+    def _tfidf(self, counts: dict[int, int]) -> dict[int, float]:
+        idf = self.idf
+        vector = {j: (1.0 + math.log(tf)) * idf[j] for j, tf in counts.items()}
         norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
         return {j: v / norm for j, v in vector.items()}
+
+    def _count(self, counts: dict[int, int], text: str, prefix: str, chars: bool) -> None:
+        """`features(text, prefix, chars)` as vocabulary indices (features outside it left out)."""
+        index, grams = self.index, self._grams
+        text = normalise(text)
+        found: list[int | None] = []
+        previous = ""
+        for word in _WORD.findall(text):
+            found.append(index.get(prefix + "w " + word))
+            if previous:
+                found.append(index.get(prefix + "b " + previous + " " + word))
+            previous = word
+            if chars:
+                known = grams.get(word) if not prefix else None
+                if known is None:
+                    known = self._word_grams(word, prefix)
+                for j in known:
+                    counts[j] = counts.get(j, 0) + 1
+        for run in _CJK.findall(text):
+            for n in (1, 2, 3) if chars else (1, 2):
+                found += [index.get(prefix + "z" + run[i : i + n]) for i in range(len(run) - n + 1)]
+        for j in found:
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+
+    def _word_grams(self, word: str, prefix: str) -> tuple[int, ...]:
+        padded = f" {word} "
+        grams = (prefix + "c" + padded[i : i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1))
+        known = tuple(j for gram in grams if (j := self.index.get(gram)) is not None)
+        if not prefix:
+            if len(self._grams) >= WORDS_KEPT:
+                self._grams.clear()
+            self._grams[word] = known
+        return known
 
     def request_vector(self, request: str) -> Any:
         """What the reply head reads of the person's message (compute it once per turn)."""
@@ -165,9 +211,7 @@ class GuardModel:
             request_vector = self.request_vector(request)
         return max(
             _sigmoid(
-                self.decision(
-                    "reply", self.vector(reply_features(request, part)), self.dense(part, "", request_vector)
-                )
+                self.decision("reply", self.text_vector(part, request), self.dense(part, "", request_vector))
             )
             for part in _windows(reply)
         )
@@ -179,7 +223,7 @@ class GuardModel:
             _sigmoid(
                 self.decision(
                     "request",
-                    self.vector(features(part)),
+                    self.text_vector(part),
                     self.dense("", part, request_vector if len(parts) == 1 else None),
                 )
             )
@@ -188,8 +232,9 @@ class GuardModel:
 
     def category(self, request: str, text: str) -> str:
         """The likeliest harm category of a flagged text (one-vs-rest heads)."""
-        counts = reply_features(request, text[:MAX_CHARS]) if text else features(request[:MAX_CHARS])
-        vector = self.vector(counts)
+        vector = (
+            self.text_vector(text[:MAX_CHARS], request) if text else self.text_vector(request[:MAX_CHARS])
+        )
         dense = (
             self.dense(text[:MAX_CHARS], "", self.request_vector(request))
             if text
