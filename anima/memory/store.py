@@ -993,17 +993,15 @@ def _user_id(conn: Connection, platform: str, platform_user_id: str, display_nam
     where = (col(User.platform) == platform, col(User.platform_user_id) == platform_user_id)
     row = conn.execute(select(primary(User.id), col(User.display_name)).where(*where)).first()
     if row is None:
-        result = conn.execute(
-            table_of(User)
-            .insert()
-            .values(
-                platform=platform,
-                platform_user_id=platform_user_id,
-                display_name=display_name,
-                created_at=utcnow(),
-            )
-        )
-        return inserted_id(result)
+        values = {"platform": platform, "platform_user_id": platform_user_id, "display_name": display_name}
+        try:
+            # Another process may add the same person at the same moment (their messages in two chats
+            # served by two processes): then the insert fails alone, and their row is read back.
+            with conn.begin_nested():
+                result = conn.execute(table_of(User).insert().values(**values, created_at=utcnow()))
+            return inserted_id(result)
+        except IntegrityError:
+            row = conn.execute(select(primary(User.id), col(User.display_name)).where(*where)).one()
     if row[1] != display_name:
         conn.execute(update(User).where(primary(User.id) == row[0]).values(display_name=display_name))
     return row[0]

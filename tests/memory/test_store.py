@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
+
+from sqlalchemy import func, select
 
 from anima.app import Runtime
 from anima.config import Settings
 from anima.core.messages import ConversationKey, Incoming
 from anima.memory.facts import extract_facts
+from anima.memory.models import User
 from anima.memory.store import MemoryStore
 from tests.fakes.llm import InstantLLM
 
@@ -150,3 +154,18 @@ async def test_a_recalled_turn_comes_with_its_neighbour_from_its_own_conversatio
         assert exchange in found[0].line("Lin", "Aiko")
     finally:
         await store.close()
+
+
+async def test_a_person_first_seen_by_two_processes_at_once_is_one_person(database_url: str) -> None:
+    """Their first messages in two chats, taken by two processes at the same moment (two stores on
+    one database): both conversations open, under one stored person."""
+    stores = [await MemoryStore.open(database_url) for _ in range(2)]
+    try:
+        for n in range(20):
+            keys = [ConversationKey("discord", f"chat-{n}-{i}", f"person-{n}", "aiko") for i in range(2)]
+            await asyncio.gather(*(s.conversation(k, "Lin") for s, k in zip(stores, keys, strict=True)))
+        count = select(func.count()).select_from(User)
+        assert await stores[0].database.read(lambda conn: conn.execute(count).scalar()) == 20
+    finally:
+        for store in stores:
+            await store.close()
