@@ -175,9 +175,9 @@ class GuardModel:
         for run in _CJK.findall(text):
             for n in (1, 2, 3) if chars else (1, 2):
                 found += [index.get(prefix + "z" + run[i : i + n]) for i in range(len(run) - n + 1)]
-        for j in found:
-            if j is not None:
-                counts[j] = counts.get(j, 0) + 1
+        for feature in found:
+            if feature is not None:
+                counts[feature] = counts.get(feature, 0) + 1
 
     def _word_grams(self, word: str, prefix: str) -> tuple[int, ...]:
         padded = f" {word} "
