@@ -64,7 +64,9 @@ def anima_settings(database: str, llm_url: str) -> Settings:
     return Settings(
         characters_dir=REPO / "characters",
         reload_characters=False,
-        memory=MemorySettings(database_url=database if "://" in database else f"sqlite+aiosqlite:///{database}"),
+        memory=MemorySettings(
+            database_url=database if "://" in database else f"sqlite+aiosqlite:///{database}"
+        ),
         llm=LLMSettings(default="fake", backends={"fake": backend}),
     )
 
