@@ -113,3 +113,22 @@ async def test_over_the_bound_the_busy_line_comes_once(runtime: Runtime) -> None
     busy = [r for r in surface.replies if NOT_READ in r.notices]
     assert len(busy) == 1 and len(surface.replies) == 2
     assert surface.texts()[-1] == "You said: hi"
+
+
+async def test_in_a_followed_group_a_character_reads_what_the_others_said_lately(
+    runtime: Runtime, instant_llm: InstantLLM
+) -> None:
+    conversations = runtime.conversations
+    conversations.follow_groups("test", "bot", lines=8)
+    group = Incoming("test", "group", "bo", "Bo", "the ferry leaves at nine", message_id="g1")
+    await conversations.handle(group, FakeSurface(kind="group", user_id="bo", for_bot=False))
+    asked = replace(group, user_id="lin", display_name="Lin", text="Aiko, when do we go?", message_id="g2")
+    await conversations.handle(asked, FakeSurface(kind="group"))
+    await conversations.handle(replace(asked, text="and after?", message_id="g3"), FakeSurface(kind="group"))
+    prompts = ["\n".join(m.content for m in r.messages) for r in instant_llm.requests]
+    assert "Bo: the ferry leaves at nine" in prompts[0]  # chatter not for the bot, still heard
+    assert "Aiko: You said" not in prompts[1]  # the reply to Lin is already in Lin's conversation
+    for forgotten in conversations.on_forget:  # what /forget by Bo calls
+        forgotten("test", "bo")
+    await conversations.handle(replace(asked, text="again?", message_id="g4"), FakeSurface(kind="group"))
+    assert "ferry" not in "\n".join(m.content for m in instant_llm.requests[-1].messages)

@@ -23,6 +23,7 @@ from anima.characters.card import CharacterCard
 from anima.characters.macros import expand
 from anima.core.admission import Refused, answer_refused
 from anima.core.casts import Casts, Stage
+from anima.core.group_context import GroupContext
 from anima.core.messages import DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
 from anima.core.pipeline import Pipeline
@@ -101,6 +102,35 @@ class Conversations:
         self._fresh: set[tuple[str, str, str]] = set()  # claimed at the door by this process, not answered
         self._resuming: set[tuple[str, str, str]] = set()  # left unanswered by an earlier run
         self._readers: dict[tuple[str, str], Reader] = {}
+        self._groups: dict[tuple[str, str], GroupContext] = {}  # (platform, bot): its groups' lines
+        self.on_forget.append(self._forget_in_groups)
+
+    def follow_groups(self, platform: str, bot_id: str, lines: int) -> None:
+        """Let the characters of this bot read the last `lines` said in each of its groups by others
+        (anima/core/group_context.py): every group message is heard, addressed to the bot or not."""
+        self._groups[(platform, bot_id)] = GroupContext(lines)
+
+    def _forget_in_groups(self, platform: str, user_id: str) -> None:
+        for (followed, _), group in self._groups.items():
+            if followed == platform:
+                group.forget_user(user_id)
+
+    async def _addressed(self, message: Incoming, surface: Surface) -> Incoming | None:
+        """`surface.addressed`; in a followed group, with what the others said there lately."""
+        group = self._groups.get((message.platform, surface.bot_id)) if surface.kind == "group" else None
+        if group is None:
+            return await surface.addressed(message)
+        lately = group.for_user(message.chat_id, message.user_id)
+        group.add(message.chat_id, message.user_id, message.display_name, message.text)
+        addressed = await surface.addressed(message)
+        return replace(addressed, chat_context=lately) if addressed is not None else None
+
+    def _heard_reply(self, message: Incoming, surface: Surface, reply: Reply | None) -> None:
+        """A reply in a followed group becomes one of its lines (for the person it answered, not shown
+        back to them: it is in their conversation)."""
+        group = self._groups.get((message.platform, surface.bot_id)) if surface.kind == "group" else None
+        if group is not None and reply is not None:
+            group.add(message.chat_id, message.user_id, reply.character_name, reply.text)
 
     def read_back(self, platform: str, bot_id: str, reader: Reader) -> None:
         """How to read back the bot's stored events (see `Reader`): with several processes, a turn
@@ -168,7 +198,7 @@ class Conversations:
             if isinstance(place, Refused):
                 return await self._busy(place, message, surface, person, delivery)
             async with place, self._order.hold(person):
-                addressed = await surface.addressed(message)
+                addressed = await self._addressed(message, surface)
                 if addressed is not None and not addressed.bot_id:  # what is learned from it is that bot's
                     addressed = replace(addressed, bot_id=surface.bot_id)
                 stage = None if message.is_private else self.casts.stage(message.platform, message.chat_id)
@@ -270,7 +300,7 @@ class Conversations:
     ) -> Reply | None:
         """Over the bound: the character's busy line, once per burst; chatter not for it gets nothing.
         The message is not answered: a claimed one is marked answered (it was refused, not lost)."""
-        addressed = await surface.addressed(message)
+        addressed = await self._addressed(message, surface)
         if delivery is not None and _id(delivery) in self._fresh:
             await self.answered(delivery)
         if addressed is None:
@@ -306,7 +336,7 @@ class Conversations:
             read = reader(stored)
             if read is None or (read[0].chat_id, read[0].user_id) != (message.chat_id, message.user_id):
                 continue
-            addressed = await read[1].addressed(read[0])
+            addressed = await self._addressed(read[0], read[1])
             if addressed is None:
                 await self.answered(stored)
                 continue
@@ -380,6 +410,7 @@ class Conversations:
                 reply = await self._reply(message, stream if text_too else DiscardStream(), resumed)
             if reply is not None and voice_too:
                 await self._speak(card, reply, surface, stream, text_sent=text_too)
+        self._heard_reply(message, surface, reply)
         return reply
 
     async def _reply(self, message: Incoming, stream: ReplyStream, resumed: bool) -> Reply | None:

@@ -16,9 +16,9 @@ MAX_GROUPS = 10_000
 class GroupContext:
     def __init__(self, lines: int) -> None:
         self.lines = lines
-        self._chats: OrderedDict[int, deque[tuple[int, str]]] = OrderedDict()
+        self._chats: OrderedDict[str, deque[tuple[str, str]]] = OrderedDict()
 
-    def add(self, chat_id: int, about_user: int, speaker: str, text: str) -> None:
+    def add(self, chat_id: str, about_user: str, speaker: str, text: str) -> None:
         """A line by `speaker`; `about_user` is its author, or the person a reply of the bot answers."""
         if not self.lines:
             return
@@ -33,12 +33,12 @@ class GroupContext:
             line = line[: MAX_LINE_CHARS - 1] + "…"
         recent.append((about_user, f"{speaker}: {line}"))
 
-    def for_user(self, chat_id: int, user_id: int) -> str:
+    def for_user(self, chat_id: str, user_id: str) -> str:
         """The recent lines that are not already in `user_id`'s own conversation."""
         recent = self._chats.get(chat_id, ())
         return "\n".join(line for about, line in recent if about != user_id)
 
-    def forget_user(self, user_id: int) -> None:
+    def forget_user(self, user_id: str) -> None:
         for chat_id, recent in self._chats.items():
             kept = ((about, line) for about, line in recent if about != user_id)
             self._chats[chat_id] = deque(kept, maxlen=self.lines)

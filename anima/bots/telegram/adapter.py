@@ -33,7 +33,6 @@ from anima.characters.card import CharacterCard
 from anima.commands import COMMANDS, Context, parse
 from anima.commands.cards import install_cards, is_card_file
 from anima.config import TelegramBotSettings
-from anima.core.group_context import GroupContext
 from anima.core.messages import Attachment, Incoming
 from anima.core.sending import Outage
 from anima.core.streaming import EditPacer, PartialReplies
@@ -71,7 +70,6 @@ class TelegramAdapter:
             raise ConfigError([f"bots.telegram[{index}]: mode: webhook needs url (the public HTTPS address)"])
         self.pacer = EditPacer(settings.edit_interval_s)
         self.group_pacer = EditPacer(settings.group_edit_interval_s)
-        self.group_context = GroupContext(settings.group_context_lines)
         self.intake = DurableQueue(self.conversations)
         self._unvoice: Callable[[], None] = lambda: None  # undoes speaking for casts (core/casts.py)
         self.limits = FloodLimits(settings.messages_per_second, settings.group_messages_per_minute)
@@ -122,7 +120,7 @@ class TelegramAdapter:
         bot_id = self.intake.bot_id = str(self.bot.id)
         self.partials = PartialReplies(self.runtime.memory, PLATFORM, bot_id)
         self.conversations.read_back(PLATFORM, bot_id, self._read_back)
-        self.conversations.on_forget.append(self._forget)
+        self.conversations.follow_groups(PLATFORM, bot_id, self.settings.group_context_lines)
         self._unvoice = self.conversations.casts.speaks(PLATFORM, self.default_character, self._as_member)
         self._add_handlers()
         await self.app.bot.set_my_commands([BotCommand(c.name, c.description) for c in COMMANDS])
@@ -158,8 +156,6 @@ class TelegramAdapter:
             await self.app.stop()
         await self.app.shutdown()
         self._unvoice()
-        if self._forget in self.conversations.on_forget:
-            self.conversations.on_forget.remove(self._forget)
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).removeFilter(self._redact)
 
@@ -313,7 +309,3 @@ class TelegramAdapter:
         """The character answering in this chat (chosen with /character, else the bot's own)."""
         preferences = self.conversations.preferences
         return await preferences.character(PLATFORM, [chat_id], str(self.bot.id), self.default_character)
-
-    def _forget(self, platform: str, user_id: str) -> None:
-        if platform == PLATFORM and user_id.isdigit():
-            self.group_context.forget_user(int(user_id))

@@ -61,16 +61,11 @@ class TelegramSurface:
         self.quote = None if self.kind == "private" else message.message_id
 
     async def addressed(self, message: Incoming) -> Incoming | None:
-        adapter = self.adapter
-        card = await adapter.character(self.chat_id)
-        shared = ""
-        if self.kind == "group":  # the group's recent lines, for a character that follows them
-            shared = adapter.group_context.for_user(self.message.chat.id, self.sender.id)
-            adapter.group_context.add(self.message.chat.id, self.sender.id, self.display_name, message.text)
-            if not is_addressed(self.message, adapter.bot, card):
-                return None
-        text = without_mention(message.text, adapter.bot)
-        return replace(message, text=text, character_id=card.id, mentions_bot=True, chat_context=shared)
+        card = await self.adapter.character(self.chat_id)
+        if self.kind == "group" and not is_addressed(self.message, self.adapter.bot, card):
+            return None
+        text = without_mention(message.text, self.adapter.bot)
+        return replace(message, text=text, character_id=card.id, mentions_bot=True)
 
     @asynccontextmanager
     async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
@@ -89,8 +84,6 @@ class TelegramSurface:
             stream.shown = [Shown(message_id, "") for message_id in shown]
         async with delivering("Telegram", transient):
             yield stream
-        if stream.final is not None and self.kind == "group":
-            adapter.group_context.add(chat_id, self.sender.id, stream.final.character_name, stream.final.text)
 
     def showing(self, action: Action = "typing") -> AbstractAsyncContextManager[None]:
         if action == "recording":  # making a note takes long enough that the indicator is worth it
