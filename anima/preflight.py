@@ -47,6 +47,7 @@ def check_start(settings: Settings) -> CharacterLibrary:
             problems.append(where(loc, str(exc)))
         except ConfigError:
             pass  # a card that does not validate: its own problems are listed above
+    problems += _cast_problems(settings, library, where)
     used = [settings.llm.default, *settings.llm.fallbacks]
     for card in library.cards.values():
         asked = card.llm.backend
@@ -77,6 +78,39 @@ def check_start(settings: Settings) -> CharacterLibrary:
     if problems:
         raise ConfigError(problems)
     return library
+
+
+def _cast_problems(settings: Settings, library: CharacterLibrary, where: _Locator) -> list[str]:
+    """A cast needs a bot where it plays: on Discord one bot, on Telegram one per member (Telegram
+    shows each bot's messages under that bot's name)."""
+    problems = []
+    served = set()
+    for bot in settings.bots.telegram:
+        try:
+            served.add(library.get(bot.character or settings.default_character).id)
+        except AnimaError:
+            continue  # reported above
+    for i, cast in enumerate(settings.casts):
+        if cast.platform == "discord" and not settings.bots.discord:
+            problems.append(
+                where(["casts", i, "chat"], "no Discord bot to play it: add one under bots.discord")
+            )
+        if cast.platform != "telegram":
+            continue
+        for j, member in enumerate(cast.members):
+            try:
+                card_id = library.get(member).id
+            except AnimaError:
+                continue  # reported above
+            if card_id not in served:
+                problems.append(
+                    where(
+                        ["casts", i, "members", j],
+                        f"{member} has no Telegram bot: add one under bots.telegram with character: "
+                        f"{member} (each member speaks through a bot of its own)",
+                    )
+                )
+    return problems
 
 
 def _model_problem(name: str, backend: EmbeddedBackend) -> str | None:

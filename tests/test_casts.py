@@ -10,9 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from anima.app import Runtime
-from anima.config import CastSettings, MemorySettings, Settings, load_settings
+from anima.config import (
+    BotsSettings,
+    CastSettings,
+    MemorySettings,
+    Settings,
+    TelegramBotSettings,
+    load_settings,
+)
 from anima.core.casts import Casts
 from anima.core.messages import Incoming
 from anima.core.surface import Surface
@@ -83,9 +91,11 @@ async def stage(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
             strategy=strategy,  # type: ignore[arg-type]  # checked by pydantic
             max_bot_turns=max_bot_turns,
         )
+        bots = [TelegramBotSettings(token=SecretStr("1:x"), character=member) for member in members]
         settings = Settings(
             characters_dir=cards_dir(tmp_path, **card_lines) if not runtimes else tmp_path / "characters",
             memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/anima.db"),
+            bots=BotsSettings(telegram=bots),  # one bot per member; none is started here
             casts=[cast],
         )
         runtime = await Runtime.start(settings)
@@ -101,6 +111,9 @@ async def stage(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     yield start
     for runtime in runtimes:
         await runtime.close()
+
+
+TALKATIVE = {"talkativeness": "1"}
 
 
 def said(text: str, message_id: str = "m1", user: str = "lin") -> Incoming:
@@ -207,12 +220,13 @@ def test_a_cast_of_an_unknown_character_fails_the_check_in_one_line(tmp_path: Pa
     config = tmp_path / "config.yaml"
     config.write_text(
         f"characters_dir: {REPO / 'characters'}\n"
-        "casts:\n  - chat: 'telegram:-1001'\n    members: [aiko, gimble]\n"
+        "bots:\n  discord:\n    - token: x\n"
+        "casts:\n  - chat: 'discord:42'\n    members: [aiko, gimble]\n"
     )
     with pytest.raises(ConfigError) as caught:
         check_start(load_settings(config))
     assert caught.value.problems == [
-        f"{config}:4: casts[0].members[1]: no character named 'gimble'; available: aiko, grimble, xingyao"
+        f"{config}:7: casts[0].members[1]: no character named 'gimble'; available: aiko, grimble, xingyao"
     ]
 
 
@@ -223,3 +237,29 @@ def test_an_unknown_strategy_fails_in_one_line(tmp_path: Path) -> None:
         load_settings(config)
     [problem] = caught.value.problems
     assert problem.startswith(f"{config}:4: casts[0].strategy: expected one of ") and "'random'" in problem
+
+
+async def test_in_their_quiet_hours_members_answer_a_person_but_do_not_chat_on(stage: Any) -> None:
+    runtime, room, llm = await stage("natural", aiko=TALKATIVE, grimble=TALKATIVE)
+    cast = runtime.conversations.casts.stage("telegram", "1")
+    assert cast is not None
+    quiet = Casts([cast.cast], runtime.characters, random.Random(7), quiet=lambda card: True)
+    quiet.speaks("telegram", None, room.voice)
+    runtime.conversations.casts = quiet
+    await say(runtime, "Anyone awake?")
+    assert len(room.said()[2:]) == 1 and len(llm.requests) == 1
+
+
+def test_a_telegram_cast_member_without_a_bot_of_its_own_fails_the_check(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"characters_dir: {REPO / 'characters'}\n"
+        "bots:\n  telegram:\n    - token: '1:x'\n      character: aiko\n"
+        "casts:\n  - chat: 'telegram:-1001'\n    members: [aiko, grimble]\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        check_start(load_settings(config))
+    assert caught.value.problems == [
+        f"{config}:8: casts[0].members[1]: grimble has no Telegram bot: add one under bots.telegram "
+        "with character: grimble (each member speaks through a bot of its own)"
+    ]

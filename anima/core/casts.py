@@ -32,6 +32,7 @@ MAX_HEARD = 2_000  # message ids remembered per stage: several bots of a cast re
 # How an adapter speaks as a member: from the surface a message came on and the member's card id,
 # a surface of the same chat that speaks as that member, or None when it cannot.
 MemberSurface = Callable[[Surface, str], Surface | None]
+Quiet = Callable[[CharacterCard], bool]  # whether it is the character's quiet hours now
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,10 @@ class Line:
 class Stage:
     """One cast in one chat: its recent lines, who spoke since a person did, one scene at a time."""
 
-    def __init__(self, cast: CastSettings, rng: random.Random) -> None:
+    def __init__(self, cast: CastSettings, rng: random.Random, quiet: Quiet = lambda card: False) -> None:
         self.cast = cast
         self.rng = rng
+        self.quiet = quiet
         self.lines: deque[Line] = deque(maxlen=MAX_LINES)
         self.bot_turns = 0  # member lines since a person last spoke
         self.spoken: list[str] = []  # members who spoke since a person last did, in order
@@ -99,6 +101,8 @@ class Stage:
         if self.bot_turns >= self.cast.max_bot_turns:
             return None
         here = [card for card in members if card.id != self.last_member]  # nobody answers itself
+        if self.bot_turns:  # in its quiet hours a member answers people, never starts a chat of bots
+            here = [card for card in here if not self.quiet(card)]
         named = [card.id for card in here if card.id == called] + _named(here, text)
         return STRATEGIES[self.cast.strategy](self, here, named)
 
@@ -168,11 +172,16 @@ class Casts:
     """The configured casts, their stages (in memory, per process), and how adapters speak as members."""
 
     def __init__(
-        self, casts: Sequence[CastSettings], characters: CharacterLibrary, rng: random.Random | None = None
+        self,
+        casts: Sequence[CastSettings],
+        characters: CharacterLibrary,
+        rng: random.Random | None = None,
+        quiet: Quiet = lambda card: False,
     ) -> None:
         self._casts = {(cast.platform, cast.chat_id): cast for cast in casts}
         self._characters = characters
         self._rng = rng or random.Random()
+        self._quiet = quiet
         self._stages: dict[tuple[str, str], Stage] = {}
         self._voices: list[tuple[str, str | None, MemberSurface]] = []
 
@@ -183,7 +192,7 @@ class Casts:
             return None
         stage = self._stages.get((platform, chat_id))
         if stage is None:
-            stage = self._stages[(platform, chat_id)] = Stage(cast, self._rng)
+            stage = self._stages[(platform, chat_id)] = Stage(cast, self._rng, self._quiet)
         return stage
 
     def speaks(self, platform: str, card_id: str | None, voice: MemberSurface) -> Callable[[], None]:

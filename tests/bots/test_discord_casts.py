@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from anima.app import Runtime
 from anima.bots.discord import DiscordAdapter
-from anima.config import CastSettings, MemorySettings, Settings
+from anima.config import BotsSettings, CastSettings, DiscordBotSettings, MemorySettings, Settings
 from anima.core.addressing import MAX_BOT_TURNS
 from tests.bots.test_discord import World, start_bot
 from tests.characters.samples import png_with
@@ -38,6 +39,7 @@ async def cast(tmp_path: Path, world: World) -> AsyncIterator[Callable[..., Any]
         settings = Settings(
             characters_dir=folder,
             memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/anima.db"),
+            bots=BotsSettings(discord=[DiscordBotSettings(token=SecretStr(world.fake.token))]),
             casts=[CastSettings(chat=chat, members=members, strategy=strategy, max_bot_turns=max_bot_turns)],  # type: ignore[arg-type]  # pydantic checks it
         )
         runtime = await Runtime.start(settings)

@@ -13,7 +13,7 @@ import pytest
 
 from anima.app import Runtime
 from anima.bots.telegram import TelegramAdapter
-from anima.config import CastSettings, MemorySettings, Settings
+from anima.config import BotsSettings, CastSettings, MemorySettings, Settings
 from tests.bots.test_telegram import ALICE, GROUP, bot_settings
 from tests.fakes.llm import InstantLLM
 from tests.fakes.telegram_server import FakeBot, FakeTelegram, person, private_chat
@@ -38,19 +38,23 @@ async def cast(tmp_path: Path, tg: FakeTelegram) -> AsyncIterator[Callable[..., 
             strategy=strategy,
             max_bot_turns=max_bot_turns,  # type: ignore[arg-type]  # pydantic checks it
         )
+        bots = {"aiko": tg.add_bot("aiko_bot", "Aiko"), "grimble": tg.add_bot("grimble_bot", "Grimble")}
+        each = [
+            bot_settings(tg, fake, character=member, group_messages_per_minute=0)
+            for member, fake in bots.items()
+        ]
         settings = Settings(
             characters_dir=cards_dir(tmp_path, aiko=TALKATIVE, grimble=TALKATIVE),
             memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/anima.db"),
+            bots=BotsSettings(telegram=each),
             casts=[cast],
         )
         runtime = await Runtime.start(settings)
         started.append(runtime)
         llm = InstantLLM(reply=in_character)
         runtime.router.register("embedded", llm)
-        bots = {"aiko": tg.add_bot("aiko_bot", "Aiko"), "grimble": tg.add_bot("grimble_bot", "Grimble")}
-        for index, (member, fake) in enumerate(bots.items()):
-            settings_of = bot_settings(tg, fake, character=member, group_messages_per_minute=0)
-            adapter = TelegramAdapter(runtime, settings_of, index)
+        for index, bot in enumerate(each):
+            adapter = TelegramAdapter(runtime, bot, index)
             await adapter.start()
             started.append(adapter)
         return runtime, bots, llm
