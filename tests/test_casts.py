@@ -216,16 +216,19 @@ async def test_group_greetings_are_said_once_when_a_cast_starts_in_a_chat(stage:
     assert room_after_restart.lines == []  # remembered with the chat: not greeted twice
 
 
-def test_a_cast_of_an_unknown_character_fails_the_check_in_one_line(tmp_path: Path) -> None:
+def check_problems(tmp_path: Path, bots: str, cast: str) -> tuple[Path, list[str]]:
+    """What `anima config check` says of a config with these bots and this one cast (YAML lines)."""
     config = tmp_path / "config.yaml"
-    config.write_text(
-        f"characters_dir: {REPO / 'characters'}\n"
-        "bots:\n  discord:\n    - token: x\n"
-        "casts:\n  - chat: 'discord:42'\n    members: [aiko, gimble]\n"
-    )
+    config.write_text(f"characters_dir: {REPO / 'characters'}\nbots:\n{bots}casts:\n{cast}")
     with pytest.raises(ConfigError) as caught:
         check_start(load_settings(config))
-    assert caught.value.problems == [
+    return config, caught.value.problems
+
+
+def test_a_cast_of_an_unknown_character_fails_the_check_in_one_line(tmp_path: Path) -> None:
+    bots, cast = "  discord:\n    - token: x\n", "  - chat: 'discord:42'\n    members: [aiko, gimble]\n"
+    config, problems = check_problems(tmp_path, bots, cast)
+    assert problems == [
         f"{config}:7: casts[0].members[1]: no character named 'gimble'; available: aiko, grimble, xingyao"
     ]
 
@@ -251,15 +254,11 @@ async def test_in_their_quiet_hours_members_answer_a_person_but_do_not_chat_on(s
 
 
 def test_a_telegram_cast_member_without_a_bot_of_its_own_fails_the_check(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"characters_dir: {REPO / 'characters'}\n"
-        "bots:\n  telegram:\n    - token: '1:x'\n      character: aiko\n"
-        "casts:\n  - chat: 'telegram:-1001'\n    members: [aiko, grimble]\n"
+    bots = "  telegram:\n    - token: '1:x'\n      character: aiko\n"
+    config, problems = check_problems(
+        tmp_path, bots, "  - chat: 'telegram:-1001'\n    members: [aiko, grimble]\n"
     )
-    with pytest.raises(ConfigError) as caught:
-        check_start(load_settings(config))
-    assert caught.value.problems == [
+    assert problems == [
         f"{config}:8: casts[0].members[1]: grimble has no Telegram bot: add one under bots.telegram "
         "with character: grimble (each member speaks through a bot of its own)"
     ]
