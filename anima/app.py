@@ -63,6 +63,7 @@ class Runtime:
             Casts(settings.casts, self.characters),
         )
         self.conversations.shared = self.shared_locks is not None
+        self.conversations.coalesce_s = settings.conversation.coalesce_ms / 1000
         self.commands = Commands(
             self.conversations, self.voice, self.soul, self.settings.llm, self.hearing, self.selfies
         )

@@ -6,8 +6,17 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from anima.errors import ConfigError
 from anima.yaml_source import YamlDocument, read_yaml, validation_problems
@@ -111,6 +120,9 @@ class MemorySettings(_Strict):
     cache_mb: float = Field(256, gt=0)  # … and at most this much of them
     # answered platform events (raw Telegram updates, Discord messages) are deleted after this many hours
     inbox_retention_hours: float = Field(48, ge=24)
+    # what a character remembers of a person reaches their accounts linked with /link: what was said in
+    # private chats (private), everything (all), or nothing (none)
+    linked_scope: Literal["private", "all", "none"] = "private"
 
 
 class TelegramBotSettings(_Strict):
@@ -327,6 +339,31 @@ class StudioSettings(_Strict):
     host: str = "127.0.0.1"  # only this machine, unless configured otherwise
 
 
+class ConversationSettings(_Strict):
+    """How messages are read and when characters write first (docs/social.md)."""
+
+    # messages of one person in one conversation this close together are answered once (0: each alone)
+    coalesce_ms: int = Field(1500, ge=0, le=60_000)
+    # the deployment's time zone (IANA, "Europe/Berlin") for quiet hours; None: the machine's
+    timezone: str | None = None
+    proactive_check_s: float = Field(30, gt=0, le=3600)  # how often the proactive schedule is read
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone_or_error(value)
+        return value
+
+
+def zone_or_error(name: str) -> ZoneInfo:
+    """The IANA time zone `name`; ValueError naming how to write one."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin") from None
+
+
 class LimitsSettings(_Strict):
     """Backpressure: how many messages may wait to be answered before the character says it is busy."""
 
@@ -347,6 +384,7 @@ class Settings(_Strict):
     images: ImagesSettings = Field(default_factory=ImagesSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     studio: StudioSettings = Field(default_factory=StudioSettings)
     # None: INFO for `anima run` (each bot's start, waits, retries), WARNING for the other commands

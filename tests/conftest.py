@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from anima.app import Runtime
-from anima.config import MemorySettings, Settings
+from anima.config import ConversationSettings, MemorySettings, Settings
 from tests.fakes.llm import InstantLLM
 
 REPO = Path(__file__).resolve().parent.parent
+# Each message answered alone, at once: the tests of bursts (tests/test_bursts.py) set a window.
+NO_GATHERING = ConversationSettings(coalesce_ms=0)
 
 
 @pytest.fixture
@@ -20,6 +22,7 @@ def settings(tmp_path: Path) -> Settings:
         characters_dir=REPO / "characters",
         default_character="aiko",
         memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/anima.db"),
+        conversation=NO_GATHERING,
     )
 
 

@@ -267,7 +267,8 @@ class ConsoleChat:
         incoming = Incoming(
             PLATFORM, PLATFORM, self.user, self.user, line, self.character_id, attachments=attachments
         )
-        return await self.runtime.conversations.handle(incoming, self.surface)
+        # one line at a time, each answered before the next is read: nothing to gather
+        return await self.runtime.conversations.handle(incoming, self.surface, gather=False)
 
     async def command(self, line: str) -> bool:
         """Run one /command; False for /quit."""

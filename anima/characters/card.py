@@ -7,6 +7,8 @@ out, which keeps a V2 → YAML → V2 round trip lossless.
 
 from __future__ import annotations
 
+import re
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -144,6 +146,55 @@ class CardGrowth(_Strict):
     tokens: int = Field(300, ge=0)  # the learned layer's own budget in the prompt
 
 
+IDLE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_IDLE = timedelta(days=365)
+MAX_OPENINGS = 50
+
+
+def parse_idle(value: str) -> timedelta:
+    """ "30s", "10m", "6h", "2d" as a duration; ValueError saying how to write one."""
+    found = re.fullmatch(r"\s*(\d{1,6})\s*([smhd])\s*", value)
+    if found is None:
+        raise ValueError(f"expected a duration like 30s, 10m, 6h or 2d, got {value!r}")
+    idle = timedelta(seconds=int(found[1]) * IDLE_UNITS[found[2]])
+    if not timedelta(seconds=1) <= idle <= MAX_IDLE:
+        raise ValueError(f"expected a duration between 1s and 365d, got {value!r}")
+    return idle
+
+
+def parse_quiet_hours(value: str) -> tuple[time, time] | None:
+    """ "22:00-08:00" as (start, end); "" for none; ValueError saying how to write them."""
+    if not value.strip():
+        return None
+    found = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value)
+    hours = [int(part) for part in found.groups()] if found else []
+    if not hours or hours[0] > 23 or hours[2] > 23 or hours[1] > 59 or hours[3] > 59:
+        raise ValueError(f'expected quiet hours like "22:00-08:00" (24-hour clock), got {value!r}')
+    return time(hours[0], hours[1]), time(hours[2], hours[3])
+
+
+class CardProactive(_Strict):
+    """Whether the character may write first to a person who turned it on with /proactive on: after
+    `after_idle` of silence, at most `max_per_day`, never in `quiet_hours` (the person's time)."""
+
+    enabled: bool = False
+    after_idle: str = "6h"  # 30s, 10m, 6h, 2d
+    max_per_day: int = Field(2, ge=0, le=48)
+    quiet_hours: str = "22:00-08:00"  # "" for none
+    openings: list[CardText] = Field(default_factory=list, max_length=MAX_OPENINGS)  # {{user}}, {{char}}
+
+    _check_idle = field_validator("after_idle")(lambda cls, v: (parse_idle(v), v)[1])
+    _check_quiet = field_validator("quiet_hours")(lambda cls, v: (parse_quiet_hours(v), v)[1])
+
+    @property
+    def idle(self) -> timedelta:
+        return parse_idle(self.after_idle)
+
+    @property
+    def quiet(self) -> tuple[time, time] | None:
+        return parse_quiet_hours(self.quiet_hours)
+
+
 class CardAsset(_Strict):
     """A V3 asset: an icon, background or emotion image, by URI (https://, data:, embeded://, ccdefault:)."""
 
@@ -255,6 +306,7 @@ class CharacterCard(_Strict):
     voice: CardVoice = Field(default_factory=CardVoice)
     safety: CardSafety = Field(default_factory=CardSafety)
     growth: CardGrowth = Field(default_factory=CardGrowth)  # learning from conversations (anima/soul)
+    proactive: CardProactive = Field(default_factory=CardProactive)  # writing first (docs/social.md)
 
     _linked_lorebooks: list[Lorebook] = PrivateAttr(default_factory=list)  # from `lorebooks`, by the loader
     _linked_files: set[Path] = PrivateAttr(default_factory=set)

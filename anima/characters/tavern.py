@@ -45,6 +45,7 @@ ANIMA_ONLY = frozenset(
         "voice",
         "safety",
         "growth",
+        "proactive",
         "appearance",
         "no_vision",
     }

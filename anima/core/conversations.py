@@ -5,17 +5,20 @@ each person's messages in arrival order, asks the surface whether the message is
 answers it exactly once through the inbox: claimed before work, marked answered after delivery,
 and a message a crash left unanswered is resumed with memory deciding what was done already. Then
 the pipeline answers, the reply streams to the surface, and with voice on a voice note follows.
+Messages of one person in one conversation that come within `coalesce_ms` of each other (a burst)
+are answered once, the model reading all of them in order.
 Adapters take no locks and never read memory's tables.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
 import socket
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SOMETHING_WENT_WRONG = "Sorry, something went wrong on my side; it has been logged. Please send that again."
 REPLAY_WITHIN = timedelta(hours=24)  # older unanswered messages are not answered after a restart
+BURST_WINDOWS = 4  # a burst is read after at most this many windows, however fast messages keep coming
 
 
 class Speaker(Protocol):
@@ -77,6 +81,23 @@ class Photographer(Protocol):
 Reader = Callable[[Delivery], tuple[Incoming, Surface] | None]
 
 
+Item = tuple[Incoming, Surface, "Delivery | None"]  # one message, where it came from, its inbox entry
+
+
+@dataclass
+class _Burst:
+    """Messages of one person in one conversation gathered to be answered as one (see `handle`)."""
+
+    items: list[Item] = field(default_factory=list)
+    joined: asyncio.Event = field(default_factory=asyncio.Event)  # a message came: the window restarts
+    closed: bool = False  # taken to be answered: a later message starts the next burst
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, item: Item) -> None:
+        self.items.append(item)
+        self.joined.set()
+
+
 class Conversations:
     def __init__(
         self,
@@ -102,6 +123,8 @@ class Conversations:
         self._fresh: set[tuple[str, str, str]] = set()  # claimed at the door by this process, not answered
         self._resuming: set[tuple[str, str, str]] = set()  # left unanswered by an earlier run
         self._readers: dict[tuple[str, str], Reader] = {}
+        self.coalesce_s = 0.0  # conversation.coalesce_ms (Runtime sets it): 0 answers each message alone
+        self._bursts: dict[Hashable, _Burst] = {}
         self._groups: dict[tuple[str, str], GroupContext] = {}  # (platform, bot): its groups' lines
         self.on_forget.append(self._forget_in_groups)
 
@@ -186,28 +209,86 @@ class Conversations:
     # -- one message -----------------------------------------------------------------------------
 
     async def handle(
-        self, message: Incoming, surface: Surface, delivery: Delivery | None = None
+        self, message: Incoming, surface: Surface, delivery: Delivery | None = None, gather: bool = True
     ) -> Reply | None:
         """Answer one message, exactly once when it comes with its `delivery` (its inbox entry).
 
         Call it as the message arrives, before awaiting anything: its place in the person's queue
-        is taken before the first await, so replies keep the order messages arrived in."""
+        is taken before the first await, so replies keep the order messages arrived in. With
+        `coalesce_s` set and `gather`, the message waits that long for more of the person's: those
+        that come join it (the window restarts with each, up to BURST_WINDOWS) and are answered as
+        one, their calls returning None; one that comes while the reply streams starts the next.
+        Where a cast plays, each message is played at once."""
         person: Hashable = (message.platform, surface.bot_id, message.chat_id, message.user_id)
         place = self.pipeline.admission.enter(person)
         async with self.pipeline.turns.track():
             if isinstance(place, Refused):
                 return await self._busy(place, message, surface, person, delivery)
-            async with place, self._order.hold(person):
-                addressed = await self._addressed(message, surface)
-                if addressed is not None and not addressed.bot_id:  # what is learned from it is that bot's
-                    addressed = replace(addressed, bot_id=surface.bot_id)
+            async with place:
                 stage = None if message.is_private else self.casts.stage(message.platform, message.chat_id)
                 if stage is not None:
-                    return await self._scene(stage, message, addressed, surface, delivery)
-                if addressed is None:  # chatter: nothing to answer
-                    await self._unanswered(delivery)
+                    async with self._order.hold(person):
+                        addressed = await self._for_bot(message, surface)
+                        return await self._scene(stage, message, addressed, surface, delivery)
+                if not gather or self.coalesce_s <= 0:
+                    async with self._order.hold(person):
+                        return await self._read([(message, surface, delivery)])
+                burst = self._bursts.get(person)
+                if burst is not None and not burst.closed:
+                    burst.add((message, surface, delivery))
+                    await burst.done.wait()
                     return None
-                return await self._turn(await self._as_seen(addressed), surface, delivery)
+                burst = self._bursts[person] = _Burst()
+                burst.add((message, surface, delivery))
+                try:
+                    await self._gathered(burst)
+                    async with self._order.hold(person):
+                        burst.closed = True
+                        return await self._read(burst.items)
+                finally:
+                    burst.closed = True
+                    if self._bursts.get(person) is burst:
+                        del self._bursts[person]
+                    burst.done.set()
+
+    async def _gathered(self, burst: _Burst) -> None:
+        """Until `coalesce_s` passed without a new message in the burst (at most BURST_WINDOWS)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BURST_WINDOWS * self.coalesce_s
+        while (left := deadline - loop.time()) > 0:
+            burst.joined.clear()
+            try:
+                await asyncio.wait_for(burst.joined.wait(), min(self.coalesce_s, left))
+            except TimeoutError:
+                return
+
+    async def _for_bot(self, message: Incoming, surface: Surface) -> Incoming | None:
+        """The message as the character reads it (`_addressed`), held through the surface's bot."""
+        addressed = await self._addressed(message, surface)
+        if addressed is not None and not addressed.bot_id:  # what is learned from it is that bot's
+            addressed = replace(addressed, bot_id=surface.bot_id)
+        return addressed
+
+    async def _read(self, items: list[Item]) -> Reply | None:
+        """The messages as the character reads them (each asked of its surface once, in order),
+        answered: runs of plain texts as one turn each, a message with attachments on its own."""
+        turns: list[list[Item]] = []
+        for message, surface, delivery in items:
+            addressed = await self._for_bot(message, surface)
+            if addressed is None:  # chatter: nothing to answer
+                await self._unanswered(delivery)
+                continue
+            item = (await self._as_seen(addressed), surface, delivery)
+            last = turns[-1] if turns else []
+            alone = bool(addressed.attachments) or any(m.attachments for m, _, _ in last)
+            if not last or alone or addressed.character_id != last[0][0].character_id:
+                turns.append([item])
+            else:
+                last.append(item)
+        reply = None
+        for turn in turns:
+            reply = await self._turns(turn)
+        return reply
 
     async def _as_seen(self, message: Incoming) -> Incoming:
         """The message with the name and description the person asked characters to see (/persona)."""
@@ -311,14 +392,19 @@ class Conversations:
             return await answer_refused(refused, card, addressed.display_name, stream)
 
     async def _turn(self, message: Incoming, surface: Surface, delivery: Delivery | None) -> Reply | None:
+        return await self._turns([(message, surface, delivery)])
+
+    async def _turns(self, items: list[Item]) -> Reply | None:
         """Claimed, answered and marked answered under the conversation's lock (shared by every
         process on PostgreSQL): another delivery of the message finds it answered, and one found
-        claimed but unanswered was left by a process that died mid-reply."""
+        claimed but unanswered was left by a process that died mid-reply. Several items: a burst,
+        answered as one message."""
+        message, _, delivery = items[0]
         async with self.pipeline.hold(message):
             if delivery is not None and self.shared:
-                for earlier, its_surface, its_delivery in await self._earlier(message, delivery):
-                    await self._held_turn(earlier, its_surface, its_delivery)
-            return await self._held_turn(message, surface, delivery)
+                for earlier in await self._earlier(message, delivery):
+                    await self._held_turn([earlier])
+            return await self._held_turn(items)
 
     async def _earlier(
         self, message: Incoming, delivery: Delivery
@@ -343,29 +429,36 @@ class Conversations:
             found.append((addressed, read[1], stored))
         return found
 
-    async def _held_turn(
-        self, message: Incoming, surface: Surface, delivery: Delivery | None
-    ) -> Reply | None:
-        """One turn, holding its conversation's lock."""
-        resumed = delivery is not None and await self._resumed(delivery)
-        if resumed is None:
-            return None  # answered already (a redelivery, another process)
+    async def _held_turn(self, items: list[Item]) -> Reply | None:
+        """One turn (one message, or a burst read as one), holding its conversation's lock."""
+        kept: list[Item] = []
+        resumed = False
+        for item in items:
+            found = item[2] is not None and await self._resumed(item[2])
+            if found is None:
+                continue  # answered already (a redelivery, another process)
+            kept.append(item)
+            resumed = resumed or found
+        if not kept:
+            return None
+        message, surface = merged([m for m, _, _ in kept]), kept[-1][1]
+        deliveries = [d for _, _, d in kept if d is not None]
         try:
-            reply = await self._answer(message, surface, resumed, delivery)
+            reply = await self._answer(message, surface, resumed)
         except NotDelivered as exc:
             log.warning(
                 "%s: the reply did not reach the chat; answered at the next start: %s",
                 message.platform,
                 exc,
             )
-            if delivery is not None:
+            for delivery in deliveries:
                 self._forget(delivery)
             return None
         except Exception:
             log.exception("%s: answering message %s failed", message.platform, message.message_id)
             await self._apologise(surface)
             reply = None
-        if delivery is not None:
+        for delivery in deliveries:
             await self.answered(delivery)  # an apology answers it too
         return reply
 
@@ -384,9 +477,7 @@ class Conversations:
             return None
         return key not in self._fresh
 
-    async def _answer(
-        self, message: Incoming, surface: Surface, resumed: bool, delivery: Delivery | None
-    ) -> Reply | None:
+    async def _answer(self, message: Incoming, surface: Surface, resumed: bool) -> Reply | None:
         card = self.pipeline.character_for(message)
         if self.listener is not None and message.attachments:
             heard = await self.listener.listen(message, surface, card)
@@ -457,6 +548,15 @@ class Conversations:
     def _forget(self, delivery: Delivery) -> None:
         self._fresh.discard(_id(delivery))
         self._resuming.discard(_id(delivery))
+
+
+def merged(messages: list[Incoming]) -> Incoming:
+    """A burst as one message: every text in order, one a line, with the last one's id (what memory
+    stores it under) and the group lines from before the first."""
+    if len(messages) == 1:
+        return messages[0]
+    text = "\n".join(m.text for m in messages if m.text.strip())
+    return replace(messages[-1], text=text, chat_context=messages[0].chat_context)
 
 
 def _order(delivery: Delivery) -> tuple[int, str]:

@@ -68,7 +68,8 @@ class Conversation(SQLModel, table=True):
     platform: str
     chat_id: str
     bot_id: str = ""  # the bot account it is held through (its admins see what came of it); "": before 0007
-    private: bool = False  # a private chat (a DM, the terminal): what is learned there stays out of groups
+    private: bool = False  # a private chat (a DM, the terminal): what is learned there stays out of groups;
+    # what is said there may reach the person's accounts linked with /link (memory.linked_scope)
     # /reset hides older messages from the short-term history without deleting them.
     history_starts_after: int = 0
     created_at: datetime = _moment(default_factory=utcnow)
@@ -313,3 +314,55 @@ class SoulProposal(SQLModel, table=True):
     version: int | None = None  # the soul version its approval made
     created_at: datetime = _moment(default_factory=utcnow)
     decided_at: datetime | None = _moment(default=None)
+
+
+class ProactiveChat(SQLModel, table=True):
+    """A chat where a character may write first (/proactive on), and when it last did.
+
+    `next_at` is when the scheduler looks at the chat again; `claimed_until` is set while one process
+    writes there, so several processes on one database send once."""
+
+    __tablename__ = "proactive"
+    __table_args__ = (
+        UniqueConstraint("platform", "bot_id", "chat_id", "user_id", "character_id"),
+        Index("ix_proactive_next_at", "next_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    bot_id: str
+    chat_id: str
+    user_id: str  # who turned it on (in a group: the admin)
+    character_id: str
+    kind: str = "private"  # "private" | "group"
+    timezone: str = ""  # the person's IANA zone, "" for the deployment's
+    enabled_at: datetime = _moment(default_factory=utcnow)
+    next_at: datetime = _moment(default_factory=utcnow)
+    last_sent_at: datetime | None = _moment(default=None)
+    sent_day: str = ""  # the local date of `sent_today`
+    sent_today: int = 0
+    claimed_by: str = ""
+    claimed_until: datetime | None = _moment(default=None)
+
+
+class AccountLink(SQLModel, table=True):
+    """One account of a person who linked their accounts with /link: same `person`, one person."""
+
+    __tablename__ = "account_links"
+    __table_args__ = (Index("ix_account_links_person", "person"),)
+
+    platform: str = Field(primary_key=True)
+    user_id: str = Field(primary_key=True)
+    person: str
+    linked_at: datetime = _moment(default_factory=utcnow)
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time /link code, valid until `expires_at`."""
+
+    __tablename__ = "link_codes"
+
+    code: str = Field(primary_key=True)
+    platform: str
+    user_id: str
+    expires_at: datetime = _moment()

@@ -12,7 +12,7 @@ from anima.bots.discord import DiscordAdapter
 from anima.config import LimitsSettings, MemorySettings, Settings
 from anima.core.admission import NOT_READ
 from tests.bots.test_discord import World, replies
-from tests.conftest import REPO
+from tests.conftest import NO_GATHERING, REPO
 from tests.fakes.llm import InstantLLM
 
 PER_CONVERSATION = 3  # waiting behind the one being answered
@@ -22,6 +22,7 @@ FLOOD = 30
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
+        conversation=NO_GATHERING,
         characters_dir=REPO / "characters",
         default_character="aiko",
         memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/anima.db"),

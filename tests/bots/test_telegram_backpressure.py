@@ -13,7 +13,7 @@ from anima.bots.telegram import TelegramAdapter
 from anima.config import LimitsSettings, MemorySettings, Settings
 from anima.core.admission import NOT_READ
 from tests.bots.test_telegram import ALICE, replies_texts
-from tests.conftest import REPO
+from tests.conftest import NO_GATHERING, REPO
 from tests.fakes.llm import InstantLLM
 from tests.fakes.telegram_server import FakeBot, FakeTelegram, private_chat
 
@@ -24,6 +24,7 @@ FLOOD = 30
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
+        conversation=NO_GATHERING,
         characters_dir=REPO / "characters",
         default_character="aiko",
         memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/anima.db"),

@@ -10,7 +10,7 @@ import pytest
 
 from anima.config import MemorySettings, Settings, SttSettings, VoiceSettings
 from anima.hearing import HearingService
-from tests.conftest import REPO
+from tests.conftest import NO_GATHERING, REPO
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +30,7 @@ async def whisper(models_dir: Path) -> AsyncIterator[HearingService]:
 def settings(tmp_path: Path, models_dir: Path) -> Settings:
     """The repo's cards on a fresh SQLite file, hearing on the fast English model."""
     return Settings(
+        conversation=NO_GATHERING,
         characters_dir=REPO / "characters",
         default_character="aiko",
         memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/anima.db"),

@@ -21,7 +21,7 @@ import pytest
 
 from anima.app import Runtime
 from anima.config import MemorySettings, Settings
-from tests.conftest import REPO
+from tests.conftest import NO_GATHERING, REPO
 from tests.fakes.llm import InstantLLM
 
 PG_BIN_DIRS = [Path("/usr/lib/postgresql") / v / "bin" for v in ("17", "16", "15", "14", "13")]
@@ -108,6 +108,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def any_settings(database_url: str) -> Settings:
     return Settings(
+        conversation=NO_GATHERING,
         characters_dir=REPO / "characters",
         default_character="aiko",
         memory=MemorySettings(database_url=database_url, summarize_every=0, llm_facts_every=0),

@@ -35,7 +35,7 @@ from anima.core.messages import Incoming, Reply, ReplyStream
 from anima.llm.base import GenerationRequest
 from anima.memory.inbox import Delivery
 from anima.safety.profanity_model import load_profanity_model
-from tests.conftest import REPO
+from tests.conftest import NO_GATHERING, REPO
 from tests.fakes.llm import InstantLLM
 from tests.fakes.surface import FakeSurface
 
@@ -143,6 +143,7 @@ class Worker:
 
 async def main(url: str, name: str, freeze_at: str | None) -> None:
     settings = Settings(
+        conversation=NO_GATHERING,
         characters_dir=REPO / "characters",
         default_character="aiko",
         memory=MemorySettings(database_url=url, summarize_every=0, llm_facts_every=0),

@@ -50,6 +50,7 @@ def write_config(tmp_path: Path, tg: FakeTelegram, fake: FakeBot, llm_url: str) 
             "llm_facts_every": 0,
             "recall_memories": 0,
         },
+        "conversation": {"coalesce_ms": 0},  # one reply per message: what is counted here
         "bots": {
             "telegram": [
                 {

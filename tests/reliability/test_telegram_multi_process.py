@@ -51,6 +51,7 @@ def write_config(
             "llm_facts_every": 0,
             "recall_memories": 0,
         },
+        "conversation": {"coalesce_ms": 0},  # one reply per message: what is counted here
         "bots": {
             "telegram": [
                 {

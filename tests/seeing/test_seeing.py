@@ -19,7 +19,7 @@ from anima.bots.console import ConsoleChat
 from anima.config import LLMSettings, MemorySettings, OpenAIBackend, Settings
 from anima.core.messages import Attachment, Incoming
 from anima.memory.store import ConversationState
-from tests.conftest import REPO
+from tests.conftest import NO_GATHERING, REPO
 from tests.fakes.llm import InstantLLM
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.surface import FakeSurface
@@ -45,6 +45,7 @@ async def server() -> AsyncIterator[FakeOpenAI]:
 async def started(tmp_path: Path, server: FakeOpenAI, vision: bool) -> Runtime:
     backend = OpenAIBackend(kind="openai", base_url=server.base_url, model="vision-model", vision=vision)
     settings = Settings(
+        conversation=NO_GATHERING,
         characters_dir=REPO / "characters",
         default_character="aiko",
         memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/anima.db"),

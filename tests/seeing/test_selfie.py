@@ -18,7 +18,7 @@ from anima.commands import Context
 from anima.config import ImagesSettings, LLMSettings, MemorySettings, OpenAIBackend, Settings
 from anima.core.messages import Incoming
 from anima.seeing import asked_for
-from tests.conftest import REPO
+from tests.conftest import NO_GATHERING, REPO
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.surface import FakeSurface
 
@@ -35,6 +35,7 @@ async def server() -> AsyncIterator[FakeOpenAI]:
 async def runtime(tmp_path: Path, server: FakeOpenAI) -> AsyncIterator[Runtime]:
     backend = OpenAIBackend(kind="openai", base_url=server.base_url, model="chat-model")
     settings = Settings(
+        conversation=NO_GATHERING,
         characters_dir=REPO / "characters",
         default_character="aiko",
         memory=MemorySettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/anima.db"),

@@ -20,7 +20,7 @@ from anima.app import Runtime
 from anima.config import MemorySettings, SafetySettings, Settings
 from anima.core.messages import Incoming
 from anima.llm.base import GenerationRequest
-from tests.conftest import REPO
+from tests.conftest import NO_GATHERING, REPO
 from tests.fakes.llm import InstantLLM, echo_reply
 
 LIN = Incoming(platform="test", chat_id="dm-lin", user_id="lin", display_name="Lin", text="hi")
@@ -89,6 +89,7 @@ def growth() -> dict[str, Any]:
 def soul_settings(tmp_path: Path, growth: dict[str, Any]) -> Settings:
     growing_card(tmp_path / "characters", growth)
     return Settings(
+        conversation=NO_GATHERING,
         characters_dir=tmp_path / "characters",
         reload_characters=False,
         default_character="aiko",

@@ -45,7 +45,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
     secure(response)
     await response.prepare(request)
     since = datetime.now(UTC) - timedelta(seconds=1)
-    work = asyncio.create_task(runtime(request).conversations.handle(surface.incoming(message), surface))
+    work = asyncio.create_task(
+        runtime(request).conversations.handle(surface.incoming(message), surface, gather=False)
+    )
 
     async def send(event: dict[str, Any]) -> None:
         await response.write((json.dumps(event) + "\n").encode())

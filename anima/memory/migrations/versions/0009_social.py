@@ -1,0 +1,63 @@
+"""Social life: the proactive schedule, and accounts linked across platforms (/link).
+
+Revision ID: 0009
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "proactive",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("platform", sa.String, nullable=False),
+        sa.Column("bot_id", sa.String, nullable=False),
+        sa.Column("chat_id", sa.String, nullable=False),
+        sa.Column("user_id", sa.String, nullable=False),
+        sa.Column("character_id", sa.String, nullable=False),
+        sa.Column("kind", sa.String, nullable=False, server_default="private"),
+        sa.Column("timezone", sa.String, nullable=False, server_default=""),
+        sa.Column("enabled_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sent_day", sa.String, nullable=False, server_default=""),
+        sa.Column("sent_today", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("claimed_by", sa.String, nullable=False, server_default=""),
+        sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+        sa.UniqueConstraint("platform", "bot_id", "chat_id", "user_id", "character_id"),
+    )
+    op.create_index("ix_proactive_next_at", "proactive", ["next_at"])
+    op.create_table(
+        "account_links",
+        sa.Column("platform", sa.String, primary_key=True),
+        sa.Column("user_id", sa.String, primary_key=True),
+        sa.Column("person", sa.String, nullable=False),
+        sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_account_links_person", "account_links", ["person"])
+    op.create_table(
+        "link_codes",
+        sa.Column("code", sa.String, primary_key=True),
+        sa.Column("platform", sa.String, nullable=False),
+        sa.Column("user_id", sa.String, nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    # a plain ADD COLUMN: a batch copy of the table would cascade-delete its messages on SQLite
+    # conversations.private (0008) for those from before it: the terminal is private, and so is a
+    # Telegram chat whose id is the person's; a Discord DM is marked when it is next opened
+    op.execute(
+        "UPDATE conversations SET private = TRUE WHERE platform = 'console' OR (platform = 'telegram' "
+        "AND chat_id = (SELECT platform_user_id FROM users WHERE users.id = conversations.user_id))"
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("link_codes")
+    op.drop_table("account_links")
+    op.drop_table("proactive")
