@@ -17,6 +17,7 @@ from anima.core.conversations import Conversations
 from anima.core.ordering import ConversationLocks, SharedLocks
 from anima.core.pipeline import Pipeline
 from anima.core.preferences import ChatPreferences
+from anima.core.proactive import Proactive
 from anima.hearing import HearingService
 from anima.hearing.stage import Listening
 from anima.llm.router import LLMRouter
@@ -45,6 +46,7 @@ class Runtime:
     conversations: Conversations = field(init=False)  # what adapters call with each message
     commands: Commands = field(init=False)  # the chat commands, for every adapter
     selfies: Selfies = field(init=False)  # pictures of the characters (/selfie, images.auto)
+    proactive: Proactive = field(init=False)  # characters writing first (anima/core/proactive.py)
 
     def __post_init__(self) -> None:
         listener = Listening(self.hearing, self.settings.voice.reply_to_voice)
@@ -64,8 +66,16 @@ class Runtime:
         )
         self.conversations.shared = self.shared_locks is not None
         self.conversations.coalesce_s = settings.conversation.coalesce_ms / 1000
+        owner = f"{self.conversations.inbox.owner}:{id(self):x}"  # two runtimes in one process differ
+        self.proactive = Proactive(self.pipeline, settings.conversation, owner)
         self.commands = Commands(
-            self.conversations, self.voice, self.soul, self.settings.llm, self.hearing, self.selfies
+            self.conversations,
+            self.voice,
+            self.soul,
+            self.settings.llm,
+            self.hearing,
+            self.selfies,
+            self.proactive,
         )
 
     @classmethod
@@ -85,6 +95,7 @@ class Runtime:
         # On PostgreSQL several `anima run` may share the database: turns also lock across processes.
         shared = AdvisoryLocks(settings.database_url) if memory.database.dialect == "postgresql" else None
         memory.other_writers = shared is not None
+        memory.linked_scope = settings.memory.linked_scope
         memory.locks = locks = ConversationLocks(shared)  # forgetting a person waits for their turns
         memory.inbox_retention = timedelta(hours=settings.memory.inbox_retention_hours)
         memory.picture_retention = timedelta(days=settings.images.retention_days)
@@ -112,6 +123,7 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        await self.proactive.close()
         if self.watcher is not None:
             await self.watcher.stop()
         await self.voice.close()

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # names for the checker only: importing this module loads non
     from anima.config import Settings
     from anima.core.conversations import Conversations
     from anima.core.pipeline import Pipeline
+    from anima.core.proactive import Proactive
     from anima.llm.router import LLMRouter
     from anima.memory.store import MemoryStore
     from anima.soul import SoulStore
@@ -41,3 +42,6 @@ class Services(Protocol):
 
     @property
     def commands(self) -> Commands: ...
+
+    @property
+    def proactive(self) -> Proactive: ...  # where adapters say how to reach a chat unprompted

@@ -149,21 +149,28 @@ def _chat(ctx: Context) -> str:
 
 
 async def forget(ctx: Context) -> Answer:
-    """Everything stored about the person on this platform, deleted once they confirm."""
+    """Everything stored about the person on this platform (and on the accounts they linked with
+    /link), deleted once they confirm."""
     if ctx.args.strip().lower() == "no":
         return Text("Nothing was deleted.", private=True)
+    app, user_id = ctx.app, ctx.surface.user_id
+    accounts = await app.pipeline.memory.accounts((ctx.platform, user_id))
     if ctx.args.strip().lower() != "yes":
+        where = f"here on {ctx.platform.title()}"
+        if len(accounts) > 1:
+            where += " and on your linked " + ", ".join(p.title() for p, _ in accounts[1:]) + " account"
         return Text(
-            f"Delete everything stored about you here on {ctx.platform.title()}: every conversation "
-            "with every character, and your settings? This cannot be undone.",
+            f"Delete everything stored about you {where}: every conversation with every character, "
+            "and your settings? This cannot be undone.",
             (Button("Yes, delete everything", "/forget yes"), Button("Cancel", "/forget no")),
             private=True,
         )
-    app, user_id = ctx.app, ctx.surface.user_id
-    deleted = await app.pipeline.memory.forget_user(ctx.platform, user_id)  # holding their conversations
-    app.preferences.forget_user(ctx.platform, user_id)
-    for forgotten in app.on_forget:
-        forgotten(ctx.platform, user_id)
+    deleted = 0
+    for platform, user in accounts:
+        deleted += await app.pipeline.memory.forget_user(platform, user)  # holding their conversations
+        app.preferences.forget_user(platform, user)
+        for forgotten in app.on_forget:
+            forgotten(platform, user)
     if ctx.surface.kind == "private":  # the private chat's own settings are the person's too
         await app.preferences.bind(ctx.platform, ctx.surface.chat_id, ctx.bot_key, None)
     return Text(f"Done: {deleted} messages and everything else stored about you are deleted.", private=True)

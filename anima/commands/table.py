@@ -11,12 +11,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from anima.commands import chat, images, safety, sing, soul
+from anima.commands import chat, images, safety, sing, social, soul
 from anima.commands.context import Context
 from anima.config import LLMSettings
 from anima.core.conversations import Conversations
 from anima.core.messages import Attachment
 from anima.core.preferences import ChatPreferences
+from anima.core.proactive import Proactive
 from anima.core.surface import Answers, Surface, Text, deliver
 from anima.errors import AnimaError
 from anima.hearing import HearingService
@@ -61,6 +62,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("forget", chat.forget, "Delete everything stored about you"),
     Command("voice", chat.voice, "Voice replies on or off", "on|off"),
     Command("persona", chat.persona, "How characters see you", "[NAME: who you are | clear]"),
+    Command(
+        "link", social.link, "One memory of you on Telegram and Discord: a code, then /link CODE", "[CODE]"
+    ),
+    Command("unlink", social.unlink, "Separate this account from the one you linked"),
+    Command("proactive", social.proactive, "Let the character write first after a quiet while", "on|off"),
     Command(
         "safety",
         safety.safety,
@@ -112,6 +118,7 @@ class Commands:
         llm: LLMSettings,
         hearing: HearingService | None = None,
         selfies: Selfies | None = None,
+        proactive: Proactive | None = None,
     ) -> None:
         self.conversations = conversations
         self.hearing = hearing or HearingService()  # /sing on a hummed recording
@@ -122,6 +129,7 @@ class Commands:
         self.on_forget = conversations.on_forget
         self.singer = Singer(voice)
         self.selfies = selfies  # None: pictures are not made here
+        self.proactive = proactive  # None: characters never write first here
 
     async def context(
         self,

@@ -243,6 +243,47 @@ class Pipeline:
         METRICS.message_out(message.platform, card.id)
         return reply
 
+    async def write_first(self, message: Incoming, opening: str | None = None) -> Reply | None:
+        """A message the character writes unprompted (anima/core/proactive.py), stored as its own:
+        `opening` as it is, or one generated from the history and memories with `message.text` as
+        the instruction, through the output checks. None when nothing fit to send came (the model
+        failed, or the output checks would have the text changed): better silence than a bad start."""
+        async with self.turns.track():
+            card = self.character_for(message)
+            user_name = _speaker(message.display_name)
+            key = self.key_for(message, card)
+            async with self._locks.hold(key):
+                conversation = await self.memory.conversation(
+                    key, user_name, message.bot_id, message.is_private
+                )
+                text = opening or await self._first_line(message, card, user_name, conversation)
+                if not text:
+                    return None
+                await self.memory.add(conversation, "assistant", text)
+            METRICS.message_out(message.platform, card.id)
+            return Reply(text, card.id, card.name)
+
+    async def _first_line(
+        self, message: Incoming, card: CharacterCard, user_name: str, conversation: ConversationState
+    ) -> str:
+        turn = await self.safety.unprompted(message, card, conversation.recent)
+        history: list[ChatMessage] = list(conversation.recent)
+        lately = " ".join(m.content for m in history[-6:] if m.role == "user")  # what to remember by
+        memories = await self.recall(conversation, lately or message.text, card, user_name, len(history))
+        context = TurnContext(
+            memories=memories,
+            memory_tokens=self.memory_settings.recall_tokens,
+            canary=turn.canary,
+            soul=await self.learned(card, message),
+            soul_tokens=card.growth.tokens,
+            admits=lambda lore: bool(_screened(lore, "lorebook entry")),
+        )
+        generated = await self.generate(card, user_name, history, message.text, DiscardStream(), context)
+        if generated.failed or generated.cut:
+            return ""
+        checked = await turn.check_output(generated.text)
+        return checked.text if checked.action in ("allow", "log") else ""
+
     async def learned(self, card: CharacterCard, message: Incoming) -> list[str]:
         """The lines the registered prompt layers add for this turn, in their order."""
         lines: list[str] = []

@@ -164,6 +164,17 @@ class Surface(Protocol):
         ...
 
 
+class ChatOpener(Protocol):
+    """How an adapter opens one of its chats for a message nobody asked for (a character writing
+    first, anima/core/proactive.py): the chat's Surface as seen by `user_id`, speaking as the
+    character `character_id`, or None when the chat cannot be reached any more. Registered with
+    `runtime.proactive.reach(platform, bot_id, opener)`."""
+
+    async def __call__(
+        self, chat_id: str, user_id: str, display_name: str, character_id: str
+    ) -> Surface | None: ...
+
+
 async def deliver(surface: Surface, answers: Answers) -> None:
     """Show a command's answer(s) in the chat, in order."""
     for answer in answers if isinstance(answers, list) else [answers]:

@@ -18,7 +18,7 @@ async def export(database_url: str, user: str, platform: str | None, output: Pat
     """Write everything kept about `user` (on one platform or all) as JSON."""
     store = await MemoryStore.open(database_url)
     try:
-        found = await store.users(user, platform)
+        found = await _with_linked(store, await store.users(user, platform))
         if not found:
             raise AnimaError(f"no user {user!r}{_on(platform)} in {shown_url(database_url)}")
         data = [await store.export_user(p, u) for p, u in found]
@@ -40,7 +40,7 @@ async def forget(database_url: str, user: str, platform: str | None) -> int:
     if shared is not None:  # `anima run` may be answering them right now: wait for those turns
         store.locks = ConversationLocks(shared)
     try:
-        found = await store.users(user, platform)
+        found = await _with_linked(store, await store.users(user, platform))
         if not found:
             raise AnimaError(f"no user {user!r}{_on(platform)} in {shown_url(database_url)}")
         for where, who in found:
@@ -51,6 +51,14 @@ async def forget(database_url: str, user: str, platform: str | None) -> int:
             await shared.close()
         await store.close()
     return 0
+
+
+async def _with_linked(store: MemoryStore, found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The accounts found, and those their person linked with /link: forget and export cover all."""
+    every = list(found)
+    for account in found:
+        every += [a for a in await store.linked(account) if a not in every]
+    return every
 
 
 def _on(platform: str | None) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, or_, select
 from sqlmodel import col
 
 from anima.memory.forget import export_inbox, has_audit
+from anima.memory.links import linked_accounts
 from anima.memory.models import (
     Conversation,
     Fact,
@@ -143,6 +144,9 @@ def export_user(conn: Connection, platform: str, platform_user_id: str) -> dict[
         "user_id": platform_user_id,
         "display_name": user.display_name,
         "first_seen": _iso(user.created_at),
+        "linked_accounts": [
+            {"platform": p, "user_id": u} for p, u in linked_accounts(conn, (platform, platform_user_id))
+        ],
         "conversations": conversations,
         "preferences": [{"chat_id": c, "key": k, "value": json.loads(v)} for c, k, v in preferences],
         "relationships": [

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, inspect, or_, select, update
 from sqlmodel import col
 
+from anima.memory.links import forget_links
 from anima.memory.models import (
     Conversation,
     Fact,
@@ -24,6 +25,7 @@ from anima.memory.models import (
     MemoryVector,
     Message,
     Preference,
+    ProactiveChat,
     SafetyEvent,
     SearchEntry,
     SoulEntry,
@@ -68,6 +70,12 @@ def forget_person(conn: Connection, platform: str, user_id: str) -> tuple[int, l
         )
     )
     _forget_soul(conn, platform, user_id, conversation_ids)
+    forget_links(conn, (platform, user_id))
+    conn.execute(
+        delete(ProactiveChat).where(
+            col(ProactiveChat.platform) == platform, col(ProactiveChat.user_id) == user_id
+        )
+    )
     _forget_inbox(conn, platform, user_id)
     _anonymise_audit(conn, platform, user_id)
     return deleted, conversation_ids

@@ -93,6 +93,9 @@ class RecallRequest:
     speakers: dict[str, str] | None = None  # lower-cased name → role ("user"/"assistant")
     after_message: int = 0  # turns and summaries up to this message id are not recalled (/reset)
     vector: Any = None  # the message's sentence vector, when vector recall is on
+    # the person's conversations on linked accounts (anima/memory/links.py): their facts and
+    # summaries are candidates too, their turns are not (those stay in the chat they were said in)
+    shared: tuple[int, ...] = ()
 
 
 def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None = None) -> list[Memory]:
@@ -113,6 +116,9 @@ def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None
     hits |= {
         hit.entry_id: hit for hit in _current_facts(conn, request.conversation_id) if hit.entry_id not in hits
     }
+    for elsewhere in request.shared:
+        found = [*search(conn, elsewhere, query, CANDIDATES), *_current_facts(conn, elsewhere)]
+        hits |= {hit.entry_id: hit for hit in found if hit.kind != "turn" and hit.entry_id not in hits}
     similar: dict[int, float] = {}
     if vectors is not None and request.vector is not None:
         similar = dict(vectors.nearest(conn, request.conversation_id, request.vector, CANDIDATES))

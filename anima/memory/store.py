@@ -10,10 +10,10 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from sqlalchemy import Connection, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -26,6 +26,15 @@ from anima.memory.database import Database, open_database, shown_url
 from anima.memory.export import export_user
 from anima.memory.facts import SINGLE_VALUED, FactCandidate
 from anima.memory.forget import forget_person
+from anima.memory.links import (
+    Account,
+    Joined,
+    linked_accounts,
+    new_code,
+    redeem,
+    shared_conversations,
+    unlink,
+)
 from anima.memory.models import (
     Conversation,
     Fact,
@@ -54,6 +63,8 @@ T = TypeVar("T")
 RETRY_DELAYS_S = (0.5, 1, 2, 5)  # then every 5 s until it goes through or the store closes
 RETRY_WAIT_S = 0.2  # a retry waits this long for SQLite's write lock (not busy_timeout's 5 s)
 ADD_WAIT_S = 1.0  # a message waits this long for it, then queues for the retries (a reply waits on it)
+LINKS_CACHE_S = 60.0
+MAX_CACHED_LINKS = 50_000
 WRITE_ERRORS = (SQLAlchemyError, OSError)  # OSError: a PostgreSQL server that cannot be reached
 
 
@@ -90,6 +101,7 @@ class ConversationState:
     # messages whose write failed (database locked or full), retried in order in the background
     unsaved: list[dict[str, Any]] = field(default_factory=list)
     key: ConversationKey | None = None
+    private: bool = False  # a one-to-one chat (what is said here may reach linked accounts)
     weight: int = 0  # what its cached messages cost in memory, roughly (bytes; see _weight)
     forgotten: bool = False  # its user was forgotten: background work on it stops, nothing is written
     # when it was opened: SQLite reuses a deleted conversation's id, so "forgotten" is about the states
@@ -184,6 +196,9 @@ class MemoryStore:
         # Other processes may write the same conversations (several `anima run` on one PostgreSQL):
         # a cached conversation is then checked, one small query, before it is used.
         self.other_writers = False
+        # what a character remembers of a person reaches their linked accounts (memory.linked_scope)
+        self.linked_scope: Literal["private", "all", "none"] = "private"
+        self._links: dict[Account, tuple[list[Account], float]] = {}
 
     @classmethod
     async def open(
@@ -252,7 +267,18 @@ class MemoryStore:
     ) -> ConversationState:
         """The conversation for `key`, created on first contact; cached after the first call.
         `bot_id`: the bot account it is held through, kept with it (the first one it is seen with);
-        `private`: whether it is a private chat, kept when it is created."""
+        `private`: whether it is a private chat, kept when it is created (and marked when a
+        conversation opened by a command turns out to be one: memory.linked_scope reads it)."""
+        state = await self._conversation(key, display_name, bot_id, private)
+        if private and not state.private:
+            state.private = True
+            mark = update(Conversation).where(primary(Conversation.id) == state.id).values(private=True)
+            await self.run(lambda conn: conn.execute(mark))
+        return state
+
+    async def _conversation(
+        self, key: ConversationKey, display_name: str, bot_id: str, private: bool
+    ) -> ConversationState:
         state = self._conversations.get(key)
         if state is not None and self.other_writers and not state.unsaved:
             cached = state
@@ -268,6 +294,7 @@ class MemoryStore:
                 state.id, state.user_id = fresh.id, fresh.user_id  # new ones if it was forgotten
                 state.opened, state.forgotten = fresh.opened, False
                 state.recent, state.starts_after = fresh.recent, fresh.starts_after
+                state.private = fresh.private
         if state is None:
             state = await self.run(
                 lambda conn: self._open_conversation(conn, key, display_name, bot_id, private)
@@ -315,7 +342,10 @@ class MemoryStore:
         user_id = _user_id(conn, key.platform, key.user_id, display_name)
         row = conn.execute(
             select(
-                primary(Conversation.id), col(Conversation.history_starts_after), col(Conversation.bot_id)
+                primary(Conversation.id),
+                col(Conversation.history_starts_after),
+                col(Conversation.bot_id),
+                col(Conversation.private),
             ).where(
                 col(Conversation.character_id) == key.character_id,
                 col(Conversation.user_id) == user_id,
@@ -340,7 +370,7 @@ class MemoryStore:
             )
             conv_id, starts_after = inserted_id(result), 0
         else:
-            conv_id, starts_after, known_bot = row
+            conv_id, starts_after, known_bot, private = row
             if bot_id and not known_bot:  # held before bots were told apart (migration 0007)
                 conn.execute(
                     update(Conversation).where(primary(Conversation.id) == conv_id).values(bot_id=bot_id)
@@ -362,7 +392,12 @@ class MemoryStore:
             for role, content, i, at, cut in reversed(rows)
         ]
         return ConversationState(
-            conv_id, user_id, deque(recent, maxlen=self.history_messages), starts_after=starts_after, key=key
+            conv_id,
+            user_id,
+            deque(recent, maxlen=self.history_messages),
+            starts_after=starts_after,
+            key=key,
+            private=bool(private),
         )
 
     async def add(
@@ -519,12 +554,70 @@ class MemoryStore:
             state.starts_after,
             vector,
         )
-        found = await self.read(lambda conn: recall(conn, request, self.vectors))
+        linked = (
+            []
+            if state.key is None
+            else await self.linked_for(state.key.platform, state.key.user_id, state.private)
+        )
+
+        def work(conn: Connection) -> list[Memory]:
+            shared = request
+            if linked:
+                assert state.key is not None
+                ids = shared_conversations(
+                    conn, linked, state.key.character_id, self.linked_scope == "private"
+                )
+                shared = replace(request, shared=tuple(ids))
+            return recall(conn, shared, self.vectors)
+
+        found = await self.read(work)
         self._recalled[state.id] = found  # for /memory why: what the latest reply was given
         self._recalled.move_to_end(state.id)
         while len(self._recalled) > RECALLED_CONVERSATIONS:
             self._recalled.popitem(last=False)
         return found
+
+    async def linked_for(self, platform: str, user_id: str, private: bool) -> list[Account]:
+        """The linked accounts whose memories a chat of this person may recall (memory.linked_scope):
+        with "private", only a private chat, and only from their private chats."""
+        if self.linked_scope == "none" or (self.linked_scope == "private" and not private):
+            return []
+        return await self.linked((platform, user_id))
+
+    # -- accounts linked with /link (anima/memory/links.py) ---------------------------------------
+
+    async def link_code(self, account: Account) -> str:
+        """A one-time code that joins `account` with the account that sends it back (valid 10 minutes)."""
+        now = self.clock()
+        return await self.run(lambda conn: new_code(conn, account, now))
+
+    async def link(self, code: str, account: Account) -> Joined:
+        now = self.clock()
+        joined = await self.run(lambda conn: redeem(conn, code, account, now))
+        self._links.clear()
+        return joined
+
+    async def unlink(self, account: Account) -> list[Account]:
+        others = await self.run(lambda conn: unlink(conn, account))
+        self._links.clear()
+        return others
+
+    async def linked(self, account: Account) -> list[Account]:
+        """The other accounts joined with `account` (cached LINKS_CACHE_S: another process's /link
+        is seen that soon)."""
+        now = time.monotonic()
+        cached = self._links.get(account)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        found = await self.read(lambda conn: linked_accounts(conn, account))
+        if len(self._links) >= MAX_CACHED_LINKS:
+            self._links.clear()
+        self._links[account] = (found, now + LINKS_CACHE_S)
+        return found
+
+    async def accounts(self, account: Account) -> list[Account]:
+        """`account` and the accounts linked with it: what forget and export cover."""
+        return [account, *await self.linked(account)]
 
     def last_recalled(self, state: ConversationState) -> list[Memory]:
         """The memories the latest recall in this conversation found (in this process), best first."""
@@ -817,6 +910,7 @@ class MemoryStore:
                 self._cached_bytes -= state.weight
                 state.forgotten = True
                 state.unsaved.clear()  # a write retry would store it again
+        self._links.clear()
         if self.vectors is not None:
             self.vectors.forget_cached()
         for listener in self.forget_listeners:

@@ -227,6 +227,15 @@ class SafetyPolicy:
         await self._record(turn, "input", decisions)
         return turn
 
+    async def unprompted(
+        self, message: Incoming, card: CharacterCard, history: Iterable[ChatMessage] = ()
+    ) -> TurnSafety:
+        """A turn the character starts itself (writing first): there is no input to check; the
+        output checks apply as to any reply."""
+        rules = await self.rules_for(message, card)
+        verdict = Verdict("allow", message.text)
+        return TurnSafety(self, message, card, rules, verdict, self.canary(message, card), history)
+
     async def preview(self, message: Incoming, card: CharacterCard) -> list[tuple[str, Verdict | None]]:
         """What each input check would decide about `message` (the studio's dry run): nothing is
         recorded; flood control (it counts messages) and moderation (it calls a service or a model)

@@ -42,6 +42,13 @@ class LearnedLayer:
             return []
         try:
             entries = await self.soul.layer(card.id, message.platform, message.user_id)
+            memory = self.soul.memory
+            for platform, user_id in await memory.linked_for(
+                message.platform, message.user_id, message.is_private
+            ):
+                # what is between the character and this person, learned on their linked accounts
+                linked = await self.soul.layer(card.id, platform, user_id)
+                entries = [*entries, *(e for e in linked if not e.shared)]
             if not message.is_private:
                 entries = await self._fit_for_a_group(entries, message)
         except MemoryStoreError as exc:

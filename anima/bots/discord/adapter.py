@@ -177,6 +177,7 @@ class DiscordAdapter:
         character = self.runtime.characters.get(self.own_character).name
         self.online = f"{character} is online as @{self.client.user.name} on Discord"
         self.bot_id = str(self.client.user.id)
+        self.runtime.proactive.reach(PLATFORM, self.bot_id, self._open_chat)
 
     async def _connect(self) -> None:
         """Open the gateway session; discord.py reconnects by itself from then on."""
@@ -205,6 +206,7 @@ class DiscordAdapter:
         """Stop answering, let replies in flight finish (bounded), close the gateway and HTTP sessions."""
         self._answering = False
         self._unvoice()
+        self.runtime.proactive.unreach(PLATFORM, self.bot_id)
         self.backlog.release()  # messages held for the backlog are in flight too: let them finish
         if self._in_flight:
             _, late = await asyncio.wait(set(self._in_flight), timeout=STOP_TIMEOUT_S)
@@ -230,6 +232,32 @@ class DiscordAdapter:
         assert task is not None
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
+
+    async def _open_chat(
+        self, chat_id: str, user_id: str, display_name: str, character_id: str
+    ) -> DiscordSurface | None:
+        """A channel to write to unprompted (a character writing first), as `character_id` speaks
+        there; None when the channel or the person is gone."""
+        client = self.client
+        if not (chat_id.isdigit() and user_id.isdigit()):
+            return None
+        try:
+            channel = client.get_channel(int(chat_id)) or await client.fetch_channel(int(chat_id))
+        except discord.HTTPException as exc:
+            log.info("%s: channel %s cannot be reached: %s", self.name, chat_id, type(exc).__name__)
+            return None
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        guild = getattr(channel, "guild", None)
+        user: discord.abc.User | None = channel.recipient if isinstance(channel, discord.DMChannel) else None
+        if user is None and guild is not None:
+            user = guild.get_member(int(user_id))
+        user = user or client.get_user(int(user_id))
+        if user is None:
+            return None
+        surface = DiscordSurface(self, channel, user)
+        surface.card_id = character_id
+        return surface
 
     # -- messages --------------------------------------------------------------------------
 

@@ -7,10 +7,11 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from telegram import BotCommand, LinkPreviewOptions, Message, Update, User
+from telegram import BotCommand, Chat, LinkPreviewOptions, Message, Update, User
 from telegram.constants import UpdateType
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
@@ -122,6 +123,7 @@ class TelegramAdapter:
         self.conversations.read_back(PLATFORM, bot_id, self._read_back)
         self.conversations.follow_groups(PLATFORM, bot_id, self.settings.group_context_lines)
         self._unvoice = self.conversations.casts.speaks(PLATFORM, self.default_character, self._as_member)
+        self.runtime.proactive.reach(PLATFORM, bot_id, self._open_chat)
         self._add_handlers()
         await self.app.bot.set_my_commands([BotCommand(c.name, c.description) for c in COMMANDS])
         await self.app.start()
@@ -150,6 +152,8 @@ class TelegramAdapter:
         """Stop fetching, answer what was fetched (retrying for at most a few seconds more: a reply
         Telegram did not take stays in the inbox for the next start), close the HTTP sessions."""
         self.limits.retries.stopping()
+        if self.intake.bot_id:
+            self.runtime.proactive.unreach(PLATFORM, self.intake.bot_id)
         if self.app.updater and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:
@@ -302,6 +306,21 @@ class TelegramAdapter:
                 await surface.send_text(text)
 
         return note
+
+    async def _open_chat(
+        self, chat_id: str, user_id: str, display_name: str, character_id: str
+    ) -> TelegramSurface | None:
+        """A chat to write to unprompted (a character writing first): the surface of a message that
+        never came. On Telegram a private chat's id is the person's."""
+        kind = Chat.PRIVATE if chat_id == user_id else Chat.GROUP
+        if not (chat_id.lstrip("-").isdigit() and user_id.isdigit()):
+            return None
+        sender = User(int(user_id), display_name or "there", is_bot=False)
+        message = Message(0, datetime.now(UTC), Chat(int(chat_id), kind), from_user=sender)
+        message.set_bot(self.app.bot)
+        surface = TelegramSurface(self, message, sender, 0)
+        surface.quote = None  # nothing to reply to
+        return surface
 
     # -- what the chat remembers ------------------------------------------------------------------
 
