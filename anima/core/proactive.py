@@ -151,7 +151,10 @@ class Proactive:
                 continue  # another process serves this bot (or none does right now)
             if not await self._claim(row, now):
                 continue  # another process took it
-            sent += await self._look_at(row, now)
+            try:
+                sent += await self._look_at(row, now)
+            except Exception:  # one chat's failure (its claim given back) never holds up the others
+                log.exception("writing first to %s chat %s failed", row.key.platform, row.key.chat_id)
         return sent
 
     async def _claim(self, row: Scheduled, now: datetime) -> bool:
