@@ -582,7 +582,7 @@ def _forged_button(data: str) -> Callable[[Path, Meter], Awaitable[Result]]:
 
     async def run(folder: Path, meter: Meter) -> Result:
         from anima.bots.telegram import TelegramAdapter
-        from tests.bots.test_telegram import bot_settings, say
+        from tests.bots.test_telegram import bot_settings
         from tests.fakes.llm import InstantLLM
         from tests.fakes.telegram_server import FakeTelegram, person, private_chat
 
@@ -593,7 +593,8 @@ def _forged_button(data: str) -> Callable[[Path, Meter], Awaitable[Result]]:
             adapter = TelegramAdapter(runtime, bot_settings(tg, fake), 0)
             await adapter.start()
             try:
-                await say(fake, private_chat(alice), alice, "hello")
+                fake.send_text(private_chat(alice), alice, "hello")  # a message of the bot's to press under
+                await fake.wait_for_replies(alice["id"], 1, within_s=60)
                 sent = fake.replies(alice["id"])[-1]
                 message = {
                     "message_id": sent.message_id,
@@ -604,9 +605,10 @@ def _forged_button(data: str) -> Callable[[Path, Meter], Awaitable[Result]]:
                 meter.start()
                 query = {"id": "q1", "from": alice, "message": message, "chat_instance": "1", "data": data}
                 fake.inject({"callback_query": query})
-                await fake.wait_for(lambda: len(fake.calls_to("answerCallbackQuery")) == 1)
+                await fake.wait_for(lambda: len(fake.calls_to("answerCallbackQuery")) == 1, within_s=60)
                 answer = fake.calls_to("answerCallbackQuery")[0].params.get("text", "")
-                still = await say(fake, private_chat(alice), alice, "still there?")
+                fake.send_text(private_chat(alice), alice, "still there?")
+                still = (await fake.wait_for_replies(alice["id"], 2, within_s=60))[-1].text
             finally:
                 await adapter.stop()
         await runtime.close()
