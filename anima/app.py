@@ -86,6 +86,7 @@ class Runtime:
             settings.database_url,
             settings.memory.history_messages,
             settings.memory.vectors,
+            settings.memory.encoder,
             cache_conversations=settings.memory.cache_conversations,
             cache_bytes=int(settings.memory.cache_mb * 1024 * 1024),
         )

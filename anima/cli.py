@@ -111,6 +111,7 @@ def _safety_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser
     memory.add_argument("--locomo", metavar="PATH", type=Path, help="the LoCoMo conversations (*.json)")
     memory.add_argument("--database", metavar="URL", help="a PostgreSQL URL (default: a temporary SQLite)")
     memory.add_argument("--full", action="store_true", help="the 1,000,000-message scale run (~10 minutes)")
+    memory.add_argument("--minilm", action="store_true", help="LoCoMo with full MiniLM too (slow)")
     safety = benches.add_parser("safety", help="the safety checks' precision, recall and cost")
     cases = "the labelled cases (default: tests/data)"
     safety.add_argument("--cases", metavar="DIR", type=Path, default=Path("tests/data"), help=cases)
@@ -369,7 +370,7 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> int:
     if args.locomo is None:
         print("(LoCoMo not measured: pass --locomo PATH, the conversations' *.json)\n")
     else:
-        await locomo.run_bench(args.locomo, args.database)
+        await locomo.run_bench(args.locomo, args.database, minilm=args.minilm)
         print()
     await scale.run_bench(args.database, args.full)
     return 0

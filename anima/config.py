@@ -111,10 +111,12 @@ class MemorySettings(_Strict):
     recall_tokens: int = Field(400, ge=0)  # their own token budget in the prompt
     summarize_every: int = Field(40, ge=0)  # messages per background LLM summary (0: off)
     llm_facts_every: int = Field(10, ge=0)  # user messages per background LLM fact extraction (0: off)
-    # vector recall too (a local model from the default install, nothing downloaded): off by default
-    # (embedding costs ~90 ms of CPU per message on 2 cores for +0.025 LoCoMo recall@10 over full text
-    # with exchanges); true: on, required (the start fails without the model); unset: on when installed
-    vectors: bool | None = False
+    # vector recall too (from the model in the default install, nothing downloaded): unset: on when
+    # the model is installed; true: on, required (the start fails without it); false: full text alone
+    vectors: bool | None = None
+    # static: MiniLM's token vectors, idf-weighted (~1 ms of CPU a message); minilm: the full encoder
+    # (~90 ms a message). Vectors already stored by the other are not comparable: see docs/memory-and-soul.md
+    encoder: Literal["static", "minilm"] = "static"
     # the recent messages of this many conversations stay in memory, least recently used dropped first
     cache_conversations: int = Field(10_000, ge=1)
     cache_mb: float = Field(256, gt=0)  # … and at most this much of them

@@ -1,7 +1,7 @@
 """Memory benchmarks: LoCoMo evidence recall, recall latency at scale, and what recall costs a reply.
 
 Run: make bench  (or: .venv/bin/python -m bench memory_bench)
-     .venv/bin/anima bench memory --locomo ../shared/benchmarks/locomo [--database URL] [--full]
+     .venv/bin/anima bench memory --locomo ../shared/benchmarks/locomo [--database URL] [--full] [--minilm]
 
 LoCoMo (anima/memory/locomo.py) and the scale run (anima/memory/scale.py) live in the package, so
 `anima bench memory` works on an installed wheel; the pipeline's cost needs the instant LLM of
@@ -56,13 +56,41 @@ async def pipeline_cost(recall_memories: int, messages: int = 1000, users: int =
     return cpu * 1000 / messages
 
 
+def embedding_cost(lines: list[str]) -> dict[str, float]:
+    """CPU ms per message embedded alone (as a question is on a reply's path), by encoder."""
+    from threadpoolctl import threadpool_limits
+
+    from anima.memory.vectors import Encoding, encoder
+
+    runs: tuple[tuple[Encoding, int], ...] = (("static", len(lines)), ("minilm", 20))
+    costs = {}
+    with threadpool_limits(1):  # as the index's worker thread runs it
+        for name, count in runs:
+            model = encoder(name)
+            model.embed(lines[:2])  # warm
+            started = time.process_time()
+            for line in lines[:count]:
+                model.embed([line])
+            costs[name] = (time.process_time() - started) * 1000 / count
+    return costs
+
+
 async def run(
-    locomo_path: Path | None, database_url: str | None = None, full: bool = False, vectors: bool = True
+    locomo_path: Path | None, database_url: str | None = None, full: bool = False, minilm: bool = False
 ) -> None:
     if locomo_path is not None and await asyncio.to_thread(locomo_path.exists):
-        record_all(await locomo.run_bench(locomo_path, database_url, vectors))
+        record_all(await locomo.run_bench(locomo_path, database_url, True, minilm))
     else:
         print(f"(LoCoMo data not found at {locomo_path}: skipped; pass --locomo PATH)")
+    talk = Talk(seed=5)
+    costs = await asyncio.to_thread(embedding_cost, [talk.line() for _ in range(400)])
+    print()
+    print(f"$ {COMMAND}")
+    print("| encoder (memory.encoder) | CPU ms per message embedded alone |")
+    print("|---|---|")
+    for name, ms in costs.items():
+        print(f"| {name} | {ms:.2f} |")
+    record("CPU per embedded message, static encoder (the default)", round(costs["static"], 2), "ms", COMMAND)
     off, on = [], []
     for _ in range(2):  # interleaved, so machine noise hits both alike
         off.append(await pipeline_cost(0))
@@ -72,7 +100,7 @@ async def run(
     print("| pipeline CPU per message (instant LLM, SQLite file) | ms |")
     print("|---|---|")
     print(f"| recall off (memory.recall_memories: 0) | {min(off):.2f} |")
-    print(f"| recall on (8 memories, full-text) | {min(on):.2f} |")
+    print(f"| recall on (8 memories, full-text + static vectors) | {min(on):.2f} |")
     record("pipeline CPU per message, recall on (8 memories)", min(on), "ms", COMMAND)
     print()
     record_all(await scale.run_bench(database_url, full))
@@ -83,15 +111,15 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--locomo", type=Path, default=Path(os.environ.get("ANIMA_LOCOMO", DEFAULT_LOCOMO)))
     parser.add_argument("--database", help="a PostgreSQL URL to run on (default: a temporary SQLite file)")
     parser.add_argument("--full", action="store_true", help="1,000,000 messages over 10,000 users")
-    parser.add_argument("--vectors", action="store_true", help="LoCoMo with vector recall too (slow)")
+    parser.add_argument("--minilm", action="store_true", help="LoCoMo with full MiniLM too (slow)")
     return parser.parse_args(argv)
 
 
 async def main() -> None:
     args = _arguments([a for a in os.environ.get("ANIMA_MEMORY_BENCH", "").split() if a])
-    await run(args.locomo, args.database, args.full, args.vectors)
+    await run(args.locomo, args.database, args.full, args.minilm)
 
 
 if __name__ == "__main__":
     args = _arguments()
-    asyncio.run(run(args.locomo, args.database, args.full, args.vectors))
+    asyncio.run(run(args.locomo, args.database, args.full, args.minilm))

@@ -12,13 +12,18 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
+import os
 import struct
 import threading
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 from anima.errors import EmbeddingUnavailable
+
+log = logging.getLogger(__name__)
 
 DIMENSIONS = 384
 MAX_TOKENS = 128
@@ -75,6 +80,8 @@ def _unpacked(archive: zipfile.ZipFile, name: str) -> Any:
 
 class MiniLM:
     """Sentence embeddings (mean-pooled, unit length) from all-MiniLM-L6-v2."""
+
+    dimensions = DIMENSIONS
 
     def __init__(self) -> None:
         try:
@@ -163,6 +170,61 @@ def _layer_norm(x: Any, w: dict[str, Any], name: str) -> Any:
     return (x - mean) / (var + 1e-12) ** 0.5 * w[f"{name}.weight"] + w[f"{name}.bias"]
 
 
+def cache_dir() -> Path:
+    """Where Anima keeps what it computes once from installed models (outside the repository)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "anima"
+
+
+TOKEN_BATCH = 1024
+
+
+def token_vectors(progress: Callable[[str], None] | None = None) -> Any:
+    """Each MiniLM vocabulary token run through the encoder alone ([CLS] token [SEP], mean-pooled):
+    a float32 array (30522, 384), computed once (about a minute of CPU) and kept in the cache."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    path = cache_dir() / "minilm_token_vectors.npy"
+    if path.exists():
+        return np.load(path)
+    say = progress or log.warning
+    minilm = MiniLM()
+    w = minilm.w
+    vocab = minilm.tokenizer.get_vocab()
+    cls, sep = vocab["[CLS]"], vocab["[SEP]"]
+    out = np.zeros((len(vocab), DIMENSIONS), np.float32)
+    with threadpool_limits(1):  # the same sums in the same order on any machine
+        for start in range(0, len(vocab), TOKEN_BATCH):
+            if start % (8 * TOKEN_BATCH) == 0:
+                say(f"computing MiniLM's token vectors once, into {path}: {100 * start // len(vocab)}%")
+            tokens = np.arange(start, min(start + TOKEN_BATCH, len(vocab)))
+            ids = np.stack([np.full(len(tokens), cls), tokens, np.full(len(tokens), sep)], axis=1)
+            x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:3]
+            x = _layer_norm(x + w["embeddings.token_type_embeddings.weight"][0], w, "embeddings.LayerNorm")
+            bias = np.zeros((len(tokens), 1, 1, 3), np.float32)
+            for layer in range(minilm.layers):
+                x = minilm._layer(x, bias, f"encoder.layer.{layer}.")
+            out[tokens] = x.mean(axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.npy")
+    np.save(partial, out)
+    partial.replace(path)  # whole or absent: another process may be reading it
+    return out
+
+
+def int8_components(matrix: Any, dims: int) -> tuple[Any, Any]:
+    """`matrix`'s rows on its `dims` principal directions (signs fixed), as int8 with a float32 scale
+    per dimension: how token vectors are shipped compactly (memory's static encoder, the safety guard)."""
+    import numpy as np
+
+    _, _, vt = np.linalg.svd(matrix[::3], full_matrices=False)  # every third row: enough, and quicker
+    components = vt[:dims]
+    components *= np.sign(components[np.arange(dims), np.abs(components).argmax(axis=1)])[:, None]
+    reduced = matrix @ components.T
+    scale = np.abs(reduced).max(axis=0) / 127.0
+    return np.round(reduced / scale).astype(np.int8), scale.astype(np.float32)
+
+
 _tokenizer: Any = None
 
 
@@ -187,6 +249,8 @@ class CachedEmbedder:
 
     The cache is one .npy of vectors and one .json of the texts' SHA-256 digests, rewritten by `save`.
     """
+
+    dimensions = DIMENSIONS
 
     def __init__(self, path: Path, model: MiniLM | None = None) -> None:
         import numpy as np

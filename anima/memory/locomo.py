@@ -26,10 +26,13 @@ from sqlmodel import col
 from anima.core.messages import ConversationKey, HistoryRole
 from anima.core.tokens import TiktokenCounter
 from anima.errors import AnimaError, EmbeddingUnavailable
+from anima.memory.embedding import CachedEmbedder
 from anima.memory.facts import extract_facts
 from anima.memory.models import primary
 from anima.memory.recall import Memory
 from anima.memory.store import MemoryStore
+from anima.memory.vectors import Encoder, Encoding
+from anima.memory.vectors import encoder as load_encoder
 from anima.ops.figures import Figure
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
@@ -78,16 +81,20 @@ def embedding_cache() -> Path:
 
 
 async def evaluate(
-    path: Path, database_url: str | None = None, vectors: bool = False, cache: Path | None = None
+    path: Path, database_url: str | None = None, encoder: Encoding | None = None, cache: Path | None = None
 ) -> Results:
-    """Recall@5/10/20 per category over every question that has evidence; `vectors` adds vector
-    similarity (every turn is embedded after the replay, as the keeper would in the background),
-    with the vectors of texts seen before read from `cache` (embedding 4,000 turns takes minutes)."""
+    """Recall@5/10/20 per category over every question that has evidence; with an `encoder`, vector
+    similarity too (every turn is embedded after the replay, as the keeper would in the background);
+    MiniLM's vectors of texts seen before are read from `cache` (embedding 4,000 turns takes minutes)."""
+    from anima.memory.vectors import VectorIndex
+
     results = Results()
     counter = TiktokenCounter()
-    embedder = None
-    if vectors:
-        from anima.memory.embedding import CachedEmbedder, MiniLM
+    embedder: Encoder | None = None
+    if encoder == "static":
+        embedder = await asyncio.to_thread(load_encoder, "static")
+    elif encoder == "minilm":
+        from anima.memory.embedding import MiniLM
 
         embedder = CachedEmbedder(cache or embedding_cache(), await asyncio.to_thread(MiniLM))
     try:
@@ -96,8 +103,6 @@ async def evaluate(
                 url = database_url or f"sqlite:///{tmp}/locomo.db"
                 store = await MemoryStore.open(url)
                 if embedder is not None:
-                    from anima.memory.vectors import VectorIndex
-
                     store.vectors = VectorIndex(embedder)
                 try:
                     await _one(store, data, number, results, counter)
@@ -105,7 +110,7 @@ async def evaluate(
                     await store.close()
             results.conversations += 1
     finally:
-        if embedder is not None:
+        if isinstance(embedder, CachedEmbedder):
             await asyncio.to_thread(embedder.save)
     return results
 
@@ -200,26 +205,26 @@ def table(results: Results, label: str) -> str:
     return "\n".join(lines)
 
 
-async def run_bench(path: Path, database_url: str | None = None, vectors: bool = True) -> list[Figure]:
-    """`anima bench memory --locomo PATH`: print recall by full text, then with vectors (when the
-    local embedding model is installed); return the headline figures."""
+async def run_bench(
+    path: Path, database_url: str | None = None, vectors: bool = True, minilm: bool = False
+) -> list[Figure]:
+    """`anima bench memory --locomo PATH`: print recall by full text, then with the default vectors
+    (static encoder; `minilm` adds the full encoder, slow the first time); return the headline figures."""
     where = database_url.split("://", 1)[0] if database_url else "sqlite (WAL file)"
     print(f"$ anima bench memory --locomo {path}" + (f" --database {where}" if database_url else ""))
     results = await evaluate(path, database_url)
     print(table(results, f"LoCoMo, full-text + fusion ({where})"))
     name = f"LoCoMo evidence recall@10, full-text ({where})"
     figures = [Figure(name, f"{results.mean(10):.3f}", "", COMMAND)]
-    if not vectors:
-        print(
-            "\n(vector recall not measured: --vectors measures it; embeddings are cached in ~/.cache/anima)"
-        )
-        return figures
-    try:
-        with_vectors = await evaluate(path, database_url, vectors=True)
-    except EmbeddingUnavailable as exc:
-        print(f"\n(vector recall not measured: {exc})")
-        return figures
-    print()
-    print(table(with_vectors, f"LoCoMo, + vectors ({where})"))
-    name = f"LoCoMo evidence recall@10, + vectors ({where})"
-    return [*figures, Figure(name, f"{with_vectors.mean(10):.3f}", "", COMMAND)]
+    encoders: list[Encoding] = (["static", "minilm"] if minilm else ["static"]) if vectors else []
+    for encoder in encoders:
+        try:
+            with_vectors = await evaluate(path, database_url, encoder)
+        except EmbeddingUnavailable as exc:
+            print(f"\n(vector recall not measured: {exc})")
+            return figures
+        print()
+        print(table(with_vectors, f"LoCoMo, + {encoder} vectors ({where})"))
+        name = f"LoCoMo evidence recall@10, + {encoder} vectors ({where})"
+        figures.append(Figure(name, f"{with_vectors.mean(10):.3f}", "", COMMAND))
+    return figures

@@ -185,7 +185,7 @@ class SafetyEvent(SQLModel, table=True):
 
 
 class MemoryVector(SQLModel, table=True):
-    """A memory's sentence vector (optional vector recall): float16, unit length, 384 values."""
+    """A memory's sentence vector: float16, unit length, 64 values (static encoder) or 384 (MiniLM)."""
 
     __tablename__ = "memory_vectors"
     __table_args__ = (Index("ix_memory_vectors_conversation_id", "conversation_id", "entry_id"),)

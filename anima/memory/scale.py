@@ -18,7 +18,6 @@ from sqlalchemy import Connection
 
 from anima.core.messages import ConversationKey
 from anima.errors import EmbeddingUnavailable
-from anima.memory.embedding import DIMENSIONS
 from anima.memory.store import MemoryStore, _insert_turn
 from anima.ops.figures import Figure
 
@@ -91,7 +90,7 @@ async def scale(
                     _insert_turn(conn, row)
                 if index is not None:
                     entries = [entry for entry, _ in index.unembedded(conn, conversation, len(rows))]
-                    random = noise.standard_normal((len(entries), DIMENSIONS)).astype(np.float32)
+                    random = noise.standard_normal((len(entries), index.dimensions)).astype(np.float32)
                     random /= np.linalg.norm(random, axis=1, keepdims=True)
                     index.store(conn, conversation, entries, random)
 

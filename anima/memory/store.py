@@ -56,7 +56,7 @@ from anima.memory.search import index_text
 
 if TYPE_CHECKING:
     from anima.core.ordering import ConversationLocks
-    from anima.memory.vectors import VectorIndex
+    from anima.memory.vectors import Encoding, VectorIndex
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -206,18 +206,20 @@ class MemoryStore:
         url: str,
         history_messages: int = 200,
         vectors: bool | None = False,
+        encoder: Encoding = "static",
         cache_conversations: int = CACHE_CONVERSATIONS,
         cache_bytes: int = CACHE_BYTES,
     ) -> MemoryStore:
         """Open the database and migrate its schema to the newest revision; `vectors` loads the
-        sentence-embedding model (True: an AnimaError says how to install it when missing; None:
-        vector recall is on when the model is installed, full text alone otherwise)."""
+        `encoder` (True: an AnimaError says how to install it when missing; None: vector recall is
+        on when the model is installed, full text alone otherwise)."""
         index = None
         if vectors or vectors is None:
             from anima.memory.vectors import VectorIndex
+            from anima.memory.vectors import encoder as load
 
             try:
-                index = await asyncio.to_thread(VectorIndex)
+                index = VectorIndex(await asyncio.to_thread(load, encoder))
             except EmbeddingUnavailable as exc:
                 if vectors:
                     raise

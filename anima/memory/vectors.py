@@ -12,26 +12,48 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, func, select
 from sqlmodel import col
 
-from anima.memory.embedding import DIMENSIONS, CachedEmbedder, MiniLM, shared_model
+from anima.memory.embedding import shared_model
 from anima.memory.models import Fact, MemoryVector, Message, SearchEntry, Summary, primary, table_of
 
 CACHED_CONVERSATIONS = 64
 EMBED_BATCH = 32
+Encoding = Literal["static", "minilm"]  # memory.encoder
+
+
+class Encoder(Protocol):
+    dimensions: int
+
+    def embed(self, texts: list[str]) -> Any:
+        """A float32 array (len(texts), dimensions) of unit vectors."""
+        ...
+
+
+def encoder(name: Encoding) -> Encoder:
+    """The shared encoder of that name: static token vectors (~1 ms a message), or full MiniLM (~90 ms)."""
+    if name == "minilm":
+        return shared_model()
+    from anima.memory.static import shared_static
+
+    return shared_static()
 
 
 class VectorIndex:
-    def __init__(self, embedder: MiniLM | CachedEmbedder | None = None) -> None:
+    def __init__(self, embedder: Encoder | None = None) -> None:
         import numpy as np
         from threadpoolctl import threadpool_limits
 
         self._np = np
         self._limits = threadpool_limits
-        self._embedder = embedder or shared_model()
+        self._embedder = embedder or encoder("static")
+        self.dimensions = self._embedder.dimensions
+        # A vector of another length was stored by the other encoder (memory.encoder changed): it is
+        # passed over in search and embedded again.
+        self._own_length = func.length(col(MemoryVector.vector)) == 2 * self.dimensions
         # One thread, one BLAS thread: on 2 cores, BLAS's own threads fighting the event loop
         # made a query 20x slower than this.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding")
@@ -58,7 +80,9 @@ class VectorIndex:
         """(entry id, text) of memories of the conversation that have no vector yet, oldest first."""
         rows = conn.execute(
             select(primary(SearchEntry.id), col(SearchEntry.kind), col(SearchEntry.item_id))
-            .outerjoin(MemoryVector, col(MemoryVector.entry_id) == primary(SearchEntry.id))
+            .outerjoin(
+                MemoryVector, (col(MemoryVector.entry_id) == primary(SearchEntry.id)) & self._own_length
+            )
             .where(col(SearchEntry.conversation_id) == conversation_id, col(MemoryVector.entry_id).is_(None))
             .order_by(primary(SearchEntry.id))
             .limit(limit)
@@ -74,6 +98,8 @@ class VectorIndex:
         return [(entry, texts.get((kind, item), "")) for entry, kind, item in rows]
 
     def store(self, conn: Connection, conversation_id: int, entries: list[int], vectors: Any) -> None:
+        # an entry's vector from the other encoder, if any, is replaced
+        conn.execute(delete(MemoryVector).where(col(MemoryVector.entry_id).in_(entries)))
         conn.execute(
             table_of(MemoryVector).insert(),
             [
@@ -96,12 +122,12 @@ class VectorIndex:
         if cached is None:
             rows = conn.execute(
                 select(col(MemoryVector.entry_id), col(MemoryVector.vector)).where(
-                    col(MemoryVector.conversation_id) == conversation_id
+                    col(MemoryVector.conversation_id) == conversation_id, self._own_length
                 )
             ).all()
             ids = np.array([entry for entry, _ in rows], np.int64)
             raw = np.frombuffer(b"".join(v for _, v in rows), "<f2")
-            matrix = raw.reshape(len(rows), DIMENSIONS).astype(np.float32)
+            matrix = raw.reshape(len(rows), self.dimensions).astype(np.float32)
             cached = (ids, matrix)
             self._cache[conversation_id] = cached
             while len(self._cache) > CACHED_CONVERSATIONS:

@@ -103,37 +103,13 @@ def _example(counts: dict[str, int], item: Item, label: bool | None, reply: str,
 
 
 DIMS = 64
-DISTILLED = Path.home() / ".cache" / "anima" / "minilm_token_vectors.npy"
 
 
 def distilled() -> object:
-    """Each MiniLM vocabulary token run through the encoder alone ([CLS] token [SEP], mean-pooled), cached."""
-    import numpy as np
+    """Each MiniLM vocabulary token run through the encoder alone, cached (shared with memory recall)."""
+    from anima.memory.embedding import token_vectors
 
-    if DISTILLED.exists():
-        return np.load(DISTILLED)
-    from threadpoolctl import threadpool_limits
-
-    from anima.memory.embedding import MiniLM, _layer_norm
-
-    minilm = MiniLM()
-    w = minilm.w
-    vocab = minilm.tokenizer.get_vocab()
-    cls, sep = vocab["[CLS]"], vocab["[SEP]"]
-    out = np.zeros((len(vocab), w["embeddings.word_embeddings.weight"].shape[1]), np.float32)
-    with threadpool_limits(1):  # the same sums in the same order on any machine
-        for start in range(0, len(vocab), 1024):
-            tokens = np.arange(start, min(start + 1024, len(vocab)))
-            ids = np.stack([np.full(len(tokens), cls), tokens, np.full(len(tokens), sep)], axis=1)
-            x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:3]
-            x = _layer_norm(x + w["embeddings.token_type_embeddings.weight"][0], w, "embeddings.LayerNorm")
-            bias = np.zeros((len(tokens), 1, 1, 3), np.float32)
-            for layer in range(minilm.layers):
-                x = minilm._layer(x, bias, f"encoder.layer.{layer}.")
-            out[tokens] = x.mean(axis=1)
-    DISTILLED.parent.mkdir(parents=True, exist_ok=True)
-    np.save(DISTILLED, out)
-    return out
+    return token_vectors()
 
 
 def token_vectors() -> dict[str, object]:
@@ -142,16 +118,10 @@ def token_vectors() -> dict[str, object]:
 
     import numpy as np
 
-    from anima.memory.embedding import minilm_tokenizer
+    from anima.memory.embedding import int8_components, minilm_tokenizer
 
     raw = np.asarray(distilled(), np.float64)
-    centred = raw - raw.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred[::3], full_matrices=False)  # every third token: enough, and quicker
-    components = vt[:DIMS]
-    components *= np.sign(components[np.arange(DIMS), np.abs(components).argmax(axis=1)])[:, None]
-    reduced = centred @ components.T
-    scale = np.abs(reduced).max(axis=0) / 127.0
-    table = np.round(reduced / scale).astype(np.int8)
+    table, scale = int8_components(raw - raw.mean(axis=0), DIMS)
     vocab = minilm_tokenizer().get_vocab()
     special = sorted(i for t, i in vocab.items() if t.startswith("[") and t.endswith("]"))
     return {

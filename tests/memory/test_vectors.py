@@ -1,4 +1,4 @@
-"""Optional vector recall (memory.vectors): memories found by meaning, and forgotten with the rest."""
+"""Vector recall (memory.vectors, memory.encoder): memories found by meaning, and forgotten with the rest."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from anima.core.messages import ConversationKey
 from anima.memory.store import MemoryStore
+from anima.memory.vectors import Encoding
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("all_minilm_l6_v2") is None or importlib.util.find_spec("tokenizers") is None,
@@ -19,8 +20,8 @@ KEY = ConversationKey("test", "dm", "lin", "aiko")
 FILLER = ["The weather was grey again.", "Work was busy today.", "I cooked pasta for dinner."]
 
 
-async def _store_with_talk(url: str, vectors: bool) -> MemoryStore:
-    store = await MemoryStore.open(url, vectors=vectors)
+async def _store_with_talk(url: str, vectors: bool, encoder: Encoding = "static") -> MemoryStore:
+    store = await MemoryStore.open(url, vectors=vectors, encoder=encoder)
     state = await store.conversation(KEY, "Lin")
     await store.add(state, "user", "We adopted a little kitten from the shelter.")
     for line in FILLER * 3:
@@ -29,11 +30,14 @@ async def _store_with_talk(url: str, vectors: bool) -> MemoryStore:
     return store
 
 
-async def test_vectors_recall_a_memory_that_shares_no_word_with_the_question(tmp_path: Path) -> None:
-    store = await _store_with_talk(f"sqlite:///{tmp_path}/a.db", vectors=True)
+@pytest.mark.parametrize("encoder", ["static", "minilm"])
+async def test_vectors_recall_a_memory_that_shares_no_word_with_the_question(
+    tmp_path: Path, encoder: Encoding
+) -> None:
+    store = await _store_with_talk(f"sqlite:///{tmp_path}/a.db", vectors=True, encoder=encoder)
     try:
         state = await store.conversation(KEY, "Lin")
-        found = await store.recall(state, "How is my new pet doing?", limit=1, skip_recent=0)
+        found = await store.recall(state, "Is my cat happy?", limit=1, skip_recent=0)
     finally:
         await store.close()
     assert found[0].text == "We adopted a little kitten from the shelter."
@@ -52,3 +56,19 @@ async def test_forget_deletes_the_vectors_too(database_url: str) -> None:
     finally:
         await store.close()
     assert (before, after) == (10, 0)
+
+
+async def test_vectors_of_the_other_encoder_are_embedded_again_after_a_switch(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/a.db"
+    await (await _store_with_talk(url, vectors=True, encoder="minilm")).close()
+    store = await _store_with_talk(url, vectors=True, encoder="static")
+    try:
+        state = await store.conversation(KEY, "Lin")
+        found = await store.recall(state, "Is my cat happy?", limit=1, skip_recent=0)
+        lengths = await store.run(
+            lambda conn: conn.execute(text("SELECT DISTINCT length(vector) FROM memory_vectors")).all()
+        )
+    finally:
+        await store.close()
+    assert found[0].text == "We adopted a little kitten from the shelter."
+    assert lengths == [(2 * 64,)]
