@@ -12,7 +12,7 @@ from anima.characters.reload import CardWatcher
 from anima.commands import Commands
 from anima.config import Settings
 from anima.core.admission import Admission
-from anima.core.casts import Casts
+from anima.core.casts import Casts, quiet_hours_in
 from anima.core.conversations import Conversations
 from anima.core.ordering import ConversationLocks, SharedLocks
 from anima.core.pipeline import Pipeline
@@ -62,12 +62,13 @@ class Runtime:
             listener,
             seer,
             self.selfies,
-            Casts(settings.casts, self.characters),
         )
         self.conversations.shared = self.shared_locks is not None
         self.conversations.coalesce_s = settings.conversation.coalesce_ms / 1000
         owner = f"{self.conversations.inbox.owner}:{id(self):x}"  # two runtimes in one process differ
         self.proactive = Proactive(self.pipeline, settings.conversation, owner)
+        quiet = quiet_hours_in(self.proactive.zone)  # the cards' quiet hours, as for writing first
+        self.conversations.casts = Casts(settings.casts, self.characters, quiet=quiet)
         self.commands = Commands(
             self.conversations,
             self.voice,

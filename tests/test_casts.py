@@ -6,6 +6,7 @@ import random
 import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from anima.config import (
     TelegramBotSettings,
     load_settings,
 )
-from anima.core.casts import Casts
+from anima.core.casts import Casts, quiet_hours_in
 from anima.core.messages import Incoming
 from anima.core.surface import Surface
 from anima.errors import ConfigError
@@ -63,11 +64,13 @@ class Room:
 
 
 def cards_dir(tmp_path: Path, **extra: dict[str, str]) -> Path:
-    """The repo's cards, with extra YAML lines per card id ("talkativeness: 1")."""
+    """The repo's cards, with extra YAML lines per card id ("talkativeness: 1"); no quiet hours
+    unless a card's lines give some (the members would not chat on at night)."""
     folder = tmp_path / "characters"
     shutil.copytree(REPO / "characters", folder)
-    for card_id, lines in extra.items():
-        with (folder / f"{card_id}.yaml").open("a") as card:
+    for path in folder.glob("*.yaml"):
+        lines = {"proactive": '{quiet_hours: ""}'} | extra.get(path.stem, {})
+        with path.open("a") as card:
             card.write("".join(f"\n{key}: {value}" for key, value in lines.items()) + "\n")
     return folder
 
@@ -103,7 +106,8 @@ async def stage(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         llm = InstantLLM(reply=reply or in_character)
         runtime.router.register("embedded", llm)
         conversations = runtime.conversations
-        conversations.casts = Casts(settings.casts, runtime.characters, random.Random(7))
+        quiet = quiet_hours_in(runtime.proactive.zone)  # as the runtime wires it, with a fixed seed
+        conversations.casts = Casts(settings.casts, runtime.characters, random.Random(7), quiet=quiet)
         room = Room()
         conversations.casts.speaks("telegram", None, room.voice)
         return runtime, room, llm
@@ -262,3 +266,13 @@ def test_a_telegram_cast_member_without_a_bot_of_its_own_fails_the_check(tmp_pat
         f"{config}:8: casts[0].members[1]: grimble has no Telegram bot: add one under bots.telegram "
         "with character: grimble (each member speaks through a bot of its own)"
     ]
+
+
+async def test_the_cards_quiet_hours_keep_members_from_chatting_on(stage: Any) -> None:
+    """The same hours in which a character never writes first (proactive.quiet_hours)."""
+    now = datetime.now(UTC).astimezone()
+    hours = f'{{quiet_hours: "{(now - timedelta(hours=1)):%H:%M}-{(now + timedelta(hours=1)):%H:%M}"}}'
+    quiet = TALKATIVE | {"proactive": hours}
+    runtime, room, _ = await stage("natural", aiko=quiet, grimble=quiet)
+    await say(runtime, "Anyone awake?")
+    assert len(room.said()[2:]) == 1

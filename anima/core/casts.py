@@ -18,10 +18,12 @@ import re
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 
 from anima.characters.card import CharacterCard
 from anima.characters.library import CharacterLibrary
 from anima.config import CastSettings
+from anima.core.proactive import quiet_until
 from anima.core.surface import Surface
 from anima.errors import AnimaError
 
@@ -166,6 +168,12 @@ def _named(cards: Sequence[CharacterCard], text: str) -> list[str]:
         if match:
             found.append((match.start(), card.id))
     return [card_id for _, card_id in sorted(found)]
+
+
+def quiet_hours_in(zone: tzinfo) -> Quiet:
+    """Whether it is a card's quiet hours now in `zone`: its `proactive.quiet_hours`, the same
+    hours in which it never writes first."""
+    return lambda card: quiet_until(datetime.now(zone), card.proactive.quiet) is not None
 
 
 class Casts:
