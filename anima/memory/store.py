@@ -27,6 +27,7 @@ from anima.memory.export import export_user
 from anima.memory.facts import SINGLE_VALUED, FactCandidate
 from anima.memory.forget import forget_person
 from anima.memory.links import (
+    CODE_VALID,
     Account,
     Joined,
     linked_accounts,
@@ -65,6 +66,8 @@ RETRY_WAIT_S = 0.2  # a retry waits this long for SQLite's write lock (not busy_
 ADD_WAIT_S = 1.0  # a message waits this long for it, then queues for the retries (a reply waits on it)
 LINKS_CACHE_S = 60.0
 MAX_CACHED_LINKS = 50_000
+MAX_WRONG_CODES = 5  # per account in CODE_VALID: one of 32^6 codes is not guessed five at a time
+TOO_MANY_WRONG = "Too many wrong codes from this account: wait 10 minutes, then send /link CODE again."
 WRITE_ERRORS = (SQLAlchemyError, OSError)  # OSError: a PostgreSQL server that cannot be reached
 
 
@@ -199,6 +202,7 @@ class MemoryStore:
         # what a character remembers of a person reaches their linked accounts (memory.linked_scope)
         self.linked_scope: Literal["private", "all", "none"] = "private"
         self._links: dict[Account, tuple[list[Account], float]] = {}
+        self._wrong_codes: dict[Account, list[datetime]] = {}  # /link CODE guesses, this process's
 
     @classmethod
     async def open(
@@ -594,9 +598,20 @@ class MemoryStore:
         return await self.run(lambda conn: new_code(conn, account, now))
 
     async def link(self, code: str, account: Account) -> Joined:
+        """Join `account` with the one that made `code`; after MAX_WRONG_CODES wrong ones within
+        CODE_VALID, none is tried (codes are not guessed)."""
         now = self.clock()
+        wrong = [at for at in self._wrong_codes.get(account, []) if at > now - CODE_VALID]
+        if len(wrong) >= MAX_WRONG_CODES:
+            return Joined(problem=TOO_MANY_WRONG)
         joined = await self.run(lambda conn: redeem(conn, code, account, now))
         self._links.clear()
+        if joined.other is None:
+            if len(self._wrong_codes) >= MAX_CACHED_LINKS:
+                self._wrong_codes.clear()
+            self._wrong_codes[account] = [*wrong, now]
+        else:
+            self._wrong_codes.pop(account, None)
         return joined
 
     async def unlink(self, account: Account) -> list[Account]:

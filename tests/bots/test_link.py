@@ -12,7 +12,7 @@ from anima.bots.discord import DiscordAdapter
 from anima.bots.telegram import TelegramAdapter
 from anima.memory.models import utcnow
 from tests.bots.test_discord import World, command_reply, settled
-from tests.bots.test_telegram import ALICE, GROUP
+from tests.bots.test_telegram import ALICE, BOB, GROUP
 from tests.fakes.llm import InstantLLM
 from tests.fakes.telegram_server import FakeBot, private_chat
 
@@ -124,3 +124,16 @@ async def test_forget_deletes_both_linked_accounts(
     assert (await command_reply(world, pressed))["data"]["content"].startswith("Done:")
     assert await runtime.memory.users(str(ALICE["id"]), "telegram") == []
     assert await runtime.memory.users(world.alice["id"], "discord") == []
+
+
+async def test_codes_are_not_guessed_five_wrong_ones_and_even_the_right_one_waits(
+    runtime: Runtime, adapter: TelegramAdapter, fake: FakeBot
+) -> None:
+    code = (await say(fake, private_chat(ALICE), ALICE, "/link")).split("Your code: ", 1)[1].split()[0]
+    guesses = ["AAAAAA", "ZZZZZZ", "234567", "x" * 16, "ＡＢＣ１２３"]  # fullwidth letters are alnum too
+    for guess in guesses:
+        assert "unknown or expired" in await say(fake, private_chat(BOB), BOB, f"/link {guess}")
+    assert "Too many wrong codes" in await say(fake, private_chat(BOB), BOB, f"/link {code}")
+    assert await runtime.memory.linked(("telegram", str(ALICE["id"]))) == []
+    runtime.memory.clock = lambda: utcnow() + timedelta(minutes=11)
+    assert "Too many" not in await say(fake, private_chat(BOB), BOB, f"/link {code}")
