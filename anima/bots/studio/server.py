@@ -11,6 +11,7 @@ change is logged with who made it. The test chat is a surface on the conversatio
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +21,15 @@ from aiohttp import web
 
 from anima.bots.services import Services
 from anima.bots.studio import characters, chat, dry_run, form, health, online, people, safety, soul
-from anima.bots.studio.auth import SCRIPT, Logins
+from anima.bots.studio.auth import SCRIPT, Handler, Logins
 from anima.bots.studio.context import STUDIO, StudioState
 from anima.characters.importer import MAX_CARD_BYTES
+from anima.yaml_source import display_path
 
 if TYPE_CHECKING:
     from anima.bots.service import Fleet
 
+log = logging.getLogger(__name__)
 DEFAULT_PORT = 8765
 MAX_FORM_BYTES = MAX_CARD_BYTES + 64 * 1024  # the largest upload (a card PNG) and its form
 STATIC = Path(__file__).parent / "static"
@@ -47,7 +50,7 @@ class Studio:
         self.logins = Logins(self.token, self.one_time)
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self.logins.guard], client_max_size=MAX_FORM_BYTES)
+        app = web.Application(middlewares=[self.logins.guard, _unwritable], client_max_size=MAX_FORM_BYTES)
         app[STUDIO] = StudioState(self.runtime, self.fleet)
         app.add_routes(
             [
@@ -58,6 +61,21 @@ class Studio:
             ]
         )
         return app
+
+
+@web.middleware
+async def _unwritable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A file the studio could not write (a read-only folder, a full disk) is one line, not a 500
+    page: atomic writes leave the old file as it was."""
+    try:
+        return await handler(request)
+    except ConnectionError:  # the browser left
+        raise
+    except OSError as exc:
+        folder = display_path(Path(exc.filename).parent) if exc.filename else "the studio's folders"
+        line = f"Nothing was changed: could not write in {folder} ({exc.strerror or exc}). Let the user "
+        log.warning("studio: %s %s: %s", request.method, request.path, exc)
+        return web.Response(status=500, text=line + "running anima write there, then try again.")
 
 
 async def _home(request: web.Request) -> web.Response:
