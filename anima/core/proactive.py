@@ -218,6 +218,15 @@ class Proactive:
         except NotDelivered as exc:
             log.warning("%s: a first message did not reach chat %s: %s", key.platform, key.chat_id, exc)
             return False
+        except Exception as exc:  # not worth another try (NotDelivered is): blocked, the chat gone
+            log.warning(
+                "%s: chat %s refused a first message (%s): writing first there is off until /proactive on",
+                key.platform,
+                key.chat_id,
+                type(exc).__name__,
+            )
+            await self.disable(key, anyone=row.kind == "group")
+            return False
         log.info("%s wrote first to %s chat %s", character.name, key.platform, key.chat_id)
         return True
 

@@ -221,3 +221,18 @@ async def test_the_schedule_is_read_by_itself_while_a_bot_runs(
     runtime.proactive.start()
     clock.at(13)
     assert (await fake.wait_for_replies(ALICE["id"], 2, within_s=30))[1].text.startswith("Alice! I just")
+
+
+async def test_a_person_who_blocked_the_bot_is_not_written_to_again(
+    runtime: Runtime, adapter: TelegramAdapter, fake: FakeBot, clock: Clock
+) -> None:
+    await say(fake, private_chat(ALICE), "/proactive on")
+    fake.fail_next("sendMessage", 403, None, times=10, description="Forbidden: bot was blocked by the user")
+    clock.at(13)
+    assert await runtime.proactive.run_once() == 0
+    key = ProactiveKey("telegram", adapter.intake.bot_id, str(ALICE["id"]), str(ALICE["id"]), "aiko")
+    assert not await runtime.proactive.enabled(key)  # off: asking again would only be refused again
+    tried = len(fake.calls_to("sendMessage"))
+    clock.at(13, day=1)
+    assert await runtime.proactive.run_once() == 0
+    assert len(fake.calls_to("sendMessage")) == tried

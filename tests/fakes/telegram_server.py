@@ -317,9 +317,17 @@ class FakeBot:
         if held is not None:
             held.set()
 
-    def fail_next(self, method: str, status: int = 429, retry_after: int | None = 1, times: int = 1) -> None:
-        """Answer the next `times` calls of `method` with an error (429 + retry_after by default)."""
-        description = (
+    def fail_next(
+        self,
+        method: str,
+        status: int = 429,
+        retry_after: int | None = 1,
+        times: int = 1,
+        description: str = "",
+    ) -> None:
+        """Answer the next `times` calls of `method` with an error (429 + retry_after by default;
+        403 with "Forbidden: bot was blocked by the user" is a person who blocked the bot)."""
+        description = description or (
             f"Too Many Requests: retry after {retry_after}" if status == 429 else "Internal Server Error"
         )
         queue = self.failures.setdefault(method, deque())
