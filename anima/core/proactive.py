@@ -146,9 +146,10 @@ class Proactive:
         messages went out."""
         now = self.memory.clock()
         sent = 0
-        for row in await self.memory.read(lambda conn: due(conn, now)):
+        reached = list(self._openers)  # another process serves the other bots (or none does now)
+        for row in await self.memory.read(lambda conn: due(conn, now, reached)):
             if (row.key.platform, row.key.bot_id) not in self._openers:
-                continue  # another process serves this bot (or none does right now)
+                continue  # stopped during this pass
             if not await self._claim(row, now):
                 continue  # another process took it
             try:

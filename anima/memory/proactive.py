@@ -3,11 +3,12 @@ process at a time (an UPDATE that only one can win), and what was said there lat
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 from sqlmodel import col
 
 from anima.memory.models import Conversation, Message, ProactiveChat, User, as_utc, primary, table_of
@@ -94,8 +95,12 @@ def is_enabled(conn: Connection, key: ProactiveKey, anyone: bool = False) -> boo
     return conn.execute(found).first() is not None
 
 
-def due(conn: Connection, now: datetime) -> list[Scheduled]:
-    """Rows whose time to be looked at has come and that no process holds."""
+def due(conn: Connection, now: datetime, bots: Collection[tuple[str, str]]) -> list[Scheduled]:
+    """Rows of `bots` (platform, bot id) whose time to be looked at has come and that no process
+    holds: another bot's rows, however many are due, never fill a pass."""
+    if not bots:
+        return []
+    served = or_(*(and_(col(ProactiveChat.platform) == p, col(ProactiveChat.bot_id) == b) for p, b in bots))
     rows = conn.execute(
         select(
             primary(ProactiveChat.id),
@@ -111,7 +116,7 @@ def due(conn: Connection, now: datetime) -> list[Scheduled]:
             col(ProactiveChat.sent_day),
             col(ProactiveChat.sent_today),
         )
-        .where(col(ProactiveChat.next_at) <= now, _free(now))
+        .where(col(ProactiveChat.next_at) <= now, _free(now), served)
         .order_by(col(ProactiveChat.next_at))
         .limit(DUE_PER_PASS)
     ).all()

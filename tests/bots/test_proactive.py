@@ -19,7 +19,7 @@ from anima.bots.telegram import TelegramAdapter
 from anima.config import ConversationSettings, MemorySettings, Settings
 from anima.core.messages import Incoming
 from anima.core.surface import ChatOpener
-from anima.memory.proactive import ProactiveKey
+from anima.memory.proactive import DUE_PER_PASS, ProactiveKey
 from tests.bots.test_discord import World, command_reply, settled, start_bot
 from tests.bots.test_telegram import ALICE, GROUP
 from tests.conftest import REPO
@@ -236,3 +236,19 @@ async def test_a_person_who_blocked_the_bot_is_not_written_to_again(
     clock.at(13, day=1)
     assert await runtime.proactive.run_once() == 0
     assert len(fake.calls_to("sendMessage")) == tried
+
+
+async def test_chats_of_a_bot_no_process_serves_never_hold_up_the_ones_this_process_serves(
+    runtime: Runtime, clock: Clock
+) -> None:
+    """A bot taken out of config.yaml (or whose process is down) keeps its opted-in chats due; more
+    of them than one pass looks at must not starve the chats of the bots that run."""
+    for n in range(DUE_PER_PASS + 5):
+        await runtime.proactive.enable(ProactiveKey("telegram", "gone", f"c{n}", f"u{n}", "aiko"), "private")
+    chat = FakeSurface()
+    runtime.proactive.reach(chat.platform, chat.bot_id, opener_of(chat))
+    clock.at(12, 30)
+    await runtime.proactive.enable(ProactiveKey(chat.platform, chat.bot_id, "chat", "lin", "aiko"), "private")
+    clock.at(13)
+    assert await runtime.proactive.run_once() == 1
+    assert [reply.text for reply in chat.replies] == [OPENING.replace("{{user}}", "Lin")]
