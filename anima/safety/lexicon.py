@@ -377,7 +377,9 @@ _SEXUAL_WORDS = (
     "lingerie touch touching touched kink kinky fetish orgasm orgasms bedroom romantic"
 )
 _SEXUAL_EN = _any(
-    r"sex(?:ual(?:ly)?|y)?(?!\s*ed\b|\s*education)",
+    # "child sexual abuse", "sexual interest in children": the words of definitions and of protection
+    r"sex(?:ually|y)?(?!\s*ed\b|\s*education)",
+    r"sexual(?!\s+(?:abuse|exploitation|interest|predators?|offen[cd]\w*))",
     r"nudes?",
     r"naked",
     r"erotic(?:a|ally)?",
@@ -412,8 +414,9 @@ SEXUAL_MINORS = [
     ),
     en(
         "sexual_minors",
-        "lolicon shotacon pedo pedophile pedophilia paedo paedophile porn cp csam",
-        r"\b(?:lolicon|shotacon|pedo(?:phile|philia)?|paedo(?:phile)?|child porn\w*|cp links?|csam)\b",
+        # not "pedophilia" alone: "What is pedophilia?" asks for a definition (the learned guard reads the rest)
+        "lolicon shotacon pedo paedo porn cp csam",
+        r"\b(?:lolicon|shotacon|pedo|paedo|child porn\w*|cp links?|csam)\b",
     ),
     en(
         "sexual_minors",
