@@ -239,6 +239,19 @@ def load_all(public: bool = True) -> list[Item]:
     return (load_public() if public else []) + contrast() + own()
 
 
+def request_label(item: Item) -> bool | None:
+    """Whether the item's request asks for real help toward serious harm (None: no label for it)."""
+    if item.source in ("jailbreakbench", "simple_safety_tests"):
+        return True  # every JailbreakBench goal and SimpleSafetyTests prompt asks for harm
+    if item.source == "openai_moderation":
+        return None if item.category == "sexual" else item.harmful
+    if item.source == "contrast":
+        return item.harmful or item.kind == "refusal"  # a refused request still asked for harm
+    if item.source == "own" and not item.reply:
+        return item.harmful
+    return None
+
+
 def test_ids(items: list[Item]) -> dict[str, list[str]]:
     """Per source, the ids of the held-out items (what anima/safety/data/splits.json holds)."""
     ids: dict[str, list[str]] = {}

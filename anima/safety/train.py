@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from anima.safety.classifier import MODEL_PATH, GuardModel, encode_floats, features, reply_features
-from anima.safety.corpus import DATA, Item, load_all, test_ids
+from anima.safety.corpus import DATA, Item, load_all, request_label, test_ids
 
 MIN_DF = 2
 MAX_FEATURES = 60_000
@@ -67,18 +67,6 @@ def reply_examples(items: Sequence[Item]) -> list[Example]:
             example = _example(counts, item, item.harmful, item.reply, item.request)
             out.append(replace(example, asked=bool(request_label(item))))
     return out
-
-
-def request_label(item: Item) -> bool | None:
-    if item.source in ("jailbreakbench", "simple_safety_tests"):
-        return True  # every JailbreakBench goal and SimpleSafetyTests prompt asks for harm
-    if item.source == "openai_moderation":
-        return None if item.category == "sexual" else item.harmful
-    if item.source == "contrast":
-        return item.harmful or item.kind == "refusal"  # a refused request still asked for harm
-    if item.source == "own" and not item.reply:
-        return item.harmful
-    return None
 
 
 def request_examples(items: Sequence[Item]) -> list[Example]:
