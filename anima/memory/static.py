@@ -30,6 +30,7 @@ class StaticEncoder:
     """Sentence vectors (unit length, 64 wide) from idf-weighted token vectors."""
 
     dimensions = DIMENSIONS
+    quick = True  # a question takes less than a hop to another thread (anima.memory.vectors)
 
     def __init__(self) -> None:
         try:

@@ -547,9 +547,10 @@ class MemoryStore:
         `speakers` maps lower-cased names to roles, so "what did Lin say about…" favours Lin's turns.
         """
         recent = list(state.recent)[-skip_recent:] if skip_recent else []
-        vector = None
-        if self.vectors is not None:  # without the speakers' names: stored turns rarely say them
-            vector = (await self.vectors.embed([without_names(text[:2000], speakers or {})]))[0]
+        vector, index = None, self.vectors
+        question = without_names(text[:2000], speakers or {})  # stored turns rarely say the names
+        if index is not None and not index.quick:
+            vector = (await index.embed([question]))[0]
         request = RecallRequest(
             state.id,
             text,
@@ -574,7 +575,9 @@ class MemoryStore:
                     conn, linked, state.key.character_id, self.linked_scope == "private"
                 )
                 shared = replace(request, shared=tuple(ids))
-            return recall(conn, shared, self.vectors)
+            if index is not None and index.quick:  # embedded where recall runs: one thread hop, not two
+                shared = replace(shared, vector=index.embed_now([question])[0])
+            return recall(conn, shared, index)
 
         found = await self.read(work)
         self._recalled[state.id] = found  # for /memory why: what the latest reply was given

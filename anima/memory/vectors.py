@@ -51,6 +51,8 @@ class VectorIndex:
         self._limits = threadpool_limits
         self._embedder = embedder or encoder("static")
         self.dimensions = self._embedder.dimensions
+        # a question embedded faster than a hop to this index's thread is embedded where recall runs
+        self.quick: bool = getattr(self._embedder, "quick", False)
         # A vector of another length was stored by the other encoder (memory.encoder changed): it is
         # passed over in search and embedded again.
         self._own_length = func.length(col(MemoryVector.vector)) == 2 * self.dimensions
@@ -70,6 +72,10 @@ class VectorIndex:
                 )
 
         return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+
+    def embed_now(self, texts: list[str]) -> Any:
+        """`texts` embedded on the calling thread (a quick encoder's question, in recall's own thread)."""
+        return self._embedder.embed(texts)
 
     def close(self) -> None:
         self._thread.shutdown(wait=True)
