@@ -75,7 +75,7 @@ async def proactive(ctx: Context) -> Answer:
         await scheduler.disable(key, anyone=group)
         return Text(f"{card.name} will not write first here. /proactive on allows it again.", private=True)
     settings = card.proactive
-    if not settings.enabled:
+    if not settings.enabled or not settings.max_per_day:  # max_per_day 0: never, whatever enabled says
         return Text(f"{card.name} does not write first: the card does not allow it.", private=True)
     zone = words[1] if len(words) > 1 else ""
     if len(words) > 2 or len(zone) > MAX_ZONE_CHARS:

@@ -252,3 +252,13 @@ async def test_chats_of_a_bot_no_process_serves_never_hold_up_the_ones_this_proc
     clock.at(13)
     assert await runtime.proactive.run_once() == 1
     assert [reply.text for reply in chat.replies] == [OPENING.replace("{{user}}", "Lin")]
+
+
+async def test_a_card_allowing_zero_a_day_says_it_does_not_write_first(
+    runtime: Runtime, adapter: TelegramAdapter, fake: FakeBot, settings: Settings
+) -> None:
+    card = settings.characters_dir / "aiko.yaml"
+    card.write_text(card.read_text("utf-8").replace("max_per_day: 2", "max_per_day: 0"), "utf-8")
+    await runtime.characters.reload([card])
+    said = await say(fake, private_chat(ALICE), "/proactive on")
+    assert said.endswith("does not write first: the card does not allow it.")  # not "at most 0 a day"
