@@ -49,7 +49,7 @@ async def test_a_card_saved_into_a_read_only_folder_is_refused_in_one_line_and_k
     with unwritable(card.parent):
         async with session.post(f"{studio.url}/characters/mira", data={"yaml": edited, "csrf": csrf}) as r:
             said = await r.text()
-    assert r.status == 500 and said.startswith("Nothing was changed: could not write in ")
+    assert r.status == 500 and said.startswith("Nothing was changed: the studio could not use ")
     assert "\n" not in said and "Traceback" not in said
     assert card.read_text() == before
 

@@ -73,9 +73,9 @@ async def _unwritable(request: web.Request, handler: Handler) -> web.StreamRespo
         raise
     except OSError as exc:
         folder = display_path(Path(exc.filename).parent) if exc.filename else "the studio's folders"
-        line = f"Nothing was changed: could not write in {folder} ({exc.strerror or exc}). Let the user "
+        line = f"Nothing was changed: the studio could not use {folder} ({exc.strerror or exc})."
         log.warning("studio: %s %s: %s", request.method, request.path, exc)
-        return web.Response(status=500, text=line + "running anima write there, then try again.")
+        return web.Response(status=500, text=f"{line} Let the user running anima read and write there.")
 
 
 async def _home(request: web.Request) -> web.Response:
