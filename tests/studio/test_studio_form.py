@@ -5,6 +5,8 @@ checked and capped."""
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import aiohttp
 from PIL import Image
@@ -104,6 +106,30 @@ async def test_hostile_text_in_the_form_is_escaped(
         page = await r.text()
     assert "<script>window.__xss" not in page and "&lt;script&gt;window.__xss = 2&lt;/script&gt;" in page
     assert "<img src=x" not in page and "<svg onload" not in page
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that says it is `width` x `height` (a decompression bomb's header), with no pixels."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = chunk(b"IDAT", zlib.compress(b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + pixels + chunk(b"IEND", b"")
+
+
+async def test_an_avatar_bomb_is_refused_by_its_size_in_one_line(
+    studio: RunningStudio, client: tuple[aiohttp.ClientSession, str]
+) -> None:
+    session, csrf = client
+    await new_card(session, studio.url, csrf, "Bomb")
+    for width, said in ((7_000, "7,000×7,000 pixels: make it smaller"), (60_000, "too many pixels")):
+        form = filled(csrf, name="Bomb")
+        form.add_field("avatar", png_header(width, width), filename="me.png", content_type="image/png")
+        async with session.post(f"{studio.url}/characters/bomb/form", data=form) as r:
+            assert r.status == 400 and said in await r.text()
+    assert not (studio.runtime.characters.directory / "bomb.png").exists()
 
 
 def picture(fmt: str = "PNG", side: int = 8) -> bytes:

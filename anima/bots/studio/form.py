@@ -26,6 +26,7 @@ from anima.yaml_source import read_bounded
 log = logging.getLogger(__name__)
 MAX_AVATAR_BYTES = 5 * 1024 * 1024
 MAX_AVATAR_PIXELS = 40_000_000
+NOT_A_PICTURE = "the avatar must be a PNG, JPEG or WebP picture"
 AVATAR_TYPES = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg", b"RIFF": ".webp"}
 AVATAR_CONTENT = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 FIELDS = (  # the card's keys the form shows: a problem of any other goes at the top
@@ -132,21 +133,25 @@ async def _avatar(upload: object, card_id: str) -> tuple[str, bytes] | None:
     suffix = next((s for magic, s in AVATAR_TYPES.items() if data.startswith(magic)), None)
     if suffix == ".webp" and data[8:12] != b"WEBP":
         suffix = None
-    if suffix is None or not await asyncio.to_thread(_is_picture, data):
-        raise web.HTTPBadRequest(text="the avatar must be a PNG, JPEG or WebP picture")
+    problem = NOT_A_PICTURE if suffix is None else await asyncio.to_thread(_picture_problem, data)
+    if problem:
+        raise web.HTTPBadRequest(text=problem)
     return f"{card_id}{suffix}", data
 
 
-def _is_picture(data: bytes) -> bool:
+def _picture_problem(data: bytes) -> str:
+    """Why `data` is no avatar ("" when it is one): its size is read from the header, never decoded."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             if width * height > MAX_AVATAR_PIXELS:
-                return False
+                return f"the avatar is {width:,}×{height:,} pixels: make it smaller (2048×2048 is plenty)"
             image.verify()
+    except Image.DecompressionBombError:
+        return "the avatar has too many pixels: make it smaller (2048×2048 is plenty)"
     except Exception:  # Pillow raises many kinds for a broken file: each means "not a picture"
-        return False
-    return True
+        return NOT_A_PICTURE
+    return ""
 
 
 def _top_key(finding: Finding) -> str:
