@@ -618,7 +618,8 @@ def _forged_button(data: str) -> Callable[[Path, Meter], Awaitable[Result]]:
 
 
 async def _racing_forget(folder: Path, meter: Meter) -> Result:
-    """Forget while ten messages of the person are being answered: nothing of theirs is left."""
+    """Forget while six messages of the person are being answered (under flood control's limit,
+    which would drop the rest by design): each is answered, and nothing of theirs is left."""
     from anima.core.messages import Incoming
     from tests.fakes.llm import InstantLLM
     from tests.fakes.surface import FakeSurface
@@ -626,13 +627,16 @@ async def _racing_forget(folder: Path, meter: Meter) -> Result:
     runtime = await _runtime(folder, InstantLLM(delay_s=0.001))
     word = "Zanzibarcanary"
     meter.start()
+    surfaces = [FakeSurface() for _ in range(6)]
     messages = [
-        runtime.conversations.handle(Incoming("test", "chat", "lin", "Lin", f"{word} {i}"), FakeSurface())
-        for i in range(10)
+        runtime.conversations.handle(Incoming("test", "chat", "lin", "Lin", f"{word} {i}"), surface)
+        for i, surface in enumerate(surfaces)
     ]
     forget = runtime.memory.forget_user("test", "lin")
-    replies = await asyncio.gather(*messages[:5], forget, *messages[5:])
-    if any(reply is None for reply in replies[:5] + replies[6:]):
+    await asyncio.gather(*messages[:3], forget, *messages[3:])
+    # lines that queued up behind a turn are answered together, in one reply (the echo shows each)
+    shown = "\n".join(text for surface in surfaces for text in surface.texts())
+    if any(f"{word} {i}" not in shown for i in range(6)):
         await runtime.close()
         return Result("silent", "a message went unanswered")
     await runtime.pipeline.keeper.drain()
@@ -657,7 +661,7 @@ def _runtime_cases() -> list[Case]:
               "/sing tempo=abc | C4 | la", "/persona " + "x" * 100_000, "/character ../../etc/passwd",
               "/voice maybe", "/memory " + "%s" * 1000, "/safety strict\x00"]  # fmt: skip
     cases += [Case("command", repr(line[:40]), _command(line, admin="soul" in line)) for line in forged]
-    cases.append(Case("forget", "forget racing ten messages", _racing_forget))
+    cases.append(Case("forget", "forget racing six messages", _racing_forget))
     return cases
 
 
