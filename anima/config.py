@@ -42,7 +42,9 @@ class EmbeddedBackend(_Strict):
     model_path: Path | None = None
     context_window: int = Field(2048, ge=256)
     max_tokens: int = Field(90, ge=1)  # the bundled model rambles and loops in long replies
-    threads: int = Field(2, ge=1)
+    # None: half the CPUs this process may use (one on two cores). llama.cpp's threads spin at each
+    # step's barrier, so one more thread than a core is free makes generation 10-20x slower.
+    threads: int | None = Field(None, ge=1)
     temperature: float = 0.7
     timeout_s: float = Field(120, gt=0)
     prompt_style: PromptStyle = "auto"

@@ -10,6 +10,7 @@ import asyncio
 import importlib.util
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncGenerator
@@ -40,6 +41,12 @@ def bundled_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / BUNDLED_MODEL
 
 
+def default_threads() -> int:
+    """Half the CPUs this process may run on, at least one: generation shares them with the event
+    loop, the safety checks and other processes, and a llama.cpp thread without a core stalls all."""
+    return max(1, len(os.sched_getaffinity(0)) // 2)
+
+
 class EmbeddedLLM(SettingsBackend):
     """One llama.cpp model loaded once per process and shared by every character that uses it."""
 
@@ -52,6 +59,7 @@ class EmbeddedLLM(SettingsBackend):
         self.prompt_style = prompt_style(
             settings.prompt_style, settings.context_window, settings.model_path is None
         )
+        self.threads = settings.threads or default_threads()
         self.counter = CachedCounter(FunctionCounter(f"llama.cpp:{self.model_path.name}", self._tokenize))
         self._progress = progress or (lambda _msg: None)
         self._server: Any = None
@@ -69,7 +77,7 @@ class EmbeddedLLM(SettingsBackend):
                 )
             size_mb = self.model_path.stat().st_size / 1e6
             self._progress(
-                f"Loading {self.model_path.name} ({size_mb:.0f} MB) on {self.settings.threads} threads…"
+                f"Loading {self.model_path.name} ({size_mb:.0f} MB) on {self.threads} threads…"
             )
             started = time.perf_counter()
             self._server = await asyncio.get_running_loop().run_in_executor(self._worker, self._load)
@@ -83,8 +91,7 @@ class EmbeddedLLM(SettingsBackend):
         params.model.path = str(self.model_path)
         params.n_ctx = self.context_window
         params.n_parallel = 1
-        params.cpuparams.n_threads = self.settings.threads
-        params.cpuparams_batch.n_threads = self.settings.threads
+        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = self.threads
         params.verbosity = 0  # llama.cpp's own logging would flood the terminal
         try:
             return xllamacpp.Server(params)
