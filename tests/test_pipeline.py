@@ -61,7 +61,7 @@ class GatedLLM(InstantLLM):
             self.in_flight -= 1
 
     async def wait_in_flight(self, n: int) -> None:
-        async with asyncio.timeout(5), self.started:
+        async with asyncio.timeout(60), self.started:
             await self.started.wait_for(lambda: self.in_flight >= n)
 
 

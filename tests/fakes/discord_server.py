@@ -45,6 +45,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 DISCORD_EPOCH_MS = 1420070400000
+# How long a wait for the bot may last: a guard against a hang, not a speed test (a loaded 2-core CI
+# machine can take tens of seconds); a wait ends as soon as its condition holds.
+HANG_GUARD_S = 60.0
 API_PREFIX = "/api/v10"
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions)
@@ -576,7 +579,7 @@ class FakeDiscord:
 
     # -- observing -------------------------------------------------------------------------
 
-    async def wait_until(self, condition: Callable[[], Any], within_s: float = 10.0) -> Any:
+    async def wait_until(self, condition: Callable[[], Any], within_s: float = HANG_GUARD_S) -> Any:
         """Wait (bounded) until `condition()` is truthy after some request or event; return its value."""
         async with asyncio.timeout(within_s), self._changed:
             await self._changed.wait_for(condition)

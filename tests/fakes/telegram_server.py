@@ -36,6 +36,9 @@ from aiohttp.web_request import FileField
 MAX_TEXT_UTF16 = 4096
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # what a bot may upload
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what getFile serves to a bot
+# How long a wait for the bot may last: a guard against a hang, not a speed test (a loaded 2-core CI
+# machine can take tens of seconds); a wait ends as soon as its condition holds.
+HANG_GUARD_S = 60.0
 # Parameters PTB sends as plain strings; every other parameter is JSON-encoded.
 STRING_PARAMS = {
     "text",
@@ -344,13 +347,13 @@ class FakeBot:
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
-    async def wait_for(self, condition: Callable[[], bool], within_s: float = 10.0) -> None:
+    async def wait_for(self, condition: Callable[[], bool], within_s: float = HANG_GUARD_S) -> None:
         """Wait until `condition()` holds; it is re-checked after every request the bot makes."""
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(condition), within_s)
 
     async def wait_for_replies(
-        self, chat_id: int, count: int = 1, within_s: float = 10.0
+        self, chat_id: int, count: int = 1, within_s: float = HANG_GUARD_S
     ) -> list[SentMessage]:
         await self.wait_for(lambda: len(self.replies(chat_id)) >= count, within_s)
         return self.replies(chat_id)

@@ -114,7 +114,7 @@ async def test_messages_written_while_another_process_holds_the_lock_land_once_i
         reply = await runtime.pipeline.handle(_said("Are you there?"))
         assert reply is not None and reply.text == "You said: Are you there?"
 
-    assert await runtime.memory.settled(within_s=15)  # the background retries, nobody calls flush
+    assert await runtime.memory.settled(within_s=60)  # the background retries, nobody calls flush
     assert _stored(runtime) == ["hello", "You said: hello", "Are you there?", "You said: Are you there?"]
 
 
@@ -143,7 +143,7 @@ async def test_a_full_disk_holds_back_no_reply_and_the_messages_land_once_there_
     assert _stored(runtime) == ["hello", "You said: hello"]
 
     await runtime.memory.run(lambda conn: conn.exec_driver_sql("PRAGMA max_page_count=1073741823"))
-    assert await runtime.memory.settled(within_s=15)
+    assert await runtime.memory.settled(within_s=60)
     assert _stored(runtime)[2:] == [long, reply.text]
 
 
@@ -207,7 +207,7 @@ async def test_a_postgresql_connection_lost_during_a_write_holds_back_no_reply_a
 
         reply = await asyncio.wait_for(answering, 20)
         assert reply is not None and reply.text == "You said: Are you there?"
-        assert await runtime.memory.settled(within_s=15)
+        assert await runtime.memory.settled(within_s=60)
         rows = [r["content"] for r in await admin.fetch("SELECT content FROM messages ORDER BY id")]
     finally:
         await admin.close()

@@ -119,11 +119,11 @@ async def test_queue_depth_counts_messages_waiting_for_an_answer(runtime: Runtim
     runtime.router.register("embedded", llm)
     first = asyncio.create_task(runtime.pipeline.handle(Incoming("test", "c1", "u1", "Lin", "one")))
     second = asyncio.create_task(runtime.pipeline.handle(Incoming("test", "c1", "u1", "Lin", "two")))
-    await asyncio.wait_for(llm.generating.wait(), 10)
+    await asyncio.wait_for(llm.generating.wait(), 60)
 
     _, body = await get(ops.port, "/metrics")
     llm.release.set()
-    await asyncio.wait_for(asyncio.gather(first, second), 10)
+    await asyncio.wait_for(asyncio.gather(first, second), 60)
 
     assert sample(body, "anima_queue_depth") == 2
 

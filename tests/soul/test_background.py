@@ -43,9 +43,9 @@ async def test_a_reply_is_not_held_up_by_a_proposal_in_flight(
         script.queue({"kind": "habit", "text": "hums while the kettle boils", "cite": "kettle"})
         await runtime.pipeline.handle(say("The kettle is on."))
         await runtime.pipeline.handle(say("Kettle's boiling!"))
-        await asyncio.wait_for(llm.review_started.wait(), 5)
+        await asyncio.wait_for(llm.review_started.wait(), 60)
 
-        reply = await asyncio.wait_for(runtime.pipeline.handle(say("Tea?")), 5)  # never waits on the review
+        reply = await asyncio.wait_for(runtime.pipeline.handle(say("Tea?")), 60)  # never waits on the review
 
         assert reply is not None and reply.text == "You said: Tea?"
         assert llm.cancelled == 1  # the review stepped aside for the reply, and is asked again after it
