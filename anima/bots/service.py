@@ -15,7 +15,7 @@ from anima.errors import AnimaError, ConfigError
 from anima.ops.http import OpsServer
 
 log = logging.getLogger(__name__)
-FINISH_AFTER_CUT_S = 10.0  # for cut replies to be stored and sent, and sessions to close
+FINISH_AFTER_CUT_S = 30.0  # for cut replies to be stored and sent, and sessions to close (slow when loaded)
 
 
 class PlatformAdapter(Protocol):
