@@ -58,8 +58,10 @@ def anima_settings(database: str, llm_url: str) -> Settings:
     `database`: a SQLite file's path, or a database URL (PostgreSQL)."""
     from pydantic import SecretStr
 
-    from anima.config import LLMSettings, MemorySettings, OpenAIBackend, Settings
+    from anima.config import ConversationSettings, LLMSettings, MemorySettings, OpenAIBackend, Settings
 
+    # Each message answered on its own, as the peers answer them (a burst would otherwise be read as one).
+    EVERY_MESSAGE = ConversationSettings(coalesce_ms=0)
     backend = OpenAIBackend(kind="openai", base_url=llm_url, api_key=SecretStr("bench"), model="fake")
     return Settings(
         characters_dir=REPO / "characters",
@@ -68,6 +70,7 @@ def anima_settings(database: str, llm_url: str) -> Settings:
             database_url=database if "://" in database else f"sqlite+aiosqlite:///{database}"
         ),
         llm=LLMSettings(default="fake", backends={"fake": backend}),
+        conversation=EVERY_MESSAGE,
     )
 
 

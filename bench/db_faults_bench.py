@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from anima.app import Runtime
-from anima.config import MemorySettings, SafetySettings, Settings
+from anima.config import ConversationSettings, MemorySettings, SafetySettings, Settings
 from anima.core.messages import Incoming
 from tests.fakes.llm import InstantLLM
 
@@ -55,6 +55,7 @@ async def main() -> None:
         memory=MemorySettings(
             database_url=f"sqlite+aiosqlite:///{folder}/anima.db", summarize_every=0, llm_facts_every=0
         ),
+        conversation=ConversationSettings(coalesce_ms=0),  # one reply per message, as counted
         safety=SafetySettings(flood_messages=1000),
     )
     runtime = await Runtime.start(settings)

@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anima.app import Runtime
-from anima.config import LLMSettings, MemorySettings, OpenAIBackend, SafetySettings, Settings
+from anima.config import (
+    ConversationSettings,
+    LLMSettings,
+    MemorySettings,
+    OpenAIBackend,
+    SafetySettings,
+    Settings,
+)
 from anima.core.messages import Incoming
 from bench.report import record
 from tests.fakes.openai_server import FakeOpenAI
@@ -70,6 +77,7 @@ def settings_for(tmp: str, primary: str, backup: str | None, breaker: bool) -> S
         memory=MemorySettings(
             database_url=f"sqlite+aiosqlite:///{tmp}/bench.db", summarize_every=0, llm_facts_every=0
         ),
+        conversation=ConversationSettings(coalesce_ms=0),  # one reply per message, as counted
         safety=SafetySettings(flood_messages=1_000_000),
     )
 

@@ -222,6 +222,7 @@ def write_config(
             "discord": [{"token": dc.token, "api_base": dc.api_base}],
         },
         "ops": {"metrics_port": port, "log_format": "json"},
+        "conversation": {"coalesce_ms": 0},  # every simulated message gets its own reply, counted as such
         "log_level": "WARNING",
     }
     path = folder / "config.yaml"
