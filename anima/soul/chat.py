@@ -44,7 +44,10 @@ async def soul_command(soul: SoulStore, card: CharacterCard, words: list[str], b
             ids = [_number(word.lstrip("#")) for word in rest]
             return "\n".join([await _decide(soul, card, action, i, by, platform, bot) for i in ids])
         if action == "rollback" and len(rest) == 1:
-            made = await soul.rollback(card.id, _number(rest[0].lstrip("v")), by)
+            version = _number(rest[0].lstrip("v"))
+            if refused := await _not_theirs_to_undo(soul, card, version, by, platform, bot):
+                return refused
+            made = await soul.rollback(card.id, version, by)
             return f"{card.name} is at soul version {made.version}: the learned lines of version {rest[0]}."
     except ValueError:
         pass
@@ -66,6 +69,25 @@ async def _decide(
         return f"#{rejected.id} rejected: {rejected.kind}: {rejected.text}"
     made = await soul.approve(proposal_id, by, card.growth)
     return f"#{proposal_id} applied: {card.name} is at soul version {made.version}."
+
+
+async def _not_theirs_to_undo(
+    soul: SoulStore, card: CharacterCard, version: int, by: str, platform: str, bot: str
+) -> str | None:
+    """Why this admin may not roll back to `version`, if a change it would undo is not theirs: one
+    applied from another platform's or bot's chats, or a rollback someone else made. The character
+    is one for every bot that serves it, so a bot's admins undo only what came through their bot."""
+    for later in [v for v in await soul.history(card.id) if v.version > version]:
+        if later.proposal_id is not None:
+            theirs = report.visible_from(await soul.proposal(later.proposal_id), platform, bot)
+        else:
+            theirs = later.approved_by == by
+        if not theirs:
+            return (
+                f"Version {later.version} came from another platform's or bot's chats, or from someone else: "
+                f"its owner rolls {card.name} back with `anima soul rollback {card.id} {version}`."
+            )
+    return None
 
 
 def _number(word: str) -> int:

@@ -170,3 +170,27 @@ async def test_an_id_too_big_for_the_database_gets_the_usage_not_an_error(runtim
     for words in (["approve", "9" * 20], ["reject", "#-1"], ["rollback", "v" + "9" * 30], ["show", "1e9"]):
         answer = await soul_command(runtime.soul, aiko, words, "telegram:7")
         assert answer == USAGE.format(char="Aiko")
+
+
+async def test_a_bots_admin_rolls_back_only_what_came_through_their_own_bot(runtime: Runtime) -> None:
+    """One character, two bots: tea_bot's admin undoes a line their own bot's chats taught, but not
+    one aiko_bot's chats taught (the command line can undo anything)."""
+    others = await _told_through(
+        runtime, "aiko_bot", "10", PIN, Change("habit", "guards secrets well", (), 0.9)
+    )
+    await runtime.soul.approve(others, "cli:owner")  # version 1, through aiko_bot
+    theirs = await _told_through(
+        runtime, "tea_bot", "20", "I sing at sea", Change("habit", "hums shanties", (), 0.9)
+    )
+    await runtime.soul.approve(theirs, "telegram:900")  # version 2, through tea_bot
+
+    refused = await _soul_as_admin_of(runtime, "tea_bot", "rollback 0")
+    assert "anima soul rollback aiko 0" in refused and PIN not in refused
+    assert len(await runtime.soul.history("aiko")) == 2  # nothing was rolled back
+
+    assert "soul version 3" in await _soul_as_admin_of(runtime, "tea_bot", "rollback 1")
+    lines = [entry.text for entry in await runtime.soul.entries("aiko")]
+    assert "guards secrets well" in lines and "hums shanties" not in lines
+    assert "anima soul rollback" in await _soul_as_admin_of(
+        runtime, "aiko_bot", "rollback 0"
+    )  # v2: tea_bot's
