@@ -184,7 +184,7 @@ async def test_a_reply_streaming_at_sigterm_finishes_is_stored_and_anima_exits_0
     await asyncio.wait_for(llm.streaming.wait(), 60)
 
     assert await anima.stopped(within_s=EXIT_WITHIN_S) == 0
-    assert bot.replies(ALICE["id"])[-1].text == STORY
+    assert bot.replies(ALICE["id"])[-1].text == STORY, anima.log
     assert anima.messages() == [("user", "Tell me a story", 0), ("assistant", STORY, 0)]
 
 
