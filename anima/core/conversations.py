@@ -81,19 +81,19 @@ class Photographer(Protocol):
 Reader = Callable[[Delivery], tuple[Incoming, Surface] | None]
 
 
-Item = tuple[Incoming, Surface, "Delivery | None"]  # one message, where it came from, its inbox entry
+Arrival = tuple[Incoming, Surface, "Delivery | None"]  # one message, where it came from, its inbox entry
 
 
 @dataclass
 class _Burst:
     """Messages of one person in one conversation gathered to be answered as one (see `handle`)."""
 
-    items: list[Item] = field(default_factory=list)
+    items: list[Arrival] = field(default_factory=list)
     joined: asyncio.Event = field(default_factory=asyncio.Event)  # a message came: the window restarts
     closed: bool = False  # taken to be answered: a later message starts the next burst
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def add(self, item: Item) -> None:
+    def add(self, item: Arrival) -> None:
         self.items.append(item)
         self.joined.set()
 
@@ -269,10 +269,10 @@ class Conversations:
             addressed = replace(addressed, bot_id=surface.bot_id)
         return addressed
 
-    async def _read(self, items: list[Item]) -> Reply | None:
+    async def _read(self, items: list[Arrival]) -> Reply | None:
         """The messages as the character reads them (each asked of its surface once, in order),
         answered: runs of plain texts as one turn each, a message with attachments on its own."""
-        turns: list[list[Item]] = []
+        turns: list[list[Arrival]] = []
         for message, surface, delivery in items:
             addressed = await self._for_bot(message, surface)
             if addressed is None:  # chatter: nothing to answer
@@ -394,7 +394,7 @@ class Conversations:
     async def _turn(self, message: Incoming, surface: Surface, delivery: Delivery | None) -> Reply | None:
         return await self._turns([(message, surface, delivery)])
 
-    async def _turns(self, items: list[Item]) -> Reply | None:
+    async def _turns(self, items: list[Arrival]) -> Reply | None:
         """Claimed, answered and marked answered under the conversation's lock (shared by every
         process on PostgreSQL): another delivery of the message finds it answered, and one found
         claimed but unanswered was left by a process that died mid-reply. Several items: a burst,
@@ -429,9 +429,9 @@ class Conversations:
             found.append((addressed, read[1], stored))
         return found
 
-    async def _held_turn(self, items: list[Item]) -> Reply | None:
+    async def _held_turn(self, items: list[Arrival]) -> Reply | None:
         """One turn (one message, or a burst read as one), holding its conversation's lock."""
-        kept: list[Item] = []
+        kept: list[Arrival] = []
         resumed = False
         for item in items:
             found = item[2] is not None and await self._resumed(item[2])

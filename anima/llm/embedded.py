@@ -76,9 +76,7 @@ class EmbeddedLLM(SettingsBackend):
                     f"model file not found: {self.model_path} (check llm.backends.{self.name}.model_path)"
                 )
             size_mb = self.model_path.stat().st_size / 1e6
-            self._progress(
-                f"Loading {self.model_path.name} ({size_mb:.0f} MB) on {self.threads} threads…"
-            )
+            self._progress(f"Loading {self.model_path.name} ({size_mb:.0f} MB) on {self.threads} threads…")
             started = time.perf_counter()
             self._server = await asyncio.get_running_loop().run_in_executor(self._worker, self._load)
             self._http = aiohttp.ClientSession(base_url=self._server.listening_address)

@@ -182,12 +182,12 @@ async def on_postgres(
 async def _backend_waiting_for_a_lock(admin: asyncpg.Connection) -> int:
     """The pid of our backend once it waits for the lock (PostgreSQL has no event for it: poll, bounded)."""
     query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    for _ in range(400):
+    for _ in range(2400):  # a hang guard: the first recall may still be loading the encoder
         pid = await admin.fetchval(query)
         if pid is not None:
             return int(pid)
         await asyncio.sleep(0.025)
-    raise AssertionError("no backend waited for the lock within 10 s")
+    raise AssertionError("no backend waited for the lock within 60 s")
 
 
 async def test_a_postgresql_connection_lost_during_a_write_holds_back_no_reply_and_the_messages_land(
