@@ -72,3 +72,20 @@ async def test_vectors_of_the_other_encoder_are_embedded_again_after_a_switch(tm
         await store.close()
     assert found[0].text == "We adopted a little kitten from the shelter."
     assert lengths == [(2 * 64,)]
+
+
+async def test_a_memory_stored_after_a_recall_is_found_by_its_meaning_too(tmp_path: Path) -> None:
+    """The conversation's vectors are cached after a recall; what is embedded later joins them."""
+    store = await MemoryStore.open(f"sqlite:///{tmp_path}/a.db", vectors=True, encoder="static")
+    try:
+        state = await store.conversation(KEY, "Lin")
+        for line in FILLER * 3:
+            await store.add(state, "user", line)
+        await store.embed_pending(state)
+        await store.recall(state, "Is my cat happy?", limit=1, skip_recent=0)  # caches the matrix
+        await store.add(state, "user", "We adopted a little kitten from the shelter.")
+        await store.embed_pending(state)
+        found = await store.recall(state, "Is my cat happy?", limit=1, skip_recent=0)
+        assert found and "kitten" in found[0].text
+    finally:
+        await store.close()
