@@ -19,11 +19,12 @@ import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from anima.errors import EmbeddingUnavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DIMENSIONS = 384
 MAX_TOKENS = 128
@@ -152,16 +153,23 @@ class MiniLM:
         return _layer_norm(flat + out, w, f"{p}output.LayerNorm").reshape(batch, length, width)
 
 
-_SHARED: list[MiniLM] = []
-_SHARED_LOCK = threading.Lock()
+def once_per_process(make: Callable[[], T]) -> Callable[[], T]:
+    """A getter of what `make` returns, made on the first call only: an encoder's tables are large and
+    read-only once loaded, and two threads asking at once must not load them twice."""
+    made: list[T] = []
+    lock = threading.Lock()
+
+    def get() -> T:
+        with lock:
+            if not made:
+                made.append(make())
+            return made[0]
+
+    return get
 
 
-def shared_model() -> MiniLM:
-    """One MiniLM per process (its weights, ~90 MB, are read-only once loaded)."""
-    with _SHARED_LOCK:
-        if not _SHARED:
-            _SHARED.append(MiniLM())
-        return _SHARED[0]
+# One MiniLM per process (its weights, ~90 MB).
+shared_model = once_per_process(MiniLM)
 
 
 def _layer_norm(x: Any, w: dict[str, Any], name: str) -> Any:

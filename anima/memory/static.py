@@ -13,13 +13,12 @@ from __future__ import annotations
 import gzip
 import json
 import sys
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from anima.errors import EmbeddingUnavailable
-from anima.memory.embedding import int8_components, minilm_tokenizer, token_vectors
+from anima.memory.embedding import int8_components, minilm_tokenizer, once_per_process, token_vectors
 
 TABLE = Path(__file__).parent / "data" / "static_vectors.npz"
 DIMENSIONS = 64
@@ -53,16 +52,8 @@ class StaticEncoder:
         return out / np.maximum(norms, 1e-12)
 
 
-_SHARED: list[StaticEncoder] = []
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_static() -> StaticEncoder:
-    """One static encoder per process (its table, 8 MB, is read-only once loaded)."""
-    with _SHARED_LOCK:
-        if not _SHARED:
-            _SHARED.append(StaticEncoder())
-        return _SHARED[0]
+# One static encoder per process (its table, 8 MB).
+shared_static = once_per_process(StaticEncoder)
 
 
 def idf_weights(texts: Iterable[str]) -> Any:
