@@ -44,7 +44,8 @@ def bundled_model_path() -> Path:
 def default_threads() -> int:
     """Half the CPUs this process may run on, at least one: generation shares them with the event
     loop, the safety checks and other processes, and a llama.cpp thread without a core stalls all."""
-    return max(1, len(os.sched_getaffinity(0)) // 2)
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return max(1, len(usable) // 2)  # sched_getaffinity: Linux only (it sees a container's CPU limit)
 
 
 class EmbeddedLLM(SettingsBackend):

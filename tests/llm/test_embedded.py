@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -111,3 +112,17 @@ async def test_a_larger_model_file_with_a_large_window_gets_the_full_layout() ->
     backend = EmbeddedLLM("embedded", settings)
     assert backend.prompt_style == "full"
     await backend.close()
+
+
+def test_generation_uses_half_the_cpus_so_llama_threads_never_outnumber_free_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two llama.cpp threads on a busy two-core machine spin at every step: 40x slower than one."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    assert EmbeddedLLM("e", EmbeddedBackend(kind="embedded")).threads == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)), raising=False)
+    assert EmbeddedLLM("e", EmbeddedBackend(kind="embedded")).threads == 4
+    assert EmbeddedLLM("e", EmbeddedBackend(kind="embedded", threads=3)).threads == 3  # as configured
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS has none
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert EmbeddedLLM("e", EmbeddedBackend(kind="embedded")).threads == 1
