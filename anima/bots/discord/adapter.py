@@ -24,6 +24,7 @@ from anima.commands import Context, parse
 from anima.commands.cards import install_cards, is_card_file
 from anima.config import DiscordBotSettings
 from anima.core.catch_up import CATCH_UP_MESSAGES, CatchUp, ChatMark
+from anima.core.in_flight import InFlight
 from anima.core.streaming import EditPacer
 from anima.core.surface import Surface
 from anima.errors import AnimaError, ConfigError
@@ -144,7 +145,7 @@ class DiscordAdapter:
         self.bot_id = ""
         self._unvoice: Callable[[], None] = lambda: None  # undoes speaking for casts (core/casts.py)
         self._connection: asyncio.Task[None] | None = None
-        self._in_flight: set[asyncio.Task[object]] = set()
+        self.in_flight = InFlight(self.name)  # what `stop` lets finish
         self._answering = False
         self._holds_api_base = False
 
@@ -173,7 +174,7 @@ class DiscordAdapter:
                 f"{self.where}: cannot reach Discord at {self.settings.api_base}: {exc}"
             ) from exc
         assert self.client.user is not None
-        self.name = f"discord bot @{self.client.user.name} (#{self.index})"
+        self.name = self.in_flight.name = f"discord bot @{self.client.user.name} (#{self.index})"
         character = self.runtime.characters.get(self.own_character).name
         self.online = f"{character} is online as @{self.client.user.name} on Discord"
         self.bot_id = str(self.client.user.id)
@@ -208,11 +209,7 @@ class DiscordAdapter:
         self._unvoice()
         self.runtime.proactive.unreach(PLATFORM, self.bot_id)
         self.backlog.release()  # messages held for the backlog are in flight too: let them finish
-        if self._in_flight:
-            _, late = await asyncio.wait(set(self._in_flight), timeout=STOP_TIMEOUT_S)
-            for task in late:
-                log.warning("%s: a reply did not finish within %.0f s of stopping", self.name, STOP_TIMEOUT_S)
-                task.cancel()
+        await self.in_flight.finish(STOP_TIMEOUT_S)
         await self._close()
 
     async def _close(self) -> None:
@@ -226,12 +223,6 @@ class DiscordAdapter:
         if self._holds_api_base:
             self._holds_api_base = False
             _ApiBase.release(self.settings.api_base)
-
-    def _track(self, task: asyncio.Task[object] | None) -> None:
-        """Keep `task` for `stop` to wait for, until it is done."""
-        assert task is not None
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
 
     async def _open_chat(
         self, chat_id: str, user_id: str, display_name: str, character_id: str
@@ -269,7 +260,7 @@ class DiscordAdapter:
         """To the conversation service, which answers it once and in order; never raises."""
         if not self._answering or self.addressing.ignored(message):
             return
-        self._track(asyncio.current_task())
+        self.in_flight.track()
         try:
             if after_backlog:
                 await self.backlog.wait()
@@ -321,7 +312,7 @@ class DiscordAdapter:
     def catch_up(self) -> None:
         """Once ready (servers known), answer what was sent while no process ran; gateway messages wait."""
         if self._answering and (reading := self.backlog.start(self._read_back, self._mine)) is not None:
-            self._track(reading)
+            self.in_flight.track(reading)
 
     def _mine(self, mark: ChatMark) -> bool:
         """Whether this process serves the channel's shard: its server's (known once ready); DMs: shard 0."""
