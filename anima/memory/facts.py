@@ -8,11 +8,11 @@ in the background (anima.memory.keeper); both land in the same table.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from anima.llm.json_answer import listed_objects, unit_fraction
 from anima.memory.when import MONTHS, WEEKDAYS
 
 # Topics that hold one value at a time: a new one supersedes the old.
@@ -194,23 +194,12 @@ def _safe_date(year: int, month: int, day: int) -> datetime | None:
 def facts_from_llm(reply: str) -> list[FactCandidate]:
     """Facts from an LLM's JSON answer ({"facts": [{"topic", "fact", "importance", "date"}]});
     anything malformed is skipped: a weak model's JSON is often broken."""
-    start, end = reply.find("{"), reply.rfind("}")
-    if start < 0 or end <= start:
-        return []
-    try:
-        data = json.loads(reply[start : end + 1])
-    except json.JSONDecodeError:
-        return []
-    items = data.get("facts") if isinstance(data, dict) else None
     facts = []
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict) or not isinstance(item.get("fact"), str) or not item["fact"].strip():
+    for item in listed_objects(reply, "facts"):
+        if not isinstance(item.get("fact"), str) or not item["fact"].strip():
             continue
         topic = str(item.get("topic") or "").strip().lower()[:32]
-        try:
-            importance = min(max(float(item.get("importance", 0.5)), 0.0), 1.0)
-        except (TypeError, ValueError):
-            importance = 0.5
+        importance = unit_fraction(item.get("importance"))
         when = None
         if isinstance(item.get("date"), str):
             try:

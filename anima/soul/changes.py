@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 from anima.characters.card import SOUL_KINDS, SoulKind
+from anima.llm.json_answer import listed_objects, unit_fraction
 
 MAX_TEXT = 300  # characters in one learned line
 SHARED_KINDS: frozenset[str] = frozenset({"backstory", "habit", "opinion"})  # every chat of the character
@@ -113,17 +113,9 @@ def changes_from_llm(answer: str, cited: Collection[int]) -> list[Change]:
     A change needs a known kind, some text and at least one message of `cited` (the transcript it
     was shown) as evidence; anything else is skipped: a weak model's JSON is often broken.
     """
-    start, end = answer.find("{"), answer.rfind("}")
-    if start < 0 or end <= start:
-        return []
-    try:
-        data = json.loads(answer[start : end + 1])
-    except json.JSONDecodeError:
-        return []
-    items = data.get("changes") if isinstance(data, dict) else None
     changes = []
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict) or item.get("kind") not in SOUL_KINDS:
+    for item in listed_objects(answer, "changes"):
+        if item.get("kind") not in SOUL_KINDS:
             continue
         text = item.get("text")
         if not isinstance(text, str) or not text.strip():
@@ -133,10 +125,7 @@ def changes_from_llm(answer: str, cited: Collection[int]) -> list[Change]:
         evidence = tuple(dict.fromkeys(i for i in ids if i is not None and i in cited))
         if not evidence:
             continue
-        try:
-            confidence = min(max(float(item.get("confidence", 0.5)), 0.0), 1.0)
-        except (TypeError, ValueError):
-            confidence = 0.5
+        confidence = unit_fraction(item.get("confidence"))
         changes.append(Change(item["kind"], " ".join(text.split())[:MAX_TEXT], evidence, confidence))
     return changes
 
