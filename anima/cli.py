@@ -18,6 +18,8 @@ from anima.errors import AnimaError, ConfigError
 if TYPE_CHECKING:
     from anima.config import Settings
 
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers returns
+
 
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
@@ -38,16 +40,38 @@ def _parser() -> argparse.ArgumentParser:
     studio = commands.add_parser("studio", help="the web page to write, test and govern characters")
     studio.add_argument("--port", type=int, help="port (default studio.port, else 8765)")
     commands.add_parser("characters", help="list the cards and whether each is valid")
-    say = commands.add_parser("say", help="write what a character says as a voice note (OGG/Opus)")
-    say.add_argument("character", help="card id or name")
-    say.add_argument("text", help="what to say ('-' reads standard input)")
-    say.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: ./CHARACTER.ogg)")
-    sing = commands.add_parser("sing", help="a character sings a score (MIDI, MusicXML or /sing notation)")
-    sing.add_argument("character", help="card id or name")
+    _voice_parsers(commands)
+
+    config_commands = _group(commands, "config", "configuration tools")
+    config_commands.add_parser("check", help="validate config.yaml and every card without starting anything")
+    _card_parser(commands)
+    _memory_parser(commands)
+    _safety_parsers(commands)
+    _soul_parser(commands)
+    return parser
+
+
+def _group(commands: Subcommands, name: str, text: str) -> Subcommands:
+    """A command whose next word names one of its own (`anima soul diff`), found in `<name>_command`."""
+    return commands.add_parser(name, help=text).add_subparsers(dest=f"{name}_command", required=True)
+
+
+def _voice_parsers(commands: Subcommands) -> None:
+    """Voice notes a character makes (say, sing) and recordings read (hear, melody)."""
+    notes = {
+        "say": ("write what a character says as a voice note (OGG/Opus)", "CHARACTER.ogg"),
+        "sing": ("a character sings a score (MIDI, MusicXML or /sing notation)", "CHARACTER-song.ogg"),
+    }
+    made = {}
+    for name, (text, default) in notes.items():
+        made[name] = commands.add_parser(name, help=text)
+        made[name].add_argument("character", help="card id or name")
+        made[name].add_argument(
+            "-o", "--output", metavar="FILE", help=f"where to write it (default: ./{default})"
+        )
+    made["say"].add_argument("text", help="what to say ('-' reads standard input)")
+    sing = made["sing"]
     sing.add_argument("score", help="a .mid/.musicxml/.mxl file, or notation such as '| C4 D4 E4 | la la la'")
-    sing.add_argument(
-        "-o", "--output", metavar="FILE", help="where to write it (default: ./CHARACTER-song.ogg)"
-    )
     sing.add_argument("--about", metavar="TOPIC", help="have the character write lyrics about TOPIC first")
     sing.add_argument(
         "--transpose", type=int, default=0, metavar="SEMITONES", help="e.g. -12: an octave down"
@@ -63,19 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     melody = commands.add_parser("melody", help="print the notation of a tune hummed in a recording")
     melody.add_argument("file", help="a voice message or audio file with a hummed or sung tune")
 
-    config = commands.add_parser("config", help="configuration tools")
-    config_commands = config.add_subparsers(dest="config_command", required=True)
-    config_commands.add_parser("check", help="validate config.yaml and every card without starting anything")
-    _card_parser(commands)
-    _memory_parser(commands)
-    _safety_parsers(commands)
-    _soul_parser(commands)
-    return parser
 
-
-def _soul_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    soul = commands.add_parser("soul", help="what characters learned from conversations: review, roll back")
-    sub = soul.add_subparsers(dest="soul_command", required=True)
+def _soul_parser(commands: Subcommands) -> None:
+    sub = _group(commands, "soul", "what characters learned from conversations: review, roll back")
     show = sub.add_parser("show", help="a character's learned layer")
     show.add_argument("character", help="card id or name")
     show.add_argument("--version", type=int, help="an earlier soul version (default: the current one)")
@@ -95,9 +109,8 @@ def _soul_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     export.add_argument("--out", type=Path, help="file to write (default: standard output)")
 
 
-def _safety_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    safety = commands.add_parser("safety", help="the safety checks' audit")
-    safety_commands = safety.add_subparsers(dest="safety_command", required=True)
+def _safety_parsers(commands: Subcommands) -> None:
+    safety_commands = _group(commands, "safety", "the safety checks' audit")
     report = safety_commands.add_parser("report", help="count the safety decisions other than allow")
     report.add_argument("--since", metavar="WHEN", help="24h, 7d, 2w, or a date such as 2026-11-01 (UTC)")
     safety_commands.add_parser(
@@ -117,9 +130,8 @@ def _safety_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser
     safety.add_argument("--cases", metavar="DIR", type=Path, default=Path("tests/data"), help=cases)
 
 
-def _memory_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    memory = commands.add_parser("memory", help="what characters keep about a user: export, forget")
-    memory_commands = memory.add_subparsers(dest="memory_command", required=True)
+def _memory_parser(commands: Subcommands) -> None:
+    memory_commands = _group(commands, "memory", "what characters keep about a user: export, forget")
     for name, text in (("export", "write it all as JSON"), ("forget", "delete it all")):
         command = memory_commands.add_parser(name, help=text)
         command.add_argument("user", help="the user's id on its platform (the terminal: your user name)")
@@ -144,9 +156,8 @@ def _memory_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
 
 
-def _card_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    card = commands.add_parser("card", help="character card tools: new, validate, import, export")
-    card_commands = card.add_subparsers(dest="card_command", required=True)
+def _card_parser(commands: Subcommands) -> None:
+    card_commands = _group(commands, "card", "character card tools: new, validate, import, export")
     new = card_commands.add_parser("new", help="write a commented template for a new card")
     new.add_argument("name", help="the character's name; the file name (its id) is made from it")
     new.add_argument("--dir", type=Path, help="where to write it (default: characters_dir)")
