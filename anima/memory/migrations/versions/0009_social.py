@@ -6,6 +6,8 @@ Revision ID: 0009
 import sqlalchemy as sa
 from alembic import op
 
+from anima.memory.migrations.columns import key, moment, of
+
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
@@ -15,21 +17,17 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "proactive",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("platform", sa.String, nullable=False),
-        sa.Column("bot_id", sa.String, nullable=False),
-        sa.Column("chat_id", sa.String, nullable=False),
-        sa.Column("user_id", sa.String, nullable=False),
-        sa.Column("character_id", sa.String, nullable=False),
+        key(),
+        *of(sa.String, "platform bot_id chat_id user_id character_id"),
         sa.Column("kind", sa.String, nullable=False, server_default="private"),
         sa.Column("timezone", sa.String, nullable=False, server_default=""),
-        sa.Column("enabled_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("last_sent_at", sa.DateTime(timezone=True), nullable=True),
+        moment("enabled_at"),
+        moment("next_at"),
+        moment("last_sent_at", nullable=True),
         sa.Column("sent_day", sa.String, nullable=False, server_default=""),
         sa.Column("sent_today", sa.Integer, nullable=False, server_default="0"),
         sa.Column("claimed_by", sa.String, nullable=False, server_default=""),
-        sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+        moment("claimed_until", nullable=True),
         sa.UniqueConstraint("platform", "bot_id", "chat_id", "user_id", "character_id"),
     )
     op.create_index("ix_proactive_next_at", "proactive", ["next_at"])
@@ -37,16 +35,15 @@ def upgrade() -> None:
         "account_links",
         sa.Column("platform", sa.String, primary_key=True),
         sa.Column("user_id", sa.String, primary_key=True),
-        sa.Column("person", sa.String, nullable=False),
-        sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False),
+        *of(sa.String, "person"),
+        moment("linked_at"),
     )
     op.create_index("ix_account_links_person", "account_links", ["person"])
     op.create_table(
         "link_codes",
         sa.Column("code", sa.String, primary_key=True),
-        sa.Column("platform", sa.String, nullable=False),
-        sa.Column("user_id", sa.String, nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        *of(sa.String, "platform user_id"),
+        moment("expires_at"),
     )
     # a plain ADD COLUMN: a batch copy of the table would cascade-delete its messages on SQLite
     # conversations.private (0008) for those from before it: the terminal is private, and so is a
