@@ -7,21 +7,24 @@ score = matched / best match (BM25 on SQLite, IDF-weighted ts_rank on PostgreSQL
         + IN_WINDOW when the message names a time ("last weekend") the memory falls in
         + SPEAKER when the message names who said it.
 Facts still true and pinned memories are always candidates: they are few, and a companion should
-not need the right keyword to remember the user's name. Everything runs as one read transaction;
-no LLM is involved.
+not need the right keyword to remember the user's name. The first k memories of a recall cost at
+most k × TOKENS_PER_MEMORY prompt tokens (a long one is cut, its neighbour first; short ones leave
+room for it). Everything runs as one read transaction; no LLM is involved.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import tiktoken
 from sqlalchemy import Connection, bindparam, select, text
 from sqlmodel import col
 
+from anima.core.tokens import OFFLINE_CL100K
 from anima.memory.models import Fact, Message, SearchEntry, Summary, as_utc, primary
 from anima.memory.search import MAX_INDEXED_CHARS, Hit, parse_query, search
 from anima.memory.when import Window, time_window
@@ -42,6 +45,10 @@ PINNED = 2.0  # the importance of a memory pinned with /memory pin: a candidate 
 WINDOW_TURNS = 24  # how many turns a named time window contributes, newest first
 LINE_CHARS = 600  # a recalled message longer than this is cut in the prompt
 NEIGHBOUR_CHARS = 300  # … and the turn shown with it, at this length
+# The first k recalled memories take at most k × this many tokens (cl100k_base) as prompt lines:
+# ten fit the 1,000 tokens a recall may add to a prompt.
+TOKENS_PER_MEMORY = 100
+SHORTEST_NEIGHBOUR = 8  # tokens: a neighbour cut shorter than this is left out
 
 
 @dataclass(frozen=True)
@@ -168,7 +175,7 @@ def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None
         neighbour = max(options, key=lambda m: (turn_score.get(m, 0.0), m < hit.item_id), default=None)
         covered |= {hit.item_id, *([neighbour] if neighbour is not None else [])}
         chosen.append((score, hit, neighbour))
-    return _with_text(conn, chosen, request.after_message)
+    return _within_allowance(_with_text(conn, chosen, request.after_message), request.speakers or {})
 
 
 def _neighbours(conn: Connection, conversation_id: int, message_ids: list[int]) -> dict[int, list[int]]:
@@ -331,3 +338,49 @@ def _with_text(
             Memory(hit.kind, hit.item_id, found[0], found[1], hit.role, score, other, hit.entry_id)
         )
     return memories
+
+
+_ENCODING = tiktoken.get_encoding(OFFLINE_CL100K)
+CUT = "…"
+
+
+def line_tokens(memory: Memory, user_name: str, character_name: str) -> int:
+    """The tokens `memory.line(...)` takes in a prompt, with the newline after it."""
+    return len(_ENCODING.encode(memory.line(user_name, character_name), disallowed_special=())) + 1
+
+
+def _cut(text: str, tokens: int) -> str:
+    """`text` cut to about `tokens` tokens, marked with "…"."""
+    pieces = _ENCODING.encode(text, disallowed_special=())
+    return _ENCODING.decode(pieces[: max(tokens - 1, 0)], errors="ignore").rstrip() + CUT
+
+
+def _within_allowance(memories: list[Memory], speakers: dict[str, str]) -> list[Memory]:
+    """Each memory may take TOKENS_PER_MEMORY tokens and what the ones before it left unused; a
+    longer one gives up its neighbour's words first, then its own (each cut marked "…"). Counted
+    with the speakers' names as they are shown (the pipeline passes them), else placeholders."""
+    names = {role: name.title() for name, role in speakers.items()}
+    user, character = names.get("user", "User"), names.get("assistant", "Character")
+    fitted: list[Memory] = []
+    allowance = 0
+    for memory in memories:
+        allowance += TOKENS_PER_MEMORY
+        cost = line_tokens(memory, user, character)
+        other = memory.neighbour
+        if cost > allowance and other is not None:
+            words = other.text[:NEIGHBOUR_CHARS]
+            keep = len(_ENCODING.encode(words, disallowed_special=())) - (cost - allowance)
+            while keep >= SHORTEST_NEIGHBOUR and cost > allowance:  # a cut can cost a token more
+                memory = replace(memory, neighbour=replace(other, text=_cut(words, keep)))
+                cost, keep = line_tokens(memory, user, character), keep - 1
+            if cost > allowance:
+                memory = replace(memory, neighbour=None)
+                cost = line_tokens(memory, user, character)
+        words = memory.text[:LINE_CHARS]
+        keep = len(_ENCODING.encode(words, disallowed_special=())) - (cost - allowance)
+        while cost > allowance:
+            memory = replace(memory, text=_cut(words, keep))
+            cost, keep = line_tokens(memory, user, character), keep - 1
+        allowance -= cost
+        fitted.append(memory)
+    return fitted

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import statistics
 from pathlib import Path
 
 import pytest
@@ -31,5 +30,5 @@ async def test_full_text_recall_at_10_holds() -> None:
 async def test_static_vectors_recall_at_10_holds_within_the_token_budget() -> None:
     results = await locomo.evaluate(CONVERSATION, encoder="static")
     assert results.mean(10) >= STATIC_FLOOR
-    # the budget of recalled context per question, on average (the longest took 1,175)
-    assert statistics.mean(results.tokens_at_10) <= 1000
+    # the budget of recalled context: 1,000 tokens for the top ten, for every question
+    assert max(results.tokens_at_10) <= 1000

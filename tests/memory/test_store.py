@@ -13,6 +13,7 @@ from anima.config import Settings
 from anima.core.messages import ConversationKey, Incoming
 from anima.memory.facts import extract_facts
 from anima.memory.models import User
+from anima.memory.recall import line_tokens
 from anima.memory.store import MemoryStore
 from tests.fakes.llm import InstantLLM
 
@@ -152,6 +153,26 @@ async def test_a_recalled_turn_comes_with_its_neighbour_from_its_own_conversatio
         found = await store.recall(mine, "polenta", skip_recent=0, limit=1)
         exchange = "Lin: Where should I go hiking this summer? / Aiko: The Dolomites: the huts serve"
         assert exchange in found[0].line("Lin", "Aiko")
+    finally:
+        await store.close()
+
+
+async def test_the_first_k_recalled_memories_take_at_most_k_times_100_tokens(database_url: str) -> None:
+    store = await MemoryStore.open(database_url)
+    try:
+        mine = await store.conversation(ConversationKey("test", "dm", "lin", "aiko"), "Lin")
+        trip = "We hiked past the glacier lake, then the long ridge, then the old stone hut. " * 12
+        for place in ("Dolomites", "Pyrenees", "Tatras"):
+            await store.add(mine, "user", f"My {place} trip: {trip}")
+            await store.add(mine, "assistant", f"The {place} sound wonderful! {trip}")
+        speakers = {"lin": "user", "aiko": "assistant"}  # as the pipeline gives them: names cost tokens too
+        found = await store.recall(mine, "glacier ridge hut", skip_recent=0, limit=3, speakers=speakers)
+        lines = [m.line("Lin", "Aiko") for m in found]
+        assert len(lines) == 3  # six turns, shown as three exchanges
+        for k in range(1, 4):
+            assert sum(line_tokens(m, "Lin", "Aiko") for m in found[:k]) <= 100 * k
+        assert all(line.endswith("…") for line in lines)  # every one was cut, and says so
+        assert "glacier" in lines[0]  # the memory's own words stay, its neighbour's go first
     finally:
         await store.close()
 
