@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from anima.core.sending import RetryPolicy, Transient, delivering
+from anima.core.sending import Fallback, RetryPolicy, Transient, delivering
 from anima.errors import NotDelivered
 
 
@@ -76,3 +76,46 @@ async def test_what_is_still_transient_becomes_not_delivered_without_the_library
     with pytest.raises(ValueError):
         async with delivering("Platform", classify):
             raise ValueError("refused")
+
+
+class Speaker:
+    """A sender that says texts, or is refused by the platform (a webhook deleted meanwhile)."""
+
+    def __init__(self, refuses: bool = False) -> None:
+        self.refuses = refuses
+        self.said: list[str] = []
+
+    async def say(self, text: str) -> str:
+        if self.refuses:
+            raise PermissionError("unknown webhook")
+        self.said.append(text)
+        return text
+
+
+def refused(exc: BaseException) -> bool:
+    return isinstance(exc, PermissionError)
+
+
+async def test_a_sender_refused_before_anything_went_out_hands_the_reply_to_its_fallback() -> None:
+    webhook, bot = Speaker(refuses=True), Speaker()
+    by = Fallback(webhook, bot, refused)
+    await by.send(lambda sender, took_over: sender.say(("(bot) " if took_over else "") + "Hello"))
+    await by.send(lambda sender, took_over: sender.say("again"))
+    assert bot.said == ["(bot) Hello", "again"]
+
+
+async def test_a_refusal_after_something_went_out_is_raised_not_handed_over() -> None:
+    webhook, bot = Speaker(), Speaker()
+    by = Fallback(webhook, bot, refused)
+    await by.send(lambda sender, _: sender.say("Hello"))
+    webhook.refuses = True
+    with pytest.raises(PermissionError):
+        await by.send(lambda sender, _: sender.say("the rest"))
+    assert bot.said == []
+
+
+async def test_another_failure_is_raised_and_without_a_fallback_a_refusal_too() -> None:
+    with pytest.raises(PermissionError):
+        await Fallback(Speaker(refuses=True), None, refused).send(lambda sender, _: sender.say("Hi"))
+    with pytest.raises(PermissionError):
+        await Fallback(Speaker(refuses=True), Speaker(), lambda exc: False).send(lambda s, _: s.say("Hi"))

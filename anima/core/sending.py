@@ -1,6 +1,7 @@
 """Sending to a platform, written once for every platform: requests paced under its limits, a failure
-worth another try retried with a cap, and what is still not taken after every try turned into
-`NotDelivered` (the message stays in the inbox and is answered at the next start).
+worth another try retried with a cap, what is still not taken after every try turned into
+`NotDelivered` (the message stays in the inbox and is answered at the next start), and a second
+sender taking over when the platform refuses the first before anything went out (`Fallback`).
 
 A platform's sender only says which of its errors are which (`Transient`); it never loops itself.
 """
@@ -13,12 +14,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from anima.errors import NotDelivered
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+S = TypeVar("S")  # a platform's sender: who a message goes out as
 MAX_PACED_CHATS = 1024
 
 
@@ -146,6 +148,29 @@ async def delivering(platform: str, classify: Classify) -> AsyncIterator[None]:
         if classify(exc) is None:
             raise
         raise NotDelivered(f"{platform} did not take it ({type(exc).__name__})") from None
+
+
+class Fallback(Generic[S]):
+    """Who a reply goes out as, and who instead when the platform refuses that sender before anything
+    went out through it (Discord: a character's webhook deleted meanwhile; then the bot speaks for the
+    character). Once something went out, a refusal is raised: a reply never changes speaker halfway."""
+
+    def __init__(self, sender: S, fallback: S | None, refused: Callable[[BaseException], bool]) -> None:
+        self.sender, self.fallback, self.refused = sender, fallback, refused
+        self.sent = False
+
+    async def send(self, call: Callable[[S, bool], Awaitable[T]]) -> T:
+        """`call(sender, False)`; when refused first, `call(fallback, True)` (True: it took over)."""
+        try:
+            result = await call(self.sender, False)
+        except Exception as exc:
+            if self.sent or self.fallback is None or not self.refused(exc):
+                raise
+            log.warning("the platform refused the sender (%s); its fallback speaks", type(exc).__name__)
+            self.sender, self.fallback = self.fallback, None
+            result = await call(self.sender, True)
+        self.sent = True
+        return result
 
 
 class Outage:

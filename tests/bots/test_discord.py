@@ -405,6 +405,22 @@ async def test_without_manage_webhooks_the_character_speaks_as_the_bot_in_bold(
     assert not world.fake.calls_to("GET", r"/channels/\d+/webhooks")
 
 
+async def test_a_webhook_deleted_meanwhile_hands_the_reply_to_the_bot_and_the_next_makes_a_new_one(
+    bot: DiscordAdapter, world: World
+) -> None:
+    await world.fake.say(world.general, world.alice, "Grimble, hello", mention_bot=True)
+    [first] = await replies(world, world.general)
+    del world.fake.webhooks[first["webhook_id"]]  # an admin deleted it
+    await world.fake.say(world.general, world.alice, "Grimble, again", mention_bot=True)
+    second = (await replies(world, world.general, 2))[1]
+    assert second["author"]["id"] == world.fake.bot["id"]
+    assert second["content"] == "**Grimble**: You said: Grimble, again"
+    await world.fake.say(world.general, world.alice, "Grimble, once more", mention_bot=True)
+    third = (await replies(world, world.general, 3))[2]
+    assert third["webhook_id"] not in (None, first["webhook_id"])
+    assert third["author"]["username"] == "Grimble"
+
+
 # -- delivery ------------------------------------------------------------------------------------
 
 

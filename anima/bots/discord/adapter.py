@@ -246,9 +246,7 @@ class DiscordAdapter:
         user = user or client.get_user(int(user_id))
         if user is None:
             return None
-        surface = DiscordSurface(self, channel, user)
-        surface.card_id = character_id
-        return surface
+        return DiscordSurface(self, channel, user, card_id=character_id)
 
     # -- messages --------------------------------------------------------------------------
 
@@ -280,9 +278,7 @@ class DiscordAdapter:
         the bot's own character as the bot, any other through a webhook under its name."""
         if not isinstance(heard, DiscordSurface) or heard.adapter is not self:
             return None
-        voice = DiscordSurface(self, heard.channel, heard.user, heard.message)
-        voice.card_id = card_id
-        return voice
+        return DiscordSurface(self, heard.channel, heard.user, heard.message, card_id=card_id)
 
     # -- slash commands and buttons, made from anima.commands' table -------------------------
 

@@ -1,5 +1,6 @@
-"""Discord messages out, for a streamed reply: who sends them (the bot, or a channel webhook under
-the character's name), in 2000-character pieces that ping nobody; then, with voice on, its voice note.
+"""Discord messages out: who sends them (the bot, a channel webhook under a character's name, or the
+answer to a slash command), and a streamed reply's messages, in 2000-character pieces that ping
+nobody, then, with voice on, its voice note.
 
 discord.py has no API for voice messages (its issue #10165), so one is posted through its own HTTP
 client with a raw route: rate limits and retries stay in discord.py, the multipart shape is the one
@@ -20,6 +21,7 @@ from typing import Any
 import discord
 
 from anima.core.messages import Reply
+from anima.core.sending import Fallback
 from anima.core.surface import SpokenNote
 from anima.core.text import split_markdown
 
@@ -30,8 +32,8 @@ VOICE_FILENAME = "voice-message.ogg"
 
 
 class BotSender:
-    """The bot's own account; the first piece replies to the user's message. Speaking for a
-    character other than its own, it writes the character's name in bold first."""
+    """The bot's own account; the first message replies to the user's. Speaking for a character
+    other than its own, it writes the character's name in bold first."""
 
     def __init__(
         self,
@@ -45,34 +47,22 @@ class BotSender:
         self.reference = reply_to.to_reference(fail_if_not_exists=False) if reply_to else None
         self.prefix = f"**{discord.utils.escape_markdown(name)}**: " if name else ""
 
-    async def send(self, text: str, first: bool) -> discord.Message:
+    async def send(self, first: bool, **what: Any) -> discord.Message:
+        """A message of `what` (content, file, view); the first one replies to the user's message."""
         reference = self.reference if first else None
-        return await self.channel.send(text, reference=reference, allowed_mentions=self.mentions)  # type: ignore[arg-type]  # discord.py takes reference=None; its hints leave None out
+        return await self.channel.send(reference=reference, allowed_mentions=self.mentions, **what)  # type: ignore[arg-type]  # discord.py takes reference=None; its hints leave None out
 
-    async def send_voice(self, note: SpokenNote) -> None:
-        """A native voice message; an OGG file where Discord refuses one (no Send Voice Messages
-        permission) or when the bot speaks for another character, whose name a voice message cannot show."""
-        if not self.prefix and self._may_send_voice_messages():
-            try:
-                await self._post_voice_message(note)
-                return
-            except discord.HTTPException as exc:
-                log.info("Discord refused the voice message (%s); sending the note as a file", exc)
-        await self.channel.send(
-            self.prefix.strip() or None,
-            file=voice_file(note),
-            reference=self.reference,  # type: ignore[arg-type]  # discord.py takes reference=None; its hints leave None out
-            allowed_mentions=self.mentions,
-        )
-
-    def _may_send_voice_messages(self) -> bool:
-        """From the permissions discord.py already has (no request); in DMs voice messages always may."""
+    def may_send_voice_messages(self) -> bool:
+        """Not for another character (a voice message cannot show its name); in a server only with
+        the Send Voice Messages permission, read from what discord.py already has (no request)."""
+        if self.prefix:
+            return False
         guild = getattr(self.channel, "guild", None)
         if guild is None:
             return True
         return self.channel.permissions_for(guild.me).send_voice_messages  # type: ignore[attr-defined]  # the Messageable abc omits what every channel Discord hands us has
 
-    async def _post_voice_message(self, note: SpokenNote) -> None:
+    async def send_voice_message(self, note: SpokenNote) -> None:
         """Raises discord.HTTPException when Discord refuses it (without SEND_VOICE_MESSAGES, 403 with
         code 50013; where voice messages are off, 50173)."""
         attachment = {
@@ -100,8 +90,9 @@ class BotSender:
 
 @dataclass
 class WebhookSender:
-    """A channel webhook posting under a character's name and avatar (webhooks cannot reply to a
-    message). `on_gone`: the webhook was deleted; forget it so that the next reply makes a new one."""
+    """A channel webhook posting under a character's name and avatar. It cannot reply to a message,
+    nor post a voice message (Execute Webhook takes no IS_VOICE_MESSAGE flag): a note goes as a file.
+    `on_gone`: the webhook was deleted; forget it so that the next reply makes a new one."""
 
     webhook: discord.Webhook
     name: str
@@ -111,15 +102,7 @@ class WebhookSender:
     on_gone: Callable[[], None] = lambda: None
     prefix = ""
 
-    async def send(self, text: str, first: bool) -> discord.WebhookMessage:
-        return await self._post(content=text)
-
-    async def send_voice(self, note: SpokenNote) -> None:
-        """An OGG file under the character's name: webhooks may not post voice messages (Execute Webhook
-        takes no IS_VOICE_MESSAGE flag), and the bot posting one would lose the character's identity."""
-        await self._post(file=voice_file(note))
-
-    async def _post(self, **what: Any) -> discord.WebhookMessage:
+    async def send(self, first: bool, **what: Any) -> discord.WebhookMessage:
         try:
             return await self.webhook.send(
                 username=self.name,
@@ -134,7 +117,27 @@ class WebhookSender:
             raise
 
 
+@dataclass
+class InteractionSender:
+    """The answer to a slash command or a button press: Discord's response, then follow-ups.
+    `private`: shown to the person alone (an ephemeral answer)."""
+
+    interaction: discord.Interaction
+    mentions: discord.AllowedMentions
+    private: bool = False
+
+    async def send(self, first: bool, **what: Any) -> object:
+        response = self.interaction.response
+        send = self.interaction.followup.send if response.is_done() else response.send_message
+        return await send(ephemeral=self.private, allowed_mentions=self.mentions, **what)
+
+
 Sender = BotSender | WebhookSender  # one identity a character speaks with in one channel
+
+
+def refused(exc: BaseException) -> bool:
+    """The channel no longer takes this sender (a webhook deleted meanwhile): its fallback speaks."""
+    return isinstance(exc, discord.NotFound | discord.Forbidden)
 
 
 def voice_file(note: SpokenNote) -> discord.File:
@@ -142,32 +145,27 @@ def voice_file(note: SpokenNote) -> discord.File:
 
 
 class DiscordPosts:
-    """A channel's messages for a streamed reply (anima.core.streaming), by the character's sender.
-    When the first send through a webhook is refused (deleted meanwhile), the bot speaks instead."""
+    """A channel's messages for a streamed reply (anima.core.streaming), by the character's sender,
+    or by its fallback when the channel refuses that one before anything went out (`Fallback`)."""
 
-    def __init__(self, sender: Sender, fallback: BotSender | None = None) -> None:
-        self.sender, self.fallback = sender, fallback
-        self.posted = False
+    def __init__(self, by: Fallback[Sender]) -> None:
+        self.by = by
 
     def pieces(self, text: str) -> list[str]:
-        return split_markdown(self.sender.prefix + text.strip(), MESSAGE_LIMIT) if text.strip() else []
+        return split_markdown(self.by.sender.prefix + text.strip(), MESSAGE_LIMIT) if text.strip() else []
 
     def render(self, reply: Reply) -> str:
         """The reply's text with what the person should know about it as small print underneath."""
         return reply.text + "".join(f"\n-# {note}" for note in reply.notices)
 
     async def post(self, text: str, first: bool, final: bool) -> Any:
-        try:
-            sent = await self.sender.send(text, first)
-        except (discord.NotFound, discord.Forbidden):
-            if not self._fall_back():
-                raise
-            sent = await self.sender.send(self.sender.prefix + text, first)
-        self.posted = True
-        return sent
+        # A sender that took over puts its own name in front: `text` was cut for the one before.
+        return await self.by.send(
+            lambda sender, took_over: sender.send(first, content=sender.prefix + text if took_over else text)
+        )
 
     async def edit(self, sent: Any, text: str, final: bool) -> Any:
-        await sent.edit(content=text, allowed_mentions=self.sender.mentions)
+        await sent.edit(content=text, allowed_mentions=self.by.sender.mentions)
         return sent
 
     async def delete(self, sent: Any) -> None:
@@ -175,18 +173,16 @@ class DiscordPosts:
             await sent.delete()
 
     async def send_voice(self, note: SpokenNote) -> None:
-        """The reply's voice note, by whoever spoke its text (or would have)."""
-        try:
-            await self.sender.send_voice(note)
-        except (discord.NotFound, discord.Forbidden):
-            if not self._fall_back():
-                raise
-            await self.sender.send_voice(note)
+        """The reply's voice note, by whoever spoke its text (or would have): a native voice message
+        where one may go out, else an OGG file (under the character's name)."""
 
-    def _fall_back(self) -> bool:
-        """The webhook was refused before anything was posted through it: the bot speaks instead."""
-        if self.posted or self.fallback is None:
-            return False
-        log.warning("the webhook was refused; the bot speaks for the character itself")
-        self.sender, self.fallback = self.fallback, None
-        return True
+        async def send(sender: Sender, took_over: bool) -> None:
+            if isinstance(sender, BotSender) and sender.may_send_voice_messages():
+                try:
+                    await sender.send_voice_message(note)
+                    return
+                except discord.HTTPException as exc:
+                    log.info("Discord refused the voice message (%s); sending the note as a file", exc)
+            await sender.send(True, content=sender.prefix.strip() or None, file=voice_file(note))
+
+        await self.by.send(send)

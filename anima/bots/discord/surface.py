@@ -13,14 +13,22 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from anima.bots.discord.delivery import MESSAGE_LIMIT, BotSender, DiscordPosts, Sender, WebhookSender
+from anima.bots.discord.delivery import (
+    MESSAGE_LIMIT,
+    BotSender,
+    DiscordPosts,
+    InteractionSender,
+    Sender,
+    WebhookSender,
+    refused,
+)
 from anima.bots.discord.messages import PLATFORM
 from anima.bots.discord.webhooks import WEBHOOK_NAME
 from anima.core import sending
 from anima.core.messages import Attachment, Incoming, ReplyStream
-from anima.core.sending import Transient
+from anima.core.sending import Fallback, Transient
 from anima.core.streaming import EditedReply, showing_while
-from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote, too_large
+from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote, fetch_capped
 from anima.core.text import split_markdown
 
 if TYPE_CHECKING:
@@ -55,6 +63,7 @@ class DiscordSurface:
         message: discord.Message | None = None,
         interaction: discord.Interaction | None = None,
         files: list[discord.Attachment] | None = None,
+        card_id: str | None = None,
     ) -> None:
         self.adapter, self.channel, self.user = adapter, channel, user
         self.message, self.interaction = message, interaction
@@ -67,7 +76,7 @@ class DiscordSurface:
         self.kind: ChatKind = "private" if guild is None else "group"
         self.private_answers = interaction is not None  # ephemeral answers to a slash command
         self._files = {a.url: a for a in (message.attachments if message else files or [])}
-        self.card_id = adapter.own_character  # who speaks here (set by `addressed`)
+        self.card_id = card_id or adapter.own_character  # who speaks here (also set by `addressed`)
         self._posts: DiscordPosts | None = None  # the reply's, once it streams
 
     async def addressed(self, message: Incoming) -> Incoming | None:
@@ -79,26 +88,28 @@ class DiscordSurface:
 
     @asynccontextmanager
     async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
-        self._posts = DiscordPosts(*await self._senders())
+        self._posts = DiscordPosts(await self._speaker())
         async with delivering():
             yield EditedReply(self._posts, self.adapter.pacer, self.chat_id)
 
-    async def _senders(self) -> tuple[Sender, BotSender | None]:
-        """Who sends the reply, and who instead when that is refused: the bot's own character speaks
-        as the bot; another through the channel's webhook, else as the bot with its name in bold."""
+    async def _speaker(self) -> Fallback[Sender]:
+        """Who sends the reply: the bot's own character speaks as the bot; another through the
+        channel's webhook, or as the bot with its name in bold (also when the webhook is refused)."""
         adapter, card = self.adapter, self.adapter.runtime.characters.get(self.card_id)
         if card.id == adapter.own_character:
-            return self._bot(reply=True), None
-        fallback, webhooks = self._bot(card.name, reply=True), adapter.webhooks
+            return Fallback(self._bot(reply=True), None, refused)
+        as_bot, webhooks = self._bot(card.name, reply=True), adapter.webhooks
         pictures = adapter.runtime.characters
         webhook = await webhooks.for_channel(self.channel, card.id, lambda: pictures.avatar_image(card))
         if webhook is None:
-            return fallback, None
+            return Fallback(as_bot, None, refused)
         # a webhook of the card's own shows its picture; the shared one, the configured URL if any
         avatar = adapter.settings.avatars.get(card.id) if webhook.name == WEBHOOK_NAME else None
         thread = self.channel if isinstance(self.channel, discord.Thread) else None
         gone = lambda: webhooks.forget(self.channel)  # noqa: E731  # deleted: the next reply makes a new one
-        return WebhookSender(webhook, card.name, avatar, adapter.mentions, thread, gone), fallback
+        return Fallback(
+            WebhookSender(webhook, card.name, avatar, adapter.mentions, thread, gone), as_bot, refused
+        )
 
     def _bot(self, name: str | None = None, reply: bool = False) -> BotSender:
         message = self.message if reply else None
@@ -114,43 +125,27 @@ class DiscordSurface:
         self, text: str, buttons: Sequence[Button] = (), private: bool = False, speaker: str = ""
     ) -> None:
         view = ButtonsView(self.adapter, self.user.id, buttons) if buttons else discord.utils.MISSING
-        mentions = self.adapter.mentions
+        sender = self._answering(private) if self.interaction is not None else self._bot(reply=True)
         async with delivering():
             pieces = split_markdown(text, MESSAGE_LIMIT)
             for i, piece in enumerate(pieces):
-                shown_view = view if i == len(pieces) - 1 else discord.utils.MISSING
-                if self.interaction is not None:
-                    await self._answer(piece, private, shown_view)
-                else:
-                    reference = self.message.to_reference(fail_if_not_exists=False) if self.message else None
-                    await self.channel.send(
-                        piece,
-                        reference=reference,  # type: ignore[arg-type]  # discord.py takes None; its hints leave it out
-                        allowed_mentions=mentions,
-                        view=shown_view,
-                    )
+                last = i == len(pieces) - 1
+                await sender.send(i == 0, content=piece, view=view if last else discord.utils.MISSING)
 
-    async def _answer(self, text: str, private: bool, view: Any) -> None:
-        assert self.interaction is not None
-        response, mentions = self.interaction.response, self.adapter.mentions
-        if response.is_done():
-            await self.interaction.followup.send(
-                text, ephemeral=private, allowed_mentions=mentions, view=view
-            )
-        else:
-            await response.send_message(text, ephemeral=private, allowed_mentions=mentions, view=view)
+    def _answering(self, private: bool = False) -> InteractionSender:
+        assert self.interaction is not None  # a slash command's or a button's surface
+        return InteractionSender(self.interaction, self.adapter.mentions, private)
 
     async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
         if self._posts is None:  # not a reply's note: the bot sends it, naming another character
             own = self.card_id == self.adapter.own_character
-            self._posts = DiscordPosts(
-                self._bot(None if own else self.adapter.runtime.characters.get(self.card_id).name)
-            )
+            name = None if own else self.adapter.runtime.characters.get(self.card_id).name
+            self._posts = DiscordPosts(Fallback(self._bot(name), None, refused))
         try:
             async with delivering():
                 await self._posts.send_voice(note)  # a reply's note goes by whoever spoke its text
                 if caption and self.interaction is not None:
-                    await self._answer(caption, False, discord.utils.MISSING)
+                    await self._answering().send(False, content=caption)
         except discord.HTTPException as exc:
             log.warning("Discord did not take the voice note in %s: %s", self.chat_id, type(exc).__name__)
             return False
@@ -158,11 +153,7 @@ class DiscordSurface:
 
     async def send_file(self, name: str, data: bytes, caption: str = "", photo: bool = False) -> None:
         async with delivering():
-            await self.channel.send(
-                caption or None,
-                file=discord.File(io.BytesIO(data), name),
-                allowed_mentions=self.adapter.mentions,
-            )
+            await self._bot().send(False, content=caption or None, file=discord.File(io.BytesIO(data), name))
 
     async def is_chat_admin(self) -> bool:
         if self.kind == "private":
@@ -176,18 +167,17 @@ class DiscordSurface:
         return self.user_id in self.adapter.settings.admins
 
     async def fetch(self, attachment: Attachment, max_bytes: int) -> bytes | NotFetched:
-        name = attachment.name or "the file"
-        if refused := too_large(name, attachment.size, max_bytes):
-            return refused
-        found = self._files.get(attachment.url)
-        if found is None:
-            return NotFetched(f"I could not find {name} on Discord; please send it again")
-        try:
-            data = await asyncio.wait_for(found.read(), 60)
-        except (discord.HTTPException, TimeoutError) as exc:
-            log.warning("could not download %s: %s", name, type(exc).__name__)
-            return NotFetched(f"I could not download {name} from Discord; please send it again")
-        return too_large(name, len(data), max_bytes) or data
+        async def download() -> bytes | NotFetched:
+            found = self._files.get(attachment.url)
+            if found is None:
+                return NotFetched(
+                    f"I could not find {attachment.name or 'the file'} on Discord; please send it again"
+                )
+            return await asyncio.wait_for(found.read(), 60)
+
+        return await fetch_capped(
+            attachment, max_bytes, download, "Discord", (discord.HTTPException, TimeoutError)
+        )
 
 
 class ButtonsView(discord.ui.View):
