@@ -21,7 +21,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import tiktoken
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from anima.core.tokens import OFFLINE_CL100K
@@ -179,37 +180,28 @@ def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None
 
 
 def _neighbours(conn: Connection, conversation_id: int, message_ids: list[int]) -> dict[int, list[int]]:
-    """The messages just before and after each of `message_ids` in the conversation.
-
-    Usually the ids next to a message's are its conversation's too (one IN query); only where
-    another conversation wrote in between is the neighbour looked up by order (one more query)."""
+    """The messages just before and after each of `message_ids` in the conversation (one query,
+    two index lookups a message: a burst of many people interleaves their ids)."""
     if not message_ids:
         return {}
-    wanted = {m + step for m in message_ids for step in (-1, 1)}
-    present = set(conn.execute(_NEXT_TO, {"conversation": conversation_id, "ids": sorted(wanted)}).scalars())
-    found: dict[int, list[int]] = {m: [n for n in (m - 1, m + 1) if n in present] for m in message_ids}
-    parts = []
-    for i, message in enumerate(message_ids):
-        m = int(message)  # an int inlined: one statement however many, and no parameter types to guess
-        for compare, order, n in (("<", "DESC", m - 1), (">", "ASC", m + 1)):
-            if n not in present:
-                parts.append(
-                    f"SELECT * FROM (SELECT {m} AS around, id FROM messages "
-                    f"WHERE conversation_id = :conversation AND id {compare} {m} "
-                    f"ORDER BY id {order} LIMIT 1) AS n{i}{order[0]}"
-                )
-    if parts:
-        for message, neighbour in conn.execute(
-            text(" UNION ALL ".join(parts)), {"conversation": conversation_id}
-        ):
-            found[message].append(neighbour)
-    return found
+    rows = conn.execute(_NEXT_TO, {"conversation": conversation_id, "ids": message_ids})
+    return {message: [n for n in (before, after) if n is not None] for message, before, after in rows}
 
 
-_NEXT_TO = select(primary(Message.id)).where(
-    col(Message.conversation_id) == bindparam("conversation"),
-    primary(Message.id).in_(bindparam("ids", expanding=True)),
-)
+_BESIDE = aliased(Message)
+_NEXT_TO = select(
+    primary(_BESIDE.id),
+    select(func.max(primary(Message.id)))
+    .where(
+        col(Message.conversation_id) == bindparam("conversation"), primary(Message.id) < primary(_BESIDE.id)
+    )
+    .scalar_subquery(),
+    select(func.min(primary(Message.id)))
+    .where(
+        col(Message.conversation_id) == bindparam("conversation"), primary(Message.id) > primary(_BESIDE.id)
+    )
+    .scalar_subquery(),
+).where(primary(_BESIDE.id).in_(bindparam("ids", expanding=True)))
 
 
 # What a search hit is read from (anima.memory.search.Hit, but its score).

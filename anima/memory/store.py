@@ -69,6 +69,7 @@ MAX_CACHED_LINKS = 50_000
 MAX_WRONG_CODES = 5  # per account in CODE_VALID: one of 32^6 codes is not guessed five at a time
 TOO_MANY_WRONG = "Too many wrong codes from this account: wait 10 minutes, then send /link CODE again."
 WRITE_ERRORS = (SQLAlchemyError, OSError)  # OSError: a PostgreSQL server that cannot be reached
+EMBED_ROWS = 64  # memories embedded per transaction in the background (embed_pending)
 
 
 @dataclass
@@ -651,15 +652,22 @@ class MemoryStore:
             return 0
         done = 0
         while done < limit:
-            rows = await self.run(lambda conn: vectors.unembedded(conn, state.id, 64))
-            if not rows:
+            if vectors.quick:  # embedded where the rows are read: one transaction, one thread hop
+                count = await self.run(
+                    partial(vectors.embed_unembedded, conversation_id=state.id, limit=EMBED_ROWS)
+                )
+            else:
+                rows = await self.run(lambda conn: vectors.unembedded(conn, state.id, EMBED_ROWS))
+                if rows:
+                    found = await vectors.embed([text for _, text in rows])
+                    entries = [entry for entry, _ in rows]
+                    await self.run(
+                        partial(vectors.store, conversation_id=state.id, entries=entries, vectors=found)
+                    )
+                count = len(rows)
+            done += count
+            if count < EMBED_ROWS:  # none left: no query more to find that out
                 break
-            embedded = await vectors.embed([text for _, text in rows])
-            entries = [entry for entry, _ in rows]
-            await self.run(
-                partial(vectors.store, conversation_id=state.id, entries=entries, vectors=embedded)
-            )
-            done += len(rows)
         return done
 
     async def remember_facts(

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from anima.core.messages import ConversationKey
 from anima.memory.store import MemoryStore
-from anima.memory.vectors import Encoding
+from anima.memory.vectors import FULL_SCAN_EVERY, Encoding
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("all_minilm_l6_v2") is None or importlib.util.find_spec("tokenizers") is None,
@@ -89,3 +89,19 @@ async def test_a_memory_stored_after_a_recall_is_found_by_its_meaning_too(tmp_pa
         assert found and "kitten" in found[0].text
     finally:
         await store.close()
+
+
+async def test_a_memory_left_without_a_vector_is_embedded_within_a_full_scan(tmp_path: Path) -> None:
+    """Each turn looks only at the newest memories; one left without a vector behind them (another
+    process's, a late commit) is found by the full scan every FULL_SCAN_EVERY turns."""
+    store = await _store_with_talk(f"sqlite:///{tmp_path}/a.db", vectors=True)
+    try:
+        state = await store.conversation(KEY, "Lin")
+        await store.run(lambda conn: conn.execute(text("DELETE FROM memory_vectors WHERE entry_id = 1")))
+        embedded = [await store.embed_pending(state) for _ in range(FULL_SCAN_EVERY)]
+        count = await store.run(
+            lambda conn: conn.execute(text("SELECT count(*) FROM memory_vectors")).scalar()
+        )
+    finally:
+        await store.close()
+    assert sum(embedded) == 1 and count == 10
