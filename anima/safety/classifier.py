@@ -33,6 +33,7 @@ MODEL_PATH = Path(__file__).resolve().parent / "data" / "guard_model.json.gz"
 MAX_CHARS = 2000  # scored at once; a longer text is scored in windows and the worst one counts
 STEP = 1500
 REQUEST_CHARS = 1000  # of the person's message, as context for the reply head
+REQUESTS_KEPT = 256  # requests whose features the reply head keeps (a turn's windows share one)
 WORDS_KEPT = 50_000  # words whose character n-grams' indices are kept (a few MB at most)
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
@@ -81,6 +82,7 @@ class Head:
     intercept: float
     weights: array  # float32: one per vocabulary feature, then the reply's and the request's vector
     dense: Any  # numpy view of the last 2 × dims weights
+    vocabulary: Any  # numpy view of the vocabulary features' weights
 
 
 class TokenVectors:
@@ -124,13 +126,17 @@ class GuardModel:
         vocabulary = raw["vocabulary"].split("\n") if raw["vocabulary"] else []
         self.index: dict[str, int] = {f: i for i, f in enumerate(vocabulary)}
         self._grams: dict[str, tuple[int, ...]] = {}  # word -> its character n-grams' indices
+        self._asked: dict[str, dict[int, int]] = {}  # request -> its reply-head features (oldest first)
         self.idf = _floats(raw["idf"])
+        self._idf = np.frombuffer(self.idf, np.float32)
         self.tokens = tokens or TokenVectors(raw["tokens"])
         self.heads: dict[str, Head] = {}
         for name, h in raw["heads"].items():
             weights = _floats(h["weights"])
-            dense = np.frombuffer(weights, np.float32)[len(vocabulary) :]
-            self.heads[name] = Head(float(h["intercept"]), weights, dense)
+            every = np.frombuffer(weights, np.float32)
+            self.heads[name] = Head(
+                float(h["intercept"]), weights, every[len(vocabulary) :], every[: len(vocabulary)]
+            )
         self.categories: list[str] = list(raw["categories"])
         self.thresholds: dict[str, float] = dict(raw["thresholds"])
 
@@ -209,12 +215,35 @@ class GuardModel:
         the request's token-vector mean, when the caller kept it (one embedding per turn)."""
         if request_vector is None:
             request_vector = self.request_vector(request)
-        return max(
-            _sigmoid(
-                self.decision("reply", self.text_vector(part, request), self.dense(part, "", request_vector))
-            )
-            for part in _windows(reply)
-        )
+        asked = self._request_counts(request)
+        scores = []
+        for part in _windows(reply):
+            counts: dict[int, int] = {}
+            self._count(counts, part, "", chars=True)
+            counts.update(asked)  # the request's features ("q…") are none of the reply's
+            scores.append(_sigmoid(self._decide("reply", counts, self.dense(part, "", request_vector))))
+        return max(scores)
+
+    def _request_counts(self, request: str) -> dict[int, int]:
+        """The request's features as the reply head counts them, kept for the turn's other windows."""
+        known = self._asked.get(request)
+        if known is None:
+            known = {}
+            self._count(known, request[-REQUEST_CHARS:], "q", chars=False)
+            self._asked[request] = known
+            if len(self._asked) > REQUESTS_KEPT:
+                self._asked.pop(next(iter(self._asked)))
+        return known
+
+    def _decide(self, head: str, counts: dict[int, int], dense: Any) -> float:
+        """`decision(head, _tfidf(counts), dense)` without building the vector, in numpy (most of a
+        reply's scoring was these loops over a thousand features): the norm divides the dot once."""
+        np = self.tokens._np
+        h = self.heads[head]
+        features = np.fromiter(counts.keys(), np.int64, len(counts))
+        values = (1.0 + np.log(np.fromiter(counts.values(), np.float64, len(counts)))) * self._idf[features]
+        norm = float(np.sqrt(values @ values)) or 1.0
+        return h.intercept + float(values @ h.vocabulary[features]) / norm + float(h.dense @ dense)
 
     def request_score(self, request: str, request_vector: Any = None) -> float:
         """How likely `request` asks for real help toward serious harm, 0-1."""

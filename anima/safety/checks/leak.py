@@ -43,6 +43,8 @@ REFUSAL_ZH = "*{{char}}笑着摇摇头* 这是我的小秘密哦～我们聊点�
 
 def normalised(text: str) -> str:
     """NFKC and lower case, without invisible (format) characters."""
+    if text.isascii():  # NFKC leaves ASCII as it is, and no format character is ASCII
+        return text.lower()
     text = unicodedata.normalize("NFKC", text).lower()
     return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
