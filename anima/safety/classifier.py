@@ -248,16 +248,13 @@ class GuardModel:
     def request_score(self, request: str, request_vector: Any = None) -> float:
         """How likely `request` asks for real help toward serious harm, 0-1."""
         parts = _windows(request)
-        return max(
-            _sigmoid(
-                self.decision(
-                    "request",
-                    self.text_vector(part),
-                    self.dense("", part, request_vector if len(parts) == 1 else None),
-                )
-            )
-            for part in parts
-        )
+        scores = []
+        for part in parts:
+            counts: dict[int, int] = {}
+            self._count(counts, part, "", chars=True)
+            dense = self.dense("", part, request_vector if len(parts) == 1 else None)
+            scores.append(_sigmoid(self._decide("request", counts, dense)))
+        return max(scores)
 
     def category(self, request: str, text: str) -> str:
         """The likeliest harm category of a flagged text (one-vs-rest heads)."""
