@@ -11,12 +11,14 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from anima.app import Runtime
 from anima.config import EmbeddedBackend, MemorySettings, SafetySettings, Settings
 from anima.core.messages import ChatMessage, Incoming
 from anima.llm.base import GenerationRequest
 from anima.llm.embedded import EmbeddedLLM
+from anima.ops.metrics import METRICS
 from bench.report import record
 from tests.fakes.llm import InstantLLM
 
@@ -29,8 +31,23 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def pipeline_overhead(messages: int = 2000, users: int = 20) -> dict[str, float]:
-    """Time Pipeline.handle end to end (SQLite file, two commits per message) with an instant LLM."""
+# What the pipeline's own time per message is made of (anima/ops/metrics.py's stages), in order;
+# "LLM stream handling" is generation without the prompt (the instant LLM's stream, the router).
+STAGES = (
+    ("safety, input", ("safety_input",), ()),
+    ("store the message", ("store_message",), ()),
+    ("recall", ("recall",), ()),
+    ("prompt build + token count", ("prompt",), ()),
+    ("LLM stream handling (router, pieces)", ("generate_total",), ("prompt",)),
+    ("safety, output", ("safety_output",), ()),
+    ("store the reply", ("store_reply",), ()),
+)
+
+
+async def pipeline_overhead(messages: int = 2000, users: int = 20) -> dict[str, Any]:
+    """Time Pipeline.handle end to end (SQLite file, two commits per message) with an instant LLM,
+    and each of its stages (STAGES; "the rest": conversation state, waits for the one SQLite
+    thread behind the background memory work, the event loop)."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             characters_dir=REPO / "characters",
@@ -40,22 +57,37 @@ async def pipeline_overhead(messages: int = 2000, users: int = 20) -> dict[str, 
         runtime = await Runtime.start(settings)
         runtime.router.register("embedded", InstantLLM(reply=lambda _r: "Sure, I remember that. " * 4))
         samples: list[float] = []
+        timed: dict[str, float] = {}
+        per_stage: dict[str, list[float]] = {label: [] for label, _, _ in STAGES}
+        per_stage["the rest"] = []
+        METRICS.listeners.append(lambda stage, seconds: timed.__setitem__(stage, seconds * 1000))
         started = time.perf_counter()
         cpu_started = time.process_time()
         for i in range(messages):
             message = Incoming("bench", "chat", f"user{i % users}", "Lin", f"message {i}: how was your day?")
+            timed.clear()
             t0 = time.perf_counter()
             await runtime.pipeline.handle(message)
-            samples.append((time.perf_counter() - t0) * 1000)
+            total = (time.perf_counter() - t0) * 1000
+            samples.append(total)
+            for label, stages, less in STAGES:
+                per_stage[label].append(
+                    sum(timed.get(s, 0.0) for s in stages) - sum(timed.get(s, 0.0) for s in less)
+                )
+            named = sum(values[-1] for label, values in per_stage.items() if label != "the rest")
+            per_stage["the rest"].append(total - named)
         wall = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        METRICS.listeners.clear()
         await runtime.close()
-    warm = samples[users * 2 :]  # the first messages of each user open their conversation
+    skip = users * 2  # the first messages of each user open their conversation
+    warm = samples[skip:]
     return {
         "p50_ms": percentile(warm, 0.50),
         "p99_ms": percentile(warm, 0.99),
         "msgs_per_s": messages / wall,
         "cpu_ms_per_msg": cpu * 1000 / messages,
+        "stages": {label: values[skip:] for label, values in per_stage.items()},
     }
 
 
@@ -122,6 +154,14 @@ async def main() -> None:
     record("pipeline p50 per message (instant LLM, SQLite)", overhead["p50_ms"], "ms", COMMAND)
     record("pipeline p99 per message (target < 2 ms)", overhead["p99_ms"], "ms", COMMAND)
     record("pipeline CPU per message", overhead["cpu_ms_per_msg"], "ms", COMMAND)
+    print()
+    print("| a message's stages (wall, instant LLM, one message at a time) | p50 ms | p99 ms | mean ms |")
+    print("|---|---|---|---|")
+    for label, values in overhead["stages"].items():
+        mean = statistics.fmean(values)
+        print(f"| {label} | {percentile(values, 0.5):.2f} | {percentile(values, 0.99):.2f} | {mean:.2f} |")
+    for label, values in overhead["stages"].items():
+        record(f"pipeline stage p50: {label}", percentile(values, 0.5), "ms", COMMAND)
     ratio = await embedded_ratio()
     print()
     threads = f"{ratio['threads']:.0f} threads"

@@ -179,9 +179,11 @@ class Pipeline:
             history.pop()
         else:
             # Stored before generation starts: a crash or an LLM failure never loses it.
+            started = time.perf_counter()
             stored = with_pictures(verdict.text, len(message.images))
             said = await self.memory.add(conversation, "user", stored, message.message_id)
             await self.memory.keep_pictures(conversation, said.id, message.kept)
+            METRICS.stage_since("store_message", started)
         started = time.perf_counter()
         memories = await self.recall(conversation, verdict.text, card, user_name, len(history))
         METRICS.stage_since("recall", started)
@@ -225,7 +227,9 @@ class Pipeline:
                 generated = generated if retry.failed else retry
                 checked = await turn.check_output(generated.text, retry=True)
             text = checked.text
+            started = time.perf_counter()
             replied = await self.memory.add(conversation, "assistant", text, cut=generated.cut)
+            METRICS.stage_since("store_reply", started)
         self.keeper.after_turn(FinishedTurn(card, conversation, user_name, said, replied))
 
         reply = Reply(
@@ -327,6 +331,7 @@ class Pipeline:
         for backend in chain:
             received = _Received(stream)
             try:
+                started = time.perf_counter()
                 builder = PromptBuilder(backend.counter, getattr(backend, "prompt_style", "full"))
                 max_tokens = self.router.max_tokens(backend, card)
                 seen, shown = _pictures_for(backend.vision, card, user_name, text, context)
@@ -336,6 +341,7 @@ class Pipeline:
                 stop = _speaker_stops(user_name)
                 request = self.router.request(backend, card, prompt.messages, stop=stop, user_name=user_name)
                 METRICS.tokens(backend.name, "prompt", prompt.tokens)
+                METRICS.stage_since("prompt", started)
                 call = partial(self.router.generate, backend, request, last_resort=backend is chain[-1])
                 await self.turns.unless_cut(call, received.add)
                 METRICS.tokens(backend.name, "completion", len(received.pieces))

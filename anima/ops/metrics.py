@@ -20,10 +20,13 @@ from prometheus_client.registry import Collector
 # Stages of one message, as recorded by the pipeline (send: the platform's final delivery).
 STAGES = (
     "safety_input",
+    "store_message",
     "recall",
+    "prompt",
     "generate_first_token",
     "generate_total",
     "safety_output",
+    "store_reply",
     "send",
     "voice",
 )
@@ -38,6 +41,8 @@ class Metrics:
         self.enabled = False
         self.registry = CollectorRegistry()
         self._depth_sources: list[Callable[[], int]] = []
+        # called with (stage, seconds) for every stage timed, enabled or not (bench/core_bench.py)
+        self.listeners: list[Callable[[str, float], None]] = []
 
     def enable(self) -> None:
         """Start recording into a fresh registry (what /metrics serves from then on)."""
@@ -83,13 +88,15 @@ class Metrics:
             self._child(self._out, platform, character).inc()
 
     def stage(self, stage: str, seconds: float) -> None:
+        for listener in self.listeners:
+            listener(stage, seconds)
         if self.enabled:
             self._stage_child(stage).observe(seconds)
 
     def stage_since(self, stage: str, started: float) -> None:
         """Record a stage that began at `started` (a `time.perf_counter()` reading) and ends now."""
-        if self.enabled:
-            self._stage_child(stage).observe(time.perf_counter() - started)
+        if self.enabled or self.listeners:
+            self.stage(stage, time.perf_counter() - started)
 
     def tokens(self, backend: str, kind: str, count: int) -> None:
         if self.enabled and count:
