@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from anima.errors import MemoryStoreError
 from anima.memory.inbox import Delivery, Inbox
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 CATCH_UP_MESSAGES = 50  # per chat, oldest first
 CATCH_UP_AGE = timedelta(hours=12)  # older messages are not answered after a restart
+M = TypeVar("M")  # a platform's message, as its history gives it
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,22 @@ class ChatMark:
     after: int | None
 
 
-class CatchUp:
-    """One bot's backlog: found in the inbox before it connects, read once the platform is ready."""
+@dataclass(frozen=True)
+class Window:
+    """Which of a chat's messages to read back, by the platform's ids (they grow with time): after
+    `after` and before `before`; the newest of them (`newest_first`), or else the oldest."""
 
-    def __init__(self, inbox: Inbox, platform: str) -> None:
-        self.inbox, self.platform = inbox, platform
+    after: int
+    before: int
+    newest_first: bool
+
+
+class CatchUp:
+    """One bot's backlog: found in the inbox before it connects, read once the platform is ready.
+    `id_at`: the platform's message id at a moment (Discord's snowflake of a time)."""
+
+    def __init__(self, inbox: Inbox, platform: str, id_at: Callable[[datetime], int]) -> None:
+        self.inbox, self.platform, self.id_at = inbox, platform, id_at
         self.bot_id = self.name = ""  # known once the bot has logged in (see `find`)
         self.marks: list[ChatMark] = []
         self.until = datetime.now(UTC)  # history before it is read back; after it came live
@@ -77,24 +90,44 @@ class CatchUp:
             self._done.set()
 
     def start(
-        self, read: Callable[[ChatMark], Awaitable[None]], mine: Callable[[ChatMark], bool]
+        self,
+        history: Callable[[ChatMark, Window], Awaitable[list[M]]],
+        answer: Callable[[M], Awaitable[None]],
+        mine: Callable[[ChatMark], bool],
     ) -> asyncio.Task[None] | None:
-        """Once ready, read back every chat this process serves (`mine`), each with `read`; the
+        """Once ready, read back every chat this process serves (`mine`): its messages in the window
+        `history` gives (none when the chat cannot be read), each to `answer`, oldest first. The
         task, the first time only (a reconnect's ready starts nothing)."""
         if self._reading is not None or self._done.is_set():
             return None
-        self._reading = asyncio.create_task(self._read_all(read, mine))
+
+        async def read_all() -> None:
+            try:
+                marks = [mark for mark in self.marks if mine(mark)]
+                log.info(
+                    "%s: reading back %d chats for messages sent while it was down", self.name, len(marks)
+                )
+                await asyncio.gather(*(self._read(mark, history, answer) for mark in marks))
+            finally:
+                self._done.set()
+
+        self._reading = asyncio.create_task(read_all())
         return self._reading
 
-    async def _read_all(
-        self, read: Callable[[ChatMark], Awaitable[None]], mine: Callable[[ChatMark], bool]
+    async def _read(
+        self,
+        mark: ChatMark,
+        history: Callable[[ChatMark, Window], Awaitable[list[M]]],
+        answer: Callable[[M], Awaitable[None]],
     ) -> None:
-        try:
-            marks = [mark for mark in self.marks if mine(mark)]
-            log.info("%s: reading back %d chats for messages sent while it was down", self.name, len(marks))
-            await asyncio.gather(*(read(mark) for mark in marks))
-        finally:
-            self._done.set()
+        """One chat's backlog up to the connection (what came after came live): its newest messages,
+        or those from the oldest one taken and never answered; answered oldest first."""
+        oldest = self.id_at(self.since)
+        after = oldest if mark.after is None else max(mark.after, oldest)
+        window = Window(after, self.id_at(self.until), newest_first=mark.after is None)
+        found = await history(mark, window)
+        for message in reversed(found) if window.newest_first else found:
+            await answer(message)
 
     async def wait(self) -> None:
         """Return once the backlog is answered (at once when there is none: arrival order holds)."""

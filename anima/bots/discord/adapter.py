@@ -23,7 +23,7 @@ from anima.bots.services import Services
 from anima.commands import Context, parse
 from anima.commands.cards import install_cards, is_card_file
 from anima.config import DiscordBotSettings
-from anima.core.catch_up import CATCH_UP_MESSAGES, CatchUp, ChatMark
+from anima.core.catch_up import CATCH_UP_MESSAGES, CatchUp, ChatMark, Window
 from anima.core.in_flight import InFlight
 from anima.core.streaming import EditPacer
 from anima.core.surface import Surface
@@ -141,7 +141,7 @@ class DiscordAdapter:
         self.webhooks = PersonaWebhooks(self.client)
         allow = {int(bot_id) for bot_id in settings.allow_bots}
         self.addressing = Addressing(self.client, runtime, self.own_character, self.webhooks, allow)
-        self.backlog = CatchUp(runtime.conversations.inbox, PLATFORM)
+        self.backlog = CatchUp(runtime.conversations.inbox, PLATFORM, discord.utils.time_snowflake)
         self.bot_id = ""
         self._unvoice: Callable[[], None] = lambda: None  # undoes speaking for casts (core/casts.py)
         self._connection: asyncio.Task[None] | None = None
@@ -307,7 +307,7 @@ class DiscordAdapter:
 
     def catch_up(self) -> None:
         """Once ready (servers known), answer what was sent while no process ran; gateway messages wait."""
-        if self._answering and (reading := self.backlog.start(self._read_back, self._mine)) is not None:
+        if self._answering and (reading := self.backlog.start(self._history, self._again, self._mine)):
             self.in_flight.track(reading)
 
     def _mine(self, mark: ChatMark) -> bool:
@@ -316,25 +316,25 @@ class DiscordAdapter:
             return self.client.get_guild(mark.group_id) is not None
         return self.settings.shard_ids is None or 0 in self.settings.shard_ids
 
-    async def _read_back(self, mark: ChatMark) -> None:
-        """One channel's backlog, oldest first, up to the connection (what came after came live)."""
-        oldest = discord.utils.time_snowflake(self.backlog.since)
-        newest_first = mark.after is None  # else from the oldest message taken and never answered
-        after = discord.Object(oldest if mark.after is None else max(mark.after, oldest))
-        before = discord.Object(discord.utils.time_snowflake(self.backlog.until))
+    async def _history(self, mark: ChatMark, window: Window) -> list[discord.Message]:
+        """A channel's messages in `window`, as Discord gives them; none when it cannot be read."""
         try:
             channel = self.client.get_channel(mark.chat_id) or await self.client.fetch_channel(mark.chat_id)
             assert isinstance(channel, discord.abc.Messageable)
             pages = channel.history(
-                limit=CATCH_UP_MESSAGES, after=after, before=before, oldest_first=not newest_first
+                limit=CATCH_UP_MESSAGES,
+                after=discord.Object(window.after),
+                before=discord.Object(window.before),
+                oldest_first=not window.newest_first,
             )
-            backlog = [m async for m in pages]
+            return [m async for m in pages]
         except discord.HTTPException as exc:
             log.warning("%s: cannot read back channel %s: %s", self.name, mark.chat_id, exc)
-            return
-        for message in reversed(backlog) if newest_first else backlog:
-            if _is_card_upload(message):
-                continue  # a card sent to install is not a message to answer again
+            return []
+
+    async def _again(self, message: discord.Message) -> None:
+        """A message of the backlog; a card sent to install is not one to answer again."""
+        if not _is_card_upload(message):
             await self._receive(message)
 
 
