@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Hashable
+from dataclasses import replace
 from functools import lru_cache
 
 from anima.characters.library import CharacterLibrary
+from anima.core.messages import Incoming
 from anima.errors import AnimaError
 
 MAX_BOT_TURNS = 3  # bot messages in a row in one chat (its own too) after which bots get no answer
@@ -27,42 +28,45 @@ class Arrivals:
     """What is decided as messages arrive, before any await (so that handling them concurrently
     cannot reorder it): a message the platform replays is dropped, and bots take turns."""
 
-    def __init__(self, allow_bots: set[Hashable]) -> None:
-        self.allow_bots = allow_bots
-        self._seen: OrderedDict[Hashable, None] = OrderedDict()
-        self._bot_turns: dict[Hashable, int] = {}
+    def __init__(self, allow_bots: set[str]) -> None:
+        self.allow_bots = allow_bots  # user ids
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._bot_turns: dict[str, int] = {}
 
-    def admit(self, message_id: Hashable, chat: Hashable, author: Hashable, from_bot: bool) -> bool:
+    def admit(self, message: Incoming) -> bool:
         """False for a message seen already, for a bot not allow-listed, and for one past its turns."""
-        if message_id in self._seen:
-            return False
-        self._seen[message_id] = None
-        if len(self._seen) > SEEN_MESSAGES:
-            self._seen.popitem(last=False)
-        if not from_bot:
-            self._bot_turns.pop(chat, None)  # a person spoke: bots may be answered again
+        if message.message_id is not None:  # without an id it cannot be recognised again
+            if message.message_id in self._seen:
+                return False
+            self._seen[message.message_id] = None
+            if len(self._seen) > SEEN_MESSAGES:
+                self._seen.popitem(last=False)
+        if not message.from_bot:
+            self._bot_turns.pop(message.chat_id, None)  # a person spoke: bots may be answered again
             return True
         # Every bot message in a row counts, the bot's own too (as the platform shows them back): an
         # allow-listed bot's is answered while the run, with it, is at most MAX_BOT_TURNS long.
-        turns = self._bot_turns[chat] = self._bot_turns.get(chat, 0) + 1
-        return author in self.allow_bots and turns <= MAX_BOT_TURNS
+        turns = self._bot_turns[message.chat_id] = self._bot_turns.get(message.chat_id, 0) + 1
+        return message.user_id in self.allow_bots and turns <= MAX_BOT_TURNS
 
 
-def who_answers(
+def addressed(
+    message: Incoming,
     characters: CharacterLibrary,
     own: str,
-    text: str,
     *,
-    private: bool,
+    text: str,
     mentioned: bool,
     replied: str | None,
     bound: str | None,
-) -> str | None:
-    """The id of the character answering `text`, or None when the bot stays quiet. `replied`: the
-    character whose message it replies to; `bound`: the one bound to the chat; `own`: the bot's."""
-    if not (private or mentioned or replied or bound):
+) -> Incoming | None:
+    """`message` as its character reads it (`text`: its words as the model should see them), or None
+    when the bot stays quiet. `replied`: the character whose message it replies to; `bound`: the one
+    bound to the chat; `own`: the bot's."""
+    if not (message.is_private or mentioned or replied or bound):
         return None
-    return replied or named(characters, text) or bound or own
+    character = replied or named(characters, text) or bound or own
+    return replace(message, character_id=character, text=text, mentions_bot=mentioned or replied is not None)
 
 
 def named(characters: CharacterLibrary, text: str) -> str | None:

@@ -139,7 +139,7 @@ class DiscordAdapter:
         self.pacer = EditPacer(settings.edit_interval_s)  # streaming edits, per channel
         self.client = AnimaClient(self)
         self.webhooks = PersonaWebhooks(self.client)
-        allow = {int(bot_id) for bot_id in settings.allow_bots}
+        allow = {str(int(bot_id)) for bot_id in settings.allow_bots}  # as Discord writes ids
         self.addressing = Addressing(self.client, runtime, self.own_character, self.webhooks, allow)
         self.backlog = CatchUp(runtime.conversations.inbox, PLATFORM, discord.utils.time_snowflake)
         self.bot_id = ""
@@ -256,7 +256,8 @@ class DiscordAdapter:
 
     async def _receive(self, message: discord.Message, after_backlog: bool = False) -> None:
         """To the conversation service, which answers it once and in order; never raises."""
-        if not self._answering or self.addressing.ignored(message):
+        incoming = to_incoming(message)
+        if not self._answering or self.addressing.ignored(message, incoming):
             return
         self.in_flight.track()
         try:
@@ -269,7 +270,7 @@ class DiscordAdapter:
                 return
             guild = message.guild.id if message.guild else None
             taken = self.backlog.delivery(message.id, message.channel.id, guild)
-            await self.runtime.conversations.handle(to_incoming(message), surface, taken)
+            await self.runtime.conversations.handle(incoming, surface, taken)
         except Exception:
             log.exception("%s: answering message %s failed", self.name, message.id)
 

@@ -5,13 +5,12 @@ message it replies to (the bot's, perhaps under a character's bold name, or our 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import discord
 
 from anima.bots.discord.webhooks import PersonaWebhooks
 from anima.bots.services import Services
-from anima.core.addressing import Arrivals, known, who_answers
+from anima.core.addressing import Arrivals, addressed, known
 from anima.core.messages import Attachment, Incoming
 
 PLATFORM = "discord"
@@ -62,20 +61,19 @@ class Addressing:
         runtime: Services,
         own_character: str,
         webhooks: PersonaWebhooks,
-        allow_bots: set[int],
+        allow_bots: set[str],
     ) -> None:
         self._client, self._runtime, self._webhooks = client, runtime, webhooks
         self.own_character = own_character
-        self.arrivals = Arrivals(set(allow_bots))
+        self.arrivals = Arrivals(allow_bots)
 
-    def ignored(self, message: discord.Message) -> bool:
-        """Messages never answered, decided without any I/O, in arrival order (see `Arrivals`)."""
+    def ignored(self, message: discord.Message, incoming: Incoming) -> bool:
+        """Messages never answered, decided without any I/O, in arrival order (see `Arrivals`); the
+        bot's own are not answered, and count in a run of bots' turns."""
         me = self._client.user
         if me is None or message.type not in ANSWERED_TYPES:
             return True
-        from_bot = message.author.bot or message.webhook_id is not None  # its own count as bots' turns
-        admitted = self.arrivals.admit(message.id, message.channel.id, message.author.id, from_bot)
-        return message.author.id == me.id or not admitted
+        return not self.arrivals.admit(incoming) or message.author.id == me.id
 
     async def resolve(self, message: discord.Message, incoming: Incoming) -> Incoming | None:
         """`incoming` as its character reads it, or None when the bot stays quiet."""
@@ -87,19 +85,16 @@ class Addressing:
         bound = await self._runtime.conversations.preferences.bound(PLATFORM, chat_ids(message.channel), "")
         text = _readable_text(message, me)
         replied = await self._replied_character(message)
-        character = who_answers(
-            self._runtime.characters,  # looked up each time: the library may be reloaded
+        characters = self._runtime.characters  # looked up each time: the library may be reloaded
+        return addressed(
+            incoming,
+            characters,
             self.own_character,
-            text,
-            private=message.guild is None,
+            text=text,
             mentioned=mentioned,
             replied=replied,
             bound=bound,
         )
-        if character is None:
-            return None
-        called = mentioned or replied is not None
-        return replace(incoming, character_id=character, text=text, mentions_bot=called)
 
     async def _replied_character(self, message: discord.Message) -> str | None:
         """The character who wrote the message that `message` replies to, if it was one of ours."""
