@@ -41,7 +41,7 @@ class ChatMark:
 
 
 @dataclass(frozen=True)
-class Window:
+class ReadBack:
     """Which of a chat's messages to read back, by the platform's ids (they grow with time): after
     `after` and before `before`; the newest of them (`newest_first`), or else the oldest."""
 
@@ -91,7 +91,7 @@ class CatchUp:
 
     def start(
         self,
-        history: Callable[[ChatMark, Window], Awaitable[list[M]]],
+        history: Callable[[ChatMark, ReadBack], Awaitable[list[M]]],
         answer: Callable[[M], Awaitable[None]],
         mine: Callable[[ChatMark], bool],
     ) -> asyncio.Task[None] | None:
@@ -117,14 +117,14 @@ class CatchUp:
     async def _read(
         self,
         mark: ChatMark,
-        history: Callable[[ChatMark, Window], Awaitable[list[M]]],
+        history: Callable[[ChatMark, ReadBack], Awaitable[list[M]]],
         answer: Callable[[M], Awaitable[None]],
     ) -> None:
         """One chat's backlog up to the connection (what came after came live): its newest messages,
         or those from the oldest one taken and never answered; answered oldest first."""
         oldest = self.id_at(self.since)
         after = oldest if mark.after is None else max(mark.after, oldest)
-        window = Window(after, self.id_at(self.until), newest_first=mark.after is None)
+        window = ReadBack(after, self.id_at(self.until), newest_first=mark.after is None)
         found = await history(mark, window)
         for message in reversed(found) if window.newest_first else found:
             await answer(message)

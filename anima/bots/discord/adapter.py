@@ -23,7 +23,7 @@ from anima.bots.services import Services
 from anima.commands import Context, parse
 from anima.commands.cards import install_cards, is_card_file
 from anima.config import DiscordBotSettings
-from anima.core.catch_up import CATCH_UP_MESSAGES, CatchUp, ChatMark, Window
+from anima.core.catch_up import CATCH_UP_MESSAGES, CatchUp, ChatMark, ReadBack
 from anima.core.in_flight import InFlight
 from anima.core.streaming import EditPacer
 from anima.core.surface import Surface
@@ -317,7 +317,7 @@ class DiscordAdapter:
             return self.client.get_guild(mark.group_id) is not None
         return self.settings.shard_ids is None or 0 in self.settings.shard_ids
 
-    async def _history(self, mark: ChatMark, window: Window) -> list[discord.Message]:
+    async def _history(self, mark: ChatMark, window: ReadBack) -> list[discord.Message]:
         """A channel's messages in `window`, as Discord gives them; none when it cannot be read."""
         try:
             channel = self.client.get_channel(mark.chat_id) or await self.client.fetch_channel(mark.chat_id)
