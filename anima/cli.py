@@ -123,7 +123,11 @@ def _safety_parsers(commands: Subcommands) -> None:
     memory = benches.add_parser("memory", help="LoCoMo evidence recall and recall latency at scale")
     memory.add_argument("--locomo", metavar="PATH", type=Path, help="the LoCoMo conversations (*.json)")
     memory.add_argument("--database", metavar="URL", help="a PostgreSQL URL (default: a temporary SQLite)")
-    memory.add_argument("--full", action="store_true", help="the 1,000,000-message scale run (~10 minutes)")
+    memory.add_argument(
+        "--full",
+        action="store_true",
+        help="the 1,000,000-message scale run (built once in ~6 minutes, then reused)",
+    )
     memory.add_argument("--minilm", action="store_true", help="LoCoMo with full MiniLM too (slow)")
     safety = benches.add_parser("safety", help="the safety checks' precision, recall and cost")
     cases = "the labelled cases (default: tests/data)"

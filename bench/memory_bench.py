@@ -1,11 +1,11 @@
-"""Memory benchmarks: LoCoMo evidence recall, recall latency at scale, and what recall costs a reply.
+"""Memory benchmarks: LoCoMo evidence recall, and what recall costs a reply.
 
 Run: make bench  (or: .venv/bin/python -m bench memory_bench)
-     .venv/bin/anima bench memory --locomo ../shared/benchmarks/locomo [--database URL] [--full] [--minilm]
+     .venv/bin/anima bench memory --locomo ../shared/benchmarks/locomo [--database URL] [--minilm]
 
-LoCoMo (anima/memory/locomo.py) and the scale run (anima/memory/scale.py) live in the package, so
-`anima bench memory` works on an installed wheel; the pipeline's cost needs the instant LLM of
-tests/fakes, so it runs here only.
+LoCoMo (anima/memory/locomo.py) lives in the package, so `anima bench memory` works on an installed
+wheel; the pipeline's cost needs the instant LLM of tests/fakes, so it runs here only. Recall
+latency at 100,000 and 1,000,000 messages: bench/memory_scale_bench.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from anima.app import Runtime
 from anima.config import MemorySettings, SafetySettings, Settings
 from anima.core.messages import Incoming
-from anima.memory import locomo, scale
+from anima.memory import locomo
 from anima.memory.scale import Talk
 from bench.report import record, record_all
 from tests.fakes.llm import InstantLLM
@@ -75,9 +75,7 @@ def embedding_cost(lines: list[str]) -> dict[str, float]:
     return costs
 
 
-async def run(
-    locomo_path: Path | None, database_url: str | None = None, full: bool = False, minilm: bool = False
-) -> None:
+async def run(locomo_path: Path | None, database_url: str | None = None, minilm: bool = False) -> None:
     if locomo_path is not None and await asyncio.to_thread(locomo_path.exists):
         record_all(await locomo.run_bench(locomo_path, database_url, True, minilm))
     else:
@@ -102,24 +100,21 @@ async def run(
     print(f"| recall off (memory.recall_memories: 0) | {min(off):.2f} |")
     print(f"| recall on (8 memories, full-text + static vectors) | {min(on):.2f} |")
     record("pipeline CPU per message, recall on (8 memories)", min(on), "ms", COMMAND)
-    print()
-    record_all(await scale.run_bench(database_url, full))
 
 
 def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="memory_bench")
     parser.add_argument("--locomo", type=Path, default=Path(os.environ.get("ANIMA_LOCOMO", DEFAULT_LOCOMO)))
     parser.add_argument("--database", help="a PostgreSQL URL to run on (default: a temporary SQLite file)")
-    parser.add_argument("--full", action="store_true", help="1,000,000 messages over 10,000 users")
     parser.add_argument("--minilm", action="store_true", help="LoCoMo with full MiniLM too (slow)")
     return parser.parse_args(argv)
 
 
 async def main() -> None:
     args = _arguments([a for a in os.environ.get("ANIMA_MEMORY_BENCH", "").split() if a])
-    await run(args.locomo, args.database, args.full, args.minilm)
+    await run(args.locomo, args.database, args.minilm)
 
 
 if __name__ == "__main__":
     args = _arguments()
-    asyncio.run(run(args.locomo, args.database, args.full, args.minilm))
+    asyncio.run(run(args.locomo, args.database, args.minilm))

@@ -41,9 +41,15 @@ def _pg_bin() -> Path | None:
 
 
 class PostgresCluster:
-    def __init__(self, bin_dir: Path) -> None:
+    """A cluster in a new temporary directory, removed on stop; or kept in `root` (the scale bench's
+    stores) and started again from there."""
+
+    def __init__(self, bin_dir: Path, root: Path | None = None) -> None:
         self.bin = bin_dir
-        self.root = Path(tempfile.mkdtemp(prefix="anima-pg-"))
+        self.kept = root is not None
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+        self.root = root or Path(tempfile.mkdtemp(prefix="anima-pg-"))
         self.data = self.root / "data"
         self.user = None if os.geteuid() != 0 else "postgres"
         if self.user:
@@ -54,33 +60,45 @@ class PostgresCluster:
         subprocess.run(args, check=True, capture_output=True, user=self.user, timeout=60)
 
     def start(self) -> None:
-        self._run(
-            str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "anima",
-            "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
-        )  # fmt: skip
+        if not (self.data / "PG_VERSION").exists():
+            self._init()
         options = f"-k {self.root} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
             "-w", "-t", "30", "start",
         )  # fmt: skip
 
+    def _init(self) -> None:
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "anima",
+            "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
+        )  # fmt: skip
+
     def stop(self) -> None:
         try:
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+            mode = "fast" if self.kept else "immediate"  # a kept cluster's data stays consistent
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "stop")
         finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+            if not self.kept:
+                shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://anima@/{database}?host={self.root}"
 
-    def create_database(self) -> str:
-        name = f"anima_test_{next(_databases)}"
-        subprocess.run(
-            [str(self.bin.parent / "bin" / "psql"), "-h", str(self.root), "-U", "anima", "-d", "postgres",
-             "-q", "-c", f"CREATE DATABASE {name}"],
-            check=True, capture_output=True, timeout=30,
-        )  # fmt: skip
+    def create_database(self, name: str = "") -> str:
+        """A new empty database (`name`, or a fresh test name); a kept one of that name stays as it is."""
+        if name and self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
+            return name
+        name = name or f"anima_test_{next(_databases)}"
+        self.psql(f"CREATE DATABASE {name}")
         return name
+
+    def psql(self, sql: str) -> str:
+        return subprocess.run(
+            [str(self.bin / "psql"), "-h", str(self.root), "-U", "anima", "-d", "postgres", "-qAt",
+             "-c", sql],
+            check=True, capture_output=True, text=True, timeout=30,
+        ).stdout.strip()  # fmt: skip
 
 
 @pytest.fixture(scope="session")
