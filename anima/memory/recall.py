@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import tiktoken
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
@@ -218,8 +218,11 @@ HIT_COLUMNS = (
 def _entries(conn: Connection, entry_ids: list[int]) -> list[Hit]:
     if not entry_ids:
         return []
-    rows = conn.execute(select(*HIT_COLUMNS).where(primary(SearchEntry.id).in_(entry_ids)))
+    rows = conn.execute(_ENTRIES, {"ids": entry_ids})
     return [Hit(*row[:5], as_utc(row[5]), 0.0) for row in rows]
+
+
+_ENTRIES = select(*HIT_COLUMNS).where(primary(SearchEntry.id).in_(bindparam("ids", expanding=True)))
 
 
 def _in_window(conn: Connection, conversation_id: int, window: Window) -> list[Hit]:
@@ -248,15 +251,19 @@ _CURRENT_FACTS = select(
     col(SearchEntry.conversation_id) == bindparam("conversation"),
     (col(SearchEntry.kind) == "fact") | (col(SearchEntry.importance) >= PINNED),
 )
+# A memory's text, when it was, the last message it covers (a /reset hides it) and, for turns, the role.
 _TEXTS = {
-    kind: select(id_column, content, moment, covers).where(id_column.in_(bindparam("ids", expanding=True)))
-    for kind, id_column, content, moment, covers in (
+    kind: select(id_column, content, moment, covers, role).where(
+        id_column.in_(bindparam("ids", expanding=True))
+    )
+    for kind, id_column, content, moment, covers, role in (
         (
             "turn",
             primary(Message.id),
             col(Message.content),
             col(Message.created_at),
             primary(Message.id),
+            col(Message.role),
         ),
         (
             "summary",
@@ -264,15 +271,11 @@ _TEXTS = {
             col(Summary.content),
             col(Summary.ended_at),
             col(Summary.last_message_id),
+            literal(""),
         ),
-        ("fact", primary(Fact.id), col(Fact.content), col(Fact.created_at), primary(Fact.id)),
+        ("fact", primary(Fact.id), col(Fact.content), col(Fact.created_at), primary(Fact.id), literal("")),
     )
 }
-
-
-_ROLES = select(primary(Message.id), col(Message.role)).where(
-    primary(Message.id).in_(bindparam("ids", expanding=True))
-)
 
 
 def _current_facts(conn: Connection, conversation_id: int) -> list[Hit]:
@@ -309,12 +312,12 @@ def _with_text(
         ids[hit.kind].append(hit.item_id)
         if neighbour is not None:
             ids["turn"].append(neighbour)
-    if ids["turn"]:
-        roles = dict(conn.execute(_ROLES, {"ids": ids["turn"]}).all())
     texts: dict[tuple[str, int], tuple[str, datetime]] = {}
     for kind, statement in _TEXTS.items():
         if ids[kind]:
-            for item_id, body, at, last in conn.execute(statement, {"ids": ids[kind]}):
+            for item_id, body, at, last, role in conn.execute(statement, {"ids": ids[kind]}):
+                if kind == "turn":
+                    roles[item_id] = role
                 if kind == "fact" or last > after_message:  # a fact outlives a /reset; talk does not
                     texts[(kind, item_id)] = (body, as_utc(at))
     memories = []

@@ -75,6 +75,9 @@ class VectorIndex:
             .order_by(primary(SearchEntry.id))
             .limit(bindparam("limit"))
         )
+        self._vectors_of = select(col(MemoryVector.entry_id), col(MemoryVector.vector)).where(
+            col(MemoryVector.conversation_id) == bindparam("conversation"), self._own_length
+        )  # built once: constructing a select costs more than running this one
         # One thread, one BLAS thread: on 2 cores, BLAS's own threads fighting the event loop
         # made a query 20x slower than this.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding")
@@ -175,11 +178,7 @@ class VectorIndex:
         np = self._np
         cached = self._cache.get(conversation_id)
         if cached is None:
-            rows = conn.execute(
-                select(col(MemoryVector.entry_id), col(MemoryVector.vector)).where(
-                    col(MemoryVector.conversation_id) == conversation_id, self._own_length
-                )
-            ).all()
+            rows = conn.execute(self._vectors_of, {"conversation": conversation_id}).all()
             ids = np.array([entry for entry, _ in rows], np.int64)
             raw = np.frombuffer(b"".join(v for _, v in rows), "<f2")
             matrix = raw.reshape(len(rows), self.dimensions).astype(np.float32)
