@@ -222,7 +222,7 @@ def _built(conn: Connection, trigger: str | None) -> None:
 
 
 async def build(
-    store: MemoryStore, size: Size, vectors: bool, progress: Callable[[str], None]
+    store: MemoryStore, database_url: str, size: Size, vectors: bool, progress: Callable[[str], None]
 ) -> tuple[float, bool]:
     """Fill `store` with `size` in one transaction, unless it holds that build already;
     (seconds taken, whether reused)."""
@@ -257,7 +257,24 @@ async def build(
         conn.execute(table_of(Preference).insert(), [mark])
 
     await store.run(work)
+    if store.database.dialect == "postgresql":
+        progress("vacuuming")
+        await _settled(database_url)
     return time.perf_counter() - started, False
+
+
+async def _settled(url: str) -> None:
+    """PostgreSQL: VACUUM ANALYZE after the bulk load, as autovacuum would in time. Without it, each
+    page's first read sets its hint bits and writes it back, and the planner guesses row counts:
+    recall p95 at a million messages was 590 ms for that alone."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("VACUUM ANALYZE"))
+    finally:
+        await engine.dispose()
 
 
 def _stderr(line: str) -> None:
@@ -289,7 +306,7 @@ async def scale(
                 old.unlink()
     store = await MemoryStore.open(url, vectors=vectors)
     try:
-        fill_s, reused = await build(store, size, vectors, progress)
+        fill_s, reused = await build(store, url, size, vectors, progress)
         rng, talk = random.Random(11), Talk(seed=11)
         states = [
             await store.conversation(ConversationKey("bench", f"c{n}", f"u{n}", "aiko"), f"U{n}")

@@ -15,7 +15,6 @@ only, so quotes, `*`, `NEAR`, `OR` or SQL in a message can never become search s
 from __future__ import annotations
 
 import itertools
-import math
 import re
 import unicodedata
 from collections.abc import Collection
@@ -156,28 +155,26 @@ _SQLITE_SEARCH = text(
 # ts_rank has no IDF: weigh the body (A) over the context (B), normalised by length (flag 1).
 def _postgres_search(conn: Connection, conversation_id: int, query: Query, limit: int) -> Any:
     """ts_rank knows no IDF, so each term's rank is weighted by its IDF within the conversation
-    (counted first, in one pass over the conversation's rows): BM25's idea in SQL."""
+    (counted in the same statement, in one pass over the conversation's rows): BM25's idea in SQL.
+    A term no row has adds nothing (and matches nothing); a weight is rounded to `real`, as it was
+    when it came as a parameter of a second statement."""
     terms = query.tsquery_terms()
     params: dict[str, Any] = {f"t{i}": term for i, term in enumerate(terms)}
     params |= {"conversation": conversation_id, "limit": limit}
-    counts = ", ".join(
-        f"count(*) FILTER (WHERE document @@ to_tsquery('english', :t{i}))" for i in range(len(terms))
+    sources = ", ".join(f"to_tsquery('english', :t{i}) q{i}" for i in range(len(terms)))
+    counts = ", ".join(f"count(*) FILTER (WHERE document @@ q{i}) AS f{i}" for i in range(len(terms)))
+    score = " + ".join(
+        f"CASE WHEN s.f{i} > 0 THEN ln(1 + (s.total - s.f{i} + 0.5::float8) / (s.f{i} + 0.5::float8))::real "
+        f"* ts_rank('{{0, 0, 0.5, 1.0}}', e.document, q{i}, 1) ELSE 0 END"
+        for i in range(len(terms))
     )
-    total, *frequencies = conn.execute(
-        text(f"SELECT count(*), {counts} FROM search_entries WHERE conversation_id = :conversation"), params
-    ).one()
-    used = [i for i, n in enumerate(frequencies) if n]
-    if not used:
-        return []
-    for i in used:
-        params[f"w{i}"] = math.log(1 + (total - frequencies[i] + 0.5) / (frequencies[i] + 0.5))
-    score = " + ".join(f":w{i} * ts_rank('{{0, 0, 0.5, 1.0}}', e.document, q{i}, 1)" for i in used)
-    sources = ", ".join(f"to_tsquery('english', :t{i}) q{i}" for i in used)
-    matches = " OR ".join(f"e.document @@ q{i}" for i in used)
+    matches = " OR ".join(f"e.document @@ q{i}" for i in range(len(terms)))
     return conn.execute(
         text(
+            f"WITH s AS (SELECT count(*) AS total, {counts} FROM search_entries, {sources} "
+            "WHERE conversation_id = :conversation) "
             f"SELECT e.id, e.kind, e.item_id, e.role, e.importance, e.created_at, {score} AS score "
-            f"FROM search_entries e, {sources} WHERE e.conversation_id = :conversation AND ({matches}) "
+            f"FROM search_entries e, s, {sources} WHERE e.conversation_id = :conversation AND ({matches}) "
             "ORDER BY score DESC LIMIT :limit"
         ),
         params,

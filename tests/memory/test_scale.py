@@ -58,9 +58,11 @@ async def test_a_built_store_is_kept_recalls_within_each_chat_and_takes_new_mess
 ) -> None:
     size, progress = Size(messages=24, users=2), list[str]()
     store = await MemoryStore.open(database_url)
-    assert not (await build(store, size, False, progress.append))[1]
-    assert (await build(store, size, False, progress.append))[1]  # the second time: kept, not built again
-    assert progress == ["indexing 24 messages"]
+    assert not (await build(store, database_url, size, False, progress.append))[1]
+    assert (await build(store, database_url, size, False, progress.append))[
+        1
+    ]  # the second time: kept, not built again
+    assert progress[0] == "indexing 24 messages"
 
     first, second = _lines(2, 12)
     word = next(w for line in second for w in line.strip(".").split() if all(w not in x for x in first))
@@ -85,7 +87,7 @@ async def test_a_database_with_other_messages_is_not_built_into(database_url: st
     state = await store.conversation(ConversationKey("test", "dm", "lin", "aiko"), "Lin")
     await store.add(state, "user", "Hello there.")
     with pytest.raises(MemoryStoreError, match="holds 1 messages but not a scale build of 10"):
-        await build(store, Size(messages=10, users=1), False, print)
+        await build(store, database_url, Size(messages=10, users=1), False, print)
     count = await store.read(lambda conn: len(conn.execute(select(primary(Message.id))).all()))
     await store.close()
     assert count == 1
