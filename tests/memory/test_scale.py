@@ -17,14 +17,9 @@ from anima.memory.store import MemoryStore
 
 
 def _indexed(conn: Connection, conversation_id: int) -> list[tuple[str, str, str, str, float]]:
+    columns = [col(getattr(SearchEntry, name)) for name in ("kind", "role", "body", "context", "importance")]
     rows = conn.execute(
-        select(
-            col(SearchEntry.kind),
-            col(SearchEntry.role),
-            col(SearchEntry.body),
-            col(SearchEntry.context),
-            col(SearchEntry.importance),
-        )
+        select(*columns)
         .where(col(SearchEntry.conversation_id) == conversation_id)
         .order_by(primary(SearchEntry.id))
     )
