@@ -2,18 +2,21 @@
 
 The package ships a TF-IDF vectorizer and five calibrated linear SVMs (scikit-learn). Calling
 `predict_prob` costs ~3.5 ms per message (sparse-matrix set-up dominates) and importing it ~1 s, so
-the model is read once, by a child process, into one table: word → (idf, idf × weight per SVM).
-Scoring a text is then a dictionary lookup per word; the probabilities equal the package's own.
+the model is read once, by a child process, into one table: word → (idf, idf × weight per SVM),
+kept as a word → row index and one flat array of floats (3 MB, where a tuple of floats per word took
+12). Scoring a text is then a dictionary lookup per word; the probabilities equal the package's own.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
 import subprocess
 import sys
 import threading
+from array import array
 from dataclasses import astuple, dataclass
 
 from anima.errors import AnimaError
@@ -31,23 +34,26 @@ class _Calibrated:
 class ProfanityModel:
     """Probability that a text is profane (English), and which of its words carry that."""
 
-    def __init__(self, table: dict[str, tuple[float, tuple[float, ...]]], svms: list[_Calibrated]) -> None:
-        self._table = table
+    def __init__(self, words: list[str], rows: array, svms: list[_Calibrated]) -> None:
+        """`rows`: per word of `words`, its idf then idf × weight of each of the `svms`."""
+        self._row = {word: n * (1 + len(svms)) for n, word in enumerate(words)}  # word → its row's start
+        self._rows = rows
         self._svms = svms
         self._word_scores: dict[str, float] = {}
 
     def score(self, text: str) -> float:
-        counts: dict[str, int] = {}
+        counts: dict[int, int] = {}
+        row = self._row
         for word in _TOKEN.findall(text.lower()):
-            if word in self._table:
-                counts[word] = counts.get(word, 0) + 1
+            if (start := row.get(word)) is not None:
+                counts[start] = counts.get(start, 0) + 1
+        rows = self._rows
         decisions = [0.0] * len(self._svms)
         norm = 0.0
-        for word, tf in counts.items():
-            idf, weights = self._table[word]
-            norm += (tf * idf) ** 2
-            for k, weight in enumerate(weights):
-                decisions[k] += tf * weight
+        for start, tf in counts.items():
+            norm += (tf * rows[start]) ** 2
+            for k in range(len(decisions)):
+                decisions[k] += tf * rows[start + 1 + k]
         norm = math.sqrt(norm) or 1.0
         total = 0.0
         for k, svm in enumerate(self._svms):
@@ -58,7 +64,7 @@ class ProfanityModel:
         """A word's score on its own: how profane the model thinks the word itself is."""
         word = word.lower()
         if word not in self._word_scores:
-            self._word_scores[word] = self.score(word) if word in self._table else 0.0
+            self._word_scores[word] = self.score(word) if word in self._row else 0.0
         return self._word_scores[word]
 
     def profane_words(self, text: str, threshold: float) -> list[str]:
@@ -95,8 +101,9 @@ def load_profanity_model() -> ProfanityModel:
             if done.returncode != 0:
                 raise AnimaError(f"could not read alt-profanity-check's model: {done.stderr.strip()[-500:]}")
             raw = json.loads(done.stdout)
-            table = {word: (idf, tuple(weights)) for word, (idf, weights) in raw["table"].items()}
-            _loaded = ProfanityModel(table, [_Calibrated(*svm) for svm in raw["svms"]])
+            rows = array("d", base64.b64decode(raw["rows"]))
+            svms = [_Calibrated(*svm) for svm in raw["svms"]]
+            _loaded = ProfanityModel(raw["words"].split("\n"), rows, svms)
     return _loaded
 
 
@@ -104,7 +111,7 @@ def loaded_profanity_model() -> ProfanityModel | None:
     return _loaded
 
 
-def _read_package_model() -> tuple[dict[str, tuple[float, tuple[float, ...]]], list[_Calibrated]]:
+def _read_package_model() -> tuple[list[str], array, list[_Calibrated]]:
     from importlib import resources
 
     import joblib  # comes with alt-profanity-check (scikit-learn)
@@ -120,13 +127,16 @@ def _read_package_model() -> tuple[dict[str, tuple[float, tuple[float, ...]]], l
         svms.append(_Calibrated(float(estimator.intercept_[0]), float(calibrator.a_), float(calibrator.b_)))
         weights.append(estimator.coef_[0])
     idf = vectorizer.idf_
-    table = {
-        word: (float(idf[j]), tuple(float(idf[j] * w[j]) for w in weights))
-        for word, j in vectorizer.vocabulary_.items()
-    }
-    return table, svms
+    words = list(vectorizer.vocabulary_)
+    rows = array("d")
+    for word in words:
+        j = vectorizer.vocabulary_[word]
+        rows.extend([float(idf[j]), *(float(idf[j] * w[j]) for w in weights)])
+    return words, rows, svms
 
 
-if __name__ == "__main__":  # the child process of load_profanity_model
-    table, svms = _read_package_model()
-    json.dump({"table": table, "svms": [astuple(svm) for svm in svms]}, sys.stdout)
+if __name__ == "__main__":  # the child process of load_profanity_model: words one a line, rows as bytes
+    words, rows, svms = _read_package_model()
+    assert not any("\n" in word for word in words), "a vocabulary word holds a newline"
+    rows_text = base64.b64encode(rows.tobytes()).decode()
+    json.dump({"words": "\n".join(words), "rows": rows_text, "svms": [astuple(s) for s in svms]}, sys.stdout)
