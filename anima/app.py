@@ -23,6 +23,7 @@ from anima.hearing.stage import Listening
 from anima.llm.router import LLMRouter
 from anima.memory.locks import AdvisoryLocks
 from anima.memory.store import MemoryStore
+from anima.ops.allocator import tune_allocator
 from anima.preflight import check_start
 from anima.safety import SafetyPolicy
 from anima.seeing import Seeing, Selfies
@@ -82,6 +83,7 @@ class Runtime:
     @classmethod
     async def start(cls, settings: Settings, progress: Callable[[str], None] | None = None) -> Runtime:
         """Validate every card, open the database; LLM backends load on first use."""
+        tune_allocator()  # before the runtime's threads start
         characters = check_start(settings)  # what `anima config check` checks: fail here, not on a message
         memory = await MemoryStore.open(
             settings.database_url,

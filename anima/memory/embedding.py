@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from anima.errors import EmbeddingUnavailable
+from anima.ops.allocator import release_freed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -163,6 +164,7 @@ def once_per_process(make: Callable[[], T]) -> Callable[[], T]:
         with lock:
             if not made:
                 made.append(make())
+                release_freed()  # what reading the tables left free
             return made[0]
 
     return get

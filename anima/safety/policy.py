@@ -22,6 +22,7 @@ from anima.core.messages import ChatMessage, Incoming, ReplyStream
 from anima.errors import AnimaError, ConfigError
 from anima.llm.router import LLMRouter
 from anima.memory.store import MemoryStore
+from anima.ops.allocator import release_freed
 from anima.safety.audit import Audit, Where
 from anima.safety.checks import (
     BlockedTopics,
@@ -364,6 +365,7 @@ def _load_models(learned_guard: bool) -> None:
             load_guard_model()
         except AnimaError as exc:  # the check logs it and goes on without the guard
             log.error("the learned guard could not load: %s", exc)
+    release_freed()  # the models' files, read and parsed: ~15 MB free but still resident
 
 
 def _summary(decisions: list[tuple[Verdict, str]], text: str, instruction: str) -> Verdict:
