@@ -20,12 +20,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import tiktoken
 from sqlalchemy import Connection, bindparam, func, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from anima.core.tokens import OFFLINE_CL100K
+from anima.core.tokens import cl100k
 from anima.memory.models import Fact, Message, SearchEntry, Summary, as_utc, primary
 from anima.memory.search import MAX_INDEXED_CHARS, Hit, parse_query, search
 from anima.memory.when import Window, time_window
@@ -335,19 +334,19 @@ def _with_text(
     return memories
 
 
-_ENCODING = tiktoken.get_encoding(OFFLINE_CL100K)
 CUT = "…"
 
 
 def line_tokens(memory: Memory, user_name: str, character_name: str) -> int:
     """The tokens `memory.line(...)` takes in a prompt, with the newline after it."""
-    return len(_ENCODING.encode(memory.line(user_name, character_name), disallowed_special=())) + 1
+    return len(cl100k().encode(memory.line(user_name, character_name), disallowed_special=())) + 1
 
 
 def _cut(text: str, tokens: int) -> str:
     """`text` cut to about `tokens` tokens, marked with "…"."""
-    pieces = _ENCODING.encode(text, disallowed_special=())
-    return _ENCODING.decode(pieces[: max(tokens - 1, 0)], errors="ignore").rstrip() + CUT
+    encoding = cl100k()
+    pieces = encoding.encode(text, disallowed_special=())
+    return encoding.decode(pieces[: max(tokens - 1, 0)], errors="ignore").rstrip() + CUT
 
 
 def _within_allowance(memories: list[Memory], speakers: dict[str, str]) -> list[Memory]:
@@ -364,7 +363,7 @@ def _within_allowance(memories: list[Memory], speakers: dict[str, str]) -> list[
         other = memory.neighbour
         if cost > allowance and other is not None:
             words = other.text[:NEIGHBOUR_CHARS]
-            keep = len(_ENCODING.encode(words, disallowed_special=())) - (cost - allowance)
+            keep = len(cl100k().encode(words, disallowed_special=())) - (cost - allowance)
             while keep >= SHORTEST_NEIGHBOUR and cost > allowance:  # a cut can cost a token more
                 memory = replace(memory, neighbour=replace(other, text=_cut(words, keep)))
                 cost, keep = line_tokens(memory, user, character), keep - 1
@@ -372,7 +371,7 @@ def _within_allowance(memories: list[Memory], speakers: dict[str, str]) -> list[
                 memory = replace(memory, neighbour=None)
                 cost = line_tokens(memory, user, character)
         words = memory.text[:LINE_CHARS]
-        keep = len(_ENCODING.encode(words, disallowed_special=())) - (cost - allowance)
+        keep = len(cl100k().encode(words, disallowed_special=())) - (cost - allowance)
         while cost > allowance:
             memory = replace(memory, text=_cut(words, keep))
             cost, keep = line_tokens(memory, user, character), keep - 1
