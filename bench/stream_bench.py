@@ -44,7 +44,8 @@ asyncio.run(main())
 
 
 async def read_with_anima(backend: OpenAILLM) -> int:
-    return len([piece async for piece in backend.stream(REQUEST)])
+    """Words of the reply (pieces that arrived together come as one)."""
+    return len("".join([piece async for piece in backend.stream(REQUEST)]).split())
 
 
 async def read_with_openai_lines(client: openai.AsyncOpenAI) -> int:

@@ -15,7 +15,7 @@ import base64
 import email.utils
 import json
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 # Local servers (Ollama, vLLM, llama.cpp) ignore the key; OpenAI's own client sends a placeholder too.
 PLACEHOLDER_KEY = "no-key"
 ERROR_BODY_BYTES = 2048  # of a failed answer's body, read for nothing but to free the connection
+MAX_EVENT_BYTES = 1 << 20  # one stream event (a line) longer than this is a broken response
 
 
 class Endpoint(Protocol):
@@ -107,24 +108,19 @@ class OpenAILLM(SettingsBackend):
                 if response.status >= 400:
                     await response.content.read(ERROR_BODY_BYTES)
                     raise _status_error(where, response.status, response.headers)
-                finished = False
-                async for raw in response.content:  # one SSE line at a time
-                    if not raw.startswith(b"data:"):
-                        continue
-                    payload = raw[5:].strip()
-                    if payload == b"[DONE]":
+                events = _Events(where)
+                # Whatever arrived is read at once, and its events' pieces go on as one: at a
+                # burst's pace a read holds many lines, and every layer above costs per piece.
+                async for data in _then_newline(response.content.iter_any()):
+                    piece = "".join(events.pieces(data))
+                    if piece:
+                        shown = True
+                        yield piece
+                    if events.error is not None:
+                        raise events.error
+                    if events.done:
                         return
-                    data = json.loads(payload)
-                    if not isinstance(data, dict):
-                        raise LLMError(f"{where}: broken response: a stream event that is not an object")
-                    if "error" in data:
-                        raise LLMStreamBroken(f"{where} reported an error mid-stream: {data['error']}")
-                    for choice in data.get("choices") or ():
-                        finished = finished or bool(choice.get("finish_reason"))
-                        piece = (choice.get("delta") or {}).get("content")
-                        if piece:
-                            shown = True
-                            yield piece
+                finished = events.finished
                 if not finished and shown:
                     raise LLMStreamBroken(f"{where} ended the stream before the reply finished")
                 if not finished:
@@ -137,8 +133,6 @@ class OpenAILLM(SettingsBackend):
             raise LLMTimedOut(f"{where} timed out") from exc
         except aiohttp.ClientConnectorError as exc:
             raise LLMUnavailable(f"{self.name}: cannot reach {self.settings.base_url} ({exc})") from exc
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
-            raise LLMError(f"{where}: broken response: {exc}") from exc
         except Exception as exc:  # aiohttp's errors once the stream is open (peer closed, cut payload …)
             if shown:
                 raise LLMStreamBroken(f"{where}: the stream broke off: {exc}") from exc
@@ -148,6 +142,56 @@ class OpenAILLM(SettingsBackend):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class _Events:
+    """The `data:` events of an SSE stream, fed as the bytes come (lines cut anywhere)."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.done = False  # [DONE] came
+        self.finished = False  # a choice said why it finished
+        self.error: LLMError | None = None  # what to raise once the pieces before it went on
+        self._partial = b""
+
+    def pieces(self, data: bytes) -> list[str]:
+        """The content pieces of the events `data` completes, in order, up to [DONE] or an error."""
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        found: list[str] = []
+        if len(self._partial) > MAX_EVENT_BYTES:
+            self.error = LLMError(f"{self.where}: broken response: an event of over {MAX_EVENT_BYTES} bytes")
+        for raw in lines:
+            if not raw.startswith(b"data:"):
+                continue
+            payload = raw[5:].strip()
+            if payload == b"[DONE]":
+                self.done = True
+                break
+            try:
+                event = json.loads(payload)
+                if not isinstance(event, dict):
+                    raise LLMError(f"{self.where}: broken response: a stream event that is not an object")
+                if "error" in event:
+                    raise LLMStreamBroken(f"{self.where} reported an error mid-stream: {event['error']}")
+                for choice in event.get("choices") or ():
+                    self.finished = self.finished or bool(choice.get("finish_reason"))
+                    piece = (choice.get("delta") or {}).get("content")
+                    if piece:
+                        found.append(piece)
+            except LLMError as exc:
+                self.error = exc
+                break
+            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+                self.error = LLMError(f"{self.where}: broken response: {exc}")
+                break
+        return found
+
+
+async def _then_newline(reads: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`reads`, then a newline: a last line the server did not end is read too."""
+    async for data in reads:
+        yield data
+    yield b"\n"
 
 
 def _message(message: ChatMessage, vision: bool) -> dict[str, Any]:

@@ -50,6 +50,7 @@ async def test_a_documented_recipe_streams_a_reply(name: str, server: FakeOpenAI
     router = LLMRouter(settings.llm)
     backend = router.backend(settings.llm.default)
     request = GenerationRequest([ChatMessage("user", "Hello!")], max_tokens=32, temperature=0.7)
+    server.chunk_delay_s = 0.01  # a model writing: its pieces come one by one
     try:
         pieces = [piece async for piece in backend.stream(request)]
     finally:

@@ -10,7 +10,7 @@ from anima.config import OpenAIBackend
 from anima.core.messages import ChatMessage
 from anima.errors import LLMError, LLMRateLimited, LLMStreamBroken, LLMUnavailable
 from anima.llm.base import GenerationRequest
-from anima.llm.openai_backend import OpenAILLM, retry_after
+from anima.llm.openai_backend import OpenAILLM, _Events, retry_after
 from tests.fakes.openai_server import FakeOpenAI
 
 REQUEST = GenerationRequest(messages=[ChatMessage("user", "hi")], max_tokens=50, temperature=0.5)
@@ -37,9 +37,24 @@ async def collect(backend: OpenAILLM, request: GenerationRequest = REQUEST) -> l
 
 
 async def test_streams_the_reply_in_pieces_as_the_server_sends_them(server: FakeOpenAI) -> None:
+    server.chunk_delay_s = 0.01  # a model writing: each piece goes on as it comes
     pieces = await collect(backend_for(server.base_url))
-    assert len(pieces) == len(server.reply.split(" "))
+    assert len(pieces) > 1
     assert "".join(pieces) == server.reply
+
+
+def test_an_event_cut_anywhere_between_reads_is_read_whole() -> None:
+    body = (
+        b"".join(
+            b'data: {"choices":[{"delta":{"content":"%s"}}]}\n\n' % word
+            for word in (b"Tea", b" with", b" honey")
+        )
+        + b'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+    )
+    for cut in range(len(body)):
+        events = _Events("fake")
+        pieces = [*events.pieces(body[:cut]), *events.pieces(body[cut:])]
+        assert ("".join(pieces), events.finished, events.done) == ("Tea with honey", True, True), cut
 
 
 async def test_sends_model_messages_and_sampling_settings(server: FakeOpenAI) -> None:
