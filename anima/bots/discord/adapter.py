@@ -119,8 +119,8 @@ class AnimaClient(discord.AutoShardedClient):
     async def on_ready(self) -> None:  # every shard is up and its servers known (again after a reconnect)
         self.adapter.catch_up()
 
-    async def on_message(self, message: discord.Message) -> None:
-        await self.adapter.on_message(message)
+    async def on_message(self, message: discord.Message) -> None:  # live: once the backlog is answered
+        await self.adapter.receive(message, after_backlog=True)
 
 
 class DiscordAdapter:
@@ -250,12 +250,10 @@ class DiscordAdapter:
 
     # -- messages --------------------------------------------------------------------------
 
-    async def on_message(self, message: discord.Message) -> None:
-        """Answer one gateway message if it is addressed to a character, once the backlog is answered."""
-        await self._receive(message, after_backlog=True)
-
-    async def _receive(self, message: discord.Message, after_backlog: bool = False) -> None:
-        """To the conversation service, which answers it once and in order; never raises."""
+    async def receive(self, message: discord.Message, after_backlog: bool = False) -> None:
+        """One message to the conversation service, which answers it once and in order if it is
+        addressed to a character; `after_backlog`: a live one, held until the backlog is answered.
+        Never raises."""
         incoming = to_incoming(message)
         if not self._answering or self.addressing.ignored(message, incoming):
             return
@@ -336,7 +334,7 @@ class DiscordAdapter:
     async def _again(self, message: discord.Message) -> None:
         """A message of the backlog; a card sent to install is not one to answer again."""
         if not _is_card_upload(message):
-            await self._receive(message)
+            await self.receive(message)
 
 
 def _is_card_upload(message: discord.Message) -> bool:

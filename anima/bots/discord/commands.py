@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from anima.bots.discord.delivery import InteractionSender
 from anima.commands import COMMANDS, Command
 from anima.commands.table import FAILED
 
@@ -26,10 +27,7 @@ def install_commands(tree: app_commands.CommandTree[Any], adapter: DiscordAdapte
 
     async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         log.error("/%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
-        send = (
-            interaction.followup.send if interaction.response.is_done() else interaction.response.send_message
-        )
-        await send(FAILED, ephemeral=True)
+        await InteractionSender(interaction, adapter.mentions, private=True).send(False, content=FAILED)
 
     tree.on_error = on_error  # type: ignore[method-assign]  # discord.py's documented way to set it
 
