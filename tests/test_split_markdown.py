@@ -1,12 +1,14 @@
-"""Splitting replies into Discord's 2,000-character messages (anima.core.text.split_markdown)."""
+"""Splitting a Markdown reply into a platform's messages (anima.core.text.split_markdown), at
+Discord's 2,000 characters; that Discord's replies arrive so is tested in tests/bots/test_discord.py."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anima.bots.discord.delivery import MESSAGE_LIMIT
 from anima.core.text import split_markdown
+
+MESSAGE_LIMIT = 2000  # characters in one Discord message
 
 words = st.text(alphabet="abcdefghij,.!?éß星", min_size=1, max_size=30)
 separators = st.sampled_from([" ", " ", " ", "\n", "\n\n"])
