@@ -29,7 +29,7 @@ from anima.memory.embedding import CachedEmbedder
 from anima.memory.facts import extract_facts
 from anima.memory.models import primary
 from anima.memory.recall import Memory
-from anima.memory.store import MemoryStore
+from anima.memory.store import ConversationState, MemoryStore
 from anima.memory.vectors import Encoder, Encoding
 from anima.memory.vectors import encoder as load_encoder
 from anima.ops.figures import Figure
@@ -129,25 +129,42 @@ async def evaluate(
     return results
 
 
-async def _one(
-    store: MemoryStore,
-    named: tuple[str, dict[str, Any]],
-    number: int,
-    results: Results,
-    counter: TiktokenCounter,
-) -> None:
-    name, data = named
+@dataclass
+class Replayed:
+    """One conversation in a store: its state, whose turns are which LoCoMo turns, and its questions."""
+
+    state: ConversationState
+    dia_of: dict[int, str]  # message id → LoCoMo turn ("D3:5")
+    fact_source: dict[int, str]  # fact id → the LoCoMo turn it was learned from
+    now: datetime  # a day after the last session
+    speakers: dict[str, str]
+    names: tuple[str, str]  # the user's and the character's, as shown
+    turns: int
+
+    def questions(self, data: dict[str, Any]) -> list[tuple[dict[str, Any], set[str]]]:
+        """The questions that have evidence, with their evidence turns."""
+        asked = [(qa, {e.strip() for e in qa.get("evidence") or [] if e.strip()}) for qa in data["qa"]]
+        return [(qa, evidence) for qa, evidence in asked if evidence]
+
+    def dias(self, kind: str, item_id: int) -> set[str]:
+        """The LoCoMo turns a recalled item is (a turn, or a fact's source)."""
+        if kind == "turn":
+            return {self.dia_of.get(item_id, "")}
+        return {self.fact_source.get(item_id, "")} if kind == "fact" else set()
+
+
+async def replay(store: MemoryStore, data: dict[str, Any], number: int = 0) -> Replayed:
+    """Every session of `data` stored as one user talking to one character, facts and vectors too."""
     user, character = data["speaker_a"], data["speaker_b"]
     key = ConversationKey("locomo", f"conv-{number}", f"{user}-{number}", "locomo")
     state = await store.conversation(key, user)
     dia_of: dict[int, str] = {}
     fact_source: dict[int, str] = {}
     last = datetime(1970, 1, 1, tzinfo=UTC)
-    n = 1
+    turns, n = 0, 1
     while f"session_{n}_date_time" in data:
-        turns = data.get(f"session_{n}") or []
         start = session_time(data[f"session_{n}_date_time"])
-        for i, turn in enumerate(turns):
+        for i, turn in enumerate(data.get(f"session_{n}") or []):
             at = start + timedelta(seconds=30 * i)
             text = turn["text"]
             if turn.get("blip_caption"):
@@ -155,7 +172,7 @@ async def _one(
             role: HistoryRole = "user" if turn["speaker"] == user else "assistant"
             stored = await store.add(state, role, text, at=at)
             dia_of[stored.id] = turn["dia_id"]
-            results.turns += 1
+            turns += 1
             if role == "user":
                 facts = extract_facts(text, at)
                 if facts and await store.remember_facts(state, facts, source_message_id=stored.id, at=at):
@@ -164,31 +181,43 @@ async def _one(
             last = max(last, at)
         n += 1
     await store.embed_pending(state, limit=1_000_000)
-    now = last + timedelta(days=1)
     speakers = {user.lower(): "user", character.lower(): "assistant"}
-    for qa in data["qa"]:
-        evidence = {e.strip() for e in qa.get("evidence") or [] if e.strip()}
-        if not evidence:
-            continue
+    return Replayed(state, dia_of, fact_source, last + timedelta(days=1), speakers, (user, character), turns)
+
+
+async def _one(
+    store: MemoryStore,
+    named: tuple[str, dict[str, Any]],
+    number: int,
+    results: Results,
+    counter: TiktokenCounter,
+) -> None:
+    name, data = named
+    replayed = await replay(store, data, number)
+    results.turns += replayed.turns
+    for qa, evidence in replayed.questions(data):
         started = time.perf_counter()
         memories = await store.recall(
-            state, qa["question"], now=now, limit=max(KS), skip_recent=0, speakers=speakers
+            replayed.state,
+            qa["question"],
+            now=replayed.now,
+            limit=max(KS),
+            skip_recent=0,
+            speakers=replayed.speakers,
         )
         results.latencies_ms.append((time.perf_counter() - started) * 1000)
-        found = [_dias(m, dia_of, fact_source) for m in memories]
+        found = [_dias(m, replayed) for m in memories]
         shares = {k: len(evidence & {dia for dias in found[:k] for dia in dias}) / len(evidence) for k in KS}
         results.asked.append(Asked(name, qa["category"], shares))
-        lines = "\n".join(m.line(user, character) for m in memories[:10])
+        lines = "\n".join(m.line(*replayed.names) for m in memories[:10])
         results.tokens_at_10.append(await counter.count(lines))
 
 
-def _dias(memory: Memory, dia_of: dict[int, str], fact_source: dict[int, str]) -> set[str]:
+def _dias(memory: Memory, replayed: Replayed) -> set[str]:
     """The LoCoMo turns a recalled memory shows: a turn with its neighbour, or a fact's source."""
     if memory.kind == "turn":
-        return {dia_of.get(message, "") for message in memory.message_ids}
-    if memory.kind == "fact":
-        return {fact_source.get(memory.item_id, "")}
-    return set()
+        return {dia for message in memory.message_ids for dia in replayed.dias("turn", message)}
+    return replayed.dias(memory.kind, memory.item_id)
 
 
 async def _fact_ids(store: MemoryStore, conversation_id: int, message_id: int) -> list[int]:

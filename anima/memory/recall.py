@@ -14,10 +14,13 @@ room for it). Everything runs as one read transaction; no LLM is involved.
 
 from __future__ import annotations
 
+import math
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Collection
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, func, literal, select
@@ -26,13 +29,35 @@ from sqlmodel import col
 
 from anima.core.tokens import cl100k
 from anima.memory.models import Fact, Message, SearchEntry, Summary, as_utc, primary
-from anima.memory.search import MAX_INDEXED_CHARS, Hit, parse_query, search
+from anima.memory.search import MAX_INDEXED_CHARS, Hit, parse_query, search, tokens
 from anima.memory.when import Window, time_window
 
 if TYPE_CHECKING:
     from anima.memory.vectors import VectorIndex
 
-CANDIDATES = 30
+CANDIDATES = 100  # full-text matches weighed (their scores also tell how a turn's neighbours match)
+DENSE_CANDIDATES = 30  # nearest by vector
+RERANK = 40  # the best of the first score, ordered again by the learned one
+# The learned score's weights, one per FEATURES: a logistic regression fit by bench/recall_fit.py
+# on LoCoMo's tuning conversations (anima.memory.locomo.TUNED_ON), never on the held-out ones.
+WEIGHTS = (
+    0.689,
+    1.815,
+    0.128,
+    2.212,
+    -0.543,
+    1.404,
+    1.523,
+    3.21,
+    1.825,
+    1.938,
+    0.062,
+    1.75,
+    1.454,
+    -1.482,
+    -0.461,
+)
+INFINITY = float("inf")
 RECENCY = 0.1
 HALF_LIFE_DAYS = 60.0
 IMPORTANCE = 0.15
@@ -107,8 +132,32 @@ class RecallRequest:
     shared: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A memory recall weighs: its hit, the first score (the formula above) and, for the best
+    RERANK of that score, the features its learned score weighs (FEATURES)."""
+
+    hit: Hit
+    first: float
+    features: tuple[float, ...] = ()
+
+    @property
+    def learned(self) -> float:
+        return sum(w * f for w, f in zip(WEIGHTS, self.features, strict=True))
+
+
 def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None = None) -> list[Memory]:
     """The `limit` memories of one conversation that best fit `request.text`, best first."""
+    found = candidates(conn, request, vectors)
+    learned = sorted(((c.learned, c.hit) for c in found[:RERANK]), key=lambda pair: pair[0], reverse=True)
+    ranked = learned + [(c.first, c.hit) for c in found[RERANK:]]
+    return _chosen(conn, request, ranked)
+
+
+def candidates(
+    conn: Connection, request: RecallRequest, vectors: VectorIndex | None = None
+) -> list[Candidate]:
+    """What recall weighs for `request`, best first score first (bench/recall_fit.py fits WEIGHTS on it)."""
     names = {word for name in (request.speakers or {}) for word in name.split()}
     query = parse_query(request.text, names)
     if not query:  # a question only of names ("Mel?"): search for them after all
@@ -128,11 +177,12 @@ def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None
     for elsewhere in request.shared:
         found = [*search(conn, elsewhere, query, CANDIDATES), *_current_facts(conn, elsewhere)]
         hits |= {hit.entry_id: hit for hit in found if hit.kind != "turn" and hit.entry_id not in hits}
-    similar: dict[int, float] = {}
+    nearest: list[tuple[int, float]] = []
     if vectors is not None and request.vector is not None:
-        similar = dict(vectors.nearest(conn, request.conversation_id, request.vector, CANDIDATES))
-        unknown = [entry for entry in similar if entry not in hits]
+        nearest = vectors.nearest(conn, request.conversation_id, request.vector, DENSE_CANDIDATES)
+        unknown = [entry for entry, _ in nearest if entry not in hits]
         hits |= {hit.entry_id: hit for hit in _entries(conn, unknown)}
+    similar = dict(nearest)
 
     best = max((h.score for h in hits.values()), default=0.0) or 1.0
     closest = max(similar.values(), default=0.0)
@@ -153,8 +203,121 @@ def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None
         if hit.role and hit.role in named_roles:
             score += SPEAKER
         scored.append((score, hit))
-    ranked = sorted(scored, key=lambda pair: pair[0], reverse=True)
-    turn_score = {hit.item_id: score for score, hit in ranked if hit.kind == "turn"}
+    scored.sort(key=lambda pair: pair[0], reverse=True)
+    by_time = sorted((hit for hit in matched if hit.kind == "turn"), key=lambda hit: hit.created_at)
+    signals = _Signals(
+        best=best,
+        floor=floor,
+        spread=spread,
+        similar=similar,
+        text_rank={hit.entry_id: n for n, hit in enumerate(matched)},
+        vector_rank={entry: n for n, (entry, _) in enumerate(nearest)},
+        window=window,
+        named_roles=named_roles,
+        terms=frozenset(t for word in query.words for t in tokens(word)),
+        matched_turns={hit.item_id: hit for hit in matched if hit.kind == "turn"},
+        turn_times=[hit.created_at for hit in by_time],
+        turn_scores=[hit.score for hit in by_time],
+    )
+    texts = _texts(conn, [hit for _, hit in scored[:RERANK]])
+    return [
+        Candidate(hit, first, _features(hit, signals, texts.get((hit.kind, hit.item_id), ""), request.now))
+        for first, hit in scored[:RERANK]
+    ] + [Candidate(hit, first) for first, hit in scored[RERANK:]]
+
+
+@dataclass(frozen=True)
+class _Signals:
+    """What one recall knows about its query, shared by every candidate's features."""
+
+    best: float
+    floor: float
+    spread: float
+    similar: dict[int, float]
+    text_rank: dict[int, int]
+    vector_rank: dict[int, int]
+    window: Window | None
+    named_roles: set[str]
+    terms: frozenset[str]
+    matched_turns: dict[int, Hit]
+    turn_times: list[datetime]  # of the matched turns, in order …
+    turn_scores: list[float]  # … and their text scores
+
+
+FEATURES = (
+    "text score",  # BM25 over the best match, 0..1
+    "text rank",  # 1 / (1 + rank / 10) in the full-text list, 0 when not in it
+    "similarity",  # vector similarity scaled 0..1 over the nearest
+    "vector rank",  # 1 / (1 + rank / 10) among the nearest, 0 when not among them
+    "recency",  # 0.5^(age / half-life)
+    "in window",  # said in the time the message names
+    "speaker",  # said by whom the message names
+    "fact",  # a fact or summary, not a turn
+    "neighbour text score",  # the best text score of the turns just before and after
+    "session text score",  # the best text score of the turns said within an hour of it
+    "coverage",  # the share of the query's words it says itself (not its neighbours)
+    "coverage²",
+    "length",  # log(1 + characters / 100)
+    "text score × similarity",
+    "coverage × speaker",
+)
+SESSION = timedelta(hours=1)
+
+
+def _features(hit: Hit, signals: _Signals, content: str, now: datetime) -> tuple[float, ...]:
+    own = hit.score / signals.best
+    rank = signals.text_rank.get(hit.entry_id)
+    near = signals.vector_rank.get(hit.entry_id)
+    similarity = max(signals.similar.get(hit.entry_id, signals.floor) - signals.floor, 0.0) / signals.spread
+    age_days = max((now - hit.created_at).total_seconds(), 0.0) / 86400
+    turn = hit.kind == "turn"
+    beside = [signals.matched_turns.get(hit.item_id + step) for step in (-1, 1)] if turn else []
+    times = signals.turn_times
+    nearby = signals.turn_scores[
+        bisect_left(times, hit.created_at - SESSION) : bisect_right(times, hit.created_at + SESSION)
+    ]
+    words = _words(content) if signals.terms else frozenset()
+    coverage = len(signals.terms & words) / len(signals.terms) if signals.terms else 0.0
+    spoken = float(bool(hit.role) and hit.role in signals.named_roles)
+    return (
+        own,
+        0.0 if rank is None else 1 / (1 + rank / 10),
+        similarity,
+        0.0 if near is None else 1 / (1 + near / 10),
+        0.5 ** (age_days / HALF_LIFE_DAYS),
+        float(signals.window is not None and hit.created_at in signals.window),
+        spoken,
+        float(not turn),
+        max((other.score / signals.best for other in beside if other is not None), default=0.0),
+        max(nearby, default=0.0) / signals.best,
+        coverage,
+        coverage**2,
+        math.log1p(len(content) / 100),
+        own * similarity,
+        coverage * spoken,
+    )
+
+
+@lru_cache(maxsize=8192)
+def _words(content: str) -> frozenset[str]:
+    """The indexed words of a memory (cached: the same memories come back recall after recall)."""
+    return frozenset(tokens(content[:MAX_INDEXED_CHARS]))
+
+
+def _texts(conn: Connection, hits: list[Hit]) -> dict[tuple[str, int], str]:
+    """The contents of `hits` (one query per kind)."""
+    found: dict[tuple[str, int], str] = {}
+    for kind, statement in _TEXTS.items():
+        wanted = [hit.item_id for hit in hits if hit.kind == kind]
+        if wanted:
+            found |= {(kind, row[0]): row[1] for row in conn.execute(statement, {"ids": wanted})}
+    return found
+
+
+def _chosen(conn: Connection, request: RecallRequest, ranked: list[tuple[float, Hit]]) -> list[Memory]:
+    """The best `request.limit` of `ranked`, each turn with the neighbour that fits best."""
+    # a neighbour is picked by its place in `ranked` (learned and first scores are not comparable)
+    turn_score = {hit.item_id: -float(n) for n, (_, hit) in enumerate(ranked) if hit.kind == "turn"}
     turns = [hit.item_id for _, hit in ranked[: 2 * request.limit] if hit.kind == "turn"]
     around = _neighbours(conn, request.conversation_id, turns)
     chosen: list[tuple[float, Hit, int | None]] = []
@@ -172,7 +335,7 @@ def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None
             for m in around.get(hit.item_id, ())
             if m not in covered and m > request.after_message and m not in request.exclude_messages
         ]
-        neighbour = max(options, key=lambda m: (turn_score.get(m, 0.0), m < hit.item_id), default=None)
+        neighbour = max(options, key=lambda m: (turn_score.get(m, -INFINITY), m < hit.item_id), default=None)
         covered |= {hit.item_id, *([neighbour] if neighbour is not None else [])}
         chosen.append((score, hit, neighbour))
     return _within_allowance(_with_text(conn, chosen, request.after_message), request.speakers or {})
@@ -339,7 +502,12 @@ CUT = "…"
 
 def line_tokens(memory: Memory, user_name: str, character_name: str) -> int:
     """The tokens `memory.line(...)` takes in a prompt, with the newline after it."""
-    return len(cl100k().encode(memory.line(user_name, character_name), disallowed_special=())) + 1
+    return _tokens(memory.line(user_name, character_name)) + 1
+
+
+@lru_cache(maxsize=8192)
+def _tokens(text: str) -> int:
+    return len(cl100k().encode(text, disallowed_special=()))
 
 
 def _cut(text: str, tokens: int) -> str:
@@ -363,7 +531,7 @@ def _within_allowance(memories: list[Memory], speakers: dict[str, str]) -> list[
         other = memory.neighbour
         if cost > allowance and other is not None:
             words = other.text[:NEIGHBOUR_CHARS]
-            keep = len(cl100k().encode(words, disallowed_special=())) - (cost - allowance)
+            keep = _tokens(words) - (cost - allowance)
             while keep >= SHORTEST_NEIGHBOUR and cost > allowance:  # a cut can cost a token more
                 memory = replace(memory, neighbour=replace(other, text=_cut(words, keep)))
                 cost, keep = line_tokens(memory, user, character), keep - 1
@@ -371,7 +539,7 @@ def _within_allowance(memories: list[Memory], speakers: dict[str, str]) -> list[
                 memory = replace(memory, neighbour=None)
                 cost = line_tokens(memory, user, character)
         words = memory.text[:LINE_CHARS]
-        keep = len(cl100k().encode(words, disallowed_special=())) - (cost - allowance)
+        keep = _tokens(words) - (cost - allowance)
         while cost > allowance:
             memory = replace(memory, text=_cut(words, keep))
             cost, keep = line_tokens(memory, user, character), keep - 1
