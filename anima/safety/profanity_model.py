@@ -2,30 +2,35 @@
 
 The package ships a TF-IDF vectorizer and five calibrated linear SVMs (scikit-learn). Calling
 `predict_prob` costs ~3.5 ms per message (sparse-matrix set-up dominates) and importing it ~1 s, so
-the model is read once, by a child process, into one table: word → (idf, idf × weight per SVM),
-kept as a word → row index and one flat array of floats (3 MB, where a tuple of floats per word took
-12). Scoring a text is then a dictionary lookup per word; the probabilities equal the package's own.
+the model is turned into one table: word → (idf, idf × weight per SVM), kept as a word → row index
+and one flat array of floats (3 MB, where a tuple of floats per word took 12), and shipped as
+data/profanity_model.json.gz (MIT, its licence beside it). Scoring a text is then a dictionary
+lookup per word; the probabilities equal the package's own (tests/safety/test_checks.py). Reading
+the table takes ~50 ms and no scikit-learn: every `anima` process used to start a child Python that
+imported scikit-learn to read the package (~3.5 s of CPU, 180 MB). Rebuild it after upgrading the
+package: `python -m anima.safety.profanity_table`.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import math
 import re
-import subprocess
-import sys
 import threading
 from array import array
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
+from pathlib import Path
 
 from anima.errors import AnimaError
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
+TABLE = Path(__file__).parent / "data" / "profanity_model.json.gz"
 
 
 @dataclass(frozen=True)
-class _Calibrated:
+class Calibrated:
     intercept: float
     a: float  # sigmoid calibration: p = 1 / (1 + exp(a * decision + b))
     b: float
@@ -34,7 +39,7 @@ class _Calibrated:
 class ProfanityModel:
     """Probability that a text is profane (English), and which of its words carry that."""
 
-    def __init__(self, words: list[str], rows: array, svms: list[_Calibrated]) -> None:
+    def __init__(self, words: list[str], rows: array, svms: list[Calibrated]) -> None:
         """`rows`: per word of `words`, its idf then idf × weight of each of the `svms`."""
         self._row = {word: n * (1 + len(svms)) for n, word in enumerate(words)}  # word → its row's start
         self._rows = rows
@@ -71,7 +76,7 @@ class ProfanityModel:
         return [w for w in _TOKEN.findall(text) if self.word_score(w) >= threshold]
 
 
-def _sigmoid(svm: _Calibrated, decision: float) -> float:
+def _sigmoid(svm: Calibrated, decision: float) -> float:
     z = svm.a * decision + svm.b
     if z >= 0:
         return math.exp(-z) / (1.0 + math.exp(-z))
@@ -92,51 +97,18 @@ def load_profanity_model() -> ProfanityModel:
     global _loaded
     with _lock:
         if _loaded is None:
-            done = subprocess.run(
-                [sys.executable, "-m", "anima.safety.profanity_model"],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise AnimaError(f"could not read alt-profanity-check's model: {done.stderr.strip()[-500:]}")
-            raw = json.loads(done.stdout)
+            try:
+                raw = json.loads(gzip.decompress(TABLE.read_bytes()))
+            except (OSError, ValueError) as error:
+                raise AnimaError(
+                    f"could not read the profanity model {TABLE}: {error}; reinstall Anima, or rebuild the "
+                    "table with `python -m anima.safety.profanity_table`"
+                ) from None
             rows = array("d", base64.b64decode(raw["rows"]))
-            svms = [_Calibrated(*svm) for svm in raw["svms"]]
+            svms = [Calibrated(*svm) for svm in raw["svms"]]
             _loaded = ProfanityModel(raw["words"].split("\n"), rows, svms)
     return _loaded
 
 
 def loaded_profanity_model() -> ProfanityModel | None:
     return _loaded
-
-
-def _read_package_model() -> tuple[list[str], array, list[_Calibrated]]:
-    from importlib import resources
-
-    import joblib  # comes with alt-profanity-check (scikit-learn)
-
-    data = resources.files("profanity_check") / "data"
-    vectorizer = joblib.load(data / "vectorizer.joblib")
-    model = joblib.load(data / "model.joblib")
-    svms: list[_Calibrated] = []
-    weights = []
-    for calibrated in model.calibrated_classifiers_:
-        (calibrator,) = calibrated.calibrators
-        estimator = calibrated.estimator
-        svms.append(_Calibrated(float(estimator.intercept_[0]), float(calibrator.a_), float(calibrator.b_)))
-        weights.append(estimator.coef_[0])
-    idf = vectorizer.idf_
-    words = list(vectorizer.vocabulary_)
-    rows = array("d")
-    for word in words:
-        j = vectorizer.vocabulary_[word]
-        rows.extend([float(idf[j]), *(float(idf[j] * w[j]) for w in weights)])
-    return words, rows, svms
-
-
-if __name__ == "__main__":  # the child process of load_profanity_model: words one a line, rows as bytes
-    words, rows, svms = _read_package_model()
-    assert not any("\n" in word for word in words), "a vocabulary word holds a newline"
-    rows_text = base64.b64encode(rows.tobytes()).decode()
-    json.dump({"words": "\n".join(words), "rows": rows_text, "svms": [astuple(s) for s in svms]}, sys.stdout)

@@ -153,7 +153,7 @@ async def main(url: str, name: str, freeze_at: str | None) -> None:
     freezer = Freezer(freeze_at, out)
     runtime = await Runtime.start(settings)
     runtime.router.register("embedded", FreezingLLM(freezer))
-    await asyncio.to_thread(load_profanity_model)  # read at start (seconds), not in the first turn
+    await asyncio.to_thread(load_profanity_model)  # read at start, not in the first turn
     worker = Worker(runtime, name, freezer, out)
     _write(out, {"event": "started", "worker": name})
     taken: list[asyncio.Task[None]] = []

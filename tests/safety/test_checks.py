@@ -9,9 +9,12 @@ import pytest
 
 from anima.cli import main
 from anima.core.messages import Incoming, Reply
+from anima.errors import AnimaError
+from anima.safety import profanity_model
 from anima.safety.checks.pii import find_pii, iban_ok, luhn_ok
 from anima.safety.policy import SafetyPolicy
-from anima.safety.profanity_model import load_profanity_model
+from anima.safety.profanity_model import TABLE, load_profanity_model
+from anima.safety.profanity_table import write_table
 from anima.safety.report import parse_since
 from anima.safety.streaming import CheckedStream
 from tests.conftest import REPO
@@ -31,6 +34,25 @@ def test_the_plain_python_profanity_model_scores_exactly_like_the_package() -> N
 
     ours = load_profanity_model()
     assert [round(ours.score(t), 9) for t in SAMPLES] == [round(float(p), 9) for p in predict_prob(SAMPLES)]
+
+
+def test_the_shipped_profanity_table_is_what_the_installed_package_rebuilds(tmp_path: Path) -> None:
+    """After upgrading alt-profanity-check, this fails until `python -m anima.safety.profanity_table` runs."""
+    rebuilt = tmp_path / "profanity_model.json.gz"
+    write_table(rebuilt)
+    assert rebuilt.read_bytes() == TABLE.read_bytes()
+
+
+def test_a_damaged_profanity_table_names_the_file_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    damaged = tmp_path / "profanity_model.json.gz"
+    damaged.write_bytes(b"not gzip")
+    monkeypatch.setattr(profanity_model, "TABLE", damaged)
+    monkeypatch.setattr(profanity_model, "_loaded", None)
+    fix = r"profanity_model\.json\.gz.*python -m anima\.safety\.profanity_table"
+    with pytest.raises(AnimaError, match=fix):
+        profanity_model.load_profanity_model()
 
 
 def test_payment_cards_need_a_valid_luhn_digit_and_ibans_a_valid_checksum() -> None:
