@@ -3,9 +3,11 @@ what becomes NotDelivered."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from anima.core.sending import Fallback, RetryPolicy, Transient, delivering
+from anima.core.sending import Fallback, RetryPolicy, SendLimits, Transient, delivering
 from anima.errors import NotDelivered
 
 
@@ -119,3 +121,16 @@ async def test_another_failure_is_raised_and_without_a_fallback_a_refusal_too() 
         await Fallback(Speaker(refuses=True), None, refused).send(lambda sender, _: sender.say("Hi"))
     with pytest.raises(PermissionError):
         await Fallback(Speaker(refuses=True), Speaker(), lambda exc: False).send(lambda s, _: s.say("Hi"))
+
+
+async def test_posts_into_one_group_are_spaced_by_the_groups_limit() -> None:
+    limits = SendLimits("Platform", per_second=0, per_group_minute=600)  # a group: one per 0.1 s
+    loop = asyncio.get_running_loop()
+    posted: list[float] = []
+
+    async def post() -> None:
+        posted.append(loop.time())
+
+    for _ in range(3):
+        await limits.send(post, classify, "send", group="g")
+    assert posted[-1] - posted[0] >= 0.2 - 0.01  # a lower bound: load only adds

@@ -97,13 +97,16 @@ def help_text(extra: tuple[str, ...] = ()) -> str:
     return INTRO + "\n\n" + "\n".join([*lines, *extra])
 
 
-def parse(line: str) -> tuple[str, str] | None:
-    """("sing", "tempo=96 | C4") for "/sing@aiko_bot tempo=96 | C4"; None for a line that is no command."""
+def parse(line: str, bot: str | None = None) -> tuple[str, str] | None:
+    """("sing", "tempo=96 | C4") for "/sing@aiko_bot tempo=96 | C4"; None for a line that is no
+    command, or, given the `bot`'s username, for one addressed to another bot ("/help@other_bot")."""
     if not line.startswith("/"):
         return None
     head, _, args = line[1:].partition(" ")
-    name = head.split("@", 1)[0].lower()
-    return (name, args.strip()) if name else None
+    name, _, target = head.partition("@")
+    if bot is not None and target and target.lower() != bot.lower():
+        return None
+    return (name.lower(), args.strip()) if name else None
 
 
 class Commands:

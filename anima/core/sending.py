@@ -137,6 +137,38 @@ class RetryPolicy:
             )
 
 
+class SendLimits:
+    """A bot's limits on what it posts: at most `per_second` messages for the whole bot and
+    `per_group_minute` in each group, evenly spaced (0 turns one off), each try paced, and the
+    retries of a `RetryPolicy`. A request that posts into no chat is not counted."""
+
+    def __init__(self, platform: str, per_second: float, per_group_minute: float) -> None:
+        self.retries = RetryPolicy(platform)
+        self._overall = Pacer(per_second, 1) if per_second else None
+        self._groups = ChatPacers(per_group_minute, 60) if per_group_minute else None
+
+    async def send(
+        self,
+        call: Callable[[], Awaitable[T]],
+        classify: Classify,
+        what: str,
+        counted: bool = True,
+        group: Hashable | None = None,
+        max_attempts: int | None = None,
+    ) -> T:
+        """`call` under the limits (`group`: the group it posts into, None for a private chat)."""
+        # The group's slot first: waiting for it must not hold a slot of the whole bot.
+        pacers = [self._groups[group]] if counted and self._groups and group is not None else []
+        pacers += [self._overall] if counted and self._overall else []
+
+        async def attempt() -> T:
+            for pacer in pacers:
+                await pacer.turn()
+            return await call()
+
+        return await self.retries.run(attempt, classify, what, max_attempts)
+
+
 @asynccontextmanager
 async def delivering(platform: str, classify: Classify) -> AsyncIterator[None]:
     """A failure `classify` calls transient (left after every retry) becomes NotDelivered: the message

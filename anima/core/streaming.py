@@ -128,6 +128,20 @@ class PartialReplies:
 
         return record
 
+    async def stream(
+        self, posts: Posts[int], pacer: EditPacer, chat_id: str, user_id: str, update_id: int, resumed: bool
+    ) -> EditedReply[int]:
+        """The reply to `update_id` streaming into the chat, its messages remembered as streaming adds
+        them; `resumed` (received before a crash): it takes over the fragment it had shown. The first
+        message waits one edit interval (a reply that is done sooner goes out once, whole)."""
+        stream = EditedReply(
+            posts, pacer, chat_id, pacer.interval, self.recorder(chat_id, user_id, update_id)
+        )
+        if resumed:
+            shown = await self.shown(chat_id, user_id, update_id)
+            stream.shown = [Shown(message_id, "") for message_id in shown]
+        return stream
+
     async def shown(self, chat_id: str, user_id: str, update_id: int) -> list[int]:
         """The messages the reply to `update_id` had shown when the last run ended."""
         stored = await self.memory.get_preference(self.platform, chat_id, self.key, user_id)

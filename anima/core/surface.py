@@ -32,6 +32,10 @@ class Button:
     command: str
 
 
+NOT_YOURS = "This button is for the person who asked."  # what anyone else pressing a Button is told
+STALE_BUTTON = "That button no longer works; run the command again."  # its command line does not parse
+
+
 @dataclass(frozen=True)
 class Text:
     """A complete text. `private`: only the asker should see it where the platform can do that

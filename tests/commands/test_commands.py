@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from anima.app import Runtime
-from anima.commands import COMMANDS, Context, help_text
+from anima.commands import COMMANDS, Context, help_text, parse
 from anima.core.messages import Attachment, Incoming
 from tests.fakes.surface import FakeSurface
 
@@ -160,3 +160,11 @@ async def test_memory_why_shows_what_the_reply_used_and_forget_and_pin_act_on_on
     assert pinned.endswith("(pinned)")
     assert "No memory #999999" in await run(runtime, surface, "/memory forget 999999")
     assert "Usage" in await run(runtime, surface, "/memory forget everything")
+
+
+def test_a_command_line_for_another_bot_is_not_this_bots() -> None:
+    assert parse("/sing@Aiko_bot tempo=96 | C4") == ("sing", "tempo=96 | C4")
+    assert parse("/sing@aiko_bot tempo=96", bot="AIKO_BOT") == ("sing", "tempo=96")
+    assert parse("/help", bot="aiko_bot") == ("help", "")
+    assert parse("/help@other_bot", bot="aiko_bot") is None
+    assert parse("hello /help", bot="aiko_bot") is None

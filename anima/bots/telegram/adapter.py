@@ -3,7 +3,6 @@ back through a TelegramSurface (surface.py). Commands come from anima.commands' 
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
@@ -30,14 +29,13 @@ from anima.bots.telegram.intake import DurableQueue
 from anima.bots.telegram.limits import FloodLimits
 from anima.bots.telegram.messages import PLATFORM, recordings, to_incoming
 from anima.bots.telegram.surface import TelegramSurface
-from anima.characters.card import CharacterCard
 from anima.commands import COMMANDS, Context, parse
 from anima.commands.cards import install_cards, is_card_file
 from anima.config import TelegramBotSettings
 from anima.core.messages import Attachment, Incoming
 from anima.core.sending import Outage
 from anima.core.streaming import EditPacer, PartialReplies
-from anima.core.surface import Surface
+from anima.core.surface import NOT_YOURS, STALE_BUTTON, Surface
 from anima.errors import AnimaError, ConfigError
 from anima.memory.inbox import Delivery
 from anima.ops.logs import RedactFilter
@@ -45,10 +43,9 @@ from anima.ops.logs import RedactFilter
 log = logging.getLogger(__name__)
 UpdateHandler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
+REFUSED_TOKEN = "copy it again from @BotFather (/mybots → API Token)"
 ONLY_TEXT = "Sorry, I can only read text for now."
 ONLY_FIRST_VERSION = "I only read a message once; if you changed it, send it again."
-STALE_BUTTON = "That button no longer works; run the command again."
-NOT_YOURS = "This button is for the person who asked."
 POOL_SIZE = 8
 POOL_TIMEOUT_S = 30.0
 ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.EDITED_MESSAGE, UpdateType.CALLBACK_QUERY]
@@ -67,8 +64,6 @@ class TelegramAdapter:
         self.default_character = runtime.characters.get(
             settings.character or runtime.settings.default_character
         ).id
-        if settings.mode == "webhook" and not settings.url:
-            raise ConfigError([f"bots.telegram[{index}]: mode: webhook needs url (the public HTTPS address)"])
         self.pacer = EditPacer(settings.edit_interval_s)
         self.group_pacer = EditPacer(settings.group_edit_interval_s)
         self.intake = DurableQueue(self.conversations)
@@ -105,12 +100,8 @@ class TelegramAdapter:
         try:
             await self.app.initialize()  # getMe: checks the token
         except InvalidToken:  # its message quotes the token: never shown
-            raise ConfigError(
-                [
-                    f"bots.telegram: Telegram refused the token of {self.name}; copy it again from "
-                    "@BotFather (/mybots → API Token)"
-                ]
-            ) from None
+            refused = f"bots.telegram: Telegram refused the token of {self.name}; {REFUSED_TOKEN}"
+            raise ConfigError([refused]) from None
         except TelegramError as exc:
             raise AnimaError(
                 f"{self.name}: cannot reach Telegram at {self.settings.base_url} ({type(exc).__name__})"
@@ -119,6 +110,7 @@ class TelegramAdapter:
         character = self.runtime.characters.get(self.default_character).name
         self.online = f"{character} is online as @{self.bot.username} on Telegram"
         bot_id = self.intake.bot_id = str(self.bot.id)
+        self.intake.bot = self.app.bot
         self.partials = PartialReplies(self.runtime.memory, PLATFORM, bot_id)
         self.conversations.read_back(PLATFORM, bot_id, self._read_back)
         self.conversations.follow_groups(PLATFORM, bot_id, self.settings.group_context_lines)
@@ -128,7 +120,7 @@ class TelegramAdapter:
         await self.app.bot.set_my_commands([BotCommand(c.name, c.description) for c in COMMANDS])
         await self.app.start()
         # Before anything new: what was received but not answered when the last run ended.
-        await self.intake.replay(self.app.bot)
+        await self.intake.replay()
         updater = self.app.updater
         assert updater is not None
         if self.settings.mode == "webhook":
@@ -228,7 +220,7 @@ class TelegramAdapter:
 
     def _read_back(self, delivery: Delivery) -> tuple[Incoming, Surface] | None:
         """A stored update as a text turn (for another process's turn; see Conversations.read_back)."""
-        update = Update.de_json(json.loads(delivery.payload), self.app.bot)
+        update = self.intake.event(delivery)
         message = update.message
         if message is None or (message.text or message.caption or "").startswith("/"):
             return None
@@ -246,13 +238,9 @@ class TelegramAdapter:
         surface = self._surface(update)
         if surface is None:
             return
-        line = surface.message.text or surface.message.caption or ""
-        target = line.partition(" ")[0].partition("@")[2]
-        if target and target.lower() != (self.bot.username or "").lower():
-            return  # a command for another bot in the group
-        parsed = parse(line)
+        parsed = parse(surface.message.text or surface.message.caption or "", self.bot.username or "")
         if parsed is None or (parsed[0] not in {c.name for c in COMMANDS} and surface.kind != "private"):
-            return  # an unknown command in a group may be another bot's
+            return  # a command for another bot, or one unknown in a group (it may be another bot's)
         await self._command(surface, *parsed)
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -321,10 +309,3 @@ class TelegramAdapter:
         surface = TelegramSurface(self, message, sender, 0)
         surface.quote = None  # nothing to reply to
         return surface
-
-    # -- what the chat remembers ------------------------------------------------------------------
-
-    async def character(self, chat_id: str) -> CharacterCard:
-        """The character answering in this chat (chosen with /character, else the bot's own)."""
-        preferences = self.conversations.preferences
-        return await preferences.character(PLATFORM, [chat_id], str(self.bot.id), self.default_character)

@@ -7,13 +7,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
-from anima.core.sending import ChatPacers, Pacer, RetryPolicy, Transient
+from anima.core.sending import SendLimits, Transient
 
 # Requests that do not post into a chat are not counted against the message limits.
 UNCOUNTED = frozenset({"sendChatAction", "answerCallbackQuery", "getChatMember", "getChat", "getFile"})
@@ -31,14 +32,13 @@ def transient(exc: BaseException) -> Transient | None:
 
 
 class FloodLimits(BaseRateLimiter[int]):
-    """At most `per_second` messages per bot and `per_group_minute` per group, evenly spaced (0 turns
-    one off), each try paced; `retries` as the core's RetryPolicy. A call may pass
-    `rate_limit_args=N` to allow N tries (1 for what is worth nothing late: typing, streaming edits)."""
+    """Telegram's limits (anima.core.sending.SendLimits): `per_second` messages per bot and
+    `per_group_minute` per group. A call may pass `rate_limit_args=N` to allow N tries (1 for what
+    is worth nothing late: typing, streaming edits)."""
 
     def __init__(self, per_second: float = 30, per_group_minute: float = 20) -> None:
-        self.retries = RetryPolicy("Telegram")
-        self._overall = Pacer(per_second, 1) if per_second else None
-        self._groups = ChatPacers(per_group_minute, 60) if per_group_minute else None
+        self.limits = SendLimits("Telegram", per_second, per_group_minute)
+        self.retries = self.limits.retries
 
     async def initialize(self) -> None:
         return None
@@ -57,16 +57,9 @@ class FloodLimits(BaseRateLimiter[int]):
     ) -> ApiResult:
         chat_id = data.get("chat_id")
         counted = chat_id is not None and endpoint not in UNCOUNTED
-        # The group's slot first: waiting for it must not hold a slot of the whole bot.
-        pacers = [self._groups[chat_id]] if counted and self._groups and _is_group(chat_id) else []
-        pacers += [self._overall] if counted and self._overall else []
-
-        async def attempt() -> ApiResult:
-            for pacer in pacers:
-                await pacer.turn()
-            return await callback(*args, **kwargs)
-
-        return await self.retries.run(attempt, transient, endpoint, rate_limit_args)
+        group = chat_id if _is_group(chat_id) else None
+        send = partial(callback, *args, **kwargs)  # one request, tried again as it is
+        return await self.limits.send(send, transient, endpoint, counted, group, rate_limit_args)
 
 
 def _is_group(chat_id: Any) -> bool:

@@ -9,25 +9,21 @@ PTB calls for every request.
 from __future__ import annotations
 
 import re
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, ReplyParameters, User
-from telegram.constants import ChatAction, ChatType, MessageEntityType, MessageLimit
+from telegram.constants import ChatType, MessageEntityType, MessageLimit
 from telegram.error import BadRequest
 from telegram.ext import ExtBot
 
 from anima.characters.card import CharacterCard
 from anima.core.messages import Attachment, Incoming, Reply
-from anima.core.streaming import showing_while
 from anima.core.text import defuse_mentions
 from anima.core.text import split_text as split
 
 PLATFORM = "telegram"
-ACTION_REFRESH_S = 4.0  # Telegram shows "typing…" for 5 s or until the bot sends a message
 ONE_TRY = 1  # rate_limit_args for requests not worth retrying (see limits.FloodLimits)
 PHOTO_MAX_BYTES = 10_000_000  # the largest photo size taken (images.max_mb refuses larger when fetched)
-TYPING_GRACE_S = 0.3  # a reply faster than this needs no indicator (and saves a request)
 
 
 def utf16_len(text: str) -> int:
@@ -38,6 +34,11 @@ def utf16_len(text: str) -> int:
 def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
     """Messages of at most `limit` UTF-16 units (anima.core.text.split_text)."""
     return split(text, limit, utf16_len)
+
+
+def quoting(message_id: int | None) -> ReplyParameters | None:
+    """A reply to `message_id` that still goes out if that message was deleted meanwhile."""
+    return ReplyParameters(message_id, allow_sending_without_reply=True) if message_id else None
 
 
 class TelegramPosts:
@@ -53,11 +54,15 @@ class TelegramPosts:
     def render(self, reply: Reply) -> str:
         return reply.noted
 
-    async def post(self, text: str, first: bool, final: bool) -> int:
-        quote = self.quote if first else None
-        reply = ReplyParameters(quote, allow_sending_without_reply=True) if quote else None
+    async def post(
+        self, text: str, first: bool, final: bool, buttons: InlineKeyboardMarkup | None = None
+    ) -> int:
         message = await self.bot.send_message(
-            self.chat_id, text, reply_parameters=reply, rate_limit_args=None if final else ONE_TRY
+            self.chat_id,
+            text,
+            reply_parameters=quoting(self.quote if first else None),
+            reply_markup=buttons,
+            rate_limit_args=None if final else ONE_TRY,
         )
         return message.message_id
 
@@ -76,33 +81,6 @@ class TelegramPosts:
 
     async def delete(self, sent: int) -> None:
         await self.bot.delete_message(self.chat_id, sent)
-
-
-def chat_action(
-    bot: ExtBot[Any], chat_id: int, action: str = ChatAction.TYPING, grace_s: float = TYPING_GRACE_S
-) -> AbstractAsyncContextManager[None]:
-    """Show `action` ("typing…", "recording a voice message…") in the chat while the body runs,
-    refreshed before Telegram hides it; one try each time (it is worth nothing late)."""
-
-    async def show() -> None:
-        await bot.send_chat_action(chat_id, action, rate_limit_args=ONE_TRY)
-
-    return showing_while(show, ACTION_REFRESH_S, grace_s)
-
-
-async def send_text(
-    bot: ExtBot[Any],
-    chat_id: int,
-    text: str,
-    quote: int | None = None,
-    buttons: InlineKeyboardMarkup | None = None,
-) -> None:
-    """Send a complete text (a command's answer), split when it is long; buttons under its end."""
-    pieces = split_text(text)
-    for i, piece in enumerate(pieces):
-        reply = ReplyParameters(quote, allow_sending_without_reply=True) if quote and i == 0 else None
-        markup = buttons if i == len(pieces) - 1 else None
-        await bot.send_message(chat_id, piece, reply_parameters=reply, reply_markup=markup)
 
 
 def is_private(message: Message) -> bool:

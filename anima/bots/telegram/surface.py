@@ -9,24 +9,23 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, User
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, User
 from telegram.constants import ChatAction, ChatMemberStatus
 from telegram.error import TelegramError
 
 from anima.bots.telegram.limits import transient
 from anima.bots.telegram.messages import (
+    ONE_TRY,
     PLATFORM,
     TelegramPosts,
-    chat_action,
-    defuse_mentions,
     is_addressed,
     is_private,
-    send_text,
+    quoting,
     without_mention,
 )
 from anima.core.messages import Attachment, Incoming, ReplyStream
 from anima.core.sending import delivering
-from anima.core.streaming import EditedReply, Shown
+from anima.core.streaming import showing_while
 from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote, fetch_capped, too_large
 
 if TYPE_CHECKING:
@@ -35,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ADMIN_STATUSES = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+ACTION_REFRESH_S = 4.0  # Telegram shows "typing…" for 5 s or until the bot sends a message
+TYPING_GRACE_S = 0.3  # a reply faster than this needs no indicator (and saves a request)
 MAX_CALLBACK_BYTES = 64  # Telegram's limit on a button's callback_data
 
 
@@ -61,7 +62,9 @@ class TelegramSurface:
         self.quote = None if self.kind == "private" else message.message_id
 
     async def addressed(self, message: Incoming) -> Incoming | None:
-        card = await self.adapter.character(self.chat_id)
+        """For the character chosen in this chat (/character), else the bot's own."""
+        preferences, default = self.adapter.conversations.preferences, self.adapter.default_character
+        card = await preferences.character(PLATFORM, [self.chat_id], self.bot_id, default)
         if self.kind == "group" and not is_addressed(self.message, self.adapter.bot, card):
             return None
         text = without_mention(message.text, self.adapter.bot)
@@ -69,39 +72,38 @@ class TelegramSurface:
 
     @asynccontextmanager
     async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
-        adapter = self.adapter
-        chat_id = self.message.chat.id
-        pacer = adapter.pacer if self.kind == "private" else adapter.group_pacer
-        stream = EditedReply(
-            TelegramPosts(adapter.app.bot, chat_id, self.quote, self.kind == "group"),
-            pacer,
-            chat_id,
-            first_after_s=pacer.interval,
-            on_partial=adapter.partials.recorder(self.chat_id, self.user_id, self.update_id),
-        )
-        if resumed:  # the fragment it had streamed before the crash becomes the reply
-            shown = await adapter.partials.shown(self.chat_id, self.user_id, self.update_id)
-            stream.shown = [Shown(message_id, "") for message_id in shown]
+        pacer = self.adapter.pacer if self.kind == "private" else self.adapter.group_pacer
+        ids = self.chat_id, self.user_id, self.update_id
+        stream = await self.adapter.partials.stream(self._posts(), pacer, *ids, resumed)
         async with delivering("Telegram", transient):
             yield stream
 
     def showing(self, action: Action = "typing") -> AbstractAsyncContextManager[None]:
-        if action == "recording":  # making a note takes long enough that the indicator is worth it
-            return chat_action(self.adapter.app.bot, self.message.chat.id, ChatAction.RECORD_VOICE, grace_s=0)
-        return chat_action(self.adapter.app.bot, self.message.chat.id)
+        """ "typing…" or "recording a voice message…", refreshed before Telegram hides it; one try
+        each time (it is worth nothing late)."""
+        shown = ChatAction.RECORD_VOICE if action == "recording" else ChatAction.TYPING
+
+        async def show() -> None:
+            await self.adapter.app.bot.send_chat_action(self.message.chat.id, shown, rate_limit_args=ONE_TRY)
+
+        # making a note takes long enough that the indicator is worth it at once
+        return showing_while(show, ACTION_REFRESH_S, 0.0 if action == "recording" else TYPING_GRACE_S)
 
     async def send_text(
         self, text: str, buttons: Sequence[Button] = (), private: bool = False, speaker: str = ""
     ) -> None:
-        text = defuse_mentions(text) if self.kind == "group" else text
+        """A complete text (a command's answer), split when it is long; its buttons under its end."""
         rows = [
             [InlineKeyboardButton(b.label, callback_data=data)]
             for b in buttons
             if (data := callback_data(self.user_id, b.command))
         ]
+        posts = self._posts()
+        pieces = posts.pieces(text)
         async with delivering("Telegram", transient):
-            markup = InlineKeyboardMarkup(rows) if rows else None
-            await send_text(self.adapter.app.bot, self.message.chat.id, text, self.quote, markup)
+            for i, piece in enumerate(pieces):
+                markup = InlineKeyboardMarkup(rows) if rows and i == len(pieces) - 1 else None
+                await posts.post(piece, first=i == 0, final=True, buttons=markup)
 
     async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
         try:
@@ -111,7 +113,7 @@ class TelegramSurface:
                     voice=note.ogg,
                     filename="voice.ogg",
                     duration=max(1, round(note.duration_s)),  # Telegram takes whole seconds
-                    reply_parameters=self._reply(),
+                    reply_parameters=quoting(self.quote),
                 )
         except TelegramError as exc:  # e.g. the person does not accept voice messages
             log.warning(
@@ -148,5 +150,5 @@ class TelegramSurface:
 
         return await fetch_capped(attachment, max_bytes, download, "Telegram", (TelegramError,))
 
-    def _reply(self) -> ReplyParameters | None:
-        return ReplyParameters(self.quote, allow_sending_without_reply=True) if self.quote else None
+    def _posts(self) -> TelegramPosts:
+        return TelegramPosts(self.adapter.app.bot, self.message.chat.id, self.quote, self.kind == "group")
