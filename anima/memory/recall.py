@@ -1,11 +1,14 @@
 """Recall for one message: full-text matches fused with recency, importance, dates and speakers.
 
+The first score, over every candidate:
 score = matched / best match (BM25 on SQLite, IDF-weighted ts_rank on PostgreSQL, 0..1)
         + DENSE × similarity, scaled 0..1 between the nearest and the farthest of the nearest
           (the message embedded without the speakers' names, which stored turns rarely say)
         + RECENCY × 0.5^(age / half-life) + IMPORTANCE × importance
         + IN_WINDOW when the message names a time ("last weekend") the memory falls in
         + SPEAKER when the message names who said it.
+Its best RERANK are ordered again by a learned score: WEIGHTS · FEATURES (a logistic regression on
+what recall knows of each candidate and of its neighbours, fit by bench/recall_fit.py).
 Facts still true and pinned memories are always candidates: they are few, and a companion should
 not need the right keyword to remember the user's name. The first k memories of a recall cost at
 most k × TOKENS_PER_MEMORY prompt tokens (a long one is cut, its neighbour first; short ones leave
@@ -148,16 +151,27 @@ class Candidate:
 
 def recall(conn: Connection, request: RecallRequest, vectors: VectorIndex | None = None) -> list[Memory]:
     """The `limit` memories of one conversation that best fit `request.text`, best first."""
-    found = candidates(conn, request, vectors)
+    found, rows = _considered(conn, request, vectors)
     learned = sorted(((c.learned, c.hit) for c in found[:RERANK]), key=lambda pair: pair[0], reverse=True)
     ranked = learned + [(c.first, c.hit) for c in found[RERANK:]]
-    return _chosen(conn, request, ranked)
+    return _chosen(conn, request, ranked, rows)
 
 
 def candidates(
     conn: Connection, request: RecallRequest, vectors: VectorIndex | None = None
 ) -> list[Candidate]:
-    """What recall weighs for `request`, best first score first (bench/recall_fit.py fits WEIGHTS on it)."""
+    """What recall weighs for `request`, by first score (bench/recall_fit.py fits WEIGHTS on it)."""
+    return _considered(conn, request, vectors)[0]
+
+
+# A memory's row as _TEXTS reads it: id, text, when, the last message it covers, the turn's role.
+_Row = tuple[int, str, datetime, int, str]
+
+
+def _considered(
+    conn: Connection, request: RecallRequest, vectors: VectorIndex | None
+) -> tuple[list[Candidate], dict[tuple[str, int], _Row]]:
+    """The candidates, and the rows of those re-ranked (read for their features, shown if chosen)."""
     names = {word for name in (request.speakers or {}) for word in name.split()}
     query = parse_query(request.text, names)
     if not query:  # a question only of names ("Mel?"): search for them after all
@@ -219,11 +233,17 @@ def candidates(
         turn_times=[hit.created_at for hit in by_time],
         turn_scores=[hit.score for hit in by_time],
     )
-    texts = _texts(conn, [hit for _, hit in scored[:RERANK]])
-    return [
-        Candidate(hit, first, _features(hit, signals, texts.get((hit.kind, hit.item_id), ""), request.now))
+    rows = _rows(conn, {(hit.kind, hit.item_id) for _, hit in scored[:RERANK]})
+    reranked = [
+        Candidate(hit, first, _features(hit, signals, _content(rows, hit), request.now))
         for first, hit in scored[:RERANK]
-    ] + [Candidate(hit, first) for first, hit in scored[RERANK:]]
+    ]
+    return reranked + [Candidate(hit, first) for first, hit in scored[RERANK:]], rows
+
+
+def _content(rows: dict[tuple[str, int], _Row], hit: Hit) -> str:
+    row = rows.get((hit.kind, hit.item_id))
+    return "" if row is None else row[1]
 
 
 @dataclass(frozen=True)
@@ -304,17 +324,23 @@ def _words(content: str) -> frozenset[str]:
     return frozenset(tokens(content[:MAX_INDEXED_CHARS]))
 
 
-def _texts(conn: Connection, hits: list[Hit]) -> dict[tuple[str, int], str]:
-    """The contents of `hits` (one query per kind)."""
-    found: dict[tuple[str, int], str] = {}
+def _rows(conn: Connection, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], _Row]:
+    """The rows of the `wanted` (kind, id) memories (one query per kind)."""
+    found: dict[tuple[str, int], _Row] = {}
     for kind, statement in _TEXTS.items():
-        wanted = [hit.item_id for hit in hits if hit.kind == kind]
-        if wanted:
-            found |= {(kind, row[0]): row[1] for row in conn.execute(statement, {"ids": wanted})}
+        ids = [item for of, item in wanted if of == kind]
+        if ids:
+            for item_id, body, at, last, role in conn.execute(statement, {"ids": ids}):
+                found[(kind, item_id)] = (item_id, body, at, last, role)
     return found
 
 
-def _chosen(conn: Connection, request: RecallRequest, ranked: list[tuple[float, Hit]]) -> list[Memory]:
+def _chosen(
+    conn: Connection,
+    request: RecallRequest,
+    ranked: list[tuple[float, Hit]],
+    known: dict[tuple[str, int], _Row],
+) -> list[Memory]:
     """The best `request.limit` of `ranked`, each turn with the neighbour that fits best."""
     # a neighbour is picked by its place in `ranked` (learned and first scores are not comparable)
     turn_score = {hit.item_id: -float(n) for n, (_, hit) in enumerate(ranked) if hit.kind == "turn"}
@@ -338,7 +364,8 @@ def _chosen(conn: Connection, request: RecallRequest, ranked: list[tuple[float, 
         neighbour = max(options, key=lambda m: (turn_score.get(m, -INFINITY), m < hit.item_id), default=None)
         covered |= {hit.item_id, *([neighbour] if neighbour is not None else [])}
         chosen.append((score, hit, neighbour))
-    return _within_allowance(_with_text(conn, chosen, request.after_message), request.speakers or {})
+    shown = _with_text(conn, chosen, request.after_message, known)
+    return _within_allowance(shown, request.speakers or {})
 
 
 def _neighbours(conn: Connection, conversation_id: int, message_ids: list[int]) -> dict[int, list[int]]:
@@ -465,23 +492,22 @@ def _named_roles(text: str, speakers: dict[str, str]) -> set[str]:
 
 
 def _with_text(
-    conn: Connection, ranked: list[tuple[float, Hit, int | None]], after_message: int
+    conn: Connection,
+    ranked: list[tuple[float, Hit, int | None]],
+    after_message: int,
+    known: dict[tuple[str, int], _Row],
 ) -> list[Memory]:
-    """Fetch the texts of the chosen memories and their neighbours (one query per kind)."""
-    ids: dict[str, list[int]] = {"turn": [], "summary": [], "fact": []}
-    roles: dict[int, str] = {}
-    for _, hit, neighbour in ranked:
-        ids[hit.kind].append(hit.item_id)
-        if neighbour is not None:
-            ids["turn"].append(neighbour)
-    texts: dict[tuple[str, int], tuple[str, datetime]] = {}
-    for kind, statement in _TEXTS.items():
-        if ids[kind]:
-            for item_id, body, at, last, role in conn.execute(statement, {"ids": ids[kind]}):
-                if kind == "turn":
-                    roles[item_id] = role
-                if kind == "fact" or last > after_message:  # a fact outlives a /reset; talk does not
-                    texts[(kind, item_id)] = (body, as_utc(at))
+    """The chosen memories and their neighbours with their texts (those not `known` read, one
+    query per kind)."""
+    wanted = {(hit.kind, hit.item_id) for _, hit, _ in ranked}
+    wanted |= {("turn", neighbour) for _, _, neighbour in ranked if neighbour is not None}
+    rows = {key: known[key] for key in wanted if key in known} | _rows(conn, wanted - known.keys())
+    roles = {item_id: row[4] for (kind, item_id), row in rows.items() if kind == "turn"}
+    texts = {
+        key: (body, as_utc(at))
+        for key, (_, body, at, last, _) in rows.items()
+        if key[0] == "fact" or last > after_message  # a fact outlives a /reset; talk does not
+    }
     memories = []
     for score, hit, neighbour in ranked:
         found = texts.get((hit.kind, hit.item_id))
