@@ -44,8 +44,9 @@ class PostgresCluster:
     """A cluster in a new temporary directory, removed on stop; or kept in `root` (the scale bench's
     stores) and started again from there."""
 
-    def __init__(self, bin_dir: Path, root: Path | None = None) -> None:
+    def __init__(self, bin_dir: Path, root: Path | None = None, settings: str = "") -> None:
         self.bin = bin_dir
+        self.settings = settings  # more server options, e.g. "-c max_connections=300"
         self.kept = root is not None
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
@@ -63,6 +64,7 @@ class PostgresCluster:
         if not (self.data / "PG_VERSION").exists():
             self._init()
         options = f"-k {self.root} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
+        options += f" {self.settings}"
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
             "-w", "-t", "30", "start",
