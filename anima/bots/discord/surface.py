@@ -28,7 +28,15 @@ from anima.core import sending
 from anima.core.messages import Attachment, Incoming, ReplyStream
 from anima.core.sending import Fallback, Transient
 from anima.core.streaming import EditedReply, showing_while
-from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote, fetch_capped
+from anima.core.surface import (
+    NOT_YOURS,
+    Action,
+    Button,
+    ChatKind,
+    NotFetched,
+    SpokenNote,
+    fetch_capped,
+)
 from anima.core.text import split_markdown
 
 if TYPE_CHECKING:
@@ -37,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TYPING_EVERY_S = 8.0  # Discord shows "typing" for 10 s after each trigger
-NOT_YOURS = "This button is for the person who asked."
 TYPING_AFTER_S = 0.3  # a reply that starts sooner needs no indicator (and saves a request)
 
 
