@@ -5,12 +5,15 @@ Run: .venv/bin/python -m bench memory_scale_bench      (ANIMA_SCALE_BENCH=100000
 
 The stores are built once (anima/memory/scale.py; ~25 s per 100,000 messages on SQLite) and kept
 under the temporary directory: SQLite files, and a PostgreSQL cluster started from Debian's binaries
-as the tests start theirs. A later run reuses them; delete /tmp/anima-scale to build afresh.
+as the tests start theirs. A later run reuses them; delete /tmp/anima-scale to build afresh. Each
+database's files are read once before recall is timed (in the OS cache, as on a running server).
 """
 
 from __future__ import annotations
 
 import os
+from functools import partial
+from pathlib import Path
 
 from anima.memory import scale
 from bench.report import record_all
@@ -33,14 +36,22 @@ async def main() -> None:
             users = SIZES.get(messages, messages // 100)
             databases: list[tuple[str, str | None]] = [("sqlite (WAL file)", None)]
             if cluster is not None:
-                databases.append(("postgresql", cluster.url(_database(cluster, scale.Size(messages, users)))))
-            for where, url in databases:
-                figures = await scale.scale(messages, users, url, vectors=True)
+                databases.append(("postgresql", _database(cluster, scale.Size(messages, users))))
+            for where, name in databases:
+                url = None if cluster is None or name is None else cluster.url(name)
+                files = None if cluster is None or name is None else partial(_files, cluster, name)
+                figures = await scale.scale(messages, users, url, vectors=True, files=files)
                 record_all(scale.table(figures, f"{where}, vectors on", COMMAND))
                 print()
     finally:
         if cluster is not None:
             cluster.stop()
+
+
+def _files(cluster: PostgresCluster, name: str) -> list[Path]:
+    """The files of one database of the cluster (its tables and indexes)."""
+    oid = cluster.psql(f"SELECT oid FROM pg_database WHERE datname = '{name}'")
+    return sorted(p for p in (cluster.data / "base" / oid).iterdir() if p.is_file())
 
 
 def _database(cluster: PostgresCluster, size: scale.Size) -> str:
