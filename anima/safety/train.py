@@ -252,7 +252,7 @@ def _file(
     tokens: dict[str, object],
 ) -> dict[str, object]:
     return {
-        "version": "2",
+        "version": "3",
         "tokens": tokens,
         "vocabulary": "\n".join(idf),
         "idf": encode_floats(idf.values()),
