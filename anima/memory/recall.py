@@ -536,11 +536,13 @@ def _tokens(text: str) -> int:
     return len(cl100k().encode(text, disallowed_special=()))
 
 
-def _cut(text: str, tokens: int) -> str:
-    """`text` cut to about `tokens` tokens, marked with "…"."""
-    encoding = cl100k()
-    pieces = encoding.encode(text, disallowed_special=())
-    return encoding.decode(pieces[: max(tokens - 1, 0)], errors="ignore").rstrip() + CUT
+def _cut(pieces: list[int], tokens: int) -> str:
+    """The text of `pieces` (its tokens) cut to about `tokens` tokens, marked with "…"."""
+    return cl100k().decode(pieces[: max(tokens - 1, 0)], errors="ignore").rstrip() + CUT
+
+
+def _pieces(text: str) -> list[int]:
+    return cl100k().encode(text, disallowed_special=())
 
 
 def _within_allowance(memories: list[Memory], speakers: dict[str, str]) -> list[Memory]:
@@ -556,19 +558,20 @@ def _within_allowance(memories: list[Memory], speakers: dict[str, str]) -> list[
         cost = line_tokens(memory, user, character)
         other = memory.neighbour
         if cost > allowance and other is not None:
-            words = other.text[:NEIGHBOUR_CHARS]
-            keep = _tokens(words) - (cost - allowance)
+            pieces = _pieces(other.text[:NEIGHBOUR_CHARS])
+            keep = len(pieces) - (cost - allowance)
             while keep >= SHORTEST_NEIGHBOUR and cost > allowance:  # a cut can cost a token more
-                memory = replace(memory, neighbour=replace(other, text=_cut(words, keep)))
+                memory = replace(memory, neighbour=replace(other, text=_cut(pieces, keep)))
                 cost, keep = line_tokens(memory, user, character), keep - 1
             if cost > allowance:
                 memory = replace(memory, neighbour=None)
                 cost = line_tokens(memory, user, character)
-        words = memory.text[:LINE_CHARS]
-        keep = _tokens(words) - (cost - allowance)
-        while cost > allowance:
-            memory = replace(memory, text=_cut(words, keep))
-            cost, keep = line_tokens(memory, user, character), keep - 1
+        if cost > allowance:
+            pieces = _pieces(memory.text[:LINE_CHARS])
+            keep = len(pieces) - (cost - allowance)
+            while cost > allowance:
+                memory = replace(memory, text=_cut(pieces, keep))
+                cost, keep = line_tokens(memory, user, character), keep - 1
         allowance -= cost
         fitted.append(memory)
     return fitted
