@@ -17,6 +17,7 @@ from anima.app import Runtime
 from anima.bots.discord import DiscordAdapter
 from anima.commands import COMMANDS
 from anima.config import DiscordBotSettings
+from anima.core.surface import NOT_YOURS
 from anima.errors import ConfigError
 from anima.llm.base import GenerationRequest
 from tests.fakes.discord_server import (
@@ -346,6 +347,18 @@ async def test_forget_cancelled_deletes_nothing(bot: DiscordAdapter, world: Worl
     asked = await world.fake.slash(world.alice_dm, world.alice, "forget")
     await command_reply(world, asked)
     await command_reply(world, await world.fake.press(asked, "Cancel", world.alice))
+    assert count_rows(runtime, "SELECT count(*) FROM messages") == 2
+
+
+async def test_someone_else_pressing_the_button_is_told_so_and_nothing_is_deleted(
+    bot: DiscordAdapter, world: World, runtime: Runtime
+) -> None:
+    await world.fake.say(world.alice_dm, world.alice, "keep this")
+    await settled(world, world.alice_dm, ["You said: keep this"])
+    asked = await world.fake.slash(world.alice_dm, world.alice, "forget")
+    await command_reply(world, asked)
+    refused = await command_reply(world, await world.fake.press(asked, "Yes, delete everything", world.bob))
+    assert refused["data"]["flags"] & EPHEMERAL and refused["data"]["content"] == NOT_YOURS
     assert count_rows(runtime, "SELECT count(*) FROM messages") == 2
 
 

@@ -20,7 +20,8 @@ from anima.bots.discord.messages import PLATFORM, Addressing, chat_ids, to_attac
 from anima.bots.discord.surface import DiscordSurface
 from anima.bots.discord.webhooks import PersonaWebhooks
 from anima.bots.services import Services
-from anima.commands import Context, parse
+from anima.commands import Context
+from anima.commands.buttons import pressed
 from anima.commands.cards import install_cards, is_card_file
 from anima.config import DiscordBotSettings
 from anima.core.catch_up import CATCH_UP_MESSAGES, CatchUp, ChatMark, ReadBack
@@ -121,6 +122,10 @@ class AnimaClient(discord.AutoShardedClient):
 
     async def on_message(self, message: discord.Message) -> None:  # live: once the backlog is answered
         await self.adapter.receive(message, after_backlog=True)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:  # slash commands: the tree's
+        if interaction.type is discord.InteractionType.component:
+            await self.adapter.press(interaction)
 
 
 class DiscordAdapter:
@@ -281,15 +286,28 @@ class DiscordAdapter:
 
     # -- slash commands and buttons, made from anima.commands' table -------------------------
 
-    async def run_line(
-        self, interaction: discord.Interaction, line: str, files: list[discord.Attachment] | None = None
+    async def run(
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        args: str = "",
+        files: list[discord.Attachment] | None = None,
     ) -> None:
-        """Run one command line ("/forget yes") as the person of `interaction`."""
+        """Run the command `name` with `args` as the person of `interaction`."""
         channel = interaction.channel
         assert isinstance(channel, discord.abc.Messageable)
         surface = DiscordSurface(self, channel, interaction.user, interaction=interaction, files=files)
-        name, args = parse(line) or ("", "")
-        await self.runtime.commands.run(name, await self._context(surface, args, files or []))
+        await self.runtime.commands.run(name, await self._context(surface, args.strip(), files or []))
+
+    async def press(self, interaction: discord.Interaction) -> None:
+        """A button under one of the bot's texts (anima.commands.buttons): its command as the person
+        who pressed; a forged, stale or someone else's press gets a private answer."""
+        custom_id = str(dict(interaction.data or {}).get("custom_id", ""))  # a component's: a button's
+        press = pressed(custom_id, str(interaction.user.id), interaction.user.bot)
+        if isinstance(press, str):
+            await interaction.response.send_message(press, ephemeral=True)
+            return
+        await self.run(interaction, press.name, press.args)
 
     async def _context(self, surface: DiscordSurface, args: str, files: list[discord.Attachment]) -> Context:
         """With the character answering in the channel unless addressed by name or reply."""

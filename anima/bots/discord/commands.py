@@ -41,19 +41,19 @@ def _slash(row: Command, adapter: DiscordAdapter) -> app_commands.Command[Any, A
             interaction: discord.Interaction, args: str = "", file: discord.Attachment | None = None
         ) -> None:
             await interaction.response.defer(thinking=True)  # a song takes longer than Discord waits
-            await adapter.run_line(interaction, f"/{name} {args}", [file] if file else [])
+            await adapter.run(interaction, name, args, [file] if file else [])
 
         callback = app_commands.describe(args=row.args[:100], file="a MIDI or MusicXML file")(with_file)
     elif row.args:
 
         async def with_args(interaction: discord.Interaction, args: str = "") -> None:
-            await adapter.run_line(interaction, f"/{name} {args}")
+            await adapter.run(interaction, name, args)
 
         callback = app_commands.describe(args=row.args[:100])(with_args)
     else:
 
         async def plain(interaction: discord.Interaction) -> None:
-            await adapter.run_line(interaction, f"/{name}")
+            await adapter.run(interaction, name)
 
         callback = plain
     return app_commands.Command(name=name, description=row.description[:100], callback=callback)

@@ -9,7 +9,7 @@ import io
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -24,12 +24,12 @@ from anima.bots.discord.delivery import (
 )
 from anima.bots.discord.messages import PLATFORM
 from anima.bots.discord.webhooks import WEBHOOK_NAME
+from anima.commands.buttons import button_data
 from anima.core import sending
 from anima.core.messages import Attachment, Incoming, ReplyStream
 from anima.core.sending import Fallback, Transient
 from anima.core.streaming import EditedReply, showing_while
 from anima.core.surface import (
-    NOT_YOURS,
     Action,
     Button,
     ChatKind,
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 TYPING_EVERY_S = 8.0  # Discord shows "typing" for 10 s after each trigger
 TYPING_AFTER_S = 0.3  # a reply that starts sooner needs no indicator (and saves a request)
+MAX_CUSTOM_ID = 100  # Discord's limit on a button's custom_id, in characters (bytes count at least as many)
 
 
 def transient(exc: BaseException) -> Transient | None:
@@ -131,7 +132,7 @@ class DiscordSurface:
     async def send_text(
         self, text: str, buttons: Sequence[Button] = (), private: bool = False, speaker: str = ""
     ) -> None:
-        view = ButtonsView(self.adapter, self.user.id, buttons) if buttons else discord.utils.MISSING
+        view = buttons_view(self.user_id, buttons) if buttons else discord.utils.MISSING
         sender = self._answering(private) if self.interaction is not None else self._bot(reply=True)
         async with delivering():
             pieces = split_markdown(text, MESSAGE_LIMIT)
@@ -187,27 +188,12 @@ class DiscordSurface:
         )
 
 
-class ButtonsView(discord.ui.View):
-    """Buttons under a text; only the person who was asked can press them, and a press runs the
-    button's command line as them."""
-
-    def __init__(self, adapter: DiscordAdapter, user_id: int, buttons: Sequence[Button]) -> None:
-        super().__init__(timeout=300)
-        self.adapter, self.user_id = adapter, user_id
-        for button in buttons[:25]:
-            item: discord.ui.Button[ButtonsView] = discord.ui.Button(label=button.label[:80])
-            item.callback = self._pressed(button.command)  # type: ignore[method-assign]  # discord.py's way
-            self.add_item(item)
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id != self.user_id:
-            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
-            return False
-        return True
-
-    def _pressed(self, command: str) -> Any:
-        async def pressed(interaction: discord.Interaction) -> None:
-            self.stop()
-            await self.adapter.run_line(interaction, command)
-
-        return pressed
+def buttons_view(user_id: str, buttons: Sequence[Button]) -> discord.ui.View:
+    """Buttons under a text, each carrying who may press it and the line it runs in its custom_id
+    (anima.commands.buttons): the adapter answers a press from that alone (`DiscordAdapter.press`).
+    discord.py keeps a sent view until its timeout; nothing else holds it."""
+    view = discord.ui.View(timeout=300)
+    for button in buttons[:25]:
+        if data := button_data(user_id, button.command, MAX_CUSTOM_ID):
+            view.add_item(discord.ui.Button(label=button.label[:80], custom_id=data))
+    return view

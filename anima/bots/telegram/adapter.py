@@ -30,12 +30,13 @@ from anima.bots.telegram.limits import FloodLimits
 from anima.bots.telegram.messages import PLATFORM, recordings, to_incoming
 from anima.bots.telegram.surface import TelegramSurface
 from anima.commands import COMMANDS, Context, parse
+from anima.commands.buttons import pressed
 from anima.commands.cards import install_cards, is_card_file
 from anima.config import TelegramBotSettings
 from anima.core.messages import Attachment, Incoming
 from anima.core.sending import Outage
 from anima.core.streaming import EditPacer, PartialReplies
-from anima.core.surface import NOT_YOURS, STALE_BUTTON, Surface
+from anima.core.surface import STALE_BUTTON, Surface
 from anima.errors import AnimaError, ConfigError
 from anima.memory.inbox import Delivery
 from anima.ops.logs import RedactFilter
@@ -244,20 +245,19 @@ class TelegramAdapter:
         await self._command(surface, *parsed)
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A button under one of the bot's texts: its data is "USER /command args", checked here
-        (a forged or stale button gets a clear answer, never an exception)."""
+        """A button under one of the bot's texts (anima.commands.buttons): a forged, stale or
+        someone else's press gets a clear answer, never an exception."""
         query = update.callback_query
         assert query is not None
-        asker, _, line = (query.data or "").partition(" ")
-        parsed = parse(line)
-        if not asker.isdigit() or parsed is None or not isinstance(query.message, Message):
+        press = pressed(query.data or "", str(query.from_user.id), query.from_user.is_bot)
+        if not isinstance(query.message, Message):  # too old for Telegram to say where it was
             await query.answer(STALE_BUTTON, show_alert=True)
-            return
-        if int(asker) != query.from_user.id or query.from_user.is_bot:
-            await query.answer(NOT_YOURS, show_alert=True)
-            return
-        await query.answer()
-        await self._command(TelegramSurface(self, query.message, query.from_user, update.update_id), *parsed)
+        elif isinstance(press, str):
+            await query.answer(press, show_alert=True)
+        else:
+            await query.answer()
+            surface = TelegramSurface(self, query.message, query.from_user, update.update_id)
+            await self._command(surface, press.name, press.args)
 
     async def _command(self, surface: TelegramSurface, name: str, args: str) -> None:
         await self.runtime.commands.run(name, await self._context(surface, args))

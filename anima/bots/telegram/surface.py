@@ -23,6 +23,7 @@ from anima.bots.telegram.messages import (
     quoting,
     without_mention,
 )
+from anima.commands.buttons import button_data
 from anima.core.messages import Attachment, Incoming, ReplyStream
 from anima.core.sending import delivering
 from anima.core.streaming import showing_while
@@ -37,12 +38,6 @@ ADMIN_STATUSES = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 ACTION_REFRESH_S = 4.0  # Telegram shows "typing…" for 5 s or until the bot sends a message
 TYPING_GRACE_S = 0.3  # a reply faster than this needs no indicator (and saves a request)
 MAX_CALLBACK_BYTES = 64  # Telegram's limit on a button's callback_data
-
-
-def callback_data(user_id: str, command: str) -> str | None:
-    """A button's data: who may press it, and the command line it runs (None when too long)."""
-    data = f"{user_id} {command}"
-    return data if len(data.encode()) <= MAX_CALLBACK_BYTES else None
 
 
 class TelegramSurface:
@@ -96,7 +91,7 @@ class TelegramSurface:
         rows = [
             [InlineKeyboardButton(b.label, callback_data=data)]
             for b in buttons
-            if (data := callback_data(self.user_id, b.command))
+            if (data := button_data(self.user_id, b.command, MAX_CALLBACK_BYTES))
         ]
         posts = self._posts()
         pieces = posts.pieces(text)
