@@ -200,7 +200,13 @@ async def test_the_compact_layout_gives_a_tiny_model_a_short_prompt_example_turn
 
 @pytest.mark.parametrize(
     "text",
-    ["hello there", "你好，世界！今天天气很好。", "def f(x):\n    return x**2  # 🙂", "<|endoftext|> as text", ""],
+    [
+        "hello there",
+        "你好，世界！今天天气很好。",
+        "def f(x):\n    return x**2  # 🙂",
+        "<|endoftext|> as text",
+        "",
+    ],
 )
 async def test_the_counter_counts_as_tiktokens_own_cl100k_base(text: str) -> None:
     import tiktoken

@@ -344,10 +344,12 @@ class Pipeline:
                 METRICS.stage_since("prompt", started)
                 call = partial(self.router.generate, backend, request, last_resort=backend is chain[-1])
                 await self.turns.unless_cut(call, received.add)
-                METRICS.tokens(backend.name, "completion", len(received.pieces))
                 reply = received.text()
                 if not reply:
                     raise LLMError(f"{backend.name} returned an empty reply")
+                # counted, not the pieces: a backend may join what arrived at once into one piece
+                # (and the count is cached: the next turn's prompt counts this reply as history)
+                METRICS.tokens(backend.name, "completion", await backend.counter.count(reply))
                 return Generated(reply, backend.name, notices=prompt.notices)
             except (LLMError, PromptTooLarge) as exc:
                 METRICS.error("llm_cut" if received.pieces else "llm_failed")

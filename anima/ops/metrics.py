@@ -60,7 +60,7 @@ class Metrics:
             ["stage"], buckets=BUCKETS, registry=registry,
         )  # fmt: skip
         self._tokens = Counter(
-            "anima_llm_tokens", "LLM tokens: prompt (counted before sending), completion (streamed pieces)",
+            "anima_llm_tokens", "LLM tokens: prompt (counted before sending), completion (the reply)",
             ["backend", "kind"], registry=registry,
         )  # fmt: skip
         self._errors = Counter("anima_errors", "Errors, by kind", ["kind"], registry=registry)

@@ -76,6 +76,8 @@ async def test_metrics_time_every_stage_of_a_reply(runtime: Runtime, ops: OpsSer
 async def test_metrics_count_llm_tokens_and_failures_by_kind(
     runtime: Runtime, ops: OpsServer, instant_llm: InstantLLM
 ) -> None:
+    reply = "Hello Lin, the kettle is on and the biscuits are in the blue tin."
+    instant_llm.reply = lambda request: reply  # streamed word by word: 14 pieces, 16 tokens
     await runtime.pipeline.handle(Incoming("test", "c1", "u1", "Lin", "hello there"))
     instant_llm.fail_with = "the model is down"
     await runtime.pipeline.handle(Incoming("test", "c1", "u1", "Lin", "are you there?"))
@@ -83,7 +85,9 @@ async def test_metrics_count_llm_tokens_and_failures_by_kind(
     _, body = await get(ops.port, "/metrics")
 
     assert sample(body, "anima_llm_tokens_total", backend="embedded", kind="prompt") > 0
-    assert sample(body, "anima_llm_tokens_total", backend="embedded", kind="completion") >= 3
+    completion = await instant_llm.counter.count(reply)
+    assert completion != len(reply.split(" "))  # tokens, not the pieces they arrived in
+    assert sample(body, "anima_llm_tokens_total", backend="embedded", kind="completion") == completion
     assert sample(body, "anima_errors_total", kind="llm_all_failed") == 1
 
 
