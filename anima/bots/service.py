@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from anima.app import Runtime
+from anima.bots.presence import bot_character
 from anima.config import DiscordBotSettings, TelegramBotSettings
 from anima.errors import AnimaError, ConfigError
 from anima.ops.http import OpsServer
@@ -45,7 +46,7 @@ class ServedBot:
 
 def build_adapter(runtime: Runtime, bot: BotSettings, index: int) -> ServedBot:
     """The adapter of one configured bot; platform libraries are imported only when used."""
-    character = runtime.characters.get(bot.character or runtime.settings.default_character).id
+    character = bot_character(runtime, bot.character)
     if isinstance(bot, TelegramBotSettings):
         from anima.bots.telegram import TelegramAdapter
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
 from typing import ClassVar
 
 import aiohttp
@@ -19,6 +18,7 @@ from anima.bots.discord.commands import install_commands
 from anima.bots.discord.messages import PLATFORM, Addressing, chat_ids, to_attachment, to_incoming
 from anima.bots.discord.surface import DiscordSurface
 from anima.bots.discord.webhooks import PersonaWebhooks
+from anima.bots.presence import Presence
 from anima.bots.services import Services
 from anima.commands import Context
 from anima.commands.buttons import pressed
@@ -136,8 +136,7 @@ class DiscordAdapter:
         self.where = f"bots.discord[{index}]"
         self.name = f"discord bot #{index}"
         self.online = f"serving {self.name}"
-        own = settings.character or runtime.settings.default_character
-        self.own_character = runtime.characters.get(own).id
+        self.presence = Presence(runtime, PLATFORM, "Discord", settings.character)
         self.mentions = discord.AllowedMentions(
             everyone=False, users=False, roles=False, replied_user=settings.mention_replied_user
         )
@@ -145,10 +144,8 @@ class DiscordAdapter:
         self.client = AnimaClient(self)
         self.webhooks = PersonaWebhooks(self.client)
         allow = {str(int(bot_id)) for bot_id in settings.allow_bots}  # as Discord writes ids
-        self.addressing = Addressing(self.client, runtime, self.own_character, self.webhooks, allow)
+        self.addressing = Addressing(self.client, runtime, self.presence.character, self.webhooks, allow)
         self.backlog = CatchUp(runtime.conversations.inbox, PLATFORM, discord.utils.time_snowflake)
-        self.bot_id = ""
-        self._unvoice: Callable[[], None] = lambda: None  # undoes speaking for casts (core/casts.py)
         self._connection: asyncio.Task[None] | None = None
         self.in_flight = InFlight(self.name)  # what `stop` lets finish
         self._answering = False
@@ -161,11 +158,11 @@ class DiscordAdapter:
         self._holds_api_base = True
         try:
             await self._log_in()
-            await self.backlog.find(self.bot_id, self.name)
+            await self.backlog.find(self.presence.bot_id, self.name)
             self._answering = True  # before connecting: a message may arrive right after READY
-            self._unvoice = self.runtime.conversations.casts.speaks(PLATFORM, None, self._as_member)
             await self._connect()
         except BaseException:
+            self.presence.leave()
             await self._close()
             raise
 
@@ -180,10 +177,9 @@ class DiscordAdapter:
             ) from exc
         assert self.client.user is not None
         self.name = self.in_flight.name = f"discord bot @{self.client.user.name} (#{self.index})"
-        character = self.runtime.characters.get(self.own_character).name
-        self.online = f"{character} is online as @{self.client.user.name} on Discord"
-        self.bot_id = str(self.client.user.id)
-        self.runtime.proactive.reach(PLATFORM, self.bot_id, self._open_chat)
+        # speaking as any character: the bot's own as itself, the others through webhooks
+        bot_id, username = str(self.client.user.id), self.client.user.name
+        self.online = self.presence.arrive(bot_id, username, self._open_chat, self._as_member, None)
 
     async def _connect(self) -> None:
         """Open the gateway session; discord.py reconnects by itself from then on."""
@@ -211,8 +207,7 @@ class DiscordAdapter:
     async def stop(self) -> None:
         """Stop answering, let replies in flight finish (bounded), close the gateway and HTTP sessions."""
         self._answering = False
-        self._unvoice()
-        self.runtime.proactive.unreach(PLATFORM, self.bot_id)
+        self.presence.leave()
         self.backlog.release()  # messages held for the backlog are in flight too: let them finish
         await self.in_flight.finish(STOP_TIMEOUT_S)
         await self._close()
@@ -315,7 +310,7 @@ class DiscordAdapter:
             surface,
             args,
             tuple(to_attachment(a) for a in files),
-            default=self.own_character,
+            default=self.presence.character,
             chats=chat_ids(surface.channel),
             guild_id=surface.guild_id,
         )

@@ -78,13 +78,13 @@ class DiscordSurface:
         self.chat_id = str(getattr(channel, "id", ""))
         self.user_id = str(user.id)
         self.display_name = user.display_name
-        self.bot_id = adapter.bot_id
+        self.bot_id = adapter.presence.bot_id
         guild = getattr(channel, "guild", None)
         self.guild_id = str(guild.id) if guild is not None else None
         self.kind: ChatKind = "private" if guild is None else "group"
         self.private_answers = interaction is not None  # ephemeral answers to a slash command
         self._files = {a.url: a for a in (message.attachments if message else files or [])}
-        self.card_id = card_id or adapter.own_character  # who speaks here (also set by `addressed`)
+        self.card_id = card_id or adapter.presence.character  # who speaks here (also set by `addressed`)
         self._posts: DiscordPosts | None = None  # the reply's, once it streams
 
     async def addressed(self, message: Incoming) -> Incoming | None:
@@ -104,7 +104,7 @@ class DiscordSurface:
         """Who sends the reply: the bot's own character speaks as the bot; another through the
         channel's webhook, or as the bot with its name in bold (also when the webhook is refused)."""
         adapter, card = self.adapter, self.adapter.runtime.characters.get(self.card_id)
-        if card.id == adapter.own_character:
+        if card.id == adapter.presence.character:
             return Fallback(self._bot(reply=True), None, refused)
         as_bot, webhooks = self._bot(card.name, reply=True), adapter.webhooks
         pictures = adapter.runtime.characters
@@ -146,7 +146,7 @@ class DiscordSurface:
 
     async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
         if self._posts is None:  # not a reply's note: the bot sends it, naming another character
-            own = self.card_id == self.adapter.own_character
+            own = self.card_id == self.adapter.presence.character
             name = None if own else self.adapter.runtime.characters.get(self.card_id).name
             self._posts = DiscordPosts(Fallback(self._bot(name), None, refused))
         try:

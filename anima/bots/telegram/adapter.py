@@ -24,6 +24,7 @@ from telegram.ext import (
     filters,
 )
 
+from anima.bots.presence import Presence
 from anima.bots.services import Services
 from anima.bots.telegram.intake import DurableQueue
 from anima.bots.telegram.limits import FloodLimits
@@ -62,13 +63,10 @@ class TelegramAdapter:
         self.name = f"telegram[{index}]"
         self.online = f"serving {self.name}"
         self.outage = Outage(self.name)
-        self.default_character = runtime.characters.get(
-            settings.character or runtime.settings.default_character
-        ).id
+        self.presence = Presence(runtime, PLATFORM, "Telegram", settings.character)
         self.pacer = EditPacer(settings.edit_interval_s)
         self.group_pacer = EditPacer(settings.group_edit_interval_s)
         self.intake = DurableQueue(self.conversations)
-        self._unvoice: Callable[[], None] = lambda: None  # undoes speaking for casts (core/casts.py)
         self.limits = FloodLimits(settings.messages_per_second, settings.group_messages_per_minute)
         self.app = self._build()
         self._redact = RedactFilter(settings.token.get_secret_value())
@@ -108,15 +106,13 @@ class TelegramAdapter:
                 f"{self.name}: cannot reach Telegram at {self.settings.base_url} ({type(exc).__name__})"
             ) from None
         self.name = self.outage.name = f"{self.name} @{self.bot.username}"
-        character = self.runtime.characters.get(self.default_character).name
-        self.online = f"{character} is online as @{self.bot.username} on Telegram"
         bot_id = self.intake.bot_id = str(self.bot.id)
         self.intake.bot = self.app.bot
         self.partials = PartialReplies(self.runtime.memory, PLATFORM, bot_id)
         self.conversations.read_back(PLATFORM, bot_id, self._read_back)
         self.conversations.follow_groups(PLATFORM, bot_id, self.settings.group_context_lines)
-        self._unvoice = self.conversations.casts.speaks(PLATFORM, self.default_character, self._as_member)
-        self.runtime.proactive.reach(PLATFORM, bot_id, self._open_chat)
+        username, own = self.bot.username or "", self.presence.character
+        self.online = self.presence.arrive(bot_id, username, self._open_chat, self._as_member, own)
         self._add_handlers()
         await self.app.bot.set_my_commands([BotCommand(c.name, c.description) for c in COMMANDS])
         await self.app.start()
@@ -145,14 +141,12 @@ class TelegramAdapter:
         """Stop fetching, answer what was fetched (retrying for at most a few seconds more: a reply
         Telegram did not take stays in the inbox for the next start), close the HTTP sessions."""
         self.limits.retries.stopping()
-        if self.intake.bot_id:
-            self.runtime.proactive.unreach(PLATFORM, self.intake.bot_id)
+        self.presence.leave()
         if self.app.updater and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
-        self._unvoice()
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).removeFilter(self._redact)
 
@@ -215,7 +209,7 @@ class TelegramAdapter:
     def _as_member(self, heard: Surface, card_id: str) -> Surface | None:
         """This bot's character in a cast (core/casts.py), answering in the chat of a message that
         any bot of the cast received: it speaks through this bot, under this bot's name."""
-        if not isinstance(heard, TelegramSurface) or card_id != self.default_character:
+        if not isinstance(heard, TelegramSurface) or card_id != self.presence.character:
             return None
         return TelegramSurface(self, heard.message, heard.sender, heard.update_id)
 
@@ -272,7 +266,7 @@ class TelegramAdapter:
                 )
             attachments += recordings(message)
         return await self.runtime.commands.context(
-            surface, args, attachments, default=self.default_character, bot_key=str(self.bot.id)
+            surface, args, attachments, default=self.presence.character, bot_key=str(self.bot.id)
         )
 
     async def _on_file(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

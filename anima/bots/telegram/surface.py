@@ -58,7 +58,7 @@ class TelegramSurface:
 
     async def addressed(self, message: Incoming) -> Incoming | None:
         """For the character chosen in this chat (/character), else the bot's own."""
-        preferences, default = self.adapter.conversations.preferences, self.adapter.default_character
+        preferences, default = self.adapter.conversations.preferences, self.adapter.presence.character
         card = await preferences.character(PLATFORM, [self.chat_id], self.bot_id, default)
         if self.kind == "group" and not is_addressed(self.message, self.adapter.bot, card):
             return None
