@@ -130,6 +130,20 @@ async def test_only_new_messages_are_encoded_as_history_grows() -> None:
     assert counter.misses - before == 2  # the new history turn and the new message, nothing else
 
 
+async def test_texts_seen_once_cannot_grow_the_counters_cache_past_its_characters() -> None:
+    """A long-running bot counts a few one-off texts a turn (recalled lines joined, cut prefixes):
+    the cache holds at most `max_chars` of text, and what it forgot is counted again, the same."""
+    plain = TiktokenCounter()
+    counter = CachedCounter(plain, max_chars=20_000)
+    texts = [f"day {n}: " + "the ferry was late again and the gulls were loud " * 20 for n in range(200)]
+    counts = [await counter.count(text) for text in texts]  # ~200 kB of text in all
+    assert sum(len(t) for t in texts if counter.cached(t) is not None) <= 20_000
+    assert counter.cached(texts[-1]) is not None and counter.cached(texts[0]) is None  # oldest went first
+    assert [await counter.count(text) for text in texts] == counts == [await plain.count(t) for t in texts]
+    assert await counter.count("x" * 30_000) == await plain.count("x" * 30_000)  # too long to keep
+    assert counter.cached("x" * 30_000) is None
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     history=st.lists(words, max_size=15),

@@ -71,13 +71,17 @@ class FunctionCounter:
 
 class CachedCounter:
     """Counts by exact text in front of any counter; the oldest entries go first when it is full
-    (an evicted text that comes back is simply counted again)."""
+    (an evicted text that comes back is simply counted again). Full means `max_entries` texts or
+    `max_chars` characters in all: each turn counts a few texts seen once (the recalled lines joined,
+    a long message's cut prefixes), which by count alone could keep hundreds of MB alive."""
 
-    def __init__(self, inner: TokenCounter, max_entries: int = 100_000) -> None:
+    def __init__(self, inner: TokenCounter, max_entries: int = 100_000, max_chars: int = 4_000_000) -> None:
         self.name = inner.name
         self._inner = inner
         self._cache: dict[str, int] = {}
         self._max = max_entries
+        self._max_chars = max_chars
+        self._chars = 0
         self.misses = 0
 
     def cached(self, text: str) -> int | None:
@@ -90,7 +94,12 @@ class CachedCounter:
             return cached
         self.misses += 1
         n = await self._inner.count(text)
-        if len(self._cache) >= self._max:
-            del self._cache[next(iter(self._cache))]
+        if len(text) > self._max_chars or text in self._cache:  # too long to keep, or counted meanwhile
+            return n
+        while self._cache and (len(self._cache) >= self._max or self._chars + len(text) > self._max_chars):
+            oldest = next(iter(self._cache))
+            del self._cache[oldest]
+            self._chars -= len(oldest)
         self._cache[text] = n
+        self._chars += len(text)
         return n
