@@ -16,7 +16,8 @@ import pytest
 
 from anima.app import Runtime
 from anima.config import MemorySettings, Settings
-from anima.core.messages import Incoming
+from anima.core.messages import ConversationKey, Incoming
+from anima.memory.store import MemoryStore
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM
 from tests.memory.conftest import PostgresCluster
@@ -212,3 +213,25 @@ async def test_a_postgresql_connection_lost_during_a_write_holds_back_no_reply_a
     finally:
         await admin.close()
     assert rows == ["hello", "You said: hello", "Are you there?", "You said: Are you there?"]
+
+
+async def test_recall_after_postgresql_dropped_every_pooled_connection_still_finds_the_memory(
+    postgres: PostgresCluster,
+) -> None:
+    name = postgres.create_database()
+    store = await MemoryStore.open(postgres.url(name))
+    admin = await asyncpg.connect(host=str(postgres.root), user="anima", database=name)
+    try:
+        state = await store.conversation(ConversationKey("telegram", "42", "lin", "aiko"), "Lin")
+        await store.add(state, "user", "I adopted a cat called Miso.")
+        assert [m.text for m in await store.recall(state, "my cat?", skip_recent=0)]  # pooled now
+        dropped = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert dropped >= 1
+        found = await store.recall(state, "my cat?", skip_recent=0)
+    finally:
+        await admin.close()
+        await store.close()
+    assert [m.text for m in found] == ["I adopted a cat called Miso."]
