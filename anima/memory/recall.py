@@ -17,6 +17,7 @@ room for it). Everything runs as one read transaction; no LLM is involved.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from bisect import bisect_left, bisect_right
@@ -104,20 +105,23 @@ class Memory:
 
     def line(self, user_name: str, character_name: str) -> str:
         """A prompt line with its date: `[2026-05-08] Lin: I adopted a cat.`"""
-        date = f"{self.when:%Y-%m-%d}"
-        text = " ".join(self.text[:LINE_CHARS].split())  # one line each, a long paste cut short
-        if self.kind == "turn":
-            who = user_name if self.role == "user" else character_name
-            said = f"{who}: {text}"
-            other = self.neighbour
-            if other is not None:
-                them = user_name if other.role == "user" else character_name
-                theirs = f"{them}: {' '.join(other.text[:NEIGHBOUR_CHARS].split())}"
-                said = f"{theirs} / {said}" if other.item_id < self.item_id else f"{said} / {theirs}"
-            return f"[{date}] {said}"
+        return "".join(self.line_parts(user_name, character_name))
+
+    def line_parts(self, user_name: str, character_name: str) -> tuple[str, ...]:
+        """`line(...)` in the pieces it is joined from, each after the first opening with its space."""
+        date = f"[{self.when:%Y-%m-%d}]"
+        text = " " + " ".join(self.text[:LINE_CHARS].split())  # one line each, a long paste cut short
         if self.kind == "summary":
-            return f"[{date}] (summary) {text}"
-        return f"[{date}] {user_name} {text}"
+            return (date, " (summary)", text)
+        if self.kind != "turn":
+            return (date, f" {user_name}", text)
+        said = (f" {user_name if self.role == 'user' else character_name}:", text)
+        other = self.neighbour
+        if other is None:
+            return (date, *said)
+        them = user_name if other.role == "user" else character_name
+        theirs = (f" {them}:", " " + " ".join(other.text[:NEIGHBOUR_CHARS].split()))
+        return (date, *theirs, " /", *said) if other.item_id < self.item_id else (date, *said, " /", *theirs)
 
 
 @dataclass(frozen=True)
@@ -527,8 +531,20 @@ CUT = "…"
 
 
 def line_tokens(memory: Memory, user_name: str, character_name: str) -> int:
-    """The tokens `memory.line(...)` takes in a prompt, with the newline after it."""
-    return _tokens(memory.line(user_name, character_name)) + 1
+    """The tokens `memory.line(...)` takes in a prompt, with the newline after it.
+
+    Counted piece by piece (each piece's count cached: a memory's text is counted once, not once
+    per recall and per cut): cl100k_base splits text into words before encoding them, and it always
+    splits before a space that follows a non-space and precedes one, so where every piece opens so
+    the sum is the whole line's count exactly. Otherwise (an empty text) the line is counted whole."""
+    parts = memory.line_parts(user_name, character_name)
+    if all(_opens_a_word(before, part) for before, part in itertools.pairwise(parts)):
+        return sum(_tokens(part) for part in parts) + 1
+    return _tokens("".join(parts)) + 1
+
+
+def _opens_a_word(before: str, part: str) -> bool:
+    return len(part) > 1 and part[0] == " " and not part[1].isspace() and not before[-1:].isspace()
 
 
 @lru_cache(maxsize=8192)

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from anima.app import Runtime
 from anima.core.messages import Incoming
+from anima.core.tokens import cl100k
 from anima.llm.base import GenerationRequest
+from anima.memory.recall import Memory, line_tokens
 from tests.fakes.llm import InstantLLM
 
 START = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)  # a Monday
@@ -138,3 +140,27 @@ async def test_search_syntax_emoji_and_huge_pastes_do_not_break_recall(
 
 def _lin() -> Incoming:
     return Incoming("test", "dm", "lin", "Lin", "")
+
+
+def test_a_recalled_line_is_counted_exactly_as_the_prompt_counts_it() -> None:
+    when = datetime(2026, 5, 8, tzinfo=UTC)
+    texts = [
+        "I adopted a cat.",
+        "",
+        "   ",
+        "'s mine",
+        "42 cats!!",
+        "猫を飼った 🙂",
+        "a\tb\nc  d",
+        "…x",
+        "don't",
+    ]
+    names = [("Lin", "Aiko"), ("Mel Jones", "Ai ko"), ("", ""), ("Lin ", " Aiko"), ("12", "'s")]
+    for text, other_text in zip(texts, reversed(texts), strict=True):
+        for user, character in names:
+            for kind in ("turn", "summary", "fact"):
+                for beside in (None, 1, 9):
+                    neighbour = None if beside is None else Memory("turn", beside, other_text, when, "user")
+                    memory = Memory(kind, 5, text, when, "assistant", neighbour=neighbour)
+                    whole = len(cl100k().encode(memory.line(user, character), disallowed_special=())) + 1
+                    assert line_tokens(memory, user, character) == whole, (memory, user, character)
