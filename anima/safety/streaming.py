@@ -7,7 +7,9 @@
   piece is at most `max_piece` characters (unless one word is longer): a big delta from the server
   is split, never released whole. From the first piece the checks refuse, nothing more streams.
   The checks run at most every `interval_s` (or every `max_held` characters), so their cost is
-  bounded by time, not by the number of pieces; and never before the platform could show the text
+  bounded by time, not by the number of pieces: what is held when they run (up to `max_window`
+  characters of it) is checked as one window and then released in pieces, rather than each piece
+  checked again with its overlap; and never before the platform could show the text
   (a stream with `shows_at`, as an edited reply paced per chat has): checking text earlier would
   only check it again, in more windows, before anyone saw it. A reply that ends before then is
   checked once, whole, as the final reply.
@@ -29,6 +31,7 @@ from anima.core.messages import Reply, ReplyStream
 
 StreamMode = Literal["checked", "final", "raw"]
 OVERLAP = 400  # characters of released text each window repeats before the new piece
+MAX_WINDOW = 1600  # new characters checked in one window at most (a 150-word reply is ~900)
 # After punctuation, at a newline, or at a space that does not sit inside a number ("+44 20 7946 …").
 _SAFE_POINT = re.compile(r"[.!?…,;:]+\s+|[。！？；，、]+\s*|\n+|(?<!\d)\s+|\s+(?=[^\d\s])")
 
@@ -43,12 +46,14 @@ class CheckedStream:
         interval_s: float = 0.25,
         max_held: int = 200,
         max_piece: int = 200,
+        max_window: int = MAX_WINDOW,
     ) -> None:
         self.inner = inner
         self.passes = passes
         self.interval_s = interval_s
         self.max_held = max_held
         self.max_piece = max_piece
+        self.max_window = max(max_window, max_piece)
         self.stopped = False
         self._held = ""
         self._shown = ""  # the last OVERLAP characters released, the start of the next window
@@ -71,18 +76,27 @@ class CheckedStream:
         self._next_at = now + self.interval_s
         end = _last_safe_point(self._held)
         while end and not self.stopped:
-            cut = _last_safe_point(self._held[: min(end, self.max_piece)]) or _first_safe_point(self._held)
-            await self._release(self._held[:cut])
-            self._held, end = self._held[cut:], end - cut
+            checked = self._cut(min(end, self.max_window))
+            await self._release(self._held[:checked])
+            self._held, end = self._held[checked:], end - checked
 
-    async def _release(self, piece: str) -> None:
-        window = self._shown + piece
+    def _cut(self, limit: int) -> int:
+        """Where the held text's first part ends: at its last safe point within `limit` characters,
+        else (one word longer than that) at its first."""
+        return _last_safe_point(self._held[:limit]) or _first_safe_point(self._held)
+
+    async def _release(self, text: str) -> None:
+        """`text` checked as one window (with the overlap before it), then shown in pieces."""
+        window = self._shown + text
         if not await self.passes(window):
             self.stopped = True
             return
         self._shown = window[-OVERLAP:]
-        self._released.append(piece)
-        await self.inner.delta(piece)
+        while text:
+            piece = text[: _last_safe_point(text[: self.max_piece]) or _first_safe_point(text) or len(text)]
+            self._released.append(piece)
+            await self.inner.delta(piece)
+            text = text[len(piece) :]
 
     async def finish(self, reply: Reply) -> None:
         """The held tail goes out first when the checked reply is exactly what streamed, so a draft that

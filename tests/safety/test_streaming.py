@@ -62,11 +62,27 @@ async def test_every_released_piece_was_checked_whole_even_from_one_huge_delta()
         windows.append(window)
         return "SECRET" not in window
 
-    stream = CheckedStream(shown, passes, interval_s=0.0, max_held=200, max_piece=200)
+    stream = CheckedStream(shown, passes, interval_s=0.0, max_held=200, max_piece=200, max_window=400)
     await stream.delta(FILLER * 5 + "SECRET " + FILLER)  # ~1,600 characters in one delta
     assert shown.pieces and max(len(p) for p in shown.pieces) <= 200  # the delta was split
     assert all(any(p in w for w in windows) for p in shown.pieces)
     assert "SECRET" not in "".join(shown.pieces)
+
+
+async def test_what_is_held_when_the_checks_run_is_checked_once_then_shown_in_pieces() -> None:
+    """A reply that arrived faster than the platform shows it costs one check, not one per piece
+    (each with its overlap again): the checks are most of a streamed reply's CPU."""
+    shown, windows = Shown(), []
+
+    async def passes(window: str) -> bool:
+        windows.append(window)
+        return True
+
+    stream = CheckedStream(shown, passes, interval_s=0.0, max_held=200, max_piece=200)
+    text = FILLER * 3  # ~810 characters, as a 150-word reply arriving at once
+    await stream.delta(text)
+    assert len(windows) == 1 and windows[0] == "".join(shown.pieces)
+    assert len(shown.pieces) >= 4 and max(len(p) for p in shown.pieces) <= 200
 
 
 class Paced(Shown):
