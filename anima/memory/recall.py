@@ -12,7 +12,8 @@ what recall knows of each candidate and of its neighbours, fit by bench/recall_f
 Facts still true and pinned memories are always candidates: they are few, and a companion should
 not need the right keyword to remember the user's name. The first k memories of a recall cost at
 most k × TOKENS_PER_MEMORY prompt tokens (a long one is cut, its neighbour first; short ones leave
-room for it). Everything runs as one read transaction; no LLM is involved.
+room for it). Its statements are plain reads, not one transaction (on PostgreSQL that saves round
+trips): a memory written during a recall is found by the next one. No LLM is involved.
 """
 
 from __future__ import annotations
