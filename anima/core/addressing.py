@@ -2,11 +2,11 @@
 over what an adapter read from its platform (a mention of the bot, the message replied to, a binding).
 
 Always in private chats; in a group when the bot is mentioned, when the message replies to one of
-its characters, or when an admin bound a character to the chat. Other bots are answered only when
-allow-listed, and only while a run of bot messages in the chat (the bot's own included) is at most
-MAX_BOT_TURNS long: a person must speak before more, so that two bots never loop. Which character:
-the one replied to, else the one whose name opens the message, else the one bound to the chat,
-else the bot's own.
+its characters, when a character's name opens it, or when an admin bound a character to the chat.
+Other bots are answered only when allow-listed, and only while a run of bot messages in the chat
+(the bot's own included) is at most MAX_BOT_TURNS long: a person must speak before more, so that
+two bots never loop. Which character: the one replied to, else the one whose name opens the
+message, else the one bound to the chat, else the bot's own.
 """
 
 from __future__ import annotations
@@ -58,15 +58,17 @@ def addressed(
     text: str,
     mentioned: bool,
     replied: str | None,
-    bound: str | None,
+    bound: str | None = None,
 ) -> Incoming | None:
     """`message` as its character reads it (`text`: its words as the model should see them), or None
     when the bot stays quiet. `replied`: the character whose message it replies to; `bound`: the one
     bound to the chat; `own`: the bot's."""
-    if not (message.is_private or mentioned or replied or bound):
+    called = named(characters, text)
+    if not (message.is_private or mentioned or replied or called or bound):
         return None
-    character = replied or named(characters, text) or bound or own
-    return replace(message, character_id=character, text=text, mentions_bot=mentioned or replied is not None)
+    character = replied or called or bound or own
+    calls = mentioned or replied is not None or called is not None
+    return replace(message, character_id=character, text=text, mentions_bot=calls)
 
 
 def named(characters: CharacterLibrary, text: str) -> str | None:

@@ -60,7 +60,7 @@ class Incoming:
     message_id: str | None = None
     reply_to: str | None = None
     is_private: bool = True
-    mentions_bot: bool = False  # it calls on the bot: an @mention, or a reply to one of its characters
+    mentions_bot: bool = False  # it calls on the bot: an @mention, a reply to or the name of a character
     from_bot: bool = False  # another bot (or a webhook) wrote it, not a person
     attachments: tuple[Attachment, ...] = ()
     persona: str = ""  # how the user describes themself (Discord's /persona), told to the character

@@ -182,6 +182,14 @@ async def test_a_server_message_without_mention_reply_or_binding_is_not_answered
     assert [m["content"] for m in world.fake.bot_messages(world.general)] == ["You said: ping"]
 
 
+async def test_a_server_message_opening_with_a_characters_name_is_answered_by_it(
+    bot: DiscordAdapter, world: World
+) -> None:
+    await world.fake.say(world.general, world.alice, "Grimble, any rumours?")
+    [answer] = await settled(world, world.general, ["You said: Grimble, any rumours?"])
+    assert answer["author"]["username"] == "Grimble"
+
+
 async def test_a_reply_to_the_characters_message_continues_without_a_mention(
     bot: DiscordAdapter, world: World
 ) -> None:

@@ -110,7 +110,8 @@ async def test_group_message_not_addressed_to_the_bot_gets_no_reply(
     adapter: TelegramAdapter, fake: FakeBot
 ) -> None:
     fake.send_text(GROUP, ALICE, "anyone seen my umbrella?")
-    # Alice's messages are answered in order: once this one is answered, the first was passed over.
+    fake.send_text(GROUP, ALICE, "Aikos are rare")  # not the name: a word that begins with it
+    # Alice's messages are answered in order: once this one is answered, the first were passed over.
     await say(fake, GROUP, ALICE, "@aiko_bot ping")
     assert replies_texts(fake, GROUP["id"]) == ["You said: ping"]
 
@@ -125,6 +126,25 @@ async def test_group_message_opening_with_the_characters_name_gets_a_reply(
     adapter: TelegramAdapter, fake: FakeBot
 ) -> None:
     assert await say(fake, GROUP, ALICE, "Aiko, tea?") == "You said: Aiko, tea?"
+
+
+async def test_group_message_opening_with_another_characters_name_is_answered_by_it(
+    adapter: TelegramAdapter, fake: FakeBot, instant_llm: InstantLLM
+) -> None:
+    """As on Discord (anima.core.addressing): any character's name opening a message calls on it."""
+    assert await say(fake, GROUP, ALICE, "hey Grimble, any rumours?") == "You said: hey Grimble, any rumours?"
+    assert "Grimble" in instant_llm.requests[-1].messages[0].content
+
+
+async def test_a_character_chosen_in_a_group_answers_only_what_is_addressed_to_it(
+    adapter: TelegramAdapter, fake: FakeBot, instant_llm: InstantLLM
+) -> None:
+    fake.make_admin(GROUP, ALICE)
+    await say(fake, GROUP, ALICE, "/character grimble")
+    fake.send_text(GROUP, BOB, "anyone seen my umbrella?")
+    await say(fake, GROUP, BOB, "@aiko_bot ping")
+    assert replies_texts(fake, GROUP["id"])[1:] == ["You said: ping"]
+    assert "Grimble" in instant_llm.requests[-1].messages[0].content
 
 
 async def test_group_members_each_keep_their_own_memory(

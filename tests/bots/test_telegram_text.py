@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anima.bots.telegram.messages import defuse_mentions, split_text, starts_with_name, utf16_len
+from anima.bots.telegram.messages import defuse_mentions, split_text, utf16_len
 
 
 def test_a_short_reply_stays_one_message() -> None:
@@ -47,10 +47,3 @@ def test_mentions_in_model_output_are_defused_but_emails_kept() -> None:
     out = defuse_mentions("ping @everyone_here, mail me@example.com")
     assert "@everyone_here" not in out
     assert "me@example.com" in out
-
-
-def test_a_message_opening_with_the_name_addresses_the_character() -> None:
-    assert starts_with_name("Aiko, are you there?", "Aiko")
-    assert starts_with_name("  aiko: hi", "Aiko")
-    assert not starts_with_name("Aikos are rare", "Aiko")
-    assert not starts_with_name("hi Aiko", "Aiko")

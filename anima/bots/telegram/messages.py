@@ -1,5 +1,6 @@
-"""Telegram messages in and out: an update's message to the core's Incoming (and whether a group
-message is addressed to the bot), and replies back as plain text, split at 4096 UTF-16 units.
+"""Telegram messages in and out: an update's message to the core's Incoming (and what Telegram tells
+of whom it is for: a mention of the bot, a reply to it; the rules are anima.core.addressing), and
+replies back as plain text, split at 4096 UTF-16 units.
 
 Replies go out as plain text (no parse_mode), so nothing a model writes can cause a "can't parse
 entities" error. Rate limits and retries are not handled here but in `limits.FloodLimits`, which
@@ -16,7 +17,6 @@ from telegram.constants import ChatType, MessageEntityType, MessageLimit
 from telegram.error import BadRequest
 from telegram.ext import ExtBot
 
-from anima.characters.card import CharacterCard
 from anima.core.messages import Attachment, Incoming, Reply
 from anima.core.text import defuse_mentions
 from anima.core.text import split_text as split
@@ -87,24 +87,17 @@ def is_private(message: Message) -> bool:
     return message.chat.type == ChatType.PRIVATE
 
 
-def is_addressed(message: Message, bot: User, card: CharacterCard) -> bool:
-    """In a group: an @mention of the bot, a reply to the bot, or a message opening with the name."""
+def mentions(message: Message, bot: User) -> bool:
+    """Whether the message @mentions the bot (its @username, or a text mention of its account)."""
+    found = message.parse_entities([MessageEntityType.MENTION, MessageEntityType.TEXT_MENTION])
+    handle = f"@{bot.username}".lower()
+    return any(e.user.id == bot.id if e.user else text.lower() == handle for e, text in found.items())
+
+
+def replies_to(message: Message, bot: User) -> bool:
+    """Whether the message replies to one of the bot's own."""
     replied = message.reply_to_message
-    if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
-        return True
-    for entity, text in message.parse_entities([MessageEntityType.MENTION]).items():
-        if entity.type == MessageEntityType.MENTION and text[1:].lower() == (bot.username or "").lower():
-            return True
-    if any(
-        e.type == MessageEntityType.TEXT_MENTION and e.user and e.user.id == bot.id for e in message.entities
-    ):
-        return True
-    return starts_with_name(message.text or "", card.name)
-
-
-def starts_with_name(text: str, name: str) -> bool:
-    """ "Aiko, hi" and "aiko: hi" open with the name; "Aikos" does not."""
-    return re.match(rf"\s*{re.escape(name)}(?![\w])", text, re.IGNORECASE) is not None
+    return replied is not None and replied.from_user is not None and replied.from_user.id == bot.id
 
 
 def without_mention(text: str, bot: User) -> str:

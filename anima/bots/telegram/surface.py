@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, User
@@ -18,12 +17,14 @@ from anima.bots.telegram.messages import (
     ONE_TRY,
     PLATFORM,
     TelegramPosts,
-    is_addressed,
     is_private,
+    mentions,
     quoting,
+    replies_to,
     without_mention,
 )
 from anima.commands.buttons import button_data
+from anima.core.addressing import addressed
 from anima.core.messages import Attachment, Incoming, ReplyStream
 from anima.core.sending import delivering
 from anima.core.streaming import showing_while
@@ -57,13 +58,16 @@ class TelegramSurface:
         self.quote = None if self.kind == "private" else message.message_id
 
     async def addressed(self, message: Incoming) -> Incoming | None:
-        """For the character chosen in this chat (/character), else the bot's own."""
-        preferences, default = self.adapter.conversations.preferences, self.adapter.presence.character
-        card = await preferences.character(PLATFORM, [self.chat_id], self.bot_id, default)
-        if self.kind == "group" and not is_addressed(self.message, self.adapter.bot, card):
-            return None
-        text = without_mention(message.text, self.adapter.bot)
-        return replace(message, text=text, character_id=card.id, mentions_bot=True)
+        """The core's rules over what Telegram tells (a mention of the bot, a reply to it); the
+        character chosen in this chat (/character) speaks for the bot here, but does not make every
+        group message the bot's."""
+        adapter, bot = self.adapter, self.adapter.bot
+        preferences, default = adapter.conversations.preferences, adapter.presence.character
+        own = (await preferences.character(PLATFORM, [self.chat_id], self.bot_id, default)).id
+        text, mentioned = without_mention(message.text, bot), mentions(self.message, bot)
+        replied = own if replies_to(self.message, bot) else None
+        characters = adapter.runtime.characters  # looked up each time: the library may be reloaded
+        return addressed(message, characters, own, text=text, mentioned=mentioned, replied=replied)
 
     @asynccontextmanager
     async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
