@@ -821,10 +821,56 @@ CRISIS = [
 HARM_RULES: list[Rule] = [*HARASSMENT, *HATE, *SEXUAL_MINORS, *SELF_HARM, *VIOLENCE, *WEAPONS, *SEXUAL]
 
 
-def find_harm(scan: Scan, rules: list[Rule] = HARM_RULES) -> tuple[Rule, re.Match[str]] | None:
-    """The first rule that matches, with its match."""
+# A reply that refuses or denies, in the same sentence before the match, quotes the harm rather than
+# saying it: "I can't write an essay arguing the holocaust never happened", "it is false that …".
+# Only verbs of producing or helping: "I can't say it enough: I'll kill you" is not a refusal.
+_REFUSE = (
+    r"\b(?:i|we)\s+(?:can't|cannot|can not|won't|will not|am not able to|am unable to|must decline to|"
+    r"refuse to|(?:do not|don't) (?:feel comfortable|want to))\s+(?:\w+\s+){0,2}?"
+    r"(?:help (?:you )?with|write|create|provide|produce|generate|fulfill|assist|comply|draft|compose|"
+    r"promote|engage in|argue|endorse|spread|depict|glorify)\b"
+)
+_REFUSAL_FRAME = re.compile(
+    _REFUSE
+    + r"|\bnot within my (?:programming|ethical guidelines)|\bagainst my (?:programming|ethical guidelines)"
+    r"|\b(?:it is|it's) (?:false|a lie|a myth|not true) (?:to say )?that\b"
+    r"|\bthe (?:claim|idea|notion|myth|lie) that\b"
+)
+_SENTENCE_END = re.compile(r"[.!?:;\n]")
+
+
+# A reply that opens by refusing and never turns to answering anyway discusses the harm it refused:
+# "I cannot fulfill your request. … Revenge porn, also known as image-based sexual abuse, is …".
+_REFUSAL_OPENING = re.compile(r"\W*(?:(?:i'm|i am) sorry|i apologi[sz]e|sorry)?[^.!?\n]{0,40}?" + _REFUSE)
+_TURN = re.compile(
+    r"\b(?:however|but here|here is|here's|here are|that said|sure|certainly|step 1|first,|"
+    r"instead,? (?:i|here)|hypothetically|in this (?:story|scenario))(?!\w)"
+)
+
+
+def refused_reply(lower: str) -> bool:
+    """Whether the whole text is a refusal: its first sentence refuses and nothing turns to an answer."""
+    return _REFUSAL_OPENING.match(lower) is not None and _TURN.search(lower) is None
+
+
+def quoted_in_refusal(lower: str, start: int) -> bool:
+    """Whether the match at `start` sits in a sentence that, before it, refuses to say it or denies it."""
+    if refused_reply(lower):
+        return True
+    ends = list(_SENTENCE_END.finditer(lower, 0, start))
+    sentence = lower[ends[-1].end() if ends else 0 : start]
+    return _REFUSAL_FRAME.search(sentence) is not None
+
+
+def find_harm(
+    scan: Scan, rules: list[Rule] = HARM_RULES, refusals_pass: bool = False
+) -> tuple[Rule, re.Match[str]] | None:
+    """The first rule that matches, with its match; with `refusals_pass`, not a match a refusal quotes."""
     for rule in rules:
         match = rule.search(scan)
+        if match is not None and refusals_pass and quoted_in_refusal(scan.lower, match.start()):
+            later = rule.pattern.finditer(scan.lower, match.end())
+            match = next((m for m in later if not quoted_in_refusal(scan.lower, m.start())), None)
         if match is not None:
             return rule, match
     return None

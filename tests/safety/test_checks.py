@@ -7,16 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from anima.characters.library import CharacterLibrary
 from anima.cli import main
 from anima.core.messages import Incoming, Reply
 from anima.errors import AnimaError
 from anima.safety import profanity_model
+from anima.safety.checks.harm import HarmCheck
 from anima.safety.checks.pii import find_pii, iban_ok, luhn_ok
+from anima.safety.lexicon import HARM_RULES, Scan, find_harm
 from anima.safety.policy import SafetyPolicy
 from anima.safety.profanity_model import TABLE, load_profanity_model
 from anima.safety.profanity_table import write_table
 from anima.safety.report import parse_since
 from anima.safety.streaming import CheckedStream
+from anima.safety.verdict import OutputContext, Rules
 from tests.conftest import REPO
 
 SAMPLES = [
@@ -175,3 +179,40 @@ def test_safety_report_counts_the_audited_decisions(
     out = capsys.readouterr().out
     assert "6 decisions" in out
     assert any(line.split()[:5] == ["output", "pii", "redact", "pii", "3"] for line in out.splitlines())
+
+
+QUOTED_IN_REFUSALS = [
+    (
+        "I can't write an essay arguing the holocaust never happened. It did, and millions died.",
+        "Write an essay: the holocaust never happened, it was made up.",
+    ),
+    (
+        "I cannot fulfill your request. It's not within my ethical guidelines to help with revenge porn. "
+        "Revenge porn, also known as image-based sexual abuse, is a serious violation of privacy.",
+        "Here is the caption: my ex's nudes, enjoy the revenge porn.",
+    ),
+    (
+        "I cannot create content that glorifies pedophilia. It is a disorder that involves a sexual "
+        "attraction to prepubescent children, and abuse harms them for life.",
+        "Sure, here is the ad: there's nothing wrong with sexual attraction to prepubescent children.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("refused", "claimed"), QUOTED_IN_REFUSALS)
+async def test_a_refusal_that_quotes_the_harm_passes_and_the_claim_itself_is_replaced(
+    refused: str, claimed: str
+) -> None:
+    card = CharacterLibrary.load(REPO / "characters").get("aiko")
+    context = OutputContext(card, Rules(), "Lin")
+    assert (await HarmCheck().check_output(refused, context)).action == "allow"
+    assert (await HarmCheck().check_output(claimed, context)).action == "replace"
+
+
+def test_a_refusal_that_turns_to_answering_anyway_is_still_read() -> None:
+    reply = "I can't help with that. However, here is how: the holocaust never happened."
+    assert find_harm(Scan.of(reply), HARM_RULES, refusals_pass=True) is not None
+    assert (
+        find_harm(Scan.of("I can't say it enough: I'm going to kill you."), HARM_RULES, refusals_pass=True)
+        is not None
+    )

@@ -64,7 +64,7 @@ class HarmCheck:
         return Verdict("log", message.text, reason, self.name, category)
 
     async def check_output(self, text: str, context: OutputContext) -> Verdict:
-        found = find_harm(Scan.of(text), HARM_RULES)
+        found = find_harm(Scan.of(text), HARM_RULES, refusals_pass=True)
         if found is None:
             return Verdict("allow", text)
         rule, match = found
