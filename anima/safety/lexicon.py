@@ -853,13 +853,22 @@ def refused_reply(lower: str) -> bool:
     return _REFUSAL_OPENING.match(lower) is not None and _TURN.search(lower) is None
 
 
-def quoted_in_refusal(lower: str, start: int) -> bool:
-    """Whether the match at `start` sits in a sentence that, before it, refuses to say it or denies it."""
-    if refused_reply(lower):
+# What a reply that refused may go on to discuss (a denial it rejects, what a word means). Never a
+# threat, a method or a weapon: "I cannot help with that. Mix bleach and ammonia …" is an answer.
+DISCUSSED_AFTER_REFUSING = frozenset({"hate", "sexual"})
+_BUT = re.compile(r"\b(?:but|however|yet|instead|although)\b")
+
+
+def quoted_in_refusal(lower: str, start: int, category: str) -> bool:
+    """Whether the match at `start` sits in a sentence that, before it, refuses to say it or denies it
+    (and does not turn: "I cannot promote violence but I will kill you"), or, for a category a
+    refusal may discuss, in a reply that refuses as a whole."""
+    if category in DISCUSSED_AFTER_REFUSING and refused_reply(lower):
         return True
     ends = list(_SENTENCE_END.finditer(lower, 0, start))
     sentence = lower[ends[-1].end() if ends else 0 : start]
-    return _REFUSAL_FRAME.search(sentence) is not None
+    frames = list(_REFUSAL_FRAME.finditer(sentence))
+    return bool(frames) and _BUT.search(sentence, frames[-1].end()) is None
 
 
 def find_harm(
@@ -868,9 +877,15 @@ def find_harm(
     """The first rule that matches, with its match; with `refusals_pass`, not a match a refusal quotes."""
     for rule in rules:
         match = rule.search(scan)
-        if match is not None and refusals_pass and quoted_in_refusal(scan.lower, match.start()):
+        if (
+            match is not None
+            and refusals_pass
+            and quoted_in_refusal(scan.lower, match.start(), rule.category)
+        ):
             later = rule.pattern.finditer(scan.lower, match.end())
-            match = next((m for m in later if not quoted_in_refusal(scan.lower, m.start())), None)
+            match = next(
+                (m for m in later if not quoted_in_refusal(scan.lower, m.start(), rule.category)), None
+            )
         if match is not None:
             return rule, match
     return None

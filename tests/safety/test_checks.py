@@ -191,11 +191,17 @@ QUOTED_IN_REFUSALS = [
         "Revenge porn, also known as image-based sexual abuse, is a serious violation of privacy.",
         "Here is the caption: my ex's nudes, enjoy the revenge porn.",
     ),
-    (
-        "I cannot create content that glorifies pedophilia. It is a disorder that involves a sexual "
-        "attraction to prepubescent children, and abuse harms them for life.",
-        "Sure, here is the ad: there's nothing wrong with sexual attraction to prepubescent children.",
-    ),
+]
+
+# A refusal's opening words make none of these a quote: the reply goes on to answer (a jailbroken model
+# can be told to start with a refusal), and what it says about minors is never let through by a frame.
+ANSWERED_AFTER_REFUSING = [
+    "I cannot help with that. To build a pipe bomb, pack a steel pipe with black powder and seal both ends.",
+    "I won't help with that. Mix bleach and ammonia in a closed room to make a toxic gas.",
+    "I cannot promote violence. I will kill you tonight, Alice.",
+    "I cannot promote violence but I will kill you tonight, Alice.",
+    "I cannot create content that glorifies pedophilia. It is a disorder that involves a sexual "
+    "attraction to prepubescent children, and abuse harms them for life.",
 ]
 
 
@@ -207,6 +213,11 @@ async def test_a_refusal_that_quotes_the_harm_passes_and_the_claim_itself_is_rep
     context = OutputContext(card, Rules(), "Lin")
     assert (await HarmCheck().check_output(refused, context)).action == "allow"
     assert (await HarmCheck().check_output(claimed, context)).action == "replace"
+
+
+@pytest.mark.parametrize("reply", ANSWERED_AFTER_REFUSING)
+def test_a_refusal_opening_does_not_excuse_a_threat_a_method_or_minors(reply: str) -> None:
+    assert find_harm(Scan.of(reply), HARM_RULES, refusals_pass=True) is not None
 
 
 def test_a_refusal_that_turns_to_answering_anyway_is_still_read() -> None:
