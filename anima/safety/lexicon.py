@@ -833,8 +833,10 @@ _REFUSE = (
 _REFUSAL_FRAME = re.compile(
     _REFUSE
     + r"|\bnot within my (?:programming|ethical guidelines)|\bagainst my (?:programming|ethical guidelines)"
-    r"|\b(?:it is|it's) (?:false|a lie|a myth|not true) (?:to say )?that\b"
-    r"|\bthe (?:claim|idea|notion|myth|lie) that\b"
+)
+# … and one that denies what follows: only a claim can be denied ("the idea that I will kill you" is a threat)
+_DENIAL_FRAME = re.compile(
+    r"\b(?:it is|it's) (?:false|a lie|a myth|not true) (?:to say )?that\b|\bthe (?:claim|idea|notion|myth|lie) that\b"
 )
 _SENTENCE_END = re.compile(r"[.!?:;\n]")
 
@@ -868,7 +870,9 @@ def quoted_in_refusal(lower: str, start: int, category: str) -> bool:
     ends = list(_SENTENCE_END.finditer(lower, 0, start))
     sentence = lower[ends[-1].end() if ends else 0 : start]
     frames = list(_REFUSAL_FRAME.finditer(sentence))
-    return bool(frames) and _BUT.search(sentence, frames[-1].end()) is None
+    if category in DISCUSSED_AFTER_REFUSING:
+        frames += _DENIAL_FRAME.finditer(sentence)
+    return any(_BUT.search(sentence, frame.end()) is None for frame in frames)
 
 
 def find_harm(
