@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, delete, select
 from sqlmodel import col
 
-from anima.memory.models import AccountLink, Conversation, LinkCode, User, as_utc, primary, table_of
+from anima.memory.models import AccountLink, Conversation, LinkCode, User, as_utc, insert_row, primary
 
 CODE_VALID = timedelta(minutes=10)
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
@@ -36,11 +36,7 @@ def new_code(conn: Connection, account: Account, now: datetime) -> str:
         )
     )
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    conn.execute(
-        table_of(LinkCode)
-        .insert()
-        .values(code=code, platform=platform, user_id=user_id, expires_at=now + CODE_VALID)
-    )
+    insert_row(conn, LinkCode, code=code, platform=platform, user_id=user_id, expires_at=now + CODE_VALID)
     return code
 
 
@@ -67,11 +63,7 @@ def redeem(conn: Connection, code: str, account: Account, now: datetime) -> Join
                 col(AccountLink.platform) == platform, col(AccountLink.user_id) == user_id
             )
         )
-        conn.execute(
-            table_of(AccountLink)
-            .insert()
-            .values(platform=platform, user_id=user_id, person=person, linked_at=now)
-        )
+        insert_row(conn, AccountLink, platform=platform, user_id=user_id, person=person, linked_at=now)
     return Joined(other=other)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Index, Table, UniqueConstraint
+from sqlalchemy import Connection, DateTime, Index, Table, UniqueConstraint
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Mapped
 from sqlmodel import Field, SQLModel, col
@@ -40,6 +40,11 @@ def inserted_id(result: CursorResult[Any]) -> int:
     if key is None:
         raise MemoryStoreError("the database reported no new row for an insert")
     return int(key[0])
+
+
+def insert_row(conn: Connection, model: type[SQLModel], **values: Any) -> CursorResult[Any]:
+    """One row into the model's table (`inserted_id` of the result gives its key)."""
+    return conn.execute(table_of(model).insert().values(**values))
 
 
 def _moment(**kwargs: Any) -> Any:

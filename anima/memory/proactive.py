@@ -4,14 +4,14 @@ process at a time (an UPDATE that only one can win), and what was said there lat
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 from sqlmodel import col
 
-from anima.memory.models import Conversation, Message, ProactiveChat, User, as_utc, primary, table_of
+from anima.memory.models import Conversation, Message, ProactiveChat, User, as_utc, insert_row, primary
 
 DUE_PER_PASS = 50  # rows looked at per pass: the rest wait for the next
 
@@ -61,23 +61,17 @@ def _where(key: ProactiveKey) -> list[Any]:
 def enable_chat(conn: Connection, key: ProactiveKey, kind: str, timezone: str, now: datetime) -> None:
     """Turn writing first on for the chat (again): the idle time counts from now."""
     conn.execute(delete(ProactiveChat).where(*_where(key)))
-    conn.execute(
-        table_of(ProactiveChat)
-        .insert()
-        .values(
-            platform=key.platform,
-            bot_id=key.bot_id,
-            chat_id=key.chat_id,
-            user_id=key.user_id,
-            character_id=key.character_id,
-            kind=kind,
-            timezone=timezone,
-            enabled_at=now,
-            next_at=now,
-            sent_day="",
-            sent_today=0,
-            claimed_by="",
-        )
+    insert_row(
+        conn,
+        ProactiveChat,
+        **asdict(key),
+        kind=kind,
+        timezone=timezone,
+        enabled_at=now,
+        next_at=now,
+        sent_day="",
+        sent_today=0,
+        claimed_by="",
     )
 
 

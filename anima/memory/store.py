@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
@@ -47,6 +47,7 @@ from anima.memory.models import (
     Summary,
     User,
     as_utc,
+    insert_row,
     inserted_id,
     primary,
     table_of,
@@ -140,6 +141,14 @@ class MemoryView:
 
 _INSERT_MESSAGE = table_of(Message).insert()  # built once: a per-call .values() costs ~0.1 ms
 _INSERT_ENTRY = table_of(SearchEntry).insert()
+# the columns a StoredMessage is made of, in the order it takes them
+_STORED_MESSAGE = (
+    col(Message.role),
+    col(Message.content),
+    primary(Message.id),
+    col(Message.created_at),
+    col(Message.cut),
+)
 _APPEND_CONTEXT = text(
     "UPDATE search_entries SET context = context || ' ' || :next WHERE kind = 'turn' AND item_id = :previous"
 )
@@ -361,19 +370,17 @@ class MemoryStore:
             )
         ).first()
         if row is None:
-            result = conn.execute(
-                table_of(Conversation)
-                .insert()
-                .values(
-                    character_id=key.character_id,
-                    user_id=user_id,
-                    platform=key.platform,
-                    chat_id=key.chat_id,
-                    bot_id=bot_id,
-                    private=private,
-                    history_starts_after=0,
-                    created_at=utcnow(),
-                )
+            result = insert_row(
+                conn,
+                Conversation,
+                character_id=key.character_id,
+                user_id=user_id,
+                platform=key.platform,
+                chat_id=key.chat_id,
+                bot_id=bot_id,
+                private=private,
+                history_starts_after=0,
+                created_at=utcnow(),
             )
             conv_id, starts_after = inserted_id(result), 0
         else:
@@ -383,13 +390,7 @@ class MemoryStore:
                     update(Conversation).where(primary(Conversation.id) == conv_id).values(bot_id=bot_id)
                 )
         rows = conn.execute(
-            select(
-                col(Message.role),
-                col(Message.content),
-                primary(Message.id),
-                col(Message.created_at),
-                col(Message.cut),
-            )
+            select(*_STORED_MESSAGE)
             .where(col(Message.conversation_id) == conv_id, primary(Message.id) > starts_after)
             .order_by(primary(Message.id).desc())
             .limit(self.history_messages)
@@ -717,13 +718,7 @@ class MemoryStore:
                 select(func.max(col(Summary.last_message_id))).where(col(Summary.conversation_id) == state.id)
             ).scalar()
             rows = conn.execute(
-                select(
-                    col(Message.role),
-                    col(Message.content),
-                    primary(Message.id),
-                    col(Message.created_at),
-                    col(Message.cut),
-                )
+                select(*_STORED_MESSAGE)
                 .where(col(Message.conversation_id) == state.id, primary(Message.id) > (after or 0))
                 .order_by(primary(Message.id))
                 .limit(limit)
@@ -746,18 +741,16 @@ class MemoryStore:
 
         def work(conn: Connection) -> int:
             summary_id = inserted_id(
-                conn.execute(
-                    table_of(Summary)
-                    .insert()
-                    .values(
-                        conversation_id=state.id,
-                        first_message_id=first.id,
-                        last_message_id=last.id,
-                        content=content,
-                        started_at=first.created_at,
-                        ended_at=last.created_at,
-                        created_at=now,
-                    )
+                insert_row(
+                    conn,
+                    Summary,
+                    conversation_id=state.id,
+                    first_message_id=first.id,
+                    last_message_id=last.id,
+                    content=content,
+                    started_at=first.created_at,
+                    ended_at=last.created_at,
+                    created_at=now,
                 )
             )
             _index(conn, state.id, "summary", summary_id, content, 0.6, last.created_at or now)
@@ -1042,17 +1035,15 @@ class MemoryStore:
         def work(conn: Connection) -> None:
             conn.execute(delete(Preference).where(*where))
             if value is not None:
-                conn.execute(
-                    table_of(Preference)
-                    .insert()
-                    .values(
-                        platform=platform,
-                        chat_id=chat_id,
-                        user_id=user_id,
-                        key=key,
-                        value=json.dumps(value),
-                        updated_at=utcnow(),
-                    )
+                insert_row(
+                    conn,
+                    Preference,
+                    platform=platform,
+                    chat_id=chat_id,
+                    user_id=user_id,
+                    key=key,
+                    value=json.dumps(value),
+                    updated_at=utcnow(),
                 )
 
         await self.run(work)
@@ -1069,19 +1060,13 @@ async def _keep_pictures_of(
     def work(conn: Connection) -> None:
         conn.execute(delete(StoredPicture).where(col(StoredPicture.created_at) < cutoff))
         for picture in pictures:
-            conn.execute(
-                table_of(StoredPicture)
-                .insert()
-                .values(
-                    conversation_id=state.id,
-                    message_id=message_id,
-                    reference=picture.reference,
-                    sha256=picture.sha256,
-                    width=picture.width,
-                    height=picture.height,
-                    thumbnail=picture.thumbnail,
-                    created_at=now,
-                )
+            insert_row(
+                conn,
+                StoredPicture,
+                conversation_id=state.id,
+                message_id=message_id,
+                **asdict(picture),
+                created_at=now,
             )
 
     await store.run(work)
@@ -1120,7 +1105,7 @@ def _user_id(conn: Connection, platform: str, platform_user_id: str, display_nam
             # Another process may add the same person at the same moment (their messages in two chats
             # served by two processes): then the insert fails alone, and their row is read back.
             with conn.begin_nested():
-                result = conn.execute(table_of(User).insert().values(**values, created_at=utcnow()))
+                result = insert_row(conn, User, **values, created_at=utcnow())
             return inserted_id(result)
         except IntegrityError:
             row = conn.execute(select(primary(User.id), col(User.display_name)).where(*where)).one()
@@ -1252,19 +1237,17 @@ def _store_fact(
             delete(SearchEntry).where(col(SearchEntry.kind) == "fact", col(SearchEntry.item_id).in_(old))
         )
     fact_id = inserted_id(
-        conn.execute(
-            table_of(Fact)
-            .insert()
-            .values(
-                conversation_id=conversation_id,
-                topic=fact.topic,
-                content=fact.content,
-                importance=fact.importance,
-                happened_at=fact.happened_at,
-                source=source,
-                source_message_id=source_message_id,
-                created_at=now,
-            )
+        insert_row(
+            conn,
+            Fact,
+            conversation_id=conversation_id,
+            topic=fact.topic,
+            content=fact.content,
+            importance=fact.importance,
+            happened_at=fact.happened_at,
+            source=source,
+            source_message_id=source_message_id,
+            created_at=now,
         )
     )
     searchable = f"{fact.topic} {fact.content}" + (

@@ -30,9 +30,9 @@ from anima.memory.models import (
     SoulVersion,
     User,
     as_utc,
+    insert_row,
     inserted_id,
     primary,
-    table_of,
 )
 from anima.memory.store import MemoryStore
 from anima.soul.changes import Change, Entry, Evidence, Proposal, Source, Version
@@ -221,8 +221,7 @@ class SoulStore:
             "created_at": now,
             "decided_at": now if status != "pending" else None,
         }
-        insert = table_of(SoulProposal).insert().values(**values)
-        return await self.memory.run(lambda conn: inserted_id(conn.execute(insert)))
+        return await self.memory.run(lambda conn: inserted_id(insert_row(conn, SoulProposal, **values)))
 
     async def approve(self, proposal_id: int, by: str, growth: CardGrowth | None = None) -> Version:
         """Apply a pending proposal as a new version; `growth` (the card's) refuses protected kinds."""
@@ -246,22 +245,14 @@ class SoulStore:
                 raise SoulError(f"proposal #{proposal_id} was decided meanwhile")
             version = _current_version(conn, proposal.character_id) + 1
             entry_id = inserted_id(
-                conn.execute(
-                    table_of(SoulEntry)
-                    .insert()
-                    .values(
-                        character_id=proposal.character_id,
-                        kind=proposal.kind,
-                        text=proposal.text,
-                        platform=proposal.platform,
-                        user_id=proposal.user_id,
-                        bot_id=proposal.source_bot if proposal.user_id else "",
-                        **_learned_in_private(proposal),
-                        origin_id=0,
-                        proposal_id=proposal.id,
-                        added_version=version,
-                        created_at=now,
-                    )
+                insert_row(
+                    conn,
+                    SoulEntry,
+                    **_entry_of(proposal),
+                    origin_id=0,
+                    proposal_id=proposal.id,
+                    added_version=version,
+                    created_at=now,
                 )
             )
             conn.execute(
@@ -315,7 +306,7 @@ class SoulStore:
                 if row.origin_id not in have:  # a line the current version lacks comes back as a copy
                     copy = {**row._mapping, "added_version": new, "removed_version": None, "created_at": now}
                     del copy["id"]
-                    conn.execute(table_of(SoulEntry).insert().values(copy))
+                    insert_row(conn, SoulEntry, **copy)
             note = f"rolled back to version {version}"
             return _add_version(conn, character_id, new, "rollback", note, by, None, now)
 
@@ -347,18 +338,16 @@ def _add_version(
     proposal_id: int | None,
     now: datetime,
 ) -> Version:
-    conn.execute(
-        table_of(SoulVersion)
-        .insert()
-        .values(
-            character_id=character_id,
-            version=version,
-            action=action,
-            note=note[:500],
-            approved_by=by,
-            proposal_id=proposal_id,
-            created_at=now,
-        )
+    insert_row(
+        conn,
+        SoulVersion,
+        character_id=character_id,
+        version=version,
+        action=action,
+        note=note[:500],
+        approved_by=by,
+        proposal_id=proposal_id,
+        created_at=now,
     )
     return Version(character_id, version, action, note, by, proposal_id, now)
 
@@ -391,8 +380,17 @@ def _proposal(row: Row[Any]) -> Proposal:
     )
 
 
-def _learned_in_private(proposal: Proposal) -> dict[str, str]:
-    """A shared line from someone's private chat keeps whose it was: it reaches groups only if they share."""
-    if proposal.user_id or not proposal.source_private:
-        return {"source_platform": "", "source_user_id": ""}
-    return {"source_platform": proposal.source_platform, "source_user_id": proposal.source_user_id}
+def _entry_of(proposal: Proposal) -> dict[str, str]:
+    """The columns of the line a proposal adds. A personal line keeps the bot it was learned with; a
+    shared line from someone's private chat keeps whose it was: it reaches groups only if they share."""
+    learned_in_private = not proposal.user_id and proposal.source_private
+    return {
+        "character_id": proposal.character_id,
+        "kind": proposal.kind,
+        "text": proposal.text,
+        "platform": proposal.platform,
+        "user_id": proposal.user_id,
+        "bot_id": proposal.source_bot if proposal.user_id else "",
+        "source_platform": proposal.source_platform if learned_in_private else "",
+        "source_user_id": proposal.source_user_id if learned_in_private else "",
+    }
