@@ -12,7 +12,7 @@ Chinese, one of its substrings) is there. Measured on tests/data with `anima ben
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -53,12 +53,19 @@ def _any(*parts: str) -> str:
     return "(?:" + "|".join(parts) + ")"
 
 
-def en(category: str, words: str, *patterns: str, also: str = "") -> Rule:
-    return Rule(category, re.compile(_any(*patterns)), frozenset(words.split()), frozenset(also.split()))
+def en(words: str, *patterns: str, also: str = "") -> Rule:
+    """An English row of a category's table (`rules` names the category)."""
+    return Rule("", re.compile(_any(*patterns)), frozenset(words.split()), frozenset(also.split()))
 
 
-def zh(category: str, triggers: str, *patterns: str) -> Rule:
-    return Rule(category, re.compile(_any(*patterns)), cjk=tuple(triggers.split()))
+def zh(triggers: str, *patterns: str) -> Rule:
+    """A Chinese row of a category's table (`rules` names the category)."""
+    return Rule("", re.compile(_any(*patterns)), cjk=tuple(triggers.split()))
+
+
+def rules(category: str, *rows: Rule) -> list[Rule]:
+    """One category's table: its rows, each written without the category."""
+    return [replace(row, category=category) for row in rows]
 
 
 _NOT = r"(?!never\b|not\b|ever\b)"  # "I will never hurt you" is no threat
@@ -80,63 +87,45 @@ _FILLER = (
     r"(?:(?:such|so|just|really|truly|a|an|the|nothing but|one|little|fucking|damn|complete|total|utterly|utter|"
     r"pathetic|stupid|ugly|worthless|disgusting|absolute|fat|dumb)\s+){0,4}"
 )
-HARASSMENT = [
-    en("harassment", _INSULT_WORDS, r"\byou(?:'re| are|r| were)\s+" + _FILLER + _INSULT + r"\b"),
+HARASSMENT = rules(
+    "harassment",
+    en(_INSULT_WORDS, r"\byou(?:'re| are|r| were)\s+" + _FILLER + _INSULT + r"\b"),
     en(
-        "harassment",
         "nobody no noone",
         r"\b(?:nobody|no one|no-one|noone)\s+(?:\w+\s+){0,2}(?:likes|loves|wants|"
         r"cares about|will ever love|could love|would miss)\s+you\b",
     ),
+    en("everyone everybody", r"\bevery(?:one|body)\s+(?:\w+\s+)?(?:hates|laughs at|is disgusted by)\s+you\b"),
+    en("go", r"\bgo\s+(?:die|to hell|rot|jump off)\b"),
+    en("hope", r"\bi\s+hope\s+you\s+(?:\w+\s+)?(?:die|suffer|rot|burn|get (?:hit|cancer|hurt|raped))\b"),
     en(
-        "harassment",
-        "everyone everybody",
-        r"\bevery(?:one|body)\s+(?:\w+\s+)?(?:hates|laughs at|is disgusted by)\s+you\b",
-    ),
-    en("harassment", "go", r"\bgo\s+(?:die|to hell|rot|jump off)\b"),
-    en(
-        "harassment",
-        "hope",
-        r"\bi\s+hope\s+you\s+(?:\w+\s+)?(?:die|suffer|rot|burn|get (?:hit|cancer|hurt|raped))\b",
-    ),
-    en(
-        "harassment",
         "deserve should ought",
         r"\byou\s+(?:deserve|should|ought)\s+(?:to\s+)?(?:die|suffer|"
         r"be (?:alone|hurt|beaten|punished|abandoned))\b",
     ),
     en(
-        "harassment",
         _INSULT_WORDS,
         r"\b(?:stupid|dumb|ugly|fat|worthless|pathetic|useless|disgusting)\s+(?:little\s+)?"
         r"(?:fuck|bitch|cunt|idiot|moron|loser|pig|cow|freak|creature|whore|slut)\b",
     ),
-    en("harassment", "fuck screw", r"\b(?:fuck|screw)\s+(?:you|off)\b"),
+    en("fuck screw", r"\b(?:fuck|screw)\s+(?:you|off)\b"),
     en(
-        "harassment",
         "ruin destroy humiliate expose life",
         r"\bi(?:'ll| will|'m going to| am going to|'m gonna)\s+"
         r"(?:make your life (?:hell|miserable)|ruin you|destroy you|humiliate you|expose you)\b",
     ),
-    en(
-        "harassment",
-        "wonder",
-        r"\bno wonder\s+(?:everyone|everybody|people|they)\s+(?:left|leave|hate|avoid)s?\s+you\b",
-    ),
+    en("wonder", r"\bno wonder\s+(?:everyone|everybody|people|they)\s+(?:left|leave|hate|avoid)s?\s+you\b"),
     zh(
-        "harassment",
         "废物 垃圾 蠢货 白痴 傻逼 傻b 贱人 婊子 贱货 脑残 智障 蠢猪 人渣 败类 丑八怪 死胖子 狗东西 畜生 累赘 多余 失败者 笑话",
         r"你(?:就是|真是|真的是|真|是|这个|这种|个|简直是|根本就是)*(?:一个|个)?(?:废物|垃圾|蠢货|白痴|傻逼|傻b|贱人|婊子|"
         r"贱货|脑残|智障|蠢猪|人渣|败类|丑八怪|死胖子|狗东西|畜生|累赘|多余的人|失败者|笑话)",
     ),
     zh(
-        "harassment",
         "喜欢你 爱你 在乎你 想要你 需要你 讨厌你 恨你 嫌弃你 看不起你",
         r"(?:没有人|没人|谁都不|谁也不)(?:会)?(?:喜欢|爱|在乎|想要|需要)你",
         r"(?:所有人|大家|每个人)都(?:讨厌|恨|嫌弃|看不起)你",
     ),
     zh(
-        "harassment",
         "去死 滚 不得好死 希望你 祝你 但愿你 活该 你妈 让你",
         r"去死吧",
         r"你怎么(?:还)?不去死",
@@ -148,7 +137,7 @@ HARASSMENT = [
         r"你妈死了",
         r"我(?:要|会)?让你(?:生不如死|身败名裂|后悔)",
     ),
-]
+)
 
 # ---------------------------------------------------------------- hate: a group dehumanised or attacked
 _GROUP_WORDS = (
@@ -239,9 +228,9 @@ _ELIMINATE = _any(
     r"removed",
     r"hanged",
 )
-HATE = [
+HATE = rules(
+    "hate",
     en(
-        "hate",
         _GROUP_WORDS,
         _GROUP_LEAD + r"\s+(?:are|is|were)\b[^.!?\n]{0,30}?\b" + _DEHUMANISE + r"\b",
         also="vermin animals subhuman sub human parasites rats cockroaches disease plague cancer inferior filth filthy "
@@ -249,38 +238,33 @@ HATE = [
         "monkeys apes",
     ),
     en(
-        "hate",
         _GROUP_WORDS,
         _GROUP_LEAD + r"\s+(?:should|must|deserve to|need to|ought to|have to)\s+(?:all\s+)?"
         r"(?:be\s+)?" + _ELIMINATE,
         also="should must deserve need ought have",
     ),
     en(
-        "hate",
         _GROUP_WORDS,
         _GROUP_LEAD + r"\s+(?:don't|do not|shouldn't|should not)\s+(?:deserve|have|get)\s+"
         r"(?:any\s+)?(?:rights|to live|to exist|to vote)\b",
         also="rights live exist vote",
     ),
     en(
-        "hate",
         "kill exterminate eradicate wipe rid gas purge cleanse",
         r"\b(?:kill|exterminate|eradicate|wipe out|"
         r"get rid of|gas|purge|cleanse)\s+(?:all\s+)?(?:the\s+|those\s+|these\s+)?" + _GROUP_EN + r"\b",
     ),
     en(
-        "hate",
         "inferior lesser subhuman mongrel",
         r"\b(?:inferior|lesser|subhuman|mongrel)\s+(?:race|races|people|breed)\b",
     ),
-    en("hate", "holocaust", r"\bholocaust\s+(?:never happened|was (?:a hoax|fake|made up|exaggerated))"),
-    en("hate", "heil power traitor traitors", r"\b(?:heil hitler|white power|race traitors?)\b"),
+    en("holocaust", r"\bholocaust\s+(?:never happened|was (?:a hoax|fake|made up|exaggerated))"),
+    en("heil power traitor traitors", r"\b(?:heil hitler|white power|race traitors?)\b"),
     en(
-        "hate",
         "nigger niggers nigga niggas faggot faggots kike kikes tranny trannies wetback wetbacks raghead ragheads",
         r"\b(?:nigg(?:er|a)s?|faggots?|kikes?|trann(?:y|ies)|wetbacks?|ragheads?)\b",
     ),
-]
+)
 _GROUP_ZH = _any(
     r"黑人",
     r"白人",
@@ -311,16 +295,15 @@ _GROUP_ZH = _any(
     r"基督徒",
     r"少数民族",
 )
-HATE += [
+HATE += rules(
+    "hate",
     zh(
-        "hate",
         "畜生 垃圾 蟑螂 劣等 害虫 低等 人渣 废物 猪狗 杂种 寄生虫 病毒 瘟疫 不是人",
         _GROUP_ZH
         + r"(?:都|全都|就|就是|天生|根本)?[^。！？\n]{0,8}?(?:是)?(?:畜生|垃圾|蟑螂|劣等|害虫|低等|人渣|废物|猪狗|"
         r"杂种|寄生虫|病毒|瘟疫|不是人)",
     ),
     zh(
-        "hate",
         "该 不配 消灭 灭绝 杀光 清除 赶走",
         _GROUP_ZH
         + r"[^。！？\n]{0,6}?(?:就该|应该|都该|活该)(?:被)?(?:死|杀|消灭|灭绝|清除|赶尽杀绝|赶出去|滚出|关起来)",
@@ -328,7 +311,6 @@ HATE += [
         r"(?:消灭|灭绝|杀光|清除|赶走)(?:所有|全部|这些|那些)?的?" + _GROUP_ZH,
     ),
     zh(
-        "hate",
         "劣等 支那 黑鬼 尼哥 死基佬 大屠杀",
         r"劣等(?:民族|种族|人种)",
         r"支那",
@@ -337,7 +319,7 @@ HATE += [
         r"死基佬",
         r"大屠杀(?:从来)?(?:没有发生|是假的|是编的)",
     ),
-]
+)
 
 # ---------------------------------------------------------------- sexual content involving minors
 _MINOR_WORDS = (
@@ -404,35 +386,32 @@ _SEXUAL_EN = _any(
     r"orgasm\w*",
     r"bedroom scene",
 )
-SEXUAL_MINORS = [
+SEXUAL_MINORS = rules(
+    "sexual_minors",
     en(
-        "sexual_minors",
         _MINOR_WORDS,
         r"\b" + _MINOR_EN + r"\b[^\n]{0,120}?\b" + _SEXUAL_EN + r"\b",
         r"\b" + _SEXUAL_EN + r"\b[^\n]{0,120}?\b" + _MINOR_EN + r"\b",
         also=_SEXUAL_WORDS,
     ),
     en(
-        "sexual_minors",
         # not "pedophilia" alone: "What is pedophilia?" asks for a definition (the learned guard reads the rest)
         "lolicon shotacon pedo paedo porn cp csam",
         r"\b(?:lolicon|shotacon|pedo|paedo|child porn\w*|cp links?|csam)\b",
     ),
     en(
-        "sexual_minors",
         "groom grooming groomed",
         r"\bgroom(?:ing|ed)?\s+(?:a|the|this|that|young)?\s*"
         r"(?:child|kid|minor|girl|boy|teen)",
     ),
     en(
-        "sexual_minors",
         "tell delete hide send",
         r"\b(?:don't|do not|never)\s+tell\s+(?:your\s+)?(?:parents|mom|mum|dad|"
         r"mother|father|teacher)\b[^.!?\n]{0,40}(?:about us|about this|our secret|what we)",
         r"\b(?:delete|hide)\s+(?:our|these|the|my)\s+(?:messages|chats?|photos|pictures)\b[^.!?\n]{0,40}(?:parents|mom|mum|dad)",
         r"\bsend me\s+(?:a\s+|some\s+)?(?:pics?|photos?|pictures?)\s+of\s+(?:yourself|you)\s+(?:in|without)\b",
     ),
-]
+)
 _MINOR_ZH = _any(
     r"未成年",
     r"小学生",
@@ -478,15 +457,14 @@ _SEXUAL_ZH = _any(
     r"私密照",
     r"挑逗",
 )
-SEXUAL_MINORS += [
+SEXUAL_MINORS += rules(
+    "sexual_minors",
     zh(
-        "sexual_minors",
         "性 做爱 色情 裸 脱光 猥亵 调教 奸 情色 黄色 约炮 上床 发生关系 亲热 露骨 成人内容 激情戏 床戏 私密照 挑逗",
         _MINOR_ZH + r"[^\n]{0,60}?" + _SEXUAL_ZH,
         _SEXUAL_ZH + r"[^\n]{0,60}?" + _MINOR_ZH,
     ),
     zh(
-        "sexual_minors",
         "恋童 萝莉控 正太控 儿童色情 秘密",
         r"恋童",
         r"萝莉控",
@@ -495,60 +473,50 @@ SEXUAL_MINORS += [
         r"不要告诉(?:你)?(?:的)?(?:爸妈|父母|爸爸|妈妈|老师)[^。！？\n]{0,20}(?:我们|秘密)",
         r"我们之间的(?:小)?秘密[^。！？\n]{0,20}(?:爸妈|父母|爸爸|妈妈|老师)",
     ),
-]
+)
 
 # ---------------------------------------------------------------- self-harm: encouragement and methods
-SELF_HARM = [
+SELF_HARM = rules(
+    "self_harm",
     en(
-        "self_harm",
         "yourself",
         r"\b(?:you should|you could|go|just|why don't you|why not|you might as well|better)\s+"
         r"(?:" + _NOT + r"\w+\s+)?(?:kill|hurt|cut|off|hang|end|starve)\s+yourself\b",
         r"(?:^|[.!?]\s+)(?:kill|hang|cut|starve)\s+yourself\b(?!\s+(?:a|an|some)\b)",
         r"\b(?:hang|starve)\s+yourself\b",
     ),
-    en("self_harm", "kys", r"\bkys\b"),
-    en("self_harm", "end", r"(?<!n't )(?<!not )(?<!never )\bend\s+(?:it all|your (?:own )?life)\b"),
+    en("kys", r"\bkys\b"),
+    en("end", r"(?<!n't )(?<!not )(?<!never )\bend\s+(?:it all|your (?:own )?life)\b"),
     en(
-        "self_harm",
         "way method ways methods",
         r"\b(?:best|easiest|most painless|painless|quickest|surest|fastest|"
         r"simplest|reliable)\s+(?:way|method|ways|methods)\s+to\s+(?:die|kill (?:yourself|myself)|commit suicide|"
         r"end (?:it|your life|my life)|overdose|self[- ]harm|cut)",
     ),
     en(
-        "self_harm",
         "pills tylenol paracetamol acetaminophen insulin lethal fatal",
         r"\bhow (?:many|much)\s+[^.?!\n]{0,30}(?:pills|tylenol|paracetamol|acetaminophen|sleeping pills|insulin)"
         r"[^.?!\n]{0,40}(?:die|overdose|kill|lethal|fatal|(?:not|don't|never) wake up)",
         r"\b(?:lethal|fatal) dose\b",
     ),
+    en("cut slit slash", r"\b(?:cut|slit|slash)\s+(?:your|my|the)\s+(?:wrists?|arms?|veins?|throat)\b"),
     en(
-        "self_harm",
-        "cut slit slash",
-        r"\b(?:cut|slit|slash)\s+(?:your|my|the)\s+(?:wrists?|arms?|veins?|throat)\b",
-    ),
-    en(
-        "self_harm",
         "hang jump",
         r"\bhang (?:yourself|myself)\b",
         r"\bjump off\s+(?:a|the|that)\s+(?:bridge|building|roof|cliff)\b",
     ),
     en(
-        "self_harm",
         "better",
         r"\b(?:the world|everyone|everybody|your family)\s+(?:would be|is|will be)\s+"
         r"better off without you\b",
         r"\byou(?:'d| would| will)\s+be\s+better off dead\b",
     ),
     en(
-        "self_harm",
         "suicide",
         r"\bsuicide\s+(?:is|would be|might be|could be)\s+(?:the|a|your)\s+(?:answer|solution|"
         r"way out|best option|only option)",
     ),
     en(
-        "self_harm",
         "pro ana proana thinspo eating miss notice",
         r"\bpro[- ]?ana\b",
         r"\bthinspo\b",
@@ -556,13 +524,11 @@ SELF_HARM = [
         r"\bno one would (?:miss|notice) you\b",
     ),
     zh(
-        "self_harm",
         "去死 自杀 死了算了 结束生命",
         r"你(?:应该|就|还是|干脆|不如)?去死",
         r"你(?:干脆|不如)(?:自杀|死了算了|结束生命)",
     ),
     zh(
-        "self_harm",
         "方法 方式 办法 步骤 技巧 教程 攻略 致死",
         r"(?:最|比较)?(?:无痛|快|简单|有效|轻松|可靠)的?(?:自杀|死|轻生)"
         r"(?:的)?(?:方法|方式|办法)",
@@ -570,19 +536,18 @@ SELF_HARM = [
         r"致死(?:剂)?量",
     ),
     zh(
-        "self_harm",
         "更好 轻松 会死 致死 死得了 醒不来 瘦",
         r"你死了(?:大家|别人|世界|家人)?(?:都)?会(?:更好|轻松)",
         r"没有你(?:大家|世界|家人)?(?:都)?会更好",
         r"吃(?:多少|几)(?:片|颗|瓶)[^。！？\n]{0,10}(?:会死|致死|死得了|醒不来)",
         r"(?:绝食|不吃饭)(?:几天|一周)?(?:才|就)?(?:能|会)瘦",
     ),
-]
+)
 
 # ---------------------------------------------------------------- violence: threats and attacks
-VIOLENCE = [
+VIOLENCE = rules(
+    "violence",
     en(
-        "violence",
         "kill murder stab shoot strangle choke hurt slit torture",
         r"\bi(?:'ll| will|'m going to| am going to|'m gonna| gonna| want to| wanna)\s+(?:"
         + _NOT
@@ -591,47 +556,40 @@ VIOLENCE = [
         r"(?!\s+(?:a|an)\s+(?:message|text|email|dm|line|note))",
     ),
     en(
-        "violence",
         "live back",
         r"\b(?:i know|i'll find|i will find|i found out|i can find)\s+where you live\b",
         r"\bwatch your back\b",
     ),
-    en("violence", "die bleed pay", r"\byou(?:'re| are)\s+(?:going to|gonna)\s+(?:die|bleed|pay for this)\b"),
+    en("die bleed pay", r"\byou(?:'re| are)\s+(?:going to|gonna)\s+(?:die|bleed|pay for this)\b"),
     en(
-        "violence",
         "shoot stab kill attack bomb blow burn",
         r"\b(?:shoot|stab|kill|attack|bomb|blow up|burn down)\s+"
         r"(?:up\s+)?(?:the|a|my|your|that|this)\s+(?:school|church|mosque|synagogue|temple|mall|crowd|concert|office|"
         r"hospital|subway|station|classroom)\b",
     ),
-    en("violence", "mass", r"\bmass (?:shooting|murder|casualt)"),
+    en("mass", r"\bmass (?:shooting|murder|casualt)"),
     en(
-        "violence",
         "poison untraceable",
         r"\bpoison\s+(?:his|her|their|your|someone's|my \w+'s)\s+"
         r"(?:food|drink|coffee|tea|water|meal)\b",
         r"\buntraceable poison\b",
     ),
     en(
-        "violence",
         "body corpse",
         r"\b(?:hide|dispose of|get rid of|dissolve)\s+(?:a|the|his|her)\s+(?:dead\s+)?"
         r"(?:body|corpse)\b",
     ),
     en(
-        "violence",
         "beat torture kick strangle",
         r"\b(?:beat|torture|kick|strangle)\s+(?:him|her|them|you)\s+"
         r"(?:to death|until (?:he|she|they|you) (?:die|stop))",
     ),
     zh(
-        "violence",
         "杀 弄死 砍死 捅死 打死 宰了 掐死 烧死 毒死",
         r"我(?:要|会|想|迟早|一定|早晚)?(?:要)?(?:杀了|杀掉|弄死|砍死|捅死|打死|宰了|掐死|烧死|毒死)(?:你|他|她|他们|你们)",
         r"(?:杀了|弄死|砍死|捅死|宰了)你",
     ),
     zh(
-        "violence",
         "住 小心你的 代价 开枪 砍人 放炸弹 杀人 扫射 纵火 下毒 毒死 尸 报复社会 半死",
         r"我知道你住(?:在)?哪",
         r"小心你的(?:命|狗命|小命)",
@@ -643,16 +601,16 @@ VIOLENCE = [
         r"报复社会",
         r"(?:打|揍)(?:到|得)(?:他|她|你)?(?:半死|死)",
     ),
-]
+)
 
 # ---------------------------------------------------------------- weapons: how to make things that kill
 _WEAPON_WORDS = (
     "bomb bombs explosive explosives molotov napalm nerve ricin sarin gas ghost silencer suppressor chemical "
     "bioweapon ied detonator thermite meth methamphetamine poison gun"
 )
-WEAPONS = [
+WEAPONS = rules(
+    "weapons",
     en(
-        "weapons",
         _WEAPON_WORDS,
         r"\b(?:how to|steps to|instructions (?:for|to)|recipe for|guide to|tutorial (?:for|on)|"
         r"way to|teach you to|here's how to|here is how to|how do i|how can i|help me)\s+(?:make|build|assemble|create|"
@@ -661,44 +619,39 @@ WEAPONS = [
         r"chemical weapon|bioweapon|dirty bomb|ied|detonator|thermite|meth|methamphetamine|poison|untraceable gun|zip gun)",
     ),
     en(
-        "weapons",
         _WEAPON_WORDS,
         r"\b(?:recipe|instructions|formula|blueprints?|schematics?)\s+(?:for|to)\s+"
         r"(?:a |an |making |building |homemade )?(?:bomb|pipe bomb|explosives?|molotov|napalm|nerve (?:gas|agent)|ricin|sarin|"
         r"poison gas|ghost gun|chemical weapon|bioweapon|dirty bomb|ied|detonator|thermite|meth|methamphetamine)",
     ),
     en(
-        "weapons",
         "bleach ammonia",
         r"\bmix(?:ing)?\s+bleach\s+(?:and|with)\s+ammonia\b[^.!?\n]{0,40}(?:gas|toxic|kill)",
     ),
-    en("weapons", "ammonium", r"\bammonium nitrate\b[^.\n]{0,60}\b(?:fuel|diesel|detonat)"),
-    en("weapons", "bomb", r"\b(?:pipe bomb|pressure[- ]cooker bomb|nail bomb|car bomb)\b"),
+    en("ammonium", r"\bammonium nitrate\b[^.\n]{0,60}\b(?:fuel|diesel|detonat)"),
+    en("bomb", r"\b(?:pipe bomb|pressure[- ]cooker bomb|nail bomb|car bomb)\b"),
     en(
-        "weapons",
         "gunpowder nails explosive",
         r"\b(?:fill|pack)\s+(?:the|a)\s+(?:pipe|pressure cooker|bottle)\s+with\s+"
         r"(?:gunpowder|nails|explosive)",
     ),
     en(
-        "weapons",
         "gun firearm rifle pistol",
         r"\b(?:3d[- ]print(?:ed)?|untraceable)\s+(?:gun|firearm|rifle)\b",
         r"\bconvert\s+(?:a|the|your)\s+(?:\w+\s+)?(?:rifle|pistol|gun)\s+to\s+(?:full[- ]auto|automatic)",
     ),
     zh(
-        "weapons",
         "炸弹 炸药 燃烧瓶 毒气 枪 雷管 爆炸物 冰毒 毒药 神经毒剂 漂白剂 84消毒液",
         r"(?:制作|制造|自制|做|组装|合成)(?:一个|个|一枚|一些)?(?:炸弹|炸药|燃烧瓶|毒气|枪支|手枪|土枪|雷管|爆炸物|冰毒|毒药|神经毒剂)",
         r"(?:炸弹|炸药|毒气|爆炸物|燃烧瓶|雷管|冰毒)(?:的)?(?:制作|配方|做法|制造|合成)",
         r"(?:漂白剂|84消毒液)和(?:氨水|洁厕灵)(?:混合)?[^。！？\n]{0,10}(?:毒气|有毒|致命)",
     ),
-]
+)
 
 # ---------------------------------------------------------------- adult sexual content (allowed at "mature")
-SEXUAL = [
+SEXUAL = rules(
+    "sexual",
     en(
-        "sexual",
         "sex love orgasm orgasms erection porn porno pornography horny moan moans moaned moaning sexting nsfw "
         "naked nude cock pussy cum dildo blowjob handjob strip strips stripped stripping bra panties underwear dick "
         "breasts nipples clit",
@@ -718,7 +671,6 @@ SEXUAL = [
         r"\b(?:cock|pussy|cum|dildo|blowjob|handjob)\b",
     ),
     zh(
-        "sexual",
         "做爱 上床 裸体 脱光 色情 性交 口交 自慰 黄片 约炮 床戏 性爱",
         r"做爱",
         r"(?:和|跟|与)[^\s，。]{1,6}上床",
@@ -733,13 +685,13 @@ SEXUAL = [
         r"床戏",
         r"性爱",
     ),
-]
+)
 
 # ---------------------------------------------------------------- crisis: a person saying they may hurt themself
 _DIE = r"die\b(?!\s+(?:laughing|of|from|if|when|before|happy|a little|inside|my hair))"
-CRISIS = [
+CRISIS = rules(
+    "self_harm",
     en(
-        "self_harm",
         "want wanna planning plan thinking considering ready tempted",
         r"\bi(?:'m| am)?\s*(?:really\s+|seriously\s+|just\s+|honestly\s+)?(?:want|wanna|planning|plan|"
         r"thinking (?:about|of)|considering|ready|tempted)\s+(?:to\s+)?(?:kill(?:ing)? myself|end(?:ing)? (?:it all|my life)|"
@@ -747,38 +699,29 @@ CRISIS = [
         + r"|commit(?:ting)? suicide|hurt(?:ing)? myself|cut(?:ting)? myself|disappear forever|not wake up)",
     ),
     en(
-        "self_harm",
         "going gonna",
         r"\bi(?:'m| am)\s+(?:going|gonna)\s+(?:to\s+)?(?:kill myself|end (?:it all|my life)|"
         r"commit suicide|hurt myself|cut myself)",
     ),
     en(
-        "self_harm",
         "suicide suicidal self harm harming kill killing",
         r"\bsuicid(?:e|al)\b(?!\s+squad)",
         r"\bself[- ]harm\w*",
         r"\bkill(?:ing)?\s+myself\b",
     ),
+    en("myself", r"\b(?:started|keep|been|still)\s+(?:cutting|hurting|burning|starving)\s+myself\b"),
     en(
-        "self_harm",
-        "myself",
-        r"\b(?:started|keep|been|still)\s+(?:cutting|hurting|burning|starving)\s+myself\b",
-    ),
-    en(
-        "self_harm",
         "live alive exist wake here reason",
         r"\b(?:don't|do not|no longer|dont)\s+want\s+to\s+(?:live|"
         r"be alive|exist|wake up|be here anymore)\b",
         r"\b(?:no|any|every)\s+reason\s+to\s+(?:live|go on|keep going|stay alive)\b",
     ),
     en(
-        "self_harm",
         "dead me born",
         r"\b(?:better off dead|be better off without me|better off without me)\b",
         r"\bwish\s+i\s+(?:was|were|had)\s+(?:dead|never (?:been )?born)\b",
     ),
     en(
-        "self_harm",
         "pills meds medication overdose note",
         r"\b(?:took|take|swallow(?:ed)?|taking)\s+(?:all|a bunch of|"
         r"a handful of|a whole bottle of)\s+(?:my\s+|the\s+)?(?:pills|meds|medication|sleeping pills)",
@@ -787,13 +730,11 @@ CRISIS = [
         r"\boverdos\w*\s+on\s+(?:my\s+)?(?:pills|meds|medication|sleeping pills|painkillers)",
     ),
     en(
-        "self_harm",
         "life living",
         r"\bend\s+my\s+life\b",
         r"\bi\s+can't\s+(?:go on (?:anymore|living|like this)|keep living)\b",
     ),
     zh(
-        "self_harm",
         "想死 自杀 轻生 不想活 活着 生命 割腕 自残 伤害自己 跳楼 了结 遗书 活不下去 死了 活下去 安眠药 药 没有我 醒来",
         r"想死(?![你您他她它咯了])",
         r"想死了(?!你)",
@@ -816,7 +757,7 @@ CRISIS = [
         r"(?:世界上|这个世界)没有我(?:会)?更好",
         r"不想(?:再)?醒来",
     ),
-]
+)
 
 HARM_RULES: list[Rule] = [*HARASSMENT, *HATE, *SEXUAL_MINORS, *SELF_HARM, *VIOLENCE, *WEAPONS, *SEXUAL]
 
