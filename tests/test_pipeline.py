@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+import pytest
+
 from anima.app import Runtime
-from anima.config import LLMSettings
+from anima.config import LLMSettings, Settings
 from anima.core.messages import Incoming, Reply
-from anima.errors import LLMError
+from anima.errors import LLMError, NotDelivered
 from anima.llm.base import GenerationRequest
 from tests.fakes.llm import InstantLLM
 
@@ -199,3 +202,94 @@ async def test_the_card_chooses_sampling_settings(runtime: Runtime, instant_llm:
     request = instant_llm.requests[0]
     assert (request.temperature, request.max_tokens) == (0.6, 60)
     assert request.messages[0].content.startswith("You are Grimble.")
+
+
+async def committed(runtime: Runtime) -> list[tuple[str, str]]:
+    """The messages committed to the database, in order (read on the store's one SQLite thread,
+    so behind every write already handed to it)."""
+    rows = await runtime.memory.read(
+        lambda conn: conn.exec_driver_sql("SELECT role, content FROM messages ORDER BY id").all()
+    )
+    return [(role, content) for role, content in rows]
+
+
+class HeldSend(RecordingStream):
+    """A platform that takes its time with the final send, until released; or refuses it."""
+
+    def __init__(self, runtime: Runtime, refuse: bool = False, busy: threading.Event | None = None) -> None:
+        super().__init__()
+        self.runtime, self.refuse, self.busy = runtime, refuse, busy
+        self.sending, self.release = asyncio.Event(), asyncio.Event()
+        self.committed_at_first_piece: list[tuple[str, str]] | None = None
+        self.other_write: asyncio.Future[object] | None = None
+
+    async def delta(self, text: str) -> None:
+        if self.committed_at_first_piece is None:
+            self.committed_at_first_piece = await committed(self.runtime)
+            if self.busy is not None:  # another write holds the database's one thread until `busy` is set
+                busy = self.busy
+                self.other_write = asyncio.ensure_future(self.runtime.memory.run(lambda _: busy.wait(10)))
+        await super().delta(text)
+
+    async def finish(self, reply: Reply) -> None:
+        self.sending.set()
+        await self.release.wait()
+        if self.refuse:
+            raise NotDelivered("the platform is unreachable")
+        await super().finish(reply)
+
+
+async def test_the_message_is_committed_before_the_reply_starts(runtime: Runtime) -> None:
+    stream = HeldSend(runtime)
+    stream.release.set()
+    await runtime.pipeline.handle(say("remember the lighthouse"), stream)
+    assert stream.committed_at_first_piece == [("user", "remember the lighthouse")]
+
+
+async def test_the_replys_record_is_committed_while_a_slow_send_is_still_going(runtime: Runtime) -> None:
+    stream = HeldSend(runtime)
+    turn = asyncio.create_task(runtime.pipeline.handle(say("tea?"), stream))
+    await stream.sending.wait()
+    assert await committed(runtime) == [("user", "tea?"), ("assistant", "You said: tea?")]
+    assert not turn.done()  # the turn (and the conversation's lock) lasts until the send ends
+    stream.release.set()
+    reply = await turn
+    assert stream.final == reply
+
+
+async def test_the_final_send_does_not_wait_for_the_database(runtime: Runtime) -> None:
+    busy = threading.Event()
+    stream = HeldSend(runtime, busy=busy)
+    stream.release.set()
+    turn = asyncio.create_task(runtime.pipeline.handle(say("tea?"), stream))
+    try:
+        async with asyncio.timeout(5):
+            await stream.sending.wait()  # the reply goes out while its record waits for the database
+        assert not turn.done()
+    finally:
+        busy.set()
+    await turn
+    assert await committed(runtime) == [("user", "tea?"), ("assistant", "You said: tea?")]
+
+
+async def test_a_reply_the_platform_refused_is_still_remembered(runtime: Runtime) -> None:
+    stream = HeldSend(runtime, refuse=True)
+    stream.release.set()
+    with pytest.raises(NotDelivered):
+        await runtime.pipeline.handle(say("tea?"), stream)
+    assert await committed(runtime) == [("user", "tea?"), ("assistant", "You said: tea?")]
+
+
+async def test_both_sides_of_a_turn_survive_a_restart(settings: Settings, instant_llm: InstantLLM) -> None:
+    first = await Runtime.start(settings)
+    first.router.register("embedded", instant_llm)
+    await first.pipeline.handle(say("my cat is called Miso"))
+    await first.close()
+    again = await Runtime.start(settings)
+    try:
+        assert await stored(again, say("")) == [
+            ("user", "my cat is called Miso"),
+            ("assistant", "You said: my cat is called Miso"),
+        ]
+    finally:
+        await again.close()

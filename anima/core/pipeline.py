@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -23,7 +24,7 @@ from anima.core.untrusted import speaker_name
 from anima.errors import LLMError, MemoryStoreError, PromptTooLarge
 from anima.llm.router import LLMRouter
 from anima.memory.keeper import FinishedTurn, MemoryKeeper
-from anima.memory.store import ConversationState, MemoryStore, storable_text
+from anima.memory.store import ConversationState, MemoryStore, StoredMessage, storable_text
 from anima.ops.metrics import METRICS
 from anima.safety import SafetyPolicy
 from anima.safety.checks.injection import find_injection
@@ -210,7 +211,6 @@ class Pipeline:
         METRICS.stage_since("generate_total", started)
 
         text = generated.text
-        replied = None
         if not generated.failed:
             started = time.perf_counter()
             checked = await turn.check_output(text)
@@ -227,11 +227,6 @@ class Pipeline:
                 generated = generated if retry.failed else retry
                 checked = await turn.check_output(generated.text, retry=True)
             text = checked.text
-            started = time.perf_counter()
-            replied = await self.memory.add(conversation, "assistant", text, cut=generated.cut)
-            METRICS.stage_since("store_reply", started)
-        self.keeper.after_turn(FinishedTurn(card, conversation, user_name, said, replied))
-
         reply = Reply(
             text,
             card.id,
@@ -241,11 +236,29 @@ class Pipeline:
             failed=generated.failed,
             backend=generated.backend,
         )
+        # The reply's record is written while the reply goes out, not before it: the send never
+        # waits for the database, and the turn ends (the conversation's lock, the inbox's "answered")
+        # only once the record is committed, however slow or failed the send.
+        storing = (
+            None
+            if generated.failed
+            else asyncio.ensure_future(self._store_reply(conversation, text, generated.cut))
+        )
         started = time.perf_counter()
-        await stream.finish(reply)
-        METRICS.stage_since("send", started)
+        try:
+            await stream.finish(reply)
+            METRICS.stage_since("send", started)
+        finally:
+            replied = None if storing is None else await asyncio.shield(storing)
+            self.keeper.after_turn(FinishedTurn(card, conversation, user_name, said, replied))
         METRICS.message_out(message.platform, card.id)
         return reply
+
+    async def _store_reply(self, conversation: ConversationState, text: str, cut: bool) -> StoredMessage:
+        started = time.perf_counter()
+        replied = await self.memory.add(conversation, "assistant", text, cut=cut)
+        METRICS.stage_since("store_reply", started)
+        return replied
 
     async def write_first(self, message: Incoming, opening: str | None = None) -> Reply | None:
         """A message the character writes unprompted (anima/core/proactive.py), stored as its own:
