@@ -93,13 +93,18 @@ def _walk(data: bytes) -> None:
         _walk_gif(data)
 
 
+def _step(steps: int) -> int:
+    """One more segment walked; a file with more than MAX_SEGMENTS is refused as damaged."""
+    if steps >= MAX_SEGMENTS:
+        raise ImageError(DAMAGED)
+    return steps + 1
+
+
 def _walk_jpeg(data: bytes) -> None:
     """Markers up to the start of the scan (what Pillow reads before it decodes, in C)."""
     at, steps = 2, 0
     while at + 4 <= len(data):
-        steps += 1
-        if steps > MAX_SEGMENTS:
-            raise ImageError(DAMAGED)
+        steps = _step(steps)
         if data[at] != 0xFF:
             raise ImageError(DAMAGED)
         marker = data[at + 1]
@@ -118,9 +123,7 @@ def _walk_jpeg(data: bytes) -> None:
 def _walk_png(data: bytes) -> None:
     at, steps = 8, 0
     while at + 8 <= len(data):
-        steps += 1
-        if steps > MAX_SEGMENTS:
-            raise ImageError(DAMAGED)
+        steps = _step(steps)
         length = int.from_bytes(data[at : at + 4], "big")
         if data[at + 4 : at + 8] == b"IEND":
             return
@@ -134,18 +137,14 @@ def _walk_gif(data: bytes) -> None:
     at = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
     steps = 0
     while at < len(data):
-        steps += 1
-        if steps > MAX_SEGMENTS:
-            raise ImageError(DAMAGED)
+        steps = _step(steps)
         if data[at] == 0x2C:  # the first image descriptor
             return
         if data[at] != 0x21:  # neither an image nor an extension
             raise ImageError(DAMAGED)
         at += 2
         while at < len(data) and data[at]:  # the extension's sub-blocks, each led by its length
-            steps += 1
-            if steps > MAX_SEGMENTS:
-                raise ImageError(DAMAGED)
+            steps = _step(steps)
             at += data[at] + 1
         at += 1
     raise ImageError(DAMAGED)
