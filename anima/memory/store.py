@@ -396,7 +396,7 @@ class MemoryStore:
             .limit(self.history_messages)
         ).all()
         recent = [
-            StoredMessage(cast(HistoryRole, role), content, i, at, cut)
+            StoredMessage(cast(HistoryRole, role), content, i, as_utc(at) if at else None, cut)
             for role, content, i, at, cut in reversed(rows)
         ]
         return ConversationState(

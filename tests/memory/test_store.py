@@ -45,6 +45,22 @@ async def test_history_survives_a_restart_and_reaches_the_next_prompt(settings: 
     ]
 
 
+async def test_history_read_back_after_a_restart_keeps_its_times_in_utc(settings: Settings) -> None:
+    """SQLite hands back naive datetimes: the history a restart reads back is as aware as a live one,
+    so comparing or subtracting a message's time never mixes naive and aware."""
+    first = await Runtime.start(settings)
+    first.router.register("embedded", InstantLLM())
+    await first.pipeline.handle(LIN)
+    live = [m.created_at for m in (await first.memory.conversation(KEY, "Lin")).recent]
+    await first.close()
+
+    reopened = await MemoryStore.open(settings.database_url)
+    read_back = [m.created_at for m in (await reopened.conversation(KEY, "Lin")).recent]
+    await reopened.close()
+    assert len(read_back) == 2 and all(at is not None and at.utcoffset() is not None for at in read_back)
+    assert read_back == live
+
+
 async def test_the_users_message_is_committed_before_generation_starts(
     runtime: Runtime, settings: Settings
 ) -> None:
