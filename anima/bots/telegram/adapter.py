@@ -24,21 +24,20 @@ from telegram.ext import (
     filters,
 )
 
-from anima.bots.presence import Presence
+from anima.bots.adapter import BotAdapter
 from anima.bots.services import Services
 from anima.bots.telegram.intake import DurableQueue
 from anima.bots.telegram.limits import FloodLimits
 from anima.bots.telegram.messages import PLATFORM, recordings, to_incoming
 from anima.bots.telegram.surface import TelegramSurface
-from anima.commands import COMMANDS, Context, parse
+from anima.commands import COMMANDS, parse
 from anima.commands.buttons import pressed
-from anima.commands.cards import install_cards, is_card_file
+from anima.commands.cards import is_card_file
 from anima.config import TelegramBotSettings
 from anima.core.messages import Attachment, Incoming
 from anima.core.sending import Outage
 from anima.core.streaming import EditPacer, PartialReplies
 from anima.core.surface import STALE_BUTTON, Surface
-from anima.errors import AnimaError, ConfigError
 from anima.memory.inbox import Delivery
 from anima.ops.logs import RedactFilter
 
@@ -53,24 +52,22 @@ POOL_TIMEOUT_S = 30.0
 ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.EDITED_MESSAGE, UpdateType.CALLBACK_QUERY]
 
 
-class TelegramAdapter:
+class TelegramAdapter(BotAdapter[Update, TelegramSurface, TelegramBotSettings]):
     """A bot bound to a default character; chats can choose another with /character."""
 
+    platform, title = PLATFORM, "Telegram"
+
     def __init__(self, runtime: Services, settings: TelegramBotSettings, index: int = 0) -> None:
-        self.runtime = runtime
+        super().__init__(runtime, settings, f"telegram[{index}]", f"bots.telegram[{index}]")
         self.conversations = runtime.conversations
-        self.settings = settings
-        self.name = f"telegram[{index}]"
-        self.online = f"serving {self.name}"
         self.outage = Outage(self.name)
-        self.presence = Presence(runtime, PLATFORM, "Telegram", settings.character)
         self.pacer = EditPacer(settings.edit_interval_s)
         self.group_pacer = EditPacer(settings.group_edit_interval_s)
         self.intake = DurableQueue(self.conversations)
         self.limits = FloodLimits(settings.messages_per_second, settings.group_messages_per_minute)
         self.app = self._build()
         self._redact = RedactFilter(settings.token.get_secret_value())
-        self.partials: PartialReplies  # once the bot knows who it is (getMe, in start())
+        self.partials: PartialReplies  # once the bot knows who it is (getMe, in log_in())
 
     def _build(self) -> Application:
         return (
@@ -93,28 +90,23 @@ class TelegramAdapter:
     def bot(self) -> User:
         return self.app.bot.bot
 
-    async def start(self) -> None:
+    async def log_in(self) -> None:
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).addFilter(self._redact)
-        try:
+        async with self.logging_in(InvalidToken, (TelegramError,), REFUSED_TOKEN, self.settings.base_url):
             await self.app.initialize()  # getMe: checks the token
-        except InvalidToken:  # its message quotes the token: never shown
-            refused = f"bots.telegram: Telegram refused the token of {self.name}; {REFUSED_TOKEN}"
-            raise ConfigError([refused]) from None
-        except TelegramError as exc:
-            raise AnimaError(
-                f"{self.name}: cannot reach Telegram at {self.settings.base_url} ({type(exc).__name__})"
-            ) from None
-        self.name = self.outage.name = f"{self.name} @{self.bot.username}"
         bot_id = self.intake.bot_id = str(self.bot.id)
         self.intake.bot = self.app.bot
         self.partials = PartialReplies(self.runtime.memory, PLATFORM, bot_id)
         self.conversations.read_back(PLATFORM, bot_id, self._read_back)
         self.conversations.follow_groups(PLATFORM, bot_id, self.settings.group_context_lines)
-        username, own = self.bot.username or "", self.presence.character
-        self.online = self.presence.arrive(bot_id, username, self._open_chat, self._as_member, own)
+        username = self.bot.username or ""
+        self.arrive(bot_id, username, f"{self.name} @{username}", self.presence.character)
+        self.outage.name = self.name
         self._add_handlers()
         await self.app.bot.set_my_commands([BotCommand(c.name, c.description) for c in COMMANDS])
+
+    async def connect(self) -> None:
         await self.app.start()
         # Before anything new: what was received but not answered when the last run ended.
         await self.intake.replay()
@@ -137,15 +129,17 @@ class TelegramAdapter:
                 error_callback=lambda exc: self.outage.failed("Telegram", exc),  # PTB retries by itself
             )
 
-    async def stop(self) -> None:
+    async def drain(self) -> None:
         """Stop fetching, answer what was fetched (retrying for at most a few seconds more: a reply
-        Telegram did not take stays in the inbox for the next start), close the HTTP sessions."""
+        Telegram did not take stays in the inbox for the next start)."""
         self.limits.retries.stopping()
-        self.presence.leave()
         if self.app.updater and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:
             await self.app.stop()
+
+    async def close(self) -> None:
+        await self.drain()  # after a start that failed while running
         await self.app.shutdown()
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).removeFilter(self._redact)
@@ -193,20 +187,22 @@ class TelegramAdapter:
 
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A text message: to the conversation service at once (it keeps the arrival order)."""
-        read = self._read(update)
-        if read is None:
-            await self.conversations.answered(self.intake.delivery(update))  # from a bot: never answered
-            return
-        await self.conversations.handle(*read, self.intake.delivery(update))
+        await self.receive(update)
 
-    def _read(self, update: Update) -> tuple[Incoming, Surface] | None:
+    def read(self, update: Update) -> tuple[Incoming, TelegramSurface] | None:
         surface = self._surface(update)
         if surface is None:
             return None
         message = surface.message
         return to_incoming(message, surface.sender, message.text or message.caption or ""), surface
 
-    def _as_member(self, heard: Surface, card_id: str) -> Surface | None:
+    def delivery(self, update: Update) -> Delivery:
+        return self.intake.delivery(update)  # claimed as it was queued (intake.DurableQueue)
+
+    async def passed(self, update: Update) -> None:
+        await self.conversations.answered(self.intake.delivery(update))  # from a bot: never answered
+
+    def as_member(self, heard: Surface, card_id: str) -> Surface | None:
         """This bot's character in a cast (core/casts.py), answering in the chat of a message that
         any bot of the cast received: it speaks through this bot, under this bot's name."""
         if not isinstance(heard, TelegramSurface) or card_id != self.presence.character:
@@ -219,7 +215,7 @@ class TelegramAdapter:
         message = update.message
         if message is None or (message.text or message.caption or "").startswith("/"):
             return None
-        return self._read(update) if message.text or recordings(message) else None
+        return self.read(update) if message.text or recordings(message) else None
 
     def _once(self, handler: UpdateHandler) -> UpdateHandler:
         """`handler`, then the update marked answered (Conversations.once)."""
@@ -236,7 +232,7 @@ class TelegramAdapter:
         parsed = parse(surface.message.text or surface.message.caption or "", self.bot.username or "")
         if parsed is None or (parsed[0] not in {c.name for c in COMMANDS} and surface.kind != "private"):
             return  # a command for another bot, or one unknown in a group (it may be another bot's)
-        await self._command(surface, *parsed)
+        await self.command(surface, *parsed, attachments(surface.message))
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A button under one of the bot's texts (anima.commands.buttons): a forged, stale or
@@ -251,23 +247,7 @@ class TelegramAdapter:
         else:
             await query.answer()
             surface = TelegramSurface(self, query.message, query.from_user, update.update_id)
-            await self._command(surface, press.name, press.args)
-
-    async def _command(self, surface: TelegramSurface, name: str, args: str) -> None:
-        await self.runtime.commands.run(name, await self._context(surface, args))
-
-    async def _context(self, surface: TelegramSurface, args: str) -> Context:
-        attachments: tuple[Attachment, ...] = ()
-        # a card file, or a hummed voice note with /sing as its caption, or the one /sing replies to
-        for message in filter(None, (surface.message, surface.message.reply_to_message)):
-            if file := message.document:
-                attachments += (
-                    Attachment("file", file.file_id, file.file_name or "file", size=file.file_size),
-                )
-            attachments += recordings(message)
-        return await self.runtime.commands.context(
-            surface, args, attachments, default=self.presence.character, bot_key=str(self.bot.id)
-        )
+            await self.command(surface, press.name, press.args, attachments(query.message))
 
     async def _on_file(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A document in a private chat: a character card to install, or a file the bot cannot read."""
@@ -277,7 +257,7 @@ class TelegramAdapter:
         if not is_card_file(surface.message.document.file_name or ""):
             await surface.send_text(ONLY_TEXT)
             return
-        await surface.send_text((await install_cards(await self._context(surface, ""))).text)
+        await self.install(surface, attachments(surface.message))
 
     def _note(self, text: str | None) -> UpdateHandler:
         """A short note in a private chat (these handlers are for private chats only); None: silence."""
@@ -289,7 +269,7 @@ class TelegramAdapter:
 
         return note
 
-    async def _open_chat(
+    async def open_chat(
         self, chat_id: str, user_id: str, display_name: str, character_id: str
     ) -> TelegramSurface | None:
         """A chat to write to unprompted (a character writing first): the surface of a message that
@@ -303,3 +283,14 @@ class TelegramAdapter:
         surface = TelegramSurface(self, message, sender, 0)
         surface.quote = None  # nothing to reply to
         return surface
+
+
+def attachments(message: Message) -> tuple[Attachment, ...]:
+    """What a command reads: a card file, or a hummed voice note with /sing as its caption, or
+    the one /sing replies to."""
+    found: tuple[Attachment, ...] = ()
+    for each in filter(None, (message, message.reply_to_message)):
+        if file := each.document:
+            found += (Attachment("file", file.file_id, file.file_name or "file", size=file.file_size),)
+        found += recordings(each)
+    return found

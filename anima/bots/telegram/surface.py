@@ -1,17 +1,17 @@
-"""One Telegram chat as the core's Surface: streamed edits, whole texts with buttons, voice notes,
-"typing…", admins, and files fetched under a size cap. Built per update by the adapter."""
+"""One Telegram chat as the core's Surface (what all platforms share is anima/bots/surface.py):
+streamed edits, texts with buttons, voice notes, "typing…", admins, files. Built per update."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, User
 from telegram.constants import ChatAction, ChatMemberStatus
 from telegram.error import TelegramError
 
+from anima.bots.surface import BotSurface
 from anima.bots.telegram.limits import transient
 from anima.bots.telegram.messages import (
     ONE_TRY,
@@ -26,36 +26,27 @@ from anima.bots.telegram.messages import (
 from anima.commands.buttons import button_data
 from anima.core.addressing import addressed
 from anima.core.messages import Attachment, Incoming, ReplyStream
-from anima.core.sending import delivering
-from anima.core.streaming import showing_while
-from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote, fetch_capped, too_large
+from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote, too_large
 
 if TYPE_CHECKING:
     from anima.bots.telegram.adapter import TelegramAdapter
 
-log = logging.getLogger(__name__)
-
 ADMIN_STATUSES = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
-ACTION_REFRESH_S = 4.0  # Telegram shows "typing…" for 5 s or until the bot sends a message
-TYPING_GRACE_S = 0.3  # a reply faster than this needs no indicator (and saves a request)
 MAX_CALLBACK_BYTES = 64  # Telegram's limit on a button's callback_data
 
 
-class TelegramSurface:
+class TelegramSurface(BotSurface[InlineKeyboardMarkup]):
     platform = PLATFORM
-    private_answers = False  # Telegram shows everything sent to a group to all of it
+    show_every_s = 4.0  # Telegram shows "typing…" for 5 s or until the bot sends a message
+    refusals = (TelegramError,)
+    transient = staticmethod(transient)
 
     def __init__(self, adapter: TelegramAdapter, message: Message, sender: User, update_id: int) -> None:
-        self.adapter = adapter
-        self.message = message
-        self.sender = sender
-        self.update_id = update_id
-        self.chat_id = str(message.chat.id)
-        self.user_id = str(sender.id)
-        self.display_name = sender.first_name
-        self.bot_id = str(adapter.bot.id)
-        self.kind: ChatKind = "private" if is_private(message) else "group"
-        self.quote = None if self.kind == "private" else message.message_id
+        kind: ChatKind = "private" if is_private(message) else "group"
+        super().__init__(adapter, str(message.chat.id), str(sender.id), sender.first_name, kind)
+        self.adapter, self.message, self.sender, self.update_id = adapter, message, sender, update_id
+        self.bot_key = self.bot_id  # each bot of a group has its own /character there
+        self.quote = None if kind == "private" else message.message_id
 
     async def addressed(self, message: Incoming) -> Incoming | None:
         """The core's rules over what Telegram tells (a mention of the bot, a reply to it); the
@@ -74,80 +65,52 @@ class TelegramSurface:
         pacer = self.adapter.pacer if self.kind == "private" else self.adapter.group_pacer
         ids = self.chat_id, self.user_id, self.update_id
         stream = await self.adapter.partials.stream(self._posts(), pacer, *ids, resumed)
-        async with delivering("Telegram", transient):
+        async with self.delivering():
             yield stream
 
-    def showing(self, action: Action = "typing") -> AbstractAsyncContextManager[None]:
-        """ "typing…" or "recording a voice message…", refreshed before Telegram hides it; one try
-        each time (it is worth nothing late)."""
+    async def show(self, action: Action) -> None:
+        """One try each time: it is worth nothing late."""
         shown = ChatAction.RECORD_VOICE if action == "recording" else ChatAction.TYPING
+        await self.adapter.app.bot.send_chat_action(self.message.chat.id, shown, rate_limit_args=ONE_TRY)
 
-        async def show() -> None:
-            await self.adapter.app.bot.send_chat_action(self.message.chat.id, shown, rate_limit_args=ONE_TRY)
+    def pieces(self, text: str) -> list[str]:
+        return self._posts().pieces(text)
 
-        # making a note takes long enough that the indicator is worth it at once
-        return showing_while(show, ACTION_REFRESH_S, 0.0 if action == "recording" else TYPING_GRACE_S)
-
-    async def send_text(
-        self, text: str, buttons: Sequence[Button] = (), private: bool = False, speaker: str = ""
-    ) -> None:
-        """A complete text (a command's answer), split when it is long; its buttons under its end."""
+    def keyboard(self, buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
         rows = [
             [InlineKeyboardButton(b.label, callback_data=data)]
             for b in buttons
             if (data := button_data(self.user_id, b.command, MAX_CALLBACK_BYTES))
         ]
-        posts = self._posts()
-        pieces = posts.pieces(text)
-        async with delivering("Telegram", transient):
-            for i, piece in enumerate(pieces):
-                markup = InlineKeyboardMarkup(rows) if rows and i == len(pieces) - 1 else None
-                await posts.post(piece, first=i == 0, final=True, buttons=markup)
+        return InlineKeyboardMarkup(rows) if rows else None
 
-    async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
-        try:
-            async with delivering("Telegram", transient):
-                await self.adapter.app.bot.send_voice(
-                    self.message.chat.id,
-                    voice=note.ogg,
-                    filename="voice.ogg",
-                    duration=max(1, round(note.duration_s)),  # Telegram takes whole seconds
-                    reply_parameters=quoting(self.quote),
-                )
-        except TelegramError as exc:  # e.g. the person does not accept voice messages
-            log.warning(
-                "Telegram did not take the voice note for chat %s: %s", self.chat_id, type(exc).__name__
-            )
-            return False
-        return True
+    async def post(
+        self, piece: str, first: bool, keyboard: InlineKeyboardMarkup | None, private: bool
+    ) -> None:
+        await self._posts().post(piece, first=first, final=True, buttons=keyboard)
+
+    async def post_voice(self, note: SpokenNote, caption: str) -> None:
+        await self.adapter.app.bot.send_voice(
+            self.message.chat.id,
+            voice=note.ogg,
+            filename="voice.ogg",
+            duration=max(1, round(note.duration_s)),  # Telegram takes whole seconds
+            reply_parameters=quoting(self.quote),
+        )
 
     async def send_file(self, name: str, data: bytes, caption: str = "", photo: bool = False) -> None:
         send = self.adapter.app.bot.send_photo if photo else self.adapter.app.bot.send_document
-        async with delivering("Telegram", transient):
+        async with self.delivering():
             await send(self.message.chat.id, data, caption=caption or None, filename=name)
 
-    async def is_chat_admin(self) -> bool:
-        if self.kind == "private":
-            return True
-        try:
-            member = await self.adapter.app.bot.get_chat_member(self.message.chat.id, self.sender.id)
-        except TelegramError as exc:
-            log.warning(
-                "checking %s's status in chat %s failed: %s", self.user_id, self.chat_id, type(exc).__name__
-            )
-            return False
+    async def is_group_admin(self) -> bool:
+        member = await self.adapter.app.bot.get_chat_member(self.message.chat.id, self.sender.id)
         return member.status in ADMIN_STATUSES
 
-    def is_bot_admin(self) -> bool:
-        return self.user_id in self.adapter.settings.admins
-
-    async def fetch(self, attachment: Attachment, max_bytes: int) -> bytes | NotFetched:
-        async def download() -> bytes | NotFetched:
-            file = await self.adapter.app.bot.get_file(attachment.url)
-            refused = too_large(attachment.name or "the file", file.file_size, max_bytes)
-            return refused or bytes(await file.download_as_bytearray())
-
-        return await fetch_capped(attachment, max_bytes, download, "Telegram", (TelegramError,))
+    async def download(self, attachment: Attachment, max_bytes: int) -> bytes | NotFetched:
+        file = await self.adapter.app.bot.get_file(attachment.url)
+        refused = too_large(attachment.name or "the file", file.file_size, max_bytes)
+        return refused or bytes(await file.download_as_bytearray())
 
     def _posts(self) -> TelegramPosts:
         return TelegramPosts(self.adapter.app.bot, self.message.chat.id, self.quote, self.kind == "group")
