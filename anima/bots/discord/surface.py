@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import discord
@@ -22,30 +21,19 @@ from anima.bots.discord.delivery import (
     WebhookSender,
     refused,
 )
-from anima.bots.discord.messages import PLATFORM
+from anima.bots.discord.messages import PLATFORM, chat_ids
 from anima.bots.discord.webhooks import WEBHOOK_NAME
+from anima.bots.surface import BotSurface
 from anima.commands.buttons import button_data
-from anima.core import sending
 from anima.core.messages import Attachment, Incoming, ReplyStream
 from anima.core.sending import Fallback, Transient
-from anima.core.streaming import EditedReply, showing_while
-from anima.core.surface import (
-    Action,
-    Button,
-    ChatKind,
-    NotFetched,
-    SpokenNote,
-    fetch_capped,
-)
+from anima.core.streaming import EditedReply
+from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
 from anima.core.text import split_markdown
 
 if TYPE_CHECKING:
     from anima.bots.discord.adapter import DiscordAdapter
 
-log = logging.getLogger(__name__)
-
-TYPING_EVERY_S = 8.0  # Discord shows "typing" for 10 s after each trigger
-TYPING_AFTER_S = 0.3  # a reply that starts sooner needs no indicator (and saves a request)
 MAX_CUSTOM_ID = 100  # Discord's limit on a button's custom_id, in characters (bytes count at least as many)
 
 
@@ -54,14 +42,13 @@ def transient(exc: BaseException) -> Transient | None:
     return Transient() if isinstance(exc, discord.DiscordServerError) else None
 
 
-def delivering() -> AbstractAsyncContextManager[None]:
-    return sending.delivering("Discord", transient)
-
-
-class DiscordSurface:
+class DiscordSurface(BotSurface[discord.ui.View]):
     """A channel, the person who wrote (or ran a command) and, for a message, the message itself."""
 
     platform = PLATFORM
+    show_every_s = 8.0  # Discord shows "typing" for 10 s after each trigger
+    refusals = (discord.HTTPException,)
+    transient = staticmethod(transient)
 
     def __init__(
         self,
@@ -73,15 +60,13 @@ class DiscordSurface:
         files: list[discord.Attachment] | None = None,
         card_id: str | None = None,
     ) -> None:
+        guild = getattr(channel, "guild", None)
+        kind: ChatKind = "private" if guild is None else "group"
+        super().__init__(adapter, str(getattr(channel, "id", "")), str(user.id), user.display_name, kind)
         self.adapter, self.channel, self.user = adapter, channel, user
         self.message, self.interaction = message, interaction
-        self.chat_id = str(getattr(channel, "id", ""))
-        self.user_id = str(user.id)
-        self.display_name = user.display_name
-        self.bot_id = adapter.presence.bot_id
-        guild = getattr(channel, "guild", None)
         self.guild_id = str(guild.id) if guild is not None else None
-        self.kind: ChatKind = "private" if guild is None else "group"
+        self.chats = chat_ids(channel)
         self.private_answers = interaction is not None  # ephemeral answers to a slash command
         self._files = {a.url: a for a in (message.attachments if message else files or [])}
         self.card_id = card_id or adapter.presence.character  # who speaks here (also set by `addressed`)
@@ -97,7 +82,7 @@ class DiscordSurface:
     @asynccontextmanager
     async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
         self._posts = DiscordPosts(await self._speaker())
-        async with delivering():
+        async with self.delivering():
             yield EditedReply(self._posts, self.adapter.pacer, self.chat_id)
 
     async def _speaker(self) -> Fallback[Sender]:
@@ -123,77 +108,53 @@ class DiscordSurface:
         message = self.message if reply else None
         return BotSender(self.channel, self.adapter.client.http, self.adapter.mentions, message, name)
 
-    def showing(self, action: Action = "typing") -> AbstractAsyncContextManager[None]:
-        async def show() -> None:
-            await self.channel.typing()  # one trigger: Discord shows it for ten seconds
+    async def show(self, action: Action) -> None:
+        await self.channel.typing()  # one trigger: Discord shows it for ten seconds
 
-        return showing_while(show, TYPING_EVERY_S, TYPING_AFTER_S if action == "typing" else 0.0)
+    def pieces(self, text: str) -> list[str]:
+        return split_markdown(text, MESSAGE_LIMIT)
 
-    async def send_text(
-        self, text: str, buttons: Sequence[Button] = (), private: bool = False, speaker: str = ""
-    ) -> None:
-        view = buttons_view(self.user_id, buttons) if buttons else discord.utils.MISSING
+    def keyboard(self, buttons: Sequence[Button]) -> discord.ui.View:
+        """Buttons under a text, each carrying who may press it and the line it runs in its custom_id
+        (anima.commands.buttons): the adapter answers a press from that alone (`DiscordAdapter.press`).
+        discord.py keeps a sent view until its timeout; nothing else holds it."""
+        view = discord.ui.View(timeout=300)
+        for button in buttons[:25]:
+            if data := button_data(self.user_id, button.command, MAX_CUSTOM_ID):
+                view.add_item(discord.ui.Button(label=button.label[:80], custom_id=data))
+        return view
+
+    async def post(self, piece: str, first: bool, keyboard: discord.ui.View | None, private: bool) -> None:
         sender = self._answering(private) if self.interaction is not None else self._bot(reply=True)
-        async with delivering():
-            pieces = split_markdown(text, MESSAGE_LIMIT)
-            for i, piece in enumerate(pieces):
-                last = i == len(pieces) - 1
-                await sender.send(i == 0, content=piece, view=view if last else discord.utils.MISSING)
+        await sender.send(first, content=piece, view=discord.utils.MISSING if keyboard is None else keyboard)
 
     def _answering(self, private: bool = False) -> InteractionSender:
         assert self.interaction is not None  # a slash command's or a button's surface
         return InteractionSender(self.interaction, self.adapter.mentions, private)
 
-    async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
+    async def post_voice(self, note: SpokenNote, caption: str) -> None:
         if self._posts is None:  # not a reply's note: the bot sends it, naming another character
             own = self.card_id == self.adapter.presence.character
             name = None if own else self.adapter.runtime.characters.get(self.card_id).name
             self._posts = DiscordPosts(Fallback(self._bot(name), None, refused))
-        try:
-            async with delivering():
-                await self._posts.send_voice(note)  # a reply's note goes by whoever spoke its text
-                if caption and self.interaction is not None:
-                    await self._answering().send(False, content=caption)
-        except discord.HTTPException as exc:
-            log.warning("Discord did not take the voice note in %s: %s", self.chat_id, type(exc).__name__)
-            return False
-        return True
+        await self._posts.send_voice(note)  # a reply's note goes by whoever spoke its text
+        if caption and self.interaction is not None:
+            await self._answering().send(False, content=caption)
 
     async def send_file(self, name: str, data: bytes, caption: str = "", photo: bool = False) -> None:
-        async with delivering():
+        async with self.delivering():
             await self._bot().send(False, content=caption or None, file=discord.File(io.BytesIO(data), name))
 
-    async def is_chat_admin(self) -> bool:
-        if self.kind == "private":
-            return True
+    async def is_group_admin(self) -> bool:
         if self.interaction is not None:
             return self.interaction.permissions.manage_guild
         member = self.user
         return isinstance(member, discord.Member) and member.guild_permissions.manage_guild
 
-    def is_bot_admin(self) -> bool:
-        return self.user_id in self.adapter.settings.admins
-
-    async def fetch(self, attachment: Attachment, max_bytes: int) -> bytes | NotFetched:
-        async def download() -> bytes | NotFetched:
-            found = self._files.get(attachment.url)
-            if found is None:
-                return NotFetched(
-                    f"I could not find {attachment.name or 'the file'} on Discord; please send it again"
-                )
-            return await asyncio.wait_for(found.read(), 60)
-
-        return await fetch_capped(
-            attachment, max_bytes, download, "Discord", (discord.HTTPException, TimeoutError)
-        )
-
-
-def buttons_view(user_id: str, buttons: Sequence[Button]) -> discord.ui.View:
-    """Buttons under a text, each carrying who may press it and the line it runs in its custom_id
-    (anima.commands.buttons): the adapter answers a press from that alone (`DiscordAdapter.press`).
-    discord.py keeps a sent view until its timeout; nothing else holds it."""
-    view = discord.ui.View(timeout=300)
-    for button in buttons[:25]:
-        if data := button_data(user_id, button.command, MAX_CUSTOM_ID):
-            view.add_item(discord.ui.Button(label=button.label[:80], custom_id=data))
-    return view
+    async def download(self, attachment: Attachment, max_bytes: int) -> bytes | NotFetched:
+        found = self._files.get(attachment.url)
+        if found is None:
+            return NotFetched(
+                f"I could not find {attachment.name or 'the file'} on Discord; please send it again"
+            )
+        return await asyncio.wait_for(found.read(), 60)
