@@ -3,12 +3,14 @@
 The first score, over every candidate:
 score = matched / best match (BM25 on SQLite, IDF-weighted ts_rank on PostgreSQL, 0..1)
         + DENSE × similarity, scaled 0..1 between the nearest and the farthest of the nearest
-          (the message embedded without the speakers' names, which stored turns rarely say)
+          (the message embedded without the speakers' names, which stored turns rarely say; when
+          it names one speaker, that speaker's nearest turns are candidates too)
         + RECENCY × 0.5^(age / half-life) + IMPORTANCE × importance
         + IN_WINDOW when the message names a time ("last weekend") the memory falls in
         + SPEAKER when the message names who said it.
 Its best RERANK are ordered again by a learned score: WEIGHTS · FEATURES (a logistic regression on
-what recall knows of each candidate and of its neighbours, fit by bench/recall_fit.py).
+pairs of candidates of one question, over what recall knows of each candidate and of its
+neighbours, fit by bench/recall_fit.py).
 Facts still true and pinned memories are always candidates: they are few, and a companion should
 not need the right keyword to remember the user's name. The first k memories of a recall cost at
 most k × TOKENS_PER_MEMORY prompt tokens (a long one is cut, its neighbour first; short ones leave
@@ -41,26 +43,31 @@ if TYPE_CHECKING:
     from anima.memory.vectors import VectorIndex
 
 CANDIDATES = 100  # full-text matches weighed (their scores also tell how a turn's neighbours match)
-DENSE_CANDIDATES = 30  # nearest by vector
-RERANK = 40  # the best of the first score, ordered again by the learned one
-# The learned score's weights, one per FEATURES: a logistic regression fit by bench/recall_fit.py
+DENSE_CANDIDATES = 100  # nearest by vector
+# When the message names one speaker ("what does Mel paint?"), the nearest of that speaker's turns
+# among the DENSE_POOL nearest are candidates too, up to SPEAKER_CANDIDATES of them.
+DENSE_POOL = 300
+SPEAKER_CANDIDATES = 60
+RERANK = 80  # the best of the first score, ordered again by the learned one
+# The learned score's weights, one per FEATURES: a pairwise logistic regression fit by bench/recall_fit.py
 # on LoCoMo's tuning conversations (anima.memory.locomo.TUNED_ON), never on the held-out ones.
 WEIGHTS = (
-    0.689,
-    1.815,
-    0.128,
-    2.212,
-    -0.543,
-    1.404,
-    1.523,
-    3.21,
-    1.825,
-    1.938,
-    0.062,
-    1.75,
-    1.454,
-    -1.482,
-    -0.461,
+    1.072,
+    1.323,
+    -0.388,
+    2.686,
+    -0.709,
+    4.17,
+    1.635,
+    3.372,
+    1.978,
+    2.098,
+    0.203,
+    1.814,
+    1.434,
+    -2.083,
+    -0.644,
+    0.713,
 )
 INFINITY = float("inf")
 RECENCY = 0.1
@@ -196,18 +203,29 @@ def _considered(
     for elsewhere in request.shared:
         found = [*search(conn, elsewhere, query, CANDIDATES), *_current_facts(conn, elsewhere)]
         hits |= {hit.entry_id: hit for hit in found if hit.kind != "turn" and hit.entry_id not in hits}
+    named_roles = _named_roles(request.text, request.speakers or {})
     nearest: list[tuple[int, float]] = []
+    spoken_rank: dict[int, int] = {}  # the named speaker's turns by nearness
     if vectors is not None and request.vector is not None:
-        nearest = vectors.nearest(conn, request.conversation_id, request.vector, DENSE_CANDIDATES)
-        unknown = [entry for entry, _ in nearest if entry not in hits]
-        hits |= {hit.entry_id: hit for hit in _entries(conn, unknown)}
+        one_named = len(named_roles) == 1
+        pool = vectors.nearest(
+            conn, request.conversation_id, request.vector, DENSE_POOL if one_named else DENSE_CANDIDATES
+        )
+        nearest = pool[:DENSE_CANDIDATES]
+        unknown = [entry for entry, _ in (pool if one_named else nearest) if entry not in hits]
+        looked_up = {hit.entry_id: hit for hit in _entries(conn, unknown)}
+        if one_named:
+            spoken = [e for e, _ in pool if (looked_up.get(e) or hits[e]).role in named_roles]
+            spoken_rank = {entry: n for n, entry in enumerate(spoken[:SPEAKER_CANDIDATES])}
+            keep = {entry for entry, _ in nearest} | spoken_rank.keys()
+            nearest = [(entry, similarity) for entry, similarity in pool if entry in keep]
+        hits |= {entry: hit for entry, hit in looked_up.items() if entry in dict(nearest)}
     similar = dict(nearest)
 
     best = max((h.score for h in hits.values()), default=0.0) or 1.0
     closest = max(similar.values(), default=0.0)
     floor = min(similar.values(), default=0.0)  # the farthest of the nearest: similarity scaled 0..1
     spread = (closest - floor) or 1.0
-    named_roles = _named_roles(request.text, request.speakers or {})
     scored: list[tuple[float, Hit]] = []
     for hit in hits.values():
         if hit.kind == "turn" and (
@@ -231,6 +249,7 @@ def _considered(
         similar=similar,
         text_rank={hit.entry_id: n for n, hit in enumerate(matched)},
         vector_rank={entry: n for n, (entry, _) in enumerate(nearest)},
+        spoken_rank=spoken_rank,
         window=window,
         named_roles=named_roles,
         terms=frozenset(t for word in query.words for t in tokens(word)),
@@ -261,6 +280,7 @@ class _Signals:
     similar: dict[int, float]
     text_rank: dict[int, int]
     vector_rank: dict[int, int]
+    spoken_rank: dict[int, int]
     window: Window | None
     named_roles: set[str]
     terms: frozenset[str]
@@ -285,6 +305,7 @@ FEATURES = (
     "length",  # log(1 + characters / 100)
     "text score × similarity",
     "coverage × speaker",
+    "speaker's vector rank",  # 1 / (1 + rank / 10) among the named speaker's nearest, else 0
 )
 SESSION = timedelta(hours=1)
 
@@ -293,6 +314,7 @@ def _features(hit: Hit, signals: _Signals, content: str, now: datetime) -> tuple
     own = hit.score / signals.best
     rank = signals.text_rank.get(hit.entry_id)
     near = signals.vector_rank.get(hit.entry_id)
+    spoken_near = signals.spoken_rank.get(hit.entry_id)
     similarity = max(signals.similar.get(hit.entry_id, signals.floor) - signals.floor, 0.0) / signals.spread
     age_days = max((now - hit.created_at).total_seconds(), 0.0) / 86400
     turn = hit.kind == "turn"
@@ -320,6 +342,7 @@ def _features(hit: Hit, signals: _Signals, content: str, now: datetime) -> tuple
         math.log1p(len(content) / 100),
         own * similarity,
         coverage * spoken,
+        0.0 if spoken_near is None else 1 / (1 + spoken_near / 10),
     )
 
 
