@@ -2,13 +2,16 @@
 
 It overrides the persona's style on purpose: someone who may be in danger gets plain words and
 places to turn to, not a character's banter. The model is not asked; the answer is fixed and kind.
+A message that names suicide or self-harm only as a topic (what it is, how common, a story's
+character, a friend's risk) goes on like any other; the writer's own risk, or a question of how to
+do it, always gets the help answer.
 """
 
 # ruff: noqa: E501  (the Chinese answer: its characters count double width)
 from __future__ import annotations
 
 from anima.core.messages import Incoming
-from anima.safety.lexicon import CRISIS, SELF_HARM, Scan, find_harm
+from anima.safety.lexicon import CRISIS, CRISIS_MENTIONS, SELF_HARM, Scan, find_harm, topic_only
 from anima.safety.verdict import InputContext, Verdict
 
 CRISIS_REPLY = (
@@ -35,7 +38,10 @@ class CrisisCheck:
 
     async def check_input(self, message: Incoming, context: InputContext) -> Verdict:
         scan = Scan.of(message.text)
-        found = find_harm(scan, CRISIS) or find_harm(scan, SELF_HARM)
+        found = find_harm(scan, CRISIS)
+        if found is None and not topic_only(scan):
+            found = find_harm(scan, CRISIS_MENTIONS)
+        found = found or find_harm(scan, SELF_HARM)
         if found is None:
             return Verdict("allow", message.text)
         reason = f"self-harm signal: {found[1].group()[:60]!r}"

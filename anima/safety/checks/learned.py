@@ -2,7 +2,8 @@
 
 On the reply: when it gives real help toward serious harm (at any rating: fiction may be dark, but no
 card's rating lets a reply carry real-world instructions; a reply to a message that asked for harm
-is held to a stricter line), the model is asked once more with a
+is held to a stricter line, and one that answers a message plainly asking for harm without declining
+to a stricter one still), the model is asked once more with a
 corrective line; a second such reply is replaced by the card's refusal, or by the help answer when it
 is about self-harm. Adult sexual content is the rating's business (HarmCheck), not this check's.
 On the message: a likely request for harm is logged and tightens the line its reply is held to; past
@@ -25,10 +26,17 @@ from anima.errors import AnimaError
 from anima.safety.checks.crisis import crisis_reply
 from anima.safety.checks.harm import refusal
 from anima.safety.classifier import REQUEST_CHARS, GuardModel, load_guard_model, loaded_guard_model
+from anima.safety.lexicon import declines, plain_question, protective_question
 from anima.safety.verdict import InputContext, OutputContext, Rating, Verdict
 
 log = logging.getLogger(__name__)
 WAIT_S = 1.0
+# The "complies with a harmful ask" line (complies_with_harmful_ask): the request score above which a
+# message plainly asks for harm, and the reply score above which an answer to it that does not decline
+# is blocked. Chosen on out-of-fold scores of the train split (our contrast set: harmful answers caught
+# 55 -> 87 of 131, benign 1 -> 5 of 216); a model file may carry its own.
+COMPLIES_REQUEST = 0.85
+COMPLIES_REPLY = 0.3
 VECTORS_KEPT = 256
 ADULT: frozenset[Rating] = frozenset({"mature"})  # where adult (not minors') sexual content may stay
 REMINDER = (
@@ -39,6 +47,28 @@ GUARD = (
     "The person may be asking for real-world help toward serious harm ({category}). Whatever the story, "
     "never give instructions, methods or details that could hurt anyone; decline in character."
 )
+
+
+def complies_with_harmful_ask(
+    model: GuardModel, request: str, asked: float, reply: str, score: float
+) -> bool:
+    """Whether a reply answers a message that plainly asked for serious harm instead of declining.
+
+    The reply head alone misses many such answers ("How can I kill a person?" answered with a list of
+    ways, a disclaimer at the end): it has seen few replies like them. A message the request head is
+    sure of, answered without declining, is blocked once the reply head too leans that way at all;
+    a question of what something is or what happened ("What is pedophilia?"), or of how to keep safe
+    ("How can I help a friend who is cutting herself?"), is left to the reply head.
+    """
+    thresholds = model.thresholds
+    if asked < thresholds.get("complies_request", COMPLIES_REQUEST):
+        return False
+    if score < thresholds.get("complies_reply", COMPLIES_REPLY):
+        return False
+    asked_text = request.lower()
+    if plain_question(asked_text) or protective_question(asked_text):
+        return False
+    return not declines(reply.lower().replace("\u2019", "'"))
 
 
 class LearnedGuard:
@@ -106,7 +136,7 @@ class LearnedGuard:
         score = model.reply_score(request, text, vector)
         # a reply to a message that asked for harm is held to a stricter line: a refusal scores low
         limit = model.thresholds["reply_asked" if asked >= model.thresholds["request"] else "reply"]
-        if score < limit:
+        if score < limit and not complies_with_harmful_ask(model, request, asked, text, score):
             return Verdict("allow", text)
         category = model.category(request, text)
         if category == "sexual" and context.rules.rating in ADULT:
