@@ -873,11 +873,16 @@ _NOT_PLAIN = re.compile(
 )
 
 
+QUESTION_CHARS = 200  # a question read for its form is short
+
+
+def _asks(lower: str, form: re.Pattern[str], unless: re.Pattern[str]) -> bool:
+    return len(lower) <= QUESTION_CHARS and form.search(lower) is not None and unless.search(lower) is None
+
+
 def plain_question(lower: str) -> bool:
     """Whether a message only asks what something is or what happened (a definition, history)."""
-    return (
-        len(lower) <= 200 and _PLAIN_QUESTION.search(lower) is not None and _NOT_PLAIN.search(lower) is None
-    )
+    return _asks(lower, _PLAIN_QUESTION, _NOT_PLAIN)
 
 
 # A question of how to keep safe from a harm, or to help someone through it: "How can I help a friend
@@ -890,19 +895,14 @@ _PROTECTIVE_QUESTION = re.compile(
     r"|^\W*(?:怎么|如何|怎样)(?:才能)?(?:帮助|防止|预防|保护|识别|举报|报警|避免)|该怎么办[？?]?$"
 )
 _HARM_AIMED = re.compile(
-    r"\b(?:kill|murder|hurt (?:him|her|them)|poison|die|suicide|overdose|get away|breath|"
-    r"wak(?:e|ing) up|without (?:anyone|them|him|"
-    r"her) (?:knowing|noticing|finding out))\w*|杀|毒|死|不被发现"
+    r"\b(?:kill|murder|hurt (?:him|her|them)|poison|die|suicide|overdose|get away|breath|wak(?:e|ing) up|"
+    r"without (?:anyone|them|him|her) (?:knowing|noticing|finding out))\w*|杀|毒|死|不被发现"
 )
 
 
 def protective_question(lower: str) -> bool:
     """Whether a message asks how to keep safe from a harm or help someone through it."""
-    return (
-        len(lower) <= 200
-        and _PROTECTIVE_QUESTION.search(lower) is not None
-        and _HARM_AIMED.search(lower) is None
-    )
+    return _asks(lower, _PROTECTIVE_QUESTION, _HARM_AIMED)
 
 
 # What a reply that refused may go on to discuss (a denial it rejects, what a word means). Never a
