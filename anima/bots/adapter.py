@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -31,6 +32,29 @@ STOP_TIMEOUT_S = 30.0  # how long `stop` lets in-flight replies finish
 M = TypeVar("M")  # the platform's message, as its library hands it over
 S = TypeVar("S", bound=BotSurface[Any])  # the platform's surface
 B = TypeVar("B", TelegramBotSettings, DiscordBotSettings)
+
+
+class OnePerProcess:
+    """A library's setting that is process-wide (a class attribute), so every bot of one process
+    must use the same value: held while a bot runs (another value is refused, naming `field` and
+    `why`), and `apply(None)` puts the library's default back once no bot holds it."""
+
+    def __init__(self, field: str, why: str, apply: Callable[[str | None], None]) -> None:
+        self.field, self.why, self.apply = field, why, apply
+        self.users: Counter[str] = Counter()
+
+    def hold(self, value: str, where: str) -> None:
+        if others := [held for held, n in self.users.items() if n and held != value]:
+            raise ConfigError(
+                [f"{where}.{self.field}: {value} differs from another bot's {others[0]}; {self.why}"]
+            )
+        self.users[value] += 1
+        self.apply(value)
+
+    def release(self, value: str) -> None:
+        self.users[value] -= 1
+        if not +self.users:
+            self.apply(None)
 
 
 class BotAdapter(Generic[M, S, B]):

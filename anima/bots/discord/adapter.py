@@ -1,33 +1,36 @@
 """The Discord adapter: one bot application (one token) and its gateway connection. Each message goes
-to the conversation service, each slash command or button to the command table; messages.py
-translates in, surface.py delivers out."""
+to the conversation service, each slash command (made from anima.commands' one table: each row's
+words are one text option, and /sing takes a score file) or button to the command table;
+messages.py translates in, surface.py delivers out."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
-from typing import ClassVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import discord
 import yarl
 from discord import app_commands
 
-from anima.bots.adapter import BotAdapter
-from anima.bots.discord.commands import install_commands
-from anima.bots.discord.messages import PLATFORM, Addressing, to_attachment, to_incoming
+from anima.bots.adapter import BotAdapter, OnePerProcess
+from anima.bots.discord.delivery import InteractionSender
+from anima.bots.discord.messages import ANSWERED_TYPES, PLATFORM, to_attachment, to_incoming
 from anima.bots.discord.surface import DiscordSurface
 from anima.bots.discord.webhooks import PersonaWebhooks
 from anima.bots.services import Services
+from anima.commands import COMMANDS, Command
 from anima.commands.buttons import pressed
 from anima.commands.cards import is_card_file
+from anima.commands.table import FAILED
 from anima.config import DiscordBotSettings
+from anima.core.addressing import Arrivals
 from anima.core.catch_up import CATCH_UP_MESSAGES, CatchUp, ChatMark, ReadBack
 from anima.core.messages import Incoming
 from anima.core.streaming import EditPacer
 from anima.core.surface import Surface
-from anima.errors import ConfigError
 from anima.memory.inbox import Delivery
 
 log = logging.getLogger(__name__)
@@ -48,32 +51,16 @@ def intents() -> discord.Intents:
     return wanted
 
 
-class _ApiBase:
+def _use_api_base(base: str | None) -> None:
     """discord.py keeps the REST base URL in a class attribute (`Route.BASE`, shared by webhooks and
-    interactions), so every Discord bot of one process must use the same one. Set while any runs."""
+    interactions), and the gateway's beside it (a proxy names its own: `AnimaClient.setup_hook`)."""
+    discord.http.Route.BASE = base or DEFAULT_API_BASE
+    if base is None:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = DEFAULT_GATEWAY
 
-    users: ClassVar[Counter[str]] = Counter()
 
-    @classmethod
-    def acquire(cls, api_base: str, where: str) -> None:
-        base = api_base.rstrip("/")
-        others = [b for b, n in cls.users.items() if n and b != base]
-        if others:
-            raise ConfigError(
-                [
-                    f"{where}.api_base: {base} differs from another Discord bot's {others[0]}; "
-                    "discord.py allows one API base per process, so give every Discord bot the same api_base"
-                ]
-            )
-        cls.users[base] += 1
-        discord.http.Route.BASE = base
-
-    @classmethod
-    def release(cls, api_base: str) -> None:
-        cls.users[api_base.rstrip("/")] -= 1
-        if not +cls.users:
-            discord.http.Route.BASE = DEFAULT_API_BASE
-            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = DEFAULT_GATEWAY
+ONE_API_BASE = "discord.py allows one API base per process, so give every Discord bot the same api_base"
+API_BASE = OnePerProcess("api_base", ONE_API_BASE, _use_api_base)
 
 
 class AnimaClient(discord.AutoShardedClient):
@@ -124,6 +111,45 @@ class AnimaClient(discord.AutoShardedClient):
             await self.adapter.press(interaction)
 
 
+def install_commands(tree: app_commands.CommandTree[Any], adapter: DiscordAdapter) -> None:
+    """Add every command of the table to `tree` (synced to Discord at start)."""
+    for row in COMMANDS:
+        tree.add_command(_slash(row, adapter))
+
+    async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        log.error("/%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
+        await InteractionSender(interaction, adapter.mentions, private=True).send(False, content=FAILED)
+
+    tree.on_error = on_error  # type: ignore[method-assign]  # discord.py's documented way to set it
+
+
+def _slash(row: Command, adapter: DiscordAdapter) -> app_commands.Command[Any, Any, None]:
+    name = row.name
+    callback: Callable[..., Awaitable[None]]
+    if row.takes_file:
+
+        async def with_file(
+            interaction: discord.Interaction, args: str = "", file: discord.Attachment | None = None
+        ) -> None:
+            await interaction.response.defer(thinking=True)  # a song takes longer than Discord waits
+            await adapter.run(interaction, name, args, [file] if file else [])
+
+        callback = app_commands.describe(args=row.args[:100], file="a MIDI or MusicXML file")(with_file)
+    elif row.args:
+
+        async def with_args(interaction: discord.Interaction, args: str = "") -> None:
+            await adapter.run(interaction, name, args)
+
+        callback = app_commands.describe(args=row.args[:100])(with_args)
+    else:
+
+        async def plain(interaction: discord.Interaction) -> None:
+            await adapter.run(interaction, name)
+
+        callback = plain
+    return app_commands.Command(name=name, description=row.description[:100], callback=callback)
+
+
 class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSettings]):
     """One Discord bot application (one token), serving DMs, servers, threads and slash commands."""
 
@@ -139,14 +165,14 @@ class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSetti
         self.client = AnimaClient(self)
         self.webhooks = PersonaWebhooks(self.client)
         allow = {str(int(bot_id)) for bot_id in settings.allow_bots}  # as Discord writes ids
-        self.addressing = Addressing(self.client, runtime, self.presence.character, self.webhooks, allow)
+        self.arrivals = Arrivals(allow)
         self.backlog = self.marks = CatchUp(
             runtime.conversations.inbox, PLATFORM, discord.utils.time_snowflake
         )
         self._holds_api_base = False
 
     async def log_in(self) -> None:
-        _ApiBase.acquire(self.settings.api_base, self.where)
+        API_BASE.hold(self.settings.api_base.rstrip("/"), self.where)
         self._holds_api_base = True
         unreachable = (discord.HTTPException, aiohttp.ClientError, OSError)
         async with self.logging_in(discord.LoginFailure, unreachable, REFUSED_TOKEN, self.settings.api_base):
@@ -170,7 +196,7 @@ class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSetti
             await self.client.close()
         await self.closed()
         self._holds_api_base = False
-        _ApiBase.release(self.settings.api_base)
+        API_BASE.release(self.settings.api_base.rstrip("/"))
 
     async def open_chat(
         self, chat_id: str, user_id: str, display_name: str, character_id: str
@@ -202,8 +228,12 @@ class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSetti
     # -- messages --------------------------------------------------------------------------
 
     def read(self, message: discord.Message) -> tuple[Incoming, DiscordSurface] | None:
-        incoming = to_incoming(message)
-        if self.addressing.ignored(message, incoming):
+        """None for messages never answered, in arrival order (see `Arrivals`): other types than a
+        text or a reply, and the bot's own (which count in a run of bots' turns)."""
+        me, incoming = self.client.user, to_incoming(message)
+        if me is None or message.type not in ANSWERED_TYPES or not self.arrivals.admit(incoming):
+            return None
+        if message.author.id == me.id:
             return None
         return incoming, DiscordSurface(self, message.channel, message.author, message)
 

@@ -21,10 +21,11 @@ from anima.bots.discord.delivery import (
     WebhookSender,
     refused,
 )
-from anima.bots.discord.messages import PLATFORM, chat_ids
+from anima.bots.discord.messages import BOLD_NAME, PLATFORM, chat_ids, mentions, readable_text
 from anima.bots.discord.webhooks import WEBHOOK_NAME
 from anima.bots.surface import BotSurface
 from anima.commands.buttons import button_data
+from anima.core.addressing import addressed, known
 from anima.core.messages import Attachment, Incoming, ReplyStream
 from anima.core.sending import Fallback, Transient
 from anima.core.streaming import EditedReply
@@ -72,12 +73,38 @@ class DiscordSurface(BotSurface[discord.ui.View]):
         self.card_id = card_id or adapter.presence.character  # who speaks here (also set by `addressed`)
         self._posts: DiscordPosts | None = None  # the reply's, once it streams
 
-    async def addressed(self, message: Incoming) -> Incoming | None:
-        assert self.message is not None  # a message's surface (a slash command's has none to address)
-        found = await self.adapter.addressing.resolve(self.message, message)
+    async def addressed(self, incoming: Incoming) -> Incoming | None:
+        """The core's rules over what Discord tells (a mention of the bot or of its role, the message
+        replied to) and the channel's binding; the character found speaks here."""
+        me, message = self.adapter.client.user, self.message
+        assert me is not None and message is not None  # a message's surface (a command's has none)
+        runtime, own = self.adapter.runtime, self.adapter.presence.character
+        bound = await runtime.conversations.preferences.bound(PLATFORM, self.chats, "")
+        text, mentioned, replied = readable_text(message, me), mentions(message, me), await self._replied(me)
+        characters = runtime.characters  # looked up each time: the library may be reloaded
+        found = addressed(
+            incoming, characters, own, text=text, mentioned=mentioned, replied=replied, bound=bound
+        )
         if found is not None and found.character_id:
             self.card_id = found.character_id
         return found
+
+    async def _replied(self, me: discord.abc.User) -> str | None:
+        """The character who wrote the message this one replies to, if it was one of ours: the bot
+        (perhaps under a character's bold name), or our webhook."""
+        reference = self.message.reference if self.message else None
+        parent = reference.resolved if reference is not None else None
+        if not isinstance(parent, discord.Message):
+            return None
+        characters = self.adapter.runtime.characters
+        if parent.author.id == me.id:
+            bold = BOLD_NAME.match(parent.content)
+            return (known(characters, bold.group(1)) if bold else None) or self.adapter.presence.character
+        if parent.webhook_id is not None and await self.adapter.webhooks.is_ours(
+            self.channel, parent.webhook_id
+        ):
+            return known(characters, parent.author.name)
+        return None
 
     @asynccontextmanager
     async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:

@@ -16,10 +16,13 @@ Postable = discord.TextChannel | discord.ForumChannel
 
 
 def webhook_home(channel: object) -> Postable | None:
-    """The channel that owns webhooks for `channel` (a thread posts through its parent's), or None."""
+    """The channel that owns webhooks for `channel` (a thread posts through its parent's), if the
+    bot may manage them there; None in a DM or without the Manage Webhooks permission."""
     if isinstance(channel, discord.Thread):
         channel = channel.parent
-    return channel if isinstance(channel, Postable) else None
+    if not isinstance(channel, Postable) or not channel.permissions_for(channel.guild.me).manage_webhooks:
+        return None
+    return channel
 
 
 class PersonaWebhooks:
@@ -32,11 +35,6 @@ class PersonaWebhooks:
         self._by_channel: dict[int, dict[str, discord.Webhook]] = {}  # by webhook name
         self._locks: dict[int, asyncio.Lock] = {}
 
-    def allowed(self, channel: object) -> bool:
-        """Whether the bot may manage webhooks where `channel` lives."""
-        home = webhook_home(channel)
-        return home is not None and home.permissions_for(home.guild.me).manage_webhooks
-
     async def for_channel(
         self, channel: object, card_id: str | None = None, image: Callable[[], bytes | None] = lambda: None
     ) -> discord.Webhook | None:
@@ -44,7 +42,7 @@ class PersonaWebhooks:
         when missing; None without the Manage Webhooks permission (a DM has none) or when Discord
         refuses it (then the bot speaks for the character)."""
         home = webhook_home(channel)
-        if home is None or not self.allowed(home):
+        if home is None:
             return None
         async with self._locks.setdefault(home.id, asyncio.Lock()):
             try:
@@ -68,7 +66,7 @@ class PersonaWebhooks:
 
     async def is_ours(self, channel: object, webhook_id: int) -> bool:
         home = webhook_home(channel)
-        if home is None or not self.allowed(home):
+        if home is None:
             return False
         async with self._locks.setdefault(home.id, asyncio.Lock()):
             ours = await self._find(home)
