@@ -113,6 +113,16 @@ def test_only_the_platform_adapters_import_platform_libraries() -> None:
     assert {where: names for where, names in wrong.items() if names} == {}
 
 
+def test_the_adapter_base_imports_no_platform() -> None:
+    """What every adapter shares (anima/bots/adapter.py, surface.py) is written without a platform."""
+    ours = tuple(f"anima.bots.{platform}" for platform in PLATFORMS)
+    wrong = {
+        _where(path): sorted(name for name in imports_of(path) if _within(name, PLATFORMS + ours))
+        for path in (ANIMA / "bots" / "adapter.py", ANIMA / "bots" / "surface.py")
+    }
+    assert {where: names for where, names in wrong.items() if names} == {}
+
+
 def test_only_the_entry_points_import_the_composition_root() -> None:
     importers = [
         _where(path)

@@ -24,6 +24,7 @@ from anima.core.messages import Attachment, Incoming
 from anima.core.surface import Surface
 from anima.errors import AnimaError, ConfigError
 from anima.memory.inbox import Delivery
+from anima.ops.logs import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -193,14 +194,15 @@ class BotAdapter(Generic[M, S, B]):
     async def logging_in(
         self, refused: type[BaseException], unreachable: tuple[type[BaseException], ...], fix: str, url: str
     ) -> AsyncIterator[None]:
-        """A failed log-in in words of our own (a library's may quote the token)."""
+        """A failed log-in said plainly: a refused token with where to get it again (the library's
+        words may quote it), an unreachable server with the error, the token taken out."""
         try:
             yield
         except refused:
             raise ConfigError([f"{self.where}.token: {self.title} refused the token; {fix}"]) from None
         except unreachable as exc:
-            unreached = f"{self.where}: cannot reach {self.title} at {url} ({type(exc).__name__})"
-            raise AnimaError(unreached) from None
+            why = Redactor([self.settings.token.get_secret_value()])(f"{type(exc).__name__}: {exc}")
+            raise AnimaError(f"{self.where}: cannot reach {self.title} at {url} ({why})") from None
 
     # -- messages ----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import discord
 import pytest
 from pydantic import SecretStr
 
@@ -18,7 +19,7 @@ from anima.bots.discord import DiscordAdapter
 from anima.commands import COMMANDS
 from anima.config import DiscordBotSettings
 from anima.core.surface import NOT_YOURS
-from anima.errors import ConfigError
+from anima.errors import AnimaError, ConfigError
 from anima.llm.base import GenerationRequest
 from tests.fakes.discord_server import (
     BOT_PERMISSIONS,
@@ -129,6 +130,19 @@ async def test_a_refused_token_fails_start_saying_where_to_get_a_new_one(
     config = DiscordBotSettings(token=SecretStr("wrong"), api_base=world.fake.api_base)
     with pytest.raises(ConfigError, match="developer portal"):
         await DiscordAdapter(runtime, config, 0).start()
+
+
+async def test_an_unreachable_discord_fails_start_naming_the_bot_and_the_address_not_the_token(
+    runtime: Runtime,
+) -> None:
+    api_base = "http://127.0.0.1:9/api/v10"  # nothing listens there
+    config = DiscordBotSettings(token=SecretStr("a-token-never-shown"), api_base=api_base)
+    with pytest.raises(
+        AnimaError, match=rf"^bots.discord\[0\]: cannot reach Discord at {api_base} \("
+    ) as caught:
+        await DiscordAdapter(runtime, config, 0).start()
+    assert "a-token-never-shown" not in str(caught.value)
+    assert discord.http.Route.BASE == "https://discord.com/api/v10"  # given back: another bot may start
 
 
 async def test_message_content_intent_off_fails_start_saying_how_to_enable_it(

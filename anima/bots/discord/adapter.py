@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = discord.http.Route.BASE
 DEFAULT_GATEWAY = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+NO_SCOPE = "invite the bot with the applications.commands scope (see docs/discord.md)"
 REFUSED_TOKEN = "copy it again from the Bot page of your application in the developer portal"
 NO_CONTENT_INTENT = (
     "Discord refused the Message Content intent; enable it under Bot → Privileged Gateway Intents → "
@@ -90,12 +91,7 @@ class AnimaClient(discord.AutoShardedClient):
             synced = await self.tree.sync()
             log.info("%s: %d slash commands synced", self.adapter.name, len(synced))
         except discord.HTTPException as exc:
-            log.warning(
-                "%s: could not register slash commands (%s); invite the bot with the applications.commands "
-                "scope (see docs/discord.md)",
-                self.adapter.name,
-                exc,
-            )
+            log.warning("%s: could not register slash commands (%s); %s", self.adapter.name, exc, NO_SCOPE)
 
     async def on_connect(self) -> None:
         self.connected.set()
@@ -260,13 +256,13 @@ class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSetti
         interaction: discord.Interaction,
         name: str,
         args: str = "",
-        files: list[discord.Attachment] | None = None,
+        files: Sequence[discord.Attachment] = (),
     ) -> None:
         """Run the command `name` with `args` as the person of `interaction`."""
         channel = interaction.channel
         assert isinstance(channel, discord.abc.Messageable)
         surface = DiscordSurface(self, channel, interaction.user, interaction=interaction, files=files)
-        await self.command(surface, name, args, [to_attachment(a) for a in files or []])
+        await self.command(surface, name, args, [to_attachment(a) for a in files])
 
     async def press(self, interaction: discord.Interaction) -> None:
         """A button under one of the bot's texts (anima.commands.buttons): its command as the person

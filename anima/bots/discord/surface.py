@@ -58,7 +58,7 @@ class DiscordSurface(BotSurface[discord.ui.View]):
         user: discord.abc.User,
         message: discord.Message | None = None,
         interaction: discord.Interaction | None = None,
-        files: list[discord.Attachment] | None = None,
+        files: Sequence[discord.Attachment] = (),
         card_id: str | None = None,
     ) -> None:
         guild = getattr(channel, "guild", None)
@@ -69,7 +69,7 @@ class DiscordSurface(BotSurface[discord.ui.View]):
         self.guild_id = str(guild.id) if guild is not None else None
         self.chats = chat_ids(channel)
         self.private_answers = interaction is not None  # ephemeral answers to a slash command
-        self._files = {a.url: a for a in (message.attachments if message else files or [])}
+        self._files = {a.url: a for a in (message.attachments if message else files)}
         self.card_id = card_id or adapter.presence.character  # who speaks here (also set by `addressed`)
         self._posts: DiscordPosts | None = None  # the reply's, once it streams
 
