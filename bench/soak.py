@@ -31,11 +31,16 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from anima.config import MemorySettings
+from anima.core.messages import ConversationKey
+from anima.memory.scale import Talk, fill_conversation
+from anima.memory.store import MemoryStore
 from bench import report
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
@@ -203,7 +208,7 @@ def write_config(
     port: int,
     history_messages: int | None = None,
 ) -> Path:
-    memory: dict[str, Any] = {"database_url": f"sqlite+aiosqlite:///{folder}/soak.db"}
+    memory: dict[str, Any] = {"database_url": database_url(folder)}
     if history_messages is not None:  # a smaller history cache fills (ends its warm-up) sooner
         memory["history_messages"] = history_messages
     config = {
@@ -228,6 +233,10 @@ def write_config(
     path = folder / "config.yaml"
     path.write_text(json.dumps(config, indent=1))  # JSON is YAML
     return path
+
+
+def database_url(folder: Path) -> str:
+    return f"sqlite+aiosqlite:///{folder}/soak.db"
 
 
 def free_port() -> int:
@@ -258,6 +267,7 @@ async def soak(
     fault_every_s: float,
     sample_s: float,
     history_messages: int | None = None,
+    traced: bool = False,
 ) -> dict[str, Any]:
     llm = FakeOpenAI(reply=REPLY)
     await llm.start()
@@ -269,10 +279,18 @@ async def soak(
         tg_bot = tg.add_bot("soak_bot", "Aiko")
         with tempfile.TemporaryDirectory() as tmp:
             config = write_config(Path(tmp), tg, tg_bot, dc, llm, port, history_messages)
+            senders = [_sender(i, tg_bot, dc) for i in range(users)]
+            seeded = time.perf_counter()
+            history = history_messages or MemorySettings().history_messages
+            await seed_histories(database_url(Path(tmp)), [(key, name) for _, key, name in senders], history)
+            print(f"seeded {users} histories of {history} messages in {time.perf_counter() - seeded:.0f} s")
             log = (Path(tmp) / "anima.log").open("w")
-            child = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "anima.cli", "--config", str(config), "run", cwd=REPO, stderr=log
-            )
+            command = ["-m", "anima.cli", "--config", str(config), "run"]
+            if traced:  # the same, under tracemalloc: SIGUSR1 writes a snapshot into tmp
+                command = ["-m", "bench.traced_run", "--snapshots", tmp, "--", *command[2:]]
+            child = await asyncio.create_subprocess_exec(sys.executable, *command, cwd=REPO, stderr=log)
+            snapshots: list[Path] = []
+            grown: list[str] = []
             try:
                 await wait_ready(session, port, child)
                 print(f"anima run ready (pid {child.pid}); {users} people for {minutes:g} min", flush=True)
@@ -283,10 +301,8 @@ async def soak(
                 started = time.monotonic()
                 until = started + minutes * 60
                 people = [
-                    asyncio.create_task(
-                        person_loop(_sender(i, tg_bot, dc), replies, tally, until, think_s, random.Random(i))
-                    )
-                    for i in range(users)
+                    asyncio.create_task(person_loop(send, replies, tally, until, think_s, random.Random(i)))
+                    for i, (send, _, _) in enumerate(senders)
                 ]
                 faults = asyncio.create_task(inject_faults(llm, tg_bot, dc, tally, until, fault_every_s))
                 print("   t s | sent | answered | unanswered | p99 window ms | RSS MB | queue | errors")
@@ -295,6 +311,8 @@ async def soak(
                     figures = await scrape(session, port)
                     t, rss = time.monotonic() - started, rss_mb(child.pid)
                     samples.append((t, rss))
+                    if traced and not snapshots and t >= warmed_up_s(minutes):
+                        snapshots.append(await snapshot(child, Path(tmp), 0))
                     print(
                         f"{t:6.0f} | {tally.sent:4d} | {tally.answered:8d} | {tally.unanswered:10d} "
                         f"| {percentile(tally.window_ms, 0.99):13.0f} | {rss:6.1f} "
@@ -305,6 +323,9 @@ async def soak(
                     tally.window_ms.clear()
                 await asyncio.wait_for(asyncio.gather(*people, faults), REPLY_TIMEOUT_S + 30)
                 final = await scrape(session, port)
+                if snapshots:
+                    snapshots.append(await snapshot(child, Path(tmp), 1))
+                    grown = traced_growth(*snapshots)
                 watcher.cancel()
             finally:
                 if child.returncode is None:
@@ -319,7 +340,7 @@ async def soak(
         degraded = _degraded(tg_bot, dc)
     await dc.close()
     await llm.stop()
-    warm = [rss for t, rss in samples if t >= max(60.0, minutes * 60 * 0.2)]
+    warm = [rss for t, rss in samples if t >= warmed_up_s(minutes)]
     return {
         "tally": tally,
         "samples": samples,
@@ -329,7 +350,47 @@ async def soak(
         "exit_code": child.returncode,
         "rss_warm_mb": warm[0] if warm else 0.0,
         "rss_end_mb": warm[-1] if warm else 0.0,
+        "traced": grown,
     }
+
+
+def warmed_up_s(minutes: float) -> float:
+    """When the warm-up ends: RSS growth is measured from the first sample after it."""
+    return max(60.0, minutes * 60 * 0.2)
+
+
+async def snapshot(child: asyncio.subprocess.Process, folder: Path, n: int) -> Path:
+    """Have the traced child write tracemalloc snapshot `n` (bench/traced_run.py) and wait for it."""
+    path = folder / f"{n}.snap"
+    child.send_signal(signal.SIGUSR1)
+    async with asyncio.timeout(120):
+        while not path.exists():  # noqa: ASYNC110 - another process writes it: no event to wait on
+            await asyncio.sleep(0.2)
+    return path
+
+
+def traced_growth(first: Path, last: Path, top: int = 12) -> list[str]:
+    """What Python allocated between two snapshots and still holds: the total, then the `top`
+    allocation sites by growth, each with the deepest of Anima's frames that led to it."""
+    import tracemalloc
+
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen*")]
+    before = tracemalloc.Snapshot.load(str(first)).filter_traces(ignore)
+    after = tracemalloc.Snapshot.load(str(last)).filter_traces(ignore)
+    stats = after.compare_to(before, "traceback")
+    total = sum(stat.size_diff for stat in stats)
+    lines = [f"traced by tracemalloc: {total / 2**20:+.2f} MB between the two snapshots"]
+    for stat in stats[:top]:
+        frames = list(stat.traceback)  # innermost first (tracemalloc's order)
+        ours = next(
+            (f for f in frames if "/anima/" in f.filename and "database.py" not in f.filename), frames[0]
+        )
+        lines.append(
+            f"{stat.size_diff / 2**10:+9.0f} KB {stat.count_diff:+7d} blocks  "
+            f"{frames[0].filename.rsplit('/', 2)[-1]}:{frames[0].lineno}  "
+            f"(from {ours.filename.split('/anima/')[-1]}:{ours.lineno})"
+        )
+    return lines
 
 
 async def warm_up(replies: Replies, tg_bot: FakeBot, dc: FakeDiscord, users: int) -> float:
@@ -337,14 +398,15 @@ async def warm_up(replies: Replies, tg_bot: FakeBot, dc: FakeDiscord, users: int
     sent = time.monotonic()
     futures = []
     for i in (users, users + 1):
-        key, at = await _sender(i, tg_bot, dc)("hello")
+        key, at = await _sender(i, tg_bot, dc)[0]("hello")
         futures.append(replies.expect(key, at))
     answered = await asyncio.wait_for(asyncio.gather(*futures), 120)
     return max(answered) - sent
 
 
-def _sender(i: int, tg_bot: FakeBot, dc: FakeDiscord) -> Any:
-    """A function that sends one message as person `i`: even people on Telegram, odd on Discord."""
+def _sender(i: int, tg_bot: FakeBot, dc: FakeDiscord) -> tuple[Any, ConversationKey, str]:
+    """A function that sends one message as person `i` (even people on Telegram, odd on Discord),
+    the key of their conversation with Aiko, and their name."""
     if i % 2 == 0:
         who = person(50_000 + i, f"P{i}")
         chat = private_chat(who)
@@ -354,7 +416,7 @@ def _sender(i: int, tg_bot: FakeBot, dc: FakeDiscord) -> Any:
             tg_bot.send_text(chat, who, text)
             return f"tg:{chat['id']}", sent_at
 
-        return send_telegram
+        return send_telegram, ConversationKey("telegram", str(chat["id"]), str(who["id"]), "aiko"), f"P{i}"
     user = dc.user(f"person{i}")
     channel = dc.dm_channel(user)
 
@@ -363,7 +425,22 @@ def _sender(i: int, tg_bot: FakeBot, dc: FakeDiscord) -> Any:
         message = await dc.say(channel, user, text)
         return f"dc:{message['id']}", sent_at
 
-    return send_discord
+    return send_discord, ConversationKey("discord", channel, user["id"], "aiko"), f"person{i}"
+
+
+async def seed_histories(url: str, people: list[tuple[ConversationKey, str]], messages: int) -> None:
+    """Give every person a stored history of `messages` turns before the bot starts: the bot's
+    history cache is then at its bound from each person's first message, so RSS after warm-up
+    measures growth, not a cache filling up (with 200 messages a person it never would in a soak)."""
+    store = await MemoryStore.open(url)
+    talk = Talk()
+    try:
+        for n, (key, name) in enumerate(people):
+            state = await store.conversation(key, name, private=True)
+            lines = [talk.line() for _ in range(messages)]
+            await store.run(partial(fill_conversation, conversation_id=state.id, contents=lines, user=n))
+    finally:
+        await store.close()
 
 
 def _degraded(tg_bot: FakeBot, dc: FakeDiscord) -> int:
@@ -407,6 +484,8 @@ def print_summary(result: dict[str, Any], command: str) -> None:
     ]  # fmt: skip
     for name, value in rows:
         print(f"| {name} | {value} |")
+    if result["traced"]:  # tracemalloc's own memory, and each snapshot's, are in RSS: not the figure to quote
+        print("\n(under tracemalloc) " + "\n".join(result["traced"]))
     report.record("messages answered", f"{tally.answered}/{tally.sent}", "", command)
     report.record("unanswered within 60 s", tally.unanswered, "", command)
     report.record("p99 message → first reply", percentile(tally.latencies_ms, 0.99), "ms", command)
@@ -422,6 +501,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample-s", type=float, default=15.0)
     parser.add_argument(
         "--history-messages", type=int, help="memory.history_messages (the per-conversation cache)"
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="run the bot under tracemalloc; print what grew after warm-up",
     )
     parser.add_argument("--write", action="store_true", help="store the figures in bench/results/soak.json")
     args = parser.parse_args(argv)
@@ -444,6 +528,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.fault_every_s,
                 args.sample_s,
                 args.history_messages,
+                args.tracemalloc,
             )
         )
         print_summary(result, command)

@@ -126,6 +126,15 @@ def built_rows(
     return messages, entries
 
 
+def fill_conversation(conn: Connection, conversation_id: int, contents: list[str], user: int = 0) -> None:
+    """Write `contents` into one conversation as alternating user and assistant turns, with their
+    search entries (as MemoryStore.add makes them), a statement for all rows of each table."""
+    messages, entries = built_rows(conn.dialect.name, conversation_id, contents, user)
+    for entry, message_id in zip(entries, _numbered(conn, table_of(Message), messages), strict=True):
+        entry["item_id"] = message_id
+    _numbered(conn, table_of(SearchEntry), entries)
+
+
 def _numbered(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> list[int]:
     """Insert `rows` with the ids that follow the table's last (one statement for all: asking the
     database for each new id makes SQLite insert one row a statement) and return those ids."""
