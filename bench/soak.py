@@ -381,13 +381,11 @@ def traced_growth(first: Path, last: Path, top: int = 12) -> list[str]:
     total = sum(stat.size_diff for stat in stats)
     lines = [f"traced by tracemalloc: {total / 2**20:+.2f} MB between the two snapshots"]
     for stat in stats[:top]:
-        frames = list(stat.traceback)  # innermost first (tracemalloc's order)
-        ours = next(
-            (f for f in frames if "/anima/" in f.filename and "database.py" not in f.filename), frames[0]
-        )
+        frames = list(stat.traceback)  # oldest first: the allocation is the last
+        ours = next((f for f in reversed(frames) if "/anima/" in f.filename), frames[-1])
         lines.append(
             f"{stat.size_diff / 2**10:+9.0f} KB {stat.count_diff:+7d} blocks  "
-            f"{frames[0].filename.rsplit('/', 2)[-1]}:{frames[0].lineno}  "
+            f"{frames[-1].filename.rsplit('/', 2)[-1]}:{frames[-1].lineno}  "
             f"(from {ours.filename.split('/anima/')[-1]}:{ours.lineno})"
         )
     return lines

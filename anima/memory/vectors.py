@@ -21,6 +21,9 @@ from anima.memory.embedding import shared_model
 from anima.memory.models import Fact, MemoryVector, Message, SearchEntry, Summary, primary, table_of
 
 CACHED_CONVERSATIONS = 64
+# … and at most this many bytes of their matrices in all: by count alone, 64 long conversations
+# (1.5 kB a memory with the static encoder) grew without bound as people kept talking.
+CACHED_BYTES = 32 * 1024 * 1024
 EMBED_BATCH = 32
 # Memories are looked for without vectors among the newest entries of a conversation only (those
 # after the last one seen), and among all of them every FULL_SCAN_EVERY-th time: a scan of the
@@ -82,6 +85,7 @@ class VectorIndex:
         # made a query 20x slower than this.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding")
         self._cache: OrderedDict[int, tuple[Any, Any]] = OrderedDict()  # conversation → (ids, matrix)
+        self._cached_bytes = 0
         # conversation → (the newest entry looked at, scans since the last full one)
         self._seen: OrderedDict[int, tuple[int, int]] = OrderedDict()
 
@@ -166,10 +170,24 @@ class VectorIndex:
         ids, matrix = cached
         fresh = np.asarray(vectors).astype("<f2").astype(np.float32).reshape(len(entries), self.dimensions)
         keep = ~np.isin(ids, entries)  # an entry embedded again replaces its row
-        self._cache[conversation_id] = (
-            np.concatenate([ids[keep], np.asarray(entries, np.int64)]),
-            np.vstack([matrix[keep], fresh]),
+        self._cached(
+            conversation_id,
+            (np.concatenate([ids[keep], np.asarray(entries, np.int64)]), np.vstack([matrix[keep], fresh])),
         )
+
+    def _cached(self, conversation_id: int, cached: tuple[Any, Any]) -> None:
+        """Cache a conversation's (ids, matrix) as the newest; the least recently used go while
+        over CACHED_CONVERSATIONS or CACHED_BYTES (the newest always stays)."""
+        old = self._cache.pop(conversation_id, None)
+        if old is not None:
+            self._cached_bytes -= old[0].nbytes + old[1].nbytes
+        self._cache[conversation_id] = cached
+        self._cached_bytes += cached[0].nbytes + cached[1].nbytes
+        while len(self._cache) > 1 and (
+            len(self._cache) > CACHED_CONVERSATIONS or self._cached_bytes > CACHED_BYTES
+        ):
+            _, (ids, matrix) = self._cache.popitem(last=False)
+            self._cached_bytes -= ids.nbytes + matrix.nbytes
 
     def nearest(
         self, conn: Connection, conversation_id: int, query: Any, limit: int
@@ -183,9 +201,7 @@ class VectorIndex:
             raw = np.frombuffer(b"".join(v for _, v in rows), "<f2")
             matrix = raw.reshape(len(rows), self.dimensions).astype(np.float32)
             cached = (ids, matrix)
-            self._cache[conversation_id] = cached
-            while len(self._cache) > CACHED_CONVERSATIONS:
-                self._cache.popitem(last=False)
+            self._cached(conversation_id, cached)
         self._cache.move_to_end(conversation_id)
         ids, matrix = cached
         if not len(ids):
@@ -194,9 +210,14 @@ class VectorIndex:
         best = np.argsort(-similarity)[:limit]
         return [(int(ids[i]), float(similarity[i])) for i in best]
 
+    def cached(self) -> tuple[int, int]:
+        """How many conversations have their matrix cached, and the bytes those matrices take."""
+        return len(self._cache), self._cached_bytes
+
     def forget_cached(self) -> None:
         """Drop cached matrices (after /forget deleted rows)."""
         self._cache.clear()
+        self._cached_bytes = 0
 
 
 # Each kind's texts by id, for `unembedded` (built once: constructing a select costs ~0.1 ms).

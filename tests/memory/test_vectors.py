@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from anima.core.messages import ConversationKey
+from anima.memory import vectors
 from anima.memory.store import MemoryStore
 from anima.memory.vectors import FULL_SCAN_EVERY, Encoding
 
@@ -105,3 +106,31 @@ async def test_a_memory_left_without_a_vector_is_embedded_within_a_full_scan(tmp
     finally:
         await store.close()
     assert sum(embedded) == 1 and count == 10
+
+
+async def test_the_cached_vectors_stay_within_their_bytes_and_recall_still_finds_by_meaning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await _store_with_talk(f"sqlite:///{tmp_path}/a.db", vectors=True)
+    index = store.vectors
+    assert index is not None
+    one = await store.conversation(KEY, "Lin")
+    await store.recall(one, "Is my cat happy?", skip_recent=0)
+    _, one_conversation = index.cached()
+    monkeypatch.setattr(vectors, "CACHED_BYTES", one_conversation + 1)  # room for one matrix, not two
+    other = await store.conversation(ConversationKey("test", "dm", "mel", "aiko"), "Mel")
+    await store.add(other, "user", "My dog loves the beach.")
+    await store.embed_pending(other)
+    try:
+        for _ in range(2):  # each recall reads its conversation's matrix again: the other one's was dropped
+            found = {
+                state.id: (await store.recall(state, question, limit=1, skip_recent=0))[0].text
+                for state, question in ((one, "Is my cat happy?"), (other, "Does the puppy like sand?"))
+            }
+            assert index.cached()[0] == 1 and index.cached()[1] <= one_conversation + 1
+    finally:
+        await store.close()
+    assert found == {
+        one.id: "We adopted a little kitten from the shelter.",
+        other.id: "My dog loves the beach.",
+    }
