@@ -162,9 +162,7 @@ class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSetti
         self.webhooks = PersonaWebhooks(self.client)
         allow = {str(int(bot_id)) for bot_id in settings.allow_bots}  # as Discord writes ids
         self.arrivals = Arrivals(allow)
-        self.backlog = self.marks = CatchUp(
-            runtime.conversations.inbox, PLATFORM, discord.utils.time_snowflake
-        )
+        self.backlog = CatchUp(runtime.conversations.inbox, PLATFORM, discord.utils.time_snowflake)
         self._holds_api_base = False
 
     async def log_in(self) -> None:
@@ -235,8 +233,9 @@ class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSetti
 
     def delivery(self, message: discord.Message) -> Delivery:
         """Claimed under the conversation's lock (discord.py never redelivers)."""
+        assert self.backlog is not None  # set at construction: Discord always catches up
         guild = message.guild.id if message.guild else None
-        return self.marks.delivery(message.id, message.channel.id, guild)
+        return self.backlog.delivery(message.id, message.channel.id, guild)
 
     def card_upload(self, message: discord.Message) -> bool:
         """A character card sent to the bot in a DM, to install (anima.commands.cards)."""
