@@ -12,6 +12,7 @@ import base64
 import hashlib
 import heapq
 import importlib.util
+import io
 from array import array
 from collections.abc import Collection
 from pathlib import Path
@@ -48,19 +49,23 @@ class BytePairEncoding:
         raw = (path or tiktoken_data()).read_bytes()
         if hashlib.sha256(raw).hexdigest() != SHA256:
             raise AnimaError(f"{path or DATA_FILE} is not cl100k_base's ranks file (its checksum differs)")
-        tokens = [base64.b64decode(line.split()[0]) for line in raw.splitlines() if line]
-        self._blob = b"".join(tokens)  # token n is _blob[_starts[n]:_starts[n + 1]]
-        self._starts = array("I", [0])
-        for token in tokens:
-            self._starts.append(self._starts[-1] + len(token))
-        size = 1 << (2 * len(tokens)).bit_length()  # at most half full: few probes per lookup
+        count = raw.count(b"\n") + 1
+        size = 1 << (2 * count).bit_length()  # at most half full: few probes per lookup
         self._mask = size - 1
         self._slots = array("i", [-1]) * size
-        for rank, token in enumerate(tokens):
+        blob = bytearray()  # token n is _blob[_starts[n]:_starts[n + 1]]
+        self._starts = array("I", [0])
+        # One line at a time: 100k token objects at once would leave ~10 MB of freed memory behind.
+        # Line n holds the token of rank n (the checksum pins the file).
+        for rank, line in enumerate(line for line in io.BytesIO(raw) if line.strip()):
+            token = base64.b64decode(line.split()[0])
+            blob += token
+            self._starts.append(len(blob))
             slot = hash(token) & self._mask
             while self._slots[slot] >= 0:
                 slot = (slot + 1) & self._mask
             self._slots[slot] = rank
+        self._blob = bytes(blob)
         self._split = regex.compile(PATTERN)
         self._known: dict[str, tuple[int, ...]] = {}
 
