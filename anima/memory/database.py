@@ -25,11 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import ClauseElement, Connection, Executable, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from anima.errors import MemoryStoreError
 
@@ -37,6 +38,54 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
 LOCKED = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY"}
 CONNECT_TIMEOUT_S = 10  # PostgreSQL: a connection attempt to an unreachable server gives up after this
+
+
+class PreparedRead:
+    """A read statement built once at import, run through SQLAlchemy on PostgreSQL and straight on
+    the sqlite3 cursor on SQLite: SQLAlchemy's execution (its context, result and row objects) cost
+    more than SQLite's own work for recall's small reads, ~0.2 ms a statement. Results are the
+    same (column types processed as SQLAlchemy would); an expanding parameter (`bindparam(...,
+    expanding=True)`) must be given a non-empty list."""
+
+    def __init__(self, statement: Executable) -> None:  # a select() or a text()
+        self.statement = statement
+        self._sqlite: tuple[str, tuple[str, ...], dict[str, Any], list[Any]] | None = None
+
+    def rows(self, conn: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        if conn.dialect.name != "sqlite":
+            return [tuple(row) for row in conn.execute(self.statement, params)]
+        sql, names, defaults, processors = self._sqlite or self._compile(conn)
+        values: list[Any] = []
+        for name in names:
+            value = params[name] if name in params else defaults[name]
+            marker = f"__[POSTCOMPILE_{name}]"
+            if marker in sql:  # an expanding list: one placeholder per item
+                if not value:
+                    raise ValueError(f"{name}: an expanding parameter needs at least one value")
+                sql = sql.replace(marker, ", ".join("?" * len(value)), 1)
+                values += value
+            else:
+                values.append(value)
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        found: list[tuple[Any, ...]] = dbapi.execute(sql, values).fetchall()
+        if not any(processors):
+            return found
+        return [
+            tuple(v if process is None else process(v) for v, process in zip(row, processors, strict=True))
+            for row in found
+        ]
+
+    def _compile(self, conn: Connection) -> tuple[str, tuple[str, ...], dict[str, Any], list[Any]]:
+        assert isinstance(self.statement, ClauseElement)
+        compiled = self.statement.compile(dialect=conn.dialect)
+        assert isinstance(compiled, SQLCompiler)  # a statement's compiler: it has the positions
+        columns = getattr(self.statement, "selected_columns", ())  # a text() has no typed columns
+        processors = [
+            column.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None) for column in columns
+        ]
+        self._sqlite = (compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params), processors)
+        return self._sqlite
 
 
 class Database(Protocol):

@@ -35,6 +35,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from anima.core.tokens import cl100k
+from anima.memory.database import PreparedRead
 from anima.memory.models import Fact, Message, SearchEntry, Summary, as_utc, primary
 from anima.memory.search import MAX_INDEXED_CHARS, Hit, parse_query, search, tokens
 from anima.memory.when import Window, time_window
@@ -358,7 +359,7 @@ def _rows(conn: Connection, wanted: set[tuple[str, int]]) -> dict[tuple[str, int
     for kind, statement in _TEXTS.items():
         ids = [item for of, item in wanted if of == kind]
         if ids:
-            for item_id, body, at, last, role in conn.execute(statement, {"ids": ids}):
+            for item_id, body, at, last, role in statement.rows(conn, {"ids": ids}):
                 found[(kind, item_id)] = (item_id, body, at, last, role)
     return found
 
@@ -401,24 +402,28 @@ def _neighbours(conn: Connection, conversation_id: int, message_ids: list[int]) 
     two index lookups a message: a burst of many people interleaves their ids)."""
     if not message_ids:
         return {}
-    rows = conn.execute(_NEXT_TO, {"conversation": conversation_id, "ids": message_ids})
+    rows = _NEXT_TO.rows(conn, {"conversation": conversation_id, "ids": message_ids})
     return {message: [n for n in (before, after) if n is not None] for message, before, after in rows}
 
 
 _BESIDE = aliased(Message)
-_NEXT_TO = select(
-    primary(_BESIDE.id),
-    select(func.max(primary(Message.id)))
-    .where(
-        col(Message.conversation_id) == bindparam("conversation"), primary(Message.id) < primary(_BESIDE.id)
-    )
-    .scalar_subquery(),
-    select(func.min(primary(Message.id)))
-    .where(
-        col(Message.conversation_id) == bindparam("conversation"), primary(Message.id) > primary(_BESIDE.id)
-    )
-    .scalar_subquery(),
-).where(primary(_BESIDE.id).in_(bindparam("ids", expanding=True)))
+_NEXT_TO = PreparedRead(
+    select(
+        primary(_BESIDE.id),
+        select(func.max(primary(Message.id)))
+        .where(
+            col(Message.conversation_id) == bindparam("conversation"),
+            primary(Message.id) < primary(_BESIDE.id),
+        )
+        .scalar_subquery(),
+        select(func.min(primary(Message.id)))
+        .where(
+            col(Message.conversation_id) == bindparam("conversation"),
+            primary(Message.id) > primary(_BESIDE.id),
+        )
+        .scalar_subquery(),
+    ).where(primary(_BESIDE.id).in_(bindparam("ids", expanding=True)))
+)
 
 
 # What a search hit is read from (anima.memory.search.Hit, but its score).
@@ -435,11 +440,13 @@ HIT_COLUMNS = (
 def _entries(conn: Connection, entry_ids: list[int]) -> list[Hit]:
     if not entry_ids:
         return []
-    rows = conn.execute(_ENTRIES, {"ids": entry_ids})
-    return [Hit(*row[:5], as_utc(row[5]), 0.0) for row in rows]
+    rows = _ENTRIES.rows(conn, {"ids": entry_ids})
+    return [Hit(row[0], row[1], row[2], row[3], row[4], as_utc(row[5]), 0.0) for row in rows]
 
 
-_ENTRIES = select(*HIT_COLUMNS).where(primary(SearchEntry.id).in_(bindparam("ids", expanding=True)))
+_ENTRIES = PreparedRead(
+    select(*HIT_COLUMNS).where(primary(SearchEntry.id).in_(bindparam("ids", expanding=True)))
+)
 
 
 def _in_window(conn: Connection, conversation_id: int, window: Window) -> list[Hit]:
@@ -457,21 +464,25 @@ def _in_window(conn: Connection, conversation_id: int, window: Window) -> list[H
 
 
 # Built once: constructing a select() costs ~0.1 ms a call, a third of a whole recall.
-_CURRENT_FACTS = select(
-    primary(SearchEntry.id),
-    col(SearchEntry.item_id),
-    col(SearchEntry.importance),
-    col(SearchEntry.created_at),
-    col(SearchEntry.kind),
-    col(SearchEntry.role),
-).where(
-    col(SearchEntry.conversation_id) == bindparam("conversation"),
-    (col(SearchEntry.kind) == "fact") | (col(SearchEntry.importance) >= PINNED),
+_CURRENT_FACTS = PreparedRead(
+    select(
+        primary(SearchEntry.id),
+        col(SearchEntry.item_id),
+        col(SearchEntry.importance),
+        col(SearchEntry.created_at),
+        col(SearchEntry.kind),
+        col(SearchEntry.role),
+    ).where(
+        col(SearchEntry.conversation_id) == bindparam("conversation"),
+        (col(SearchEntry.kind) == "fact") | (col(SearchEntry.importance) >= PINNED),
+    )
 )
 # A memory's text, when it was, the last message it covers (a /reset hides it) and, for turns, the role.
 _TEXTS = {
-    kind: select(id_column, content, moment, covers, role).where(
-        id_column.in_(bindparam("ids", expanding=True))
+    kind: PreparedRead(
+        select(id_column, content, moment, covers, role).where(
+            id_column.in_(bindparam("ids", expanding=True))
+        )
     )
     for kind, id_column, content, moment, covers, role in (
         (
@@ -496,7 +507,7 @@ _TEXTS = {
 
 
 def _current_facts(conn: Connection, conversation_id: int) -> list[Hit]:
-    rows = conn.execute(_CURRENT_FACTS, {"conversation": conversation_id})
+    rows = _CURRENT_FACTS.rows(conn, {"conversation": conversation_id})
     return [
         Hit(entry, kind, item, role, importance, as_utc(at), 0.0)
         for entry, item, importance, at, kind, role in rows

@@ -26,6 +26,7 @@ from typing import Any
 import snowballstemmer
 from sqlalchemy import Connection, text
 
+from anima.memory.database import PreparedRead
 from anima.memory.models import as_utc
 
 # Han, kana, CJK punctuation-free ranges: characters that are words (or parts of words) on their own.
@@ -145,10 +146,12 @@ class Hit:
     score: float
 
 
-_SQLITE_SEARCH = text(
-    "SELECT e.id, e.kind, e.item_id, e.role, e.importance, e.created_at, -bm25(search_fts, 1.0, 0.5) "
-    "FROM search_fts JOIN search_entries e ON e.id = search_fts.rowid "
-    "WHERE search_fts MATCH :query ORDER BY bm25(search_fts, 1.0, 0.5) LIMIT :limit"
+_SQLITE_SEARCH = PreparedRead(
+    text(
+        "SELECT e.id, e.kind, e.item_id, e.role, e.importance, e.created_at, -bm25(search_fts, 1.0, 0.5) "
+        "FROM search_fts JOIN search_entries e ON e.id = search_fts.rowid "
+        "WHERE search_fts MATCH :query ORDER BY bm25(search_fts, 1.0, 0.5) LIMIT :limit"
+    )
 )
 
 
@@ -186,7 +189,7 @@ def search(conn: Connection, conversation_id: int, query: Query, limit: int) -> 
     if not query:
         return []
     if conn.dialect.name == "sqlite":
-        rows = conn.execute(_SQLITE_SEARCH, {"query": query.fts5(conversation_id), "limit": limit})
+        rows = _SQLITE_SEARCH.rows(conn, {"query": query.fts5(conversation_id), "limit": limit})
     else:
         rows = _postgres_search(conn, conversation_id, query, limit)
     return [Hit(row[0], row[1], row[2], row[3], row[4], _as_datetime(row[5]), float(row[6])) for row in rows]
