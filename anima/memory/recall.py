@@ -38,7 +38,7 @@ from anima.core.tokens import cl100k
 from anima.memory.database import PreparedRead
 from anima.memory.models import Fact, Message, SearchEntry, Summary, as_utc, primary
 from anima.memory.search import MAX_INDEXED_CHARS, Hit, parse_query, search, tokens
-from anima.memory.when import Window, time_window
+from anima.memory.when import MONTHS, Window, time_window
 
 if TYPE_CHECKING:
     from anima.memory.vectors import VectorIndex
@@ -53,22 +53,25 @@ RERANK = 80  # the best of the first score, ordered again by the learned one
 # The learned score's weights, one per FEATURES: a pairwise logistic regression fit by bench/recall_fit.py
 # on LoCoMo's tuning conversations (anima.memory.locomo.TUNED_ON), never on the held-out ones.
 WEIGHTS = (
-    1.072,
-    1.323,
-    -0.388,
-    2.686,
-    -0.709,
-    4.17,
-    1.635,
-    3.372,
-    1.978,
-    2.098,
-    0.203,
-    1.814,
-    1.434,
-    -2.083,
-    -0.644,
-    0.713,
+    1.106,
+    1.314,
+    -0.389,
+    2.537,
+    -0.789,
+    4.084,
+    1.625,
+    3.465,
+    2.101,
+    1.8,
+    0.236,
+    1.778,
+    1.465,
+    -2.095,
+    -0.678,
+    0.649,
+    -0.291,
+    0.673,
+    1.701,
 )
 INFINITY = float("inf")
 RECENCY = 0.1
@@ -243,6 +246,11 @@ def _considered(
         scored.append((score, hit))
     scored.sort(key=lambda pair: pair[0], reverse=True)
     by_time = sorted((hit for hit in matched if hit.kind == "turn"), key=lambda hit: hit.created_at)
+    near_turns = sorted(
+        (hits[entry] for entry in similar if entry in hits and hits[entry].kind == "turn"),
+        key=lambda hit: hit.created_at,
+    )
+    scaled = {entry: max(value - floor, 0.0) / spread for entry, value in similar.items()}
     signals = _Signals(
         best=best,
         floor=floor,
@@ -257,6 +265,10 @@ def _considered(
         matched_turns={hit.item_id: hit for hit in matched if hit.kind == "turn"},
         turn_times=[hit.created_at for hit in by_time],
         turn_scores=[hit.score for hit in by_time],
+        similar_turns={hit.item_id: scaled[hit.entry_id] for hit in near_turns},
+        near_times=[hit.created_at for hit in near_turns],
+        near_similarities=[scaled[hit.entry_id] for hit in near_turns],
+        asks_when=bool(_ASKS_WHEN.search(request.text[:MAX_INDEXED_CHARS])),
     )
     rows = _rows(conn, {(hit.kind, hit.item_id) for _, hit in scored[:RERANK]})
     reranked = [
@@ -288,6 +300,10 @@ class _Signals:
     matched_turns: dict[int, Hit]
     turn_times: list[datetime]  # of the matched turns, in order …
     turn_scores: list[float]  # … and their text scores
+    similar_turns: dict[int, float]  # the nearest turns by message id: their similarity scaled 0..1
+    near_times: list[datetime]  # of the nearest turns, in order …
+    near_similarities: list[float]  # … and their similarities scaled 0..1
+    asks_when: bool  # the message asks when (or how long ago) something was
 
 
 FEATURES = (
@@ -307,6 +323,18 @@ FEATURES = (
     "text score × similarity",
     "coverage × speaker",
     "speaker's vector rank",  # 1 / (1 + rank / 10) among the named speaker's nearest, else 0
+    "neighbour similarity",  # the best similarity of the turns just before and after
+    "session similarity",  # the best similarity of the turns said within an hour of it
+    "dated × asks when",  # it says when ("yesterday", "last week", "in May") and the message asks
+)
+# A question about when, and words that date what a turn tells.
+_ASKS_WHEN = re.compile(r"\b(?:when|how long|what (?:date|day|month|year|time))\b", re.IGNORECASE)
+_DATED = re.compile(
+    r"\b(?:yesterday|today|tonight|tomorrow|ago|recently|last|next|this (?:week|weekend|month|year)|"
+    r"(?:mon|tues|wednes|thurs|fri|satur|sun)day|weekend|"
+    + "|".join(sorted(MONTHS, key=len, reverse=True))
+    + r")\b",
+    re.IGNORECASE,
 )
 SESSION = timedelta(hours=1)
 
@@ -323,6 +351,10 @@ def _features(hit: Hit, signals: _Signals, content: str, now: datetime) -> tuple
     times = signals.turn_times
     nearby = signals.turn_scores[
         bisect_left(times, hit.created_at - SESSION) : bisect_right(times, hit.created_at + SESSION)
+    ]
+    near_times = signals.near_times
+    near_session = signals.near_similarities[
+        bisect_left(near_times, hit.created_at - SESSION) : bisect_right(near_times, hit.created_at + SESSION)
     ]
     words = _words(content) if signals.terms else frozenset()
     coverage = len(signals.terms & words) / len(signals.terms) if signals.terms else 0.0
@@ -344,7 +376,15 @@ def _features(hit: Hit, signals: _Signals, content: str, now: datetime) -> tuple
         own * similarity,
         coverage * spoken,
         0.0 if spoken_near is None else 1 / (1 + spoken_near / 10),
+        max((signals.similar_turns.get(hit.item_id + step, 0.0) for step in (-1, 1) if turn), default=0.0),
+        max(near_session, default=0.0),
+        float(signals.asks_when and _dated(content)),
     )
+
+
+@lru_cache(maxsize=8192)
+def _dated(content: str) -> bool:
+    return _DATED.search(content[:MAX_INDEXED_CHARS]) is not None
 
 
 @lru_cache(maxsize=8192)
