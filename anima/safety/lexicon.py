@@ -626,7 +626,9 @@ WEAPONS = rules(
     ),
     en(
         "bleach ammonia",
-        r"\bmix(?:ing)?\s+bleach\s+(?:and|with)\s+ammonia\b[^.!?\n]{0,40}(?:gas|toxic|kill)",
+        # not the warning: "Never mix bleach with ammonia (toxic chloramine gas)"
+        r"(?<!never )(?<!don't )(?<!do not )(?<!not to )\bmix(?:ing)?\s+bleach\s+(?:and|with)\s+ammonia\b"
+        r"[^.!?\n]{0,40}(?:gas|toxic|kill)",
     ),
     en("ammonium", r"\bammonium nitrate\b[^.\n]{0,60}\b(?:fuel|diesel|detonat)"),
     en("bomb", r"\b(?:pipe bomb|pressure[- ]cooker bomb|nail bomb|car bomb)\b"),
@@ -703,7 +705,11 @@ CRISIS = rules(
         r"\bi(?:'m| am)\s+(?:going|gonna)\s+(?:to\s+)?(?:kill myself|end (?:it all|my life)|"
         r"commit suicide|hurt myself|cut myself)",
     ),
-    en("kill killing", r"\bkill(?:ing)?\s+myself\b"),
+    en(
+        "kill killing",
+        r"\bkill(?:ing)?\s+myself\b(?!\s+in\s+(?:the\s+|a\s+)?(?:video\s+)?(?:game|minecraft|roblox|terraria|"
+        r"skyrim|fortnite|the sims|sims)\b)",
+    ),
     en("myself", r"\b(?:started|keep|been|still)\s+(?:cutting|hurting|burning|starving)\s+myself\b"),
     en(
         "live alive exist wake here reason",
@@ -847,7 +853,7 @@ _DECLINE_OPENING = re.compile(
     r"(?:i|we)\s+(?:can't|cannot|can not|won't|will not|am not able|am unable|must decline|refuse|"
     r"(?:do not|don't) (?:feel comfortable|condone|support|think i (?:can|should)))|"
     r"i'm (?:not able|unable|not going to)|i am not going to|that's not something|this is not something|"
-    r"it (?:is|would be) (?:not appropriate|inappropriate|unethical|illegal|wrong) (?:for me )?to|"
+    r"it (?:is|would be) (?:not appropriate|inappropriate|unethical|not right) for me to|"
     r"i (?:strongly )?(?:advise|urge) (?:you )?against)"
     r"|[^\n]{0,40}?(?:我不能|我无法|我不会|不行|抱歉|对不起|我拒绝|不能帮)"
 )
@@ -867,9 +873,10 @@ _PLAIN_QUESTION = re.compile(
     r"|^\W*(?:什么是|何为)|是什么(?:意思)?[？?]?$"
 )
 _NOT_PLAIN = re.compile(
-    r"\b(?:how|way|ways|method|methods|steps|where|dose|amount|recipe|ingredients|my|his|her|their|"
-    r"address|number|password|right to|good thing|justified|should|i|me)\b|'s\b"
-    r"|怎么|如何|怎样|方法|办法|步骤|哪里|哪儿|我|他的|她的|地址|号码|密码|应该|为什么.*(?:好|对)"
+    r"\b(?:how|way|ways|method|methods|steps|where|dose|amount|recipe|ingredients|my|his|her|their|your|you|"
+    r"address|number|password|right to|good thing|justified|should|i|me|good|great|sexy|hot|nude|naked|story|"
+    r"poem|joke|essay|example|examples|list|write|describe|tell|pictures?|photos?|links?|sites?|websites?)\b|'s\b"
+    r"|怎么|如何|怎样|方法|办法|步骤|哪里|哪儿|我|你|他的|她的|地址|号码|密码|应该|为什么.*(?:好|对)|故事|小说|图片|照片|网站|链接"
 )
 
 

@@ -2,7 +2,9 @@
 
 Per rating: some categories are refused at every rating, others only below `mature`. On the person's
 side only requests that must never be answered are refused up front (sexual content involving
-minors, how to make weapons); the rest is logged and the reply is checked as usual.
+minors, how to make weapons); the rest is logged and the reply is checked as usual. An answer to a
+question of what something is or what happened ("What is child abuse?") may name sexual abuse of
+minors, violence or hate without being refused for it: the learned guard reads it with the question.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import random
 from anima.characters.macros import expand
 from anima.core.messages import Incoming
 from anima.safety.checks.crisis import crisis_reply
-from anima.safety.lexicon import HARM_RULES, Scan, find_harm
+from anima.safety.lexicon import HARM_RULES, Scan, find_harm, plain_question
 from anima.safety.verdict import InputContext, OutputContext, Rating, Rules, Verdict
 
 # category → the ratings at which a reply in it is refused (others: logged)
@@ -27,6 +29,8 @@ REFUSED_AT: dict[str, frozenset[Rating]] = {
 }
 ALLOWED_AT: dict[str, frozenset[Rating]] = {"sexual": frozenset({"mature"})}  # not even logged
 REFUSED_ON_INPUT = frozenset({"sexual_minors", "weapons"})
+# what an answer to a question of what something is or what happened may name (never a weapon's recipe)
+EXPLAINED = frozenset({"sexual_minors", "violence", "hate"})
 CATEGORY_OF = {"weapons": "violence"}  # what the evaluation and the audit call it
 
 DEFAULT_REFUSAL = (
@@ -68,6 +72,11 @@ class HarmCheck:
         if found is None:
             return Verdict("allow", text)
         rule, match = found
+        asked = context.user_texts[-1] if context.user_texts else ""
+        if rule.category in EXPLAINED and plain_question(Scan.of(asked).lower):
+            # "What is pedophilia?" answered with a definition names what it defines: the learned guard,
+            # which reads the reply with the question, decides
+            return Verdict("log", text, f"{rule.category} in an explanation", self.name, rule.category)
         rating = context.rules.rating
         category = CATEGORY_OF.get(rule.category, rule.category)
         reason = f"{rule.category}: {match.group()[:60]!r}"
