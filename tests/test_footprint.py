@@ -15,6 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 HEAVY = ("discord", "telegram", "pyworld", "llama_cpp", "faster_whisper", "openai", "soundfile", "soxr")
+HEAVY += ("tiktoken", "tokenizers", "PIL")  # token counts and the static encoder need neither library
 PROBE = """
 import asyncio, json, sys
 from anima.app import Runtime
@@ -64,5 +65,16 @@ def test_a_one_platform_text_chat_loads_neither_the_other_platform_nor_singing_n
     loaded = loaded_after_a_text_chat(platform, tmp_path)
     assert platform in loaded  # the probe sees an import when there is one
     assert loaded.isdisjoint(
-        {other, "pyworld", "llama_cpp", "faster_whisper", "openai", "soundfile", "soxr"}
+        {
+            other,
+            "pyworld",
+            "llama_cpp",
+            "faster_whisper",
+            "openai",
+            "soundfile",
+            "soxr",
+            "tiktoken",
+            "tokenizers",
+            "PIL",
+        }
     ), loaded

@@ -7,8 +7,6 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from watchfiles import awatch
-
 from anima.characters.library import CharacterLibrary
 
 log = logging.getLogger(__name__)
@@ -32,6 +30,8 @@ class CardWatcher:
         await asyncio.sleep(0)
 
     async def _watch(self) -> None:
+        from watchfiles import awatch  # loaded only where cards are reloaded (characters.reload)
+
         directory = self.library.directory
         async for changes in awatch(directory, stop_event=self._stop, debounce=self.debounce_ms, step=20):
             try:

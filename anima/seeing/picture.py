@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 import warnings
 from dataclasses import dataclass
-
-from PIL import Image, ImageOps, UnidentifiedImageError
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from anima.errors import ImageError
+
+if TYPE_CHECKING:  # Pillow loads with the first picture (~3 MB a text-only bot does without)
+    from PIL import Image
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")  # what is decoded; anything else is refused by its header
 MAX_SEGMENTS = 20_000  # markers, chunks or blocks; a real photo has tens (a large PNG ~1,300 IDATs)
@@ -58,6 +62,9 @@ def prepare(data: bytes, limits: PictureLimits = PictureLimits()) -> Picture:
     if not data:
         raise ImageError("the file is empty")
     _walk(data)
+    pillow()
+    from PIL import Image, UnidentifiedImageError
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -151,6 +158,8 @@ def _walk_gif(data: bytes) -> None:
 
 
 def _shrink(image: Image.Image, data: bytes, limits: PictureLimits) -> Picture:
+    from PIL import Image, ImageOps
+
     original = image.size
     image.seek(0)  # an animated GIF or WebP: its first frame
     if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that still covers the target
@@ -175,6 +184,8 @@ def _shrink(image: Image.Image, data: bytes, limits: PictureLimits) -> Picture:
 def _flatten(image: Image.Image) -> Image.Image:
     """RGB, with transparency laid on white (a sticker's cut-out reads as the model would see it)."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        from PIL import Image
+
         rgba = image.convert("RGBA")
         white = Image.new("RGB", rgba.size, (255, 255, 255))
         white.paste(rgba, mask=rgba.getchannel("A"))
@@ -193,6 +204,21 @@ def _too_many_pixels(limits: PictureLimits, width: int = 0, height: int = 0) -> 
     return f"the picture has too many pixels{size}; at most {limits.max_pixels:,} are read"
 
 
+_max_pixels: list[int] = []  # the bound configure_pillow was given, applied when Pillow loads
+
+
 def configure_pillow(limits: PictureLimits) -> None:
-    """Pillow's own bomb guard at our bound: past it, opening raises (twice it, by default only warns)."""
-    Image.MAX_IMAGE_PIXELS = limits.max_pixels
+    """Pillow's own bomb guard at our bound: past it, opening raises (twice it, by default only warns).
+    Set now if Pillow is loaded, else when `pillow()` first loads it."""
+    _max_pixels[:] = [limits.max_pixels]
+    if "PIL.Image" in sys.modules:
+        pillow()
+
+
+def pillow() -> ModuleType:
+    """PIL.Image, loaded on first use, with the bomb guard configure_pillow set."""
+    from PIL import Image
+
+    if _max_pixels:
+        Image.MAX_IMAGE_PIXELS = _max_pixels[0]
+    return Image

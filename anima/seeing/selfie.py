@@ -23,8 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from PIL import Image, UnidentifiedImageError
-
 from anima.characters.card import CharacterCard
 from anima.config import ImagesSettings, LLMSettings, OpenAIBackend
 from anima.core.messages import Incoming
@@ -33,6 +31,7 @@ from anima.errors import ImageError
 from anima.llm.openai_backend import openai_client
 from anima.memory.store import MemoryStore
 from anima.safety import SafetyPolicy
+from anima.seeing.picture import pillow
 
 if TYPE_CHECKING:
     import openai
@@ -221,9 +220,9 @@ class Selfies:
             raise ImageError("the images server sent no picture back")
         try:
             png = base64.b64decode(encoded, validate=True)
-            with Image.open(io.BytesIO(png)) as check:  # the header only: it is a picture
+            with pillow().open(io.BytesIO(png)) as check:  # the header only: it is a picture
                 check.verify()
-        except (binascii.Error, UnidentifiedImageError, OSError, SyntaxError) as exc:
+        except (binascii.Error, OSError, SyntaxError) as exc:  # UnidentifiedImageError is an OSError
             raise ImageError("the images server sent something that is not a picture") from exc
         return png
 
