@@ -38,7 +38,7 @@ from anima.core.tokens import cl100k
 from anima.memory.database import PreparedRead
 from anima.memory.models import Fact, Message, SearchEntry, Summary, as_utc, primary
 from anima.memory.search import MAX_INDEXED_CHARS, Hit, parse_query, search, tokens
-from anima.memory.when import MONTHS, Window, time_window
+from anima.memory.when import Window, time_window
 
 if TYPE_CHECKING:
     from anima.memory.vectors import VectorIndex
@@ -53,25 +53,25 @@ RERANK = 80  # the best of the first score, ordered again by the learned one
 # The learned score's weights, one per FEATURES: a pairwise logistic regression fit by bench/recall_fit.py
 # on LoCoMo's tuning conversations (anima.memory.locomo.TUNED_ON), never on the held-out ones.
 WEIGHTS = (
-    1.106,
-    1.314,
-    -0.389,
-    2.537,
-    -0.789,
-    4.084,
-    1.625,
-    3.465,
-    2.101,
-    1.8,
-    0.236,
-    1.778,
-    1.465,
-    -2.095,
-    -0.678,
-    0.649,
-    -0.291,
-    0.673,
-    1.701,
+    1.04,
+    1.354,
+    -0.319,
+    2.494,
+    -0.757,
+    4.098,
+    1.597,
+    3.504,
+    2.067,
+    1.814,
+    0.331,
+    1.705,
+    1.471,
+    -2.117,
+    -0.647,
+    0.654,
+    -0.252,
+    0.623,
+    2.011,
 )
 INFINITY = float("inf")
 RECENCY = 0.1
@@ -210,6 +210,7 @@ def _considered(
     named_roles = _named_roles(request.text, request.speakers or {})
     nearest: list[tuple[int, float]] = []
     spoken_rank: dict[int, int] = {}  # the named speaker's turns by nearness
+    looked_up: dict[int, Hit] = {}
     if vectors is not None and request.vector is not None:
         one_named = len(named_roles) == 1
         pool = vectors.nearest(
@@ -223,8 +224,8 @@ def _considered(
             spoken_rank = {entry: n for n, entry in enumerate(spoken[:SPEAKER_CANDIDATES])}
             keep = {entry for entry, _ in nearest} | spoken_rank.keys()
             nearest = [(entry, similarity) for entry, similarity in pool if entry in keep]
-        hits |= {entry: hit for entry, hit in looked_up.items() if entry in dict(nearest)}
     similar = dict(nearest)
+    hits |= {entry: hit for entry, hit in looked_up.items() if entry in similar}
 
     best = max((h.score for h in hits.values()), default=0.0) or 1.0
     closest = max(similar.values(), default=0.0)
@@ -327,14 +328,14 @@ FEATURES = (
     "session similarity",  # the best similarity of the turns said within an hour of it
     "dated × asks when",  # it says when ("yesterday", "last week", "in May") and the message asks
 )
-# A question about when, and words that date what a turn tells.
+# A question about when, and the words that date what a turn tells (as indexed: stemmed).
 _ASKS_WHEN = re.compile(r"\b(?:when|how long|what (?:date|day|month|year|time))\b", re.IGNORECASE)
-_DATED = re.compile(
-    r"\b(?:yesterday|today|tonight|tomorrow|ago|recently|last|next|this (?:week|weekend|month|year)|"
-    r"(?:mon|tues|wednes|thurs|fri|satur|sun)day|weekend|"
-    + "|".join(sorted(MONTHS, key=len, reverse=True))
-    + r")\b",
-    re.IGNORECASE,
+_DATED = frozenset(
+    tokens(
+        "yesterday today tonight tomorrow ago recently last next week weekend month year monday tuesday "
+        "wednesday thursday friday saturday sunday january february march april june july august "
+        "september october november december"  # not "may", a verb more often than a month
+    )
 )
 SESSION = timedelta(hours=1)
 
@@ -356,7 +357,7 @@ def _features(hit: Hit, signals: _Signals, content: str, now: datetime) -> tuple
     near_session = signals.near_similarities[
         bisect_left(near_times, hit.created_at - SESSION) : bisect_right(near_times, hit.created_at + SESSION)
     ]
-    words = _words(content) if signals.terms else frozenset()
+    words = _words(content) if signals.terms or signals.asks_when else frozenset()
     coverage = len(signals.terms & words) / len(signals.terms) if signals.terms else 0.0
     spoken = float(bool(hit.role) and hit.role in signals.named_roles)
     return (
@@ -378,13 +379,8 @@ def _features(hit: Hit, signals: _Signals, content: str, now: datetime) -> tuple
         0.0 if spoken_near is None else 1 / (1 + spoken_near / 10),
         max((signals.similar_turns.get(hit.item_id + step, 0.0) for step in (-1, 1) if turn), default=0.0),
         max(near_session, default=0.0),
-        float(signals.asks_when and _dated(content)),
+        float(signals.asks_when and not _DATED.isdisjoint(words)),
     )
-
-
-@lru_cache(maxsize=8192)
-def _dated(content: str) -> bool:
-    return _DATED.search(content[:MAX_INDEXED_CHARS]) is not None
 
 
 @lru_cache(maxsize=8192)

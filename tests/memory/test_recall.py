@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from anima.app import Runtime
-from anima.core.messages import Incoming
+from anima.core.messages import ConversationKey, Incoming
 from anima.core.tokens import cl100k
 from anima.llm.base import GenerationRequest
 from anima.memory.recall import Memory, line_tokens
+from anima.memory.store import MemoryStore
 from tests.fakes.llm import InstantLLM
 
 START = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)  # a Monday
@@ -164,3 +165,23 @@ def test_a_recalled_line_is_counted_exactly_as_the_prompt_counts_it() -> None:
                     memory = Memory(kind, 5, text, when, "assistant", neighbour=neighbour)
                     whole = len(cl100k().encode(memory.line(user, character), disallowed_special=())) + 1
                     assert line_tokens(memory, user, character) == whole, (memory, user, character)
+
+
+async def test_a_question_that_asks_when_recalls_the_turn_that_dates_it(database_url: str) -> None:
+    store = await MemoryStore.open(database_url)
+    try:
+        state = await store.conversation(ConversationKey("test", "dm", "lin", "aiko"), "Lin")
+        for day, text in enumerate(
+            [
+                "I went hiking at Mount Tam last weekend with my sister.",
+                *FILLER,
+                "I love hiking, hiking is my favourite.",
+                *FILLER,
+            ]
+        ):
+            await store.add(state, "user", text, at=START + timedelta(days=day))
+        asked = "When did I go hiking?"
+        found = await store.recall(state, asked, now=START + timedelta(days=30), skip_recent=0)
+    finally:
+        await store.close()
+    assert "last weekend" in found[0].text
