@@ -121,7 +121,9 @@ class MemorySettings(_Strict):
     encoder: Literal["static", "minilm"] = "static"
     # the recent messages of this many conversations stay in memory, least recently used dropped first
     cache_conversations: int = Field(10_000, ge=1)
-    cache_mb: float = Field(256, gt=0)  # … and at most this much of them
+    # … and at most this much of them (by text size plus ~200 bytes a message: 32 MB holds ~25,000
+    # ordinary messages, ~130 full histories); a dropped one is read back with its next message
+    cache_mb: float = Field(32, gt=0)
     # answered platform events (raw Telegram updates, Discord messages) are deleted after this many hours
     inbox_retention_hours: float = Field(48, ge=24)
     # what a character remembers of a person reaches their accounts linked with /link: what was said in

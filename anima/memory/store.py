@@ -157,7 +157,7 @@ TURN_IMPORTANCE = {"user": 0.5, "assistant": 0.3}  # what the user says about th
 INBOX_RETENTION = timedelta(days=2)  # Telegram redelivers for at most 24 h; Discord ids never repeat
 SHARE_PRIVATE = "share_private"  # a person's preference: their relationship lines may reach groups
 CACHE_CONVERSATIONS = 10_000  # conversations whose recent messages stay cached (least recently used go)
-CACHE_BYTES = 256 * 1024 * 1024  # and the cached messages' size over all of them
+CACHE_BYTES = 32 * 1024 * 1024  # and the cached messages' size over all of them (config: memory.cache_mb)
 MESSAGE_OVERHEAD = 200  # bytes a cached message costs besides its text (the object, the deque slot)
 
 
