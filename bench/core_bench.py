@@ -57,9 +57,10 @@ class SentAt:
         self.at = time.perf_counter()
 
 
-async def pipeline_overhead(messages: int = 2000, users: int = 20) -> dict[str, Any]:
+async def pipeline_overhead(messages: int = 2000, users: int = 20, paced: bool = False) -> dict[str, Any]:
     """Time Pipeline.handle with an instant LLM (SQLite file), one message after another as soon as
-    the previous turn ended, so the background memory work of earlier turns competes with each.
+    the previous turn ended, so the background memory work of earlier turns competes with each;
+    `paced`: each message once the background work of the last is done (a bot that keeps up).
 
     "pipeline" spans Pipeline.handle called with the message → the reply's final send returned
     (the stream's finish): what a person waits for. The whole turn also waits for the reply's
@@ -91,6 +92,8 @@ async def pipeline_overhead(messages: int = 2000, users: int = 20) -> dict[str, 
             total = (time.perf_counter() - t0) * 1000
             samples.append((sent.at - t0) * 1000)
             turns.append(total)
+            if paced:
+                await runtime.pipeline.keeper.drain()
             for label, stages, less in STAGES:
                 per_stage[label].append(
                     sum(timed.get(s, 0.0) for s in stages) - sum(timed.get(s, 0.0) for s in less)
