@@ -3,13 +3,17 @@
 Nothing here is in a reply's path. The pipeline hands each finished turn to `after_turn` (a queue
 put) and wraps generation in `replying()`: LLM work waits until no reply is being generated, and a
 reply that starts cancels LLM work in flight (it is tried again later), because the embedded model
-has one slot and a summary queued ahead of a reply would delay it by seconds.
+has one slot and a summary queued ahead of a reply would delay it by seconds. The LLM work waits
+on a worker of its own, one entry per conversation (its latest turn, and how many turns it
+stands for): a bot that is always replying never gets to it, and then neither the cheap work of
+later turns (facts by rules, vectors) stops nor does a queue of turns grow without end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -85,6 +89,11 @@ class MemoryKeeper:
         # cost a query on the database's one writer thread; re-read when the count says "due"
         self._unsummarised: dict[int, int] = {}
         self._closing = False
+        # conversation → (its latest turn waiting for LLM work, how many turns that stands for)
+        self._llm_due: OrderedDict[int, tuple[FinishedTurn, int]] = OrderedDict()
+        self._thinker: asyncio.Task[None] | None = None
+        self._thought = asyncio.Event()  # set while no LLM work is due or running
+        self._thought.set()
         # more LLM work per finished turn (anima/soul's proposals), after memory's own, off the reply path
         self.also: list[AfterTurn] = []
 
@@ -115,6 +124,16 @@ class MemoryKeeper:
         """Wait until every queued turn is processed (tests, benchmarks, shutdown)."""
         async with asyncio.timeout(timeout_s):
             await self._turns.join()
+            await self._thought.wait()
+
+    async def caught_up(self, timeout_s: float = 30.0) -> None:
+        """Wait until every queued turn's work by rules and vectors is done (its LLM work may wait)."""
+        async with asyncio.timeout(timeout_s):
+            await self._turns.join()
+
+    def backlog(self) -> tuple[int, int]:
+        """Turns queued for background work, and conversations whose LLM work waits."""
+        return self._turns.qsize(), len(self._llm_due)
 
     async def close(self, grace_s: float = 5.0) -> None:
         """Finish the cheap work still queued (rule facts, vectors) within `grace_s`, skipping LLM
@@ -129,6 +148,9 @@ class MemoryKeeper:
                 log.warning("memory keeper stopped with %d turns unprocessed", self._turns.qsize())
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
+        if self._thinker is not None:
+            self._thinker.cancel()
+            await asyncio.gather(self._thinker, return_exceptions=True)
 
     async def _work(self) -> None:
         while True:
@@ -151,22 +173,46 @@ class MemoryKeeper:
         await self.memory.embed_pending(turn.state)  # vector recall only; a no-op without it
         if turn.replied is None or self.router is None or self._closing:
             return
+        _, turns = self._llm_due.pop(turn.state.id, (turn, 0))
+        self._llm_due[turn.state.id] = (turn, turns + 1)
+        self._thought.clear()
+        if self._thinker is None or self._thinker.done():
+            self._thinker = asyncio.get_running_loop().create_task(self._think())
+
+    async def _think(self) -> None:
+        """The LLM work of the conversations that have some due, oldest first."""
+        try:
+            while self._llm_due:
+                _, (turn, turns) = self._llm_due.popitem(last=False)
+                try:
+                    await self._llm_work(turn, turns)
+                except AnimaError as exc:  # a database or LLM failure: log it, keep the worker alive
+                    log.warning("background LLM work failed for conversation %d: %s", turn.state.id, exc)
+        finally:
+            self._thought.set()
+
+    async def _llm_work(self, turn: FinishedTurn, turns: int) -> None:
+        """Summaries, facts by the LLM and the features' work for `turns` turns of one conversation,
+        the latest of which is `turn`."""
+        if self.memory.is_forgotten(turn.state) or self._closing:
+            return
         if self.summarize_every:
-            await self._summarize(turn)
+            await self._summarize(turn, turns)
         if self.llm_facts_every:
-            count = self._since_facts.get(turn.state.id, 0) + 1
+            count = self._since_facts.get(turn.state.id, 0) + turns
             self._since_facts[turn.state.id] = count % self.llm_facts_every
             if count >= self.llm_facts_every:
                 await self._extract_facts(turn)
         for work in self.also:
-            if self.memory.is_forgotten(turn.state):  # forgotten while the LLM worked
-                return
-            await work.after_turn(turn)
+            for _ in range(turns):  # each turn counts (a feature keeps its own cadence)
+                if self.memory.is_forgotten(turn.state):  # forgotten while the LLM worked
+                    return
+                await work.after_turn(turn)
 
-    async def _summarize(self, turn: FinishedTurn) -> None:
+    async def _summarize(self, turn: FinishedTurn, turns: int = 1) -> None:
         known = self._unsummarised.get(turn.state.id)
-        if known is not None and known + 2 < self.summarize_every:  # a turn adds a message and a reply
-            self._unsummarised[turn.state.id] = known + 2
+        if known is not None and known + 2 * turns < self.summarize_every:  # a turn: a message and a reply
+            self._unsummarised[turn.state.id] = known + 2 * turns
             return
         pending = await self.memory.unsummarised(turn.state, self.summarize_every)
         self._unsummarised[turn.state.id] = len(pending)

@@ -130,3 +130,23 @@ async def test_facts_said_just_before_shutdown_are_kept(tmp_path: Path) -> None:
     finally:
         await reopened.close()
     assert [fact.content for fact in view.facts] == ["lives in Lisbon"]
+
+
+async def test_a_bot_that_is_always_replying_keeps_its_facts_and_no_queue_grows(tmp_path: Path) -> None:
+    runtime = await Runtime.start(_settings(tmp_path, summarize_every=2, llm_facts_every=0))
+    runtime.router.register("embedded", InstantLLM(reply=scripted))
+    keeper = runtime.pipeline.keeper
+    try:
+        async with keeper.replying():  # someone else's reply is generated the whole time
+            for text in ["My sister Ana visited me.", "I work at the library now.", "Tea?", "Cake?"]:
+                await _say(runtime, text)
+            await keeper.caught_up()
+            view = await runtime.memory.view(KEY, "Lin")
+            assert keeper.backlog() == (0, 1)  # one conversation waits for its summary, not four turns
+        await keeper.drain()
+        summarised = await runtime.memory.view(KEY, "Lin")
+    finally:
+        await runtime.close()
+    assert "works at the library" in [fact.content for fact in view.facts]  # the rules did not wait
+    assert view.summary is None
+    assert summarised.summary == "Lin told Aiko about her sister Ana and her new job."
