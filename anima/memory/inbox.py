@@ -9,12 +9,13 @@ resume at start. Platform-neutral: payloads are the platform's JSON, decoded by 
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Insert, delete, select, update
+from sqlalchemy.dialects import sqlite
 from sqlmodel import col
 
 from anima.core.messages import ConversationKey
@@ -23,11 +24,19 @@ from anima.memory.store import INBOX_RETENTION, MemoryStore
 
 KEEP_ANSWERED = INBOX_RETENTION
 PRUNE_EVERY_S = 600.0  # how often claiming an event also deletes those past their retention
-# One statement that skips a repeat, built once: cheaper than a savepoint and a caught IntegrityError.
-_INSERT_NEW = {
-    "sqlite": sqlite.insert(table_of(InboxItem)).on_conflict_do_nothing(),
-    "postgresql": postgresql.insert(table_of(InboxItem)).on_conflict_do_nothing(),
-}
+
+
+@functools.cache
+def _insert_new(dialect: str) -> Insert:
+    """One statement that skips a repeat, built once: cheaper than a savepoint and a caught
+    IntegrityError. PostgreSQL's dialect (~2.5 MB of modules) loads only where it is used."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table_of(InboxItem)).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(table_of(InboxItem)).on_conflict_do_nothing()
+    raise KeyError(dialect)
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ class Inbox:
             "owner": self.owner,
             "received_at": utcnow(),
         }
-        statement = _INSERT_NEW[self.memory.database.dialect]
+        statement = _insert_new(self.memory.database.dialect)
         return await self.memory.run(lambda conn: conn.execute(statement, values).rowcount == 1)
 
     async def answered(self, platform: str, bot_id: str, delivery_id: str) -> None:
