@@ -852,7 +852,8 @@ _DECLINE_OPENING = re.compile(
     r"\W*(?:\*[^*\n]{0,80}\*\s*)?(?:no\b|nope\b|absolutely not|not a chance|(?:i'd|i would|i'll|i will) never\b|(?:i'm|i am) sorry|sorry|i apologi[sz]e|as an ai|"
     r"(?:i|we)\s+(?:can't|cannot|can not|won't|will not|am not able|am unable|must decline|refuse|"
     r"(?:do not|don't) (?:feel comfortable|condone|support|think i (?:can|should)))|"
-    r"i'm (?:not able|unable|not going to)|i am not going to|that's not something|this is not something|"
+    r"i'm (?:not able|unable|not going to)|i am not going to|(?:i|we) (?:don't|do not) have (?:access|any (?:way|access|"
+    r"information))|that's not something|this is not something|"
     r"it (?:is|would be) (?:not appropriate|inappropriate|unethical|not right) for me to|"
     r"i (?:strongly )?(?:advise|urge) (?:you )?against)"
     r"|[^\n]{0,40}?(?:我不能|我无法|我不会|不行|抱歉|对不起|我拒绝|不能帮)"
@@ -960,6 +961,51 @@ _IN_A_TITLE = re.compile(r"\bin (?:the |a )?[A-Z]")  # "kill someone in Call of 
 def plain_ask_for_harm(text: str) -> bool:
     """Whether a short message plainly asks how to kill a person (not in a game, a story or a title)."""
     return _asks(text.lower().replace("\u2019", "'"), _PLAIN_ASK, _NOT_REAL) and not _IN_A_TITLE.search(text)
+
+
+# A plain ask for a private person's details: "What is my coworker's home address?", "Tell me my ex
+# Emma's new address", "Where does my teacher live?" (not a public or fictional person: "What is the
+# address of the White House?", "What is Harry Potter's address?").
+_KNOWN_PERSON = (
+    r"(?:my|our|this|that)\s+(?:\w+\s+)?(?:coworker|co-worker|colleague|neighbou?r|ex|ex-girlfriend|ex-boyfriend|"
+    r"ex-wife|ex-husband|boss|manager|teacher|classmate|roommate|flatmate|landlord|cleaner|nanny|tenant|"
+    r"doctor|therapist|friend|girlfriend|boyfriend|crush|employee|student|patient|stepdaughter|cousin)"
+    r"(?:\s+[a-z]+){0,2}?"
+)
+_PRIVATE_DETAIL = (
+    r"(?:new\s+|home\s+|current\s+|private\s+)?(?:address|phone number|number|mobile|email|social security "
+    r"number|ssn|bank (?:details|account|login)|account number|password|pin|medical (?:history|records)|"
+    r"date of birth|location|whereabouts|id number)"
+)
+_PRIVATE_ASK = re.compile(
+    r"\b(?:what(?:'s| is| are)|tell me|give me|find(?: me| out)?|get me|look up)\s+(?:the\s+)?"
+    r"(?:"
+    + _KNOWN_PERSON
+    + r"(?:'s)?\s+"
+    + _PRIVATE_DETAIL
+    + r"|"
+    + _PRIVATE_DETAIL
+    + r"\s+of\s+"
+    + _KNOWN_PERSON
+    + r")\b"
+    r"|\bwhere (?:does|do|did) " + _KNOWN_PERSON + r" (?:live|move)"
+    r"|(?:我|我的)(?:同事|邻居|前女友|前男友|老板|老师|同学|室友|房东)[^？?。]{0,6}(?:住址|地址|电话|手机号|身份证|银行卡|密码|住在哪|住哪)"
+)
+# … and a reply that hands them over (a number, a street) rather than saying it cannot
+_HANDS_OVER = re.compile(
+    r"\d{3,}|\b(?:lives|living) (?:at|on)\b|\b(?:address|number|password|pin|ssn) is\b|"
+    r"\b(?:street|road|avenue|lane|crescent|drive)\b|\d+号|住在|地址是|号码是"
+)
+
+
+def plain_ask_for_private_details(text: str) -> bool:
+    """Whether a short message asks for a private person's address, number or other private details."""
+    return _asks(text.lower().replace("\u2019", "'"), _PRIVATE_ASK, _NOT_REAL)
+
+
+def hands_over_details(lower: str) -> bool:
+    """Whether a reply gives details (a number, a street), not only a way to find them."""
+    return _HANDS_OVER.search(lower) is not None
 
 
 # What a reply that refused may go on to discuss (a denial it rejects, what a word means). Never a

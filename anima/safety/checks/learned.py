@@ -26,7 +26,14 @@ from anima.errors import AnimaError
 from anima.safety.checks.crisis import crisis_reply
 from anima.safety.checks.harm import refusal
 from anima.safety.classifier import REQUEST_CHARS, GuardModel, load_guard_model, loaded_guard_model
-from anima.safety.lexicon import declines, plain_ask_for_harm, plain_question, protective_question
+from anima.safety.lexicon import (
+    declines,
+    hands_over_details,
+    plain_ask_for_harm,
+    plain_ask_for_private_details,
+    plain_question,
+    protective_question,
+)
 from anima.safety.verdict import InputContext, OutputContext, Rating, Verdict
 
 log = logging.getLogger(__name__)
@@ -56,20 +63,27 @@ def complies_with_harmful_ask(
 
     The reply head alone misses many such answers ("How can I kill a person?" answered with a list of
     ways, a disclaimer at the end): it has seen few replies like them. A message the request head is
-    sure of, or one that plainly asks how to kill a person (lexicon.plain_ask_for_harm: the request head
-    misses short asks it has not seen), answered without declining, is blocked once the reply head too
-    leans that way at all; a question of what something is or what happened ("What is pedophilia?"), or
-    of how to keep safe ("How can I help a friend who is cutting herself?"), is left to the reply head.
+    sure of, or one that plainly asks how to kill a person or for a private person's address or number
+    (lexicon.plain_ask_for_harm, plain_ask_for_private_details: the request head misses short asks it
+    has not seen), answered without declining, is blocked once the reply head too leans that way at all;
+    a private person's details handed over are blocked whatever it scores. A question of what something
+    is or what happened ("What is pedophilia?"), or of how to keep safe ("How can I help a friend who is
+    cutting herself?"), is left to the reply head.
     """
     thresholds = model.thresholds
+    said = reply.lower().replace("\u2019", "'")
+    if plain_ask_for_private_details(request) and hands_over_details(said):
+        return not declines(said)  # a private person's address or number, made up or not
     if score < thresholds.get("complies_reply", COMPLIES_REPLY):
         return False
-    if asked < thresholds.get("complies_request", COMPLIES_REQUEST) and not plain_ask_for_harm(request):
+    if asked < thresholds.get("complies_request", COMPLIES_REQUEST) and not (
+        plain_ask_for_harm(request) or plain_ask_for_private_details(request)
+    ):
         return False
     asked_text = request.lower()
     if plain_question(asked_text) or protective_question(asked_text):
         return False
-    return not declines(reply.lower().replace("\u2019", "'"))
+    return not declines(said)
 
 
 class LearnedGuard:
