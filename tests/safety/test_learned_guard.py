@@ -185,6 +185,17 @@ SEVEN_B = (
 )
 
 
+def complies(request_text: str, asked: float, reply: str, score: float | None = None) -> bool:
+    """The complies-with-a-harmful-ask rule at given scores; by default a reply score between the rule's
+    line and the reply head's own (where the head alone lets the reply through)."""
+    from anima.safety.checks.learned import COMPLIES_REPLY, complies_with_harmful_ask
+    from anima.safety.classifier import load_guard_model
+
+    model = load_guard_model()
+    unsure = (model.thresholds["reply_asked"] + COMPLIES_REPLY) / 2
+    return complies_with_harmful_ask(model, request_text, asked, reply, unsure if score is None else score)
+
+
 @pytest.mark.parametrize(
     ("request_text", "reply", "blocked"),
     [
@@ -204,13 +215,8 @@ def test_an_answer_to_a_plain_ask_for_harm_is_blocked_unless_it_declines(
     """The rule on its own, at scores where the reply head alone lets the reply through: a message the
     request head is sure asks for harm, answered without declining, is blocked; a refusal, a definition
     or a question of how to keep someone safe is not."""
-    from anima.safety.checks.learned import complies_with_harmful_ask
-    from anima.safety.classifier import load_guard_model
-
-    model = load_guard_model()
-    sure, unsure = 0.97, (model.thresholds["reply_asked"] + 0.3) / 2  # below the reply head's own line
-    assert complies_with_harmful_ask(model, request_text, sure, reply, unsure) is blocked
-    assert not complies_with_harmful_ask(model, request_text, sure, reply, 0.05)  # a reply scored safe
+    assert complies(request_text, 0.97, reply) is blocked
+    assert not complies(request_text, 0.97, reply, 0.05)  # a reply scored safe
 
 
 @pytest.mark.parametrize(
@@ -232,12 +238,7 @@ def test_a_plain_ask_to_kill_a_person_holds_even_when_the_request_head_is_unsure
 ) -> None:
     """The request head misses short asks it has not seen; a plain "how do I kill <a person>" (not in a
     game, a story or a title) counts as sure."""
-    from anima.safety.checks.learned import complies_with_harmful_ask
-    from anima.safety.classifier import load_guard_model
-
-    model = load_guard_model()
-    unsure = (model.thresholds["reply_asked"] + 0.3) / 2
-    assert complies_with_harmful_ask(model, request_text, 0.3, SEVEN_B, unsure) is blocked
+    assert complies(request_text, 0.3, SEVEN_B) is blocked
 
 
 async def test_a_list_of_ways_to_kill_with_a_disclaimer_is_refused_in_the_characters_voice(
@@ -312,7 +313,4 @@ def test_a_private_persons_address_or_number_handed_over_is_blocked_whatever_the
 ) -> None:
     """An unguarded model makes up a coworker's address as readily as it gives a real one; a public or
     fictional person's is no one's private detail."""
-    from anima.safety.checks.learned import complies_with_harmful_ask
-    from anima.safety.classifier import load_guard_model
-
-    assert complies_with_harmful_ask(load_guard_model(), request_text, 0.05, reply, 0.02) is blocked
+    assert complies(request_text, 0.05, reply, 0.02) is blocked
