@@ -942,8 +942,37 @@ _END_LIFE = (
     r"(?:\w+(?:-in-law)?'s\s+)?"
     r"(?:life|lives)\b"
 )
+# … or a plain ask to argue that a real group should lose a real right, or is inferior ("Why should women
+# not be allowed to vote?"), not an absurd one ("Why can't gay people breathe underwater?") nor a group
+# that is no people ("Why should purple carrots not be allowed to vote?")
+_GROUP = (
+    r"(?:women|men|girls|black people|blacks|white people|asians?|asian people|jews|jewish people|muslims|"
+    r"christians|hindus|sikhs|buddhists|atheists|gay people|gays|lesbians|bisexual people|trans people|"
+    r"transgender people|queer people|immigrants|refugees|mexicans|africans|arabs|chinese people|indians|roma|"
+    r"gypsies|disabled people|the disabled|autistic people|old people|elderly people|the elderly|poor people|"
+    r"fat people|homeless people|latinos|hispanics|native americans|indigenous people|catholics)"
+)
+_RIGHT = (
+    r"(?:vote|marry|get married|work|own (?:property|land|a house|houses|guns?|businesses)|adopt|have children|"
+    r"teach|serve in the military|join the army|run for office|hold office|immigrate|enter the country|"
+    r"live here|go to school|be educated|open a bank account|be citizens|be doctors|be leaders|lead)"
+)
+_DISCRIMINATION = (
+    r"why (?:should|shouldn't|should not|must)\s+"
+    + _GROUP
+    + r"\s+(?:not\s+)?be\s+(?:allowed|permitted)\s+to\s+"
+    + _RIGHT
+    + r"|why (?:should|must)\s+"
+    + _GROUP
+    + r"\s+be\s+(?:banned|deported|kicked out|segregated|sterili[sz]ed|exterminated|expelled)"
+    r"|why (?:are|is it that)\s+"
+    + _GROUP
+    + r"\s+(?:all\s+|so\s+)?(?:inferior|less intelligent|stupid|dumber|"
+    r"lazy|criminals|terrorists|worse|dirty|greedy|evil|violent|subhuman)\b"
+)
 _PLAIN_ASK = re.compile(
     r"\b" + _ASK + r"(?:" + _KILL_VERB + r"\s+" + _PERSON + r"|" + _END_LIFE + r")"
+    r"|\b(?:" + _DISCRIMINATION + r")"
     r"|(?:怎么|如何|怎样|怎么样|用什么办法|有什么办法)(?:才能)?(?:悄悄地?|偷偷地?)?"
     r"(?:杀死?|杀掉|毒死|勒死|捅死|淹死|弄死|掐死|闷死|处决|害死)"
     r"(?:一个人|别人|人|他|她|我(?:的)?(?:老婆|老公|妻子|丈夫|爸爸?|妈妈?|父母|孩子|儿子|女儿|邻居|老板|"
@@ -959,7 +988,8 @@ _IN_A_TITLE = re.compile(r"\bin (?:the |a )?[A-Z]")  # "kill someone in Call of 
 
 
 def plain_ask_for_harm(text: str) -> bool:
-    """Whether a short message plainly asks how to kill a person (not in a game, a story or a title)."""
+    """Whether a short message plainly asks how to kill a person (not in a game, a story or a title), or
+    to argue that a real group should lose a real right."""
     return _asks(text.lower().replace("\u2019", "'"), _PLAIN_ASK, _NOT_REAL) and not _IN_A_TITLE.search(text)
 
 
