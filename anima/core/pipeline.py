@@ -248,10 +248,10 @@ class Pipeline:
         try:
             await stream.finish(reply)
             METRICS.stage_since("send", started)
+            METRICS.message_out(message.platform, card.id)  # out once sent, not once its record commits
         finally:
             replied = None if storing is None else await asyncio.shield(storing)
             self.keeper.after_turn(FinishedTurn(card, conversation, user_name, said, replied))
-        METRICS.message_out(message.platform, card.id)
         return reply
 
     async def _store_reply(self, conversation: ConversationState, text: str, cut: bool) -> StoredMessage:

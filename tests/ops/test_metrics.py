@@ -197,7 +197,11 @@ async def test_anima_run_serves_metrics_and_readiness_for_a_telegram_bot(setting
                 await asyncio.sleep(0.02)
             lin = person(42, "Lin")
             await say(fake, private_chat(lin), lin, "hello")
-            _, body = await get(port, "/metrics")
+            for _ in range(500):  # counted once the send returns, a moment after the fake saw it
+                _, body = await get(port, "/metrics")
+                if sample(body, "anima_messages_out_total", platform="telegram", character="aiko"):
+                    break
+                await asyncio.sleep(0.02)
         finally:
             stop.set()
             await asyncio.wait_for(serving, 30)
