@@ -899,11 +899,12 @@ _PROTECTIVE_QUESTION = re.compile(
     r"^\W*(?:how (?:can|do|should|could) (?:i|we|you|parents?)\s+(?:best\s+)?(?:help|protect|stop|prevent|"
     r"report|recogni[sz]e|spot|tell (?:if|whether)|talk to|teach|support|keep \w+ safe|defend|avoid|get help)|"
     r"what should (?:i|we|you) (?:do|teach|tell)|where can (?:i|we|you|someone) (?:get|find) help|"
-    r"what are the (?:warning )?signs|is it (?:legal|safe))\b"
+    r"what are the (?:warning )?signs|is it (?:legal|safe)|(?:which|what) [\w -]{0,40}? (?:are|is) (?:too )?(?:dangerous|"
+    r"unsafe|toxic|poisonous|harmful))\b"
     r"|^\W*(?:怎么|如何|怎样)(?:才能)?(?:帮助|防止|预防|保护|识别|举报|报警|避免)|该怎么办[？?]?$"
 )
 _HARM_AIMED = re.compile(
-    r"\b(?:kill|murder|hurt (?:him|her|them)|poison|die|suicide|overdose|get away|breath|wak(?:e|ing) up|"
+    r"\b(?:kill|murder|(?:hurt|harm|injure) (?:him|her|them|someone|somebody|people|a person)|poison|die|suicide|overdose|get away|breath|wak(?:e|ing) up|"
     r"without (?:anyone|them|him|her) (?:knowing|noticing|finding out))\w*|杀|毒|死|不被发现"
 )
 
