@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import OrderedDict
 from typing import Any
 
@@ -37,6 +38,7 @@ from anima.safety.lexicon import (
 from anima.safety.verdict import InputContext, OutputContext, Rating, Verdict
 
 log = logging.getLogger(__name__)
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 WAIT_S = 1.0
 # The "complies with a harmful ask" line (complies_with_harmful_ask): the request score above which a
 # message plainly asks for harm, and the reply score above which an answer to it that does not decline
@@ -44,6 +46,11 @@ WAIT_S = 1.0
 # 55 -> 87 of 131, benign 1 -> 5 of 216); a model file may carry its own.
 COMPLIES_REQUEST = 0.85
 COMPLIES_REPLY = 0.3
+# The request head reads too little in a message of a few words to call it an ask for harm: it scored
+# "my secret" 0.93, "person" 0.94, "look" 0.84, which held the echo "You said: look" to the stricter
+# line and refused it. Such a message counts as an ask only when it plainly is one (plain_ask_for_harm).
+MIN_ASK_WORDS = 4
+MIN_ASK_CJK = 5  # Chinese characters, for a message written without spaces
 VECTORS_KEPT = 256
 ADULT: frozenset[Rating] = frozenset({"mature"})  # where adult (not minors') sexual content may stay
 REMINDER = (
@@ -76,14 +83,25 @@ def complies_with_harmful_ask(
         return not declines(said)  # a private person's address or number, made up or not
     if score < thresholds.get("complies_reply", COMPLIES_REPLY):
         return False
-    if asked < thresholds.get("complies_request", COMPLIES_REQUEST) and not (
-        plain_ask_for_harm(request) or plain_ask_for_private_details(request)
+    if not (
+        asked_for_harm(request, asked, thresholds.get("complies_request", COMPLIES_REQUEST))
+        or plain_ask_for_private_details(request)
     ):
         return False
     asked_text = request.lower()
     if plain_question(asked_text) or protective_question(asked_text):
         return False
     return not declines(said)
+
+
+def long_enough_to_ask(request: str) -> bool:
+    """Whether the request head's score alone may call `request` an ask for harm (see MIN_ASK_WORDS)."""
+    return len(request.split()) >= MIN_ASK_WORDS or len(_CJK.findall(request)) >= MIN_ASK_CJK
+
+
+def asked_for_harm(request: str, asked: float, threshold: float) -> bool:
+    """Whether `request`, scored `asked` by the request head, asked for harm past `threshold`."""
+    return (asked >= threshold and long_enough_to_ask(request)) or plain_ask_for_harm(request)
 
 
 class LearnedGuard:
@@ -127,7 +145,7 @@ class LearnedGuard:
         if model is None:
             return Verdict("allow", message.text)
         _, score = self.read(model, message.text)
-        if score < model.thresholds["request"]:
+        if score < model.thresholds["request"] or not long_enough_to_ask(message.text):
             return Verdict("allow", message.text)
         category = model.category(message.text, "")
         if category == "sexual" and context.rules.rating in ADULT:
@@ -150,7 +168,7 @@ class LearnedGuard:
         vector, asked = self.read(model, request)
         score = model.reply_score(request, text, vector)
         # a reply to a message that asked for harm is held to a stricter line: a refusal scores low
-        limit = model.reply_limit(text, asked >= model.thresholds["request"])
+        limit = model.reply_limit(text, asked_for_harm(request, asked, model.thresholds["request"]))
         if score < limit and not complies_with_harmful_ask(model, request, asked, text, score):
             return Verdict("allow", text)
         category = model.category(request, text)
