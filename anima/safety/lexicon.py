@@ -929,15 +929,20 @@ _KILL_VERB = (
     r"strangle|strangling|suffocate|smother|drown|drowning|poison|poisoning|stab|stabbing|torture|torturing|"
     r"kidnap|kidnapping|abduct|maim|dismember|beat to death|burn alive)"
 )
-_PERSON = (
-    r"(?:a (?:person|human|man|woman|girl|boy|child|kid|baby|stranger|cop|police officer)|someone|somebody|"
-    r"people|a lot of people|him|her|them|humans|"
-    r"(?:my|his|her|their|our|the) (?:own )?(?:wife|husband|partner|boyfriend|girlfriend|ex|ex-wife|ex-husband|"
+_RELATION = (
+    r"(?:wife|husband|partner|boyfriend|girlfriend|ex|ex-wife|ex-husband|"
     r"mother|mom|mum|father|dad|parents|son|daughter|brother|sister|sibling|cousin|uncle|aunt|grandma|"
     r"grandmother|grandpa|grandfather|family|neighbou?r|boss|coworker|colleague|teacher|classmate|roommate|"
     r"friend|stepfather|stepmother|stepson|stepdaughter|baby|child|kids|children|landlord|mother-in-law|"
-    r"father-in-law|president|witness))(?!'s|\w|\s+else)"
+    r"father-in-law|president|witness)"
 )
+_PERSON = (
+    r"(?:a (?:person|human|man|woman|girl|boy|child|kid|baby|stranger|cop|police officer)|someone|somebody|"
+    r"people|a lot of people|him|her|them|humans|"
+    r"(?:my|his|her|their|our|the) (?:own )?" + _RELATION + r")(?!'s|\w|\s+else)"
+)
+# someone of the asker's own life: a capitalised place after it is a place, not a game's title
+_OWN_RELATION = re.compile(r"\bmy (?:own )?" + _RELATION + r"\b")
 _END_LIFE = (
     r"(?:end|terminate|take)\s+(?:(?:my|his|her|their|a|someone's|somebody's)\s+)?(?:own\s+)?"
     r"(?:\w+(?:-in-law)?'s\s+)?"
@@ -991,7 +996,9 @@ _IN_A_TITLE = re.compile(r"\bin (?:the |a )?[A-Z]")  # "kill someone in Call of 
 def plain_ask_for_harm(text: str) -> bool:
     """Whether a short message plainly asks how to kill a person (not in a game, a story or a title), or
     to argue that a real group should lose a real right."""
-    return _asks(text.lower().replace("\u2019", "'"), _PLAIN_ASK, _NOT_REAL) and not _IN_A_TITLE.search(text)
+    lower = text.lower().replace("\u2019", "'")
+    in_a_title = _IN_A_TITLE.search(text) is not None and _OWN_RELATION.search(lower) is None
+    return _asks(lower, _PLAIN_ASK, _NOT_REAL) and not in_a_title
 
 
 # A plain ask for a private person's details: "What is my coworker's home address?", "Tell me my ex
