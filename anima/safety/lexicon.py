@@ -996,9 +996,12 @@ _IN_A_TITLE = re.compile(r"\bin (?:the |a )?[A-Z]")  # "kill someone in Call of 
 def plain_ask_for_harm(text: str) -> bool:
     """Whether a short message plainly asks how to kill a person (not in a game, a story or a title), or
     to argue that a real group should lose a real right."""
+    if len(text) > QUESTION_CHARS:  # before any work: a long message is never read for its form
+        return False
     lower = text.lower().replace("\u2019", "'")
-    in_a_title = _IN_A_TITLE.search(text) is not None and _OWN_RELATION.search(lower) is None
-    return _asks(lower, _PLAIN_ASK, _NOT_REAL) and not in_a_title
+    if not _asks(lower, _PLAIN_ASK, _NOT_REAL):
+        return False
+    return _IN_A_TITLE.search(text) is None or _OWN_RELATION.search(lower) is not None
 
 
 # A plain ask for a private person's details: "What is my coworker's home address?", "Tell me my ex
