@@ -205,9 +205,9 @@ async def test_the_card_chooses_sampling_settings(runtime: Runtime, instant_llm:
 
 
 async def committed(runtime: Runtime) -> list[tuple[str, str]]:
-    """The messages committed to the database, in order (read on the store's one SQLite thread,
-    so behind every write already handed to it)."""
-    rows = await runtime.memory.read(
+    """The messages committed to the database, in order (read on the store's one SQLite writer
+    thread, so behind every write already handed to it; reads have a thread of their own)."""
+    rows = await runtime.memory.run(
         lambda conn: conn.exec_driver_sql("SELECT role, content FROM messages ORDER BY id").all()
     )
     return [(role, content) for role, content in rows]
@@ -239,7 +239,9 @@ class HeldSend(RecordingStream):
         await super().finish(reply)
 
 
-async def test_the_message_is_committed_before_the_reply_starts(runtime: Runtime) -> None:
+async def test_the_message_is_written_before_the_reply_starts(runtime: Runtime) -> None:
+    # handed to the database's one writer before the first piece, so committed ahead of anything
+    # written after it (the reply's record)
     stream = HeldSend(runtime)
     stream.release.set()
     await runtime.pipeline.handle(say("remember the lighthouse"), stream)

@@ -28,6 +28,7 @@ from anima.memory.store import ConversationState, MemoryStore, StoredMessage, st
 from anima.ops.metrics import METRICS
 from anima.safety import SafetyPolicy
 from anima.safety.checks.injection import find_injection
+from anima.safety.policy import TurnSafety
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +163,9 @@ class Pipeline:
         key = self.key_for(message, card)
         conversation = await self.memory.conversation(key, user_name, message.bot_id, message.is_private)
 
+        recent = tuple(conversation.recent)  # as it was when the message came (it is stored meanwhile)
         started = time.perf_counter()
-        turn = await self.safety.begin(message, card, conversation.recent)
+        turn = await self.safety.begin(message, card, recent)
         METRICS.stage_since("safety_input", started)
         verdict = turn.input
         if verdict.action == "drop":  # flood control: no answer at all
@@ -174,21 +176,49 @@ class Pipeline:
             METRICS.message_out(message.platform, card.id)
             return reply
 
-        history: list[ChatMessage] = list(conversation.recent)
-        if resumed and history and history[-1].role == "user":  # stored before a crash
-            said = conversation.recent[-1]
+        history: list[ChatMessage] = list(recent)
+        stored_already = resumed and bool(history) and history[-1].role == "user"  # before a crash
+        if stored_already:
             history.pop()
-        else:
-            # Stored before generation starts: a crash or an LLM failure never loses it.
-            started = time.perf_counter()
-            stored = with_pictures(verdict.text, len(message.images))
-            said = await self.memory.add(conversation, "user", stored, message.message_id)
-            await self.memory.keep_pictures(conversation, said.id, message.kept)
-            METRICS.stage_since("store_message", started)
         started = time.perf_counter()
-        memories = await self.recall(conversation, verdict.text, card, user_name, len(history))
+        # Recall reads memory as it was before this message (which it leaves out in any case); the
+        # newest of the history are left out too (they are in the prompt), the message among them
+        # when it was stored already.
+        skip = min(len(history), 16) + int(stored_already)
+        memories = await self.recall(conversation, verdict.text, card, user_name, skip)
         METRICS.stage_since("recall", started)
+        # The message is stored while the reply is made, not before it: the reply never waits for
+        # the database. Its write is queued before the reply's record (the same order in the
+        # database), and the turn ends (the conversation's lock, the inbox's "answered": a crash
+        # before then answers it again at the next start) only once it is committed, however the
+        # turn ends; an LLM failure never loses it.
+        saying: asyncio.Future[StoredMessage]
+        if stored_already:
+            saying = asyncio.get_running_loop().create_future()
+            saying.set_result(conversation.recent[-1])
+        else:
+            saying = asyncio.ensure_future(self._store_message(conversation, verdict.text, message))
+        try:
+            return await self._respond(
+                message, card, user_name, conversation, history, turn, memories, saying, stream
+            )
+        finally:
+            await asyncio.shield(saying)
 
+    async def _respond(
+        self,
+        message: Incoming,
+        card: CharacterCard,
+        user_name: str,
+        conversation: ConversationState,
+        history: list[ChatMessage],
+        turn: TurnSafety,
+        memories: list[str],
+        saying: asyncio.Future[StoredMessage],
+        stream: ReplyStream,
+    ) -> Reply:
+        """Generate, check and send the reply to an admitted message (`saying`: its write)."""
+        verdict = turn.input
         stream = turn.stream(stream)  # what the platform may show while generating (safety.stream)
         learned = await self.learned(card, message)
         context = TurnContext(
@@ -242,7 +272,7 @@ class Pipeline:
         storing = (
             None
             if generated.failed
-            else asyncio.ensure_future(self._store_reply(conversation, text, generated.cut))
+            else asyncio.ensure_future(self._store_reply(conversation, text, generated.cut, saying))
         )
         started = time.perf_counter()
         try:
@@ -250,11 +280,31 @@ class Pipeline:
             METRICS.stage_since("send", started)
             METRICS.message_out(message.platform, card.id)  # out once sent, not once its record commits
         finally:
+            said = await asyncio.shield(saying)
             replied = None if storing is None else await asyncio.shield(storing)
             self.keeper.after_turn(FinishedTurn(card, conversation, user_name, said, replied))
         return reply
 
-    async def _store_reply(self, conversation: ConversationState, text: str, cut: bool) -> StoredMessage:
+    async def _store_message(
+        self, conversation: ConversationState, text: str, message: Incoming
+    ) -> StoredMessage:
+        """The person's message (a mark for each picture sent with it) and its pictures, committed."""
+        started = time.perf_counter()
+        said = await self.memory.add(
+            conversation, "user", with_pictures(text, len(message.images)), message.message_id
+        )
+        try:
+            await self.memory.keep_pictures(conversation, said.id, message.kept)
+        except MemoryStoreError as exc:  # the reply has gone out meanwhile: it costs the thumbnails alone
+            METRICS.error("keep_pictures")
+            log.warning("the pictures of message %d were not kept: %s", said.id, exc)
+        METRICS.stage_since("store_message", started)
+        return said
+
+    async def _store_reply(
+        self, conversation: ConversationState, text: str, cut: bool, saying: asyncio.Future[StoredMessage]
+    ) -> StoredMessage:
+        await saying  # the message first: the reply's record follows it (and its context links to it)
         started = time.perf_counter()
         replied = await self.memory.add(conversation, "assistant", text, cut=cut)
         METRICS.stage_since("store_reply", started)
@@ -286,7 +336,9 @@ class Pipeline:
         turn = await self.safety.unprompted(message, card, conversation.recent)
         history: list[ChatMessage] = list(conversation.recent)
         lately = " ".join(m.content for m in history[-6:] if m.role == "user")  # what to remember by
-        memories = await self.recall(conversation, lately or message.text, card, user_name, len(history))
+        memories = await self.recall(
+            conversation, lately or message.text, card, user_name, min(len(history), 16) + 1
+        )
         context = TurnContext(
             memories=memories,
             memory_tokens=self.memory_settings.recall_tokens,
@@ -309,12 +361,17 @@ class Pipeline:
         return lines
 
     async def recall(
-        self, conversation: ConversationState, text: str, card: CharacterCard, user_name: str, in_history: int
+        self,
+        conversation: ConversationState,
+        text: str,
+        card: CharacterCard,
+        user_name: str,
+        skip_recent: int,
     ) -> list[str]:
         """Older turns, summaries and facts that fit this message, as dated prompt lines.
 
-        The newest messages are left out (up to 16 of the history, and the message itself): they are
-        in the prompt already. A database failure costs the memories, never the reply.
+        The `skip_recent` newest messages stored are left out (the caller's: those in the prompt
+        already). A database failure costs the memories, never the reply.
         """
         limit = self.memory_settings.recall_memories
         if not limit:
@@ -322,7 +379,7 @@ class Pipeline:
         speakers = {user_name.lower(): "user", card.name.lower(): "assistant"}
         try:
             found = await self.memory.recall(
-                conversation, text, limit=limit, skip_recent=min(in_history, 16) + 1, speakers=speakers
+                conversation, text, limit=limit, skip_recent=skip_recent, speakers=speakers
             )
         except MemoryStoreError as exc:
             METRICS.error("recall")

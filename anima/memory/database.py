@@ -9,11 +9,13 @@ SQLite durability: WAL with synchronous=NORMAL keeps every committed transaction
 crash (kill -9); only an OS crash or power loss can roll back the last commits, a trade taken for
 ~7x more commits per second than FULL. Write transactions start with BEGIN IMMEDIATE so they wait
 on busy_timeout instead of failing with "database is locked" when a read later needs to write;
-reads (`read`) start with a plain BEGIN, so that another process holding the write lock never
-holds up recall. `transaction(work, wait_s=…)` waits less than busy_timeout for the lock (the
-store's message writes and their retries), and once a transaction found the lock held, the next
-ones fail at once until one goes through: a database locked by another process for a minute
-costs a reply at most one short wait, not 5 s per queued write.
+reads (`read`) start with a plain BEGIN on a connection and thread of their own (WAL lets readers
+run beside the writer), so that neither another process holding the write lock nor this one's
+queued writes (a message being stored, background memory work) hold up recall.
+`transaction(work, wait_s=…)` waits less than busy_timeout for the lock (the store's message
+writes and their retries), and once a transaction found the lock held, the next ones fail at once
+until one goes through: a database locked by another process for a minute costs a reply at most
+one short wait, not 5 s per queued write.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ClauseElement, Connection, Executable, create_engine, event
+from sqlalchemy import ClauseElement, Connection, Engine, Executable, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -103,6 +105,14 @@ class Database(Protocol):
     async def close(self) -> None: ...
 
 
+def _sqlite_read_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # a plain BEGIN is emitted by SqliteDatabase's reader
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA query_only=ON")  # a read that tried to write would fail, not take the lock
+    cursor.close()
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see SqliteDatabase._begin)
     cursor = dbapi_connection.cursor()
@@ -115,11 +125,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class SqliteDatabase:
-    """SQLite on one writer thread, with WAL checkpoints moved off the commit path.
+    """SQLite on one writer thread and one reader thread, with WAL checkpoints moved off the commit path.
 
-    By default SQLite checkpoints inside whichever commit crosses 1000 WAL pages, which makes
-    that one message 5-50 ms slower. Here commits never checkpoint; a second connection on its
-    own thread runs a PASSIVE checkpoint (which does not block writers) every few hundred commits.
+    Reads run on a connection of their own (a file database: an in-memory one exists only on its one
+    connection, so there they queue on the writer's): a recall then waits neither for the writes queued
+    before it nor for another process's write lock, and sees what was committed when it starts.
+
+        By default SQLite checkpoints inside whichever commit crosses 1000 WAL pages, which makes
+        that one message 5-50 ms slower. Here commits never checkpoint; a second connection on its
+        own thread runs a PASSIVE checkpoint (which does not block writers) every few hundred commits.
     """
 
     dialect = "sqlite"
@@ -138,7 +152,16 @@ class SqliteDatabase:
         self._engine = create_engine(
             f"sqlite:///{path}", poolclass=StaticPool, connect_args={"check_same_thread": False}
         )
-        self._reading = False  # set on the writer thread while a `read` runs
+        self._reading = False  # set on the writer thread while a `read` runs (an in-memory database)
+        self._reader: ThreadPoolExecutor | None = None
+        self._read_engine: Engine | None = None
+        if not self._memory:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
+            self._read_engine = create_engine(
+                f"sqlite:///{path}", poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+            event.listen(self._read_engine, "connect", _sqlite_read_pragmas)
+            event.listen(self._read_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         self._locked_out = False  # the last write with a short wait found the lock held (writer thread)
         self._dbapi: sqlite3.Connection | None = None
         event.listen(self._engine, "connect", self._connected)
@@ -182,6 +205,16 @@ class SqliteDatabase:
         return result
 
     async def read(self, work: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        engine = self._read_engine
+        if engine is not None and self._reader is not None:
+
+            def read() -> T:
+                with engine.begin() as conn:
+                    return work(conn)
+
+            return await loop.run_in_executor(self._reader, read)
+
         def run() -> T:
             self._reading = True
             try:
@@ -190,7 +223,7 @@ class SqliteDatabase:
             finally:
                 self._reading = False
 
-        return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+        return await loop.run_in_executor(self._thread, run)
 
     def _checkpoint(self) -> None:
         with sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_MS / 1000) as db:
@@ -200,7 +233,11 @@ class SqliteDatabase:
     async def close(self) -> None:
         if self._checkpointing is not None:
             await self._checkpointing
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.dispose)
+        loop = asyncio.get_running_loop()
+        if self._read_engine is not None and self._reader is not None:
+            await loop.run_in_executor(self._reader, self._read_engine.dispose)
+            self._reader.shutdown(wait=True)
+        await loop.run_in_executor(self._thread, self._engine.dispose)
         self._thread.shutdown(wait=True)
         self._checkpoint_thread.shutdown(wait=True)
 

@@ -654,18 +654,19 @@ class MemoryStore:
         done = 0
         while done < limit:
             if vectors.quick:  # embedded where the rows are read: one transaction, one thread hop
-                count = await self.run(
+                entries, found = await self.run(
                     partial(vectors.embed_unembedded, conversation_id=state.id, limit=EMBED_ROWS)
                 )
             else:
                 rows = await self.run(lambda conn: vectors.unembedded(conn, state.id, EMBED_ROWS))
+                entries, found = [entry for entry, _ in rows], None
                 if rows:
                     found = await vectors.embed([text for _, text in rows])
-                    entries = [entry for entry, _ in rows]
                     await self.run(
                         partial(vectors.store, conversation_id=state.id, entries=entries, vectors=found)
                     )
-                count = len(rows)
+            vectors.committed(state.id, entries, found)
+            count = len(entries)
             done += count
             if count < EMBED_ROWS:  # none left: no query more to find that out
                 break

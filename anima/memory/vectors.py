@@ -10,6 +10,7 @@ background (anima.memory.keeper), only the question of each recall on the reply'
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, Protocol
@@ -86,6 +87,13 @@ class VectorIndex:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding")
         self._cache: OrderedDict[int, tuple[Any, Any]] = OrderedDict()  # conversation → (ids, matrix)
         self._cached_bytes = 0
+        # Recall reads on the database's reader thread while vectors are stored on its writer thread:
+        # the cache is changed under this lock, and a matrix read from the database joins it only if
+        # no vectors of its conversation were added (nor any forgotten) while it was read, since
+        # that read may have seen the database from before their commit.
+        self._lock = threading.Lock()
+        self._changes: dict[int, int] = {}  # conversation → vectors added to it, counted
+        self._forgets = 0
         # conversation → (the newest entry looked at, scans since the last full one)
         self._seen: OrderedDict[int, tuple[int, int]] = OrderedDict()
 
@@ -133,17 +141,19 @@ class VectorIndex:
                 )
         return [(entry, texts.get((kind, item), "")) for entry, kind, item in rows]
 
-    def embed_unembedded(self, conn: Connection, conversation_id: int, limit: int) -> int:
+    def embed_unembedded(self, conn: Connection, conversation_id: int, limit: int) -> tuple[list[int], Any]:
         """Embed and store, on the calling thread, up to `limit` memories that have no vector
-        (a quick encoder's work: one transaction, no hop to this index's thread). Returns how many."""
+        (a quick encoder's work: one transaction, no hop to this index's thread). Returns their
+        entries and vectors, for `committed` once the transaction is."""
         rows = self.unembedded(conn, conversation_id, limit)
+        entries = [entry for entry, _ in rows]
+        vectors = self.embed_now([t for _, t in rows]) if rows else None
         if rows:
-            self.store(
-                conn, conversation_id, [entry for entry, _ in rows], self.embed_now([t for _, t in rows])
-            )
-        return len(rows)
+            self.store(conn, conversation_id, entries, vectors)
+        return entries, vectors
 
     def store(self, conn: Connection, conversation_id: int, entries: list[int], vectors: Any) -> None:
+        """Store the vectors of `entries` (call `committed` after the transaction commits)."""
         # an entry's vector from the other encoder, if any, is replaced
         conn.execute(delete(MemoryVector).where(col(MemoryVector.entry_id).in_(entries)))
         conn.execute(
@@ -157,27 +167,33 @@ class VectorIndex:
                 for entry, vector in zip(entries, vectors, strict=True)
             ],
         )
-        self._extend_cached(conversation_id, entries, vectors)
 
-    def _extend_cached(self, conversation_id: int, entries: list[int], vectors: Any) -> None:
-        """New vectors join the conversation's cached matrix (as float16 round-trips them, like a
-        reload): reloading every vector of the conversation after each stored message cost more
-        CPU per message than all the rest of recall."""
-        cached = self._cache.get(conversation_id)
-        if cached is None:
+    def committed(self, conversation_id: int, entries: list[int], vectors: Any) -> None:
+        """Stored vectors, now committed, join the conversation's cached matrix (as float16
+        round-trips them, like a reload): reloading every vector of the conversation after each
+        stored message cost more CPU per message than all the rest of recall."""
+        if not entries:
             return
         np = self._np
-        ids, matrix = cached
         fresh = np.asarray(vectors).astype("<f2").astype(np.float32).reshape(len(entries), self.dimensions)
-        keep = ~np.isin(ids, entries)  # an entry embedded again replaces its row
-        self._cached(
-            conversation_id,
-            (np.concatenate([ids[keep], np.asarray(entries, np.int64)]), np.vstack([matrix[keep], fresh])),
-        )
+        with self._lock:
+            self._changes[conversation_id] = self._changes.get(conversation_id, 0) + 1
+            cached = self._cache.get(conversation_id)
+            if cached is None:
+                return
+            ids, matrix = cached
+            keep = ~np.isin(ids, entries)  # an entry embedded again replaces its row
+            self._cached(
+                conversation_id,
+                (
+                    np.concatenate([ids[keep], np.asarray(entries, np.int64)]),
+                    np.vstack([matrix[keep], fresh]),
+                ),
+            )
 
     def _cached(self, conversation_id: int, cached: tuple[Any, Any]) -> None:
         """Cache a conversation's (ids, matrix) as the newest; the least recently used go while
-        over CACHED_CONVERSATIONS or CACHED_BYTES (the newest always stays)."""
+        over CACHED_CONVERSATIONS or CACHED_BYTES (the newest always stays). Holding the lock."""
         old = self._cache.pop(conversation_id, None)
         if old is not None:
             self._cached_bytes -= old[0].nbytes + old[1].nbytes
@@ -194,15 +210,20 @@ class VectorIndex:
     ) -> list[tuple[int, float]]:
         """(entry id, cosine similarity) of the `limit` closest memories, closest first."""
         np = self._np
-        cached = self._cache.get(conversation_id)
+        with self._lock:
+            cached = self._cache.get(conversation_id)
+            if cached is not None:
+                self._cache.move_to_end(conversation_id)
+            seen = (self._forgets, self._changes.get(conversation_id, 0))
         if cached is None:
             rows = conn.execute(self._vectors_of, {"conversation": conversation_id}).all()
             ids = np.array([entry for entry, _ in rows], np.int64)
             raw = np.frombuffer(b"".join(v for _, v in rows), "<f2")
             matrix = raw.reshape(len(rows), self.dimensions).astype(np.float32)
             cached = (ids, matrix)
-            self._cached(conversation_id, cached)
-        self._cache.move_to_end(conversation_id)
+            with self._lock:
+                if seen == (self._forgets, self._changes.get(conversation_id, 0)):
+                    self._cached(conversation_id, cached)
         ids, matrix = cached
         if not len(ids):
             return []
@@ -212,12 +233,15 @@ class VectorIndex:
 
     def cached(self) -> tuple[int, int]:
         """How many conversations have their matrix cached, and the bytes those matrices take."""
-        return len(self._cache), self._cached_bytes
+        with self._lock:
+            return len(self._cache), self._cached_bytes
 
     def forget_cached(self) -> None:
         """Drop cached matrices (after /forget deleted rows)."""
-        self._cache.clear()
-        self._cached_bytes = 0
+        with self._lock:
+            self._cache.clear()
+            self._cached_bytes = 0
+            self._forgets += 1
 
 
 # Each kind's texts by id, for `unembedded` (built once: constructing a select costs ~0.1 ms).

@@ -38,7 +38,7 @@ async def explain(runtime: Services, card_id: str, message: str) -> str:
     pipeline = runtime.pipeline
     conversation = await runtime.memory.conversation(pipeline.key_for(incoming, card), TEST_PERSON)
     history = list(conversation.recent)
-    memories = await pipeline.recall(conversation, message, card, TEST_PERSON, len(history))
+    memories = await pipeline.recall(conversation, message, card, TEST_PERSON, min(len(history), 16))
     learned = await pipeline.learned(card, incoming)
     backend = runtime.router.chain(card)[0]
     max_tokens = runtime.router.max_tokens(backend, card)
