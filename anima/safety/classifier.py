@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from anima.errors import AnimaError
+from anima.safety.encoder import WIDTH, ContextEncoder
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "guard_model.json.gz"
 TOKENS_NAME = "guard_tokens.json.gz"  # beside the model file: the token table's dims, scale, special ids
@@ -94,15 +95,17 @@ class Head:
 
 class TokenVectors:
     """Static token vectors (int8 with a scale per dimension) and MiniLM's tokenizer: text → the unit
-    mean of its tokens' vectors, then the unit per-dimension maximum (`width` numbers in all)."""
+    mean of its tokens' vectors, then the unit per-dimension maximum, then (with an `encoder`) the unit
+    mean of its tokens read in context by MiniLM's first layers (`width` numbers in all)."""
 
-    def __init__(self, raw: dict[str, Any], table: Any) -> None:
+    def __init__(self, raw: dict[str, Any], table: Any, encoder: ContextEncoder | None = None) -> None:
         import numpy as np
 
         from anima.memory.embedding import minilm_tokenizer
 
         self.dims = int(raw["dims"])
-        self.width = 2 * self.dims
+        self.encoder = encoder
+        self.width = 2 * self.dims + (WIDTH if encoder is not None else 0)
         # int8 (12 MB, not 48 MB as float32), mapped when loaded: a lookup scales only the pooled rows.
         self.scale = np.frombuffer(base64.b64decode(raw["scale"]), np.float32)
         self.table = table
@@ -121,7 +124,9 @@ class TokenVectors:
         rows = self.table[ids]
         mean = rows.mean(axis=0, dtype=np.float32) * self.scale
         top = rows.max(axis=0).astype(np.float32) * self.scale
-        return np.concatenate([_unit(np, mean), _unit(np, top)])
+        if self.encoder is None:
+            return np.concatenate([_unit(np, mean), _unit(np, top)])
+        return np.concatenate([_unit(np, mean), _unit(np, top), _unit(np, self.encoder.encode(ids))])
 
 
 def _unit(np: Any, vector: Any) -> Any:
@@ -331,7 +336,10 @@ def load_guard_model(path: Path = MODEL_PATH) -> GuardModel:
                 import numpy as np
 
                 table = np.load(path.with_name(TABLE_NAME), mmap_mode="r")
-                model = GuardModel(_read(path), TokenVectors(_read(path.with_name(TOKENS_NAME)), table))
+                raw = _read(path)
+                layers = int(raw.get("encoder_layers", 0))
+                encoder = ContextEncoder(layers) if layers else None
+                model = GuardModel(raw, TokenVectors(_read(path.with_name(TOKENS_NAME)), table, encoder))
             except (OSError, ValueError, KeyError) as exc:
                 raise AnimaError(
                     f"could not read the guard model {path}: {exc} (run `anima safety train`)"

