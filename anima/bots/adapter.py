@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Generic, TypeVar
@@ -37,24 +36,26 @@ B = TypeVar("B", TelegramBotSettings, DiscordBotSettings)
 
 class OnePerProcess:
     """A library's setting that is process-wide (a class attribute), so every bot of one process
-    must use the same value: held while a bot runs (another value is refused, naming `field` and
-    `why`), and `apply(None)` puts the library's default back once no bot holds it."""
+    must use the same value: held by each bot while it runs (another value is refused, naming
+    `field` and `why`), and `apply(None)` puts the library's default back once no bot holds it."""
 
     def __init__(self, field: str, why: str, apply: Callable[[str | None], None]) -> None:
         self.field, self.why, self.apply = field, why, apply
-        self.users: Counter[str] = Counter()
+        self.holders: dict[int, str] = {}  # by id(bot)
 
-    def hold(self, value: str, where: str) -> None:
-        if others := [held for held, n in self.users.items() if n and held != value]:
+    def hold(self, bot: object, value: str, where: str) -> None:
+        if others := [held for held in self.holders.values() if held != value]:
             raise ConfigError(
                 [f"{where}.{self.field}: {value} differs from another bot's {others[0]}; {self.why}"]
             )
-        self.users[value] += 1
+        self.holders[id(bot)] = value
         self.apply(value)
 
-    def release(self, value: str) -> None:
-        self.users[value] -= 1
-        if not +self.users:
+    def holds(self, bot: object) -> bool:
+        return id(bot) in self.holders
+
+    def release(self, bot: object) -> None:
+        if self.holders.pop(id(bot), None) is not None and not self.holders:
             self.apply(None)
 
 

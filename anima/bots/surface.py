@@ -5,12 +5,15 @@ under a size cap, and who may change what. A platform's surface gives only its c
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+from anima.commands.buttons import button_data
 from anima.core import sending
+from anima.core.addressing import Heard, addressed
 from anima.core.messages import Attachment, Incoming, ReplyStream
 from anima.core.sending import Transient
 from anima.core.streaming import showing_while
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TYPING_GRACE_S = 0.3  # a reply that starts sooner needs no indicator (and saves a request)
+DOWNLOAD_TIMEOUT_S = 60.0  # for an attachment's bytes to come
 K = TypeVar("K")  # the platform's buttons, as sent under a message
 
 
@@ -32,6 +36,8 @@ class BotSurface(Generic[K]):
     private_answers = False  # whether a text can be shown to the person alone (see Surface)
     show_every_s: ClassVar[float]  # how often "typing…" is sent again, before the platform hides it
     refusals: ClassVar[tuple[type[BaseException], ...]]  # the library's errors for a refused request
+    unreachable: ClassVar[tuple[type[BaseException], ...]] = ()  # those that may pass (`transient`)
+    max_button_data: ClassVar[int]  # the platform's limit on the data a button carries, in bytes
     bot_key = ""  # whose chat settings these are: each bot's own (Telegram), or the platform's ("")
     guild_id: str | None = None  # the server the chat belongs to, if the platform has servers
     chats: Sequence[str] = ()  # where the chat's character binding is looked up; (): the chat itself
@@ -46,30 +52,33 @@ class BotSurface(Generic[K]):
     ) -> None:
         self.chat_id, self.user_id, self.display_name, self.kind = chat_id, user_id, display_name, kind
         self.bot_id = adapter.presence.bot_id
+        self.runtime = adapter.runtime
+        self.card_id = adapter.presence.character  # who speaks here (also set by `addressed`)
         self._admins = adapter.settings.admins
 
     # -- what a platform gives ---------------------------------------------------------------
 
-    async def addressed(self, message: Incoming) -> Incoming | None:
-        raise NotImplementedError  # see Surface.addressed
+    async def heard(self, message: Incoming) -> Heard:
+        """What the platform tells of whom the message is for (the rules: anima/core/addressing)."""
+        raise NotImplementedError
 
-    def replying(self, resumed: bool = False) -> AbstractAsyncContextManager[ReplyStream]:
-        raise NotImplementedError  # see Surface.replying
+    async def stream(self, resumed: bool) -> ReplyStream:
+        """Where one reply streams to (see Surface.replying)."""
+        raise NotImplementedError
 
     async def send_file(self, name: str, data: bytes, caption: str = "", photo: bool = False) -> None:
         raise NotImplementedError
 
-    @staticmethod
-    def transient(exc: BaseException) -> Transient | None:
+    def transient(self, exc: BaseException) -> Transient | None:
         """A failure that may pass (the platform unreachable after the library's retries), else None."""
-        raise NotImplementedError
+        return Transient() if isinstance(exc, self.unreachable) else None
 
     def pieces(self, text: str) -> list[str]:
         """A whole text as the platform's messages (split at its limit, mentions defused)."""
         raise NotImplementedError
 
-    def keyboard(self, buttons: Sequence[Button]) -> K | None:
-        """`buttons` as the platform shows them under a message (anima.commands.buttons' data)."""
+    def markup(self, buttons: Sequence[tuple[str, str]]) -> K:
+        """Buttons (label, data) as the platform shows them under a message."""
         raise NotImplementedError
 
     async def post(self, piece: str, first: bool, keyboard: K | None, private: bool) -> None:
@@ -93,6 +102,30 @@ class BotSurface(Generic[K]):
         raise NotImplementedError
 
     # -- the contract, written once ----------------------------------------------------------
+
+    async def addressed(self, message: Incoming) -> Incoming | None:
+        """The core's rules over what the platform tells; the character found speaks here."""
+        characters = self.runtime.characters  # looked up each time: the library may be reloaded
+        found = addressed(message, characters, await self.heard(message))
+        if found is not None and found.character_id:
+            self.card_id = found.character_id
+        return found
+
+    @asynccontextmanager
+    async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
+        stream = await self.stream(resumed)
+        async with self.delivering():
+            yield stream
+
+    def keyboard(self, buttons: Sequence[Button]) -> K | None:
+        """Each button carrying who may press it and the line it runs (anima.commands.buttons), so a
+        press is answered from its data alone; one whose data does not fit is left out."""
+        fitting = [
+            (b.label, data)
+            for b in buttons
+            if (data := button_data(self.user_id, b.command, self.max_button_data))
+        ]
+        return self.markup(fitting) if fitting else None
 
     def delivering(self) -> AbstractAsyncContextManager[None]:
         """A send whose failure may pass becomes NotDelivered (anima.core.sending)."""
@@ -125,7 +158,7 @@ class BotSurface(Generic[K]):
 
     async def fetch(self, attachment: Attachment, max_bytes: int) -> bytes | NotFetched:
         refusals = (*self.refusals, TimeoutError)
-        download = lambda: self.download(attachment, max_bytes)  # noqa: E731  # called once, by fetch_capped
+        download = lambda: asyncio.wait_for(self.download(attachment, max_bytes), DOWNLOAD_TIMEOUT_S)  # noqa: E731  # called once, by fetch_capped
         return await fetch_capped(attachment, max_bytes, download, self.platform.title(), refusals)
 
     async def is_chat_admin(self) -> bool:

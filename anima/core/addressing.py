@@ -12,12 +12,12 @@ message, else the one bound to the chat, else the bot's own.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from anima.characters.library import CharacterLibrary
 from anima.core.messages import Incoming
+from anima.core.recent import Recent
 from anima.errors import AnimaError
 
 MAX_BOT_TURNS = 3  # bot messages in a row in one chat (its own too) after which bots get no answer
@@ -30,17 +30,14 @@ class Arrivals:
 
     def __init__(self, allow_bots: set[str]) -> None:
         self.allow_bots = allow_bots  # user ids
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: Recent[str, None] = Recent(SEEN_MESSAGES)
         self._bot_turns: dict[str, int] = {}
 
     def admit(self, message: Incoming) -> bool:
         """False for a message seen already, for a bot not allow-listed, and for one past its turns."""
-        if message.message_id is not None:  # without an id it cannot be recognised again
-            if message.message_id in self._seen:
-                return False
-            self._seen[message.message_id] = None
-            if len(self._seen) > SEEN_MESSAGES:
-                self._seen.popitem(last=False)
+        # without an id it cannot be recognised again
+        if message.message_id is not None and not self._seen.first_time(message.message_id):
+            return False
         if not message.from_bot:
             self._bot_turns.pop(message.chat_id, None)  # a person spoke: bots may be answered again
             return True
@@ -50,25 +47,27 @@ class Arrivals:
         return message.user_id in self.allow_bots and turns <= MAX_BOT_TURNS
 
 
-def addressed(
-    message: Incoming,
-    characters: CharacterLibrary,
-    own: str,
-    *,
-    text: str,
-    mentioned: bool,
-    replied: str | None,
-    bound: str | None = None,
-) -> Incoming | None:
-    """`message` as its character reads it (`text`: its words as the model should see them), or None
-    when the bot stays quiet. `replied`: the character whose message it replies to; `bound`: the one
-    bound to the chat; `own`: the bot's."""
-    called = named(characters, text)
-    if not (message.is_private or mentioned or replied or called or bound):
+@dataclass(frozen=True)
+class Heard:
+    """What a platform tells of whom a message is for. `own`: the bot's character (or the chat's
+    choice); `text`: the words as the model should read them (the bot's mention taken out);
+    `replied`: the character whose message it replies to; `bound`: the one bound to the chat."""
+
+    own: str
+    text: str
+    mentioned: bool = False
+    replied: str | None = None
+    bound: str | None = None
+
+
+def addressed(message: Incoming, characters: CharacterLibrary, heard: Heard) -> Incoming | None:
+    """`message` as its character reads it, or None when the bot stays quiet."""
+    called = named(characters, heard.text)
+    if not (message.is_private or heard.mentioned or heard.replied or called or heard.bound):
         return None
-    character = replied or called or bound or own
-    calls = mentioned or replied is not None or called is not None
-    return replace(message, character_id=character, text=text, mentions_bot=calls)
+    character = heard.replied or called or heard.bound or heard.own
+    calls = heard.mentioned or heard.replied is not None or called is not None
+    return replace(message, character_id=character, text=heard.text, mentions_bot=calls)
 
 
 def named(characters: CharacterLibrary, text: str) -> str | None:

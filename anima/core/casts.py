@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -24,6 +24,7 @@ from anima.characters.card import CharacterCard
 from anima.characters.library import CharacterLibrary
 from anima.config import CastSettings
 from anima.core.proactive import quiet_until
+from anima.core.recent import Recent
 from anima.core.surface import Surface
 from anima.errors import AnimaError
 
@@ -57,7 +58,7 @@ class Stage:
         self.pool: set[str] = set()  # `pooled`: who spoke in this round
         self.greeted = False
         self.lock = asyncio.Lock()  # one scene at a time
-        self._heard: OrderedDict[str, None] = OrderedDict()
+        self._heard: Recent[str, None] = Recent(MAX_HEARD)
 
     @property
     def last_member(self) -> str | None:
@@ -65,14 +66,7 @@ class Stage:
 
     def first_hearing(self, message_id: str | None) -> bool:
         """False when this message was heard already (another bot of the cast received it too)."""
-        if message_id is None:
-            return True
-        if message_id in self._heard:
-            return False
-        self._heard[message_id] = None
-        if len(self._heard) > MAX_HEARD:
-            self._heard.popitem(last=False)
-        return True
+        return message_id is None or self._heard.first_time(message_id)
 
     def heard(self, speaker: str, text: str, from_bot: bool = False) -> None:
         """A person spoke: the members may speak again. Another bot's line is one more bot turn."""

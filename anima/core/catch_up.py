@@ -96,8 +96,8 @@ class CatchUp:
         mine: Callable[[ChatMark], bool],
     ) -> asyncio.Task[None] | None:
         """Once ready, read back every chat this process serves (`mine`): its messages in the window
-        `history` gives (none when the chat cannot be read), each to `answer`, oldest first. The
-        task, the first time only (a reconnect's ready starts nothing)."""
+        `history` gives (a chat that cannot be read is skipped, said once), each to `answer`, oldest
+        first. The task, the first time only (a reconnect's ready starts nothing)."""
         if self._reading is not None or self._done.is_set():
             return None
 
@@ -125,7 +125,11 @@ class CatchUp:
         oldest = self.id_at(self.since)
         after = oldest if mark.after is None else max(mark.after, oldest)
         window = ReadBack(after, self.id_at(self.until), newest_first=mark.after is None)
-        found = await history(mark, window)
+        try:
+            found = await history(mark, window)
+        except Exception as exc:  # the platform's refusal (its text may quote the request): skip the chat
+            log.warning("%s: cannot read back chat %s: %s", self.name, mark.chat_id, type(exc).__name__)
+            return
         for message in reversed(found) if window.newest_first else found:
             await answer(message)
 

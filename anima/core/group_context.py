@@ -7,7 +7,9 @@ sees only messages addressed to it; turn it off in BotFather to let it follow ev
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
+
+from anima.core.recent import Recent
 
 MAX_LINE_CHARS = 200
 MAX_GROUPS = 10_000
@@ -16,18 +18,13 @@ MAX_GROUPS = 10_000
 class GroupContext:
     def __init__(self, lines: int) -> None:
         self.lines = lines
-        self._chats: OrderedDict[str, deque[tuple[str, str]]] = OrderedDict()
+        self._chats: Recent[str, deque[tuple[str, str]]] = Recent(MAX_GROUPS)
 
     def add(self, chat_id: str, about_user: str, speaker: str, text: str) -> None:
         """A line by `speaker`; `about_user` is its author, or the person a reply of the bot answers."""
         if not self.lines:
             return
-        recent = self._chats.get(chat_id)
-        if recent is None:
-            recent = self._chats[chat_id] = deque(maxlen=self.lines)
-            if len(self._chats) > MAX_GROUPS:
-                self._chats.popitem(last=False)
-        self._chats.move_to_end(chat_id)
+        recent = self._chats[chat_id] = self._chats.get(chat_id) or deque(maxlen=self.lines)  # the newest
         line = " ".join(text.split())
         if len(line) > MAX_LINE_CHARS:
             line = line[: MAX_LINE_CHARS - 1] + "…"
@@ -39,6 +36,7 @@ class GroupContext:
         return "\n".join(line for about, line in recent if about != user_id)
 
     def forget_user(self, user_id: str) -> None:
-        for chat_id, recent in self._chats.items():
-            kept = ((about, line) for about, line in recent if about != user_id)
-            self._chats[chat_id] = deque(kept, maxlen=self.lines)
+        for recent in self._chats.values():
+            kept = [(about, line) for about, line in recent if about != user_id]
+            recent.clear()
+            recent.extend(kept)

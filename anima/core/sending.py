@@ -205,6 +205,22 @@ class Fallback(Generic[S]):
         return result
 
 
+def speaking(
+    own: bool,
+    name: str,
+    as_bot: Callable[[str | None], S],
+    persona: S | None,
+    refused: Callable[[BaseException], bool],
+) -> Fallback[S]:
+    """Who a character speaks as in a chat: the bot's own character as the bot; another under its own
+    name where the platform gives it an identity (`persona`: a Discord webhook), else as the bot
+    naming it (`as_bot(name)`), which also takes over when the persona is refused first."""
+    if own:
+        return Fallback(as_bot(None), None, refused)
+    named = as_bot(name)
+    return Fallback(named, None, refused) if persona is None else Fallback(persona, named, refused)
+
+
 class Outage:
     """Says that a platform cannot be reached once per outage, then every `remind_s` while it lasts
     (the library retries by itself); a failure `over_s` after the last one starts a new outage."""

@@ -45,13 +45,6 @@ NO_CONTENT_INTENT = (
 )
 
 
-def intents() -> discord.Intents:
-    """Servers, server and DM messages, and their content (a privileged intent, enabled in the portal)."""
-    wanted = discord.Intents.none()
-    wanted.guilds = wanted.guild_messages = wanted.dm_messages = wanted.message_content = True
-    return wanted
-
-
 def _use_api_base(base: str | None) -> None:
     """discord.py keeps the REST base URL in a class attribute (`Route.BASE`, shared by webhooks and
     interactions), and the gateway's beside it (a proxy names its own: `AnimaClient.setup_hook`)."""
@@ -69,7 +62,8 @@ class AnimaClient(discord.AutoShardedClient):
 
     def __init__(self, adapter: DiscordAdapter) -> None:
         super().__init__(
-            intents=intents(),
+            # servers, their and DMs' messages, and what they say (privileged: enabled in the portal)
+            intents=discord.Intents(guilds=True, guild_messages=True, dm_messages=True, message_content=True),
             allowed_mentions=adapter.mentions,
             max_messages=None,  # replies carry the message they answer: no cache needed
             chunk_guilds_at_startup=False,
@@ -82,7 +76,7 @@ class AnimaClient(discord.AutoShardedClient):
         self.connected = asyncio.Event()
 
     async def setup_hook(self) -> None:
-        if self.adapter.settings.api_base.rstrip("/") != DEFAULT_API_BASE:
+        if self.adapter.api_base != DEFAULT_API_BASE:
             # A proxy's /gateway/bot names its gateway; also use it when a session cannot be resumed.
             _, url, _ = await self.http.get_bot_gateway()
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
@@ -114,7 +108,7 @@ def install_commands(tree: app_commands.CommandTree[Any], adapter: DiscordAdapte
 
     async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         log.error("/%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
-        await InteractionSender(interaction, adapter.mentions, private=True).send(False, content=FAILED)
+        await InteractionSender(interaction, private=True).send(False, content=FAILED)
 
     tree.on_error = on_error  # type: ignore[method-assign]  # discord.py's documented way to set it
 
@@ -153,21 +147,20 @@ class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSetti
 
     def __init__(self, runtime: Services, settings: DiscordBotSettings, index: int) -> None:
         super().__init__(runtime, settings, f"discord bot #{index}", f"bots.discord[{index}]")
-        self.index = index
+        self.index, self.api_base = index, settings.api_base.rstrip("/")
         self.mentions = discord.AllowedMentions(
             everyone=False, users=False, roles=False, replied_user=settings.mention_replied_user
         )
         self.pacer = EditPacer(settings.edit_interval_s)  # streaming edits, per channel
         self.client = AnimaClient(self)
-        self.webhooks = PersonaWebhooks(self.client)
-        allow = {str(int(bot_id)) for bot_id in settings.allow_bots}  # as Discord writes ids
-        self.arrivals = Arrivals(allow)
-        self.backlog = CatchUp(runtime.conversations.inbox, PLATFORM, discord.utils.time_snowflake)
-        self._holds_api_base = False
+        self.webhooks = PersonaWebhooks(self.client, settings.avatars)
+        self.arrivals = Arrivals(
+            {str(int(bot_id)) for bot_id in settings.allow_bots}
+        )  # as Discord writes ids
+        self.backlog: CatchUp = CatchUp(runtime.conversations.inbox, PLATFORM, discord.utils.time_snowflake)
 
     async def log_in(self) -> None:
-        API_BASE.hold(self.settings.api_base.rstrip("/"), self.where)
-        self._holds_api_base = True
+        API_BASE.hold(self, self.api_base, self.where)
         unreachable = (discord.HTTPException, aiohttp.ClientError, OSError)
         async with self.logging_in(discord.LoginFailure, unreachable, REFUSED_TOKEN, self.settings.api_base):
             await self.client.login(self.settings.token.get_secret_value())
@@ -184,13 +177,12 @@ class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSetti
         )
 
     async def close(self) -> None:
-        if not self._holds_api_base:
+        if not API_BASE.holds(self):
             return  # refused its API base before logging in: nothing was opened
         if not self.client.is_closed():
             await self.client.close()
         await self.closed()
-        self._holds_api_base = False
-        API_BASE.release(self.settings.api_base.rstrip("/"))
+        API_BASE.release(self)
 
     async def open_chat(
         self, chat_id: str, user_id: str, display_name: str, character_id: str
@@ -202,14 +194,10 @@ class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSetti
         channel = await self._channel(int(chat_id))
         if not isinstance(channel, discord.abc.Messageable):
             return None
-        guild = getattr(channel, "guild", None)
-        user: discord.abc.User | None = channel.recipient if isinstance(channel, discord.DMChannel) else None
-        if user is None and guild is not None:
-            user = guild.get_member(int(user_id))
+        guild: discord.Guild | None = getattr(channel, "guild", None)
+        user = guild.get_member(int(user_id)) if guild else getattr(channel, "recipient", None)
         user = user or self.client.get_user(int(user_id))
-        if user is None:
-            return None
-        return DiscordSurface(self, channel, user, card_id=character_id)
+        return DiscordSurface(self, channel, user, card_id=character_id) if user else None
 
     async def _channel(self, chat_id: int) -> object:
         """A channel by its id, from discord.py's cache or else asked of Discord; None: unreachable."""
@@ -233,7 +221,6 @@ class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSetti
 
     def delivery(self, message: discord.Message) -> Delivery:
         """Claimed under the conversation's lock (discord.py never redelivers)."""
-        assert self.backlog is not None  # set at construction: Discord always catches up
         guild = message.guild.id if message.guild else None
         return self.backlog.delivery(message.id, message.channel.id, guild)
 
@@ -282,18 +269,12 @@ class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSetti
         return self.settings.shard_ids is None or 0 in self.settings.shard_ids
 
     async def history(self, mark: ChatMark, window: ReadBack) -> list[discord.Message]:
-        """A channel's messages in `window`, as Discord gives them; none when it cannot be read."""
+        """A channel's messages in `window`, as Discord gives them (raises when they cannot be read)."""
         channel = await self._channel(mark.chat_id)
         if not isinstance(channel, discord.abc.Messageable):
             return []
+        after, before = discord.Object(window.after), discord.Object(window.before)
         pages = channel.history(
-            limit=CATCH_UP_MESSAGES,
-            after=discord.Object(window.after),
-            before=discord.Object(window.before),
-            oldest_first=not window.newest_first,
+            limit=CATCH_UP_MESSAGES, after=after, before=before, oldest_first=not window.newest_first
         )
-        try:
-            return [m async for m in pages]
-        except discord.HTTPException as exc:
-            log.warning("%s: cannot read back channel %s: %s", self.name, mark.chat_id, exc)
-            return []
+        return [m async for m in pages]

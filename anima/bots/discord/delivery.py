@@ -14,12 +14,12 @@ import contextlib
 import io
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import discord
 
+from anima.bots.discord.webhooks import WebhookSender
 from anima.core.messages import Reply
 from anima.core.sending import Fallback
 from anima.core.surface import SpokenNote
@@ -38,19 +38,18 @@ class BotSender:
     def __init__(
         self,
         channel: discord.abc.Messageable,
-        http: discord.http.HTTPClient,
-        mentions: discord.AllowedMentions,
-        reply_to: discord.Message | None = None,
-        name: str | None = None,
+        client: discord.Client,
+        reply_to: discord.Message | None,
+        name: str | None,
     ) -> None:
-        self.channel, self.http, self.mentions = channel, http, mentions
+        self.channel, self.client = channel, client
         self.reference = reply_to.to_reference(fail_if_not_exists=False) if reply_to else None
         self.prefix = f"**{discord.utils.escape_markdown(name)}**: " if name else ""
 
     async def send(self, first: bool, **what: Any) -> discord.Message:
         """A message of `what` (content, file, view); the first one replies to the user's message."""
         reference = self.reference if first else None
-        return await self.channel.send(reference=reference, allowed_mentions=self.mentions, **what)  # type: ignore[arg-type]  # discord.py takes reference=None; its hints leave None out
+        return await self.channel.send(reference=reference, **what)  # type: ignore[arg-type]  # discord.py takes reference=None; its hints leave None out
 
     def may_send_voice_messages(self) -> bool:
         """Not for another character (a voice message cannot show its name); in a server only with
@@ -74,7 +73,7 @@ class BotSender:
         payload: dict[str, Any] = {
             "flags": IS_VOICE_MESSAGE,
             "attachments": [attachment],
-            "allowed_mentions": self.mentions.to_dict(),
+            "allowed_mentions": (self.client.allowed_mentions or discord.AllowedMentions.none()).to_dict(),
         }
         if self.reference is not None:
             payload["message_reference"] = self.reference.to_message_reference_dict()
@@ -85,36 +84,7 @@ class BotSender:
         ]
         channel_id = self.channel.id  # type: ignore[attr-defined]  # the Messageable abc omits what every channel Discord hands us has
         route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
-        await self.http.request(route, form=form, files=[file])  # `files`: rewound before each retry
-
-
-@dataclass
-class WebhookSender:
-    """A channel webhook posting under a character's name and avatar. It cannot reply to a message,
-    nor post a voice message (Execute Webhook takes no IS_VOICE_MESSAGE flag): a note goes as a file.
-    `on_gone`: the webhook was deleted; forget it so that the next reply makes a new one."""
-
-    webhook: discord.Webhook
-    name: str
-    avatar_url: str | None
-    mentions: discord.AllowedMentions
-    thread: discord.Thread | None = None
-    on_gone: Callable[[], None] = lambda: None
-    prefix = ""
-
-    async def send(self, first: bool, **what: Any) -> discord.WebhookMessage:
-        try:
-            return await self.webhook.send(
-                username=self.name,
-                avatar_url=self.avatar_url or discord.utils.MISSING,
-                allowed_mentions=self.mentions,
-                thread=self.thread or discord.utils.MISSING,
-                wait=True,
-                **what,
-            )
-        except discord.NotFound:
-            self.on_gone()
-            raise
+        await self.client.http.request(route, form=form, files=[file])  # `files`: rewound before each retry
 
 
 @dataclass
@@ -123,13 +93,12 @@ class InteractionSender:
     `private`: shown to the person alone (an ephemeral answer)."""
 
     interaction: discord.Interaction
-    mentions: discord.AllowedMentions
     private: bool = False
 
     async def send(self, first: bool, **what: Any) -> object:
         response = self.interaction.response
         send = self.interaction.followup.send if response.is_done() else response.send_message
-        return await send(ephemeral=self.private, allowed_mentions=self.mentions, **what)
+        return await send(ephemeral=self.private, **what)  # pinging nobody: the client's allowed mentions
 
 
 Sender = BotSender | WebhookSender  # one identity a character speaks with in one channel
@@ -148,8 +117,8 @@ class DiscordPosts:
     """A channel's messages for a streamed reply (anima.core.streaming), by the character's sender,
     or by its fallback when the channel refuses that one before anything went out (`Fallback`)."""
 
-    def __init__(self, by: Fallback[Sender]) -> None:
-        self.by = by
+    def __init__(self, by: Fallback[Sender], mentions: discord.AllowedMentions) -> None:
+        self.by, self.mentions = by, mentions  # an edit of a webhook's message needs them said
 
     def pieces(self, text: str) -> list[str]:
         return split_markdown(self.by.sender.prefix + text.strip(), MESSAGE_LIMIT) if text.strip() else []
@@ -165,7 +134,7 @@ class DiscordPosts:
         )
 
     async def edit(self, sent: Any, text: str, final: bool) -> Any:
-        await sent.edit(content=text, allowed_mentions=self.by.sender.mentions)
+        await sent.edit(content=text, allowed_mentions=self.mentions)
         return sent
 
     async def delete(self, sent: Any) -> None:

@@ -3,8 +3,7 @@ streamed edits, texts with buttons, voice notes, "typing…", admins, files. Bui
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, User
@@ -23,22 +22,21 @@ from anima.bots.telegram.messages import (
     replies_to,
     without_mention,
 )
-from anima.commands.buttons import button_data
-from anima.core.addressing import addressed
+from anima.core.addressing import Heard
 from anima.core.messages import Attachment, Incoming, ReplyStream
-from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote, too_large
+from anima.core.surface import Action, ChatKind, NotFetched, SpokenNote, too_large
 
 if TYPE_CHECKING:
     from anima.bots.telegram.adapter import TelegramAdapter
 
 ADMIN_STATUSES = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
-MAX_CALLBACK_BYTES = 64  # Telegram's limit on a button's callback_data
 
 
 class TelegramSurface(BotSurface[InlineKeyboardMarkup]):
     platform = PLATFORM
     show_every_s = 4.0  # Telegram shows "typing…" for 5 s or until the bot sends a message
     refusals = (TelegramError,)
+    max_button_data = 64  # Telegram's limit on a button's callback_data
     transient = staticmethod(transient)
 
     def __init__(self, adapter: TelegramAdapter, message: Message, sender: User, update_id: int) -> None:
@@ -48,25 +46,19 @@ class TelegramSurface(BotSurface[InlineKeyboardMarkup]):
         self.bot_key = self.bot_id  # each bot of a group has its own /character there
         self.quote = None if kind == "private" else message.message_id
 
-    async def addressed(self, message: Incoming) -> Incoming | None:
-        """The core's rules over what Telegram tells (a mention of the bot, a reply to it); the
-        character chosen in this chat (/character) speaks for the bot here, but does not make every
-        group message the bot's."""
+    async def heard(self, message: Incoming) -> Heard:
+        """A mention of the bot, a reply to it; the character chosen in this chat (/character) speaks
+        for the bot here, but does not make every group message the bot's."""
         adapter, bot = self.adapter, self.adapter.bot
         preferences, default = adapter.conversations.preferences, adapter.presence.character
         own = (await preferences.character(PLATFORM, [self.chat_id], self.bot_id, default)).id
-        text, mentioned = without_mention(message.text, bot), mentions(self.message, bot)
         replied = own if replies_to(self.message, bot) else None
-        characters = adapter.runtime.characters  # looked up each time: the library may be reloaded
-        return addressed(message, characters, own, text=text, mentioned=mentioned, replied=replied)
+        return Heard(own, without_mention(message.text, bot), mentions(self.message, bot), replied)
 
-    @asynccontextmanager
-    async def replying(self, resumed: bool = False) -> AsyncIterator[ReplyStream]:
+    async def stream(self, resumed: bool) -> ReplyStream:
         pacer = self.adapter.pacer if self.kind == "private" else self.adapter.group_pacer
         ids = self.chat_id, self.user_id, self.update_id
-        stream = await self.adapter.partials.stream(self._posts(), pacer, *ids, resumed)
-        async with self.delivering():
-            yield stream
+        return await self.adapter.partials.stream(self._posts(), pacer, *ids, resumed)
 
     async def show(self, action: Action) -> None:
         """One try each time: it is worth nothing late."""
@@ -76,13 +68,10 @@ class TelegramSurface(BotSurface[InlineKeyboardMarkup]):
     def pieces(self, text: str) -> list[str]:
         return self._posts().pieces(text)
 
-    def keyboard(self, buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
-        rows = [
-            [InlineKeyboardButton(b.label, callback_data=data)]
-            for b in buttons
-            if (data := button_data(self.user_id, b.command, MAX_CALLBACK_BYTES))
-        ]
-        return InlineKeyboardMarkup(rows) if rows else None
+    def markup(self, buttons: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup(
+            [[InlineKeyboardButton(label, callback_data=data)] for label, data in buttons]
+        )
 
     async def post(
         self, piece: str, first: bool, keyboard: InlineKeyboardMarkup | None, private: bool
