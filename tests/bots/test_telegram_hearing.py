@@ -14,7 +14,7 @@ from anima.bots.telegram import TelegramAdapter
 from anima.config import Settings, SttSettings, VoiceSettings
 from tests.bots.test_telegram import ALICE
 from tests.fakes.telegram_server import FakeBot, SentMessage, private_chat
-from tests.hearing.sounds import EIGHT, hum, ogg, speech
+from tests.hearing.sounds import EIGHT, heard_tempo, hum, ogg, speech
 
 pytest.importorskip("faster_whisper")
 
@@ -90,7 +90,10 @@ async def test_sing_as_the_caption_of_a_hummed_voice_note_sings_its_tune(
 ) -> None:
     fake.send_recording(CHAT, ALICE, ogg(hum(EIGHT)), duration=5, caption="/sing row your boat")
     texts, song = await answered_in_voice(fake)
-    assert texts[-1].startswith("🎵 I heard: /sing tempo=100") and "| row _ _ your _ boat _ _" in texts[-1]
+    assert heard_tempo(texts[-1]) == pytest.approx(
+        100, abs=1.5
+    )  # the contract of tests/hearing/test_melody.py
+    assert "| row _ _ your _ boat _ _" in texts[-1]
     assert song.voice is not None
 
 

@@ -109,3 +109,8 @@ def speech(
         noise = np.random.default_rng(1).standard_normal(len(samples))
         samples = samples + (noise * level * 10 ** (-noise_snr_db / 20)).astype(np.float32)
     return samples
+
+
+def heard_tempo(line: str) -> float:
+    """The tempo in a "🎵 I heard: /sing tempo=N key=…" line."""
+    return float(line.split("tempo=", 1)[1].split()[0])
