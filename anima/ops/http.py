@@ -113,7 +113,8 @@ class OpsServer:
             return web.Response(status=503, text="starting: the safety model is still loading\n")
         try:
             async with asyncio.timeout(self.ready_timeout_s):
-                await self.runtime.memory.read(lambda conn: conn.execute(text("SELECT 1")).scalar())
+                # the writer's queue, not the reader's: ready means a message can be stored now
+                await self.runtime.memory.run(lambda conn: conn.execute(text("SELECT 1")).scalar())
         except TimeoutError:
             return web.Response(status=503, text=f"database not answering within {self.ready_timeout_s} s\n")
         except Exception as exc:  # a probe answers "not ready" for any failure, and says which
