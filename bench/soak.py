@@ -185,6 +185,20 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def rss_by_mapping(pid: int) -> Counter[str]:
+    """The child's resident kB by what is mapped: `[heap]` (glibc's main arena), `[anon]` (mmapped
+    memory: CPython's arenas, big allocations, thread stacks), `[stack]`, or a file's name."""
+    found: Counter[str] = Counter()
+    name = "[anon]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5:  # a mapping's header: range perms offset dev inode [path]
+            name = fields[5].rsplit("/", 1)[-1] if len(fields) > 5 else "[anon]"
+        elif fields[0] == "Rss:":
+            found[name] += int(fields[1])
+    return found
+
+
 async def scrape(session: aiohttp.ClientSession, port: int) -> dict[str, float]:
     """Sums of the child's anima_* samples by name (labels folded), from its /metrics."""
     async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
@@ -245,8 +259,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def wait_ready(session: aiohttp.ClientSession, port: int, child: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 120
+async def wait_ready(
+    session: aiohttp.ClientSession, port: int, child: asyncio.subprocess.Process, within_s: float = 120
+) -> None:
+    deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if child.returncode is not None:
             raise RuntimeError(f"anima run exited with {child.returncode} before it was ready")
@@ -257,7 +273,7 @@ async def wait_ready(session: aiohttp.ClientSession, port: int, child: asyncio.s
         except aiohttp.ClientConnectionError:
             pass
         await asyncio.sleep(0.2)
-    raise RuntimeError("anima run was not ready within 120 s")
+    raise RuntimeError(f"anima run was not ready within {within_s:.0f} s")
 
 
 async def soak(
@@ -267,8 +283,10 @@ async def soak(
     fault_every_s: float,
     sample_s: float,
     history_messages: int | None = None,
-    traced: bool = False,
+    traced: str = "",
 ) -> dict[str, Any]:
+    """`traced`: "census" (what the bot holds, counted at the end of the warm-up and at the end) or
+    "tracemalloc" (that, and tracemalloc's diff of Python's allocations between the two)."""
     llm = FakeOpenAI(reply=REPLY)
     await llm.start()
     dc = await FakeDiscord().start()
@@ -286,13 +304,14 @@ async def soak(
             print(f"seeded {users} histories of {history} messages in {time.perf_counter() - seeded:.0f} s")
             log = (Path(tmp) / "anima.log").open("w")
             command = ["-m", "anima.cli", "--config", str(config), "run"]
-            if traced:  # the same, under tracemalloc: SIGUSR1 writes a snapshot into tmp
-                command = ["-m", "bench.traced_run", "--snapshots", tmp, "--", *command[2:]]
+            if traced:  # the same, counted on SIGUSR1 (bench/traced_run.py), the figures written into tmp
+                command = ["-m", "bench.traced_run", "--snapshots", tmp, f"--{traced}", "--", *command[2:]]
             child = await asyncio.create_subprocess_exec(sys.executable, *command, cwd=REPO, stderr=log)
             snapshots: list[Path] = []
+            mappings: list[Counter[str]] = []
             grown: list[str] = []
             try:
-                await wait_ready(session, port, child)
+                await wait_ready(session, port, child, 600 if traced == "tracemalloc" else 120)
                 print(f"anima run ready (pid {child.pid}); {users} people for {minutes:g} min", flush=True)
                 replies = Replies(tg_bot, dc)
                 watcher = asyncio.create_task(replies.watch())
@@ -311,6 +330,8 @@ async def soak(
                     figures = await scrape(session, port)
                     t, rss = time.monotonic() - started, rss_mb(child.pid)
                     samples.append((t, rss))
+                    if t >= warmed_up_s(minutes):  # mappings after warm-up, and at the last sample
+                        mappings = [*mappings[:1], rss_by_mapping(child.pid)]
                     if traced and not snapshots and t >= warmed_up_s(minutes):
                         snapshots.append(await snapshot(child, Path(tmp), 0))
                     print(
@@ -325,7 +346,9 @@ async def soak(
                 final = await scrape(session, port)
                 if snapshots:
                     snapshots.append(await snapshot(child, Path(tmp), 1))
-                    grown = traced_growth(*snapshots)
+                    grown = census_growth(snapshots[0], snapshots[1])
+                    if traced == "tracemalloc":
+                        grown += traced_growth(Path(tmp) / "0.snap", Path(tmp) / "1.snap")
                 watcher.cancel()
             finally:
                 if child.returncode is None:
@@ -351,6 +374,7 @@ async def soak(
         "rss_warm_mb": warm[0] if warm else 0.0,
         "rss_end_mb": warm[-1] if warm else 0.0,
         "traced": grown,
+        "mappings": mappings,
     }
 
 
@@ -360,13 +384,41 @@ def warmed_up_s(minutes: float) -> float:
 
 
 async def snapshot(child: asyncio.subprocess.Process, folder: Path, n: int) -> Path:
-    """Have the traced child write tracemalloc snapshot `n` (bench/traced_run.py) and wait for it."""
-    path = folder / f"{n}.snap"
+    """Have the traced child write census `n` (bench/traced_run.py) and wait for it."""
+    path = folder / f"{n}.census.json"
     child.send_signal(signal.SIGUSR1)
     async with asyncio.timeout(120):
         while not path.exists():  # noqa: ASYNC110 - another process writes it: no event to wait on
             await asyncio.sleep(0.2)
     return path
+
+
+def census_growth(first: Path, last: Path, top: int = 12) -> list[str]:
+    """What grew between two censuses of the bot (bench/traced_run.py): its allocators' figures, then
+    the object types, big containers (by who holds them) and asyncio tasks that grew most."""
+    before, after = (json.loads(path.read_text()) for path in (first, last))
+
+    def grew(figures: str, name: str) -> int:
+        return int(after[figures].get(name, 0) - before[figures].get(name, 0))
+
+    arenas, in_blocks = (grew("python_allocator", name) for name in _OBMALLOC)
+    lines = [
+        f"objects tracked by gc: {before['objects']} -> {after['objects']}",
+        f"CPython's allocator: arenas {arenas:+d}, bytes in allocated blocks {in_blocks / 2**20:+.2f} MB",
+        "glibc's heap: "
+        + ", ".join(f"{label} {grew('glibc', k) / 2**20:+.2f} MB" for k, label in _GLIBC.items()),
+    ]
+    for title in ("types", "containers", "tasks"):
+        grown = sorted(
+            ((grew(title, k), k) for k in after[title].keys() | before[title].keys()), reverse=True
+        )
+        shown = [f"{k} {n:+d}" for n, k in grown[:top] if n > 0]
+        lines.append(f"{title} that grew (items): " + ("; ".join(shown) or "none"))
+    return lines
+
+
+_OBMALLOC = ("arenas allocated current", "bytes in allocated blocks")
+_GLIBC = {"arena": "taken", "uordblks": "in use", "fordblks": "free", "hblkhd": "mmapped"}
 
 
 def traced_growth(first: Path, last: Path, top: int = 12) -> list[str]:
@@ -482,8 +534,13 @@ def print_summary(result: dict[str, Any], command: str) -> None:
     ]  # fmt: skip
     for name, value in rows:
         print(f"| {name} | {value} |")
-    if result["traced"]:  # tracemalloc's own memory, and each snapshot's, are in RSS: not the figure to quote
-        print("\n(under tracemalloc) " + "\n".join(result["traced"]))
+    if len(result["mappings"]) == 2:
+        before, after = result["mappings"]
+        grown = sorted(((after[k] - before[k], k) for k in after.keys() | before.keys()), reverse=True)
+        shown = ", ".join(f"{name} {kb / 1024:+.1f}" for kb, name in grown[:6] if kb > 0)
+        print(f"\nRSS growth after warm-up by mapping (MB): {shown or 'none'}")
+    if result["traced"]:  # the census's (and tracemalloc's) own memory is in RSS: not the figure to quote
+        print("\n(counted in the bot process) " + "\n".join(result["traced"]))
     report.record("messages answered", f"{tally.answered}/{tally.sent}", "", command)
     report.record("unanswered within 60 s", tally.unanswered, "", command)
     report.record("p99 message → first reply", percentile(tally.latencies_ms, 0.99), "ms", command)
@@ -500,10 +557,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--history-messages", type=int, help="memory.history_messages (the per-conversation cache)"
     )
-    parser.add_argument(
+    traced = parser.add_mutually_exclusive_group()
+    traced.add_argument(
+        "--census",
+        action="store_const",
+        const="census",
+        dest="traced",
+        default="",
+        help="count what the bot holds after warm-up and at the end; print what grew",
+    )
+    traced.add_argument(
         "--tracemalloc",
-        action="store_true",
-        help="run the bot under tracemalloc; print what grew after warm-up",
+        action="store_const",
+        const="tracemalloc",
+        dest="traced",
+        help="the census, and the bot under tracemalloc: which allocations grew",
     )
     parser.add_argument("--write", action="store_true", help="store the figures in bench/results/soak.json")
     args = parser.parse_args(argv)
@@ -526,7 +594,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.fault_every_s,
                 args.sample_s,
                 args.history_messages,
-                args.tracemalloc,
+                args.traced,
             )
         )
         print_summary(result, command)
