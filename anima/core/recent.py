@@ -1,4 +1,4 @@
-"""What is remembered per chat or per message id, bounded: only the most recently used entries are
+"""What is remembered per chat or per message id, bounded: only the entries set most recently are
 kept, however many chats or messages come."""
 
 from __future__ import annotations
