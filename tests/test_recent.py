@@ -11,7 +11,7 @@ def test_ten_thousand_chats_leave_only_the_bound_and_the_newest() -> None:
         webhooks[channel] = f"hook {channel}"
 
     assert len(webhooks) == 100
-    assert list(webhooks)[0] == 9_900 and webhooks[9_999] == "hook 9999"
+    assert next(iter(webhooks)) == 9_900 and webhooks[9_999] == "hook 9999"
 
 
 def test_a_chat_set_again_is_kept_over_older_ones() -> None:
