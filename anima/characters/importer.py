@@ -195,7 +195,7 @@ def card_id_for(name: str, filename: str) -> str:
     return "character"
 
 
-class _CardDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+class _CardDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]  # a base chosen at run time (libyaml's or pure Python's) is not a static type
     """Multi-line texts as `|` blocks, so imported cards read like hand-written ones (libyaml's
     emitter when there is one: a 5,000-entry lorebook dumps in a tenth of the time)."""
 

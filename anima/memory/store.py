@@ -866,7 +866,7 @@ class MemoryStore:
                         )
                     )
                     conn.execute(delete(Fact).where(primary(Fact.id).in_(learned)))
-            conn.execute(delete(model).where(primary(model.id) == item.item_id))  # type: ignore[attr-defined]
+            conn.execute(delete(model).where(primary(model.id) == item.item_id))  # type: ignore[attr-defined]  # each model in the union has an id; mypy sees the union's common base
             return item
 
         item = await self.run(work)

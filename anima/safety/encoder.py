@@ -108,7 +108,7 @@ class ContextEncoder:
     def __init__(self, layers: int, graph: Path = GRAPH_PATH) -> None:
         try:
             import numpy as np
-            import onnxruntime as ort  # type: ignore[import-untyped]
+            import onnxruntime as ort  # type: ignore[import-untyped]  # onnxruntime ships no type hints
         except ImportError as exc:
             raise AnimaError(
                 f"the learned guard's encoder needs {exc.name} (pip install onnxruntime)"

@@ -159,7 +159,7 @@ def matrix(model: GuardModel, examples: Sequence[Example]) -> Any:
     """The examples as the runtime vectorises them (GuardModel.vector and .dense), so training and scoring
     agree: the TF-IDF part, then the reply's and the request's token-vector means."""
     import numpy as np
-    from scipy.sparse import csr_matrix, hstack  # type: ignore[import-untyped]
+    from scipy.sparse import csr_matrix, hstack  # type: ignore[import-untyped]  # scipy ships no type hints
 
     rows, cols, values, dense = [], [], [], []
     for r, example in enumerate(examples):
@@ -182,7 +182,7 @@ def matrix(model: GuardModel, examples: Sequence[Example]) -> Any:
 
 
 def fit(x: Any, y: Any, weights: Any, c: float = C) -> Any:
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]  # scikit-learn ships no type hints
 
     clf = LogisticRegression(C=c, solver="liblinear", class_weight="balanced", random_state=0, max_iter=1000)
     clf.fit(x, y, sample_weight=weights)
