@@ -119,6 +119,21 @@ async def test_slash_commands_are_the_command_table(bot: DiscordAdapter, world: 
     ]
 
 
+async def test_each_slash_command_takes_what_its_row_does(bot: DiscordAdapter, world: World) -> None:
+    string, attachment = 3, 11
+    options = {
+        c["name"]: [(o["name"], o["type"], o["description"], o.get("required")) for o in c.get("options", [])]
+        for c in world.fake.commands
+    }
+    assert options["about"] == []
+    assert options["character"] == [("args", string, "[NAME]", False)]
+    assert options["sing"] == [
+        ("args", string, "tempo=96 | C4 D4 E4 | la la la", False),
+        ("file", attachment, "a MIDI or MusicXML file", False),
+    ]
+    assert all(options[c.name] != [] for c in COMMANDS if c.args)
+
+
 async def test_about_answers_from_the_one_function(bot: DiscordAdapter, world: World) -> None:
     interaction = await world.fake.slash(world.alice_dm, world.alice, "about")
     assert (await command_reply(world, interaction))["data"]["content"].startswith("Aiko (aiko): ")
@@ -334,9 +349,12 @@ async def test_reset_starts_a_fresh_history_with_the_character(
     assert not any("remember the cat" in m.content for m in instant_llm.requests[-1].messages)
 
 
-async def test_memory_privately_counts_what_is_stored(bot: DiscordAdapter, world: World) -> None:
+async def test_memory_privately_counts_what_is_stored(
+    bot: DiscordAdapter, world: World, runtime: Runtime
+) -> None:
     await world.fake.say(world.alice_dm, world.alice, "I like tea")
     await settled(world, world.alice_dm, ["You said: I like tea"])
+    await runtime.pipeline.turns.idle()  # the reply is stored while it shows: read after
     response = await command_reply(world, await world.fake.slash(world.alice_dm, world.alice, "memory"))
     assert response["data"]["flags"] & EPHEMERAL
     assert "2 messages stored" in response["data"]["content"]
@@ -347,6 +365,7 @@ async def test_forget_asks_first_then_deletes_every_row_about_the_user(
 ) -> None:
     await world.fake.say(world.alice_dm, world.alice, "my secret")
     await settled(world, world.alice_dm, ["You said: my secret"])
+    await runtime.pipeline.turns.idle()  # the reply is stored while it shows: read after
     await command_reply(world, await world.fake.slash(world.alice_dm, world.alice, "persona", {"args": "x"}))
     asked = await world.fake.slash(world.alice_dm, world.alice, "forget")
     question = await command_reply(world, asked)
@@ -366,6 +385,7 @@ async def test_forget_asks_first_then_deletes_every_row_about_the_user(
 async def test_forget_cancelled_deletes_nothing(bot: DiscordAdapter, world: World, runtime: Runtime) -> None:
     await world.fake.say(world.alice_dm, world.alice, "keep this")
     await settled(world, world.alice_dm, ["You said: keep this"])
+    await runtime.pipeline.turns.idle()  # the reply is stored while it shows: read after
     asked = await world.fake.slash(world.alice_dm, world.alice, "forget")
     await command_reply(world, asked)
     await command_reply(world, await world.fake.press(asked, "Cancel", world.alice))
@@ -377,6 +397,7 @@ async def test_someone_else_pressing_the_button_is_told_so_and_nothing_is_delete
 ) -> None:
     await world.fake.say(world.alice_dm, world.alice, "keep this")
     await settled(world, world.alice_dm, ["You said: keep this"])
+    await runtime.pipeline.turns.idle()  # the reply is stored while it shows: read after
     asked = await world.fake.slash(world.alice_dm, world.alice, "forget")
     await command_reply(world, asked)
     refused = await command_reply(world, await world.fake.press(asked, "Yes, delete everything", world.bob))
