@@ -6,8 +6,9 @@ messages.py translates in, surface.py delivers out."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -21,9 +22,9 @@ from anima.bots.discord.messages import ANSWERED_TYPES, PLATFORM, to_attachment,
 from anima.bots.discord.surface import DiscordSurface
 from anima.bots.discord.webhooks import PersonaWebhooks
 from anima.bots.services import Services
-from anima.commands import COMMANDS, Command
 from anima.commands.buttons import pressed
 from anima.commands.cards import is_card_file
+from anima.commands.menu import Entry, menu
 from anima.commands.table import FAILED
 from anima.config import DiscordBotSettings
 from anima.core.addressing import Arrivals
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = discord.http.Route.BASE
 DEFAULT_GATEWAY = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+MAX_DESCRIPTION = 100  # characters, for a slash command and for each of its options
 NO_SCOPE = "invite the bot with the applications.commands scope (see docs/discord.md)"
 REFUSED_TOKEN = "copy it again from the Bot page of your application in the developer portal"
 NO_CONTENT_INTENT = (
@@ -102,9 +104,9 @@ class AnimaClient(discord.AutoShardedClient):
 
 
 def install_commands(tree: app_commands.CommandTree[Any], adapter: DiscordAdapter) -> None:
-    """Add every command of the table to `tree` (synced to Discord at start)."""
-    for row in COMMANDS:
-        tree.add_command(_slash(row, adapter))
+    """Add every command of the menu (anima.commands.menu) to `tree` (synced to Discord at start)."""
+    for entry in menu(MAX_DESCRIPTION):
+        tree.add_command(_slash(entry, adapter))
 
     async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         log.error("/%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
@@ -113,31 +115,23 @@ def install_commands(tree: app_commands.CommandTree[Any], adapter: DiscordAdapte
     tree.on_error = on_error  # type: ignore[method-assign]  # discord.py's documented way to set it
 
 
-def _slash(row: Command, adapter: DiscordAdapter) -> app_commands.Command[Any, Any, None]:
-    name = row.name
-    callback: Callable[..., Awaitable[None]]
-    if row.takes_file:
+def _slash(entry: Entry, adapter: DiscordAdapter) -> app_commands.Command[Any, Any, None]:
+    """`entry` as a slash command: discord.py reads its options from the callback's signature, so
+    the callback shows only the parameters of the entry's options."""
 
-        async def with_file(
-            interaction: discord.Interaction, args: str = "", file: discord.Attachment | None = None
-        ) -> None:
+    async def callback(
+        interaction: discord.Interaction, args: str = "", file: discord.Attachment | None = None
+    ) -> None:
+        if entry.slow:
             await interaction.response.defer(thinking=True)  # a song takes longer than Discord waits
-            await adapter.run(interaction, name, args, [file] if file else [])
+        await adapter.run(interaction, entry.name, args, [file] if file else [])
 
-        callback = app_commands.describe(args=row.args[:100], file="a MIDI or MusicXML file")(with_file)
-    elif row.args:
-
-        async def with_args(interaction: discord.Interaction, args: str = "") -> None:
-            await adapter.run(interaction, name, args)
-
-        callback = app_commands.describe(args=row.args[:100])(with_args)
-    else:
-
-        async def plain(interaction: discord.Interaction) -> None:
-            await adapter.run(interaction, name)
-
-        callback = plain
-    return app_commands.Command(name=name, description=row.description[:100], callback=callback)
+    described = {option.name: option.description for option in entry.options}
+    full = inspect.signature(callback)
+    shown = [p for p in full.parameters.values() if p.name == "interaction" or p.name in described]
+    callback.__signature__ = full.replace(parameters=shown)  # type: ignore[attr-defined]  # inspect.signature reads it
+    described_callback = app_commands.describe(**described)(callback)
+    return app_commands.Command(name=entry.name, description=entry.description, callback=described_callback)
 
 
 class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSettings]):

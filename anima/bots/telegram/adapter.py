@@ -33,6 +33,7 @@ from anima.bots.telegram.surface import TelegramSurface
 from anima.commands import COMMANDS, parse
 from anima.commands.buttons import pressed
 from anima.commands.cards import is_card_file
+from anima.commands.menu import menu
 from anima.config import TelegramBotSettings
 from anima.core.messages import Attachment, Incoming
 from anima.core.sending import Outage
@@ -48,6 +49,7 @@ REFUSED_TOKEN = "copy it again from @BotFather (/mybots → API Token)"
 ONLY_TEXT = "Sorry, I can only read text for now."
 ONLY_FIRST_VERSION = "I only read a message once; if you changed it, send it again."
 POOL_SIZE = 8
+MAX_DESCRIPTION = 256  # Telegram's limit on a command's description in the menu
 POOL_TIMEOUT_S = 30.0
 ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.EDITED_MESSAGE, UpdateType.CALLBACK_QUERY]
 
@@ -104,7 +106,7 @@ class TelegramAdapter(BotAdapter[Update, TelegramSurface, TelegramBotSettings]):
         self.arrive(bot_id, username, f"{self.name} @{username}", self.presence.character)
         self.outage.name = self.name
         self._add_handlers()
-        await self.app.bot.set_my_commands([BotCommand(c.name, c.description) for c in COMMANDS])
+        await self.app.bot.set_my_commands([BotCommand(c.name, c.description) for c in menu(MAX_DESCRIPTION)])
 
     async def connect(self) -> None:
         await self.app.start()
