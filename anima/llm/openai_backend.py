@@ -11,6 +11,7 @@ reply's deadline and counted.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.utils
 import json
@@ -19,7 +20,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from pydantic import SecretStr
+from yarl import URL
 
 from anima.config import OpenAIBackend
 from anima.core.messages import ChatMessage
@@ -68,9 +71,17 @@ class OpenAILLM(SettingsBackend):
         self.counter = CachedCounter(TiktokenCounter())
         self._url = settings.base_url.rstrip("/") + "/chat/completions"
         self._session: aiohttp.ClientSession | None = None
+        self._proxy: URL | None = None
+        self._proxy_auth: aiohttp.BasicAuth | None = None
 
     async def start(self) -> None:
         if self._session is None or self._session.closed:
+            # HTTP(S)_PROXY / NO_PROXY, as the openai client honoured them, read once per session:
+            # aiohttp's trust_env read them (and ~/.netrc) on every request, two thread hops a reply.
+            proxy = await asyncio.to_thread(_env_proxy, self._url)
+            if self._session is not None and not self._session.closed:
+                return  # another stream started it meanwhile
+            self._proxy, self._proxy_auth = proxy
             key = self.settings.api_key.get_secret_value() or PLACEHOLDER_KEY
             self._session = aiohttp.ClientSession(
                 headers={"Authorization": f"Bearer {key}", "Accept": "text/event-stream"},
@@ -81,7 +92,6 @@ class OpenAILLM(SettingsBackend):
                     connect=self.settings.connect_timeout_s,
                     sock_read=self.settings.timeout_s,
                 ),
-                trust_env=True,  # HTTPS_PROXY / NO_PROXY, as the openai client honoured them
             )
 
     def _body(self, request: GenerationRequest) -> dict[str, Any]:
@@ -104,7 +114,9 @@ class OpenAILLM(SettingsBackend):
         where = f"{self.name}: {self.settings.base_url}"
         shown = False  # once a piece is out, a failure is a broken stream, never a retry
         try:
-            async with self._session.post(self._url, json=self._body(request)) as response:
+            async with self._session.post(
+                self._url, json=self._body(request), proxy=self._proxy, proxy_auth=self._proxy_auth
+            ) as response:
                 if response.status >= 400:
                     await response.content.read(ERROR_BODY_BYTES)
                     raise _status_error(where, response.status, response.headers)
@@ -185,6 +197,14 @@ class _Events:
                 self.error = LLMError(f"{self.where}: broken response: {exc}")
                 break
         return found
+
+
+def _env_proxy(url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """The proxy the environment names for `url` (none where NO_PROXY covers its host)."""
+    try:
+        return get_env_proxy_for_url(URL(url))
+    except LookupError:
+        return None, None
 
 
 async def _then_newline(reads: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

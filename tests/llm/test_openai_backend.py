@@ -133,3 +133,44 @@ async def test_the_api_key_is_in_no_error_message(server: FakeOpenAI) -> None:
         await collect(backend_for("http://127.0.0.1:9/v1", api_key=secret))
     for caught in (refused, unreachable):
         assert secret not in str(caught.value) and secret not in repr(caught.value.__cause__)
+
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def proxy_environment(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    """Exactly these proxy variables (both spellings), whatever the machine running the tests has."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name.upper(), value)
+
+
+async def test_the_reply_goes_through_the_proxy_that_http_proxy_names(
+    server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fake server stands in for the proxy: it answers the forwarded request for a host that
+    # does not exist, so the reply can only have come through it.
+    proxy_environment(monkeypatch, http_proxy=server.base_url.removesuffix("/v1"))
+    pieces = await collect(backend_for("http://llm.invalid/v1", max_retries=0))
+    assert "".join(pieces) == server.reply
+    assert len(server.requests) == 1
+
+
+async def test_a_host_that_no_proxy_names_is_reached_directly(
+    server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # nothing listens on port 9: the reply arrives only if the proxy is passed by
+    proxy_environment(monkeypatch, http_proxy="http://127.0.0.1:9", no_proxy="127.0.0.1")
+    pieces = await collect(backend_for(server.base_url, max_retries=0))
+    assert "".join(pieces) == server.reply
+
+
+async def test_without_no_proxy_the_dead_proxy_is_tried_and_said(
+    server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy_environment(monkeypatch, http_proxy="http://127.0.0.1:9")
+    with pytest.raises(LLMUnavailable, match="cannot reach"):
+        await collect(backend_for(server.base_url, max_retries=0))
+    assert not server.requests
