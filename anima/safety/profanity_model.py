@@ -23,10 +23,12 @@ from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
+from anima.core.recent import Recent
 from anima.errors import AnimaError
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
 TABLE = Path(__file__).parent / "data" / "profanity_model.json.gz"
+WORDS_KEPT = 4096  # word scores remembered (of the model's ~15,000 words; any other word scores 0)
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,14 @@ class Calibrated:
 class ProfanityModel:
     """Probability that a text is profane (English), and which of its words carry that."""
 
-    def __init__(self, words: list[str], rows: array, svms: list[Calibrated]) -> None:
+    def __init__(
+        self, words: list[str], rows: array, svms: list[Calibrated], words_kept: int = WORDS_KEPT
+    ) -> None:
         """`rows`: per word of `words`, its idf then idf × weight of each of the `svms`."""
         self._row = {word: n * (1 + len(svms)) for n, word in enumerate(words)}  # word → its row's start
         self._rows = rows
         self._svms = svms
-        self._word_scores: dict[str, float] = {}
+        self._word_scores: Recent[str, float] = Recent(words_kept)
 
     def score(self, text: str) -> float:
         counts: dict[int, int] = {}
@@ -68,9 +72,12 @@ class ProfanityModel:
     def word_score(self, word: str) -> float:
         """A word's score on its own: how profane the model thinks the word itself is."""
         word = word.lower()
-        if word not in self._word_scores:
-            self._word_scores[word] = self.score(word) if word in self._row else 0.0
-        return self._word_scores[word]
+        if word not in self._row:
+            return 0.0  # not remembered: every word a reply makes up would be
+        known = self._word_scores.get(word)
+        if known is None:
+            known = self._word_scores[word] = self.score(word)
+        return known
 
     def profane_words(self, text: str, threshold: float) -> list[str]:
         return [w for w in _TOKEN.findall(text) if self.word_score(w) >= threshold]

@@ -47,6 +47,19 @@ def test_the_shipped_profanity_table_is_what_the_installed_package_rebuilds(tmp_
     assert rebuilt.read_bytes() == TABLE.read_bytes()
 
 
+def test_the_profanity_models_word_scores_stay_bounded_however_many_words_come() -> None:
+    model = load_profanity_model()
+    vocabulary = list(model._row)
+    made_up = [f"zq{n}x" for n in range(20_000)]  # a long-running bot reads words without end
+    assert len(vocabulary) > profanity_model.WORDS_KEPT
+    for word in ["shit", *vocabulary, *made_up]:
+        model.word_score(word)
+    assert len(model._word_scores) <= profanity_model.WORDS_KEPT
+    assert "shit" not in model._word_scores  # scored early on, forgotten since: scored again the same
+    assert model.word_score("shit") == model.score("shit") > 0.9
+    assert model.profane_words("well shit, zq17x", 0.5) == ["shit"]
+
+
 def test_a_damaged_profanity_table_names_the_file_and_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
