@@ -1,7 +1,4 @@
-"""Baseline: users, conversations (character × user × chat), messages and preferences.
-
-Revision ID: 0001
-"""
+"""Baseline: users, conversations (character × user × chat), messages and preferences."""
 
 import sqlalchemy as sa
 from alembic import op

@@ -2,8 +2,6 @@
 
 SQLite: an FTS5 table over search_entries (external content, kept in step by triggers).
 PostgreSQL: a generated tsvector column. Existing messages are indexed as turns.
-
-Revision ID: 0002
 """
 
 import sqlalchemy as sa

@@ -1,7 +1,4 @@
-"""Sentence vectors of memories, for the optional vector recall (memory.vectors).
-
-Revision ID: 0003
-"""
+"""Sentence vectors of memories, for the optional vector recall (memory.vectors)."""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,12 +1,9 @@
-"""The inbox: platform events stored before they are acknowledged, replayed after a crash.
-
-Revision ID: 0004
-"""
+"""The inbox: platform events stored before they are acknowledged, replayed after a crash."""
 
 import sqlalchemy as sa
 from alembic import op
 
-from anima.memory.migrations.columns import key, moment, of
+from anima.memory.migrations.columns import defaulted, key, moment, of
 
 revision = "0004"
 down_revision = "0003"
@@ -17,7 +14,7 @@ def upgrade() -> None:
         "inbox",
         key(),
         *of(sa.String, "platform bot_id delivery_id payload"),
-        sa.Column("owner", sa.String, nullable=False, server_default=""),
+        defaulted("owner", sa.String, ""),
         moment("received_at"),
         moment("answered_at", nullable=True),
         sa.UniqueConstraint("platform", "bot_id", "delivery_id"),

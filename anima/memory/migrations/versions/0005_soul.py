@@ -1,7 +1,4 @@
-"""Soul growth: proposals, learned entries and versions of each character's learned layer.
-
-Revision ID: 0005
-"""
+"""Soul growth: proposals, learned entries and versions of each character's learned layer."""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,7 +1,4 @@
-"""Pictures people sent: a reference and a small thumbnail with the message (images.retention_days).
-
-Revision ID: 0006
-"""
+"""Pictures people sent: a reference and a small thumbnail with the message (images.retention_days)."""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,27 +1,21 @@
-"""Which bot a conversation is held through, and so which bot's admins see what came of it.
-
-Revision ID: 0007
-"""
+"""Which bot a conversation is held through, and so which bot's admins see what came of it."""
 
 import sqlalchemy as sa
 from alembic import op
 
+from anima.memory.migrations.columns import defaulted, drop_columns
+
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("conversations", sa.Column("bot_id", sa.String, nullable=False, server_default=""))
-    op.add_column("soul_proposals", sa.Column("source_bot", sa.String, nullable=False, server_default=""))
-    op.add_column("soul_entries", sa.Column("bot_id", sa.String, nullable=False, server_default=""))
+    op.add_column("conversations", defaulted("bot_id", sa.String, ""))
+    op.add_column("soul_proposals", defaulted("source_bot", sa.String, ""))
+    op.add_column("soul_entries", defaulted("bot_id", sa.String, ""))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("soul_entries") as batch:
-        batch.drop_column("bot_id")
-    with op.batch_alter_table("soul_proposals") as batch:
-        batch.drop_column("source_bot")
-    with op.batch_alter_table("conversations") as batch:
-        batch.drop_column("bot_id")
+    drop_columns("soul_entries", "bot_id")
+    drop_columns("soul_proposals", "source_bot")
+    drop_columns("conversations", "bot_id")

@@ -1,32 +1,22 @@
-"""Growth learned in a private chat stays out of groups unless the person shares it.
-
-Revision ID: 0008
-"""
+"""Growth learned in a private chat stays out of groups unless the person shares it."""
 
 import sqlalchemy as sa
 from alembic import op
 
+from anima.memory.migrations.columns import defaulted, drop_columns
+
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    false = sa.false()
-    op.add_column("conversations", sa.Column("private", sa.Boolean, nullable=False, server_default=false))
-    op.add_column(
-        "soul_proposals", sa.Column("source_private", sa.Boolean, nullable=False, server_default=false)
-    )
-    op.add_column("soul_entries", sa.Column("source_platform", sa.String, nullable=False, server_default=""))
-    op.add_column("soul_entries", sa.Column("source_user_id", sa.String, nullable=False, server_default=""))
+    op.add_column("conversations", defaulted("private", sa.Boolean, sa.false()))
+    op.add_column("soul_proposals", defaulted("source_private", sa.Boolean, sa.false()))
+    op.add_column("soul_entries", defaulted("source_platform", sa.String, ""))
+    op.add_column("soul_entries", defaulted("source_user_id", sa.String, ""))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("soul_entries") as batch:
-        batch.drop_column("source_user_id")
-        batch.drop_column("source_platform")
-    with op.batch_alter_table("soul_proposals") as batch:
-        batch.drop_column("source_private")
-    with op.batch_alter_table("conversations") as batch:
-        batch.drop_column("private")
+    drop_columns("soul_entries", "source_user_id", "source_platform")
+    drop_columns("soul_proposals", "source_private")
+    drop_columns("conversations", "private")

@@ -1,17 +1,12 @@
-"""Social life: the proactive schedule, and accounts linked across platforms (/link).
-
-Revision ID: 0009
-"""
+"""Social life: the proactive schedule, and accounts linked across platforms (/link)."""
 
 import sqlalchemy as sa
 from alembic import op
 
-from anima.memory.migrations.columns import key, moment, of
+from anima.memory.migrations.columns import defaulted, key, moment, of
 
 revision = "0009"
 down_revision = "0008"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -19,14 +14,14 @@ def upgrade() -> None:
         "proactive",
         key(),
         *of(sa.String, "platform bot_id chat_id user_id character_id"),
-        sa.Column("kind", sa.String, nullable=False, server_default="private"),
-        sa.Column("timezone", sa.String, nullable=False, server_default=""),
+        defaulted("kind", sa.String, "private"),
+        defaulted("timezone", sa.String, ""),
         moment("enabled_at"),
         moment("next_at"),
         moment("last_sent_at", nullable=True),
-        sa.Column("sent_day", sa.String, nullable=False, server_default=""),
-        sa.Column("sent_today", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("claimed_by", sa.String, nullable=False, server_default=""),
+        defaulted("sent_day", sa.String, ""),
+        defaulted("sent_today", sa.Integer, "0"),
+        defaulted("claimed_by", sa.String, ""),
         moment("claimed_until", nullable=True),
         sa.UniqueConstraint("platform", "bot_id", "chat_id", "user_id", "character_id"),
     )
