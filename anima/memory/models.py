@@ -52,22 +52,32 @@ def _moment(**kwargs: Any) -> Any:
     return Field(sa_type=DateTime(timezone=True), **kwargs)
 
 
-class User(SQLModel, table=True):
+class Keyed(SQLModel):
+    """A table's surrogate key: None on a row not yet inserted."""
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class OfConversation(Keyed):
+    """A row of one conversation (a turn, a summary, a fact, …), deleted with it."""
+
+    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
+
+
+class User(Keyed, table=True):
     __tablename__ = "users"
     __table_args__ = (UniqueConstraint("platform", "platform_user_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     platform: str
     platform_user_id: str
     display_name: str
     created_at: datetime = _moment(default_factory=utcnow)
 
 
-class Conversation(SQLModel, table=True):
+class Conversation(Keyed, table=True):
     __tablename__ = "conversations"
     __table_args__ = (UniqueConstraint("character_id", "user_id", "platform", "chat_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     character_id: str
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
     platform: str
@@ -80,12 +90,10 @@ class Conversation(SQLModel, table=True):
     created_at: datetime = _moment(default_factory=utcnow)
 
 
-class Message(SQLModel, table=True):
+class Message(OfConversation, table=True):
     __tablename__ = "messages"
     __table_args__ = (Index("ix_messages_conversation_id_id", "conversation_id", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
     role: str  # "user" | "assistant"
     content: str
     platform_message_id: str | None = None
@@ -106,14 +114,12 @@ class Preference(SQLModel, table=True):
     updated_at: datetime = _moment(default_factory=utcnow)
 
 
-class Summary(SQLModel, table=True):
+class Summary(OfConversation, table=True):
     """An older stretch of a conversation, summarised in the background by the character's LLM."""
 
     __tablename__ = "summaries"
     __table_args__ = (Index("ix_summaries_conversation_id", "conversation_id", "last_message_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
     first_message_id: int
     last_message_id: int
     content: str
@@ -122,15 +128,13 @@ class Summary(SQLModel, table=True):
     created_at: datetime = _moment(default_factory=utcnow)
 
 
-class Fact(SQLModel, table=True):
+class Fact(OfConversation, table=True):
     """A durable statement about the user ("lives in Berlin"); a newer fact on the same topic
     supersedes the old one, which stays stored (superseded_at set) until the user forgets."""
 
     __tablename__ = "facts"
     __table_args__ = (Index("ix_facts_conversation_id", "conversation_id", "topic"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
     topic: str  # "name", "home", "job", "pet", "likes", "birthday", "plan", … ("" for free-form)
     content: str
     importance: float = 0.5  # 0..1
@@ -143,7 +147,7 @@ class Fact(SQLModel, table=True):
     created_at: datetime = _moment(default_factory=utcnow)
 
 
-class SearchEntry(SQLModel, table=True):
+class SearchEntry(OfConversation, table=True):
     """One searchable memory (a turn, a summary or a fact) with the text the full-text index sees.
 
     SQLite indexes `body` and `context` in the FTS5 table `search_fts` (external content, kept in
@@ -157,8 +161,6 @@ class SearchEntry(SQLModel, table=True):
         Index("ix_search_entries_conversation_id", "conversation_id", "created_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
     kind: str  # "turn" | "summary" | "fact"
     item_id: int
     role: str = ""  # for turns: "user" | "assistant"
@@ -168,13 +170,12 @@ class SearchEntry(SQLModel, table=True):
     created_at: datetime = _moment(default_factory=utcnow)
 
 
-class SafetyEvent(SQLModel, table=True):
+class SafetyEvent(Keyed, table=True):
     """A safety decision other than "allow", for `anima safety report` (written by anima/safety/audit.py)."""
 
     __tablename__ = "safety_events"
     __table_args__ = (Index("ix_safety_events_created_at", "created_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     platform: str
     chat_id: str
     user_id: str
@@ -200,7 +201,7 @@ class MemoryVector(SQLModel, table=True):
     vector: bytes
 
 
-class StoredPicture(SQLModel, table=True):
+class StoredPicture(OfConversation, table=True):
     """A picture someone sent, kept with their message: the platform's reference to the original
     (never the original itself) and a small JPEG thumbnail, until images.retention_days."""
 
@@ -210,8 +211,6 @@ class StoredPicture(SQLModel, table=True):
         Index("ix_pictures_created_at", "created_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
     message_id: int = Field(foreign_key="messages.id", ondelete="CASCADE")
     reference: str  # a Telegram file id, a Discord attachment URL, a path named in the terminal
     sha256: str  # of the original bytes
@@ -221,7 +220,7 @@ class StoredPicture(SQLModel, table=True):
     created_at: datetime = _moment(default_factory=utcnow)
 
 
-class InboxItem(SQLModel, table=True):
+class InboxItem(Keyed, table=True):
     """A platform event stored the moment it arrives, before the platform is told it was received.
 
     The unique (platform, bot_id, delivery_id) makes a second delivery of the same event (a Telegram
@@ -235,7 +234,6 @@ class InboxItem(SQLModel, table=True):
         Index("ix_inbox_pending", "platform", "bot_id", "answered_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
     platform: str
     bot_id: str
     delivery_id: str  # Telegram update_id, Discord message id
@@ -245,13 +243,12 @@ class InboxItem(SQLModel, table=True):
     answered_at: datetime | None = _moment(default=None)
 
 
-class SoulVersion(SQLModel, table=True):
+class SoulVersion(Keyed, table=True):
     """One version of a character's learned layer (anima/soul), made by an applied change or a rollback."""
 
     __tablename__ = "soul_versions"
     __table_args__ = (UniqueConstraint("character_id", "version"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     character_id: str
     version: int  # 1, 2, … per character; version 0 is the card alone
     action: str  # "apply" | "rollback"
@@ -261,7 +258,7 @@ class SoulVersion(SQLModel, table=True):
     created_at: datetime = _moment(default_factory=utcnow)
 
 
-class SoulEntry(SQLModel, table=True):
+class SoulEntry(Keyed, table=True):
     """One learned line of a character's soul, part of versions added_version ≤ v < removed_version.
 
     Relationship lines belong to one user (platform, user_id) and reach only that user's chats;
@@ -274,7 +271,6 @@ class SoulEntry(SQLModel, table=True):
         Index("ix_soul_entries_user", "platform", "user_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
     character_id: str
     kind: str  # backstory | habit | opinion | relationship
     text: str
@@ -291,7 +287,7 @@ class SoulEntry(SQLModel, table=True):
     created_at: datetime = _moment(default_factory=utcnow)
 
 
-class SoulProposal(SQLModel, table=True):
+class SoulProposal(Keyed, table=True):
     """A change to a character's soul proposed from a conversation, with the messages behind it."""
 
     __tablename__ = "soul_proposals"
@@ -300,7 +296,6 @@ class SoulProposal(SQLModel, table=True):
         Index("ix_soul_proposals_source", "source_platform", "source_user_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
     character_id: str
     kind: str
     text: str
@@ -321,7 +316,7 @@ class SoulProposal(SQLModel, table=True):
     decided_at: datetime | None = _moment(default=None)
 
 
-class ProactiveChat(SQLModel, table=True):
+class ProactiveChat(Keyed, table=True):
     """A chat where a character may write first (/proactive on), and when it last did.
 
     `next_at` is when the scheduler looks at the chat again; `claimed_until` is set while one process
@@ -333,7 +328,6 @@ class ProactiveChat(SQLModel, table=True):
         Index("ix_proactive_next_at", "next_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
     platform: str
     bot_id: str
     chat_id: str
