@@ -21,7 +21,7 @@ from typing import TextIO
 from anima.bots.services import Services
 from anima.commands import Context, help_text, parse
 from anima.core.messages import Attachment, Incoming, Reply, ReplyStream
-from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
+from anima.core.surface import Action, Button, ChatKind, NotFetched, VoiceNote
 from anima.hearing.command import is_audio_file
 from anima.voice.sing.files import is_score_file
 
@@ -168,7 +168,7 @@ class ConsoleSurface:
             out.write(f"  {button.command}   ({button.label.removeprefix('✓ ')})\n")
         out.flush()
 
-    async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
+    async def send_voice(self, note: VoiceNote, caption: str = "") -> bool:
         path = await self.chat.write_note(note.ogg, "ogg")
         self.chat.err.write(f"[voice: {path} ({note.duration_s:.1f} s)]{' ' + caption if caption else ''}\n")
         self.chat.err.flush()

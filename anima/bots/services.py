@@ -19,29 +19,12 @@ if TYPE_CHECKING:  # names for the checker only: importing this module loads non
 
 
 class Services(Protocol):
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def characters(self) -> CharacterLibrary: ...
-
-    @property
-    def memory(self) -> MemoryStore: ...
-
-    @property
-    def router(self) -> LLMRouter: ...
-
-    @property
-    def pipeline(self) -> Pipeline: ...
-
-    @property
-    def soul(self) -> SoulStore: ...
-
-    @property
-    def conversations(self) -> Conversations: ...
-
-    @property
-    def commands(self) -> Commands: ...
-
-    @property
-    def proactive(self) -> Proactive: ...  # where adapters say how to reach a chat unprompted
+    settings: Settings
+    characters: CharacterLibrary
+    memory: MemoryStore
+    router: LLMRouter
+    pipeline: Pipeline
+    soul: SoulStore
+    conversations: Conversations
+    commands: Commands
+    proactive: Proactive  # where adapters say how to reach a chat unprompted

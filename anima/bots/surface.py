@@ -17,7 +17,7 @@ from anima.core.addressing import Heard, addressed
 from anima.core.messages import Attachment, Incoming, ReplyStream
 from anima.core.sending import Transient
 from anima.core.streaming import showing_while
-from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote, fetch_capped
+from anima.core.surface import Action, Button, ChatKind, NotFetched, VoiceNote, fetch_capped
 
 if TYPE_CHECKING:
     from anima.bots.adapter import BotAdapter
@@ -89,7 +89,7 @@ class BotSurface(Generic[K]):
         """Tell the chat once that the bot is typing (or recording); the platform hides it later."""
         raise NotImplementedError
 
-    async def post_voice(self, note: SpokenNote, caption: str) -> None:
+    async def post_voice(self, note: VoiceNote, caption: str) -> None:
         """A voice note; raises one of `refusals` when the platform does not take it."""
         raise NotImplementedError
 
@@ -146,7 +146,7 @@ class BotSurface(Generic[K]):
         grace = 0.0 if action == "recording" else TYPING_GRACE_S
         return showing_while(lambda: self.show(action), self.show_every_s, grace)
 
-    async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
+    async def send_voice(self, note: VoiceNote, caption: str = "") -> bool:
         try:
             async with self.delivering():
                 await self.post_voice(note, caption)

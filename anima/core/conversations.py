@@ -31,7 +31,7 @@ from anima.core.messages import DiscardStream, Incoming, Reply, ReplyStream
 from anima.core.ordering import ConversationLocks
 from anima.core.pipeline import Pipeline
 from anima.core.preferences import ChatPreferences
-from anima.core.surface import SpokenNote, Surface
+from anima.core.surface import Surface, VoiceNote
 from anima.errors import AnimaError, NotDelivered
 from anima.memory.inbox import Delivery, Inbox
 
@@ -45,7 +45,7 @@ BURST_WINDOWS = 4  # a burst is read after at most this many windows, however fa
 class Speaker(Protocol):
     """Makes voice notes (`anima.voice.VoiceService`)."""
 
-    async def speak(self, card: CharacterCard, text: str) -> SpokenNote: ...
+    async def speak(self, card: CharacterCard, text: str) -> VoiceNote: ...
 
 
 class Listener(Protocol):

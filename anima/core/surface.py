@@ -47,22 +47,23 @@ class Text:
     speaker: str = ""  # said by this character (a greeting), for surfaces that show who speaks
 
 
-class SpokenNote(Protocol):
-    """A finished voice note (`anima.voice.VoiceNote`): OGG/Opus with its duration and waveform."""
+@dataclass(frozen=True)
+class VoiceNote:
+    """A finished voice note (made by anima.voice): OGG/Opus, mono, 48 kHz, what Telegram's sendVoice
+    and Discord's voice messages take as is."""
 
-    @property
-    def ogg(self) -> bytes: ...
+    ogg: bytes
+    duration_s: float
+    waveform_b64: str  # Discord's waveform: base64 of ≤ 256 one-byte amplitudes, at most one per 100 ms
+    mime: Literal["audio/ogg"] = "audio/ogg"
 
-    @property
-    def duration_s(self) -> float: ...
 
-    @property
-    def waveform_b64(self) -> str: ...
+SpokenNote = VoiceNote  # its former name, still used by anima/bots/discord (being rewritten apart)
 
 
 @dataclass(frozen=True)
 class Voice:
-    note: SpokenNote
+    note: VoiceNote
     caption: str = ""  # said in text next to the note ("🎤 Aiko sings (12 s)")
 
 
@@ -148,7 +149,7 @@ class Surface(Protocol):
         self, text: str, buttons: Sequence[Button] = (), private: bool = False, speaker: str = ""
     ) -> None: ...
 
-    async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
+    async def send_voice(self, note: VoiceNote, caption: str = "") -> bool:
         """False when the platform did not take the note (the caller can still send its text)."""
         ...
 

@@ -4,7 +4,7 @@ Engines (espeak, openai, piper) turn a script of segments into PCM; `text` makes
 reply; `audio` turns PCM into a 48 kHz OGG/Opus note with its duration and Discord waveform.
 """
 
-from anima.voice.note import VoiceNote
+from anima.core.surface import VoiceNote
 from anima.voice.service import VoiceService
 
 __all__ = ["VoiceNote", "VoiceService"]

@@ -8,9 +8,9 @@ import math
 
 import numpy as np
 
+from anima.core.surface import VoiceNote
 from anima.errors import VoiceError
 from anima.voice.engine import Pcm
-from anima.voice.note import VoiceNote
 
 SAMPLE_RATE = 48_000  # what Telegram and Discord voice notes use; Opus itself runs at 48 kHz
 TARGET_RMS_DBFS = -18.0  # speech level over the voiced parts (a gated RMS, close to −18 LUFS for speech)

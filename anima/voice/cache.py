@@ -14,7 +14,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from anima.voice.note import VoiceNote
+from anima.core.surface import VoiceNote
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from typing import TypeVar
 
 from anima.characters.card import CharacterCard
 from anima.config import VoiceSettings
+from anima.core.surface import VoiceNote
 from anima.errors import VoiceError
 from anima.ops.metrics import METRICS
 from anima.voice.audio import finish
 from anima.voice.cache import VoiceCache, cache_key
 from anima.voice.engine import Engine, Segment, VoiceChoice
-from anima.voice.note import VoiceNote
 from anima.voice.text import base_language, script
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 from anima.core.messages import Attachment, Incoming, Reply, ReplyStream
-from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
+from anima.core.surface import Action, Button, ChatKind, NotFetched, VoiceNote
 from anima.errors import NotDelivered
 
 
@@ -90,7 +90,7 @@ class FakeSurface:
     ) -> None:
         self.shown.append(Shown("text", text, tuple(buttons), private))
 
-    async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
+    async def send_voice(self, note: VoiceNote, caption: str = "") -> bool:
         self.shown.append(Shown("voice", caption, data=note.ogg))
         return True
 

@@ -12,7 +12,7 @@ from anima.app import Runtime
 from anima.bots.console import ConsoleChat
 from anima.cli import main
 from anima.config import Settings, VoiceSettings
-from anima.voice.note import VoiceNote
+from anima.core.surface import VoiceNote
 from tests.conftest import REPO
 from tests.fakes.llm import InstantLLM
 from tests.voice.conftest import decode

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from anima.core.messages import Attachment, Incoming, Reply
-from anima.core.surface import Action, Button, ChatKind, NotFetched, SpokenNote
+from anima.core.surface import Action, Button, ChatKind, NotFetched, VoiceNote
 
 PLATFORM = "studio"
 
@@ -84,7 +84,7 @@ class StudioSurface:
     ) -> None:
         await self.events.put({"text": text, "speaker": speaker, "buttons": [b.command for b in buttons]})
 
-    async def send_voice(self, note: SpokenNote, caption: str = "") -> bool:
+    async def send_voice(self, note: VoiceNote, caption: str = "") -> bool:
         await self.events.put({"text": f"(a voice note of {note.duration_s:.1f} s) {caption}".strip()})
         return True
 

@@ -24,7 +24,7 @@ from anima.bots.telegram.messages import (
 )
 from anima.core.addressing import Heard
 from anima.core.messages import Attachment, Incoming, ReplyStream
-from anima.core.surface import Action, ChatKind, NotFetched, SpokenNote, too_large
+from anima.core.surface import Action, ChatKind, NotFetched, VoiceNote, too_large
 
 if TYPE_CHECKING:
     from anima.bots.telegram.adapter import TelegramAdapter
@@ -78,7 +78,7 @@ class TelegramSurface(BotSurface[InlineKeyboardMarkup]):
     ) -> None:
         await self._posts().post(piece, first=first, final=True, buttons=keyboard)
 
-    async def post_voice(self, note: SpokenNote, caption: str) -> None:
+    async def post_voice(self, note: VoiceNote, caption: str) -> None:
         await self.adapter.app.bot.send_voice(
             self.message.chat.id,
             voice=note.ogg,

@@ -22,11 +22,11 @@ import numpy as np
 
 from anima.characters.card import CharacterCard
 from anima.characters.macros import expand
+from anima.core.surface import VoiceNote
 from anima.errors import VoiceError
 from anima.voice.audio import finish
 from anima.voice.cache import cache_key
 from anima.voice.engine import Engine, LocalEngine, Pcm, Segment, VoiceChoice
-from anima.voice.note import VoiceNote
 from anima.voice.service import VoiceService
 from anima.voice.sing.backing import accompaniment
 from anima.voice.sing.score import Score, Syllable
