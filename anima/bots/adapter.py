@@ -96,12 +96,13 @@ class BotAdapter(Generic[M, S, B]):
         answered (decided at once, without I/O: messages are read in arrival order)."""
         raise NotImplementedError
 
-    def delivery(self, message: M) -> Delivery | None:
-        """The message's entry in the inbox, with which the service answers it once."""
-        raise NotImplementedError
+    def delivery(self, message: M, incoming: Incoming) -> Delivery | None:
+        """The message's entry in the inbox, with which the service answers it once: the backlog's,
+        where the platform never redelivers (see `backlog`)."""
+        return None if self.backlog is None else self.backlog.delivery(incoming)
 
-    async def open_chat(self, chat_id: str, user_id: str, display_name: str, character_id: str) -> S | None:
-        """A chat to write to unprompted (core/proactive.py); None when it cannot be reached."""
+    async def reach(self, chat_id: int, user_id: int, display_name: str, character_id: str) -> S | None:
+        """A chat to write to unprompted, as `character_id` speaks there (see `open_chat`)."""
         raise NotImplementedError
 
     def as_member(self, heard: Surface, card_id: str) -> Surface | None:
@@ -224,7 +225,7 @@ class BotAdapter(Generic[M, S, B]):
             if self.card_upload(message):
                 await self.install(surface, incoming.attachments)
                 return
-            await self.runtime.conversations.handle(incoming, surface, self.delivery(message))
+            await self.runtime.conversations.handle(incoming, surface, self.delivery(message, incoming))
         except Exception:
             log.exception("%s: answering a message failed", self.name)
 
@@ -241,6 +242,13 @@ class BotAdapter(Generic[M, S, B]):
     async def _again(self, message: M) -> None:
         if not self.card_upload(message):  # a card sent to install is not one to answer again
             await self.receive(message)
+
+    async def open_chat(self, chat_id: str, user_id: str, display_name: str, character_id: str) -> S | None:
+        """A chat to write to unprompted (core/proactive.py); None when it cannot be reached or its
+        ids are none of the platform's (integers: a Telegram group's are negative)."""
+        if not (chat_id.removeprefix("-").isdigit() and user_id.isdigit()):
+            return None
+        return await self.reach(int(chat_id), int(user_id), display_name, character_id)
 
     # -- commands and buttons, from anima.commands' table ----------------------------------------
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from anima.core.messages import Incoming
 from anima.errors import MemoryStoreError
 from anima.memory.inbox import Delivery, Inbox
 
@@ -66,11 +67,13 @@ class CatchUp:
     def since(self) -> datetime:
         return self.until - CATCH_UP_AGE
 
-    def delivery(self, message_id: int, chat_id: int, group_id: int | None) -> Delivery:
-        """A message's inbox entry, with where to find its chat again."""
+    def delivery(self, message: Incoming) -> Delivery:
+        """A message's inbox entry, with where to find its chat again (claimed under the
+        conversation's lock: the platform never redelivers)."""
         # The payload's keys are those the inbox has stored since catch-up began (on Discord).
-        where = json.dumps({"channel_id": str(chat_id), "guild_id": str(group_id or "")})
-        return Delivery(self.platform, self.bot_id, str(message_id), where)
+        assert message.message_id is not None  # a platform whose history is read back has ids
+        where = json.dumps({"channel_id": message.chat_id, "guild_id": message.guild_id or ""})
+        return Delivery(self.platform, self.bot_id, message.message_id, where)
 
     async def find(self, bot_id: str, name: str) -> None:
         """The chats to read back for the bot `bot_id`; with none (the usual case) nothing waits.

@@ -477,6 +477,17 @@ async def test_a_webhook_deleted_meanwhile_hands_the_reply_to_the_bot_and_the_ne
     assert third["author"]["username"] == "Grimble"
 
 
+async def test_a_channel_to_write_first_in_is_reached_by_its_id_and_none_for_no_discord_id(
+    bot: DiscordAdapter, world: World
+) -> None:
+    dm = await bot.open_chat(world.alice_dm, world.alice["id"], "Alice", "aiko")
+    assert dm is not None and dm.kind == "private" and dm.user_id == world.alice["id"]
+    asked = len(world.fake.calls)
+    assert await bot.open_chat("general", world.alice["id"], "Alice", "aiko") is None
+    assert await bot.open_chat(world.general, "alice", "Alice", "aiko") is None
+    assert len(world.fake.calls) == asked  # Discord was not asked
+
+
 # -- delivery ------------------------------------------------------------------------------------
 
 

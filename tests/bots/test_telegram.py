@@ -471,6 +471,17 @@ async def test_group_limit_spaces_the_bots_messages_in_a_group(
     assert min(b - a for a, b in itertools.pairwise(sent)) >= 0.45  # 120/min: one per 0.5 s
 
 
+async def test_a_chat_to_write_first_in_is_a_group_by_its_negative_id_and_none_for_no_telegram_id(
+    adapter: TelegramAdapter, fake: FakeBot
+) -> None:
+    group = await adapter.open_chat(str(GROUP["id"]), str(ALICE["id"]), "Alice", "aiko")
+    assert group is not None and group.kind == "group" and group.quote is None
+    private = await adapter.open_chat(str(ALICE["id"]), str(ALICE["id"]), "Alice", "aiko")
+    assert private is not None and private.kind == "private"
+    assert await adapter.open_chat("general", str(ALICE["id"]), "Alice", "aiko") is None
+    assert await adapter.open_chat("--5", str(ALICE["id"]), "Alice", "aiko") is None
+
+
 # --- other updates --------------------------------------------------------------------------------
 
 

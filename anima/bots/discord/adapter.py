@@ -32,7 +32,6 @@ from anima.core.catch_up import CATCH_UP_MESSAGES, CatchUp, ChatMark, ReadBack
 from anima.core.messages import Incoming
 from anima.core.streaming import EditPacer
 from anima.core.surface import Surface
-from anima.memory.inbox import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -178,19 +177,16 @@ class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSetti
         await self.closed()
         API_BASE.release(self)
 
-    async def open_chat(
-        self, chat_id: str, user_id: str, display_name: str, character_id: str
+    async def reach(
+        self, chat_id: int, user_id: int, display_name: str, character_id: str
     ) -> DiscordSurface | None:
-        """A channel to write to unprompted (a character writing first), as `character_id` speaks
-        there; None when the channel or the person is gone."""
-        if not (chat_id.isdigit() and user_id.isdigit()):
-            return None
-        channel = await self._channel(int(chat_id))
+        """A channel to write to unprompted; None when the channel or the person is gone."""
+        channel = await self._channel(chat_id)
         if not isinstance(channel, discord.abc.Messageable):
             return None
         guild: discord.Guild | None = getattr(channel, "guild", None)
-        user = guild.get_member(int(user_id)) if guild else getattr(channel, "recipient", None)
-        user = user or self.client.get_user(int(user_id))
+        user = guild.get_member(user_id) if guild else getattr(channel, "recipient", None)
+        user = user or self.client.get_user(user_id)
         return DiscordSurface(self, channel, user, card_id=character_id) if user else None
 
     async def _channel(self, chat_id: int) -> object:
@@ -212,11 +208,6 @@ class DiscordAdapter(BotAdapter[discord.Message, DiscordSurface, DiscordBotSetti
         if message.author.id == me.id:
             return None
         return incoming, DiscordSurface(self, message.channel, message.author, message)
-
-    def delivery(self, message: discord.Message) -> Delivery:
-        """Claimed under the conversation's lock (discord.py never redelivers)."""
-        guild = message.guild.id if message.guild else None
-        return self.backlog.delivery(message.id, message.channel.id, guild)
 
     def card_upload(self, message: discord.Message) -> bool:
         """A character card sent to the bot in a DM, to install (anima.commands.cards)."""

@@ -198,7 +198,7 @@ class TelegramAdapter(BotAdapter[Update, TelegramSurface, TelegramBotSettings]):
         message = surface.message
         return to_incoming(message, surface.sender, message.text or message.caption or ""), surface
 
-    def delivery(self, update: Update) -> Delivery:
+    def delivery(self, update: Update, incoming: Incoming) -> Delivery:
         return self.intake.delivery(update)  # claimed as it was queued (intake.DurableQueue)
 
     async def passed(self, update: Update) -> None:
@@ -271,16 +271,13 @@ class TelegramAdapter(BotAdapter[Update, TelegramSurface, TelegramBotSettings]):
 
         return note
 
-    async def open_chat(
-        self, chat_id: str, user_id: str, display_name: str, character_id: str
+    async def reach(
+        self, chat_id: int, user_id: int, display_name: str, character_id: str
     ) -> TelegramSurface | None:
-        """A chat to write to unprompted (a character writing first): the surface of a message that
-        never came. On Telegram a private chat's id is the person's."""
+        """The surface of a message that never came. On Telegram a private chat's id is the person's."""
         kind = Chat.PRIVATE if chat_id == user_id else Chat.GROUP
-        if not (chat_id.lstrip("-").isdigit() and user_id.isdigit()):
-            return None
-        sender = User(int(user_id), display_name or "there", is_bot=False)
-        message = Message(0, datetime.now(UTC), Chat(int(chat_id), kind), from_user=sender)
+        sender = User(user_id, display_name or "there", is_bot=False)
+        message = Message(0, datetime.now(UTC), Chat(chat_id, kind), from_user=sender)
         message.set_bot(self.app.bot)
         surface = TelegramSurface(self, message, sender, 0)
         surface.quote = None  # nothing to reply to
