@@ -5,14 +5,20 @@ a sexual word), not single words, so that "I killed it at the gym", "shoot me a 
 (fried chicken) and 想死你了 ("I miss you to death") pass. Python's `re` tries every alternative at
 every position (~1 ms for all of these on a 400-character reply), so each rule names trigger
 words: the text's words are put in a set once, and a rule runs only when one of its words (or, for
-Chinese, one of its substrings) is there. Measured on tests/data with `anima bench safety`.
+Chinese, one of its substrings) is there. Measured on tests/data with `anima bench safety`. The
+rules are data, in anima/safety/data/lexicon.yaml; this module loads them and holds the checks that
+read a message's form (a refusal, a plain question, a plain ask for harm).
 """
 
 # ruff: noqa: E501  (patterns and word lists; Chinese characters count double width)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -53,717 +59,63 @@ def _any(*parts: str) -> str:
     return "(?:" + "|".join(parts) + ")"
 
 
-def en(words: str, *patterns: str, also: str = "") -> Rule:
-    """An English row of a category's table (`rules` names the category)."""
-    return Rule("", re.compile(_any(*patterns)), frozenset(words.split()), frozenset(also.split()))
+_DATA = Path(__file__).parent / "data" / "lexicon.yaml"
+_PIECE = re.compile(r"\{([a-z_]+)\}")  # {name}: a piece of the data file (a quantifier's braces hold digits)
 
 
-def zh(triggers: str, *patterns: str) -> Rule:
-    """A Chinese row of a category's table (`rules` names the category)."""
-    return Rule("", re.compile(_any(*patterns)), cjk=tuple(triggers.split()))
+class _Pieces(dict[str, str]):
+    """The data file's pieces by name, filled in the file's order."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def __missing__(self, name: str) -> str:
+        raise ValueError(f"{self.path}: {{{name}}} is used before a piece of that name")
 
 
-def rules(category: str, *rows: Rule) -> list[Rule]:
-    """One category's table: its rows, each written without the category."""
-    return [replace(row, category=category) for row in rows]
+def _joined(value: str | list[str], pieces: _Pieces) -> str:
+    """A pattern or word list of the data file: its strings joined, each {piece} put in."""
+    text = value if isinstance(value, str) else "".join(value)
+    return _PIECE.sub(lambda found: pieces[found.group(1)], text)
 
 
-_NOT = r"(?!never\b|not\b|ever\b)"  # "I will never hurt you" is no threat
+def _rule(row: dict[str, Any], category: str, pieces: _Pieces) -> Rule:
+    pattern = re.compile(_any(*(_joined(p, pieces) for p in row["patterns"])))
+    if "cjk" in row:
+        return Rule(category, pattern, cjk=tuple(_joined(row["cjk"], pieces).split()))
+    words, also = (frozenset(_joined(row.get(key, ""), pieces).split()) for key in ("words", "also"))
+    return Rule(category, pattern, words, also)
 
-# ---------------------------------------------------------------- harassment: abuse aimed at a person
-_INSULT_WORDS = (
-    "worthless pathetic useless stupid idiot moron imbecile loser failure waste disgusting ugly fat piece trash "
-    "garbage scum freak retard retarded dumb dumbass brainless bitch whore slut cunt parasite embarrassment "
-    "nobody mistake burden unlovable repulsive subhuman"
-)
-_INSULT = _any(
-    *[w for w in _INSULT_WORDS.split() if w not in ("fat", "piece", "waste", "nobody")],
-    r"fat pig",
-    r"piece of (?:shit|garbage|trash|crap)",
-    r"waste of (?:space|air|oxygen|skin)",
-    r"nobody(?!')",
-)
-_FILLER = (
-    r"(?:(?:such|so|just|really|truly|a|an|the|nothing but|one|little|fucking|damn|complete|total|utterly|utter|"
-    r"pathetic|stupid|ugly|worthless|disgusting|absolute|fat|dumb)\s+){0,4}"
-)
-HARASSMENT = rules(
-    "harassment",
-    en(_INSULT_WORDS, r"\byou(?:'re| are|r| were)\s+" + _FILLER + _INSULT + r"\b"),
-    en(
-        "nobody no noone",
-        r"\b(?:nobody|no one|no-one|noone)\s+(?:\w+\s+){0,2}(?:likes|loves|wants|"
-        r"cares about|will ever love|could love|would miss)\s+you\b",
-    ),
-    en("everyone everybody", r"\bevery(?:one|body)\s+(?:\w+\s+)?(?:hates|laughs at|is disgusted by)\s+you\b"),
-    en("go", r"\bgo\s+(?:die|to hell|rot|jump off)\b"),
-    en("hope", r"\bi\s+hope\s+you\s+(?:\w+\s+)?(?:die|suffer|rot|burn|get (?:hit|cancer|hurt|raped))\b"),
-    en(
-        "deserve should ought",
-        r"\byou\s+(?:deserve|should|ought)\s+(?:to\s+)?(?:die|suffer|"
-        r"be (?:alone|hurt|beaten|punished|abandoned))\b",
-    ),
-    en(
-        _INSULT_WORDS,
-        r"\b(?:stupid|dumb|ugly|fat|worthless|pathetic|useless|disgusting)\s+(?:little\s+)?"
-        r"(?:fuck|bitch|cunt|idiot|moron|loser|pig|cow|freak|creature|whore|slut)\b",
-    ),
-    en("fuck screw", r"\b(?:fuck|screw)\s+(?:you|off)\b"),
-    en(
-        "ruin destroy humiliate expose life",
-        r"\bi(?:'ll| will|'m going to| am going to|'m gonna)\s+"
-        r"(?:make your life (?:hell|miserable)|ruin you|destroy you|humiliate you|expose you)\b",
-    ),
-    en("wonder", r"\bno wonder\s+(?:everyone|everybody|people|they)\s+(?:left|leave|hate|avoid)s?\s+you\b"),
-    zh(
-        "废物 垃圾 蠢货 白痴 傻逼 傻b 贱人 婊子 贱货 脑残 智障 蠢猪 人渣 败类 丑八怪 死胖子 狗东西 畜生 累赘 多余 失败者 笑话",
-        r"你(?:就是|真是|真的是|真|是|这个|这种|个|简直是|根本就是)*(?:一个|个)?(?:废物|垃圾|蠢货|白痴|傻逼|傻b|贱人|婊子|"
-        r"贱货|脑残|智障|蠢猪|人渣|败类|丑八怪|死胖子|狗东西|畜生|累赘|多余的人|失败者|笑话)",
-    ),
-    zh(
-        "喜欢你 爱你 在乎你 想要你 需要你 讨厌你 恨你 嫌弃你 看不起你",
-        r"(?:没有人|没人|谁都不|谁也不)(?:会)?(?:喜欢|爱|在乎|想要|需要)你",
-        r"(?:所有人|大家|每个人)都(?:讨厌|恨|嫌弃|看不起)你",
-    ),
-    zh(
-        "去死 滚 不得好死 希望你 祝你 但愿你 活该 你妈 让你",
-        r"去死吧",
-        r"你怎么(?:还)?不去死",
-        r"滚(?:开|蛋|出去)",
-        r"你(?:这种人)?不得好死",
-        r"(?:希望|祝|但愿)你(?:早点|赶紧)?(?:死|出车祸|得癌症|不得好死|孤独终老)",
-        r"你活该(?:被|去死|受苦|孤独|没人)",
-        r"(?:操|草|肏)你(?:妈|大爷|全家|祖宗)",
-        r"你妈死了",
-        r"我(?:要|会)?让你(?:生不如死|身败名裂|后悔)",
-    ),
-)
 
-# ---------------------------------------------------------------- hate: a group dehumanised or attacked
-_GROUP_WORDS = (
-    "jew jews jewish muslim muslims christian christians blacks black whites white asian asians chinese mexican "
-    "mexicans immigrant immigrants refugee refugees migrant migrants gay gays lesbian lesbians trans transgender "
-    "women girls arab arabs african africans indian indians gypsies roma disabled hindu hindus latino latinos "
-    "foreigners homosexual homosexuals queer queers catholic catholics atheist atheists"
-)
-_GROUP_EN = _any(
-    r"jews?",
-    r"jewish people",
-    r"muslims?",
-    r"christians?",
-    r"blacks",
-    r"black people",
-    r"whites",
-    r"white people",
-    r"asians?",
-    r"chinese(?: people)?",
-    r"mexicans?",
-    r"immigrants?",
-    r"refugees?",
-    r"migrants?",
-    r"gays?",
-    r"gay people",
-    r"lesbians?",
-    r"trans(?:gender)? (?:people|women|men)",
-    r"women",
-    r"girls",
-    r"arabs?",
-    r"africans?",
-    r"indians?",
-    r"gypsies",
-    r"roma",
-    r"disabled people",
-    r"hindus?",
-    r"latinos?",
-    r"foreigners",
-    r"homosexuals?",
-    r"queers?",
-    r"catholics?",
-    r"atheists?",
-)
-_GROUP_LEAD = r"\b(?:all\s+|those\s+|these\s+|the\s+|filthy\s+|dirty\s+|fucking\s+)*" + _GROUP_EN
-_DEHUMANISE = _any(
-    r"vermin",
-    r"animals",
-    r"subhuman",
-    r"sub-human",
-    r"parasites",
-    r"rats",
-    r"cockroaches",
-    r"a disease",
-    r"a plague",
-    r"a cancer",
-    r"inferior",
-    r"filth",
-    r"filthy",
-    r"savages",
-    r"scum",
-    r"trash",
-    r"garbage",
-    r"not (?:real )?(?:people|humans?)",
-    r"less than human",
-    r"genetically (?:stupid|inferior)",
-    r"(?:a |an )?abomination",
-    r"pedophiles",
-    r"degenerates?",
-    r"dogs",
-    r"pigs",
-    r"monkeys",
-    r"apes",
-)
-_ELIMINATE = _any(
-    r"exterminated",
-    r"eliminated",
-    r"wiped out",
-    r"gassed",
-    r"killed",
-    r"shot",
-    r"deported",
-    r"sterili[sz]ed",
-    r"die\b",
-    r"burn\b",
-    r"disappear",
-    r"locked up",
-    r"go back where they came from",
-    r"removed",
-    r"hanged",
-)
-HATE = rules(
-    "hate",
-    en(
-        _GROUP_WORDS,
-        _GROUP_LEAD + r"\s+(?:are|is|were)\b[^.!?\n]{0,30}?\b" + _DEHUMANISE + r"\b",
-        also="vermin animals subhuman sub human parasites rats cockroaches disease plague cancer inferior filth filthy "
-        "savages scum trash garbage not less genetically abomination pedophiles degenerate degenerates dogs pigs "
-        "monkeys apes",
-    ),
-    en(
-        _GROUP_WORDS,
-        _GROUP_LEAD + r"\s+(?:should|must|deserve to|need to|ought to|have to)\s+(?:all\s+)?"
-        r"(?:be\s+)?" + _ELIMINATE,
-        also="should must deserve need ought have",
-    ),
-    en(
-        _GROUP_WORDS,
-        _GROUP_LEAD + r"\s+(?:don't|do not|shouldn't|should not)\s+(?:deserve|have|get)\s+"
-        r"(?:any\s+)?(?:rights|to live|to exist|to vote)\b",
-        also="rights live exist vote",
-    ),
-    en(
-        "kill exterminate eradicate wipe rid gas purge cleanse",
-        r"\b(?:kill|exterminate|eradicate|wipe out|"
-        r"get rid of|gas|purge|cleanse)\s+(?:all\s+)?(?:the\s+|those\s+|these\s+)?" + _GROUP_EN + r"\b",
-    ),
-    en(
-        "inferior lesser subhuman mongrel",
-        r"\b(?:inferior|lesser|subhuman|mongrel)\s+(?:race|races|people|breed)\b",
-    ),
-    en("holocaust", r"\bholocaust\s+(?:never happened|was (?:a hoax|fake|made up|exaggerated))"),
-    en("heil power traitor traitors", r"\b(?:heil hitler|white power|race traitors?)\b"),
-    en(
-        "nigger niggers nigga niggas faggot faggots kike kikes tranny trannies wetback wetbacks raghead ragheads",
-        r"\b(?:nigg(?:er|a)s?|faggots?|kikes?|trann(?:y|ies)|wetbacks?|ragheads?)\b",
-    ),
-)
-_GROUP_ZH = _any(
-    r"黑人",
-    r"白人",
-    r"穆斯林",
-    r"犹太人",
-    r"回族",
-    r"同性恋",
-    r"女人",
-    r"女的",
-    r"外地人",
-    r"农村人",
-    r"乡下人",
-    r"日本人",
-    r"韩国人",
-    r"美国人",
-    r"中国人",
-    r"河南人",
-    r"东北人",
-    r"新疆人",
-    r"藏人",
-    r"维吾尔人",
-    r"移民",
-    r"难民",
-    r"残疾人",
-    r"跨性别(?:者)?",
-    r"穷人",
-    r"外国人",
-    r"基督徒",
-    r"少数民族",
-)
-HATE += rules(
-    "hate",
-    zh(
-        "畜生 垃圾 蟑螂 劣等 害虫 低等 人渣 废物 猪狗 杂种 寄生虫 病毒 瘟疫 不是人",
-        _GROUP_ZH
-        + r"(?:都|全都|就|就是|天生|根本)?[^。！？\n]{0,8}?(?:是)?(?:畜生|垃圾|蟑螂|劣等|害虫|低等|人渣|废物|猪狗|"
-        r"杂种|寄生虫|病毒|瘟疫|不是人)",
-    ),
-    zh(
-        "该 不配 消灭 灭绝 杀光 清除 赶走",
-        _GROUP_ZH
-        + r"[^。！？\n]{0,6}?(?:就该|应该|都该|活该)(?:被)?(?:死|杀|消灭|灭绝|清除|赶尽杀绝|赶出去|滚出|关起来)",
-        _GROUP_ZH + r"[^。！？\n]{0,4}?不配(?:活|做人|当人|有权利|活在)",
-        r"(?:消灭|灭绝|杀光|清除|赶走)(?:所有|全部|这些|那些)?的?" + _GROUP_ZH,
-    ),
-    zh(
-        "劣等 支那 黑鬼 尼哥 死基佬 大屠杀",
-        r"劣等(?:民族|种族|人种)",
-        r"支那",
-        r"黑鬼",
-        r"尼哥",
-        r"死基佬",
-        r"大屠杀(?:从来)?(?:没有发生|是假的|是编的)",
-    ),
-)
+def _load(path: Path) -> tuple[dict[str, list[Rule]], dict[str, list[str]]]:
+    """The data file's tables of rules, by name, and its lists of Chinese swearing."""
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    pieces = _Pieces(path)
+    tables: dict[str, list[Rule]] = {}
+    for name, table in data["tables"].items():
+        for piece, value in table.get("pieces", {}).items():
+            if isinstance(value, dict):  # any: its items are alternatives
+                pieces[piece] = _any(*(_joined(item, pieces) for item in value["any"]))
+            else:
+                pieces[piece] = _joined(value, pieces)
+        tables[name] = [_rule(row, table.get("category", name), pieces) for row in table["rules"]]
+    return tables, data["zh_profanity"]
 
-# ---------------------------------------------------------------- sexual content involving minors
-_MINOR_WORDS = (
-    "child children kid kids minor minors underage under preteen preteens pre little young schoolgirl schoolgirls "
-    "schoolboy schoolboys school toddler toddlers infant infants year years yrs yo aged age middle elementary "
-    "grade primary junior grader graders daughter son niece nephew student pupil teen teens teenager teenagers "
-    "loli lolis shota shotas 18 eighteen"
-)
-_MINOR_EN = _any(
-    r"child(?:ren)?",
-    r"kids?",
-    r"minors?",
-    r"underage",
-    r"under-age",
-    r"pre-?teens?",
-    r"little (?:girl|boy)s?",
-    r"young (?:girl|boy)s?",
-    r"school ?girls?",
-    r"school ?boys?",
-    r"toddlers?",
-    r"infants?",
-    r"(?:[1-9]|1[0-7])[- ]?(?:years?|yrs?)[- ]?old",
-    r"(?:aged?|age of) (?:[1-9]|1[0-7])\b",
-    r"(?:[1-9]|1[0-7]) ?yo",
-    r"(?:middle|elementary|grade|primary|junior high)[- ]school(?:er)?s?",
-    r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)[- ]graders?",
-    r"(?:his|her|my|your) (?:daughter|son|niece|nephew|student|pupil)",
-    r"teen(?:ager)?s? under",
-    r"lolis?",
-    r"shotas?",
-    r"not (?:yet )?(?:18|eighteen)",
-)
-_SEXUAL_WORDS = (
-    "sex sexual sexually sexy nude nudes naked erotic erotica erotically porn pornographic pornography lewd seduce "
-    "seduced seduces seducing seduction seductive intimate aroused arousing arousal molest molested molesting "
-    "molestation fondle fondled fondling fondles strip stripping strips love turn turns turned sensual nsfw "
-    "lingerie touch touching touched kink kinky fetish orgasm orgasms bedroom romantic"
-)
-_SEXUAL_EN = _any(
-    # "child sexual abuse", "sexual interest in children": the words of definitions and of protection
-    r"sex(?:ually|y)?(?!\s*ed\b|\s*education)",
-    r"sexual(?!\s+(?:abuse|exploitation|interest|predators?|offen[cd]\w*))",
-    r"nudes?",
-    r"naked",
-    r"erotic(?:a|ally)?",
-    r"porn(?:ographic|ography)?",
-    r"lewd",
-    r"seduc\w+",
-    r"intimate (?:scene|photos?|pictures?|acts?)",
-    r"arous\w+",
-    r"molest\w*",
-    r"fondl\w+",
-    r"strip(?:ping|s)? (?:naked|for)",
-    r"make love",
-    r"making love",
-    r"turn(?:s|ed)? (?:me|him|her) on",
-    r"sensual",
-    r"nsfw",
-    r"lingerie",
-    r"touch(?:ing|ed)? (?:her|him|them) (?:all over|inappropriately)",
-    r"romantic (?:and|&) physical",
-    r"kink\w*",
-    r"fetish\w*",
-    r"orgasm\w*",
-    r"bedroom scene",
-)
-SEXUAL_MINORS = rules(
-    "sexual_minors",
-    en(
-        _MINOR_WORDS,
-        r"\b" + _MINOR_EN + r"\b[^\n]{0,120}?\b" + _SEXUAL_EN + r"\b",
-        r"\b" + _SEXUAL_EN + r"\b[^\n]{0,120}?\b" + _MINOR_EN + r"\b",
-        also=_SEXUAL_WORDS,
-    ),
-    en(
-        # not "pedophilia" alone: "What is pedophilia?" asks for a definition (the learned guard reads the rest)
-        "lolicon shotacon pedo paedo porn cp csam",
-        r"\b(?:lolicon|shotacon|pedo|paedo|child porn\w*|cp links?|csam)\b",
-    ),
-    en(
-        "groom grooming groomed",
-        r"\bgroom(?:ing|ed)?\s+(?:a|the|this|that|young)?\s*"
-        r"(?:child|kid|minor|girl|boy|teen)",
-    ),
-    en(
-        "tell delete hide send",
-        r"\b(?:don't|do not|never)\s+tell\s+(?:your\s+)?(?:parents|mom|mum|dad|"
-        r"mother|father|teacher)\b[^.!?\n]{0,40}(?:about us|about this|our secret|what we)",
-        r"\b(?:delete|hide)\s+(?:our|these|the|my)\s+(?:messages|chats?|photos|pictures)\b[^.!?\n]{0,40}(?:parents|mom|mum|dad)",
-        r"\bsend me\s+(?:a\s+|some\s+)?(?:pics?|photos?|pictures?)\s+of\s+(?:yourself|you)\s+(?:in|without)\b",
-    ),
-)
-_MINOR_ZH = _any(
-    r"未成年",
-    r"小学生",
-    r"初中生",
-    r"中学生",
-    r"幼女",
-    r"幼童",
-    r"儿童",
-    r"孩子",
-    r"小孩",
-    r"小女孩",
-    r"小男孩",
-    r"萝莉",
-    r"正太",
-    r"女童",
-    r"男童",
-    r"(?:[1-9]|1[0-7])岁",
-    r"十[一二三四五六七]?岁",
-    r"[一二三四五六七八九]岁",
-    r"女儿",
-    r"小朋友",
-)
-_SEXUAL_ZH = _any(
-    r"性(?:行为|关系|爱|交|侵|虐|暗示|描写|场景|感照|幻想|骚扰|体验)",
-    r"做爱",
-    r"色情",
-    r"裸(?:体|照|露)",
-    r"脱光",
-    r"猥亵",
-    r"调教",
-    r"诱奸",
-    r"强奸",
-    r"情色",
-    r"黄色(?:小说|视频|图片|内容)",
-    r"约炮",
-    r"(?:和|跟|与)[^\s，。]{1,6}上床",
-    r"发生关系",
-    r"亲热",
-    r"露骨",
-    r"成人内容",
-    r"激情戏",
-    r"床戏",
-    r"私密照",
-    r"挑逗",
-)
-SEXUAL_MINORS += rules(
-    "sexual_minors",
-    zh(
-        "性 做爱 色情 裸 脱光 猥亵 调教 奸 情色 黄色 约炮 上床 发生关系 亲热 露骨 成人内容 激情戏 床戏 私密照 挑逗",
-        _MINOR_ZH + r"[^\n]{0,60}?" + _SEXUAL_ZH,
-        _SEXUAL_ZH + r"[^\n]{0,60}?" + _MINOR_ZH,
-    ),
-    zh(
-        "恋童 萝莉控 正太控 儿童色情 秘密",
-        r"恋童",
-        r"萝莉控",
-        r"正太控",
-        r"儿童色情",
-        r"不要告诉(?:你)?(?:的)?(?:爸妈|父母|爸爸|妈妈|老师)[^。！？\n]{0,20}(?:我们|秘密)",
-        r"我们之间的(?:小)?秘密[^。！？\n]{0,20}(?:爸妈|父母|爸爸|妈妈|老师)",
-    ),
-)
 
-# ---------------------------------------------------------------- self-harm: encouragement and methods
-SELF_HARM = rules(
-    "self_harm",
-    en(
-        "yourself",
-        r"\b(?:you should|you could|go|just|why don't you|why not|you might as well|better)\s+"
-        r"(?:" + _NOT + r"\w+\s+)?(?:kill|hurt|cut|off|hang|end|starve)\s+yourself\b",
-        r"(?:^|[.!?]\s+)(?:kill|hang|cut|starve)\s+yourself\b(?!\s+(?:a|an|some)\b)",
-        r"\b(?:hang|starve)\s+yourself\b",
-    ),
-    en("kys", r"\bkys\b"),
-    en("end", r"(?<!n't )(?<!not )(?<!never )\bend\s+(?:it all|your (?:own )?life)\b"),
-    en(
-        "way method ways methods",
-        r"\b(?:best|easiest|most painless|painless|quickest|surest|fastest|"
-        r"simplest|reliable)\s+(?:way|method|ways|methods)\s+to\s+(?:die|kill (?:yourself|myself)|commit suicide|"
-        r"end (?:it|your life|my life)|overdose|self[- ]harm|cut)",
-    ),
-    en(
-        "pills tylenol paracetamol acetaminophen insulin lethal fatal",
-        r"\bhow (?:many|much)\s+[^.?!\n]{0,30}(?:pills|tylenol|paracetamol|acetaminophen|sleeping pills|insulin)"
-        r"[^.?!\n]{0,40}(?:die|overdose|kill|lethal|fatal|(?:not|don't|never) wake up)",
-        r"\b(?:lethal|fatal) dose\b",
-    ),
-    en("cut slit slash", r"\b(?:cut|slit|slash)\s+(?:your|my|the)\s+(?:wrists?|arms?|veins?|throat)\b"),
-    en(
-        "hang jump",
-        r"\bhang (?:yourself|myself)\b",
-        r"\bjump off\s+(?:a|the|that)\s+(?:bridge|building|roof|cliff)\b",
-    ),
-    en(
-        "better",
-        r"\b(?:the world|everyone|everybody|your family)\s+(?:would be|is|will be)\s+"
-        r"better off without you\b",
-        r"\byou(?:'d| would| will)\s+be\s+better off dead\b",
-    ),
-    en(
-        "suicide",
-        r"\bsuicide\s+(?:is|would be|might be|could be)\s+(?:the|a|your)\s+(?:answer|solution|"
-        r"way out|best option|only option)",
-    ),
-    en(
-        "pro ana proana thinspo eating miss notice",
-        r"\bpro[- ]?ana\b",
-        r"\bthinspo\b",
-        r"\b(?:stop|quit)\s+eating\s+(?:for (?:days|a week)|entirely|completely|altogether)\b",
-        r"\bno one would (?:miss|notice) you\b",
-    ),
-    zh(
-        "去死 自杀 死了算了 结束生命",
-        r"你(?:应该|就|还是|干脆|不如)?去死",
-        r"你(?:干脆|不如)(?:自杀|死了算了|结束生命)",
-    ),
-    zh(
-        "方法 方式 办法 步骤 技巧 教程 攻略 致死",
-        r"(?:最|比较)?(?:无痛|快|简单|有效|轻松|可靠)的?(?:自杀|死|轻生)"
-        r"(?:的)?(?:方法|方式|办法)",
-        r"(?:自杀|割腕|上吊|跳楼|服毒|烧炭)(?:的)?(?:方法|步骤|技巧|教程|攻略)",
-        r"致死(?:剂)?量",
-    ),
-    zh(
-        "更好 轻松 会死 致死 死得了 醒不来 瘦",
-        r"你死了(?:大家|别人|世界|家人)?(?:都)?会(?:更好|轻松)",
-        r"没有你(?:大家|世界|家人)?(?:都)?会更好",
-        r"吃(?:多少|几)(?:片|颗|瓶)[^。！？\n]{0,10}(?:会死|致死|死得了|醒不来)",
-        r"(?:绝食|不吃饭)(?:几天|一周)?(?:才|就)?(?:能|会)瘦",
-    ),
-)
-
-# ---------------------------------------------------------------- violence: threats and attacks
-VIOLENCE = rules(
-    "violence",
-    en(
-        "kill murder stab shoot strangle choke hurt slit torture",
-        r"\bi(?:'ll| will|'m going to| am going to|'m gonna| gonna| want to| wanna)\s+(?:"
-        + _NOT
-        + r"\w+\s+)?"
-        r"(?:kill|murder|stab|shoot|strangle|choke|hurt|slit|torture)\s+(?:you|your|him|her|them)\b"
-        r"(?!\s+(?:a|an)\s+(?:message|text|email|dm|line|note))",
-    ),
-    en(
-        "live back",
-        r"\b(?:i know|i'll find|i will find|i found out|i can find)\s+where you live\b",
-        r"\bwatch your back\b",
-    ),
-    en("die bleed pay", r"\byou(?:'re| are)\s+(?:going to|gonna)\s+(?:die|bleed|pay for this)\b"),
-    en(
-        "shoot stab kill attack bomb blow burn",
-        r"\b(?:shoot|stab|kill|attack|bomb|blow up|burn down)\s+"
-        r"(?:up\s+)?(?:the|a|my|your|that|this)\s+(?:school|church|mosque|synagogue|temple|mall|crowd|concert|office|"
-        r"hospital|subway|station|classroom)\b",
-    ),
-    en("mass", r"\bmass (?:shooting|murder|casualt)"),
-    en(
-        "poison untraceable",
-        r"\bpoison\s+(?:his|her|their|your|someone's|my \w+'s)\s+"
-        r"(?:food|drink|coffee|tea|water|meal)\b",
-        r"\buntraceable poison\b",
-    ),
-    en(
-        "body corpse",
-        r"\b(?:hide|dispose of|get rid of|dissolve)\s+(?:a|the|his|her)\s+(?:dead\s+)?"
-        r"(?:body|corpse)\b",
-    ),
-    en(
-        "beat torture kick strangle",
-        r"\b(?:beat|torture|kick|strangle)\s+(?:him|her|them|you)\s+"
-        r"(?:to death|until (?:he|she|they|you) (?:die|stop))",
-    ),
-    zh(
-        "杀 弄死 砍死 捅死 打死 宰了 掐死 烧死 毒死",
-        r"我(?:要|会|想|迟早|一定|早晚)?(?:要)?(?:杀了|杀掉|弄死|砍死|捅死|打死|宰了|掐死|烧死|毒死)(?:你|他|她|他们|你们)",
-        r"(?:杀了|弄死|砍死|捅死|宰了)你",
-    ),
-    zh(
-        "住 小心你的 代价 开枪 砍人 放炸弹 杀人 扫射 纵火 下毒 毒死 尸 报复社会 半死",
-        r"我知道你住(?:在)?哪",
-        r"小心你的(?:命|狗命|小命)",
-        r"你(?:会|要)付出代价",
-        r"(?:在|去|到)(?:学校|商场|地铁|人群|医院|教室|广场)(?:里|中)?(?:开枪|砍人|放炸弹|杀人|扫射|纵火)",
-        r"(?:给|在)(?:他|她|你|他们)[^。！？\n]{0,6}下毒",
-        r"毒死(?:他|她|你|他们)",
-        r"(?:埋|藏|处理|分)尸",
-        r"报复社会",
-        r"(?:打|揍)(?:到|得)(?:他|她|你)?(?:半死|死)",
-    ),
-)
-
-# ---------------------------------------------------------------- weapons: how to make things that kill
-_WEAPON_WORDS = (
-    "bomb bombs explosive explosives molotov napalm nerve ricin sarin gas ghost silencer suppressor chemical "
-    "bioweapon ied detonator thermite meth methamphetamine poison gun"
-)
-WEAPONS = rules(
-    "weapons",
-    en(
-        _WEAPON_WORDS,
-        r"\b(?:how to|steps to|instructions (?:for|to)|recipe for|guide to|tutorial (?:for|on)|"
-        r"way to|teach you to|here's how to|here is how to|how do i|how can i|help me)\s+(?:make|build|assemble|create|"
-        r"cook|synthesi[sz]e|brew|craft)\s+(?:a |an |your own |my own |some )?(?:homemade\s+)?(?:bomb|pipe bomb|explosive|"
-        r"explosives|molotov|napalm|nerve (?:gas|agent)|ricin|sarin|poison gas|ghost gun|silencer|suppressor|"
-        r"chemical weapon|bioweapon|dirty bomb|ied|detonator|thermite|meth|methamphetamine|poison|untraceable gun|zip gun)",
-    ),
-    en(
-        _WEAPON_WORDS,
-        r"\b(?:recipe|instructions|formula|blueprints?|schematics?)\s+(?:for|to)\s+"
-        r"(?:a |an |making |building |homemade )?(?:bomb|pipe bomb|explosives?|molotov|napalm|nerve (?:gas|agent)|ricin|sarin|"
-        r"poison gas|ghost gun|chemical weapon|bioweapon|dirty bomb|ied|detonator|thermite|meth|methamphetamine)",
-    ),
-    en(
-        "bleach ammonia",
-        # not the warning: "Never mix bleach with ammonia (toxic chloramine gas)"
-        r"(?<!never )(?<!don't )(?<!do not )(?<!not to )\bmix(?:ing)?\s+bleach\s+(?:and|with)\s+ammonia\b"
-        r"[^.!?\n]{0,40}(?:gas|toxic|kill)",
-    ),
-    en("ammonium", r"\bammonium nitrate\b[^.\n]{0,60}\b(?:fuel|diesel|detonat)"),
-    en("bomb", r"\b(?:pipe bomb|pressure[- ]cooker bomb|nail bomb|car bomb)\b"),
-    en(
-        "gunpowder nails explosive",
-        r"\b(?:fill|pack)\s+(?:the|a)\s+(?:pipe|pressure cooker|bottle)\s+with\s+"
-        r"(?:gunpowder|nails|explosive)",
-    ),
-    en(
-        "gun firearm rifle pistol",
-        r"\b(?:3d[- ]print(?:ed)?|untraceable)\s+(?:gun|firearm|rifle)\b",
-        r"\bconvert\s+(?:a|the|your)\s+(?:\w+\s+)?(?:rifle|pistol|gun)\s+to\s+(?:full[- ]auto|automatic)",
-    ),
-    zh(
-        "炸弹 炸药 燃烧瓶 毒气 枪 雷管 爆炸物 冰毒 毒药 神经毒剂 漂白剂 84消毒液",
-        r"(?:制作|制造|自制|做|组装|合成)(?:一个|个|一枚|一些)?(?:炸弹|炸药|燃烧瓶|毒气|枪支|手枪|土枪|雷管|爆炸物|冰毒|毒药|神经毒剂)",
-        r"(?:炸弹|炸药|毒气|爆炸物|燃烧瓶|雷管|冰毒)(?:的)?(?:制作|配方|做法|制造|合成)",
-        r"(?:漂白剂|84消毒液)和(?:氨水|洁厕灵)(?:混合)?[^。！？\n]{0,10}(?:毒气|有毒|致命)",
-    ),
-)
-
-# ---------------------------------------------------------------- adult sexual content (allowed at "mature")
-SEXUAL = rules(
-    "sexual",
-    en(
-        "sex love orgasm orgasms erection porn porno pornography horny moan moans moaned moaning sexting nsfw "
-        "naked nude cock pussy cum dildo blowjob handjob strip strips stripped stripping bra panties underwear dick "
-        "breasts nipples clit",
-        r"\b(?:have|having|had)\s+sex\b",
-        r"\b(?:make|making|made)\s+love\s+to\b",
-        r"\borgasm\w*",
-        r"\berection\b",
-        r"\b(?:suck|lick)(?:s|ed|ing)?\s+(?:my|your|his|her)\s+(?:dick|cock|breasts?|nipples?|pussy|clit)\b",
-        r"\bporn\w*",
-        r"\bhorny\b",
-        r"\bmoan(?:s|ed|ing)?\s+(?:in pleasure|with pleasure|loudly)",
-        r"\bstrip(?:s|ped|ping)?\s+(?:naked|off (?:her|his|my|your) (?:clothes|underwear))",
-        r"\b(?:take|takes|took|taking)\s+off\s+(?:your|my|her|his)\s+(?:bra|panties|underwear)\b",
-        r"\bsexting\b",
-        r"\bnsfw\b",
-        r"\b(?:naked|nude)\s+(?:body|bodies|photo|pic|selfie)s?\b",
-        r"\b(?:cock|pussy|cum|dildo|blowjob|handjob)\b",
-    ),
-    zh(
-        "做爱 上床 裸体 脱光 色情 性交 口交 自慰 黄片 约炮 床戏 性爱",
-        r"做爱",
-        r"(?:和|跟|与)[^\s，。]{1,6}上床",
-        r"裸体",
-        r"脱光",
-        r"色情",
-        r"性交",
-        r"口交",
-        r"自慰",
-        r"黄片",
-        r"约炮",
-        r"床戏",
-        r"性爱",
-    ),
-)
-
-# ---------------------------------------------------------------- crisis: a person saying they may hurt themself
-_DIE = r"die\b(?!\s+(?:laughing|of|from|if|when|before|happy|a little|inside|my hair))"
-CRISIS = rules(
-    "self_harm",
-    en(
-        "want wanna planning plan thinking considering ready tempted",
-        r"\bi(?:'m| am)?\s*(?:really\s+|seriously\s+|just\s+|honestly\s+)?(?:want|wanna|planning|plan|"
-        r"thinking (?:about|of)|considering|ready|tempted)\s+(?:to\s+)?(?:kill(?:ing)? myself|end(?:ing)? (?:it all|my life)|"
-        + _DIE
-        + r"|commit(?:ting)? suicide|hurt(?:ing)? myself|cut(?:ting)? myself|disappear forever|not wake up)",
-    ),
-    en(
-        "going gonna",
-        r"\bi(?:'m| am)\s+(?:going|gonna)\s+(?:to\s+)?(?:kill myself|end (?:it all|my life)|"
-        r"commit suicide|hurt myself|cut myself)",
-    ),
-    en(
-        "kill killing",
-        r"\bkill(?:ing)?\s+myself\b(?!\s+in\s+(?:the\s+|a\s+)?(?:video\s+)?(?:game|minecraft|roblox|terraria|"
-        r"skyrim|fortnite|the sims|sims)\b)",
-    ),
-    en("myself", r"\b(?:started|keep|been|still)\s+(?:cutting|hurting|burning|starving)\s+myself\b"),
-    en(
-        "live alive exist wake here reason",
-        r"\b(?:don't|do not|no longer|dont)\s+want\s+to\s+(?:live|"
-        r"be alive|exist|wake up|be here anymore)\b",
-        r"\b(?:no|any|every)\s+reason\s+to\s+(?:live|go on|keep going|stay alive)\b",
-    ),
-    en(
-        "dead me born",
-        r"\b(?:better off dead|be better off without me|better off without me)\b",
-        r"\bwish\s+i\s+(?:was|were|had)\s+(?:dead|never (?:been )?born)\b",
-    ),
-    en(
-        "pills meds medication overdose note",
-        r"\b(?:took|take|swallow(?:ed)?|taking)\s+(?:all|a bunch of|"
-        r"a handful of|a whole bottle of)\s+(?:my\s+|the\s+)?(?:pills|meds|medication|sleeping pills)",
-        r"\b(?:writ(?:e|ing)|wrote)\s+(?:my|a)\s+(?:suicide|goodbye)\s+note\b",
-        r"\b(?:took|take|taking)\s+an\s+overdose\b",
-        r"\boverdos\w*\s+on\s+(?:my\s+)?(?:pills|meds|medication|sleeping pills|painkillers)",
-    ),
-    en(
-        "life living",
-        r"\bend\s+my\s+life\b",
-        r"\bi\s+can't\s+(?:go on (?:anymore|living|like this)|keep living)\b",
-    ),
-    zh(
-        "想死 自杀 轻生 不想活 活着 生命 割腕 自残 伤害自己 跳楼 了结 遗书 活不下去 死了 活下去 安眠药 药 没有我 醒来",
-        r"想死(?![你您他她它咯了])",
-        r"想死了(?!你)",
-        r"不想活",
-        r"活着(?:真)?(?:没|没有)(?:意思|意义)",
-        r"结束(?:自己的|我的)?生命",
-        r"割腕",
-        r"伤害自己",
-        r"(?:我想|我要|想去)跳楼",
-        r"了结(?:自己|此生)",
-        r"遗书",
-        r"活不下去",
-        r"不如死了",
-        r"死了算了",
-        r"没有活下去的(?:理由|意义|勇气)",
-        r"(?:吞|吃)了?(?:一整瓶|一瓶|很多|一堆)(?:药|安眠药)",
-        r"(?:世界上|这个世界)没有我(?:会)?更好",
-        r"不想(?:再)?醒来",
-    ),
-)
-
+_TABLES, _ZH_PROFANITY = _load(_DATA)
+HARASSMENT = _TABLES["harassment"]
+HATE = _TABLES["hate"]
+SEXUAL_MINORS = _TABLES["sexual_minors"]
+SELF_HARM = _TABLES["self_harm"]  # encouragement and methods
+VIOLENCE = _TABLES["violence"]
+WEAPONS = _TABLES["weapons"]
+SEXUAL = _TABLES["sexual"]  # adult sexual content (allowed at "mature")
+CRISIS = _TABLES["crisis"]  # a person saying they may hurt themself
 # The words alone ("suicide", "self-harm", 自杀): a message in crisis, unless it names them only as a
 # topic (see `topic_only`): "What is the suicide rate in Japan?", "my novel's hero self-harms".
-CRISIS_MENTIONS = rules(
-    "self_harm",
-    en("suicide suicidal self harm harming", r"\bsuicid(?:e|al)\b(?!\s+squad)", r"\bself[- ]harm\w*"),
-    zh("自杀 自残 轻生", r"自杀(?!小队)", r"自残", r"轻生"),
-)
+CRISIS_MENTIONS = _TABLES["crisis_mentions"]
+
 # A topic: a question of what, why or how common; history, statistics, prevention; fiction, study, or
 # someone else's risk …
 _TOPIC = re.compile(
@@ -1090,23 +442,5 @@ def find_harm(
 
 
 # Chinese swearing (the profanity model reads English only): strong, then mild.
-ZH_PROFANITY_STRONG = re.compile(
-    _any(
-        r"傻逼",
-        r"傻b",
-        r"煞笔",
-        r"操你",
-        r"草你",
-        r"肏",
-        r"婊子",
-        r"鸡巴",
-        r"屌",
-        r"草泥马",
-        r"狗日的",
-        r"贱货",
-        r"逼样",
-    )
-)
-ZH_PROFANITY_MILD = re.compile(
-    _any(r"他妈的", r"妈的", r"尼玛", r"王八蛋", r"混蛋", r"卧槽", r"我靠", r"滚犊子", r"特么")
-)
+ZH_PROFANITY_STRONG = re.compile(_any(*_ZH_PROFANITY["strong"]))
+ZH_PROFANITY_MILD = re.compile(_any(*_ZH_PROFANITY["mild"]))
