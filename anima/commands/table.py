@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from typing import Literal
 
 from anima.commands import chat, images, safety, sing, social, soul
@@ -16,6 +16,7 @@ from anima.commands.context import Context
 from anima.config import LLMSettings
 from anima.core.conversations import Conversations
 from anima.core.messages import Attachment
+from anima.core.pipeline import Pipeline
 from anima.core.preferences import ChatPreferences
 from anima.core.proactive import Proactive
 from anima.core.surface import Answers, Surface, Text, deliver
@@ -109,30 +110,28 @@ def parse(line: str, bot: str | None = None) -> tuple[str, str] | None:
     return (name.lower(), args.strip()) if name else None
 
 
+@dataclass(eq=False, repr=False)  # a service: compared and shown as itself
 class Commands:
     """What commands work with (the conversation service, the chat preferences, the singer), and
     running one: permission, the command, its answer delivered to the surface."""
 
-    def __init__(
-        self,
-        conversations: Conversations,
-        voice: VoiceService,
-        soul: SoulStore,
-        llm: LLMSettings,
-        hearing: HearingService | None = None,
-        selfies: Selfies | None = None,
-        proactive: Proactive | None = None,
-    ) -> None:
-        self.conversations = conversations
-        self.hearing = hearing or HearingService()  # /sing on a hummed recording
-        self.soul = soul
-        self.llm = llm  # what installed cards may ask of the configured backends
-        self.pipeline = conversations.pipeline
-        self.preferences: ChatPreferences = conversations.preferences
-        self.on_forget = conversations.on_forget
+    conversations: Conversations
+    voice: InitVar[VoiceService]  # what the singer sings with
+    soul: SoulStore
+    llm: LLMSettings  # what installed cards may ask of the configured backends
+    hearing: HearingService = field(default_factory=HearingService)  # /sing on a hummed recording
+    selfies: Selfies | None = None  # None: pictures are not made here
+    proactive: Proactive | None = None  # None: characters never write first here
+    pipeline: Pipeline = field(init=False)
+    preferences: ChatPreferences = field(init=False)
+    on_forget: list[Callable[[str, str], None]] = field(init=False)
+    singer: Singer = field(init=False)
+
+    def __post_init__(self, voice: VoiceService) -> None:
+        self.pipeline = self.conversations.pipeline
+        self.preferences = self.conversations.preferences
+        self.on_forget = self.conversations.on_forget
         self.singer = Singer(voice)
-        self.selfies = selfies  # None: pictures are not made here
-        self.proactive = proactive  # None: characters never write first here
 
     async def context(
         self,

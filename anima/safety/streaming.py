@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 from anima.core.messages import Reply, ReplyStream
@@ -36,31 +37,28 @@ MAX_WINDOW = 1600  # new characters checked in one window at most (a 150-word re
 _SAFE_POINT = re.compile(r"[.!?…,;:]+\s+|[。！？；，、]+\s*|\n+|(?<!\d)\s+|\s+(?=[^\d\s])")
 
 
+@dataclass(eq=False, repr=False)  # a stream: compared and shown as itself
 class CheckedStream:
     """Passes text on up to a safe point, and only while `passes(window)` says yes for every piece."""
 
-    def __init__(
-        self,
-        inner: ReplyStream,
-        passes: Callable[[str], Awaitable[bool]],
-        interval_s: float = 0.25,
-        max_held: int = 200,
-        max_piece: int = 200,
-        max_window: int = MAX_WINDOW,
-    ) -> None:
-        self.inner = inner
-        self.passes = passes
-        self.interval_s = interval_s
-        self.max_held = max_held
-        self.max_piece = max_piece
-        self.max_window = max(max_window, max_piece)
-        self.stopped = False
-        self._held = ""
-        self._shown = ""  # the last OVERLAP characters released, the start of the next window
-        self._released: list[str] = []
-        self._next_at: float | None = None  # set by the first piece: it waits one interval too
-        # When the platform can next show text (loop time), if the stream behind says so.
-        self._shows_at: Callable[[], float] | None = getattr(inner, "shows_at", None)
+    inner: ReplyStream
+    passes: Callable[[str], Awaitable[bool]]
+    interval_s: float = 0.25
+    max_held: int = 200
+    max_piece: int = 200
+    max_window: int = MAX_WINDOW  # raised to max_piece if below it
+    stopped: bool = field(default=False, init=False)
+    _held: str = field(default="", init=False)
+    # the last OVERLAP characters released, the start of the next window
+    _shown: str = field(default="", init=False)
+    _released: list[str] = field(default_factory=list, init=False)
+    _next_at: float | None = field(default=None, init=False)  # set by the first piece: it waits too
+    # When the platform can next show text (loop time), if the stream behind says so.
+    _shows_at: Callable[[], float] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.max_window = max(self.max_window, self.max_piece)
+        self._shows_at = getattr(self.inner, "shows_at", None)
 
     async def delta(self, text: str) -> None:
         if self.stopped:
