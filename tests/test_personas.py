@@ -1,15 +1,21 @@
 """Which personas a place has (anima.core.personas), on an in-memory platform: one shared by the
 characters without a picture, one per character with one, made once and reused, listed once per
-place and again after it was forgotten; a refusal leaves the bot to speak."""
+place and again after it was forgotten; a refusal leaves the bot to speak. And who speaks: the
+bot's own character as the bot, another through its persona, else the bot naming it; a reply to
+any of these is for the character it named."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
-from anima.core.personas import MAX_HOMES, SHARED, Personas, is_persona_name
+from anima.characters.library import CharacterLibrary
+from anima.core.personas import MAX_HOMES, SHARED, Personas, is_persona_name, naming, replied, speaker
+
+CHARACTERS = CharacterLibrary.load(Path(__file__).parent.parent / "characters")
 
 
 class Refused(Exception):
@@ -128,3 +134,37 @@ async def test_only_the_places_used_last_are_remembered() -> None:
     await places.all(f"channel{MAX_HOMES}")  # the newest: remembered
     await places.all("channel0")  # the oldest: listed again
     assert places.listings[-1:] == ["channel0"] and len(places.listings) == MAX_HOMES + 2
+
+
+def not_refused(exc: BaseException) -> bool:
+    return False
+
+
+async def test_the_bots_own_character_speaks_as_the_bot_and_another_through_its_persona() -> None:
+    places = Places()
+
+    async def persona(card_id: str, name: str, picture: object) -> str | None:
+        found = await places.of("general", card_id, no_picture)
+        return f"{found.name} as {name}" if found else None
+
+    def as_bot(name: str | None) -> str:
+        return "the bot" + (f" naming {name}" if name else "")
+
+    own = await speaker(CHARACTERS, "aiko", "aiko", as_bot, persona, not_refused)
+    other = await speaker(CHARACTERS, "grimble", "aiko", as_bot, persona, not_refused)
+    nowhere = await speaker(CHARACTERS, "grimble", "aiko", as_bot, None, not_refused)
+
+    assert (own.sender, own.fallback) == ("the bot", None)
+    assert (other.sender, other.fallback) == ("Anima as Grimble", "the bot naming Grimble")
+    assert (nowhere.sender, nowhere.fallback) == ("the bot naming Grimble", None)
+
+
+async def test_a_reply_to_the_bot_naming_a_character_or_to_its_persona_is_for_that_character() -> None:
+    named = naming("Grimble", lambda name: name) + "Rumours abound."
+
+    assert named == "**Grimble**: Rumours abound."
+    assert replied(CHARACTERS, "aiko", named, None) == "grimble"
+    assert replied(CHARACTERS, "aiko", "Hello!", None) == "aiko"  # the bot as itself
+    assert replied(CHARACTERS, "aiko", "**Nobody**: hi", None) == "aiko"  # no such card: the bot's own
+    assert replied(CHARACTERS, "aiko", "Rumours abound.", "Grimble") == "grimble"
+    assert replied(CHARACTERS, "aiko", "hi", "Zapier") is None  # a persona no card has now

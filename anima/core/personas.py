@@ -3,16 +3,23 @@ webhooks), each character other than the bot's own speaks through one. Which per
 is decided here, once: one shared by the characters without a picture ("Anima"), one per character
 with a picture ("Anima aiko", made with it: a message can only name a picture by URL), each made
 on first use and then reused, listed once per place and forgotten when the platform lost it. The
-platform only says where a chat's personas live, lists the bot's there and makes one."""
+platform only says where a chat's personas live, lists the bot's there and makes one.
+
+Where a character has no persona, the bot speaks for it with its name in bold first (`naming`), and
+a person replying to such a message, or to a persona's, is answered by that character (`replied`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Hashable
+import re
+from collections.abc import Awaitable, Callable, Hashable
 from typing import ClassVar, Generic, TypeVar
 
+from anima.characters.library import CharacterLibrary
+from anima.core.addressing import known
 from anima.core.recent import Recent
+from anima.core.sending import Fallback, speaking
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +27,43 @@ SHARED = "Anima"  # the persona of every character without a picture of its own
 MAX_HOMES = 1_000  # places whose personas are remembered (the most recently used)
 H = TypeVar("H", bound=Hashable)  # where personas live (a Discord channel; a thread uses its parent's)
 P = TypeVar("P")  # one persona as the platform has it (a webhook)
+S = TypeVar("S")  # one identity a character speaks with: the bot, the bot naming it, a persona
+NAMED = re.compile(r"^\*\*(.+?)\*\*: ")  # how the bot writes for a character without a persona
+Picture = Callable[[], bytes | None]  # a card's avatar image, read only to make its persona
+
+
+def naming(name: str, escape: Callable[[str], str]) -> str:
+    """What the bot writes first when it speaks for `name`, a character other than its own
+    (`escape`: the platform's, so that the name shows as written)."""
+    return f"**{escape(name)}**: "
+
+
+def replied(characters: CharacterLibrary, own: str, text: str, persona: str | None) -> str | None:
+    """Who wrote the message a person replies to, one of the bot's: the `persona`'s character, by
+    the name it posted under (None: no card has it now), else the one the bot named first in its
+    `text`, else the bot's `own`."""
+    if persona is not None:
+        return known(characters, persona)
+    named = NAMED.match(text)
+    return known(characters, named and named.group(1)) or own
+
+
+async def speaker(
+    characters: CharacterLibrary,
+    card_id: str,
+    own: str,
+    as_bot: Callable[[str | None], S],
+    persona: Callable[[str, str, Picture], Awaitable[S | None]] | None,
+    refused: Callable[[BaseException], bool],
+) -> Fallback[S]:
+    """Who `card_id` speaks as in a chat (anima.core.sending.speaking): the bot's `own` character as
+    the bot; another through its `persona(card id, name, picture)` where there is one (the platform
+    may offer none: `persona` None), else as the bot naming it."""
+    card = characters.get(card_id)
+    found = (
+        None if persona is None else await persona(card.id, card.name, lambda: characters.avatar_image(card))
+    )
+    return speaking(card_id == own, card.name, as_bot, found, refused)
 
 
 def is_persona_name(name: str) -> bool:
@@ -54,7 +98,7 @@ class Personas(Generic[H, P]):
 
     # -- written once ----------------------------------------------------------------------
 
-    async def of(self, chat: object, card_id: str, picture: Callable[[], bytes | None]) -> P | None:
+    async def of(self, chat: object, card_id: str, picture: Picture) -> P | None:
         """The persona `card_id` speaks through in `chat`: its own when it has a `picture` (read only
         to make one), else the shared one; made when missing. None when there is none to be had."""
         home = self.home(chat)

@@ -58,9 +58,6 @@ class VoiceNote:
     mime: Literal["audio/ogg"] = "audio/ogg"
 
 
-SpokenNote = VoiceNote  # its former name, still used by anima/bots/discord (being rewritten apart)
-
-
 @dataclass(frozen=True)
 class Voice:
     note: VoiceNote

@@ -21,8 +21,9 @@ import discord
 
 from anima.bots.discord.webhooks import WebhookSender
 from anima.core.messages import Reply
+from anima.core.personas import naming
 from anima.core.sending import Fallback
-from anima.core.surface import SpokenNote
+from anima.core.surface import VoiceNote
 from anima.core.text import split_markdown
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class BotSender:
     ) -> None:
         self.channel, self.client = channel, client
         self.reference = reply_to.to_reference(fail_if_not_exists=False) if reply_to else None
-        self.prefix = f"**{discord.utils.escape_markdown(name)}**: " if name else ""
+        self.prefix = naming(name, discord.utils.escape_markdown) if name else ""
 
     async def send(self, first: bool, **what: Any) -> discord.Message:
         """A message of `what` (content, file, view); the first one replies to the user's message."""
@@ -61,7 +62,7 @@ class BotSender:
             return True
         return self.channel.permissions_for(guild.me).send_voice_messages  # type: ignore[attr-defined]  # the Messageable abc omits what every channel Discord hands us has
 
-    async def send_voice_message(self, note: SpokenNote) -> None:
+    async def send_voice_message(self, note: VoiceNote) -> None:
         """Raises discord.HTTPException when Discord refuses it (without SEND_VOICE_MESSAGES, 403 with
         code 50013; where voice messages are off, 50173)."""
         attachment = {
@@ -109,7 +110,7 @@ def refused(exc: BaseException) -> bool:
     return isinstance(exc, discord.NotFound | discord.Forbidden)
 
 
-def voice_file(note: SpokenNote) -> discord.File:
+def voice_file(note: VoiceNote) -> discord.File:
     return discord.File(io.BytesIO(note.ogg), VOICE_FILENAME)
 
 
@@ -141,7 +142,7 @@ class DiscordPosts:
         with contextlib.suppress(discord.NotFound):
             await sent.delete()
 
-    async def send_voice(self, note: SpokenNote) -> None:
+    async def send_voice(self, note: VoiceNote) -> None:
         """The reply's voice note, by whoever spoke its text (or would have): a native voice message
         where one may go out, else an OGG file (under the character's name)."""
 

@@ -1,6 +1,6 @@
 """Discord messages in: a `discord.Message` as the core's Incoming, and what Discord tells of whom
 it is for (the rules are anima.core.addressing): its type, a mention of the bot or of its role, the
-message it replies to (the bot's, perhaps under a character's bold name, or our webhook's)."""
+message it replies to (the bot's, perhaps naming a character, or our webhook's)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from anima.core.messages import Attachment, Incoming
 
 PLATFORM = "discord"
 ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
-BOLD_NAME = re.compile(r"^\*\*(.+?)\*\*: ")  # how the bot writes for a character without a webhook
 _MENTION = re.compile(r"<@([!&]?)(\d+)>")
 
 

@@ -4,6 +4,7 @@ buttons, voice messages, "typing…", permissions, and attachments fetched under
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -18,13 +19,14 @@ from anima.bots.discord.delivery import (
     Sender,
     refused,
 )
-from anima.bots.discord.messages import BOLD_NAME, PLATFORM, chat_ids, mentions, readable_text
+from anima.bots.discord.messages import PLATFORM, chat_ids, mentions, readable_text
 from anima.bots.surface import BotSurface
-from anima.core.addressing import Heard, known
+from anima.core.addressing import Heard
 from anima.core.messages import Attachment, Incoming, ReplyStream
-from anima.core.sending import Fallback, speaking
+from anima.core.personas import replied, speaker
+from anima.core.sending import Fallback
 from anima.core.streaming import EditedReply
-from anima.core.surface import Action, NotFetched, SpokenNote
+from anima.core.surface import Action, NotFetched, VoiceNote
 from anima.core.text import split_markdown
 
 if TYPE_CHECKING:
@@ -79,33 +81,28 @@ class DiscordSurface(BotSurface[discord.ui.View]):
 
     async def _replied(self, me: discord.abc.User) -> str | None:
         """The character who wrote the message this one replies to, if it was one of ours: the bot
-        (perhaps under a character's bold name), or our webhook."""
+        (perhaps naming a character), or our webhook (anima.core.personas.replied)."""
         reference = self.message.reference if self.message else None
         parent = reference.resolved if reference is not None else None
         if not isinstance(parent, discord.Message):
             return None
-        if parent.author.id == me.id:
-            bold = BOLD_NAME.match(parent.content)
-            return known(self.runtime.characters, bold and bold.group(1)) or self.adapter.presence.character
-        if parent.webhook_id is not None and await self.adapter.webhooks.is_ours(
-            self.channel, parent.webhook_id
-        ):
-            return known(self.runtime.characters, parent.author.name)
-        return None
+        webhooks, hook = self.adapter.webhooks, parent.webhook_id
+        persona = hook is not None and await webhooks.is_ours(self.channel, hook)
+        if parent.author.id != me.id and not persona:
+            return None
+        own, name = self.adapter.presence.character, parent.author.name if persona else None
+        return replied(self.runtime.characters, own, parent.content, name)
 
     async def stream(self, resumed: bool) -> ReplyStream:
         self._posts = DiscordPosts(await self._speaker(reply=True), self.adapter.mentions)
         return EditedReply(self._posts, self.adapter.pacer, self.chat_id)
 
     async def _speaker(self, reply: bool) -> Fallback[Sender]:
-        """Who speaks for the character here (anima.core.sending.speaking); a reply by another one
+        """Who speaks for the character here (anima.core.personas.speaker); a reply by another one
         than the bot's own goes through the channel's webhook, under its name and picture."""
-        card, own = self.runtime.characters.get(self.card_id), self.card_id == self.adapter.presence.character
-        image = lambda: self.runtime.characters.avatar_image(card)  # noqa: E731  # for a new webhook only
-        webhook = (
-            await self.adapter.webhooks.persona(self.channel, card.id, card.name, image) if reply else None
-        )
-        return speaking(own, card.name, lambda name: self._bot(name, reply), webhook, refused)
+        persona = functools.partial(self.adapter.webhooks.persona, self.channel) if reply else None
+        own, bot = self.adapter.presence.character, lambda name: self._bot(name, reply)
+        return await speaker(self.runtime.characters, self.card_id, own, bot, persona, refused)
 
     def _bot(self, name: str | None = None, reply: bool = False) -> BotSender:
         return BotSender(self.channel, self.adapter.client, self.message if reply else None, name)
@@ -132,7 +129,7 @@ class DiscordSurface(BotSurface[discord.ui.View]):
         assert self.interaction is not None  # a slash command's or a button's surface
         return InteractionSender(self.interaction, private)
 
-    async def post_voice(self, note: SpokenNote, caption: str) -> None:
+    async def post_voice(self, note: VoiceNote, caption: str) -> None:
         if self._posts is None:  # not a reply's note: the bot sends it, naming another character
             self._posts = DiscordPosts(await self._speaker(reply=False), self.adapter.mentions)
         await self._posts.send_voice(note)  # a reply's note goes by whoever spoke its text
