@@ -73,7 +73,9 @@ class OpenAIBackend(_Strict):
     connect_timeout_s: float = Field(10, gt=0)
     timeout_s: float = Field(120, gt=0)
     max_retries: int = Field(3, ge=0)
-    max_concurrency: int = Field(8, ge=1)
+    # replies streaming from this server at once, per process: a hosted API or vLLM answers many at
+    # once, so the process's CPU, not this, should bound a busy bot (a small local server queues them)
+    max_concurrency: int = Field(64, ge=1)
     prompt_style: PromptStyle = "auto"
     vision: bool = False  # the model reads pictures (OpenAI-style image content parts; docs/images.md)
 
@@ -85,7 +87,9 @@ class LLMSettings(_Strict):
     default: str = "embedded"
     fallbacks: list[str] = Field(default_factory=list)
     backends: dict[str, Backend] = Field(default_factory=lambda: _embedded_only())
-    max_concurrency: int = Field(4, ge=1)
+    # LLM calls in flight at once over all backends, per process: a backstop; each backend's own
+    # max_concurrency is what fits its server (embedded 1, openai 64)
+    max_concurrency: int = Field(256, ge=1)
     # Faults (docs/operations.md, "LLM faults…"): a backend's own max_retries, with backoff from
     # retry_backoff_s doubling up to retry_backoff_max_s (full jitter), inside the first-token limit;
     # a Retry-After longer than max_retry_after_s (or than the time left) moves on to the fallback.

@@ -24,6 +24,7 @@ import asyncio
 import os
 import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ from anima.config import MemorySettings, SafetySettings, Settings
 from anima.core.messages import Incoming
 from anima.core.ordering import ConversationLocks
 from anima.memory.locks import AdvisoryLocks
-from bench.burst import prepare_database, reply_pieces
+from bench.burst import percentile, prepare_database, reply_pieces
 from bench.discord_bench import Bot
 from bench.report import record
 from tests.fakes.llm import InstantLLM
@@ -45,6 +46,10 @@ REPO = Path(__file__).resolve().parent.parent
 COMMAND = ".venv/bin/python -m bench multi_process_bench"
 CONVERSATIONS, TURNS = 10, 30
 SCALING_PEOPLE = 200  # each in a server of their own, one mention each (see the module's docstring)
+PROCESSES = (1, 2, 4)
+ROUNDS = 2  # the 1/2/4 comparison run this many times: the spread says how much the machine's load moved it
+# A hosted model's pace: its first chunk after 0.4 s, then 150 chunks a second (~1.7 s a reply)
+FIRST_CHUNK_S, PIECES_PER_S = 0.4, 150.0
 
 
 async def turns(url: str, shared: bool) -> list[float]:
@@ -100,12 +105,28 @@ def _cpu_ticks() -> tuple[int, int]:
     return fields[3] + fields[4], sum(fields[:8])  # idle + iowait; user … steal
 
 
-async def scaling(url: str, processes: int) -> dict[str, float]:
+@dataclass
+class Scaled:
+    """One burst over some processes: rates, CPU, and each message's waits (seconds)."""
+
+    answered: int
+    msgs_per_s: float
+    cpu_ms_per_msg: float  # all the bot processes together
+    busiest_process_cores: float
+    all_processes_cores: float
+    driver_cores: float  # this process: the fakes and the load
+    idle: float  # of the machine's CPUs
+    llm_streams_at_once: int  # the most replies streaming from the LLM server at one moment
+    first_send: list[float] = field(default_factory=list)  # message → the reply's first message
+    whole: list[float] = field(default_factory=list)  # message → the reply shown in full
+
+
+async def scaling(url: str, processes: int) -> Scaled:
     """The burst over `processes` shard processes of one Discord bot on the database at `url`."""
     from tests.fakes.discord_server import FakeDiscord
     from tests.fakes.openai_server import FakeOpenAI
 
-    llm = FakeOpenAI(pieces=reply_pieces())
+    llm = FakeOpenAI(pieces=reply_pieces(), first_chunk_s=FIRST_CHUNK_S, pieces_per_s=PIECES_PER_S)
     llm_url = await llm.start()
     fake = await FakeDiscord().start()
     warm_ups = await _servers(fake, 1)  # one server on each shard of 4 (so of 2 and of 1 too)
@@ -118,11 +139,14 @@ async def scaling(url: str, processes: int) -> dict[str, float]:
             await fake.say(channel, warm, "hello", mention_bot=True)
         await fake.wait_until(lambda: all(fake.bot_messages(c) for c in warm_ups), within_s=120)
         people = [fake.user(f"user{i}") for i in range(SCALING_PEOPLE)]
+        llm.peak_in_flight = 0
         cpu_before = [float(await bot.ask("cpu")) for bot in bots]
         own_before, (idle_before, ticks_before) = time.process_time(), _cpu_ticks()
         started = time.monotonic()
+        sent_at: dict[str, float] = {}
         for person, channel in zip(people, servers, strict=True):
             await fake.say(channel, person, "how was your day?", mention_bot=True)
+            sent_at[channel] = time.monotonic()
         ending = "".join(reply_pieces())[-40:]
 
         def whole() -> int:
@@ -142,15 +166,37 @@ async def scaling(url: str, processes: int) -> dict[str, float]:
             await bot.stop()
         await fake.close()
         await llm.stop()
-    return {
-        "answered": answered,
-        "msgs_per_s": answered / wall,
-        "cpu_ms_per_msg": sum(used) * 1000 / SCALING_PEOPLE,
-        "busiest_process_cores": max(used) / wall,
-        "all_processes_cores": sum(used) / wall,
-        "driver_cores": own / wall,
-        "idle": (idle_after - idle_before) / max(ticks_after - ticks_before, 1),
-    }
+    first, shown = _reply_times(fake, sent_at, ending)
+    return Scaled(
+        answered=answered,
+        msgs_per_s=answered / wall,
+        cpu_ms_per_msg=sum(used) * 1000 / SCALING_PEOPLE,
+        busiest_process_cores=max(used) / wall,
+        all_processes_cores=sum(used) / wall,
+        driver_cores=own / wall,
+        idle=(idle_after - idle_before) / max(ticks_after - ticks_before, 1),
+        llm_streams_at_once=llm.peak_in_flight,
+        first_send=[first[c] - sent_at[c] for c in first],
+        whole=[shown[c] - sent_at[c] for c in shown],
+    )
+
+
+def _reply_times(
+    fake: FakeDiscord, sent_at: dict[str, float], ending: str
+) -> tuple[dict[str, float], dict[str, float]]:
+    """When each channel's reply first showed, and when it showed in full (one message a channel)."""
+    first: dict[str, float] = {}
+    whole: dict[str, float] = {}
+    for call in fake.calls:
+        parts = call.path.split("/")  # /channels/{id}/messages[/{id}]
+        if len(parts) < 4 or parts[1] != "channels" or parts[3] != "messages" or parts[2] not in sent_at:
+            continue
+        if call.method not in ("POST", "PATCH") or call.status != 200 or not isinstance(call.body, dict):
+            continue
+        first.setdefault(parts[2], call.at)
+        if ending in (call.body.get("content") or ""):
+            whole.setdefault(parts[2], call.at)
+    return first, whole
 
 
 async def _servers(fake: FakeDiscord, per_shard: int) -> list[str]:
@@ -170,54 +216,62 @@ async def main() -> None:
     if bin_dir is None:
         print("skipped: PostgreSQL server binaries (initdb, pg_ctl) not found")
         return
-    # Each process holds up to 32 lock connections and 15 of its store's pool at 200 conversations in a
-    # turn at once (docs/operations.md: count them in max_connections; the default 100 is too few for 4).
+    # Each process holds a few lock connections and up to its store's pool (docs/operations.md: count
+    # them in max_connections); the margin lets a bench of many processes see waits, not refusals.
     cluster = PostgresCluster(bin_dir, settings="-c max_connections=300")
     cluster.start()
+    rounds: list[dict[int, Scaled]] = []
     try:
-        scaled = {n: await scaling(cluster.url(cluster.create_database()), n) for n in (1, 2, 4)}
+        for _ in range(ROUNDS):  # 1, 2, 4 in each round, so each round's ratios share one moment's load
+            rounds.append({n: await scaling(cluster.url(cluster.create_database()), n) for n in PROCESSES})
         alone = await turns(cluster.url(cluster.create_database()), shared=False)
         shared = await turns(cluster.url(cluster.create_database()), shared=True)
         lock_s = await lock_round_trip(cluster.url(cluster.create_database()))
     finally:
         cluster.stop()
-    rows = [
-        ("in-process lock only", statistics.median(alone), sorted(alone)[int(0.95 * len(alone))]),
-        (
-            "+ advisory lock + history check",
-            statistics.median(shared),
-            sorted(shared)[int(0.95 * len(shared))],
-        ),
-    ]
     print(f"$ {COMMAND}    (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     print(
         f"Discord shards over processes, one PostgreSQL: {SCALING_PEOPLE} people in {SCALING_PEOPLE} "
-        "servers, one mention each at once, 150-word replies streamed in 200 chunks"
+        f"servers, one mention each at once; the LLM server streams each 150-word reply in 200 chunks, "
+        f"the first after {FIRST_CHUNK_S} s, then {PIECES_PER_S:.0f} a second "
+        f"({FIRST_CHUNK_S + len(reply_pieces()) / PIECES_PER_S:.1f} s a reply, as a hosted model streams)"
     )
     print(
-        "| processes | answered | messages/s | × one process | CPU per message (all processes) "
-        "| cores used: busiest process / all bot processes / fakes + load | CPUs idle |"
+        "| round | processes | answered | messages/s | × one process | CPU per message | "
+        "p50 / p99 first send | p50 / p99 whole reply | LLM streams at once | "
+        "cores: busiest process / all bot processes / fakes + load | CPUs idle |"
     )
-    print("|---|---|---|---|---|---|---|")
-    for n, r in scaled.items():
-        times = r["msgs_per_s"] / scaled[1]["msgs_per_s"]
-        print(
-            f"| {n} | {r['answered']:.0f}/{SCALING_PEOPLE} | {r['msgs_per_s']:.1f} | {times:.2f} "
-            f"| {r['cpu_ms_per_msg']:.1f} ms | {r['busiest_process_cores']:.2f} / "
-            f"{r['all_processes_cores']:.2f} / {r['driver_cores']:.2f} | {r['idle']:.0%} |"
-        )
-        record(f"{n} shard processes: messages/s", r["msgs_per_s"], "", COMMAND)
-        record(f"{n} shard processes: CPU per message", r["cpu_ms_per_msg"], "ms", COMMAND)
-        record(f"{n} shard processes: CPUs idle", f"{r['idle']:.0%}", "", COMMAND)
-    four = scaled[4]["msgs_per_s"] / scaled[1]["msgs_per_s"]
-    record("4 shard processes / 1 (target ≥ 3×)", f"{four:.2f}×", "", COMMAND)
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for i, scaled in enumerate(rounds, 1):
+        for n, r in scaled.items():
+            print(
+                f"| {i} | {n} | {r.answered}/{SCALING_PEOPLE} | {r.msgs_per_s:.1f} "
+                f"| {r.msgs_per_s / scaled[1].msgs_per_s:.2f} | {r.cpu_ms_per_msg:.1f} ms "
+                f"| {percentile(r.first_send, 0.5):.1f} / {percentile(r.first_send, 0.99):.1f} s "
+                f"| {percentile(r.whole, 0.5):.1f} / {percentile(r.whole, 0.99):.1f} s "
+                f"| {r.llm_streams_at_once} | {r.busiest_process_cores:.2f} / {r.all_processes_cores:.2f} / "
+                f"{r.driver_cores:.2f} | {r.idle:.0%} |"
+            )
+    for n in PROCESSES:
+        rates = [scaled[n].msgs_per_s for scaled in rounds]
+        cpu = [scaled[n].cpu_ms_per_msg for scaled in rounds]
+        p99 = [percentile(scaled[n].whole, 0.99) for scaled in rounds]
+        record(f"{n} shard processes: messages/s (median, min-max)", _spread(rates), "", COMMAND)
+        record(f"{n} shard processes: CPU per message (median, min-max)", _spread(cpu, " ms"), "", COMMAND)
+        record(f"{n} shard processes: p99 whole reply (median, min-max)", _spread(p99, " s"), "", COMMAND)
+    ratios = [scaled[4].msgs_per_s / scaled[1].msgs_per_s for scaled in rounds]
+    record("4 shard processes / 1 (target ≥ 3×; median, min-max)", _spread(ratios, "×", 2), "", COMMAND)
+    print(f"4 processes / 1, messages/s, by round: {', '.join(f'{r:.2f}×' for r in ratios)} (target ≥ 3×)")
     print(f"({os.cpu_count()} cores for the bot processes, the fakes and the load together: once the CPUs")
     print(" are no longer idle, more processes share the same cores and cannot carry more.)")
     print()
     print(f"{CONVERSATIONS} conversations x {TURNS} turns, one at a time, instant LLM, local PostgreSQL")
     print(f"{'turn':<34}{'median ms':>10}{'p95 ms':>10}")
-    for name, median, p95 in rows:
-        print(f"{name:<34}{median * 1000:>10.2f}{p95 * 1000:>10.2f}")
+    rows = [("in-process lock only", alone), ("+ advisory lock + history check", shared)]
+    for name, samples in rows:
+        print(
+            f"{name:<34}{statistics.median(samples) * 1000:>10.2f}{percentile(samples, 0.95) * 1000:>10.2f}"
+        )
     print(f"advisory lock + unlock alone: {lock_s * 1000:.2f} ms")
     print(f"ratio (shared / in-process, medians): {statistics.median(shared) / statistics.median(alone):.2f}")
     record(
@@ -230,3 +284,7 @@ async def main() -> None:
         COMMAND,
     )
     record("advisory lock + unlock", round(lock_s * 1000, 3), "ms", COMMAND)
+
+
+def _spread(values: list[float], unit: str = "", digits: int = 1) -> str:
+    return f"{statistics.median(values):.{digits}f}{unit} ({min(values):.{digits}f}-{max(values):.{digits}f})"

@@ -242,6 +242,13 @@ class SqliteDatabase:
         self._checkpoint_thread.shutdown(wait=True)
 
 
+# The store's connections per process on PostgreSQL (besides the conversation locks'): a turn holds
+# one for a statement or a transaction, and in a burst a connection stays out while the event loop
+# serves other turns, so turns queue for one. They wait their turn rather than fail: SQLAlchemy's
+# 30 s left messages of a 200-message burst unanswered on a loaded machine (pool timeout).
+POOL_SIZE, POOL_OVERFLOW, POOL_WAIT_S = 5, 10, 300
+
+
 class AsyncDatabase:
     """PostgreSQL (asyncpg). A recall is one read with no transaction around it: BEGIN, COMMIT and
     SQLAlchemy's pre-ping (itself BEGIN, `;`, ROLLBACK on asyncpg) were 5 of its 8-9 round trips,
@@ -251,8 +258,14 @@ class AsyncDatabase:
 
     def __init__(self, url: str) -> None:
         connect_args = {"timeout": CONNECT_TIMEOUT_S} if make_url(url).get_driver_name() == "asyncpg" else {}
-        self._engine = create_async_engine(url, connect_args=connect_args)
-        event.listen(self._engine.sync_engine, "checkout", _closed_by_the_server)
+        self._engine = create_async_engine(
+            url,
+            connect_args=connect_args,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            pool_timeout=POOL_WAIT_S,
+        )
+        event.listen(self._engine.sync_engine, "checkout", closed_by_the_server)
         # each statement sees what is committed when it runs: a recall reads, and a memory written
         # between two of its statements is at worst shown one reply later
         self._reads = self._engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -276,7 +289,7 @@ class AsyncDatabase:
         await self._engine.dispose()
 
 
-def _closed_by_the_server(_dbapi: Any, record: Any, _proxy: Any) -> None:
+def closed_by_the_server(_dbapi: Any, record: Any, _proxy: Any) -> None:
     """A pooled connection whose socket is closed is replaced (the pool retries the checkout)."""
     driver = record.driver_connection
     if driver is not None and driver.is_closed():

@@ -26,6 +26,17 @@ from typing import Any
 
 from aiohttp import web
 
+PACE_TICK_S = 0.02
+
+
+def _chunk(piece: str) -> bytes:
+    chunk = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {"content": piece}}],
+    }
+    return f"data: {json.dumps(chunk)}\n\n".encode()
+
 
 @dataclass
 class Fault:
@@ -43,6 +54,11 @@ class FakeOpenAI:
     break_after: int | None = None  # close the stream after this many chunks, without [DONE]
     hang: bool = False  # accept the request and never answer
     chunk_delay_s: float = 0.0  # a slow model: wait this long before each chunk after the first
+    # A model's pace as a hosted one streams (the benches): the first chunk after `first_chunk_s`,
+    # then `pieces_per_s`, written as they fall due on a 20 ms tick (a sleep per piece would cost the
+    # server more CPU than the bot it measures)
+    first_chunk_s: float = 0.0
+    pieces_per_s: float = 0.0
     streaming: asyncio.Event = field(default_factory=asyncio.Event)  # set once a chunk was sent
     stall: bool = False  # send the 200 and its headers, then no token at all
     outage_status: int = 503
@@ -151,6 +167,9 @@ class FakeOpenAI:
             return response
         words = self.reply.split(" ")
         pieces = self.pieces or [word if i == 0 else " " + word for i, word in enumerate(words)]
+        if self.pieces_per_s:
+            await self._paced(response, pieces)
+            return response
         for i, piece in enumerate(pieces):
             if self.break_after is not None and i >= self.break_after:
                 request.transport.close()  # type: ignore[union-attr]
@@ -168,6 +187,20 @@ class FakeOpenAI:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+    async def _paced(self, response: web.StreamResponse, pieces: list[str]) -> None:
+        await asyncio.sleep(self.first_chunk_s)
+        started, sent = time.monotonic(), 0
+        while sent < len(pieces):
+            due = min(len(pieces), 1 + int((time.monotonic() - started) * self.pieces_per_s))
+            await response.write(b"".join(_chunk(piece) for piece in pieces[sent:due]))
+            self.streaming.set()
+            sent = due
+            if sent < len(pieces):
+                await asyncio.sleep(PACE_TICK_S)
+        await response.write(b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n')
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
 
     async def _speech(self, request: web.Request) -> web.Response:
         body = await request.json()
