@@ -468,7 +468,10 @@ async def test_group_limit_spaces_the_bots_messages_in_a_group(
     finally:
         await adapter.stop()
     sent = [c.at for c in fake.calls_to("sendMessage")]
-    assert min(b - a for a, b in itertools.pairwise(sent)) >= 0.45  # 120/min: one per 0.5 s
+    # 120/min: one per 0.5 s. Measured where the fake receives them, so a send delayed on its way in
+    # narrows the next gap: the span of all three carries the limit, each gap only its sign.
+    assert sent[-1] - sent[0] >= 0.9
+    assert min(b - a for a, b in itertools.pairwise(sent)) >= 0.3
 
 
 async def test_a_chat_to_write_first_in_is_a_group_by_its_negative_id_and_none_for_no_telegram_id(
