@@ -41,6 +41,7 @@ from anima.memory.search import MAX_INDEXED_CHARS, Hit, parse_query, search, tok
 from anima.memory.when import Window, time_window
 
 if TYPE_CHECKING:
+    from anima.memory.static import StaticEncoder
     from anima.memory.vectors import VectorIndex
 
 CANDIDATES = 100  # full-text matches weighed (their scores also tell how a turn's neighbours match)
@@ -53,25 +54,28 @@ RERANK = 80  # the best of the first score, ordered again by the learned one
 # The learned score's weights, one per FEATURES: a pairwise logistic regression fit by bench/recall_fit.py
 # on LoCoMo's tuning conversations (anima.memory.locomo.TUNED_ON), never on the held-out ones.
 WEIGHTS = (
-    1.04,
-    1.354,
-    -0.319,
-    2.494,
-    -0.757,
-    4.098,
-    1.597,
-    3.504,
-    2.067,
-    1.814,
-    0.331,
-    1.705,
-    1.471,
-    -2.117,
-    -0.647,
-    0.654,
-    -0.252,
-    0.623,
-    2.011,
+    0.969,
+    1.259,
+    -1.004,
+    2.46,
+    -0.768,
+    3.969,
+    1.574,
+    3.651,
+    2.195,
+    1.718,
+    -1.557,
+    1.877,
+    0.901,
+    -1.809,
+    -0.601,
+    0.606,
+    -0.237,
+    0.748,
+    1.935,
+    3.995,
+    0.248,
+    0.773,
 )
 INFINITY = float("inf")
 RECENCY = 0.1
@@ -270,13 +274,34 @@ def _considered(
         near_times=[hit.created_at for hit in near_turns],
         near_similarities=[scaled[hit.entry_id] for hit in near_turns],
         asks_when=bool(_ASKS_WHEN.search(request.text[:MAX_INDEXED_CHARS])),
+        **_word_matching(request, vectors),
     )
     rows = _rows(conn, {(hit.kind, hit.item_id) for _, hit in scored[:RERANK]})
+    openers = _opening(
+        conn, request.conversation_id, [hit for _, hit in scored[:RERANK] if hit.kind == "turn"]
+    )
     reranked = [
-        Candidate(hit, first, _features(hit, signals, _content(rows, hit), request.now))
+        Candidate(
+            hit, first, _features(hit, signals, _content(rows, hit), request.now, hit.item_id in openers)
+        )
         for first, hit in scored[:RERANK]
     ]
     return reranked + [Candidate(hit, first) for first, hit in scored[RERANK:]], rows
+
+
+def _word_matching(request: RecallRequest, vectors: VectorIndex | None) -> dict[str, Any]:
+    """The message's words as static word vectors, with the encoder that matches memories' words to
+    them: only with vector recall on (the same encoder's table; without vectors the feature is 0, as
+    similarity is)."""
+    if vectors is None or request.vector is None:
+        return {}
+    from anima.memory.static import shared_static
+
+    matcher = shared_static()
+    return {
+        "query_words": matcher.words(without_names(request.text, request.speakers or {})),
+        "matcher": matcher,
+    }
 
 
 def _content(rows: dict[tuple[str, int], _Row], hit: Hit) -> str:
@@ -305,6 +330,9 @@ class _Signals:
     near_times: list[datetime]  # of the nearest turns, in order …
     near_similarities: list[float]  # … and their similarities scaled 0..1
     asks_when: bool  # the message asks when (or how long ago) something was
+    # the message's words as static word vectors, and what matches them (vector recall on), else None
+    query_words: Any = None
+    matcher: StaticEncoder | None = None
 
 
 FEATURES = (
@@ -327,6 +355,10 @@ FEATURES = (
     "neighbour similarity",  # the best similarity of the turns just before and after
     "session similarity",  # the best similarity of the turns said within an hour of it
     "dated × asks when",  # it says when ("yesterday", "last week", "in May") and the message asks
+    "word match",  # the mean over the message's words of the nearest of its own (static word vectors;
+    # coverage without vectors)
+    "word match, other words",  # … with the message's words it says itself counted 0
+    "opens a session",  # a turn said over an hour after the one before it (news come first: "Hey! I won…")
 )
 # A question about when, and the words that date what a turn tells (as indexed: stemmed).
 _ASKS_WHEN = re.compile(r"\b(?:when|how long|what (?:date|day|month|year|time))\b", re.IGNORECASE)
@@ -340,7 +372,7 @@ _DATED = frozenset(
 SESSION = timedelta(hours=1)
 
 
-def _features(hit: Hit, signals: _Signals, content: str, now: datetime) -> tuple[float, ...]:
+def _features(hit: Hit, signals: _Signals, content: str, now: datetime, opens: bool) -> tuple[float, ...]:
     own = hit.score / signals.best
     rank = signals.text_rank.get(hit.entry_id)
     near = signals.vector_rank.get(hit.entry_id)
@@ -360,6 +392,10 @@ def _features(hit: Hit, signals: _Signals, content: str, now: datetime) -> tuple
     words = _words(content) if signals.terms or signals.asks_when else frozenset()
     coverage = len(signals.terms & words) / len(signals.terms) if signals.terms else 0.0
     spoken = float(bool(hit.role) and hit.role in signals.named_roles)
+    matcher = signals.matcher
+    # without vectors only the words it says itself count (word match's floor): the weights are fit
+    # with vectors on, and put there what coverage alone would otherwise carry
+    match = (coverage, 0.0) if matcher is None else matcher.word_match(signals.query_words, content)
     return (
         own,
         0.0 if rank is None else 1 / (1 + rank / 10),
@@ -380,6 +416,8 @@ def _features(hit: Hit, signals: _Signals, content: str, now: datetime) -> tuple
         max((signals.similar_turns.get(hit.item_id + step, 0.0) for step in (-1, 1) if turn), default=0.0),
         max(near_session, default=0.0),
         float(signals.asks_when and not _DATED.isdisjoint(words)),
+        *match,
+        float(opens),
     )
 
 
@@ -442,6 +480,19 @@ def _neighbours(conn: Connection, conversation_id: int, message_ids: list[int]) 
     return {message: [n for n in (before, after) if n is not None] for message, before, after in rows}
 
 
+def _opening(conn: Connection, conversation_id: int, turns: list[Hit]) -> set[int]:
+    """The message ids of `turns` said more than SESSION after the message before them, or first."""
+    if not turns:
+        return set()
+    rows = _SAID_BEFORE.rows(conn, {"conversation": conversation_id, "ids": [hit.item_id for hit in turns]})
+    before = {message: at for message, at in rows}
+    return {
+        hit.item_id
+        for hit in turns
+        if (at := before.get(hit.item_id)) is None or hit.created_at - as_utc(at) > SESSION
+    }
+
+
 _BESIDE = aliased(Message)
 _NEXT_TO = PreparedRead(
     select(
@@ -457,6 +508,21 @@ _NEXT_TO = PreparedRead(
             col(Message.conversation_id) == bindparam("conversation"),
             primary(Message.id) > primary(_BESIDE.id),
         )
+        .scalar_subquery(),
+    ).where(primary(_BESIDE.id).in_(bindparam("ids", expanding=True)))
+)
+
+
+_SAID_BEFORE = PreparedRead(
+    select(
+        primary(_BESIDE.id),
+        select(col(Message.created_at))
+        .where(
+            col(Message.conversation_id) == bindparam("conversation"),
+            primary(Message.id) < primary(_BESIDE.id),
+        )
+        .order_by(primary(Message.id).desc())
+        .limit(1)
         .scalar_subquery(),
     ).where(primary(_BESIDE.id).in_(bindparam("ids", expanding=True)))
 )

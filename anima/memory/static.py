@@ -12,17 +12,24 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from anima.errors import EmbeddingUnavailable
 from anima.memory.embedding import int8_components, minilm_tokenizer, once_per_process, token_vectors
+from anima.memory.search import STOPWORDS
 
 TABLE = Path(__file__).parent / "data" / "static_vectors.npz"
 DIMENSIONS = 64
 MAX_CHARS = 2000
+WORD_VECTORS = 100_000  # words whose vectors are kept (a word is tokenized once, not once per recall)
+TEXT_WORDS = 8192  # texts whose word matrices are kept (the same memories come back recall after recall)
+SAME_WORD = 0.999  # a cosine this close to 1 is the word itself
+_PLAIN_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 class StaticEncoder:
@@ -54,6 +61,49 @@ class StaticEncoder:
         out *= self.scale
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
+
+    def words(self, text: str) -> Any:
+        """The unit vectors (n, 64) of the distinct words of `text` that are not stopwords, each the
+        sum of its tokens' rows; None when it has none."""
+        return self._words(text[:MAX_CHARS])
+
+    def word_match(self, query: Any, text: str) -> tuple[float, float]:
+        """How closely `text` says what the `query` words (`words(...)` of the question) say: the mean,
+        over the query's words, of the cosine of the word of `text` nearest to it (1 for the word
+        itself), and the same mean with the query's words that `text` says itself counted 0. Words
+        of a kind a question names without its instances lean the same way in MiniLM's token space
+        ("pets" and "turtles", "exercise" and "kickboxing")."""
+        own = self._words(text[:MAX_CHARS])
+        if query is None or own is None:
+            return 0.0, 0.0
+        nearest = (query @ own.T).max(axis=1)
+        return float(nearest.mean()), float(self._np.where(nearest > SAME_WORD, 0.0, nearest).mean())
+
+    def _words(self, text: str) -> Any:
+        return _text_words(self, text)
+
+    def _word(self, word: str) -> Any:
+        ids = self.tokenizer.encode(word).ids
+        if not ids:
+            return None
+        row = self.table[ids].sum(axis=0, dtype=self._np.float32) * self.scale
+        norm = float(self._np.linalg.norm(row))
+        return row / norm if norm > 1e-6 else None
+
+
+@lru_cache(maxsize=TEXT_WORDS)
+def _text_words(encoder: StaticEncoder, text: str) -> Any:
+    found = [
+        vector
+        for word in dict.fromkeys(_PLAIN_WORD.findall(text.lower()))
+        if word not in STOPWORDS and (vector := _word_vector(encoder, word)) is not None
+    ]
+    return encoder._np.stack(found) if found else None
+
+
+@lru_cache(maxsize=WORD_VECTORS)
+def _word_vector(encoder: StaticEncoder, word: str) -> Any:
+    return encoder._word(word)
 
 
 # One static encoder per process (its table, 2 MB).

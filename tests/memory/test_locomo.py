@@ -18,8 +18,8 @@ from anima.memory import locomo
 
 DATA = Path(os.environ.get("ANIMA_LOCOMO", Path(__file__).resolve().parents[3] / "shared/benchmarks/locomo"))
 CONVERSATION = DATA / "conv-47.json"
-FULL_TEXT_FLOOR = 0.87  # measured 0.883
-STATIC_FLOOR = 0.875  # measured 0.890
+FULL_TEXT_FLOOR = 0.87  # measured 0.877 (0.883 before word match and session openers, fit with vectors on)
+STATIC_FLOOR = 0.895  # measured 0.910
 pytestmark = pytest.mark.skipif(not CONVERSATION.is_file(), reason=f"no LoCoMo data at {DATA}")
 
 

@@ -134,3 +134,44 @@ async def test_the_cached_vectors_stay_within_their_bytes_and_recall_still_finds
         one.id: "We adopted a little kitten from the shelter.",
         other.id: "My dog loves the beach.",
     }
+
+
+def test_a_word_of_a_kind_matches_its_instances_more_closely_than_unrelated_words() -> None:
+    from anima.memory.static import shared_static
+
+    matcher = shared_static()
+    asked = matcher.words("What pets do I have?")
+    turtles, taxes = (
+        matcher.word_match(asked, text) for text in ("My turtles got a new tank.", "I paid my taxes.")
+    )
+    assert turtles[0] > taxes[0] + 0.1
+    # a word the memory says itself counts fully in the first, not at all in the second
+    said, beyond = matcher.word_match(asked, "My pets got a new tank.")
+    assert said > turtles[0] and beyond < said
+
+
+async def test_a_turn_said_after_a_pause_is_marked_as_opening_a_session(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from anima.memory.recall import FEATURES, RecallRequest, candidates
+
+    store = await MemoryStore.open(f"sqlite:///{tmp_path}/a.db", vectors=True, encoder="static")
+    try:
+        state = await store.conversation(KEY, "Lin")
+        start = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
+        said = [
+            ("I won my first chess tournament!", start),
+            ("The chess club meets on Fridays.", start + timedelta(seconds=30)),
+            ("I won another chess tournament!", start + timedelta(days=3)),
+        ]
+        ids = [(await store.add(state, "user", text, at=at)).id for text, at in said]
+        await store.embed_pending(state)
+        assert store.vectors is not None
+        vector = store.vectors.embed_now(["chess tournament"])[0]
+        request = RecallRequest(state.id, "chess tournament", start + timedelta(days=4), vector=vector)
+        found = await store.read(lambda conn: candidates(conn, request, store.vectors))
+    finally:
+        await store.close()
+    opens = FEATURES.index("opens a session")
+    marked = {c.hit.item_id: c.features[opens] for c in found if c.hit.kind == "turn"}
+    assert marked == {ids[0]: 1.0, ids[1]: 0.0, ids[2]: 1.0}
