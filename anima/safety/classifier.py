@@ -28,6 +28,7 @@ import re
 import threading
 import unicodedata
 from array import array
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,7 +175,7 @@ class GuardModel:
         """`vector(features(text))`, or with `request` `vector(reply_features(request, text))`, counted
         straight into the vocabulary: a word's character n-grams are looked up once per word (kept for
         the next text), not built and looked up as strings each time (most of a reply's scoring)."""
-        counts: dict[int, int] = {}
+        counts: Counter[int] = Counter()
         self._count(counts, text, "", chars=True)
         if request is not None:
             self._count(counts, request[-REQUEST_CHARS:], "q", chars=False)
@@ -186,11 +187,14 @@ class GuardModel:
         norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
         return {j: v / norm for j, v in vector.items()}
 
-    def _count(self, counts: dict[int, int], text: str, prefix: str, chars: bool) -> None:
-        """`features(text, prefix, chars)` as vocabulary indices (features outside it left out)."""
+    def _count(self, counts: Counter[int], text: str, prefix: str, chars: bool) -> None:
+        """`features(text, prefix, chars)` as vocabulary indices (features outside it left out), added
+        to `counts`: the indices are gathered in lists and counted at once (Counter.update's loop is
+        C), the character n-grams first, as features() meets them."""
         index, grams = self.index, self._grams
         text = normalise(text)
         found: list[int | None] = []
+        char_grams: list[int] = []
         previous = ""
         for word in _WORD.findall(text):
             found.append(index.get(prefix + "w " + word))
@@ -201,14 +205,12 @@ class GuardModel:
                 known = grams.get(word) if not prefix else None
                 if known is None:
                     known = self._word_grams(word, prefix)
-                for j in known:
-                    counts[j] = counts.get(j, 0) + 1
+                char_grams += known
         for run in _CJK.findall(text):
             for n in (1, 2, 3) if chars else (1, 2):
                 found += [index.get(prefix + "z" + run[i : i + n]) for i in range(len(run) - n + 1)]
-        for feature in found:
-            if feature is not None:
-                counts[feature] = counts.get(feature, 0) + 1
+        counts.update(char_grams)
+        counts.update([feature for feature in found if feature is not None])
 
     def _word_grams(self, word: str, prefix: str) -> tuple[int, ...]:
         padded = f" {word} "
@@ -244,7 +246,7 @@ class GuardModel:
         asked = self._request_counts(request)
         scores = []
         for part in _windows(reply):
-            counts: dict[int, int] = {}
+            counts: Counter[int] = Counter()
             self._count(counts, part, "", chars=True)
             counts.update(asked)  # the request's features ("q…") are none of the reply's
             scores.append(_sigmoid(self._decide("reply", counts, self.dense(part, "", request_vector))))
@@ -254,7 +256,7 @@ class GuardModel:
         """The request's features as the reply head counts them, kept for the turn's other windows."""
         known = self._asked.get(request)
         if known is None:
-            known = {}
+            known = Counter()
             self._count(known, request[-REQUEST_CHARS:], "q", chars=False)
             self._asked[request] = known
             if len(self._asked) > REQUESTS_KEPT:
@@ -285,7 +287,7 @@ class GuardModel:
         parts = _windows(request)
         scores = []
         for part in parts:
-            counts: dict[int, int] = {}
+            counts: Counter[int] = Counter()
             self._count(counts, part, "", chars=True)
             dense = self.dense("", part, request_vector if len(parts) == 1 else None)
             scores.append(_sigmoid(self._decide("request", counts, dense)))
