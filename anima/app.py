@@ -3,6 +3,7 @@ pipeline, soul growth, voice and hearing). Only the entry points import it (anim
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,6 +25,7 @@ from anima.llm.router import LLMRouter
 from anima.memory.locks import AdvisoryLocks
 from anima.memory.store import MemoryStore
 from anima.ops.allocator import tune_allocator
+from anima.ops.collector import freeze_startup_objects
 from anima.preflight import check_start
 from anima.safety import SafetyPolicy
 from anima.seeing import Seeing, Selfies
@@ -48,6 +50,7 @@ class Runtime:
     commands: Commands = field(init=False)  # the chat commands, for every adapter
     selfies: Selfies = field(init=False)  # pictures of the characters (/selfie, images.auto)
     proactive: Proactive = field(init=False)  # characters writing first (anima/core/proactive.py)
+    _settling: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         listener = Listening(self.hearing, self.settings.voice.reply_to_voice)
@@ -122,11 +125,24 @@ class Runtime:
             await watcher.start()
         voice = VoiceService(settings.voice, settings.resolve)
         hearing = HearingService(settings.stt, settings.llm, settings.resolve)
-        return cls(
+        runtime = cls(
             settings, characters, memory, router, pipeline, soul, proposer, watcher, voice, shared, hearing
         )
+        runtime._settling = asyncio.create_task(runtime._settle())
+        return runtime
+
+    async def _settle(self) -> None:
+        await self.pipeline.safety.warmed()  # the models, read in the background, are start-up's too
+        freeze_startup_objects()
+
+    async def settled(self) -> None:
+        """Wait until start-up is over: the safety models loaded, start-up's objects frozen out of
+        the garbage collector's passes (anima/ops/collector.py)."""
+        if self._settling is not None:
+            await self._settling
 
     async def close(self) -> None:
+        await self.settled()
         await self.proactive.close()
         if self.watcher is not None:
             await self.watcher.stop()

@@ -78,7 +78,7 @@ async def pipeline_overhead(messages: int = 2000, users: int = 20, paced: bool =
             safety=SafetySettings(flood_messages=1_000_000),  # 100 messages a user at once, on purpose
         )
         runtime = await Runtime.start(settings)
-        await runtime.pipeline.safety.warmed()  # the learned guard loaded: every turn measures it
+        await runtime.settled()  # the learned guard loaded (and start-up frozen): every turn measures it
         runtime.router.register("embedded", InstantLLM(reply=lambda _r: "Sure, I remember that. " * 4))
         samples: list[float] = []
         turns: list[float] = []

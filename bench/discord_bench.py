@@ -223,7 +223,7 @@ async def serve(api_base: str, token: str, llm_url: str, database: str, profile:
     from anima.config import DiscordBotSettings
 
     runtime = await Runtime.start(anima_settings(database, llm_url))
-    await runtime.pipeline.safety.warmed()  # the learned guard loaded: the burst measures it
+    await runtime.settled()  # the learned guard loaded (and start-up frozen): the burst measures it
     shards = {}
     if shard:  # this process serves shard i of n (docs/operations.md, "Running several processes")
         i, n = shard.split("/")

@@ -107,7 +107,7 @@ async def _start_anima(token: str, base_url: str, llm_url: str, database: str, l
     from anima.config import TelegramBotSettings
 
     runtime = await Runtime.start(anima_settings(database, llm_url))
-    await runtime.pipeline.safety.warmed()  # the learned guard loaded: the burst measures it
+    await runtime.settled()  # the learned guard loaded (and start-up frozen): the burst measures it
     limits = {} if limited else {"messages_per_second": 0, "group_messages_per_minute": 0}
     settings = TelegramBotSettings(token=SecretStr(token), base_url=base_url, **limits)
     bot = TelegramAdapter(runtime, settings, 0)
