@@ -12,7 +12,10 @@
   checked again with its overlap; and never before the platform could show the text
   (a stream with `shows_at`, as an edited reply paced per chat has): checking text earlier would
   only check it again, in more windows, before anyone saw it. A reply that ends before then is
-  checked once, whole, as the final reply.
+  checked once, whole, as the final reply. A check that is due runs on the event loop's next turn
+  (its own task), not inside the delta that made it due: the pieces already read behind that delta
+  (a busy bot reads many at once) join its window, and when they end the reply, the final check
+  alone sees it.
 - "final": nothing streams; the platform shows its typing indicator, then the checked reply.
 - "raw": every piece streams as it comes; unchecked text is visible until the final reply replaces it.
 
@@ -55,6 +58,8 @@ class CheckedStream:
     _next_at: float | None = field(default=None, init=False)  # set by the first piece: it waits too
     # When the platform can next show text (loop time), if the stream behind says so.
     _shows_at: Callable[[], float] | None = field(default=None, init=False)
+    _check: asyncio.Task[None] | None = field(default=None, init=False)  # due, run on the loop's next turn
+    _checking: bool = field(default=False, init=False)  # it has begun: finish waits for it (else drops it)
 
     def __post_init__(self) -> None:
         self.max_window = max(self.max_window, self.max_piece)
@@ -64,6 +69,10 @@ class CheckedStream:
         if self.stopped:
             return
         self._held += text
+        if self._check is not None:
+            if not self._check.done():
+                return  # the check to come reads this too
+            self._check.result()  # a check that failed raises here, as it did inside delta
         now = asyncio.get_running_loop().time()
         if self._next_at is None:
             self._next_at = now + self.interval_s
@@ -72,11 +81,25 @@ class CheckedStream:
         if self._shows_at is not None and now < self._shows_at():
             return
         self._next_at = now + self.interval_s
-        end = _last_safe_point(self._held)
-        while end and not self.stopped:
-            checked = self._cut(min(end, self.max_window))
-            await self._release(self._held[:checked])
-            self._held, end = self._held[checked:], end - checked
+        self._check = asyncio.create_task(self._check_held())
+
+    async def _check_held(self) -> None:
+        """What is held now, up to its last safe point, checked in windows and released."""
+        self._checking = True
+        try:
+            end = _last_safe_point(self._held)
+            while end and not self.stopped:
+                checked = self._cut(min(end, self.max_window))
+                await self._release(self._held[:checked])
+                # only this task takes text off the front; deltas meanwhile add to its end
+                self._held, end = self._held[checked:], end - checked
+        finally:
+            self._checking = False
+
+    async def caught_up(self) -> None:
+        """Wait until the check that is due (if any) has run and released what passed."""
+        if self._check is not None:
+            await self._check
 
     def _cut(self, limit: int) -> int:
         """Where the held text's first part ends: at its last safe point within `limit` characters,
@@ -98,7 +121,13 @@ class CheckedStream:
 
     async def finish(self, reply: Reply) -> None:
         """The held tail goes out first when the checked reply is exactly what streamed, so a draft that
-        needed no change ends complete; otherwise the final reply replaces the draft."""
+        needed no change ends complete; otherwise the final reply replaces the draft. A check begun
+        ends first; one not begun is dropped (the final reply was checked whole)."""
+        if self._check is not None:
+            if self._checking or self._check.done():
+                await self._check
+            else:
+                self._check.cancel()
         if not self.stopped and self._held and "".join(self._released) + self._held.strip() == reply.text:
             await self.inner.delta(self._held)
         await self.inner.finish(reply)

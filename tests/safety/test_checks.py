@@ -129,6 +129,7 @@ async def test_a_checked_stream_never_shows_half_a_phone_number() -> None:
     stream = CheckedStream(shown, passes, interval_s=0.0, max_held=1)
     for word in "call me on +44 20 7946 0958 tonight".split(" "):
         await stream.delta(word + " ")
+        await stream.caught_up()
     assert not any(p.rstrip().endswith(("+44", "20", "7946")) for p in shown.pieces)
     assert "".join(shown.pieces) == "call me on +44 20 7946 0958 tonight "
 
@@ -142,6 +143,7 @@ async def test_a_checked_stream_stops_at_the_first_piece_the_checks_refuse() -> 
     stream = CheckedStream(shown, passes, interval_s=0.0, max_held=1)
     for word in ["good ", "fine ", "bad ", "good "]:
         await stream.delta(word)
+        await stream.caught_up()
     assert "".join(shown.pieces) == "good fine "
 
 

@@ -64,6 +64,7 @@ async def test_every_released_piece_was_checked_whole_even_from_one_huge_delta()
 
     stream = CheckedStream(shown, passes, interval_s=0.0, max_held=200, max_piece=200, max_window=400)
     await stream.delta(FILLER * 5 + "SECRET " + FILLER)  # ~1,600 characters in one delta
+    await stream.caught_up()
     assert shown.pieces and max(len(p) for p in shown.pieces) <= 200  # the delta was split
     assert all(any(p in w for w in windows) for p in shown.pieces)
     assert "SECRET" not in "".join(shown.pieces)
@@ -81,6 +82,7 @@ async def test_what_is_held_when_the_checks_run_is_checked_once_then_shown_in_pi
     stream = CheckedStream(shown, passes, interval_s=0.0, max_held=200, max_piece=200)
     text = FILLER * 3  # ~810 characters, as a 150-word reply arriving at once
     await stream.delta(text)
+    await stream.caught_up()
     assert len(windows) == 1 and windows[0] == "".join(shown.pieces)
     assert len(shown.pieces) >= 4 and max(len(p) for p in shown.pieces) <= 200
 
@@ -121,9 +123,75 @@ async def test_a_marker_cut_across_two_pieces_is_seen_in_one_window() -> None:
 
     stream = CheckedStream(shown, passes, interval_s=0.0, max_held=200, max_piece=200)
     text = "word " * 38 + "zx-1234" + "abcd and then more words follow here. " * 8
-    for start in range(0, len(text), 190):
+    for start in range(0, len(text), 190):  # each piece read on its own: a check between them
         await stream.delta(text[start : start + 190])
+        await stream.caught_up()
     assert "abcd" not in "".join(shown.pieces) and OVERLAP >= 200
+
+
+async def test_pieces_read_before_a_due_check_runs_join_its_window() -> None:
+    """A busy bot reads many pieces at once: those behind the one that made the check due are
+    checked with it, in one window, not each in a window of its own."""
+    shown, windows = Shown(), []
+
+    async def passes(window: str) -> bool:
+        windows.append(window)
+        return True
+
+    stream = CheckedStream(shown, passes, interval_s=0.0, max_held=1, max_piece=200)
+    for word in FILLER.split(" ")[:20]:
+        await stream.delta(word + " ")  # nothing here lets the loop turn
+    assert windows == [] and shown.pieces == []  # nothing shown unchecked
+    await stream.caught_up()
+    assert len(windows) == 1 and "".join(shown.pieces) == windows[0]
+    assert windows[0] == " ".join(FILLER.split(" ")[:20]) + " "
+
+
+async def test_a_reply_that_ends_before_its_due_check_runs_is_checked_once_as_the_final_reply() -> None:
+    shown, windows = Shown(), []
+
+    async def passes(window: str) -> bool:
+        windows.append(window)
+        return True
+
+    stream = CheckedStream(shown, passes, interval_s=0.0, max_held=1, max_piece=200)
+    for start in range(0, len(FILLER), 30):
+        await stream.delta(FILLER[start : start + 30])
+    reply = Reply(FILLER.strip(), "aiko", "Aiko")  # the pipeline's output checks passed it whole
+    await stream.finish(reply)
+    assert windows == []  # the check that was due never ran: the final check saw it all
+    assert shown.final == reply and "".join(shown.pieces).strip() == reply.text
+
+
+async def test_finish_waits_for_a_check_under_way_and_shows_nothing_it_did_not_pass() -> None:
+    shown, begun, answer = Shown(), asyncio.Event(), asyncio.Event()
+
+    async def passes(window: str) -> bool:
+        begun.set()
+        await answer.wait()
+        return "SECRET" not in window
+
+    stream = CheckedStream(shown, passes, interval_s=0.0, max_held=1, max_piece=200)
+    await stream.delta("A quiet evening. SECRET ")
+    await begun.wait()
+    finishing = asyncio.create_task(stream.finish(Reply("A quiet evening.", "aiko", "Aiko")))
+    done, _ = await asyncio.wait([finishing], timeout=0.05)
+    assert not done  # the final reply does not overtake the check under way
+    answer.set()
+    await finishing
+    assert shown.pieces == [] and stream.stopped and shown.final is not None
+
+
+async def test_a_check_that_fails_raises_into_the_reply_not_into_the_void() -> None:
+    async def passes(window: str) -> bool:
+        raise RuntimeError("the check broke")
+
+    stream = CheckedStream(Shown(), passes, interval_s=0.0, max_held=1)
+    await stream.delta("Hello there, ")
+    with pytest.raises(RuntimeError, match="the check broke"):
+        await stream.caught_up()
+    with pytest.raises(RuntimeError, match="the check broke"):
+        await stream.finish(Reply("Hello there,", "aiko", "Aiko"))
 
 
 def canary_of(request: GenerationRequest) -> str:
