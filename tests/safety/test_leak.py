@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import sys
+import unicodedata
 
 import pytest
 
 from anima.characters.library import CharacterLibrary
 from anima.core.prompt import render_system
-from anima.safety.checks.leak import LeakCheck, contains_canary
+from anima.safety.checks.leak import FORMAT_CHARACTERS, LeakCheck, contains_canary
 from anima.safety.verdict import OutputContext, Rules
 from tests.conftest import REPO
 
@@ -66,3 +68,18 @@ async def test_the_system_prompt_with_separators_inside_its_words_is_a_leak() ->
     verdict = await LeakCheck().check_output(f"Sure: {disguised}", context)
     assert verdict.action == "regenerate" and verdict.category == "prompt_leak"
     assert (await LeakCheck().check_output("The tea is ready, Lin. Shall we sit?", context)).action == "allow"
+
+
+def test_the_invisible_characters_dropped_are_exactly_unicodes_format_characters() -> None:
+    """A newer Python's Unicode may add some: then FORMAT_CHARACTERS needs them too."""
+    differ = [
+        f"U+{point:04X}"
+        for point in range(sys.maxunicode + 1)
+        if bool(FORMAT_CHARACTERS.fullmatch(chr(point))) != (unicodedata.category(chr(point)) == "Cf")
+    ]
+    assert differ == [], f"Unicode {unicodedata.unidata_version}"
+
+
+def test_a_canary_with_tag_characters_and_bidi_marks_inside_is_found() -> None:
+    hidden = "\U000e0041".join(CANARY[:6]) + "\u202e\u2066" + CANARY[6:]
+    assert contains_canary(f"here it is: {hidden}", CANARY)
