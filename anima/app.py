@@ -4,6 +4,7 @@ pipeline, soul growth, voice and hearing). Only the entry points import it (anim
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +20,7 @@ from anima.core.ordering import ConversationLocks, SharedLocks
 from anima.core.pipeline import Pipeline
 from anima.core.preferences import ChatPreferences
 from anima.core.proactive import Proactive
+from anima.errors import AnimaError
 from anima.hearing import HearingService
 from anima.hearing.stage import Listening
 from anima.llm.router import LLMRouter
@@ -31,6 +33,8 @@ from anima.safety import SafetyPolicy
 from anima.seeing import Seeing, Selfies
 from anima.soul import LearnedLayer, SoulProposer, SoulStore
 from anima.voice import VoiceService
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -132,7 +136,10 @@ class Runtime:
         return runtime
 
     async def _settle(self) -> None:
-        await self.pipeline.safety.warmed()  # the models, read in the background, are start-up's too
+        try:
+            await self.pipeline.safety.warmed()  # the models, read in the background, are start-up's too
+        except AnimaError as exc:  # the checks that need them raise it again; close() too
+            log.error("the safety models did not load: %s", exc)
         freeze_startup_objects()
 
     async def settled(self) -> None:
