@@ -15,8 +15,21 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from sqlalchemy import Connection, delete, func, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Float,
+    Integer,
+    String,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.sql.elements import TextClause
 from sqlmodel import col
 
 from anima.core.messages import ChatMessage, ConversationKey, HistoryRole, KeptPicture
@@ -1136,9 +1149,17 @@ def _insert_turn_once(conn: Connection, row: dict[str, Any]) -> int:
 
 
 def _insert_turn(conn: Connection, row: dict[str, Any]) -> int:
+    """Store a message and its search entry, and add it to the context of the turn before it. On
+    PostgreSQL that is one statement (data-modifying CTEs), one round trip instead of three."""
     message = {k: v for k, v in row.items() if k not in ("context", "previous")}
-    message_id: int = inserted_id(conn.execute(_INSERT_MESSAGE, message))
     body = index_text(row["content"], conn.dialect.name, row["conversation_id"])
+    context = index_text(row["context"], conn.dialect.name, row["conversation_id"])
+    importance = TURN_IMPORTANCE.get(row["role"], 0.3)
+    if conn.dialect.name == "postgresql":
+        values = message | {"body": body, "context": context, "importance": importance}
+        stored = conn.execute(_INSERT_TURN_POSTGRES, values | {"next": body, "previous": row["previous"]})
+        return int(stored.scalar_one())
+    message_id: int = inserted_id(conn.execute(_INSERT_MESSAGE, message))
     if row.get("previous"):  # a turn's context is the turns around it: the next one arrives now
         conn.execute(_APPEND_CONTEXT, {"next": body, "previous": row["previous"]})
     conn.execute(
@@ -1149,12 +1170,44 @@ def _insert_turn(conn: Connection, row: dict[str, Any]) -> int:
             "item_id": message_id,
             "role": row["role"],
             "body": body,
-            "context": index_text(row["context"], conn.dialect.name, row["conversation_id"]),
-            "importance": TURN_IMPORTANCE.get(row["role"], 0.3),
+            "context": context,
+            "importance": importance,
             "created_at": row["created_at"],
         },
     )
     return message_id
+
+
+def _insert_turn_postgres() -> TextClause:
+    """_insert_turn's three statements as one: the message, the previous turn's context, the entry."""
+    moment = table_of(Message).c.created_at.type  # timestamptz, as the model binds it
+    return text(
+        "WITH new_message AS ("
+        " INSERT INTO messages (conversation_id, role, content, platform_message_id, cut, created_at)"
+        " VALUES (:conversation_id, :role, :content, :platform_message_id, :cut, :created_at) RETURNING id"
+        "), previous_turn AS ("
+        " UPDATE search_entries SET context = context || ' ' || :next"
+        " WHERE kind = 'turn' AND item_id = :previous"
+        ") INSERT INTO search_entries"
+        " (conversation_id, kind, item_id, role, body, context, importance, created_at)"
+        " SELECT :conversation_id, 'turn', id, :role, :body, :context, :importance, :created_at"
+        " FROM new_message RETURNING item_id"
+    ).bindparams(
+        bindparam("conversation_id", type_=Integer),
+        bindparam("role", type_=String),
+        bindparam("content", type_=String),
+        bindparam("platform_message_id", type_=String),
+        bindparam("cut", type_=Boolean),
+        bindparam("created_at", type_=moment),
+        bindparam("next", type_=String),
+        bindparam("previous", type_=Integer),
+        bindparam("body", type_=String),
+        bindparam("context", type_=String),
+        bindparam("importance", type_=Float),
+    )
+
+
+_INSERT_TURN_POSTGRES = _insert_turn_postgres()
 
 
 @dataclass(frozen=True)
