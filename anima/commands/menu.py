@@ -21,7 +21,7 @@ class Option:
 
 
 @dataclass(frozen=True)
-class Entry:
+class MenuEntry:
     """One command as a menu shows it. `slow`: its answer may take longer than a platform waits for
     one (a song), so the platform is told at once that it comes."""
 
@@ -31,7 +31,7 @@ class Entry:
     slow: bool = False
 
 
-def menu(max_description: int) -> list[Entry]:
+def menu(max_description: int) -> list[MenuEntry]:
     """Every command of the table, its descriptions cut to `max_description` characters."""
     entries = []
     for command in COMMANDS:
@@ -41,6 +41,6 @@ def menu(max_description: int) -> list[Entry]:
         if command.takes_file:
             options += (Option("file", FILE[:max_description]),)
         entries.append(
-            Entry(command.name, command.description[:max_description], options, command.takes_file)
+            MenuEntry(command.name, command.description[:max_description], options, command.takes_file)
         )
     return entries

@@ -29,7 +29,7 @@ H = TypeVar("H", bound=Hashable)  # where personas live (a Discord channel; a th
 P = TypeVar("P")  # one persona as the platform has it (a webhook)
 S = TypeVar("S")  # one identity a character speaks with: the bot, the bot naming it, a persona
 NAMED = re.compile(r"^\*\*(.+?)\*\*: ")  # how the bot writes for a character without a persona
-Picture = Callable[[], bytes | None]  # a card's avatar image, read only to make its persona
+AvatarBytes = Callable[[], bytes | None]  # a card's avatar image, read only to make its persona
 
 
 def naming(name: str, escape: Callable[[str], str]) -> str:
@@ -53,7 +53,7 @@ async def speaker(
     card_id: str,
     own: str,
     as_bot: Callable[[str | None], S],
-    persona: Callable[[str, str, Picture], Awaitable[S | None]] | None,
+    persona: Callable[[str, str, AvatarBytes], Awaitable[S | None]] | None,
     refused: Callable[[BaseException], bool],
 ) -> Fallback[S]:
     """Who `card_id` speaks as in a chat (anima.core.sending.speaking): the bot's `own` character as
@@ -98,7 +98,7 @@ class Personas(Generic[H, P]):
 
     # -- written once ----------------------------------------------------------------------
 
-    async def of(self, chat: object, card_id: str, picture: Picture) -> P | None:
+    async def of(self, chat: object, card_id: str, picture: AvatarBytes) -> P | None:
         """The persona `card_id` speaks through in `chat`: its own when it has a `picture` (read only
         to make one), else the shared one; made when missing. None when there is none to be had."""
         home = self.home(chat)

@@ -74,18 +74,22 @@ def clock(runtime: Runtime) -> Clock:
     return clock
 
 
-async def say(fake: FakeBot, chat: dict[str, Any], text: str) -> str:
+async def say(runtime: Runtime, fake: FakeBot, chat: dict[str, Any], text: str) -> str:
+    """Send `text` and return the reply, once its turn has ended: the turn stores the message and the
+    reply while the reply shows, and whether a person answered is read from what is stored."""
     before = len(fake.replies(chat["id"]))
     fake.send_text(chat, ALICE, text)
-    return (await fake.wait_for_replies(chat["id"], before + 1, within_s=60))[before].text
+    reply = (await fake.wait_for_replies(chat["id"], before + 1, within_s=60))[before].text
+    await runtime.pipeline.turns.idle()
+    return reply
 
 
 async def test_a_person_who_turned_it_on_hears_first_after_the_quiet_while_and_not_twice_unanswered(
     runtime: Runtime, adapter: TelegramAdapter, fake: FakeBot, clock: Clock
 ) -> None:
     chat = private_chat(ALICE)
-    await say(fake, chat, "I have my job interview tomorrow")
-    assert "may now write first here after 10m" in await say(fake, chat, "/proactive on")
+    await say(runtime, fake, chat, "I have my job interview tomorrow")
+    assert "may now write first here after 10m" in await say(runtime, fake, chat, "/proactive on")
 
     clock.at(12, 5)
     assert await runtime.proactive.run_once() == 0  # not quiet for long enough yet
@@ -96,7 +100,7 @@ async def test_a_person_who_turned_it_on_hears_first_after_the_quiet_while_and_n
 
     clock.at(13)
     assert await runtime.proactive.run_once() == 0  # never twice in a row without an answer
-    await say(fake, chat, "it went great!")
+    await say(runtime, fake, chat, "it went great!")
     clock.at(13, 15)
     assert await runtime.proactive.run_once() == 1
     assert (await fake.wait_for_replies(ALICE["id"], 5))[4].text.startswith("Alice! I just thought")
@@ -105,11 +109,11 @@ async def test_a_person_who_turned_it_on_hears_first_after_the_quiet_while_and_n
 async def test_no_one_hears_first_without_turning_it_on(
     runtime: Runtime, adapter: TelegramAdapter, fake: FakeBot, clock: Clock
 ) -> None:
-    await say(fake, private_chat(ALICE), "hello")
+    await say(runtime, fake, private_chat(ALICE), "hello")
     clock.at(18)
     assert await runtime.proactive.run_once() == 0
-    await say(fake, private_chat(ALICE), "/proactive on")
-    await say(fake, private_chat(ALICE), "/proactive off")
+    await say(runtime, fake, private_chat(ALICE), "/proactive on")
+    await say(runtime, fake, private_chat(ALICE), "/proactive off")
     clock.at(20)
     assert await runtime.proactive.run_once() == 0
     assert len(fake.replies(ALICE["id"])) == 3
@@ -119,7 +123,7 @@ async def test_nothing_is_written_in_quiet_hours_it_waits_for_the_morning(
     runtime: Runtime, adapter: TelegramAdapter, fake: FakeBot, clock: Clock
 ) -> None:
     clock.at(21, 55)
-    await say(fake, private_chat(ALICE), "/proactive on")
+    await say(runtime, fake, private_chat(ALICE), "/proactive on")
     clock.at(23, 30)
     assert await runtime.proactive.run_once() == 0
     clock.at(7, 59, day=1)
@@ -131,13 +135,13 @@ async def test_nothing_is_written_in_quiet_hours_it_waits_for_the_morning(
 async def test_at_most_max_per_day(
     runtime: Runtime, adapter: TelegramAdapter, fake: FakeBot, clock: Clock
 ) -> None:
-    await say(fake, private_chat(ALICE), "/proactive on")
+    await say(runtime, fake, private_chat(ALICE), "/proactive on")
     sent = 0
     for hour in (13, 15, 17):  # each one answered, so only the daily cap holds the third back
         clock.at(hour)
         sent += await runtime.proactive.run_once()
         clock.at(hour, 1)
-        await say(fake, private_chat(ALICE), "hi again")
+        await say(runtime, fake, private_chat(ALICE), "hi again")
     assert sent == 2
     clock.at(13, day=1)
     assert await runtime.proactive.run_once() == 1
@@ -146,13 +150,13 @@ async def test_at_most_max_per_day(
 async def test_in_a_group_only_an_admin_turns_it_on(
     runtime: Runtime, adapter: TelegramAdapter, fake: FakeBot, clock: Clock
 ) -> None:
-    await say(fake, GROUP, "@aiko_bot hello everyone")
-    refused = await say(fake, GROUP, "/proactive on")
+    await say(runtime, fake, GROUP, "@aiko_bot hello everyone")
+    refused = await say(runtime, fake, GROUP, "/proactive on")
     assert refused.startswith("Only this chat's admins")
     clock.at(13)
     assert await runtime.proactive.run_once() == 0
     fake.make_admin(GROUP, ALICE)
-    await say(fake, GROUP, "/proactive on")
+    await say(runtime, fake, GROUP, "/proactive on")
     clock.at(14)
     assert await runtime.proactive.run_once() == 1
     assert (await fake.wait_for_replies(GROUP["id"], 4))[3].text.startswith("Alice! I just thought of you")
@@ -215,7 +219,7 @@ def opener_of(chat: FakeSurface) -> ChatOpener:
 async def test_the_schedule_is_read_by_itself_while_a_bot_runs(
     runtime: Runtime, adapter: TelegramAdapter, fake: FakeBot, clock: Clock
 ) -> None:
-    await say(fake, private_chat(ALICE), "/proactive on")
+    await say(runtime, fake, private_chat(ALICE), "/proactive on")
     await runtime.proactive.close()
     runtime.proactive.check_s = 0.05  # every 50 ms instead of every 30 s
     runtime.proactive.start()
@@ -226,7 +230,7 @@ async def test_the_schedule_is_read_by_itself_while_a_bot_runs(
 async def test_a_person_who_blocked_the_bot_is_not_written_to_again(
     runtime: Runtime, adapter: TelegramAdapter, fake: FakeBot, clock: Clock
 ) -> None:
-    await say(fake, private_chat(ALICE), "/proactive on")
+    await say(runtime, fake, private_chat(ALICE), "/proactive on")
     fake.fail_next("sendMessage", 403, None, times=10, description="Forbidden: bot was blocked by the user")
     clock.at(13)
     assert await runtime.proactive.run_once() == 0
@@ -260,5 +264,5 @@ async def test_a_card_allowing_zero_a_day_says_it_does_not_write_first(
     card = settings.characters_dir / "aiko.yaml"
     card.write_text(card.read_text("utf-8").replace("max_per_day: 2", "max_per_day: 0"), "utf-8")
     await runtime.characters.reload([card])
-    said = await say(fake, private_chat(ALICE), "/proactive on")
+    said = await say(runtime, fake, private_chat(ALICE), "/proactive on")
     assert said.endswith("does not write first: the card does not allow it.")  # not "at most 0 a day"

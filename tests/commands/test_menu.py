@@ -4,7 +4,7 @@ the table's order, with what it takes and its words cut to the platform's limit.
 from __future__ import annotations
 
 from anima.commands import COMMANDS
-from anima.commands.menu import FILE, Entry, Option, menu
+from anima.commands.menu import FILE, MenuEntry, Option, menu
 
 
 def test_every_command_is_in_the_menu_in_the_tables_order() -> None:
@@ -16,7 +16,7 @@ def test_a_command_takes_its_words_as_one_option_and_sing_a_file_too() -> None:
 
     assert by_name["about"].options == () and not by_name["about"].slow
     assert by_name["voice"].options == (Option("args", "on|off"),)
-    assert by_name["sing"] == Entry(
+    assert by_name["sing"] == MenuEntry(
         "sing",
         by_name["sing"].description,
         (Option("args", "tempo=96 | C4 D4 E4 | la la la"), Option("file", FILE)),

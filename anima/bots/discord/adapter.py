@@ -24,7 +24,7 @@ from anima.bots.discord.webhooks import PersonaWebhooks
 from anima.bots.services import Services
 from anima.commands.buttons import pressed
 from anima.commands.cards import is_card_file
-from anima.commands.menu import Entry, menu
+from anima.commands.menu import MenuEntry, menu
 from anima.commands.table import FAILED
 from anima.config import DiscordBotSettings
 from anima.core.addressing import Arrivals
@@ -114,7 +114,7 @@ def install_commands(tree: app_commands.CommandTree[Any], adapter: DiscordAdapte
     tree.on_error = on_error  # type: ignore[method-assign]  # discord.py's documented way to set it
 
 
-def _slash(entry: Entry, adapter: DiscordAdapter) -> app_commands.Command[Any, Any, None]:
+def _slash(entry: MenuEntry, adapter: DiscordAdapter) -> app_commands.Command[Any, Any, None]:
     """`entry` as a slash command: discord.py reads its options from the callback's signature, so
     the callback shows only the parameters of the entry's options."""
 
