@@ -41,7 +41,6 @@ from anima.memory.search import MAX_INDEXED_CHARS, Hit, parse_query, search, tok
 from anima.memory.when import Window, time_window
 
 if TYPE_CHECKING:
-    from anima.memory.static import StaticEncoder
     from anima.memory.vectors import VectorIndex
 
 CANDIDATES = 100  # full-text matches weighed (their scores also tell how a turn's neighbours match)
@@ -274,34 +273,32 @@ def _considered(
         near_times=[hit.created_at for hit in near_turns],
         near_similarities=[scaled[hit.entry_id] for hit in near_turns],
         asks_when=bool(_ASKS_WHEN.search(request.text[:MAX_INDEXED_CHARS])),
-        **_word_matching(request, vectors),
     )
     rows = _rows(conn, {(hit.kind, hit.item_id) for _, hit in scored[:RERANK]})
     openers = _opening(
         conn, request.conversation_id, [hit for _, hit in scored[:RERANK] if hit.kind == "turn"]
     )
+    contents = [_content(rows, hit) for _, hit in scored[:RERANK]]
+    matches = _word_matches(request, vectors, contents)
     reranked = [
-        Candidate(
-            hit, first, _features(hit, signals, _content(rows, hit), request.now, hit.item_id in openers)
-        )
-        for first, hit in scored[:RERANK]
+        Candidate(hit, first, _features(hit, signals, content, request.now, hit.item_id in openers, match))
+        for (first, hit), content, match in zip(scored[:RERANK], contents, matches, strict=True)
     ]
     return reranked + [Candidate(hit, first) for first, hit in scored[RERANK:]], rows
 
 
-def _word_matching(request: RecallRequest, vectors: VectorIndex | None) -> dict[str, Any]:
-    """The message's words as static word vectors, with the encoder that matches memories' words to
-    them: only with vector recall on (the same encoder's table; without vectors the feature is 0, as
-    similarity is)."""
+def _word_matches(
+    request: RecallRequest, vectors: VectorIndex | None, contents: list[str]
+) -> list[tuple[float, float] | None]:
+    """How near each of `contents` comes to the message's words by static word vectors (WordMatcher),
+    with vector recall on only (its table is the static encoder's); else None each."""
     if vectors is None or request.vector is None:
-        return {}
-    from anima.memory.static import shared_static
+        return [None] * len(contents)
+    from anima.memory.static import shared_word_matcher
 
-    matcher = shared_static()
-    return {
-        "query_words": matcher.words(without_names(request.text, request.speakers or {})),
-        "matcher": matcher,
-    }
+    matcher = shared_word_matcher()
+    asked = matcher.words(without_names(request.text[:MAX_INDEXED_CHARS], request.speakers or {}))
+    return list(matcher.matches(asked, contents))
 
 
 def _content(rows: dict[tuple[str, int], _Row], hit: Hit) -> str:
@@ -330,9 +327,6 @@ class _Signals:
     near_times: list[datetime]  # of the nearest turns, in order …
     near_similarities: list[float]  # … and their similarities scaled 0..1
     asks_when: bool  # the message asks when (or how long ago) something was
-    # the message's words as static word vectors, and what matches them (vector recall on), else None
-    query_words: Any = None
-    matcher: StaticEncoder | None = None
 
 
 FEATURES = (
@@ -372,7 +366,9 @@ _DATED = frozenset(
 SESSION = timedelta(hours=1)
 
 
-def _features(hit: Hit, signals: _Signals, content: str, now: datetime, opens: bool) -> tuple[float, ...]:
+def _features(
+    hit: Hit, signals: _Signals, content: str, now: datetime, opens: bool, match: tuple[float, float] | None
+) -> tuple[float, ...]:
     own = hit.score / signals.best
     rank = signals.text_rank.get(hit.entry_id)
     near = signals.vector_rank.get(hit.entry_id)
@@ -392,10 +388,10 @@ def _features(hit: Hit, signals: _Signals, content: str, now: datetime, opens: b
     words = _words(content) if signals.terms or signals.asks_when else frozenset()
     coverage = len(signals.terms & words) / len(signals.terms) if signals.terms else 0.0
     spoken = float(bool(hit.role) and hit.role in signals.named_roles)
-    matcher = signals.matcher
     # without vectors only the words it says itself count (word match's floor): the weights are fit
     # with vectors on, and put there what coverage alone would otherwise carry
-    match = (coverage, 0.0) if matcher is None else matcher.word_match(signals.query_words, content)
+    if match is None:
+        match = (coverage, 0.0)
     return (
         own,
         0.0 if rank is None else 1 / (1 + rank / 10),

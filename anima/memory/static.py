@@ -14,6 +14,7 @@ import gzip
 import json
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -26,8 +27,10 @@ from anima.memory.search import STOPWORDS
 TABLE = Path(__file__).parent / "data" / "static_vectors.npz"
 DIMENSIONS = 64
 MAX_CHARS = 2000
-WORD_VECTORS = 100_000  # words whose vectors are kept (a word is tokenized once, not once per recall)
-TEXT_WORDS = 8192  # texts whose word matrices are kept (the same memories come back recall after recall)
+# Words whose vectors are kept (float32, 256 bytes each: 8 MB at most); a word is tokenized once, not
+# once per recall, and when the table is full it starts afresh.
+WORD_VECTORS = 32_768
+TEXT_WORDS = 8192  # texts whose word ids are kept (the same memories come back recall after recall)
 SAME_WORD = 0.999  # a cosine this close to 1 is the word itself
 _PLAIN_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -62,52 +65,98 @@ class StaticEncoder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
 
-    def words(self, text: str) -> Any:
-        """The unit vectors (n, 64) of the distinct words of `text` that are not stopwords, each the
-        sum of its tokens' rows; None when it has none."""
-        return self._words(text[:MAX_CHARS])
-
-    def word_match(self, query: Any, text: str) -> tuple[float, float]:
-        """How closely `text` says what the `query` words (`words(...)` of the question) say: the mean,
-        over the query's words, of the cosine of the word of `text` nearest to it (1 for the word
-        itself), and the same mean with the query's words that `text` says itself counted 0. Words
-        of a kind a question names without its instances lean the same way in MiniLM's token space
-        ("pets" and "turtles", "exercise" and "kickboxing")."""
-        own = self._words(text[:MAX_CHARS])
-        if query is None or own is None:
-            return 0.0, 0.0
-        nearest = (query @ own.T).max(axis=1)
-        return float(nearest.mean()), float(self._np.where(nearest > SAME_WORD, 0.0, nearest).mean())
-
-    def _words(self, text: str) -> Any:
-        return _text_words(self, text)
-
-    def _word(self, word: str) -> Any:
-        ids = self.tokenizer.encode(word).ids
-        if not ids:
-            return None
-        row = self.table[ids].sum(axis=0, dtype=self._np.float32) * self.scale
-        norm = float(self._np.linalg.norm(row))
-        return row / norm if norm > 1e-6 else None
-
-
-@lru_cache(maxsize=TEXT_WORDS)
-def _text_words(encoder: StaticEncoder, text: str) -> Any:
-    found = [
-        vector
-        for word in dict.fromkeys(_PLAIN_WORD.findall(text.lower()))
-        if word not in STOPWORDS and (vector := _word_vector(encoder, word)) is not None
-    ]
-    return encoder._np.stack(found) if found else None
-
-
-@lru_cache(maxsize=WORD_VECTORS)
-def _word_vector(encoder: StaticEncoder, word: str) -> Any:
-    return encoder._word(word)
-
 
 # One static encoder per process (its table, 2 MB).
 shared_static = once_per_process(StaticEncoder)
+
+
+class WordMatcher:
+    """How closely a memory's words come to a question's, by the static encoder's word vectors.
+
+    A word's vector is the sum of its tokens' rows at unit length, kept in one growing matrix, so a
+    recall matches every candidate's words in one product: query words × candidates' words, then the
+    best of each candidate's span. Words of a kind a question names without its instances lean the
+    same way in MiniLM's token space ("pets" and "turtles", "exercise" and "kickboxing")."""
+
+    def __init__(self, encoder: StaticEncoder) -> None:
+        import numpy as np
+
+        self._np = np
+        self._encoder = encoder
+        self._lock = threading.Lock()  # recalls on several threads (PostgreSQL) share the table
+        self._afresh()
+
+    def _afresh(self) -> None:
+        self._ids: dict[str, int | None] = {}  # None: a word of no vector
+        self._rows = 0
+        self._matrix = self._np.zeros((1024, DIMENSIONS), self._np.float32)
+        self._text_ids = lru_cache(maxsize=TEXT_WORDS)(self._ids_of)
+        self.generation = getattr(self, "generation", 0) + 1
+
+    def words(self, text: str) -> Any:
+        """The unit vectors (n, 64) of the distinct words of `text` that are not stopwords."""
+        with self._lock:
+            ids = self._text_ids(text[:MAX_CHARS])  # first: reading them may grow the matrix
+            return self._matrix[ids]
+
+    def matches(self, query: Any, texts: list[str]) -> list[tuple[float, float]]:
+        """For each of `texts`: the mean, over the `query` words (`words(...)` of the question), of
+        the cosine of the text's word nearest to each (1 for the word itself), and the same mean with
+        the query's words the text says itself counted 0. (0, 0) for a text of no words, or none asked."""
+        np = self._np
+        found = [(0.0, 0.0)] * len(texts)
+        if query is None or not len(query):
+            return found
+        with self._lock:
+            generation = self.generation
+            spans = [self._text_ids(text[:MAX_CHARS]) for text in texts]
+            if self.generation != generation:  # the table started afresh midway: read them again
+                spans = [self._text_ids(text[:MAX_CHARS]) for text in texts]
+            said = [n for n, ids in enumerate(spans) if len(ids)]
+            if not said:
+                return found
+            ids = np.concatenate([spans[n] for n in said])
+            similarity = query @ self._matrix[ids].T
+        starts = np.cumsum([0] + [len(spans[n]) for n in said[:-1]])
+        nearest = np.maximum.reduceat(similarity, starts, axis=1)  # (query words, candidates)
+        means = nearest.mean(axis=0)
+        beyond = np.where(nearest > SAME_WORD, 0.0, nearest).mean(axis=0)
+        for column, n in enumerate(said):
+            found[n] = (float(means[column]), float(beyond[column]))
+        return found
+
+    def _ids_of(self, text: str) -> Any:
+        known, rows = self._ids, []
+        for word in sorted(set(_PLAIN_WORD.findall(text.lower())) - STOPWORDS):  # sorted: the same sums
+            row = known[word] if word in known else self._row(word)
+            if row is not None:
+                rows.append(row)
+        return self._np.array(rows, dtype=self._np.intp)
+
+    def _row(self, word: str) -> int | None:
+        if word in self._ids:
+            return self._ids[word]
+        if self._rows >= WORD_VECTORS:
+            self._afresh()
+        encoder = self._encoder
+        pieces = encoder.tokenizer.encode(word).ids
+        vector = encoder.table[pieces].sum(axis=0, dtype=self._np.float32) * encoder.scale
+        norm = float(self._np.linalg.norm(vector)) if pieces else 0.0
+        if norm < 1e-6:
+            self._ids[word] = None
+            return None
+        row = self._rows
+        if row == len(self._matrix):
+            grown = self._np.zeros((2 * row, DIMENSIONS), self._np.float32)
+            grown[:row] = self._matrix
+            self._matrix = grown
+        self._matrix[row] = vector / norm
+        self._ids[word] = row
+        self._rows += 1
+        return row
+
+
+shared_word_matcher = once_per_process(lambda: WordMatcher(shared_static()))
 
 
 def idf_weights(texts: Iterable[str]) -> Any:

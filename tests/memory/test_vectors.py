@@ -137,17 +137,17 @@ async def test_the_cached_vectors_stay_within_their_bytes_and_recall_still_finds
 
 
 def test_a_word_of_a_kind_matches_its_instances_more_closely_than_unrelated_words() -> None:
-    from anima.memory.static import shared_static
+    from anima.memory.static import shared_word_matcher
 
-    matcher = shared_static()
+    matcher = shared_word_matcher()
     asked = matcher.words("What pets do I have?")
-    turtles, taxes = (
-        matcher.word_match(asked, text) for text in ("My turtles got a new tank.", "I paid my taxes.")
+    turtles, taxes, pets, none = matcher.matches(
+        asked, ["My turtles got a new tank.", "I paid my taxes.", "My pets got a new tank.", "?!"]
     )
     assert turtles[0] > taxes[0] + 0.1
     # a word the memory says itself counts fully in the first, not at all in the second
-    said, beyond = matcher.word_match(asked, "My pets got a new tank.")
-    assert said > turtles[0] and beyond < said
+    assert pets[0] > turtles[0] and pets[1] < pets[0]
+    assert none == (0.0, 0.0)
 
 
 async def test_a_turn_said_after_a_pause_is_marked_as_opening_a_session(tmp_path: Path) -> None:
